@@ -1,0 +1,135 @@
+"""The port every external system implements (ports and adapters).
+
+The application asks for clients, contacts, relationships and groups in canonical form; each adapter
+states only what differs for its system: auth, paging, parsing, field names. Paging is exposed as
+`Page`s carrying an opaque `checkpoint`, so callers can persist progress after every page and resume
+a failed run where it stopped.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+from syncworker.domain.profile import ClientGroup, ClientProfile, ContactProfile, Relationship
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    can_create: bool = False
+    can_update: bool = False
+    can_archive: bool = False
+    writable_fields: frozenset[str] = frozenset()  # canonical field names the system accepts on write
+    webhooks: bool = False
+    incremental: bool = False  # can list "modified since"
+    reports_deletes: bool = False  # incremental pulls include archived/deleted records
+    relationships: bool = False
+    groups: bool = False
+
+
+@dataclass(slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    # Opaque resume point: pass it back as `resume_from` to continue after this page. None = last page.
+    checkpoint: str | None = None
+    # True for pages of an incremental ("modified since") pull.
+    incremental: bool = False
+
+
+class ClientSystem(ABC):
+    """One tenant's connection to one external system."""
+
+    system: str  # "xpm", "xero", "aps"
+    capabilities: Capabilities
+
+    # --- clients ---
+    @abstractmethod
+    def iter_client_pages(
+        self, *, modified_since: datetime | None = None, resume_from: str | None = None
+    ) -> Iterator[Page[ClientProfile]]:
+        """Full listing when `modified_since` is None, else an incremental pull (which may include archived
+        and deleted records, with `status` set accordingly)."""
+
+    @abstractmethod
+    def get_client(self, remote_id: str) -> ClientProfile | None: ...
+
+    @abstractmethod
+    def search_clients(self, query: str) -> list[ClientProfile]: ...
+
+    def create_client(self, profile: ClientProfile) -> ClientProfile:
+        raise NotImplementedError(f"{self.system} cannot create clients")
+
+    def update_client(self, remote_id: str, changes: Mapping[str, Any]) -> ClientProfile:
+        """Write the given canonical fields (flattened names, see `SYNCABLE_FIELDS`); returns the record as
+        stored after the write."""
+        raise NotImplementedError(f"{self.system} cannot update clients")
+
+    def archive_client(self, remote_id: str) -> None:
+        raise NotImplementedError(f"{self.system} cannot archive clients")
+
+    # --- contacts ---
+    def iter_contact_pages(self, *, resume_from: str | None = None) -> Iterator[Page[ContactProfile]]:
+        return iter(())
+
+    # --- relationships and groups ---
+    def list_relationships(self, client_id: str) -> list[Relationship]:
+        return []
+
+    def add_relationship(self, rel: Relationship) -> Relationship:
+        raise NotImplementedError(f"{self.system} cannot add relationships")
+
+    def delete_relationship(self, relationship_id: str) -> None:
+        raise NotImplementedError(f"{self.system} cannot delete relationships")
+
+    def list_groups(self) -> list[ClientGroup]:
+        return []
+
+    def add_group(self, group: ClientGroup) -> ClientGroup:
+        raise NotImplementedError(f"{self.system} cannot add groups")
+
+    def set_group_members(self, group_id: str, add: list[str], remove: list[str]) -> None:
+        raise NotImplementedError(f"{self.system} cannot change group members")
+
+    def delete_group(self, group_id: str) -> None:
+        raise NotImplementedError(f"{self.system} cannot delete groups")
+
+    # --- bookkeeping ---
+    def call_stats(self) -> dict[str, int]:
+        """Calls made by this adapter instance, by kind, for run reports and benchmarks."""
+        return {}
+
+
+@dataclass(slots=True)
+class TokenSet:
+    """An OAuth2 token set for one tenant and system. `version` increases on every stored change and is
+    what compare-and-swap checks."""
+
+    access_token: str | None
+    refresh_token: str
+    expires_at: datetime | None  # access token expiry (UTC)
+    scope: list[str] = field(default_factory=list)
+    remote_tenant_id: str | None = None  # Xero-Tenant-Id
+    version: int = 0
+    # The refresh token we replaced and when; usable for Xero's 30-minute grace period if the response
+    # carrying its successor was lost.
+    previous_refresh_token: str | None = None
+    rotated_at: datetime | None = None
+
+
+class TokenStore(Protocol):
+    """Where an adapter keeps its tenant's tokens. Implemented on the database by the application
+    (`syncworker.store.tokens`) and in memory for unit tests."""
+
+    def load(self) -> TokenSet | None: ...
+
+    def compare_and_swap(self, expected_version: int, new: TokenSet) -> bool:
+        """Store `new` (with version expected_version + 1) only if the stored version is still
+        `expected_version`. Returns False when another worker got there first."""
+        ...
+
+    def mark_reconnect_required(self, reason: str) -> None: ...
