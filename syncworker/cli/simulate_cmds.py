@@ -1,0 +1,5 @@
+"""Commands registered on the `syncworker` root group (filled in by the owner of this module)."""
+
+import click
+
+commands: list[click.Command] = []
