@@ -1,0 +1,118 @@
+"""What every command shares: settings, the database, output in tables or JSON, and turning known
+errors into a clear message and a non-zero exit."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from syncworker.config import ConfigError, Settings
+from syncworker.logs import configure_logging
+from syncworker.store.db import Database, SchemaNotCurrent
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class CommandError(click.ClickException):
+    """An expected failure: printed as `error: …` and exit status 1."""
+
+
+class App:
+    def __init__(self) -> None:
+        self._settings: Settings | None = None
+        self._db: Database | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            try:
+                self._settings = Settings.load()
+            except ConfigError as exc:
+                raise CommandError(str(exc)) from None
+            configure_logging(self._settings.log_level, self._settings.log_format)
+        return self._settings
+
+    def database(self, *, require_current: bool = True) -> Database:
+        if self._db is None:
+            self._db = Database(self.settings.database_url)
+        if require_current:
+            try:
+                self._db.require_current()
+            except SchemaNotCurrent as exc:
+                raise CommandError(str(exc)) from None
+        return self._db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.dispose()
+
+
+def get_app() -> App:
+    ctx = click.get_current_context()
+    app = ctx.find_object(App)
+    if app is None:
+        app = ctx.ensure_object(App)
+    return app
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+
+
+def handles_errors(*known: type[BaseException]) -> Callable[[F], F]:
+    """Turn the listed exceptions into `error: <message>` with exit status 1."""
+
+    def wrap(fn: F) -> F:
+        @functools.wraps(fn)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except known as exc:
+                raise CommandError(str(exc)) from None
+
+        return inner  # type: ignore[return-value]
+
+    return wrap
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+def console() -> Console:
+    # Piped output gets a wide fixed width, so tables are not squeezed into 80 columns.
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+
+
+def print_table(rows: Sequence[dict[str, Any]], columns: Iterable[str] | None = None, title: str | None = None) -> None:
+    if not rows:
+        click.echo(f"{title + ': ' if title else ''}nothing to show")
+        return
+    cols = list(columns or rows[0].keys())
+    table = Table(title=title, show_lines=False)
+    for c in cols:
+        table.add_column(c)
+    for row in rows:
+        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in cols))
+    console().print(table)
+
+
+def print_record(record: dict[str, Any], title: str | None = None) -> None:
+    table = Table(title=title, show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    for k, v in record.items():
+        if v not in (None, "", [], {}):
+            table.add_row(k, v if isinstance(v, str) else json.dumps(v, default=str))
+    console().print(table)
+
+
+def fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)

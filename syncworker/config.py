@@ -1,0 +1,185 @@
+"""Settings: defaults from `config/settings.yaml`, overridden by environment variables.
+
+Secrets are read only from the environment. An invalid setting stops start-up with a `ConfigError`
+that names the setting and where its value came from.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CONFIG_DIR = Path(os.environ.get("SYNCWORKER_CONFIG_DIR", Path(__file__).resolve().parents[1] / "config"))
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+
+
+class ConfigError(ValueError):
+    """A setting is missing or invalid. The message names the setting."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    default_country: str = "AU"
+    log_level: str = "INFO"
+    log_format: str = "auto"
+    xpm_url: str = "https://api.xero.com/practicemanager/3.1/"
+    xero_identity_url: str = "https://identity.xero.com"
+    xero_authorize_url: str = "https://login.xero.com/identity/connect/authorize"
+    xero_api_url: str = "https://api.xero.com"
+    lock_ttl_seconds: int = 300
+    schedules: Mapping[str, str] = field(default_factory=dict)
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    # Secrets: environment only, never logged (repr hides them).
+    secret_key: str | None = field(default=None, repr=False)
+    xero_client_id: str | None = field(default=None, repr=False)
+    xero_client_secret: str | None = field(default=None, repr=False)
+    xero_webhook_key: str | None = field(default=None, repr=False)
+    operator_token: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, config_dir: Path | None = None) -> Settings:
+        env = os.environ if env is None else env
+        raw = _read_yaml((config_dir or CONFIG_DIR) / "settings.yaml")
+        values: dict[str, Any] = {
+            "database_url": _get(raw, "database_url"),
+            "default_country": _get(raw, "default_country", "AU"),
+            "log_level": _get(raw, "log.level", "INFO"),
+            "log_format": _get(raw, "log.format", "auto"),
+            "xpm_url": _get(raw, "xpm.url", cls.xpm_url),
+            "xero_identity_url": _get(raw, "xero.identity_url", cls.xero_identity_url),
+            "xero_authorize_url": _get(raw, "xero.authorize_url", cls.xero_authorize_url),
+            "xero_api_url": _get(raw, "xero.api_url", cls.xero_api_url),
+            "lock_ttl_seconds": _get(raw, "runs.lock_ttl_seconds", 300),
+            "schedules": dict(_get(raw, "schedules", {}) or {}),
+            "http_host": _get(raw, "http.host", "127.0.0.1"),
+            "http_port": _get(raw, "http.port", 8080),
+        }
+        sources = {k: "config/settings.yaml" for k in values}
+        for setting, names in _ENV_OVERRIDES.items():
+            for name in names:
+                if env.get(name):
+                    values[setting] = env[name]
+                    sources[setting] = name
+                    break
+        for setting, name in _SECRETS.items():
+            values[setting] = env.get(name) or None
+        for job in ("link_run", "sync"):
+            name = f"SYNCWORKER_SCHEDULE_{job.upper()}"
+            if name in env:
+                values["schedules"][job] = env[name]
+                sources[f"schedules.{job}"] = name
+        return cls(**_validated(values, sources))
+
+    def database_path_hint(self) -> str:
+        return _redact_url(self.database_url)
+
+
+_ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
+    "database_url": ("SYNCWORKER_DATABASE_URL", "DATABASE_URL"),
+    "default_country": ("SYNCWORKER_DEFAULT_COUNTRY",),
+    "log_level": ("SYNCWORKER_LOG_LEVEL",),
+    "log_format": ("SYNCWORKER_LOG_FORMAT",),
+    "xpm_url": ("SYNCWORKER_XPM_URL",),
+    "xero_identity_url": ("SYNCWORKER_XERO_IDENTITY_URL",),
+    "xero_authorize_url": ("SYNCWORKER_XERO_AUTHORIZE_URL",),
+    "xero_api_url": ("SYNCWORKER_XERO_API_URL",),
+    "lock_ttl_seconds": ("SYNCWORKER_LOCK_TTL_SECONDS",),
+    "http_host": ("SYNCWORKER_HTTP_HOST",),
+    "http_port": ("SYNCWORKER_HTTP_PORT", "PORT"),
+}
+_SECRETS: dict[str, str] = {
+    "secret_key": "SYNCWORKER_SECRET_KEY",
+    "xero_client_id": "SYNCWORKER_XERO_CLIENT_ID",
+    "xero_client_secret": "SYNCWORKER_XERO_CLIENT_SECRET",
+    "xero_webhook_key": "SYNCWORKER_XERO_WEBHOOK_KEY",
+    "operator_token": "SYNCWORKER_OPERATOR_TOKEN",
+}
+_LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+
+
+def _validated(values: dict[str, Any], sources: dict[str, str]) -> dict[str, Any]:
+    def fail(setting: str, why: str) -> ConfigError:
+        return ConfigError(f"invalid setting {setting} (from {sources.get(setting, 'default')}): {why}")
+
+    url = str(values["database_url"] or "")
+    if not url:
+        raise fail("database_url", "no database URL; set DATABASE_URL or database_url in config/settings.yaml")
+    values["database_url"] = normalise_database_url(url, fail)
+    values["log_level"] = str(values["log_level"]).upper()
+    if values["log_level"] not in _LOG_LEVELS:
+        raise fail("log_level", f"{values['log_level']!r} is not one of {sorted(_LOG_LEVELS)}")
+    if values["log_format"] not in ("auto", "json", "text"):
+        raise fail("log_format", f"{values['log_format']!r} is not one of auto, json, text")
+    country = str(values["default_country"]).upper()
+    if len(country) != 2 or not country.isalpha():
+        raise fail("default_country", f"{values['default_country']!r} is not a two-letter ISO country code")
+    values["default_country"] = country
+    for setting in ("lock_ttl_seconds", "http_port"):
+        try:
+            values[setting] = int(values[setting])
+        except (TypeError, ValueError):
+            raise fail(setting, f"{values[setting]!r} is not a whole number") from None
+        if values[setting] <= 0:
+            raise fail(setting, "must be positive")
+    for setting in ("xpm_url", "xero_identity_url", "xero_authorize_url", "xero_api_url"):
+        if not str(values[setting]).startswith(("http://", "https://")):
+            raise fail(setting, f"{values[setting]!r} is not an http(s) URL")
+    for job, expr in values["schedules"].items():
+        if expr and len(str(expr).split()) != 5:
+            raise fail(f"schedules.{job}", f"{expr!r} is not a 5-field cron expression")
+    return values
+
+
+def normalise_database_url(url: str, fail: Any = None) -> str:
+    """Accept the forms hosting platforms hand out (`postgres://`, `postgresql://`) and pick psycopg 3."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    if not url.startswith(("sqlite:", "postgresql+psycopg:")):
+        why = f"unsupported database URL scheme in {_redact_url(url)!r}; use sqlite:///PATH or postgresql://…"
+        raise fail("database_url", why) if fail else ConfigError(why)
+    return url
+
+
+def _redact_url(url: str) -> str:
+    # Hide a password in user:password@host.
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+    return url
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"settings file {path} not found (set SYNCWORKER_CONFIG_DIR)") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"settings file {path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"settings file {path} must hold a mapping at the top level")
+    return data
+
+
+def _get(raw: Mapping[str, Any], dotted: str, default: Any = None) -> Any:
+    node: Any = raw
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+def load_yaml_config(name: str) -> dict[str, Any]:
+    """Another file under config/ (field mappings, matching thresholds...)."""
+    return _read_yaml(CONFIG_DIR / name)

@@ -1,0 +1,80 @@
+"""Structured logging: JSON lines when not writing to a terminal, readable text when it is. Tokens,
+secrets and personal data are redacted from messages and fields before anything is written."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+SENSITIVE_KEYS = re.compile(
+    r"(token|secret|password|passwd|authorization|auth|api[_-]?key|signature|cookie|credential|"
+    r"email|phone|mobile|name|address|date_of_birth|dob|tax_number|tfn|business_number|abn|body|payload)",
+    re.IGNORECASE,
+)
+_PATTERNS = [
+    (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+"), r"\1 [REDACTED]"),
+    (re.compile(r"(?i)\b(refresh_token|access_token|client_secret|code)=([^&\s]+)"), r"\1=[REDACTED]"),
+    (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), "[EMAIL]"),
+    (re.compile(r"(?<![\w-])\+?\d[\d ()-]{7,}\d(?![\w-])"), "[NUMBER]"),
+    (re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]+"), "[JWT]"),
+]
+_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+def redact_text(text: str) -> str:
+    for pattern, repl in _PATTERNS:
+        text = pattern.sub(repl, text)
+    return text
+
+
+def redact(value: Any, key: str | None = None) -> Any:
+    if key is not None and SENSITIVE_KEYS.search(key) and not key.endswith(("_id", "_count", "_at")):
+        return "[REDACTED]" if value not in (None, "") else value
+    if isinstance(value, dict):
+        return {k: redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    if isinstance(value, str):
+        return redact_text(value)
+    return value
+
+
+class RedactingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact_text(record.getMessage())
+        record.args = None
+        for key, value in list(vars(record).items()):
+            if key not in _RESERVED:
+                setattr(record, key, redact(value, key))
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        entry.update({k: v for k, v in vars(record).items() if k not in _RESERVED})
+        if record.exc_info:
+            entry["exc"] = redact_text(self.formatException(record.exc_info))
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: str = "INFO", fmt: str = "auto", stream: Any = None) -> None:
+    stream = stream or sys.stderr
+    use_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(JsonFormatter() if use_json else logging.Formatter("%(levelname)-7s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("urllib3", "alembic.runtime.migration", "apscheduler", "httpx"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
