@@ -1,0 +1,221 @@
+"""Xero accounting contacts as a `ClientSystem`.
+
+States only what differs for Xero: auth (bearer + Xero-Tenant-Id from a TokenManager), paging (`page=N`,
+a short page ends the listing), incremental reads (If-Modified-Since), parsing (see `mapping`). Requests
+are shaped by xero-python's AccountingApi; HTTP, retries and error mapping live in `transport`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+from xero_python.accounting import AccountingApi, Contact, Contacts
+from xero_python.api_client import ApiClient
+from xero_python.api_client.configuration import Configuration
+
+from adapters.base import Capabilities, ClientSystem, Page
+from adapters.errors import MalformedResponse, NotFound
+from adapters.xero.dates import format_if_modified_since
+from adapters.xero.errors import DuplicateContactName, XeroValidationError
+from adapters.xero.mapping import (
+    WRITABLE_FIELDS,
+    check_link_key,
+    contact_for_create,
+    contact_for_update,
+    link_key_of,
+    profile_from_contact,
+)
+from adapters.xero.ports import AccessTokens, CallLimiter
+from adapters.xero.transport import RetryPolicy, XeroResponse, XeroRestClient
+from syncworker.domain.profile import ClientProfile, ClientStatus
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_URL = "https://api.xero.com"
+API_URL_ENV = "SYNCWORKER_XERO_API_URL"
+DEFAULT_PAGE_SIZE = 100  # Xero's documented default page size for GET Contacts
+MAX_PAGE_SIZE = 1000  # Xero's documented maximum `pageSize`
+DEFAULT_TIMEOUT = (5.0, 60.0)  # connect, read (s); xero-python's default is no timeout at all
+_DUPLICATE_NAME_HINTS = ("already assigned to another contact", "must be unique")
+
+
+class _NoSdkAuth(Configuration):
+    """Keeps xero-python from adding its own OAuth2Token header; our transport sets the bearer token."""
+
+    def auth_settings(self, auth_type: str) -> None:
+        return None
+
+
+class XeroContactsClient(ClientSystem):
+    """One tenant's Xero organisation, contacts only."""
+
+    system = "xero"
+    capabilities = Capabilities(
+        can_create=True, can_update=True, can_archive=True, writable_fields=WRITABLE_FIELDS, webhooks=True,
+        incremental=True, reports_deletes=True,  # archived contacts are listed with status ARCHIVED
+    )
+
+    def __init__(self, tokens: AccessTokens, *, api_url: str | None = None, limiter: CallLimiter | None = None,
+                 timeout: float | tuple[float, float] = DEFAULT_TIMEOUT, page_size: int = DEFAULT_PAGE_SIZE,
+                 retry: RetryPolicy | None = None, session: requests.Session | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be 1..{MAX_PAGE_SIZE}, got {page_size}")
+        self.tokens = tokens
+        self.page_size = page_size
+        self.api_url = (api_url or os.environ.get(API_URL_ENV) or DEFAULT_API_URL).rstrip("/")
+        self.rest = XeroRestClient(tokens, timeout=timeout, retry=retry or RetryPolicy(), limiter=limiter,
+                                   session=session, sleep=sleep)
+        api_client = ApiClient(_NoSdkAuth())
+        api_client.rest_client = self.rest
+        self.api = AccountingApi(api_client, base_url=f"{self.api_url}/api.xro/2.0")
+
+    # --- reads ----------------------------------------------------------------------------------------------
+
+    def iter_client_pages(self, *, modified_since: datetime | None = None,
+                          resume_from: str | None = None) -> Iterator[Page[ClientProfile]]:
+        """Pages of `page_size` contacts, archived included, ordered by name. The checkpoint records the
+        next page and the If-Modified-Since of the run, so a resumed run keeps its window."""
+        page, since = 1, format_if_modified_since(modified_since) if modified_since else None
+        if resume_from:
+            state = json.loads(resume_from)
+            page, since = int(state["page"]), state.get("since")
+        while True:
+            kwargs: dict[str, Any] = {"if_modified_since": since} if since else {}
+            body = self._json(self.api.get_contacts(
+                self._tenant(), page=page, page_size=self.page_size, include_archived=True, order="Name ASC",
+                _preload_content=False, **kwargs))
+            raw = self._contacts(body)
+            self.rest.stats["list_pages"] += 1
+            more = len(raw) >= self.page_size
+            page_count = (body.get("pagination") or {}).get("pageCount")
+            if isinstance(page_count, int):
+                more = page < page_count
+            checkpoint = json.dumps({"page": page + 1, "since": since}) if more else None
+            yield Page(self._profiles(raw), checkpoint=checkpoint, incremental=since is not None)
+            if not more:
+                return
+            page += 1
+
+    def get_client(self, remote_id: str) -> ClientProfile | None:
+        try:
+            body = self._json(self.api.get_contact(self._tenant(), remote_id, _preload_content=False))
+        except NotFound:
+            return None
+        return self._one(body)
+
+    def get_by_link_key(self, key: str) -> ClientProfile | None:
+        """The contact whose ContactNumber is `key` (archived included), or None."""
+        where = f'ContactNumber=="{check_link_key(key)}"'
+        body = self._json(self.api.get_contacts(self._tenant(), where=where, include_archived=True, page=1,
+                                                _preload_content=False))
+        found = self._profiles(self._contacts(body))
+        if len(found) > 1:
+            log.warning("xero: %d contacts share one link key; using the most recently updated", len(found))
+        return max(found, key=lambda p: p.modified_at or datetime.min.replace(tzinfo=UTC)) if found else None
+
+    def search_clients(self, query: str) -> list[ClientProfile]:
+        """First page of Xero's case-insensitive search over Name, FirstName, LastName, ContactNumber and
+        EmailAddress (active contacts only)."""
+        body = self._json(self.api.get_contacts(self._tenant(), search_term=query, page=1,
+                                                page_size=self.page_size, _preload_content=False))
+        return self._profiles(self._contacts(body))
+
+    # --- writes ---------------------------------------------------------------------------------------------
+
+    def create_client(self, profile: ClientProfile, *, idempotency_key: str | None = None) -> ClientProfile:
+        """Create a contact (ContactNumber = `link_key_of(profile)` when set). One Idempotency-Key covers the
+        adapter's own retries; pass a stable key to make the caller's retries safe too.
+        Raises DuplicateContactName when an active contact already has the name."""
+        contact = contact_for_create(profile)
+        self.rest.stats["creates"] += 1
+        return self._write(lambda key: self.api.create_contacts(
+            self._tenant(), Contacts(contacts=[contact]), summarize_errors=True, idempotency_key=key,
+            _preload_content=False), profile.name, idempotency_key)
+
+    def update_client(self, remote_id: str, changes: Mapping[str, Any]) -> ClientProfile:
+        """Write canonical fields (see `capabilities.writable_fields`); returns the contact as stored."""
+        needs_current = any(k.startswith(("address.", "postal_address.")) for k in changes)
+        current = self.get_client(remote_id) if needs_current else None
+        if needs_current and current is None:
+            raise NotFound(f"Xero contact {remote_id} not found")
+        return self._update(remote_id, contact_for_update(changes, current), changes.get("name"))
+
+    def archive_client(self, remote_id: str) -> None:
+        """Xero has no delete: archiving is an update of ContactStatus (and arrives as an UPDATE webhook)."""
+        self.update_client(remote_id, {"status": ClientStatus.ARCHIVED})
+
+    def set_link_key(self, remote_id: str, key: str) -> ClientProfile:
+        """Store our link key in the contact's ContactNumber (max 50 chars)."""
+        return self._update(remote_id, Contact(contact_number=check_link_key(key)), None)
+
+    link_key_of = staticmethod(link_key_of)
+
+    def call_stats(self) -> dict[str, int]:
+        return dict(self.rest.stats)
+
+    @property
+    def rate_limit_remaining(self) -> dict[str, int]:
+        """The last X-DayLimit-Remaining / X-MinLimit-Remaining / X-AppMinLimit-Remaining values seen."""
+        return dict(self.rest.remaining)
+
+    # --- helpers --------------------------------------------------------------------------------------------
+
+    def _update(self, remote_id: str, contact: Contact, new_name: Any) -> ClientProfile:
+        self.rest.stats["updates"] += 1
+        return self._write(lambda key: self.api.update_contact(
+            self._tenant(), remote_id, Contacts(contacts=[contact]), idempotency_key=key,
+            _preload_content=False), new_name, None)
+
+    def _write(self, call: Callable[[str], XeroResponse], name: Any, idempotency_key: str | None
+               ) -> ClientProfile:
+        try:
+            return self._one(self._json(call(idempotency_key or str(uuid.uuid4()))))
+        except XeroValidationError as exc:
+            if any(h in m.lower() for m in exc.messages for h in _DUPLICATE_NAME_HINTS):
+                raise DuplicateContactName(str(name or "?"), "; ".join(exc.messages)) from exc
+            raise
+
+    def _tenant(self) -> str:
+        return self.tokens.remote_tenant_id
+
+    @staticmethod
+    def _json(resp: XeroResponse) -> dict[str, Any]:
+        body = resp.json()
+        if not isinstance(body, dict):
+            raise MalformedResponse("Xero response is not a JSON object")
+        return body
+
+    @staticmethod
+    def _contacts(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        contacts = body.get("Contacts")
+        if not isinstance(contacts, list):
+            raise MalformedResponse("Xero response has no Contacts list")
+        return contacts
+
+    def _profiles(self, raw: list[Mapping[str, Any]]) -> list[ClientProfile]:
+        out = []
+        for item in raw:
+            try:
+                out.append(profile_from_contact(item))
+            except (ValueError, TypeError, AttributeError):
+                # One odd record must not block a pull; it is counted so runs can report it.
+                self.rest.stats["unparseable_contacts"] += 1
+        return out
+
+    def _one(self, body: Mapping[str, Any]) -> ClientProfile:
+        raw = self._contacts(body)
+        if not raw:
+            raise MalformedResponse("Xero returned an empty Contacts list")
+        try:
+            return profile_from_contact(raw[0])
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise MalformedResponse(f"Xero returned an unreadable contact: {exc}") from exc
