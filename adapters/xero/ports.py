@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 
@@ -20,17 +21,23 @@ class AccessTokens(Protocol):
 
     def access_token(self) -> str: ...  # a valid (refreshed when due) access token
 
-    def force_refresh(self) -> str: ...  # refresh now (after a 401) and return the new access token
+    def force_refresh(self, rejected_access_token: str | None = None) -> str:
+        """Refresh after a 401 and return the new access token (or one another worker already got)."""
+        ...
 
 
 class CallLimiter(Protocol):
-    """Client-side pacing for one tenant's calls. `slot()` blocks until a call may start and is held for the
-    duration of the call (so it can cap concurrency too)."""
+    """Client-side pacing for one tenant's calls (shape of `adapters.ratelimit.RateLimiter`). `slot()` blocks
+    until a call may start and is held for the whole call; it may raise DailyLimitReached."""
 
     def slot(self) -> AbstractContextManager[object]: ...
 
 
-class ObservingLimiter(CallLimiter, Protocol):
-    """Optional extension: told the X-*Limit-Remaining headers of every response."""
+class LimiterFeedback(Protocol):
+    """Optional methods a limiter may have; the adapter calls whichever exist."""
 
-    def observe(self, remaining: Mapping[str, int]) -> None: ...
+    def observe(self, headers: Mapping[str, str]) -> None: ...  # every response's headers
+
+    def pause(self, seconds: float) -> None: ...  # a minute/concurrency 429: hold every caller
+
+    def park_until_day_reset(self, resume_at: datetime) -> None: ...  # a daily 429

@@ -167,10 +167,11 @@ class XeroRestClient:
         return retrying(attempt)
 
     def _attempt(self, method: str, url: str, params: list, headers: dict, body: Any) -> XeroResponse:
-        resp = self._send(method, url, params, headers, body, self.tokens.access_token())
+        token = self.tokens.access_token()
+        resp = self._send(method, url, params, headers, body, token)
         if resp.status_code == 401:  # expired or revoked access token: refresh once, then give up
             self.stats["token_refreshes"] += 1
-            resp = self._send(method, url, params, headers, body, self.tokens.force_refresh())
+            resp = self._send(method, url, params, headers, body, self.tokens.force_refresh(token))
             if resp.status_code == 401:
                 raise ReconnectRequired("Xero refused a freshly refreshed access token (HTTP 401)")
         return self._check(resp)
@@ -188,7 +189,7 @@ class XeroRestClient:
         except requests.Timeout as exc:
             self.stats["timeouts"] += 1
             raise _ServerTrouble(f"Xero {method} timed out after {self.timeout} s") from exc
-        except requests.ConnectionError as exc:
+        except requests.RequestException as exc:  # refused, reset, or a body cut short (ChunkedEncodingError)
             self.stats["connection_errors"] += 1
             raise _ServerTrouble(f"Xero {method} connection failed: {type(exc).__name__}") from exc
         self._observe(resp)
@@ -203,9 +204,12 @@ class XeroRestClient:
             value = resp.headers.get(name)
             if value is not None and value.strip().lstrip("-").isdigit():
                 self.remaining[name] = int(value)
-        observe = getattr(self.limiter, "observe", None)
-        if observe is not None and self.remaining:
-            observe(dict(self.remaining))
+        self._tell_limiter("observe", resp.headers)
+
+    def _tell_limiter(self, method: str, *args: Any) -> None:
+        hook = getattr(self.limiter, method, None)
+        if hook is not None:
+            hook(*args)
 
     def _check(self, resp: requests.Response) -> XeroResponse:
         status = resp.status_code
@@ -216,9 +220,14 @@ class XeroRestClient:
             problem = resp.headers.get("X-Rate-Limit-Problem", "").lower()
             if "day" in problem:
                 wait = _retry_after(resp, 3600.0)
+                resume_at = self.now() + timedelta(seconds=wait)
+                self._tell_limiter("park_until_day_reset", resume_at)
                 raise DailyLimitReached(f"Xero daily call limit reached; retry after {wait:.0f} s",
-                                        resume_at=self.now() + timedelta(seconds=wait))
-            raise _RateLimited(f"Xero rate limit ({problem or 'unspecified'})", _retry_after(resp, 60.0))
+                                        resume_at=resume_at)
+            # Concurrency 429s carry no Retry-After: a short pause is enough.
+            wait = _retry_after(resp, 1.0 if "concurrent" in problem else 60.0)
+            self._tell_limiter("pause", min(wait, self.retry.max_retry_after))
+            raise _RateLimited(f"Xero rate limit ({problem or 'unspecified'})", wait)
         if status >= 500:
             raise _ServerTrouble(f"Xero server error HTTP {status}")
         if status == 400:

@@ -17,7 +17,7 @@ class FakeTokens:
     def access_token(self) -> str:
         return self.token
 
-    def force_refresh(self) -> str:
+    def force_refresh(self, rejected_access_token: str | None = None) -> str:
         self.refreshes += 1
         self.token = f"tok-{self.refreshes + 1}"
         return self.token

@@ -293,10 +293,14 @@ def test_404_on_update_is_not_found(client):
         client.update_client("gone", {"name": "x"})
 
 
-class CountingLimiter:
+class FeedbackLimiter:
+    """The shape of adapters.ratelimit.RateLimiter, recording what the adapter tells it."""
+
     def __init__(self) -> None:
         self.entered = 0
-        self.observed: list[dict] = []
+        self.observed: list = []
+        self.paused: list[float] = []
+        self.parked: list[datetime] = []
 
     def slot(self):
         import contextlib
@@ -304,18 +308,38 @@ class CountingLimiter:
         self.entered += 1
         return contextlib.nullcontext()
 
-    def observe(self, remaining):
-        self.observed.append(remaining)
+    def observe(self, headers):
+        self.observed.append(headers)
+
+    def pause(self, seconds):
+        self.paused.append(seconds)
+
+    def park_until_day_reset(self, resume_at):
+        self.parked.append(resume_at)
 
 
 @responses.activate
-def test_limiter_slot_wraps_every_http_call_and_sees_remaining_headers(tokens, sleeps):
-    limiter = CountingLimiter()
+def test_limiter_slot_wraps_every_http_call_and_hears_about_limits(tokens, sleeps):
+    limiter = FeedbackLimiter()
     client = XeroContactsClient(tokens, api_url=API, limiter=limiter, retry=FAST, sleep=sleeps)
     responses.get(f"{CONTACTS}/a", status=500)
+    responses.get(f"{CONTACTS}/a", status=429, headers={"Retry-After": "3", "X-Rate-Limit-Problem": "minute"})
     responses.get(f"{CONTACTS}/a", json=envelope(contact(1)), headers={"X-AppMinLimit-Remaining": "9999"})
     client.get_client("a")
-    assert limiter.entered == 2 and limiter.observed[-1] == {"X-AppMinLimit-Remaining": 9999}
+    assert limiter.entered == 3 and limiter.observed[-1]["X-AppMinLimit-Remaining"] == "9999"
+    assert limiter.paused == [3.0]
+    responses.get(f"{CONTACTS}/b", status=429, headers={"Retry-After": "100", "X-Rate-Limit-Problem": "day"})
+    with pytest.raises(DailyLimitReached) as info:
+        client.get_client("b")
+    assert limiter.parked == [info.value.resume_at]
+
+
+@responses.activate
+def test_concurrency_429_without_retry_after_waits_briefly(client, sleeps):
+    responses.get(f"{CONTACTS}/a", status=429, headers={"X-Rate-Limit-Problem": "concurrent"})
+    responses.get(f"{CONTACTS}/a", json=envelope(contact(1)))
+    client.get_client("a")
+    assert sleeps.waits == [1.0]
 
 
 def test_api_url_comes_from_environment_when_not_given(tokens, monkeypatch):
