@@ -32,6 +32,14 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
+    def connect_url(self) -> str:
+        """The URL another process can use to reach the same data (schema included)."""
+        if self.schema:
+            sep = "&" if "?" in self.url else "?"
+            return f"{self.url}{sep}options=-csearch_path%3D{self.schema}"
+        return self.url
+
+    @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 

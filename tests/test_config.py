@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import pytest
+
+from syncworker.config import ConfigError, Settings
+
+
+def test_defaults_load_from_config_dir() -> None:
+    s = Settings.load(env={})
+    assert s.database_url.startswith("sqlite:///") and s.default_country == "AU"
+    assert s.schedules["sync"] == "*/15 * * * *"
+    assert s.secret_key is None
+
+
+@pytest.mark.parametrize("given", ["postgres://u:p@db.example:5432/app", "postgresql://u:p@db.example:5432/app"])
+def test_hosting_platform_database_urls(given: str) -> None:
+    s = Settings.load(env={"DATABASE_URL": given})
+    assert s.database_url == "postgresql+psycopg://u:p@db.example:5432/app"
+
+
+def test_syncworker_variable_wins_over_platform_variable() -> None:
+    s = Settings.load(env={"DATABASE_URL": "postgres://a/b", "SYNCWORKER_DATABASE_URL": "sqlite:///x.db"})
+    assert s.database_url == "sqlite:///x.db"
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"DATABASE_URL": "mysql://x/y"}, "database_url"),
+        ({"SYNCWORKER_LOG_LEVEL": "LOUD"}, "log_level"),
+        ({"SYNCWORKER_HTTP_PORT": "eighty"}, "http_port"),
+        ({"SYNCWORKER_XPM_URL": "ftp://x"}, "xpm_url"),
+        ({"SYNCWORKER_DEFAULT_COUNTRY": "Australia"}, "default_country"),
+        ({"SYNCWORKER_SCHEDULE_SYNC": "every 15 minutes"}, "schedules.sync"),
+    ],
+)
+def test_invalid_setting_names_itself_and_its_source(env: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        Settings.load(env=env)
+    assert f"invalid setting {named}" in str(err.value)
+    assert list(env)[0] in str(err.value)
+
+
+def test_secrets_only_from_environment_and_never_in_repr() -> None:
+    s = Settings.load(env={"SYNCWORKER_XERO_CLIENT_SECRET": "shh-very-secret", "SYNCWORKER_OPERATOR_TOKEN": "tok"})
+    assert s.xero_client_secret == "shh-very-secret"
+    assert "shh-very-secret" not in repr(s) and "tok" not in repr(s).replace("token", "")
+
+
+def test_database_password_hidden_in_hint() -> None:
+    s = Settings.load(env={"DATABASE_URL": "postgres://user:hunter2@db/app"})
+    assert "hunter2" not in s.database_path_hint()
