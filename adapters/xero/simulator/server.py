@@ -1,0 +1,242 @@
+"""XeroSimulator: the Accounting API's contacts endpoints on loopback, with Xero Identity mounted, per-tenant
+rate limits, fault injection and signed webhook deliveries.
+
+    sim = XeroSimulator(contacts=100, seed=3, port=0, webhook_url=None, webhook_key="...")
+    sim.start(); sim.api_url                      # http://127.0.0.1:PORT (contacts at /api.xro/2.0/Contacts)
+    sim.identity_url                              # same server: /connect/token, /connections, ...
+    sim.token_set()                               # a TokenSet for adapters.xero_identity TokenManager
+    sim.faults.inject("minute_429", times=1); sim.clock.advance(60); sim.stats
+    sim.store.edit(id, EmailAddress=...); sim.store.archive(id)   # UI edits; they fire webhooks too
+    sim.send_intent_to_receive() -> [(signed_correctly, status), ...]; sim.webhooks.redeliver(times=3)
+    sim.stop()
+
+Request pipeline for API paths: identity check (401/403) -> injected fault -> rate limits (429) -> slow /
+malformed faults -> the contacts API. Identity endpoints are neither rate limited nor faulted.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import secrets
+import socket
+import struct
+import threading
+import time
+import uuid
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from adapters.base import TokenSet
+from adapters.xero.simulator.api import API_PREFIX, ContactsApi
+from adapters.xero.simulator.faults import Fault, FaultPlan
+from adapters.xero.simulator.store import ContactStore
+from adapters.xero.simulator.webhooks import WebhookSender
+from adapters.xero_identity.simulator import SimClock, SimRequest, SimResponse, Tenant, XeroIdentitySimulator
+from adapters.xpm.simulator.limits import Limits, RateLimiter
+
+ACCOUNTING_SCOPES = ["openid", "profile", "email", "offline_access", "accounting.contacts"]
+
+
+class XeroSimulator:
+    def __init__(self, contacts: int = 100, seed: int = 3, port: int = 0, webhook_url: str | None = None,
+                 webhook_key: str | None = None, *, limits: Limits | None = None, slow_delay: float = 2.0,
+                 webhook_timeout: float = 5.0, host: str = "127.0.0.1", clock: SimClock | None = None,
+                 identity: XeroIdentitySimulator | None = None, tenant_name: str = "Demo Company (NZ)") -> None:
+        rng = random.Random(seed)
+        self.clock = clock or SimClock()
+        self.xero_tenant_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        # One identity can serve several Xero-family simulators (one grant, several tenants); pass it in
+        # to share, else this simulator mounts its own.
+        self.identity = identity or XeroIdentitySimulator(self.clock, [])
+        self.identity.tenants.append(Tenant(self.xero_tenant_id, "ORGANISATION", tenant_name))
+        self.webhook_key = webhook_key or secrets.token_urlsafe(64)
+        self.webhooks = WebhookSender(self.webhook_key, webhook_url, timeout=webhook_timeout,
+                                      rng=random.Random(seed + 1))
+        self.store = ContactStore(self.clock, on_change=self._contact_changed, seed=seed)
+        self.store.seed(contacts, rng)
+        self.api = ContactsApi(self.store, self.clock)
+        self.limiter = RateLimiter(self.clock, limits or Limits())
+        self.faults = FaultPlan()
+        self.slow_delay = slow_delay
+        self._counts: Counter[str] = Counter()
+        self._counts_lock = threading.Lock()
+        self._host, self._port = host, port
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ---
+    def start(self) -> XeroSimulator:
+        if self._server is None:
+            self._server = ThreadingHTTPServer((self._host, self._port), _make_handler(self))
+            self._server.daemon_threads = True
+            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+                                            name="xero-simulator", daemon=True)
+            self._thread.start()
+            self.webhooks.start()
+        return self
+
+    def stop(self) -> None:
+        self.webhooks.stop()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> XeroSimulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- addresses and credentials ---
+    @property
+    def api_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("simulator not started")
+        return f"http://{self._host}:{self._server.server_address[1]}"
+
+    @property
+    def identity_url(self) -> str:
+        return self.api_url
+
+    @property
+    def webhook_url(self) -> str | None:
+        return self.webhooks.url
+
+    @webhook_url.setter
+    def webhook_url(self, url: str | None) -> None:
+        self.webhooks.url = url
+
+    def token_set(self) -> TokenSet:
+        """A fresh consent connecting this tenant, as a TokenSet to store for a TokenManager (whose
+        client_id/client_secret are `sim.identity.client_id` / `.client_secret`)."""
+        return TokenSet(access_token=None, refresh_token=self.identity.issue_refresh_token(ACCOUNTING_SCOPES),
+                        expires_at=None, scope=list(ACCOUNTING_SCOPES), remote_tenant_id=self.xero_tenant_id)
+
+    # --- webhooks ---
+    def send_intent_to_receive(self, probes: int = 4) -> list[tuple[bool, int | None]]:
+        return self.webhooks.intent_to_receive(probes)
+
+    def _contact_changed(self, event_type: str, contact_id: str) -> None:
+        self.webhooks.event(event_type=event_type, resource_id=contact_id,
+                            resource_url=f"{self.api_url}{API_PREFIX}/Contacts/{contact_id}"
+                            if self._server else f"{API_PREFIX}/Contacts/{contact_id}",
+                            tenant_id=self.xero_tenant_id, when=self.clock.now())
+
+    # --- stats ---
+    @property
+    def stats(self) -> dict[str, Any]:
+        with self._counts_lock:
+            counts = dict(self._counts)
+        deliveries = list(self.webhooks.deliveries)
+        return {
+            **counts,
+            "contacts": len(self.store),
+            "peak_concurrency": self.limiter.peak_concurrency(),
+            "faults_fired": dict(self.faults.fired),
+            "webhooks_sent": sum(d.kind == "event" for d in deliveries),
+            "webhooks_failed": sum(d.kind == "event" and d.status != 200 for d in deliveries),
+            "rate_limit_remaining": self.limiter.headers(self.xero_tenant_id),
+        }
+
+    def _count(self, *keys: str) -> None:
+        with self._counts_lock:
+            self._counts.update(keys)
+
+    # --- request pipeline ---
+    def handle(self, req: SimRequest) -> SimResponse:
+        identity = self.identity.handle(req)
+        if identity is not None:
+            self._count("identity_calls")
+            return identity
+        if not req.path.startswith(API_PREFIX + "/"):
+            return SimResponse.json(404, {"Title": "NotFound", "Status": 404})
+        self._count("api_calls", f"{req.method} {_route(req.path)}")
+        tenant = (req.headers.get("xero-tenant-id") or "").strip().lower()
+        refused = self.identity.check_api_access(req.bearer(), tenant)
+        if refused is not None:
+            return refused
+        fault = self.faults.take(req.path)
+        if fault is not None and fault.kind in ("minute_429", "day_429", "500", "reset"):
+            return self._fault_response(fault, tenant)
+        admission = self.limiter.acquire(tenant)
+        if admission.problem is not None:
+            self._count("rate_limited")
+            return SimResponse.json(429, {"Title": "Too Many Requests"}, admission.headers)
+        try:
+            delay = (fault.delay or self.slow_delay) if fault is not None and fault.kind == "slow" else 0.0
+            if delay:
+                time.sleep(delay)  # held inside the concurrency slot, like a slow Xero call
+            resp = self.api.handle(req)
+            if fault is not None and fault.kind == "malformed_json":
+                resp = SimResponse(200, resp.body[: max(len(resp.body) // 2, 1)], dict(resp.headers))
+        finally:
+            self.limiter.release(tenant)
+        resp.headers.update(admission.headers)
+        return resp
+
+    def _fault_response(self, fault: Fault, tenant: str) -> SimResponse:
+        if fault.kind == "reset":
+            return SimResponse(0, reset_connection=True)
+        if fault.kind == "500":
+            return SimResponse.json(500, {"ErrorNumber": 500, "Type": "UnknownErrorException",
+                                          "Message": "An error occurred in Xero. Check the API Status page."})
+        headers = self.limiter.headers(tenant)
+        if fault.kind == "day_429":
+            retry = fault.retry_after or max(int(self.limiter.day_resets_at(tenant) - self.clock.time()), 1)
+            headers.update({"X-Rate-Limit-Problem": "day", "Retry-After": str(retry)})
+        else:
+            headers.update({"X-Rate-Limit-Problem": "minute", "Retry-After": str(fault.retry_after or 1)})
+        return SimResponse.json(429, {"Title": "Too Many Requests"}, headers)
+
+
+def _route(path: str) -> str:
+    parts = path[len(API_PREFIX):].strip("/").split("/")
+    return "/".join([parts[0]] + ["{id}"] * (len(parts) > 1))
+
+
+def _make_handler(sim: XeroSimulator) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "XeroSimulator/2.0"
+        sys_version = ""
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            req = SimRequest.from_target(self.command, self.path, self.headers.items(), body)
+            try:
+                resp = sim.handle(req)
+            except Exception:  # an application exception: Xero answers 500
+                resp = SimResponse.json(500, {"Type": "UnknownErrorException", "Message": "An error occurred"})
+            if resp.reset_connection:
+                # SO_LINGER 0 turns the close into a TCP RST: the client sees "connection reset".
+                self.close_connection = True
+                try:
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.connection.close()
+                except OSError:
+                    pass
+                return
+            self.send_response(resp.status)
+            for name, value in resp.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(resp.body)))
+            self.end_headers()
+            self.wfile.write(resp.body)
+
+        do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+        def date_time_string(self, timestamp: float | None = None) -> str:
+            return email.utils.formatdate(sim.clock.time() if timestamp is None else timestamp, usegmt=True)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+            pass  # quiet: bodies and tokens never reach a log
+
+    return Handler
+
