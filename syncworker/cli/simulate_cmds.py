@@ -1,5 +1,102 @@
-"""Commands registered on the `syncworker` root group (filled in by the owner of this module)."""
+"""`syncworker simulate xpm`: run the XPM simulator on loopback, seeded with a generated practice."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
 
 import click
 
-commands: list[click.Command] = []
+from adapters.xpm.simulator.faults import FAULT_KINDS
+
+
+@click.group(help="Run local simulators of the external systems (loopback only).")
+def simulate() -> None:
+    pass
+
+
+@simulate.command("xpm", help=(
+    "Serve a simulated Xero Practice Manager v3.1 (with Xero Identity and /connections) on 127.0.0.1, "
+    "seeded with a generated practice. Steer it while it runs through the admin endpoints under /_sim/ "
+    "(faults, clock, stats, refresh-token)."
+))
+@click.option("--port", type=int, default=8765, show_default=True, help="Port on 127.0.0.1 (0 = any free port).")
+@click.option("--clients", type=int, default=200, show_default=True, help="True entities in the generated practice.")
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--country", type=click.Choice(["AU", "NZ"]), default="AU", show_default=True)
+@click.option("--fault", "faults", multiple=True, metavar="KIND[:TIMES[:PATH]]",
+              help=f"Inject a fault at start (repeatable). KIND: {', '.join(FAULT_KINDS)}.")
+@click.option("--fault-rate", type=float, default=0.0, show_default=True,
+              help="Probability of a random fault on each API call (soak runs).")
+@click.option("--fault-kinds", default="500,reset,slow,minute_429", show_default=True,
+              help="Comma-separated kinds used by --fault-rate.")
+@click.option("--slow-delay", type=float, default=2.0, show_default=True, help="Seconds a 'slow' fault waits.")
+@click.option("--concurrent-limit", type=int, default=5, show_default=True)
+@click.option("--minute-limit", type=int, default=60, show_default=True)
+@click.option("--day-limit", type=int, default=5000, show_default=True)
+@click.option("--client-id", envvar="SYNCWORKER_XERO_CLIENT_ID", default=None,
+              help="App client id to accept (default: derived from the seed; env SYNCWORKER_XERO_CLIENT_ID).")
+@click.option("--client-secret", envvar="SYNCWORKER_XERO_CLIENT_SECRET", default=None,
+              help="App client secret to accept (env SYNCWORKER_XERO_CLIENT_SECRET).")
+@click.option("--write-local", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the practice's matching local clients CSV here.")
+@click.option("--write-local-contacts", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the local contacts CSV here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the connection details as JSON.")
+def xpm(port: int, clients: int, seed: int, country: str, faults: tuple[str, ...], fault_rate: float,
+        fault_kinds: str, slow_delay: float, concurrent_limit: int, minute_limit: int, day_limit: int,
+        client_id: str | None, client_secret: str | None, write_local: Path | None,
+        write_local_contacts: Path | None, as_json: bool) -> None:
+    from adapters.xpm.simulator import XpmSimulator
+    from syncworker.sample import generate_practice
+
+    practice = generate_practice(clients, seed, country)
+    try:
+        sim = XpmSimulator(
+            clients, seed, port, practice, country=country, concurrent_limit=concurrent_limit,
+            minute_limit=minute_limit, day_limit=day_limit, slow_delay=slow_delay, faults=faults,
+            client_id=client_id, client_secret=client_secret,
+        )
+        if fault_rate:
+            sim.faults.random(fault_rate, tuple(k.strip() for k in fault_kinds.split(",") if k.strip()))
+        sim.start()
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if write_local:
+        practice.write_local_csv(write_local)
+    if write_local_contacts:
+        practice.write_local_contacts_csv(write_local_contacts)
+
+    info = sim.info()
+    # Simulator credentials and the grant are fake and local: printing them is what makes the demo work.
+    info["refresh_token"] = sim.issue_refresh_token()
+    info["admin_url"] = f"{sim.root_url}/_sim/"
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+    else:
+        remote_active = sum(1 for c in sim.store.clients.values() if not c.is_archived and not c.is_deleted)
+        click.echo(f"XPM simulator on {sim.root_url}  ({len(sim.store.clients)} clients in XPM, {remote_active} active; "
+                   f"{len(practice.local)} local records)")
+        click.echo("Point syncworker at it:")
+        for key, value in sim.env().items():
+            click.echo(f"  export {key}={value}")
+        click.echo(f"  XPM tenant id: {sim.xero_tenant_id}")
+        click.echo(f"  refresh token (fresh grant): {info['refresh_token']}")
+        click.echo(f"Admin: {info['admin_url']}  (GET stats, POST faults {{\"kind\": \"500\"}}, POST clock {{\"advance\": 1800}})")
+        if write_local:
+            click.echo(f"Local clients CSV: {write_local}")
+        click.echo("Ctrl-C to stop.")
+    sys.stdout.flush()
+    try:
+        sim.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
+        if not as_json and os.isatty(1):
+            click.echo("stopped")
+
+
+commands: list[click.Command] = [simulate]
