@@ -1,0 +1,390 @@
+"""`XpmClient`: the ClientSystem port on Xero Practice Manager API v3.1 (XML).
+
+Reading strategy (xpm_aps_xero.md §1.4):
+- Full load: `client.api/paged-list` with pageSize 500 (the maximum), following `Next` until it is absent.
+  A 5,000-client practice costs 10 calls. paged-list returns only active (non-archived, non-deleted)
+  clients and leaves out groups and business numbers, so profiles from it carry
+  `extra["detailed"] = False` and `business_number` is unknown rather than empty. We do NOT call
+  `get/{uuid}` per client during a full load: that is one call per client (5,000 calls = the whole daily
+  budget and ~84 minutes at 60/min). Detail is fetched where it is needed: `get_client()` (e.g. for match
+  candidates and before writes), `list_relationships()`, and groups come from `list_groups()` (a few
+  calls for the whole practice).
+- Incremental: `client.api/list?modifiedsince=...&detailed=true` (one call; includes archived and deleted
+  clients, mapped to ARCHIVED/DELETED, and full detail because the changed set is small).
+
+Checkpoints (`Page.checkpoint`, pass back as `resume_from`):
+- full load: `page:<pageToken>` of the next page; None on the last page;
+- incremental: `since:<ISO UTC>`. Pages before the last carry the pull's own `since` (resuming repeats the
+  pull: at-least-once, nothing skipped); the last page carries the next cursor (request start time on the
+  server's clock minus an overlap). Persist it and pass it back as `resume_from` for the next pull.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid as uuidlib
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+from xml.etree.ElementTree import Element, SubElement
+
+import requests
+
+from adapters.base import Capabilities, ClientSystem, Page, TokenStore
+from adapters.errors import MalformedResponse, NotConnected, NotFound
+from adapters.ratelimit import RateLimiter, shared_limiter
+from adapters.xero_identity.tokens import TokenManager, utcnow
+from adapters.xpm import mapping, xml
+from adapters.xpm.http import XpmTransport
+from adapters.xpm.settings import XpmSettings
+from syncworker.domain.profile import ClientGroup, ClientKind, ClientProfile, ContactProfile, Relationship
+
+CAPABILITIES = Capabilities(
+    can_create=True,
+    can_update=True,
+    can_archive=True,
+    writable_fields=mapping.WRITABLE_FIELDS,
+    webhooks=False,  # Xero webhooks cover no Practice Manager events: changes are polled
+    incremental=True,
+    reports_deletes=True,
+    relationships=True,
+    groups=True,
+)
+
+
+class XpmClient(ClientSystem):
+    system = "xpm"
+    capabilities = CAPABILITIES
+
+    def __init__(
+        self,
+        tokens: TokenManager,
+        *,
+        base_url: str,
+        limiter: RateLimiter | None = None,
+        business_structures: Mapping[str, ClientKind] | None = None,
+        page_size: int = 500,
+        timeout: float = 120.0,
+        max_retries: int = 5,
+        connect_timeout: float = 10.0,
+        relationship_types: Mapping[str, str] | None = None,
+        incremental_overlap: timedelta = timedelta(minutes=5),
+        incremental_detailed: bool = True,
+        backoff_initial: float = 1.0,
+        backoff_max: float = 60.0,
+        jitter: float = 1.0,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        if not 1 <= page_size <= 500:
+            raise ValueError("XPM page size must be between 1 and 500")
+        defaults = None
+        if business_structures is None or relationship_types is None:
+            defaults = XpmSettings.load(env={})
+        self.structures = mapping.BusinessStructures(
+            business_structures if business_structures is not None else defaults.business_structures  # type: ignore[union-attr]
+        )
+        self.relationship_types = mapping.RelationshipTypes(
+            relationship_types if relationship_types is not None else defaults.relationship_types  # type: ignore[union-attr]
+        )
+        self.page_size = page_size
+        self._overlap = incremental_overlap
+        self._incremental_detailed = incremental_detailed
+        self._clock = clock
+        self.tokens = tokens
+        self.http = XpmTransport(
+            tokens,
+            base_url=base_url,
+            limiter=limiter or _default_limiter(tokens),
+            session=session,
+            connect_timeout=connect_timeout,
+            read_timeout=timeout,
+            max_retries=max_retries,
+            backoff_initial=backoff_initial,
+            backoff_max=backoff_max,
+            jitter=jitter,
+            sleep=sleep,
+            now=clock,
+        )
+        self._stats: Counter[str] = Counter()
+
+    @classmethod
+    def from_settings(
+        cls, store: TokenStore, settings: XpmSettings | None = None, *, session: requests.Session | None = None
+    ) -> XpmClient:
+        """The production wiring: settings from config/xpm.yaml and the environment, a TokenManager on the
+        tenant's store, and the process-wide limiter of the tenant."""
+        s = settings or XpmSettings.load()
+        if not s.client_id or not s.client_secret:
+            raise NotConnected("SYNCWORKER_XERO_CLIENT_ID and SYNCWORKER_XERO_CLIENT_SECRET must be set")
+        tokens = TokenManager(store, client_id=s.client_id, client_secret=s.client_secret, identity_url=s.identity_url)
+        return cls(
+            tokens, base_url=s.xpm_url, limiter=_default_limiter(tokens, s), business_structures=s.business_structures,
+            relationship_types=s.relationship_types, page_size=s.page_size, timeout=s.read_timeout,
+            connect_timeout=s.connect_timeout, max_retries=s.max_retries, backoff_initial=s.backoff_initial,
+            backoff_max=s.backoff_max, incremental_overlap=timedelta(seconds=s.incremental_overlap_seconds),
+            session=session,
+        )
+
+    # --- clients: reading ---
+    def iter_client_pages(
+        self, *, modified_since: datetime | None = None, resume_from: str | None = None
+    ) -> Iterator[Page[ClientProfile]]:
+        if resume_from:
+            kind, _, value = resume_from.partition(":")
+            if kind == "page" and value:
+                return self._full_pages(value)
+            if kind == "since" and value:
+                return self._incremental(datetime.fromisoformat(value))
+            raise ValueError(f"not an XPM checkpoint: {resume_from[:40]!r}")
+        if modified_since is None:
+            return self._full_pages(None)
+        return self._incremental(modified_since)
+
+    def _full_pages(self, page_token: str | None) -> Iterator[Page[ClientProfile]]:
+        return self._paged(
+            "client.api/paged-list", ("Clients", "Client"), lambda el: self._client(el, detailed=False),
+            page_token, "client_pages",
+        )
+
+    def _paged(
+        self,
+        endpoint: str,
+        path: tuple[str, str],
+        parse: Callable[[Element], Any],
+        page_token: str | None,
+        stat: str,
+    ) -> Iterator[Page[Any]]:
+        """Follow an XPM continuation-token listing; each page's checkpoint is the next page's token."""
+        while True:
+            params = {"pageSize": str(self.page_size)}
+            if page_token:
+                params["pageToken"] = page_token
+            root = self.http.get(endpoint, params)
+            self._stats[stat] += 1
+            found = [parse(el) for el in xml.items(root, *path)]
+            next_token = _next_page_token(root)
+            if next_token is not None and next_token == page_token:
+                raise MalformedResponse(f"{endpoint} returned the same page token again")
+            yield Page(found, checkpoint=f"page:{next_token}" if next_token else None)
+            if next_token is None:
+                return
+            page_token = next_token
+
+    def _incremental(self, since: datetime) -> Iterator[Page[ClientProfile]]:
+        since_utc = _as_utc(since)
+        started = self._clock()
+        params = {"modifiedsince": since_utc.strftime("%Y-%m-%dT%H:%M:%S")}
+        if self._incremental_detailed:
+            params["detailed"] = "true"
+        root = self.http.get("client.api/list", params)
+        answered = self._clock()
+        self._stats["client_pages"] += 1
+        # Next cursor on the server's clock: our start time shifted by the server/local skew, minus overlap.
+        skew = (self.http.last_server_date - answered) if self.http.last_server_date else timedelta(0)
+        next_since = max(since_utc, started + skew - self._overlap)
+        clients = [self._client(c, detailed=self._incremental_detailed) for c in xml.items(root, "Clients", "Client")]
+        chunks = [clients[i:i + self.page_size] for i in range(0, len(clients), self.page_size)] or [[]]
+        for i, chunk in enumerate(chunks):
+            cursor = next_since if i == len(chunks) - 1 else since_utc
+            yield Page(chunk, checkpoint=f"since:{cursor.isoformat()}", incremental=True)
+
+    def get_client(self, remote_id: str) -> ClientProfile | None:
+        try:
+            root = self.http.get(f"client.api/get/{_uuid(remote_id)}")
+        except NotFound:
+            return None
+        el = root.find("Client")
+        if el is None:
+            raise MalformedResponse("client.api/get answered without <Client>")
+        profile = self._client(el, detailed=True)
+        web_url = xml.text(root, "WebUrl")
+        if web_url:
+            profile.extra["web_url"] = web_url
+        return profile
+
+    def search_clients(self, query: str) -> list[ClientProfile]:
+        root = self.http.get("client.api/search", {"query": query})
+        return [self._client(c, detailed=False) for c in xml.items(root, "Clients", "Client")]
+
+    # --- clients: writing ---
+    def create_client(self, profile: ClientProfile) -> ClientProfile:
+        fields = mapping.profile_write_fields(profile)  # never tax_number
+        body = mapping.client_fields_to_xml(fields, business_structure=self.structures.name_for(profile.kind))
+        root = self.http.send("POST", "client.api/add", body, idempotent=False)
+        return self._client_in(root, "client.api/add")
+
+    def update_client(self, remote_id: str, changes: Mapping[str, Any]) -> ClientProfile:
+        client_id = _uuid(remote_id)
+        changes = dict(changes)
+        never = set(changes) & mapping.NEVER_WRITTEN
+        if never:
+            raise ValueError("tax_number is never written to XPM (it is masked on read)")
+        if not changes:
+            current = self.get_client(client_id)
+            if current is None:
+                raise NotFound(f"XPM client {client_id} not found")
+            return current
+        self._complete_address_lines(client_id, changes)
+        body = mapping.client_fields_to_xml(changes, uuid=client_id)
+        root = self.http.send("PUT", "client.api/update", body, idempotent=True)
+        return self._client_in(root, "client.api/update")
+
+    def _complete_address_lines(self, client_id: str, changes: dict[str, Any]) -> None:
+        # Line 1 and line 2 share one XPM element: writing one line needs the other's current value.
+        partial = [
+            p for p in mapping.ADDRESS_LINE_FIELDS
+            if (f"{p}.line1" in changes) != (f"{p}.line2" in changes)
+        ]
+        if not partial:
+            return
+        current = self.get_client(client_id)
+        if current is None:
+            raise NotFound(f"XPM client {client_id} not found")
+        for prefix in partial:
+            addr = getattr(current, prefix)
+            for line in ("line1", "line2"):
+                changes.setdefault(f"{prefix}.{line}", getattr(addr, line) if addr else None)
+
+    def archive_client(self, remote_id: str) -> None:
+        body = xml.element("Client", [("UUID", _uuid(remote_id))])
+        self.http.send("PUT", "client.api/archive", body, idempotent=True)
+
+    # --- contacts ---
+    def iter_contact_pages(self, *, resume_from: str | None = None) -> Iterator[Page[ContactProfile]]:
+        token = None
+        if resume_from:
+            kind, _, token = resume_from.partition(":")
+            if kind != "page" or not token:
+                raise ValueError(f"not an XPM contacts checkpoint: {resume_from[:40]!r}")
+        return self._paged("client.api/contacts", ("Contacts", "Contact"), mapping.contact_from_xml, token, "contact_pages")
+
+    # --- relationships ---
+    def list_relationships(self, client_id: str) -> list[Relationship]:
+        cid = _uuid(client_id)
+        root = self.http.get(f"client.api/get/{cid}")
+        el = root.find("Client")
+        return [
+            mapping.relationship_from_xml(r, cid, self.relationship_types)
+            for r in xml.items(el, "Relationships", "Relationship")
+        ]
+
+    def add_relationship(self, rel: Relationship) -> Relationship:
+        body = mapping.relationship_to_xml(rel, self.relationship_types)
+        root = self.http.send("POST", "client.api/addrelationship", body, idempotent=False)
+        el = root.find("Relationship")
+        if el is not None and xml.text(el, "UUID"):
+            return mapping.relationship_from_xml(el, rel.client_id, self.relationship_types)
+        # The docs do not show the answer of addrelationship: read the client back to learn the new UUID.
+        for existing in self.list_relationships(rel.client_id):
+            if existing.related_client_id == rel.related_client_id.lower() and existing.type == rel.type:
+                return existing
+        raise MalformedResponse("addrelationship succeeded but the relationship is not on the client")
+
+    def delete_relationship(self, relationship_id: str) -> None:
+        body = xml.element("Relationship", [("UUID", _uuid(relationship_id))])
+        # Already gone (e.g. a retry after a lost answer) is fine: deleting is idempotent.
+        with contextlib.suppress(NotFound):
+            self.http.send("POST", "client.api/deleterelationship", body, idempotent=True)
+
+    # --- groups ---
+    def list_groups(self) -> list[ClientGroup]:
+        root = self.http.get("clientgroup.api/list")
+        groups = []
+        for el in xml.items(root, "Groups", "Group"):
+            summary = mapping.group_from_xml(el)
+            # The list has no members; get/{uuid} has them (one call per group, groups are few).
+            groups.append(self._group(summary.id) if summary.id else summary)
+        return groups
+
+    def _group(self, group_id: str) -> ClientGroup:
+        root = self.http.get(f"clientgroup.api/get/{_uuid(group_id)}")
+        el = root.find("Group")
+        if el is None:
+            raise MalformedResponse("clientgroup.api/get answered without <Group>")
+        return mapping.group_from_xml(el)
+
+    def add_group(self, group: ClientGroup) -> ClientGroup:
+        if not group.member_ids:
+            raise ValueError("XPM creates a group with a first client (ClientUUID): give at least one member")
+        first, *rest = group.member_ids
+        fields: list[tuple[str, str | None]] = [("Name", group.name)]
+        if group.taxable is not None:
+            fields.append(("Taxable", xml.yes_no_text(group.taxable)))
+        fields.append(("ClientUUID", _uuid(first)))
+        root = self.http.send("POST", "clientgroup.api/add", xml.element("Group", fields), idempotent=False)
+        el = root.find("Group")
+        if el is None:
+            raise MalformedResponse("clientgroup.api/add answered without <Group>")
+        created = mapping.group_from_xml(el)
+        if rest and created.id:
+            self.set_group_members(created.id, add=list(rest), remove=[])
+            return self._group(created.id)
+        return created
+
+    def set_group_members(self, group_id: str, add: list[str], remove: list[str]) -> None:
+        body = xml.element("Group", [("UUID", _uuid(group_id))])
+        for client_id in add:
+            SubElement(body, "add", {"uuid": _uuid(client_id)})
+        for client_id in remove:
+            SubElement(body, "remove", {"uuid": _uuid(client_id)})
+        self.http.send("PUT", "clientgroup.api/members", body, idempotent=True)
+
+    def delete_group(self, group_id: str) -> None:
+        body = xml.element("Group", [("UUID", _uuid(group_id))])
+        with contextlib.suppress(NotFound):
+            self.http.send("POST", "clientgroup.api/delete", body, idempotent=True)
+
+    # --- bookkeeping ---
+    def call_stats(self) -> dict[str, int]:
+        stats = dict(self.http.stats)
+        stats.update(self._stats)
+        stats["limiter_wait_ms"] = int(self.http.limiter.waited_seconds * 1000)
+        stats["max_in_flight"] = self.http.limiter.max_in_flight
+        return stats
+
+    # --- helpers ---
+    def _client(self, el: Element, *, detailed: bool) -> ClientProfile:
+        return mapping.client_from_xml(el, self.structures, detailed=detailed)
+
+    def _client_in(self, root: Element, where: str) -> ClientProfile:
+        el = root.find("Client")
+        if el is None:
+            raise MalformedResponse(f"{where} answered without <Client>")
+        return self._client(el, detailed=True)
+
+
+def _default_limiter(tokens: TokenManager, settings: XpmSettings | None = None) -> RateLimiter:
+    limits = settings.limits if settings else XpmSettings().limits
+    try:
+        return shared_limiter(f"xero-tenant:{tokens.remote_tenant_id}", limits)
+    except NotConnected:
+        return RateLimiter(limits)
+
+
+def _next_page_token(root: Element) -> str | None:
+    """The pageToken of `<Pagination><Links><Next>`. We follow the token against our own base URL rather
+    than the absolute link, so the configured host (e.g. a simulator) and the checkpoint stay in our hands."""
+    links = root.find("Pagination/Links")
+    nxt = xml.text(links, "Next") if links is not None else None
+    if not nxt:
+        return None
+    tokens = parse_qs(urlsplit(nxt).query).get("pageToken")
+    if not tokens or not tokens[0]:
+        raise MalformedResponse("<Next> link without a pageToken")
+    return tokens[0]
+
+
+def _uuid(value: str) -> str:
+    try:
+        return str(uuidlib.UUID(str(value).strip()))
+    except ValueError:
+        raise ValueError(f"not an XPM v3.1 UUID: {str(value)[:40]!r}") from None
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
