@@ -8,6 +8,8 @@ Kinds (names shared with the XPM simulator where the fault is the same):
   its concurrency slot, then served normally.
 - `reset`: the socket is closed without a response; the request is not processed.
 - `malformed_json`: HTTP 200 whose JSON body is cut short.
+- `lost_response`: the request IS processed (a write is stored, a webhook fires), then the socket is reset:
+  the client cannot tell whether its write happened (what Idempotency-Key exists for).
 
 Faults hit the next `times` API calls (never identity endpoints or webhook deliveries); `path_contains`
 narrows them to matching paths.
@@ -19,7 +21,8 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 
-FAULT_KINDS: tuple[str, ...] = ("minute_429", "day_429", "500", "slow", "reset", "malformed_json")
+FAULT_KINDS: tuple[str, ...] = ("minute_429", "day_429", "500", "slow", "reset", "malformed_json",
+                                "lost_response")
 
 
 @dataclass(slots=True)

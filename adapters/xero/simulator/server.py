@@ -175,6 +175,8 @@ class XeroSimulator:
             resp = self.api.handle(req)
             if fault is not None and fault.kind == "malformed_json":
                 resp = SimResponse(200, resp.body[: max(len(resp.body) // 2, 1)], dict(resp.headers))
+            elif fault is not None and fault.kind == "lost_response":
+                resp = SimResponse(0, reset_connection=True)
         finally:
             self.limiter.release(tenant)
         resp.headers.update(admission.headers)

@@ -103,15 +103,22 @@ def test_rename_onto_another_active_name_is_rejected(sim, sim_client):
     assert sim.store.get(a["ContactID"])["Name"] == a["Name"]
 
 
-def test_create_retried_after_a_lost_response_creates_one_contact(sim, sim_client):
-    # The first PUT is processed but its answer is lost (reset after the write is impossible to inject
-    # here), so replay with the same Idempotency-Key by hand and check the simulator answers the same.
-    token = sim_client.tokens.access_token()
-    headers = {"Authorization": f"Bearer {token}", "Xero-Tenant-Id": sim.xero_tenant_id, "Idempotency-Key": "k1"}
-    body = {"Contacts": [{"Name": "Once Only Ltd"}]}
+def test_create_whose_response_is_lost_is_retried_without_a_second_contact(sim, sim_client, receiver):
+    # The first PUT is stored, then the connection is reset; the adapter retries with the same
+    # Idempotency-Key and Xero answers with the contact it already created.
+    sim.faults.inject("lost_response", path_contains="/Contacts")
+    created = sim_client.create_client(ClientProfile(id="l", kind=ClientKind.COMPANY, name="Once Only Ltd"))
+    assert len(sim.store) == 31 and sim.store.by_name("Once Only Ltd")["ContactID"] == created.id
+    assert sim_client.call_stats()["retries"] == 1
+    assert sim.webhooks.wait_idle(5) and len(receiver.received) == 1  # one write, one CREATE event
+
+
+def test_same_idempotency_key_replays_the_first_answer(sim, sim_client):
+    headers = {"Authorization": f"Bearer {sim_client.tokens.access_token()}",
+               "Xero-Tenant-Id": sim.xero_tenant_id, "Idempotency-Key": "k1"}
     url = f"{sim.api_url}/api.xro/2.0/Contacts"
-    first = requests.put(url, json=body, headers=headers, timeout=5)
-    second = requests.put(url, json=body, headers=headers, timeout=5)
+    first = requests.put(url, json={"Contacts": [{"Name": "Keyed Ltd"}]}, headers=headers, timeout=5)
+    second = requests.put(url, json={"Contacts": [{"Name": "Keyed Ltd"}]}, headers=headers, timeout=5)
     assert first.status_code == second.status_code == 200
     assert first.json()["Contacts"][0]["ContactID"] == second.json()["Contacts"][0]["ContactID"]
     assert len(sim.store) == 31
