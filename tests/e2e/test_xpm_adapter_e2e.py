@@ -1,0 +1,204 @@
+"""XpmClient + TokenManager against the XPM simulator over real sockets.
+
+The adapter's limiter, retry waits and token clock run on the simulator's clock and "sleep" by advancing
+it, so waiting out a minute window or a Retry-After costs no real time while both sides still agree on
+what time it is. The 5,000-client measurement is in benchmarks/xpm_full_load.py.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+
+from adapters.base import TokenSet
+from adapters.errors import AdapterError, DailyLimitReached, ReconnectRequired, RemoteRejected
+from adapters.ratelimit import Limits, RateLimiter
+from adapters.xero_identity.memory_store import InMemoryTokenStore
+from adapters.xero_identity.tokens import TokenManager
+from adapters.xpm.client import XpmClient
+from adapters.xpm.simulator import XpmSimulator
+from syncworker.domain.profile import ClientKind, ClientProfile, ClientStatus
+
+pytestmark = pytest.mark.e2e
+
+CLIENTS = 400
+PAGE = 50
+
+
+@pytest.fixture
+def sim() -> Iterator[XpmSimulator]:
+    with XpmSimulator(clients=CLIENTS, seed=11, port=0, slow_delay=1.5) as s:
+        yield s
+
+
+def connect(sim: XpmSimulator, *, per_minute: int = 60, read_timeout: float = 5.0,
+            store: InMemoryTokenStore | None = None) -> tuple[XpmClient, InMemoryTokenStore]:
+    store = store or InMemoryTokenStore(TokenSet(
+        access_token=None, refresh_token=sim.issue_refresh_token(), expires_at=None,
+        remote_tenant_id=sim.xero_tenant_id,
+    ))
+    advance = sim.clock.advance
+    tokens = TokenManager(store, client_id=sim.client_id, client_secret=sim.client_secret,
+                          identity_url=sim.identity_url, clock=sim.clock.now, sleep=advance)
+    limiter = RateLimiter(Limits(per_minute=per_minute), clock=sim.clock.elapsed, now=sim.clock.now, sleep=advance)
+    client = XpmClient(tokens, base_url=sim.base_url, limiter=limiter, page_size=PAGE, timeout=read_timeout,
+                       connect_timeout=2.0, max_retries=4, sleep=advance, clock=sim.clock.now)
+    return client, store
+
+
+@dataclass
+class Run:
+    """What a caller of the port keeps: items of every finished page, the last checkpoint, the stop reason."""
+
+    ids: list[str] = field(default_factory=list)
+    checkpoint: str | None = None
+    error: AdapterError | None = None
+    pages: int = 0
+
+    def load(self, client: XpmClient, after_first_page: Callable[[], object] | None = None) -> Run:
+        self.error = None
+        try:
+            for n, page in enumerate(client.iter_client_pages(resume_from=self.checkpoint)):
+                self.ids.extend(c.id for c in page.items)
+                self.pages += 1
+                self.checkpoint = page.checkpoint
+                if n == 0 and after_first_page:
+                    after_first_page()
+                if page.checkpoint is None:
+                    break
+        except AdapterError as exc:  # stop as partial, with the reason; progress is in `checkpoint`
+            self.error = exc
+        return self
+
+
+def active_ids(sim: XpmSimulator) -> set[str]:
+    return {c.uuid for c in sim.store.active_clients()}
+
+
+def test_full_load_uses_the_minimum_number_of_calls(sim: XpmSimulator) -> None:
+    client, _ = connect(sim)
+    run = Run().load(client)
+    expected = active_ids(sim)
+    pages_needed = math.ceil(len(expected) / PAGE)
+    assert run.error is None
+    assert sorted(run.ids) == sorted(expected)  # everything, nothing twice
+    assert client.call_stats()["calls"] == pages_needed == sim.stats.total_calls
+    assert sim.stats.total_429 == 0 and sim.stats.peak_concurrency <= 5
+
+
+def test_limiter_keeps_under_a_tight_minute_limit() -> None:
+    # A server enforcing 4 calls a minute (a stand-in for 60, to keep the test short) and a client told the
+    # same: the pages need several minute windows, and the server never has to answer 429.
+    with XpmSimulator(clients=CLIENTS, seed=11, port=0, minute_limit=4) as tight:
+        client, _ = connect(tight, per_minute=4)
+        before = tight.clock.elapsed()
+        run = Run().load(client)
+        pages = math.ceil(len(active_ids(tight)) / PAGE)
+        assert run.error is None and sorted(run.ids) == sorted(active_ids(tight))
+        assert tight.stats.total_429 == 0 and tight.stats.total_calls == pages
+        assert tight.clock.elapsed() - before >= (math.ceil(pages / 4) - 1) * 60  # it waited for the windows
+
+
+@pytest.mark.parametrize("kind", ["500", "reset", "malformed_xml", "minute_429", "slow"])
+def test_transient_faults_are_absorbed(sim: XpmSimulator, kind: str) -> None:
+    client, _ = connect(sim, read_timeout=0.5)  # a slow response (1.5 s) is a read timeout
+    sim.faults.inject(kind, times=2)
+    run = Run().load(client)
+    assert run.error is None, run.error
+    assert sorted(run.ids) == sorted(active_ids(sim))
+    stats = client.call_stats()
+    assert stats["retries"] == 2
+    assert stats["calls"] == math.ceil(len(active_ids(sim)) / PAGE) + 2  # exactly one extra call per fault
+
+
+def test_status_error_on_200_stops_as_partial_and_resumes(sim: XpmSimulator) -> None:
+    client, _ = connect(sim)
+    run = Run().load(client, after_first_page=lambda: sim.faults.inject("status_error"))  # page 2 fails
+    assert isinstance(run.error, RemoteRejected) and run.pages == 1
+    run.load(client)  # resume from the checkpoint of the last finished page
+    assert run.error is None and sorted(run.ids) == sorted(active_ids(sim))
+
+
+def test_day_limit_stops_with_resume_time_and_resumes_there(sim: XpmSimulator) -> None:
+    client, _ = connect(sim)
+    run = Run().load(client, after_first_page=lambda: sim.faults.inject("day_429", retry_after=3 * 3600))
+    assert isinstance(run.error, DailyLimitReached) and run.pages == 1
+    assert run.error.resume_at is not None
+    assert timedelta(hours=2, minutes=59) < run.error.resume_at - sim.clock.now() <= timedelta(hours=3)
+    calls_at_stop = sim.stats.total_calls
+    run.load(client)  # too early: refused locally, no call spent
+    assert isinstance(run.error, DailyLimitReached) and sim.stats.total_calls == calls_at_stop
+    sim.clock.advance(3 * 3600 + 1)
+    run.load(client)
+    assert run.error is None and sorted(run.ids) == sorted(active_ids(sim))
+
+
+def test_revoked_grant_marks_reconnect_required(sim: XpmSimulator) -> None:
+    client, store = connect(sim)
+    pages = client.iter_client_pages()
+    next(pages)
+    sim.faults.inject("revoked")
+    with pytest.raises(ReconnectRequired):
+        next(pages)
+    assert store.reconnect_reason and "invalid_grant" in store.reconnect_reason
+
+
+def test_lost_token_response_is_recovered_within_the_grace(sim: XpmSimulator) -> None:
+    client, store = connect(sim)
+    first_refresh = store.load().refresh_token
+    sim.faults.inject("reset", times=1, path_contains="/connect/token")  # rotated server-side, answer lost
+    run = Run().load(client)
+    assert run.error is None and len(run.ids) == len(active_ids(sim))
+    assert store.load().refresh_token != first_refresh
+    # The stored token is the live one: an expired access token refreshes fine with it.
+    sim.clock.advance(31 * 60)
+    assert client.get_client(run.ids[0]) is not None
+
+
+def test_token_expiry_mid_run_refreshes_and_continues(sim: XpmSimulator) -> None:
+    client, store = connect(sim)
+    pages = client.iter_client_pages()
+    next(pages)
+    version = store.load().version
+    sim.clock.advance(29 * 60)  # inside the refresh margin
+    rest = list(pages)
+    assert rest and store.load().version == version + 1
+
+
+def test_incremental_pull_sees_edits_archives_and_deletes(sim: XpmSimulator) -> None:
+    client, _ = connect(sim)
+    since = sim.clock.now()
+    sim.clock.advance(10)
+    a, b, c = sorted(active_ids(sim))[:3]
+    sim.store.edit_client(a, Email="new@example.test")
+    sim.store.archive_client(b)
+    sim.store.delete_client(c)
+    sim.clock.advance(600)  # longer ago than the cursor's 5-minute overlap
+    pages = list(client.iter_client_pages(modified_since=since))
+    got = {p.id: p for page in pages for p in page.items}
+    assert set(got) == {a, b, c}
+    assert (got[a].email, got[a].status) == ("new@example.test", ClientStatus.ACTIVE)
+    assert got[b].status is ClientStatus.ARCHIVED and got[c].status is ClientStatus.DELETED
+    assert pages[-1].incremental and pages[-1].checkpoint.startswith("since:")
+    # Resuming from the cursor finds nothing new (changes inside the overlap would be seen again).
+    again = [p for page in client.iter_client_pages(resume_from=pages[-1].checkpoint) for p in page.items]
+    assert again == []
+
+
+def test_write_round_trip(sim: XpmSimulator) -> None:
+    client, _ = connect(sim)
+    created = client.create_client(ClientProfile(
+        id="local-1", kind=ClientKind.TRUST, name="Quokka Family Trust", email="trustee@quokka.test",
+        website="https://quokka.test", tax_number="123456782"))
+    stored = sim.store.get_client(created.id)
+    assert created.kind is ClientKind.TRUST and created.website == "https://quokka.test"
+    assert not stored.fields.get("TaxNumber")  # never written
+    updated = client.update_client(created.id, {"phone": "08 9000 0000", "email": None})
+    assert (updated.phone, updated.email, updated.website) == ("08 9000 0000", None, "https://quokka.test")
+    client.archive_client(created.id)
+    assert client.get_client(created.id).status is ClientStatus.ARCHIVED
+    assert client.get_client("00000000-0000-4000-8000-000000000000") is None
