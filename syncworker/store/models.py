@@ -276,6 +276,9 @@ class DuplicateCluster(Timestamps, Base):
     scope: Mapped[str] = mapped_column(String(20))  # "local" or a system name
     fingerprint: Mapped[str] = mapped_column(String(64))  # hash of the sorted member refs: stable across runs
     status: Mapped[str] = mapped_column(String(20), default="unresolved")
+    # duplicate: records to merge; same_person: a contact who is also an individual client, to tie together.
+    cluster_type: Mapped[str] = mapped_column(String(20), default="duplicate", server_default="duplicate")
+    record_type: Mapped[str] = mapped_column(String(20), default="client", server_default="client")  # person, organisation
     score: Mapped[float | None] = mapped_column(Float)
     reasons: Mapped[list[Any]] = mapped_column(default=list)
     survivor_ref: Mapped[str | None] = mapped_column(String(120))

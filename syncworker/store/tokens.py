@@ -4,6 +4,9 @@ compare-and-swap on `credentials_version`, so two workers refreshing at once nev
 from __future__ import annotations
 
 import json
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -64,6 +67,23 @@ class DbTokenStore:
                 return False
         new.version = expected_version + 1
         return True
+
+    @contextmanager
+    def refresh_lock(self) -> Iterator[None]:
+        """Only one worker anywhere calls the token endpoint for this tenant at a time. On PostgreSQL a
+        session advisory lock on its own connection (it locks no rows, so the CAS update is not blocked);
+        SQLite serves one machine, where the token manager's process lock and CAS suffice."""
+        if self.db.dialect != "postgresql":
+            yield
+            return
+        key = zlib.crc32(f"token:{self.system}".encode()) & 0x7FFFFFFF
+        with self.db.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT pg_advisory_lock(%s, %s)", (self.tenant_id, key))
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql("SELECT pg_advisory_unlock(%s, %s)", (self.tenant_id, key))
+                conn.commit()
 
     def mark_reconnect_required(self, reason: str) -> None:
         with self.db.session() as s:

@@ -1,0 +1,88 @@
+"""Connecting a tenant to a Xero-family system: register a grant (an existing refresh token or an
+authorization code), rotate it once through the token manager so the stored token is the live one, and
+choose the remote tenant from GET /connections."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapters.base import TokenSet
+from adapters.errors import NotConnected, RemoteRejected
+from adapters.xero_identity.tokens import TokenManager, exchange_code, list_connections
+from syncworker.services.context import ServiceContext
+from syncworker.services.systems import check_system, token_store
+from syncworker.services.tenants import get_tenant
+
+TENANT_TYPES = {"xpm": "PRACTICEMANAGER", "xero": "ORGANISATION"}
+SCOPES = {"xpm": ["offline_access", "practicemanager"],
+          "xero": ["offline_access", "accounting.contacts", "accounting.settings.read"]}
+
+
+class ConnectError(ValueError):
+    pass
+
+
+def _app_credentials(ctx: ServiceContext) -> tuple[str, str]:
+    s = ctx.settings
+    if not s.xero_client_id or not s.xero_client_secret:
+        raise ConnectError("SYNCWORKER_XERO_CLIENT_ID and SYNCWORKER_XERO_CLIENT_SECRET must be set to connect")
+    return s.xero_client_id, s.xero_client_secret
+
+
+def connect_with_refresh_token(ctx: ServiceContext, tenant_name: str, system: str, refresh_token: str,
+                               *, remote_tenant_id: str | None = None) -> dict[str, Any]:
+    check_system(system)
+    with ctx.db.session() as s:
+        tenant_id = get_tenant(s, tenant_name).id
+    return _register(ctx, tenant_id, system, TokenSet(access_token=None, refresh_token=refresh_token,
+                                                      expires_at=None, scope=SCOPES[system]), remote_tenant_id)
+
+
+def connect_with_code(ctx: ServiceContext, tenant_name: str, system: str, code: str, redirect_uri: str,
+                      *, remote_tenant_id: str | None = None) -> dict[str, Any]:
+    check_system(system)
+    client_id, secret = _app_credentials(ctx)
+    with ctx.db.session() as s:
+        tenant_id = get_tenant(s, tenant_name).id
+    tokens = exchange_code(code, client_id=client_id, client_secret=secret, redirect_uri=redirect_uri,
+                           identity_url=ctx.settings.xero_identity_url)
+    return _register(ctx, tenant_id, system, tokens, remote_tenant_id)
+
+
+def _register(ctx: ServiceContext, tenant_id: int, system: str, tokens: TokenSet,
+              remote_tenant_id: str | None) -> dict[str, Any]:
+    client_id, secret = _app_credentials(ctx)
+    store = token_store(ctx, tenant_id, system)
+    current = store.load() if _has_row(store) else None
+    version = current.version if current else 0
+    tokens.version = version
+    if not store.compare_and_swap(version, tokens):
+        raise ConnectError("the connection changed while connecting; try again")
+    manager = TokenManager(store, client_id=client_id, client_secret=secret,
+                           identity_url=ctx.settings.xero_identity_url)
+    access = manager.access_token()
+    conns = list_connections(ctx.settings.xero_api_url, access, TENANT_TYPES[system])
+    if remote_tenant_id:
+        chosen = [c for c in conns if c.tenant_id == remote_tenant_id]
+        if not chosen:
+            raise ConnectError(f"the grant has no {TENANT_TYPES[system]} tenant {remote_tenant_id}")
+    elif len(conns) == 1:
+        chosen = conns
+    elif not conns:
+        raise ConnectError(f"the grant gives access to no {TENANT_TYPES[system]} tenant")
+    else:
+        names = ", ".join(f"{c.tenant_name} ({c.tenant_id})" for c in conns)
+        raise ConnectError(f"the grant covers several tenants: {names}; choose one with --remote-tenant")
+    live = store.load()
+    assert live is not None
+    live.remote_tenant_id = chosen[0].tenant_id
+    if not store.compare_and_swap(live.version, live):
+        raise ConnectError("the connection changed while connecting; try again")
+    return {"system": system, "remote_tenant_id": chosen[0].tenant_id, "remote_tenant_name": chosen[0].tenant_name}
+
+
+def _has_row(store: Any) -> bool:
+    try:
+        return store.load() is not None
+    except (NotConnected, RemoteRejected):
+        return False

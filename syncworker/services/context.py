@@ -1,0 +1,29 @@
+"""What every use case needs: the database, the settings, and a way to reach a tenant's external system
+(replaceable in tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from adapters.base import ClientSystem
+from syncworker.config import Settings
+from syncworker.store.db import Database
+
+AdapterFactory = Callable[["ServiceContext", int, str], ClientSystem]
+
+
+@dataclass
+class ServiceContext:
+    db: Database
+    settings: Settings
+    adapter_factory: AdapterFactory = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.adapter_factory is None:
+            from syncworker.services.systems import default_adapter_factory
+
+            self.adapter_factory = default_adapter_factory
+
+    def adapter(self, tenant_id: int, system: str) -> ClientSystem:
+        return self.adapter_factory(self, tenant_id, system)

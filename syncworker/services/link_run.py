@@ -1,0 +1,337 @@
+"""The link run: the main job. For one tenant and one system it
+
+1. pulls the system's clients through the adapter into the records cache, checkpointed after every page
+   (a run that dies resumes from the last page it stored);
+2. finds duplicate people and organisations among the local records;
+3. matches unlinked local clients against unlinked remote clients;
+4. records the outcome: certain matches linked, uncertain ones queued for review, individuals with
+   unresolved duplicates flagged "merge required" (never auto-linked), links whose remote record was
+   deleted marked broken, and the unmatched on each side reported.
+
+Existing links are kept. A pair an operator rejected (or unlinked) is not suggested again unless one of the
+two records has changed since. `dry_run` computes and reports everything and writes nothing but the run's
+own record.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from adapters.base import ClientSystem
+from adapters.errors import AdapterError, DailyLimitReached, ReconnectRequired
+from syncworker.domain.profile import ClientProfile, ClientStatus
+from syncworker.matching import MatchConfig, match_records
+from syncworker.services import duplicates as dup
+from syncworker.services.context import ServiceContext
+from syncworker.services.links import make_linked, record_event
+from syncworker.services.locks import TenantBusy, TenantLock
+from syncworker.services.runs import RunRecorder
+from syncworker.services.snapshots import load_clients, upsert_clients
+from syncworker.services.systems import check_system
+from syncworker.services.tenants import get_tenant
+from syncworker.store.mapping import client_profile
+from syncworker.store.models import Checkpoint, Client, Link, RemoteRecord, TenantSystem
+from syncworker.store.types import utcnow
+
+log = logging.getLogger(__name__)
+ACTOR = "link-run"
+STREAM = "clients.full"
+Progress = Callable[[str, int, int | None], None]  # phase, done, total
+
+
+@dataclass
+class LinkRunReport:
+    run_id: int
+    tenant: str
+    system: str
+    dry_run: bool
+    status: str = "running"
+    message: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    linked: list[dict[str, Any]] = field(default_factory=list)
+    to_review: list[dict[str, Any]] = field(default_factory=list)
+    merge_required: list[dict[str, Any]] = field(default_factory=list)
+    broken: list[dict[str, Any]] = field(default_factory=list)
+    unmatched_local: list[dict[str, Any]] = field(default_factory=list)
+    unmatched_remote: list[dict[str, Any]] = field(default_factory=list)
+    duplicates: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    api_calls: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+class RunRefused(RuntimeError):
+    """The run could not start (tenant busy, paused for the daily limit, reconnect required)."""
+
+    def __init__(self, message: str, run_id: int | None = None) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+
+
+def run_link_run(
+    ctx: ServiceContext, tenant_name: str, system: str, *, dry_run: bool = False, trigger: str = "cli",
+    run_id: int | None = None, progress: Progress | None = None, config: MatchConfig | None = None,
+) -> LinkRunReport:
+    check_system(system)
+    db, runs = ctx.db, RunRecorder(ctx.db)
+    with db.session() as s:
+        tenant = get_tenant(s, tenant_name)
+        tenant_id = tenant.id
+        conn = s.scalar(select(TenantSystem).where(TenantSystem.tenant_id == tenant_id, TenantSystem.system == system))
+    params = {"system": system, "dry_run": dry_run}
+    if run_id is None:
+        run_id = runs.start("link_run", tenant_id=tenant_id, trigger=trigger, system=system, params=params,
+                            dry_run=dry_run)
+    report = LinkRunReport(run_id, tenant_name, system, dry_run)
+    refusal = _refusal(conn, system)
+    if refusal:
+        runs.finish(run_id, "failed", message=refusal)
+        raise RunRefused(refusal, run_id)
+    runs.reap_abandoned(ctx.settings.lock_ttl_seconds)
+    lock = TenantLock(db, tenant_id, ttl_seconds=ctx.settings.lock_ttl_seconds, run_id=run_id)
+    try:
+        lock.acquire()
+    except TenantBusy as exc:
+        runs.finish(run_id, "failed", message=f"refused: {exc}")
+        raise RunRefused(str(exc), run_id) from None
+    adapter: ClientSystem | None = None
+    try:
+        adapter = ctx.adapter(tenant_id, system)
+        _LinkRun(ctx, tenant_id, system, adapter, report, progress or _no_progress, config or MatchConfig.default(),
+                 runs).execute()
+    except DailyLimitReached as exc:
+        report.status = "partial"
+        resume = exc.resume_at.isoformat(timespec="minutes") if exc.resume_at else "tomorrow"
+        report.message = f"stopped: the daily API limit is spent; resumes after {resume} from the last stored page"
+        if exc.resume_at and not dry_run:
+            with db.session() as s:
+                s.execute(update(TenantSystem).where(TenantSystem.tenant_id == tenant_id,
+                                                     TenantSystem.system == system).values(paused_until=exc.resume_at))
+    except ReconnectRequired as exc:
+        report.status, report.message = "failed", f"reconnect required: {exc}"
+    except AdapterError as exc:
+        report.status, report.message = "failed", f"{system} call failed: {exc}"
+        log.warning("link run failed", extra={"run_id": run_id, "error_class": type(exc).__name__})
+    except Exception as exc:
+        report.status, report.message = "failed", f"internal error: {type(exc).__name__}: {exc}"
+        log.exception("link run crashed", extra={"run_id": run_id})
+    finally:
+        if adapter is not None:
+            report.api_calls = dict(adapter.call_stats())
+        lock.release()
+    if report.status == "running":
+        report.status = "partial" if report.errors else "succeeded"
+    counts = dict(report.counts) | {f"api_{k}": v for k, v in report.api_calls.items()}
+    runs.finish(run_id, report.status, counts=counts, errors=report.errors, message=report.message)
+    return report
+
+
+def _refusal(conn: TenantSystem | None, system: str) -> str | None:
+    if conn is None:
+        return f"tenant is not connected to {system}: run `syncworker connect {system}` first"
+    if conn.status == "reconnect_required":
+        return f"reconnect required for {system}: {conn.status_reason or 'the grant is no longer valid'}"
+    if conn.paused_until and conn.paused_until > utcnow():
+        return (f"{system} daily API limit reached; runs resume after "
+                f"{conn.paused_until.isoformat(timespec='minutes')}")
+    return None
+
+
+def _no_progress(phase: str, done: int, total: int | None) -> None:
+    return None
+
+
+class _LinkRun:
+    def __init__(self, ctx: ServiceContext, tenant_id: int, system: str, adapter: ClientSystem,
+                 report: LinkRunReport, progress: Progress, config: MatchConfig, runs: RunRecorder) -> None:
+        self.ctx, self.db, self.tenant_id, self.system = ctx, ctx.db, tenant_id, system
+        self.adapter, self.report, self.progress, self.config, self.runs = adapter, report, progress, config, runs
+        self.dry = report.dry_run
+        self.counts = report.counts
+
+    def execute(self) -> None:
+        remote = self._pull()
+        with self.db.session() as s:
+            local_clients = list(s.scalars(select(Client).where(Client.tenant_id == self.tenant_id,
+                                                                Client.merged_into_id.is_(None))))
+            self.counts["local_clients"] = len(local_clients)
+            self.counts["remote_clients"] = sum(1 for p in remote.values() if p.status != ClientStatus.DELETED)
+            merge_required = self._duplicates(s)
+            self._broken(s, remote)
+            self._match(s, local_clients, remote, merge_required)
+            if self.dry:
+                s.rollback()
+
+    # --- 1. pull ---
+    def _pull(self) -> dict[str, ClientProfile]:
+        """Full listing into the records cache. Returns the remote clients by id as this run sees them."""
+        seen: dict[str, ClientProfile] = {}
+        with self.db.session() as s:
+            cp = s.scalar(select(Checkpoint).where(Checkpoint.tenant_id == self.tenant_id,
+                                                   Checkpoint.system == self.system, Checkpoint.stream == STREAM))
+            resume_from = cp.value.get("next") if cp and not self.dry else None
+            pass_started = datetime.fromisoformat(cp.value["started_at"]) if resume_from else utcnow()
+        if resume_from:
+            self.counts["resumed_from_checkpoint"] = 1
+        pages = 0
+        for page in self.adapter.iter_client_pages(resume_from=resume_from):
+            pages += 1
+            for p in page.items:
+                seen[p.id] = p
+            if not self.dry:
+                with self.db.session() as s:  # the page and its checkpoint commit together
+                    c = upsert_clients(s, self.tenant_id, self.system, page.items)
+                    for k, v in c.items():
+                        self.counts[f"remote_{k}"] = self.counts.get(f"remote_{k}", 0) + v
+                    self._save_checkpoint(s, page.checkpoint, pass_started)
+            self.progress("pull", len(seen), None)
+            self.runs.progress(self.report.run_id, phase="pull", pages=pages, records=len(seen))
+        self.counts["pages"] = pages
+        if resume_from:
+            # Records stored by the interrupted run's earlier pages are part of this pass too.
+            with self.db.session() as s:
+                for row, p in load_clients(s, self.tenant_id, self.system):
+                    if row.last_seen_at >= pass_started and p.id not in seen:
+                        seen[p.id] = p
+        if not self.dry:
+            with self.db.session() as s:
+                self._save_checkpoint(s, None, pass_started)
+        return seen
+
+    def _save_checkpoint(self, s: Session, next_token: str | None, started: datetime) -> None:
+        cp = s.scalar(select(Checkpoint).where(Checkpoint.tenant_id == self.tenant_id,
+                                               Checkpoint.system == self.system, Checkpoint.stream == STREAM))
+        if next_token is None:
+            if cp is not None:
+                s.delete(cp)
+            return
+        value = {"next": next_token, "started_at": started.isoformat()}
+        if cp is None:
+            s.add(Checkpoint(tenant_id=self.tenant_id, system=self.system, stream=STREAM, value=value))
+        else:
+            cp.value = value
+
+    # --- 2. duplicates ---
+    def _duplicates(self, s: Session) -> set[int]:
+        self.progress("duplicates", 0, None)
+        people, orgs = dup.local_records(s, self.tenant_id)
+        found = dup.detect(people, orgs, self.config)
+        c = dup.persist(s, self.tenant_id, found)
+        self.counts["duplicate_clusters"] = sum(1 for f in found if f.cluster_type == "duplicate")
+        self.counts["same_person_clusters"] = sum(1 for f in found if f.cluster_type == "same_person")
+        self.counts["duplicate_clusters_new"] = c["new"]
+        names = {p.id: p.name for p in people + orgs}
+        # Resolved clusters (merged / not duplicates) are not reported again.
+        resolved = set(s.scalars(select(dup.DuplicateCluster.fingerprint).where(
+            dup.DuplicateCluster.tenant_id == self.tenant_id, dup.DuplicateCluster.status != "unresolved")))
+        for f in found:
+            if f.fingerprint not in resolved:
+                self.report.duplicates.append({"type": f.cluster_type, "members": [names.get(m, m) for m in f.members],
+                                               "refs": list(f.members), "score": round(f.score, 4),
+                                               "reasons": f.reasons})
+        return dup.merge_required_client_ids(s, self.tenant_id)
+
+    # --- 4a. broken links ---
+    def _broken(self, s: Session, remote: dict[str, ClientProfile]) -> None:
+        for link in s.scalars(select(Link).where(Link.tenant_id == self.tenant_id, Link.system == self.system,
+                                                 Link.status == "linked")):
+            p = remote.get(link.remote_id)
+            if p is not None and p.status != ClientStatus.DELETED:
+                continue
+            if p is None:
+                # Full listings leave out archived and deleted clients: ask for this one.
+                p = self.adapter.get_client(link.remote_id)
+                if p is not None and not self.dry:
+                    upsert_clients(s, self.tenant_id, self.system, [p])
+                if p is not None and p.status != ClientStatus.DELETED:
+                    remote[p.id] = p  # archived: the link stands, and is reported with the record
+                    continue
+            client = s.get(Client, link.client_id)
+            link.status = "broken"
+            record_event(s, link, "broken", ACTOR, "linked", {"reason": "remote record deleted"}, self.report.run_id)
+            self.report.broken.append({"local_id": client.external_id if client else None,
+                                       "local_name": client.display_name if client else None,
+                                       "remote_id": link.remote_id, "reason": "deleted in " + self.system})
+        self.counts["broken"] = len(self.report.broken)
+
+    # --- 3/4. match and record ---
+    def _match(self, s: Session, clients: list[Client], remote: dict[str, ClientProfile],
+               merge_required: set[int]) -> None:
+        links = list(s.scalars(select(Link).where(Link.tenant_id == self.tenant_id, Link.system == self.system)))
+        linked_local = {lk.client_id for lk in links if lk.status in ("linked", "broken")}
+        linked_remote = {lk.remote_id for lk in links if lk.status == "linked"}
+        self.counts["links_kept"] = sum(1 for lk in links if lk.status == "linked")
+        decided = {(lk.client_id, lk.remote_id): lk for lk in links if lk.status == "rejected"}
+        suggested = {(lk.client_id, lk.remote_id): lk for lk in links if lk.status == "suggested"}
+        hashes = dict(s.execute(select(RemoteRecord.remote_id, RemoteRecord.payload_hash).where(
+            RemoteRecord.tenant_id == self.tenant_id, RemoteRecord.system == self.system,
+            RemoteRecord.record_type == "client")).all())
+
+        by_key = {str(c.id): c for c in clients if c.id not in linked_local}
+        local_profiles = []
+        for c in by_key.values():
+            p = client_profile(c)
+            p.id = str(c.id)
+            local_profiles.append(p)
+        candidates_remote = [p for rid, p in remote.items()
+                             if rid not in linked_remote and p.status != ClientStatus.DELETED]
+        self.progress("match", 0, len(local_profiles))
+        candidates = match_records(local_profiles, candidates_remote, self.config) if local_profiles else []
+        self.progress("match", len(local_profiles), len(local_profiles))
+
+        matched_local, matched_remote = set(), set()
+        for cand in sorted(candidates, key=lambda c: -c.score):
+            client = by_key[cand.local_id]
+            rp = remote[cand.remote_id]
+            entry = {"local_id": client.external_id, "local_name": client.display_name, "remote_id": rp.id,
+                     "remote_name": rp.name, "score": round(cand.score, 4), "reasons": list(cand.reasons)}
+            matched_local.add(client.id)
+            matched_remote.add(rp.id)
+            prior = decided.get((client.id, rp.id))
+            if prior is not None and prior.local_version_at_decision == client.version \
+                    and prior.remote_hash_at_decision == hashes.get(rp.id):
+                self.counts["rejected_unchanged"] = self.counts.get("rejected_unchanged", 0) + 1
+                continue
+            if client.id in merge_required:
+                entry["action"] = "merge duplicates first (see `syncworker duplicates list`)"
+                self.report.merge_required.append(entry)
+                continue
+            if cand.decision == "link":
+                make_linked(s, tenant_id=self.tenant_id, system=self.system, client=client, remote_id=rp.id,
+                            method="auto", actor=ACTOR, score=cand.score, reasons=list(cand.reasons),
+                            existing=suggested.get((client.id, rp.id)), run_id=self.report.run_id)
+                self.report.linked.append(entry)
+                continue
+            link = suggested.get((client.id, rp.id))
+            if link is None:
+                link = Link(tenant_id=self.tenant_id, system=self.system, client_id=client.id, remote_id=rp.id,
+                            status="suggested", method="auto", run_id=self.report.run_id, reasons=[])
+                s.add(link)
+                link.score, link.reasons = cand.score, list(cand.reasons)
+                s.flush()
+                record_event(s, link, "suggested", ACTOR, None, {"score": cand.score}, self.report.run_id)
+            else:
+                link.score, link.reasons = cand.score, list(cand.reasons)
+            entry["review_id"] = link.id
+            self.report.to_review.append(entry)
+
+        for c in clients:
+            if c.id not in linked_local and c.id not in matched_local:
+                self.report.unmatched_local.append({"local_id": c.external_id, "local_name": c.display_name,
+                                                    "kind": c.kind})
+        for rid, p in remote.items():
+            if rid not in linked_remote and rid not in matched_remote and p.status == ClientStatus.ACTIVE:
+                self.report.unmatched_remote.append({"remote_id": rid, "remote_name": p.name, "kind": p.kind.value})
+        self.counts.update(linked_new=len(self.report.linked), to_review=len(self.report.to_review),
+                           merge_required=len(self.report.merge_required),
+                           unmatched_local=len(self.report.unmatched_local),
+                           unmatched_remote=len(self.report.unmatched_remote))
