@@ -210,7 +210,8 @@ def contact_for_update(changes: Mapping[str, Any], current: ClientProfile | None
         if touched:
             base = getattr(current, prefix, None) if current is not None else None
             merged = {part: getattr(base, part, None) for part in _ADDRESS_PARTS} | touched
-            addresses.append(XeroAddress(address_type=atype, **{
+            # Lines 3-4 were folded into line2 on read, so they are cleared on write (else they'd repeat).
+            addresses.append(XeroAddress(address_type=atype, address_line3="", address_line4="", **{
                 attr: _text(merged.get(part)) for part, attr in _ADDRESS_PARTS.items()}))
     if addresses:
         kwargs["addresses"] = addresses
