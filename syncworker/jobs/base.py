@@ -1,0 +1,111 @@
+"""The job contract.
+
+A `JobRequest` names a job kind, a tenant and JSON-ready parameters. Submitting one creates its `JobRun`
+row at once (so callers get an id to poll) and hands (request, run id) to an executor. `execute_job`
+is what every executor finally calls: it resolves the kind to its function and runs it with the run id.
+Job functions take the tenant lock themselves, so two runs for one tenant never overlap whichever
+executor runs them; a request for a tenant that is busy is refused at submission with a clear message.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy import select
+
+from syncworker.services.context import ServiceContext
+from syncworker.services.locks import current_holder
+from syncworker.services.runs import RunRecorder
+from syncworker.services.tenants import get_tenant
+
+# kind -> "module:function"; each function is (ctx, request, run_id) -> Any. Imported lazily so that a
+# job's dependencies load only where it runs.
+JOBS: dict[str, str] = {
+    "link_run": "syncworker.jobs.functions:link_run",
+    "sync": "syncworker.jobs.functions:sync",
+    "webhook_pull": "syncworker.jobs.functions:webhook_pull",
+}
+TRIGGERS = ("schedule", "operator", "webhook", "cli")
+
+
+class JobRejected(ValueError):
+    """The request is invalid or the tenant is busy. `busy_run_id` is set for the latter."""
+
+    def __init__(self, message: str, busy_run_id: int | None = None) -> None:
+        super().__init__(message)
+        self.busy_run_id = busy_run_id
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    kind: str
+    tenant: str
+    params: dict[str, Any] = field(default_factory=dict)
+    trigger: str = "operator"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "tenant": self.tenant, "params": self.params, "trigger": self.trigger}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> JobRequest:
+        return cls(kind=d["kind"], tenant=d["tenant"], params=dict(d.get("params") or {}),
+                   trigger=d.get("trigger", "operator"))
+
+
+class Executor(Protocol):
+    def submit(self, request: JobRequest) -> int:
+        """Validate, create the run record and queue the job. Returns the run id."""
+        ...
+
+    def shutdown(self, wait: bool = True) -> None: ...
+
+
+def job_kinds() -> tuple[str, ...]:
+    return tuple(JOBS)
+
+
+def resolve(kind: str) -> Callable[[ServiceContext, JobRequest, int], Any]:
+    try:
+        target = JOBS[kind]
+    except KeyError:
+        raise JobRejected(f"unknown job kind {kind!r}: expected one of {', '.join(JOBS)}") from None
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+
+
+def prepare(ctx: ServiceContext, request: JobRequest, *, refuse_if_busy: bool = True) -> int:
+    """Check a request and create its run record (status running, phase queued)."""
+    resolve(request.kind)
+    if request.trigger not in TRIGGERS:
+        raise JobRejected(f"unknown trigger {request.trigger!r}: expected one of {', '.join(TRIGGERS)}")
+    with ctx.db.session() as s:
+        try:
+            tenant_id = get_tenant(s, request.tenant).id
+        except ValueError as exc:
+            raise JobRejected(str(exc)) from None
+    if refuse_if_busy:
+        holder = current_holder(ctx.db, tenant_id)
+        if holder is not None:
+            raise JobRejected(f"tenant {request.tenant!r} already has a run in progress (run {holder}); "
+                              "try again when it finishes", busy_run_id=holder)
+    system = request.params.get("system")
+    run_id = RunRecorder(ctx.db).start(request.kind, tenant_id=tenant_id, trigger=request.trigger,
+                                       system=str(system) if system else None, params=request.params,
+                                       dry_run=bool(request.params.get("dry_run")))
+    RunRecorder(ctx.db).progress(run_id, phase="queued")
+    return run_id
+
+
+def execute_job(ctx: ServiceContext, request: JobRequest, run_id: int) -> Any:
+    """Run a prepared job. Safe to call again with the same run id (a retried delivery): a run that already
+    finished is not run twice."""
+    from syncworker.store.models import JobRun
+
+    with ctx.db.session() as s:
+        status = s.scalar(select(JobRun.status).where(JobRun.id == run_id))
+    if status is not None and status != "running":
+        return None
+    return resolve(request.kind)(ctx, request, run_id)

@@ -1,0 +1,31 @@
+"""The job functions: thin adapters from a JobRequest to the service that does the work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from syncworker.jobs.base import JobRequest
+from syncworker.services.context import ServiceContext
+from syncworker.services.link_run import RunRefused, run_link_run
+
+
+def link_run(ctx: ServiceContext, request: JobRequest, run_id: int) -> dict[str, Any]:
+    p = request.params
+    try:
+        report = run_link_run(ctx, request.tenant, str(p.get("system", "xpm")), dry_run=bool(p.get("dry_run")),
+                              trigger=request.trigger, run_id=run_id)
+    except RunRefused as exc:
+        return {"status": "refused", "message": str(exc)}
+    return {"status": report.status, "counts": report.counts}
+
+
+def sync(ctx: ServiceContext, request: JobRequest, run_id: int) -> dict[str, Any]:
+    from syncworker.services.sync_run import run_sync_job  # built with the sync engine
+
+    return run_sync_job(ctx, request, run_id)  # type: ignore[no-any-return]
+
+
+def webhook_pull(ctx: ServiceContext, request: JobRequest, run_id: int) -> dict[str, Any]:
+    from syncworker.services.sync_run import run_webhook_pull_job  # built with the sync engine
+
+    return run_webhook_pull_job(ctx, request, run_id)  # type: ignore[no-any-return]
