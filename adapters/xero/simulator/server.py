@@ -10,6 +10,7 @@ rate limits, fault injection and signed webhook deliveries.
     sim.send_intent_to_receive() -> [(signed_correctly, status), ...]; sim.webhooks.redeliver(times=3)
     sim.stop()
 
+Admin endpoints under /_sim/ steer a simulator in another process (see `admin`).
 Request pipeline for API paths: identity check (401/403) -> injected fault -> rate limits (429) -> slow /
 malformed faults -> the contacts API. Identity endpoints are neither rate limited nor faulted.
 """
@@ -25,10 +26,12 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from adapters.base import TokenSet
+from adapters.xero.simulator.admin import handle_admin
 from adapters.xero.simulator.api import API_PREFIX, ContactsApi
 from adapters.xero.simulator.faults import Fault, FaultPlan
 from adapters.xero.simulator.store import ContactStore
@@ -43,13 +46,16 @@ class XeroSimulator:
     def __init__(self, contacts: int = 100, seed: int = 3, port: int = 0, webhook_url: str | None = None,
                  webhook_key: str | None = None, *, limits: Limits | None = None, slow_delay: float = 2.0,
                  webhook_timeout: float = 5.0, host: str = "127.0.0.1", clock: SimClock | None = None,
-                 identity: XeroIdentitySimulator | None = None, tenant_name: str = "Demo Company (NZ)") -> None:
+                 identity: XeroIdentitySimulator | None = None, tenant_name: str = "Demo Company (NZ)",
+                 client_id: str | None = None, client_secret: str | None = None,
+                 faults: Iterable[str] = ()) -> None:
         rng = random.Random(seed)
         self.clock = clock or SimClock()
         self.xero_tenant_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         # One identity can serve several Xero-family simulators (one grant, several tenants); pass it in
         # to share, else this simulator mounts its own.
-        self.identity = identity or XeroIdentitySimulator(self.clock, [])
+        self.identity = identity or XeroIdentitySimulator(self.clock, [], client_id=client_id,
+                                                          client_secret=client_secret)
         self.identity.tenants.append(Tenant(self.xero_tenant_id, "ORGANISATION", tenant_name))
         self.webhook_key = webhook_key or secrets.token_urlsafe(64)
         self.webhooks = WebhookSender(self.webhook_key, webhook_url, timeout=webhook_timeout,
@@ -59,6 +65,10 @@ class XeroSimulator:
         self.api = ContactsApi(self.store, self.clock)
         self.limiter = RateLimiter(self.clock, limits or Limits())
         self.faults = FaultPlan()
+        for spec in faults:  # "KIND[:TIMES[:PATH]]", as on the command line
+            kind, _, rest = spec.partition(":")
+            times, _, path = rest.partition(":")
+            self.faults.inject(kind, int(times or 1), path or None)
         self.slow_delay = slow_delay
         self._counts: Counter[str] = Counter()
         self._counts_lock = threading.Lock()
@@ -87,6 +97,15 @@ class XeroSimulator:
             self._thread.join(timeout=5)
             self._thread = None
 
+    def serve_forever(self) -> None:
+        """Serve in the calling thread (CLI) until interrupted."""
+        self.start()
+        try:
+            while self._thread is not None and self._thread.is_alive():
+                self._thread.join(0.5)
+        finally:
+            self.stop()
+
     def __enter__(self) -> XeroSimulator:
         return self.start()
 
@@ -111,6 +130,17 @@ class XeroSimulator:
     @webhook_url.setter
     def webhook_url(self, url: str | None) -> None:
         self.webhooks.url = url
+
+    def env(self) -> dict[str, str]:
+        """The SYNCWORKER_* settings that point the Xero adapter, token manager and webhook receiver here."""
+        return {"SYNCWORKER_XERO_API_URL": self.api_url, "SYNCWORKER_XERO_IDENTITY_URL": self.identity_url,
+                "SYNCWORKER_XERO_CLIENT_ID": self.identity.client_id,
+                "SYNCWORKER_XERO_CLIENT_SECRET": self.identity.client_secret,
+                "SYNCWORKER_XERO_WEBHOOK_KEY": self.webhook_key}
+
+    def info(self) -> dict[str, Any]:
+        return {**self.env(), "xero_tenant_id": self.xero_tenant_id, "contacts": len(self.store),
+                "webhook_url": self.webhook_url, "admin_url": f"{self.api_url}/_sim/"}
 
     def token_set(self) -> TokenSet:
         """A fresh consent connecting this tenant, as a TokenSet to store for a TokenManager (whose
@@ -150,6 +180,8 @@ class XeroSimulator:
 
     # --- request pipeline ---
     def handle(self, req: SimRequest) -> SimResponse:
+        if req.path.startswith("/_sim/"):
+            return handle_admin(self, req)
         identity = self.identity.handle(req)
         if identity is not None:
             self._count("identity_calls")
@@ -163,10 +195,12 @@ class XeroSimulator:
             return refused
         fault = self.faults.take(req.path)
         if fault is not None and fault.kind in ("minute_429", "day_429", "500", "reset"):
-            return self._fault_response(fault, tenant)
+            resp = self._fault_response(fault, tenant)
+            resp.headers = {**self.limiter.headers(tenant), **resp.headers}
+            return resp
         admission = self.limiter.acquire(tenant)
         if admission.problem is not None:
-            self._count("rate_limited")
+            self._count("rate_limited", f"rate_limited_{admission.problem}")
             return SimResponse.json(429, {"Title": "Too Many Requests"}, admission.headers)
         try:
             delay = (fault.delay or self.slow_delay) if fault is not None and fault.kind == "slow" else 0.0
@@ -188,7 +222,7 @@ class XeroSimulator:
         if fault.kind == "500":
             return SimResponse.json(500, {"ErrorNumber": 500, "Type": "UnknownErrorException",
                                           "Message": "An error occurred in Xero. Check the API Status page."})
-        headers = self.limiter.headers(tenant)
+        headers: dict[str, str] = {}
         if fault.kind == "day_429":
             retry = fault.retry_after or max(int(self.limiter.day_resets_at(tenant) - self.clock.time()), 1)
             headers.update({"X-Rate-Limit-Problem": "day", "Retry-After": str(retry)})

@@ -123,3 +123,24 @@ def test_limit_headers_count_down_and_concurrency_is_capped():
 def test_unknown_fault_kind_is_refused(sim):
     with pytest.raises(ValueError, match="unknown fault"):
         sim.faults.inject("teapot")
+
+
+def test_admin_endpoints_steer_a_running_simulator(sim, receiver, http):
+    admin = f"{sim.api_url}/_sim"
+    info = requests.get(f"{admin}/info", timeout=5).json()
+    assert info["xero_tenant_id"] == sim.xero_tenant_id and info["SYNCWORKER_XERO_API_URL"] == sim.api_url
+    assert info["SYNCWORKER_XERO_WEBHOOK_KEY"] == sim.webhook_key
+
+    requests.post(f"{admin}/faults", json={"kind": "500"}, timeout=5)
+    assert http("GET").status_code == 500 and http("GET").status_code == 200
+
+    cid = sim.store.select()[0]["ContactID"]
+    edited = requests.post(f"{admin}/contacts/{cid}", json={"fields": {"EmailAddress": "ops@example.test"},
+                                                          "archive": True}, timeout=5).json()
+    assert edited["ContactStatus"] == "ARCHIVED" and edited["EmailAddress"] == "ops@example.test"
+    assert sim.webhooks.wait_idle(5) and len(receiver.received) == 2
+
+    results = requests.post(f"{admin}/webhooks/intent-to-receive", json={"probes": 2}, timeout=10).json()
+    assert sorted(map(tuple, results["results"])) == [(False, 401), (True, 200)]
+    assert requests.post(f"{admin}/faults", json={"kind": "nope"}, timeout=5).status_code == 400
+    assert requests.get(f"{admin}/stats", timeout=5).json()["faults_fired"] == {"500": 1}
