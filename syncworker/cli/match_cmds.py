@@ -1,5 +1,100 @@
-"""Commands registered on the `syncworker` root group (filled in by the owner of this module)."""
+"""`syncworker match` and `syncworker dedupe`: stateless matching on canonical client CSV files."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
 
 import click
 
-commands: list[click.Command] = []
+from syncworker.matching import MatchConfig, find_duplicates, match_records
+from syncworker.matching.csvio import CsvInputError, read_profiles
+
+
+def _load(path: Path) -> list:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            return read_profiles(handle, source=str(path))
+    except UnicodeDecodeError as exc:
+        raise click.ClickException(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except csv.Error as exc:
+        raise click.ClickException(f"{path}: malformed CSV: {exc}") from None
+    except CsvInputError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _config(path: Path | None) -> MatchConfig:
+    try:
+        return MatchConfig.default(path) if path else MatchConfig.default()
+    except (ValueError, TypeError) as exc:
+        raise click.ClickException(f"matching config: {exc}") from None
+
+
+_config_option = click.option(
+    "--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Matching settings (YAML); defaults to config/matching.yaml.",
+)
+
+
+@click.command("match")
+@click.argument("local_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("remote_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="CSV file to write: local_id, remote_id, score, decision, reasons.")
+@_config_option
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def match(local_csv: Path, remote_csv: Path, out_path: Path, config_path: Path | None, as_json: bool) -> None:
+    """Link LOCAL_CSV records to REMOTE_CSV records one-to-one (canonical client CSV schema)."""
+    config = _config(config_path)
+    local, remote = _load(local_csv), _load(remote_csv)
+    candidates = match_records(local, remote, config)
+    with out_path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["local_id", "remote_id", "score", "decision", "reasons"])
+        for c in candidates:
+            writer.writerow([c.local_id, c.remote_id, f"{c.score:.6f}", c.decision, "; ".join(c.reasons)])
+    summary = {
+        "local": len(local), "remote": len(remote),
+        "link": sum(c.decision == "link" for c in candidates),
+        "review": sum(c.decision == "review" for c in candidates), "out": str(out_path),
+    }
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        click.echo(f"{summary['local']} local, {summary['remote']} remote: {summary['link']} links, "
+                   f"{summary['review']} to review -> {out_path}")
+
+
+@click.command("dedupe")
+@click.argument("records_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="CSV file to write: id_a, id_b, score, decision, cluster_id, reasons.")
+@_config_option
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def dedupe(records_csv: Path, out_path: Path, config_path: Path | None, as_json: bool) -> None:
+    """Find duplicate records within RECORDS_CSV (canonical client CSV schema)."""
+    config = _config(config_path)
+    records = _load(records_csv)
+    result = find_duplicates(records, config)
+    cluster_of = {m: c.cluster_id for c in result.clusters for m in c.member_ids}
+    with out_path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id_a", "id_b", "score", "decision", "cluster_id", "reasons"])
+        for p in result.pairs:
+            same = cluster_of.get(p.id_a) is not None and cluster_of.get(p.id_a) == cluster_of.get(p.id_b)
+            writer.writerow([p.id_a, p.id_b, f"{p.score:.6f}", p.decision,
+                             cluster_of[p.id_a] if same else "", "; ".join(p.reasons)])
+    summary = {
+        "records": len(records), "duplicate": sum(p.decision == "duplicate" for p in result.pairs),
+        "review": sum(p.decision == "review" for p in result.pairs), "clusters": len(result.clusters),
+        "out": str(out_path),
+    }
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        click.echo(f"{summary['records']} records: {summary['duplicate']} duplicate pairs in "
+                   f"{summary['clusters']} clusters, {summary['review']} to review -> {out_path}")
+
+
+commands: list[click.Command] = [match, dedupe]

@@ -1,0 +1,12 @@
+"""Matching engine: normalise, block, score and decide links and duplicates between client lists.
+
+Pure domain code (no I/O besides reading the default configuration file).
+"""
+
+from .config import MatchConfig
+from .engine import Cluster, DuplicatePair, DuplicateResult, MatchCandidate, find_duplicates, match_records
+
+__all__ = [
+    "Cluster", "DuplicatePair", "DuplicateResult", "MatchCandidate", "MatchConfig", "find_duplicates",
+    "match_records",
+]

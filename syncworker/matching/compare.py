@@ -1,0 +1,304 @@
+"""Field-by-field comparison of candidate pairs, vectorised: similarity levels and hard caps.
+
+Every field gets a level per pair (0 = missing on either side). Caps encode the rules that no
+amount of agreeing evidence overrides: the most a pair may become is LINK, REVIEW or NONE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import JaroWinkler
+
+from .features import KIND_NAMES, Table
+from .names import forms_conflict
+from .nicknames import nickname_compatible
+
+LINK, REVIEW, NONE = 2, 1, 0
+FIELDS = ("name", "family", "given", "middle", "dob", "email", "phone", "tax", "bizno", "street",
+          "postcode", "city")
+
+
+@dataclass(slots=True)
+class Comparison:
+    left: np.ndarray  # index into the left table
+    right: np.ndarray
+    levels: dict[str, np.ndarray]
+    name_sim: np.ndarray  # float32 in [0, 1]: organisation name, or person family+given average
+    cap: np.ndarray  # int8: LINK, REVIEW or NONE
+    capper: _Capper  # why each capped pair was capped
+
+    def cap_reason(self, i: int) -> str | None:
+        return self.capper.reason(i)
+
+    def __len__(self) -> int:
+        return len(self.left)
+
+
+def _sim(scorer, a: np.ndarray, b: np.ndarray, workers: int) -> np.ndarray:
+    if len(a) == 0:
+        return np.zeros(0, dtype=np.float32)
+    out = process.cpdist(a, b, scorer=scorer, workers=workers, dtype=np.float32)
+    return out / 100.0 if scorer is not JaroWinkler.normalized_similarity else out
+
+
+def _present(values: np.ndarray) -> np.ndarray:
+    return values.astype(bool)
+
+
+def _code_level(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """1 agree, 2 disagree, 0 missing, for integer codes (-1 = missing)."""
+    level = np.where(a == b, 1, 2).astype(np.int8)
+    level[(a < 0) | (b < 0)] = 0
+    return level
+
+
+def _bucket(sim: np.ndarray, cuts: tuple[float, ...]) -> np.ndarray:
+    """Level 1 for sim >= cuts[0], 2 for >= cuts[1], ..., last level below the last cut."""
+    level = np.full(len(sim), len(cuts) + 1, dtype=np.int8)
+    for i in range(len(cuts) - 1, -1, -1):
+        level[sim >= cuts[i]] = i + 1
+    return level
+
+
+def _dob_levels(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    level = np.full(len(a), 3, dtype=np.int8)
+    mismatched_digits = np.zeros(len(a), dtype=np.int8)
+    for k in range(8):
+        p = 10**k
+        mismatched_digits += (a // p) % 10 != (b // p) % 10
+    ya, ma, da = a // 10000, (a // 100) % 100, a % 100
+    yb, mb, db = b // 10000, (b // 100) % 100, b % 100
+    swapped = (ya == yb) & (ma == db) & (da == mb)
+    level[(mismatched_digits <= 1) | swapped] = 2
+    level[a == b] = 1
+    level[(a == 0) | (b == 0)] = 0
+    return level
+
+
+class _Capper:
+    """Lowers the cap of pairs and remembers the first rule that capped each one."""
+
+    def __init__(self, n: int) -> None:
+        self.cap = np.full(n, LINK, dtype=np.int8)
+        self.reason_code = np.full(n, -1, dtype=np.int16)
+        self.reasons: list[str] = []
+        self._codes: dict[str, int] = {}
+
+    def _code(self, reason: str) -> int:
+        code = self._codes.get(reason)
+        if code is None:
+            code = self._codes[reason] = len(self.reasons)
+            self.reasons.append(reason)
+        return code
+
+    def apply(self, mask: np.ndarray, to: int, reason: str) -> None:
+        hit = mask & (self.cap > to)
+        self.cap[hit] = to
+        self.reason_code[hit & (self.reason_code < 0)] = self._code(reason)
+
+    def apply_each(self, mask: np.ndarray, to: int, reasons: list[str]) -> None:
+        idx = np.flatnonzero(mask)
+        codes = np.asarray([self._code(r) for r in reasons], dtype=np.int16)
+        hit = self.cap[idx] > to
+        self.cap[idx[hit]] = to
+        fresh = idx[hit & (self.reason_code[idx] < 0)]
+        self.reason_code[fresh] = codes[hit & (self.reason_code[idx] < 0)]
+
+    def reason(self, i: int) -> str | None:
+        code = int(self.reason_code[i])
+        return self.reasons[code] if code >= 0 else None
+
+
+def compare(
+    a: Table, b: Table, li: np.ndarray, ri: np.ndarray, workers: int, strict_family: bool = True
+) -> Comparison:
+    n = len(li)
+    pa, pb = a.is_person[li], b.is_person[ri]
+    pp = pa & pb
+    oo = ~pa & ~pb
+    cross = pa != pb
+    levels: dict[str, np.ndarray] = {f: np.zeros(n, dtype=np.int8) for f in FIELDS}
+    caps = _Capper(n)
+
+    # Organisation (and cross-kind) names: best of name and trading/trustee name on each side.
+    name_sim = np.zeros(n, dtype=np.float32)
+    idx = np.flatnonzero(~pp)
+    if len(idx):
+        la, lb = li[idx], ri[idx]
+        sim = _sim(fuzz.token_sort_ratio, a.name_key[la], b.name_key[lb], workers)
+        has_alt = np.flatnonzero(_present(a.alt[la]) | _present(b.alt[lb]))
+        if len(has_alt):
+            ha, hb = la[has_alt], lb[has_alt]
+            alt_best = np.maximum.reduce([
+                _sim(fuzz.token_sort_ratio, a.alt[ha], b.name_key[hb], workers),
+                _sim(fuzz.token_sort_ratio, a.name_key[ha], b.alt[hb], workers),
+                _sim(fuzz.token_sort_ratio, a.alt[ha], b.alt[hb], workers),
+            ])
+            sim[has_alt] = np.maximum(sim[has_alt], alt_best)
+        name_sim[idx] = sim
+        name_level = _bucket(sim, (1.0, 0.95, 0.88, 0.75))
+        name_level[~(_present(a.name_key[la]) & _present(b.name_key[lb]))] = 0
+        levels["name"][idx] = name_level
+        org_idx = np.flatnonzero(oo[idx])
+        org_pairs = idx[org_idx]
+        oa, ob = li[org_pairs], ri[org_pairs]
+        caps.apply(_mask(n, org_pairs[name_level[org_idx] >= 5]), REVIEW, "name:dissimilar")
+        caps.apply(_mask(n, org_pairs[a.name_numbers[oa] != b.name_numbers[ob]]), REVIEW, "name_number:differs")
+        ka, kb = a.kind[oa], b.kind[ob]
+        kind_clash = (ka != kb) & (ka != 5) & (kb != 5)
+        clash_pos = org_pairs[kind_clash]
+        caps.apply_each(_mask(n, clash_pos), REVIEW, [
+            f"kind={KIND_NAMES[int(x)]}/{KIND_NAMES[int(y)]}:blocked" for x, y in zip(ka[kind_clash], kb[kind_clash], strict=True)
+        ])
+        form_clash = [forms_conflict(x, y) for x, y in zip(a.form[oa], b.form[ob], strict=True)]
+        caps.apply(_mask(n, org_pairs[np.asarray(form_clash, dtype=bool)]), REVIEW, "legal_form:conflict")
+    cross_idx = np.flatnonzero(cross)
+    if len(cross_idx):
+        ka, kb = a.kind[li[cross_idx]], b.kind[ri[cross_idx]]
+        caps.apply_each(_mask(n, cross_idx), REVIEW, [
+            f"kind={KIND_NAMES[int(x)]}/{KIND_NAMES[int(y)]}:blocked" for x, y in zip(ka, kb, strict=True)
+        ])
+
+    # Fields shared by every kind.
+    levels["email"] = _code_level(a.email[li], b.email[ri])
+    phone_agree = np.zeros(n, dtype=bool)
+    for x in (a.phone1[li], a.phone2[li]):
+        for y in (b.phone1[ri], b.phone2[ri]):
+            phone_agree |= (x == y) & (x >= 0)
+    has_a = (a.phone1[li] >= 0) | (a.phone2[li] >= 0)
+    has_b = (b.phone1[ri] >= 0) | (b.phone2[ri] >= 0)
+    levels["phone"] = np.where(phone_agree, 1, np.where(has_a & has_b, 2, 0)).astype(np.int8)
+
+    full = _code_level(a.tax_full[li], b.tax_full[ri])
+    tail = _code_level(a.tax_tail[li], b.tax_tail[ri])
+    tax = np.where(full == 1, 1, np.where(full == 2, 3, np.where(tail == 1, 2, np.where(tail == 2, 3, 0))))
+    levels["tax"] = tax.astype(np.int8)
+    reliable_clash = ((full == 2) & a.tax_valid[li] & b.tax_valid[ri]) | ((full == 0) & (tail == 2))
+    caps.apply(reliable_clash, REVIEW, "tax_number=disagree")
+
+    levels["bizno"] = _code_level(a.bizno[li], b.bizno[ri])
+    caps.apply((levels["bizno"] == 2) & a.bizno_valid[li] & b.bizno_valid[ri], REVIEW, "business_number=disagree")
+
+    street_idx = np.flatnonzero(_present(a.street[li]) & _present(b.street[ri]))
+    if len(street_idx):
+        sim = _sim(fuzz.token_sort_ratio, a.street[li[street_idx]], b.street[ri[street_idx]], workers)
+        levels["street"][street_idx] = _bucket(sim, (0.95, 0.80))
+    levels["postcode"] = _code_level(a.postcode[li], b.postcode[ri])
+    city = _code_level(a.city_code[li], b.city_code[ri])
+    near_idx = np.flatnonzero(city == 2)
+    if len(near_idx):
+        sim = _sim(JaroWinkler.normalized_similarity, a.city[li[near_idx]], b.city[ri[near_idx]], workers)
+        city[near_idx] = np.where(sim >= 0.9, 2, 3)
+    levels["city"] = city
+
+    # People: family and given names (allowing a swap), initials, nicknames, couples, middle initial.
+    idx = np.flatnonzero(pp)
+    if len(idx):
+        _compare_people(a, b, li, ri, idx, levels, name_sim, caps, workers, strict_family)
+    return Comparison(li, ri, levels, name_sim, caps.cap, caps)
+
+
+def _mask(n: int, positions: np.ndarray) -> np.ndarray:
+    mask = np.zeros(n, dtype=bool)
+    mask[positions] = True
+    return mask
+
+
+def _compare_people(a, b, li, ri, idx, levels, name_sim, caps: _Capper, workers: int, strict_family: bool) -> None:
+    n = len(li)
+    la, lb = li[idx], ri[idx]
+    jw = JaroWinkler.normalized_similarity
+    fam = _sim(jw, a.family[la], b.family[lb], workers)
+    giv = _sim(jw, a.given[la], b.given[lb], workers)
+    has_fam = _present(a.family[la]) & _present(b.family[lb])
+    has_giv = _present(a.given[la]) & _present(b.given[lb])
+    # Swapped given/family (e.g. "Smith John" keyed the wrong way round).
+    sw_fam = _sim(jw, a.family[la], b.given[lb], workers)
+    sw_giv = _sim(jw, a.given[la], b.family[lb], workers)
+    swapped = has_fam & has_giv & (sw_fam + sw_giv > fam + giv + 0.2) & (np.minimum(sw_fam, sw_giv) >= 0.9)
+    fam = np.where(swapped, sw_giv, fam)
+    giv = np.where(swapped, sw_fam, giv)
+
+    family_level = _bucket(fam, (1.0, 0.92, 0.80))
+    family_level[~has_fam] = 0
+    given_level = _bucket(giv, (1.0, 0.92, 0.80))
+    nick = a.given_canon_code[la] == b.given_canon_code[lb]
+    given_level[nick & ~swapped & (a.given_canon_code[la] >= 0)] = 1
+    ga, gb = a.given[la], b.given[lb]
+    initial_ok = (a.given_initial[la] == b.given_initial[lb]) & (
+        (np.char.str_len(ga.astype(str)) == 1) | (np.char.str_len(gb.astype(str)) == 1)
+    )
+    given_level[(given_level == 4) & initial_ok & ~swapped] = 3
+    given_level[~has_giv] = 0
+    # Ambiguous diminutives ("chris", "pat") are checked one by one; there are few.
+    maybe = np.flatnonzero(given_level == 4)
+    if len(maybe):
+        ok = [nickname_compatible(x, y) for x, y in zip(ga[maybe], gb[maybe], strict=True)]
+        given_level[maybe[np.asarray(ok, dtype=bool)]] = 1
+
+    # Couples: compare the set of given names; a couple is never auto-linked to one person.
+    ca, cb = _present(a.given2[la]), _present(b.given2[lb])
+    couple_pos = np.flatnonzero(ca | cb)
+    for k in couple_pos.tolist():
+        i, j = la[k], lb[k]
+        names_a = {x for x in (a.given[i], a.given2[i]) if x}
+        names_b = {x for x in (b.given[j], b.given2[j]) if x}
+        if ca[k] and cb[k]:
+            pairs_ok = _names_cover(names_a, names_b) and _names_cover(names_b, names_a)
+            given_level[k] = 1 if pairs_ok else 4
+            if not pairs_ok:
+                caps.apply(_mask(n, idx[[k]]), REVIEW, "couple:different")
+        else:
+            single, couple = (names_b, names_a) if ca[k] else (names_a, names_b)
+            given_level[k] = 1 if _names_cover(single, couple) else 4
+            caps.apply(_mask(n, idx[[k]]), REVIEW, "couple/single:review")
+
+    mid = _code_pairs(a.middle_initial[la], b.middle_initial[lb])
+    levels["family"][idx] = family_level
+    levels["given"][idx] = given_level
+    levels["middle"][idx] = mid
+    levels["dob"][idx] = _dob_levels(a.dob[la], b.dob[lb])
+    giv = np.where(given_level == 1, 1.0, giv)
+    name_sim[idx] = np.where(has_fam & has_giv, (fam + giv) / 2, np.where(has_fam, fam, giv))
+
+    dob = levels["dob"][idx]
+    street = levels["street"][idx]
+    phone_or_email = (levels["phone"][idx] == 1) | (levels["email"][idx] == 1)
+    household = (street == 1) | (street == 2) | phone_or_email
+    dob_exact = dob == 1
+    # Family members share a surname and an address but not a given name and date of birth:
+    # a given-name conflict is only a typo when the date of birth agrees exactly.
+    conflict = given_level == 4
+    gen = _code_pairs(a.generation[la], b.generation[lb])
+    caps.apply(_mask(n, idx[gen == 2]), NONE, "generation=disagree")
+    # Another given name and another birth date: a relative, whatever the list looks like.
+    caps.apply(_mask(n, idx[conflict & (dob == 3)]), NONE, "given=disagree")
+    if not strict_family:
+        return
+    caps.apply(_mask(n, idx[conflict & ~dob_exact]), NONE, "given=disagree")
+    caps.apply(_mask(n, idx[conflict & dob_exact & ~household]), REVIEW, "given=disagree")
+    caps.apply(_mask(n, idx[(family_level == 4) & ~dob_exact]), REVIEW, "family=disagree")
+    # Different dates of birth: same-named relatives (father and son) unless everything else agrees.
+    names_agree = (given_level >= 1) & (given_level <= 2) & (family_level >= 1) & (family_level <= 2)
+    caps.apply(_mask(n, idx[(dob == 3) & ~(names_agree & household)]), REVIEW, "dob=disagree")
+    caps.apply(_mask(n, idx[mid == 2]), REVIEW, "middle_initial=disagree")
+    strong_id = (dob == 1) | (dob == 2) | (levels["tax"][idx] == 1) | (levels["tax"][idx] == 2)
+    partial_name = (~has_giv | ~has_fam) & ~strong_id
+    caps.apply(_mask(n, idx[partial_name]), REVIEW, "name:incomplete")
+
+
+def _names_cover(names: set[str], others: set[str]) -> bool:
+    """Every name in `names` matches some name in `others` (exactly, by nickname or initial)."""
+    return all(
+        any(x == y or nickname_compatible(x, y) or (min(len(x), len(y)) == 1 and x[0] == y[0])
+            or JaroWinkler.normalized_similarity(x, y) >= 0.92 for y in others)
+        for x in names
+    )
+
+
+def _code_pairs(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    both = _present(x) & _present(y)
+    return np.where(both, np.where(x == y, 1, 2), 0).astype(np.int8)

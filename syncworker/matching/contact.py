@@ -1,0 +1,66 @@
+"""Emails, phone numbers (E.164) and street addresses in comparable form."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import phonenumbers
+
+from .text import fold
+
+_STREET_TYPES = {
+    "st": "street", "str": "street", "rd": "road", "ave": "avenue", "av": "avenue", "dr": "drive",
+    "drv": "drive", "ct": "court", "crt": "court", "pl": "place", "cres": "crescent", "cr": "crescent",
+    "hwy": "highway", "pde": "parade", "tce": "terrace", "cct": "circuit", "blvd": "boulevard",
+    "ln": "lane", "gr": "grove", "cl": "close", "sq": "square", "esp": "esplanade", "pkwy": "parkway",
+    "wy": "way", "mews": "mews", "u": "unit", "apt": "unit", "flat": "unit", "lvl": "level", "l": "level",
+    "po": "po", "pob": "po box", "gpo": "po",
+}
+
+
+def normalise_email(raw: str | None) -> str:
+    if not raw:
+        return ""
+    email = raw.strip().lower()
+    return email if "@" in email and "." in email.rpartition("@")[2] else ""
+
+
+@lru_cache(maxsize=8)
+def _country_code(region: str) -> int:
+    return phonenumbers.country_code_for_region(region)
+
+
+@lru_cache(maxsize=100_000)
+def _parse_phone(text: str, region: str) -> str:
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return ""
+    if not phonenumbers.is_possible_number(number):
+        return ""
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_phone(raw: str | None, region: str) -> str:
+    """E.164 ('+61412345678') or '' when the value is not a possible phone number.
+
+    National numbers written as a trunk '0' plus 8–10 digits (the common AU/NZ/UK form) are
+    converted directly, which gives what phonenumbers gives for them at a fraction of the cost;
+    everything else goes through phonenumbers.
+    """
+    if not raw:
+        return ""
+    text = raw.strip()
+    digits = "".join(c for c in text if c.isdigit())
+    simple = len(digits) + sum(c in " -()." for c in text) == len(text)
+    if simple and digits.startswith("0") and not digits.startswith("00") and 9 <= len(digits) <= 11:
+        return f"+{_country_code(region)}{digits[1:]}"
+    if len(digits) < 6:
+        return ""
+    return _parse_phone(text, region)
+
+
+@lru_cache(maxsize=100_000)
+def normalise_street(raw: str) -> str:
+    """Folded street line with street types spelled out ('12 Smith St.' -> '12 smith street')."""
+    return " ".join(_STREET_TYPES.get(t, t) for t in fold(raw).split())

@@ -1,0 +1,189 @@
+"""The two entry points: link two lists one-to-one, and find duplicates within one list."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from syncworker.domain.profile import ClientProfile
+
+from .blocking import dedupe_candidates, link_candidates
+from .clusters import build_clusters
+from .compare import LINK, REVIEW, Comparison, compare
+from .config import MatchConfig
+from .explain import reasons_for
+from .features import Vocab, build_table
+from .households import household_rate
+from .model import estimate_model, probability
+
+
+@dataclass(slots=True)
+class MatchCandidate:
+    local_id: str
+    remote_id: str
+    score: float
+    decision: Literal["link", "review"]
+    reasons: list[str]
+    runner_up_score: float | None = None
+
+
+@dataclass(slots=True)
+class DuplicatePair:
+    id_a: str
+    id_b: str
+    score: float
+    decision: Literal["duplicate", "review"]
+    reasons: list[str]
+
+
+@dataclass(slots=True)
+class Cluster:
+    cluster_id: str
+    member_ids: tuple[str, ...]
+    score: float
+    reasons: list[str]
+
+
+@dataclass(slots=True)
+class DuplicateResult:
+    pairs: list[DuplicatePair] = field(default_factory=list)
+    clusters: list[Cluster] = field(default_factory=list)
+
+    def cluster_of(self, record_id: str) -> Cluster | None:
+        for cluster in self.clusters:
+            if record_id in cluster.member_ids:
+                return cluster
+        return None
+
+
+@dataclass(slots=True)
+class ScoredPairs:
+    comparison: Comparison
+    log2_odds: np.ndarray
+    score: np.ndarray
+
+
+def score_links(local: Sequence[ClientProfile], remote: Sequence[ClientProfile], config: MatchConfig):
+    vocab = Vocab()
+    left = build_table(local, vocab, config.default_region)
+    right = build_table(remote, vocab, config.default_region)
+    li, ri = link_candidates(left, right, config.max_block_pairs)
+    strict = max(household_rate(left), household_rate(right)) >= config.household_rate_strict
+    model = estimate_model(left, right, config, same=False)
+    comparison = compare(left, right, li, ri, config.workers, strict)
+    log2_odds = model.total(comparison) + config.prior_log2_odds
+    return left, right, ScoredPairs(comparison, log2_odds, probability(log2_odds))
+
+
+def _best_other(group: np.ndarray, weight: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """For each pair, the best weight among the *other* pairs of its group (-inf when none)."""
+    order = np.lexsort((-weight, group))
+    g, w = group[order], weight[order]
+    n = len(g)
+    first = np.ones(n, dtype=bool)
+    first[1:] = g[1:] != g[:-1]
+    start = np.maximum.accumulate(np.where(first, np.arange(n), 0))
+    nxt = start + 1
+    second = np.full(n, -np.inf)
+    ok = nxt < n
+    ok[ok] = g[nxt[ok]] == g[ok]
+    second[ok] = w[nxt[ok]]
+    other_sorted = np.where(np.arange(n) == start, second, w[start])
+    other = np.empty(n)
+    other[order] = other_sorted
+    return other[positions]
+
+
+def decide_links(pairs: ScoredPairs, config: MatchConfig) -> list[tuple[int, str, float | None]]:
+    """One-to-one assignment: (pair position, decision, runner-up score) for each assigned local."""
+    comp = pairs.comparison
+    eligible = np.flatnonzero(comp.cap >= REVIEW)
+    if len(eligible) == 0:
+        return []
+    w = pairs.log2_odds[eligible]
+    left, right = comp.left[eligible], comp.right[eligible]
+    runner = np.maximum(_best_other(left, w, np.arange(len(w))), _best_other(right, w, np.arange(len(w))))
+    review_floor = config.link_review_threshold
+    wanted = np.flatnonzero(pairs.score[eligible] >= review_floor)
+    order = wanted[np.argsort(-w[wanted], kind="stable")]
+    used_left: set[int] = set()
+    used_right: set[int] = set()
+    out: list[tuple[int, str, float | None]] = []
+    for k in order.tolist():
+        a, b = int(left[k]), int(right[k])
+        if a in used_left or b in used_right:
+            continue
+        used_left.add(a)
+        used_right.add(b)
+        pos = int(eligible[k])
+        margin_ok = w[k] - runner[k] >= config.runner_up_margin_bits
+        auto = comp.cap[pos] == LINK and pairs.score[pos] >= config.link_auto_threshold and margin_ok
+        runner_score = None if np.isinf(runner[k]) else float(probability(np.asarray(runner[k])))
+        out.append((pos, "link" if auto else "review", runner_score))
+    return out
+
+
+def match_records(
+    local: Sequence[ClientProfile], remote: Sequence[ClientProfile], config: MatchConfig | None = None
+) -> list[MatchCandidate]:
+    """Best remote candidate for each local record (one-to-one), with a link/review decision."""
+    config = config or MatchConfig.default()
+    if not local or not remote:
+        return []
+    left, right, pairs = score_links(local, remote, config)
+    result: list[MatchCandidate] = []
+    for pos, decision, runner_score in decide_links(pairs, config):
+        reasons = reasons_for(pairs.comparison, pos)
+        if decision == "review" and runner_score is not None and pairs.log2_odds[pos] - _logit(runner_score) < config.runner_up_margin_bits:
+            reasons.append(f"runner_up={runner_score:.3f}")
+        result.append(MatchCandidate(
+            left.ids[pairs.comparison.left[pos]], right.ids[pairs.comparison.right[pos]],
+            round(float(pairs.score[pos]), 6), decision, reasons, runner_score,  # type: ignore[arg-type]
+        ))
+    result.sort(key=lambda c: c.local_id)
+    return result
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-18), 1 - 1e-16)
+    return float(np.log2(p / (1 - p)))
+
+
+def find_duplicates(records: Sequence[ClientProfile], config: MatchConfig | None = None) -> DuplicateResult:
+    """Duplicate pairs within one list, grouped into guarded clusters."""
+    config = config or MatchConfig.default()
+    if len(records) < 2:
+        return DuplicateResult()
+    table = build_table(records, Vocab(), config.default_region)
+    li, ri = dedupe_candidates(table, config.max_block_pairs)
+    strict = household_rate(table) >= config.household_rate_strict
+    model = estimate_model(table, table, config, same=True)
+    comparison = compare(table, table, li, ri, config.workers, strict)
+    log2_odds = model.total(comparison) + config.prior_log2_odds
+    score = probability(log2_odds)
+    keep = np.flatnonzero((comparison.cap >= REVIEW) & (score >= config.duplicate_review_threshold))
+    is_dup = (comparison.cap[keep] == LINK) & (score[keep] >= config.duplicate_threshold)
+
+    def score_extra(i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        extra = compare(table, table, i, j, config.workers, strict)
+        return probability(model.total(extra) + config.prior_log2_odds), extra.cap
+
+    clusters, split = build_clusters(
+        len(table), li[keep], ri[keep], score[keep], is_dup, score_extra, config.duplicate_review_threshold
+    )
+    pairs: list[DuplicatePair] = []
+    for n, k in enumerate(keep.tolist()):
+        reasons = reasons_for(comparison, k)
+        decision = "duplicate" if is_dup[n] and not split[n] else "review"
+        if split[n]:
+            reasons.append("cluster_guard:split")
+        pairs.append(DuplicatePair(table.ids[li[k]], table.ids[ri[k]], round(float(score[k]), 6), decision, reasons))  # type: ignore[arg-type]
+    out_clusters = [
+        Cluster(f"c{n + 1}", tuple(sorted(table.ids[m] for m in members)), round(min_score, 6),
+                [f"members={len(members)}", f"min_pair_score={min_score:.3f}"])
+        for n, (members, min_score) in enumerate(clusters)
+    ]
+    return DuplicateResult(pairs, out_clusters)

@@ -1,0 +1,104 @@
+"""Fellegi–Sunter weights: m from configuration, u estimated from the data, no labels needed.
+
+u (the chance that two *different* records agree at a level) is measured on the data being
+matched: exactly, from value frequencies, for the "agree" level of categorical fields, and from a
+random sample of record pairs for the fuzzy levels. Each level's weight is log2(m / u).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .compare import FIELDS, Comparison, compare
+from .config import DEFAULT_U, MatchConfig
+from .features import Table
+
+U_FLOOR = 1e-7
+# Fields whose level 1 means "same categorical value": (left codes, right codes) getters.
+_EXACT_CODES = {
+    "email": lambda t: t.email, "phone": lambda t: t.phone1, "tax": lambda t: t.tax_full,
+    "bizno": lambda t: t.bizno, "postcode": lambda t: t.postcode, "family": lambda t: t.family_code,
+    "given": lambda t: t.given_canon_code, "dob": lambda t: np.where(t.dob > 0, t.dob, -1),
+    "city": lambda t: t.city_code, "name": lambda t: t.name_code,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    weights: dict[str, np.ndarray]  # field -> log2 Bayes factor per level (level 0 = 0)
+
+    def total(self, comparison: Comparison) -> np.ndarray:
+        out = np.zeros(len(comparison), dtype=np.float64)
+        for name in FIELDS:
+            out += self.weights[name][comparison.levels[name]]
+        return out
+
+
+def _collision(a: np.ndarray, b: np.ndarray, same: bool) -> tuple[float, float] | None:
+    """(pairs sharing a value by chance, pairs where both have a value) over all record pairs.
+
+    For each value, one pairing per record is set aside as possibly the true match, so that in
+    small lists the matches themselves are not mistaken for chance agreement.
+    """
+    a, b = a[a >= 0], b[b >= 0]
+    if len(a) == 0 or len(b) == 0:
+        return None
+    size = int(max(a.max(), b.max())) + 1
+    ca = np.bincount(a, minlength=size).astype(np.float64)
+    if same:
+        pairs = len(a) * (len(a) - 1) / 2
+        chance = np.maximum(ca - 1, 0) * np.maximum(ca - 2, 0) / 2
+        return (float(chance.sum()), float(pairs)) if pairs else None
+    cb = np.bincount(b, minlength=size).astype(np.float64)
+    chance = ca * cb - np.minimum(ca, cb)
+    return float(chance.sum()), float(len(a)) * len(b)
+
+
+def _sample_pairs(a: Table, b: Table, n: int, rng: np.random.Generator, same: bool):
+    """Random pairs, drawn half among people and half among organisations so both rule sets get u."""
+    lefts, rights = [], []
+    for want_person in (True, False):
+        ia = np.flatnonzero(a.is_person == want_person)
+        ib = np.flatnonzero(b.is_person == want_person)
+        if len(ia) == 0 or len(ib) == 0:
+            continue
+        draws = min(n // 2, len(ia) * len(ib))
+        x = ia[rng.integers(0, len(ia), draws)]
+        y = ib[rng.integers(0, len(ib), draws)]
+        keep = x != y if same else np.ones(len(x), dtype=bool)
+        lefts.append(x[keep])
+        rights.append(y[keep])
+    if not lefts:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty
+    return np.concatenate(lefts), np.concatenate(rights)
+
+
+def estimate_model(a: Table, b: Table, config: MatchConfig, same: bool) -> Model:
+    rng = np.random.default_rng(config.random_seed)
+    si, sj = _sample_pairs(a, b, config.u_sample_pairs, rng, same)
+    sample = compare(a, b, si, sj, config.workers)
+    weights: dict[str, np.ndarray] = {}
+    for name in FIELDS:
+        m = np.asarray(config.m_probabilities[name], dtype=np.float64)
+        levels = sample.levels[name]
+        prior = np.asarray(DEFAULT_U[name], dtype=np.float64) * config.u_prior_pairs
+        counts = np.bincount(levels, minlength=len(m)).astype(np.float64)[: len(m)]
+        observed = counts[1:].sum()
+        u = (counts + prior) / (observed + config.u_prior_pairs)
+        if name in _EXACT_CODES:
+            exact = _collision(_EXACT_CODES[name](a), _EXACT_CODES[name](b), same)
+            if exact is not None:
+                agree, total = exact
+                u[1] = (agree + prior[1]) / (total + config.u_prior_pairs)
+        u = np.clip(u, U_FLOOR, 1.0)
+        w = np.zeros(len(m))
+        w[1:] = np.log2(m[1:] / u[1:])
+        weights[name] = w
+    return Model(weights)
+
+
+def probability(log2_odds: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp2(-np.clip(log2_odds, -60, 60)))

@@ -1,0 +1,208 @@
+"""Name normalisation for organisations (legal forms, trading names, trusts) and people
+(titles, "Last, First", couples, initials, middle names, nicknames)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from .nicknames import canonical_given
+from .text import fold
+
+# Multi-token legal forms, longest first, each mapped to a canonical form.
+_LEGAL_FORMS: tuple[tuple[tuple[str, ...], str], ...] = tuple(
+    sorted(
+        (
+            (("proprietary", "limited"), "pty ltd"), (("proprietary", "ltd"), "pty ltd"),
+            (("pty", "limited"), "pty ltd"), (("pty", "ltd"), "pty ltd"), (("pty",), "pty ltd"),
+            (("p", "l"), "pty ltd"), (("limited",), "ltd"), (("ltd",), "ltd"),
+            (("incorporated",), "inc"), (("inc",), "inc"), (("llc",), "llc"), (("l", "l", "c"), "llc"),
+            (("plc",), "plc"), (("corporation",), "corp"), (("corp",), "corp"),
+            (("and", "company"), "co"), (("and", "co"), "co"), (("company",), "co"), (("co",), "co"),
+            (("llp",), "llp"), (("lp",), "lp"), (("gmbh",), "gmbh"), (("nl",), "nl"),
+            (("partnership",), "partnership"), (("partners",), "partnership"),
+        ),
+        key=lambda item: -len(item[0]),
+    )
+)
+_COMPANY_FORMS = frozenset({"pty ltd", "ltd", "inc", "llc", "plc", "corp", "co", "gmbh", "nl"})
+_WORD_ABBREVIATIONS = {
+    "intl": "international", "mgmt": "management", "svcs": "services", "svc": "services",
+    "bros": "brothers", "assoc": "associates", "assocs": "associates", "aust": "australia",
+    "superannuation": "super", "hldgs": "holdings", "invest": "investments", "grp": "group",
+    "dev": "development", "constr": "construction", "eng": "engineering", "mfg": "manufacturing",
+    "st": "saint", "mt": "mount",
+}
+_TRADING = re.compile(r"\b(?:t a|trading as)\b")
+_TRUSTEE = re.compile(r"\b(?:the )?(?:atf|att|as trustees? for|trustees? for)\b")
+_TRUST_TAIL = ("trust", "settlement", "estate")
+_SUPER_FUND = ("super", "fund")
+
+TITLES = frozenset(
+    ["mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame", "rev", "reverend", "fr", "hon", "lady", "lord", "master", "madam", "mister", "doctor"]
+)
+SUFFIXES = frozenset(["jr", "jnr", "sr", "snr", "ii", "iii", "iv", "esq", "phd", "md", "oam", "am", "ao"])
+
+
+@dataclass(frozen=True, slots=True)
+class OrgName:
+    core: str  # the distinguishing words: no legal form, no leading "the", no "and"
+    form: str  # canonical legal form ("pty ltd", "trust", ...) or ""
+    alt: str  # trading name or trustee name core, "" when none
+    is_trust: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PersonName:
+    given: str  # first given name, folded
+    middle: str  # further given names or initials, space-separated
+    family: str
+    given2: str = ""  # the second person of a couple
+    family2: str = ""  # the second person's family name when it differs
+    alt: str = ""  # trading name core of a sole trader
+
+    @property
+    def couple(self) -> bool:
+        return bool(self.given2)
+
+    @property
+    def canonical_given(self) -> str:
+        return canonical_given(self.given)
+
+
+def _strip_forms(tokens: list[str]) -> tuple[list[str], str]:
+    """Remove legal-form words (anywhere after the first word) and return the canonical form."""
+    form = ""
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        for words, canon in _LEGAL_FORMS:
+            n = len(words)
+            if i > 0 and tuple(tokens[i : i + n]) == words:
+                form = form or canon
+                i += n
+                break
+        else:
+            out.append(tokens[i])
+            i += 1
+    return out, form
+
+
+def _core_tokens(text: str) -> tuple[list[str], str, bool]:
+    tokens = [_WORD_ABBREVIATIONS.get(t, t) for t in text.split()]
+    while tokens and tokens[0] == "the":
+        tokens = tokens[1:]
+    tokens, form = _strip_forms(tokens)
+    is_trust = False
+    if tokens and tokens[-1] in _TRUST_TAIL:
+        is_trust = True
+        tokens = tokens[:-1] if len(tokens) > 1 else tokens
+    elif len(tokens) >= 2 and tuple(tokens[-2:]) == _SUPER_FUND:
+        is_trust = True
+    tokens = [t for t in tokens if t not in ("and", "the")] or tokens
+    if is_trust:
+        form = "trust"
+    return tokens, form, is_trust
+
+
+@lru_cache(maxsize=100_000)
+def parse_org(name: str) -> OrgName:
+    """'The Trustee for the Smith Family Trust' -> core 'smith family', form 'trust'."""
+    text = fold(name)
+    alt = ""
+    trading = _TRADING.search(text)
+    if trading:
+        text, alt_text = text[: trading.start()].strip(), text[trading.end() :].strip()
+        alt = " ".join(_core_tokens(alt_text)[0])
+    trustee = _TRUSTEE.search(text)
+    if trustee:
+        trustee_text, text = text[: trustee.start()].strip(), text[trustee.end() :].strip()
+        trustee_core = " ".join(_core_tokens(trustee_text)[0]) if trustee_text not in ("", "the") else ""
+        alt = alt or trustee_core
+        tokens, form, _ = _core_tokens(text)
+        return OrgName(" ".join(tokens), "trust", alt, True)
+    tokens, form, is_trust = _core_tokens(text)
+    return OrgName(" ".join(tokens), form, alt, is_trust)
+
+
+def forms_conflict(a: str, b: str) -> bool:
+    """A trust is never a company or a partnership; company forms among themselves are compatible."""
+    if not a or not b or a == b:
+        return False
+    groups = ("trust" if f == "trust" else "partnership" if f == "partnership" else "company" for f in (a, b))
+    ga, gb = groups
+    return ga != gb
+
+
+def _person_tokens(text: str) -> list[str]:
+    return [t for t in text.split() if t not in TITLES and t not in SUFFIXES]
+
+
+def _split_given(tokens: list[str]) -> tuple[str, str]:
+    """First real given name and the rest (middle names and initials)."""
+    if not tokens:
+        return "", ""
+    return tokens[0], " ".join(tokens[1:])
+
+
+@lru_cache(maxsize=200_000)
+def parse_person(name: str) -> PersonName:
+    """Parse 'Slater, Thomas G. & Katherine I.', 'Thomas and Katherine Slater', 'Dr Bob Smith'."""
+    alt = ""
+    folded_all = fold(name)
+    trading = _TRADING.search(folded_all)
+    if trading:
+        alt = " ".join(_core_tokens(folded_all[trading.end() :])[0])
+        # Cut the raw text at the same word count so a comma before the trading part survives.
+        name = name[: max(len(name) * trading.start() // max(len(folded_all), 1), 1)]
+    if "," in name:
+        family_part, _, given_part = name.partition(",")
+        family = " ".join(_person_tokens(fold(family_part)))
+        people = [_person_tokens(p) for p in _split_and(fold(given_part))]
+        people = [p for p in people if p]
+        if not people:
+            return PersonName("", "", family, alt=alt)
+        given, middle = _split_given(people[0])
+        given2 = people[1][0] if len(people) > 1 else ""
+        return PersonName(given, middle, family, given2, "", alt)
+    people = [p for p in (_person_tokens(part) for part in _split_and(fold(name))) if p]
+    if not people:
+        return PersonName("", "", "", alt=alt)
+    if len(people) == 1:
+        tokens = people[0]
+        if len(tokens) == 1:
+            return PersonName("", "", tokens[0], alt=alt)
+        given, middle = _split_given(tokens[:-1])
+        return PersonName(given, middle, tokens[-1], alt=alt)
+    first, second = people[0], people[1]
+    family = second[-1] if len(second) > 1 else (first[-1] if len(first) > 1 else "")
+    if len(first) > 1 and len(second) > 1:
+        # "Thomas Slater and Katherine Jones": two families.
+        given, middle = _split_given(first[:-1])
+        family2 = second[-1] if second[-1] != first[-1] else ""
+        return PersonName(given, middle, first[-1], second[0], family2, alt)
+    given, middle = _split_given(first if len(first) == 1 or len(second) > 1 else first[:-1])
+    return PersonName(given, middle, family, second[0], "", alt)
+
+
+def _split_and(text: str) -> list[str]:
+    return [part.strip() for part in re.split(r"\band\b", text)]
+
+
+def person_from_fields(
+    name: str, given_name: str | None, middle_name: str | None, family_name: str | None
+) -> PersonName:
+    """Structured fields win for the first person; the display name adds couples and trading names."""
+    parsed = parse_person(name) if name else PersonName("", "", "")
+    if not (given_name or family_name):
+        return parsed
+    given_tokens = _person_tokens(fold(given_name))
+    given, middle = _split_given(given_tokens)
+    extra_middle = " ".join(_person_tokens(fold(middle_name)))
+    middle = " ".join(x for x in (middle, extra_middle) if x)
+    family = " ".join(_person_tokens(fold(family_name)))
+    return PersonName(
+        given or parsed.given, middle or parsed.middle, family or parsed.family,
+        parsed.given2, parsed.family2, parsed.alt,
+    )

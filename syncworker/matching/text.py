@@ -1,0 +1,41 @@
+"""Low-level text folding shared by every normaliser: case, diacritics, punctuation, white space."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+# Punctuation becomes a space, except apostrophes and dots which are dropped so that
+# "O'Brien" -> "obrien" and "P.T.Y." -> "pty". "&" becomes " and " so both spellings meet.
+_DROP = "'\u2019`."
+_SPACE = "!\"#$%()*+,-/:;<=>?@[\\]^_{|}~\t\r\n\u2013\u2014"
+_TABLE = str.maketrans({**{c: None for c in _DROP}, **{c: " " for c in _SPACE}, "&": " and "})
+_WS = re.compile(r"\s+")
+
+
+def strip_accents(text: str) -> str:
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+@lru_cache(maxsize=200_000)
+def fold(text: str | None) -> str:
+    """Lower-case, accent-free, punctuation-free text with single spaces ('' for None)."""
+    if not text:
+        return ""
+    folded = strip_accents(text).lower().translate(_TABLE)
+    return " ".join(folded.split())
+
+
+def squash(text: str) -> str:
+    """Folded text without spaces, for compact keys."""
+    return _WS.sub("", text)
+
+
+def digits_only(text: str | None) -> str:
+    if not text:
+        return ""
+    return "".join(c for c in text if c.isdigit())

@@ -1,0 +1,150 @@
+"""Decision rules of match_records and find_duplicates, on small hand-built lists."""
+
+from datetime import date
+
+from syncworker.domain.profile import Address, ClientKind, ClientProfile
+from syncworker.matching import MatchConfig, find_duplicates, match_records
+
+CONFIG = MatchConfig()
+IND, CO, TRUST = ClientKind.INDIVIDUAL, ClientKind.COMPANY, ClientKind.TRUST
+
+
+def person(pid, name, **kw):
+    return ClientProfile(pid, IND, name, **kw)
+
+
+def home(line1="12 Banksia St", postcode="2000", city="Sydney"):
+    return Address(line1=line1, city=city, postcode=postcode, country="AU")
+
+
+def by_local(cands):
+    return {c.local_id: c for c in cands}
+
+
+def filler(prefix, n=40):
+    """Unrelated records so that chance agreement (u) can be measured on something."""
+    return [
+        ClientProfile(f"{prefix}{i}", CO, f"{prefix}filler{i} Business Pty Ltd", email=f"{prefix}{i}@filler.com")
+        for i in range(n)
+    ]
+
+
+def test_clear_match_auto_links_with_reasons():
+    local = [person("l1", "Robert Smith", email="bob@smith.id.au", phone="0412 345 678",
+                    date_of_birth=date(1970, 1, 2), address=home())]
+    remote = [person("r1", "Smith, Bob", email="BOB@smith.id.au", phone="+61412345678",
+                     date_of_birth=date(1970, 1, 2), address=home("12 Banksia Street"))]
+    c = by_local(match_records(local + filler("a"), remote + filler("b"), CONFIG))["l1"]
+    assert (c.remote_id, c.decision) == ("r1", "link")
+    assert c.score >= CONFIG.link_auto_threshold
+    assert "email=agree" in c.reasons and "dob=agree" in c.reasons and "given=agree" in c.reasons
+
+
+def test_individual_never_auto_links_to_company():
+    local = [person("l1", "John Citizen", email="john@citizen.com", phone="0400 000 001")]
+    remote = [ClientProfile("r1", CO, "John Citizen Pty Ltd", email="john@citizen.com", phone="0400 000 001")]
+    cands = match_records(local, remote, CONFIG)
+    assert all(c.decision != "link" for c in cands)
+    assert any(r.startswith("kind=individual/company") for c in cands for r in c.reasons)
+
+
+def test_family_members_sharing_address_and_surname_are_not_linked():
+    # Mary and her son Jack live together; the local list knows Mary, the remote only Jack.
+    local = [person("l1", "Mary Nguyen", email="nguyen.family@mail.com", date_of_birth=date(1960, 3, 4),
+                    address=home("5 Oak Rd"))] + filler("a")
+    remote = [person("r1", "Jack Nguyen", email="nguyen.family@mail.com", date_of_birth=date(1990, 7, 8),
+                     address=home("5 Oak Rd"))] + filler("b")
+    assert "l1" not in by_local(match_records(local, remote, CONFIG))
+
+
+def test_relatives_without_birth_dates_are_not_linked_in_a_list_with_households():
+    households = []
+    for n, surname in enumerate(["Tran", "Brown", "Kelly", "Novak"]):
+        for m, (given, year) in enumerate([("Anh", 1950), ("Binh", 1980), ("Chi", 1985)]):
+            households.append(person(f"h{n}{m}", f"{given} {surname}", date_of_birth=date(year + n, 1, 1),
+                                     address=home(f"{n} Elm Rd")))
+    local = [person("l1", "Mary Nguyen", email="nguyen.family@mail.com", address=home("5 Oak Rd"))] + households
+    remote = [person("r1", "Jack Nguyen", email="nguyen.family@mail.com", address=home("5 Oak Rd"))] + filler("b")
+    assert "l1" not in by_local(match_records(local, remote, CONFIG))
+
+
+def test_couple_is_not_auto_linked_to_one_person_but_is_reviewed():
+    local = [person("l1", "Slater, Thomas G. & Katherine I.", email="slaters@home.net", address=home())]
+    remote = [person("r1", "Thomas Slater", email="slaters@home.net", address=home())]
+    c = by_local(match_records(local + filler("a"), remote + filler("b"), CONFIG))["l1"]
+    assert c.decision == "review"
+    assert "couple/single:review" in c.reasons
+
+
+def test_same_couple_in_two_spellings_links():
+    local = [person("l1", "Slater, Thomas G. & Katherine I.", email="slaters@home.net", address=home())]
+    remote = [person("r1", "Thomas and Katherine Slater", email="slaters@home.net", address=home())]
+    c = by_local(match_records(local + filler("a"), remote + filler("b"), CONFIG))["l1"]
+    assert (c.remote_id, c.decision) == ("r1", "link")
+
+
+def test_one_to_one_and_runner_up_margin_forces_review():
+    # Two remote records equally good for one local record: ambiguous, so review, never link.
+    local = [ClientProfile("l1", CO, "Harbour View Holdings Pty Ltd", phone="02 9999 1111")]
+    remote = [ClientProfile("r1", CO, "Harbour View Holdings Pty Ltd", phone="02 9999 1111"),
+              ClientProfile("r2", CO, "Harbour View Holdings Pty Limited", phone="(02) 9999 1111")]
+    cands = match_records(local + filler("a"), remote + filler("b"), CONFIG)
+    c = by_local(cands)["l1"]
+    assert c.decision == "review" and c.runner_up_score is not None
+    assert len({x.remote_id for x in cands}) == len(cands)  # one-to-one
+
+
+def test_trust_never_auto_links_to_its_trustee_company():
+    local = [ClientProfile("l1", TRUST, "The Trustee for the Smith Family Trust", phone="02 8888 0000")]
+    remote = [ClientProfile("r1", CO, "Smith Family Pty Ltd", phone="02 8888 0000")]
+    cands = by_local(match_records(local + filler("a"), remote + filler("b"), CONFIG))
+    assert cands["l1"].decision == "review" and "kind=trust/company:blocked" in cands["l1"].reasons
+
+
+def test_masked_tax_number_agrees_on_visible_digits_and_disagreement_blocks():
+    local = [ClientProfile("l1", TRUST, "Smith Family Trust", tax_number="123456782"),
+             ClientProfile("l2", TRUST, "Jones Family Trust", tax_number="123456782")]
+    remote = [ClientProfile("r1", TRUST, "Smith Nominees Pty Ltd ATF Smith Family Trust", tax_number="******782"),
+              ClientProfile("r2", TRUST, "The Jones Family Trust", tax_number="******999")]
+    cands = by_local(match_records(local + filler("a"), remote + filler("b"), CONFIG))
+    assert "tax_number=agree(masked)" in cands["l1"].reasons
+    assert cands["l2"].decision == "review" and "tax_number=disagree" in cands["l2"].reasons
+
+
+def test_nothing_below_review_threshold():
+    local = [ClientProfile("l1", CO, "Quokka Analytics Pty Ltd")]
+    remote = [ClientProfile("r1", CO, "Quokka Plumbing Pty Ltd", phone="0400 999 999")]
+    assert match_records(local, remote, CONFIG) == []
+
+
+def test_archived_remote_records_are_matched_normally():
+    from syncworker.domain.profile import ClientStatus
+
+    local = [ClientProfile("l1", CO, "Wattle Bakery Pty Ltd", email="hello@wattle.com.au")]
+    remote = [ClientProfile("r1", CO, "Wattle Bakery", email="hello@wattle.com.au", status=ClientStatus.ARCHIVED)]
+    c = by_local(match_records(local + filler("a"), remote + filler("b"), CONFIG))["l1"]
+    assert c.remote_id == "r1"
+
+
+def test_duplicates_and_clusters():
+    records = [
+        person("a", "Katherine Jones", email="kate@jones.com", date_of_birth=date(1980, 5, 6), address=home()),
+        person("b", "Jones, Kate", email="kate@jones.com", date_of_birth=date(1980, 5, 6), address=home()),
+        person("c", "Kathy Jones", email="kate@jones.com", date_of_birth=date(1980, 5, 6), address=home()),
+        person("d", "Peter Jones", email="peter@jones.com", date_of_birth=date(1978, 1, 1), address=home()),
+    ] + filler("f")
+    result = find_duplicates(records, CONFIG)
+    assert [c.member_ids for c in result.clusters] == [("a", "b", "c")]
+    assert not any({"d"} & {p.id_a, p.id_b} for p in result.pairs if p.decision == "duplicate")
+
+
+def test_cluster_guard_stops_chaining_through_a_bridge():
+    # "J Smith" looks like both John and Jane; John and Jane are different people.
+    records = [
+        person("john", "John Smith", email="js@x.com", date_of_birth=date(1970, 1, 1)),
+        person("bridge", "J Smith", email="js@x.com", date_of_birth=date(1970, 1, 1), phone="0411 111 111"),
+        person("jane", "Jane Smith", phone="0411 111 111", date_of_birth=date(1985, 6, 1)),
+    ] + filler("f")
+    result = find_duplicates(records, CONFIG)
+    for cluster in result.clusters:
+        assert not {"john", "jane"} <= set(cluster.member_ids)

@@ -1,0 +1,124 @@
+"""Each normalisation rule, pinned."""
+
+import pytest
+
+from syncworker.matching.contact import normalise_email, normalise_phone, normalise_street
+from syncworker.matching.identifiers import abn_is_valid, ird_is_valid, parse_identifier, tfn_is_valid
+from syncworker.matching.names import forms_conflict, parse_org, parse_person, person_from_fields
+from syncworker.matching.nicknames import canonical_given, nickname_compatible
+from syncworker.matching.text import fold
+
+
+def test_fold_case_punctuation_diacritics_whitespace():
+    assert fold("  José   MÜLLER-O'Brien ") == "jose muller obrien"
+    assert fold("Smith & Jones") == fold("Smith and Jones") == "smith and jones"
+
+
+@pytest.mark.parametrize("name", ["Acme Widgets Pty Ltd", "ACME WIDGETS PROPRIETARY LIMITED", "Acme Widgets Pty. Ltd.",
+                                  "The Acme Widgets Pty Limited", "Acme Widgets"])
+def test_company_legal_forms_and_leading_the(name):
+    assert parse_org(name).core == "acme widgets"
+
+
+@pytest.mark.parametrize("name,form", [("Smith Ltd", "ltd"), ("Smith Limited", "ltd"), ("Smith Inc", "inc"),
+                                       ("Smith Incorporated", "inc"), ("Smith LLC", "llc"), ("Smith PLC", "plc"),
+                                       ("Smith & Co", "co"), ("Smith and Company", "co")])
+def test_legal_form_canonical(name, form):
+    org = parse_org(name)
+    assert (org.core, org.form) == ("smith", form)
+
+
+def test_ampersand_and_and_meet():
+    assert parse_org("Smith & Jones Pty Ltd").core == parse_org("Smith and Jones").core == "smith jones"
+
+
+@pytest.mark.parametrize("name", ["The Smith Family Trust", "Smith Family Trust", "The Trustee for the Smith Family Trust",
+                                  "Smith Nominees Pty Ltd ATF Smith Family Trust",
+                                  "Smith Nominees Pty Ltd as trustee for the Smith Family Trust"])
+def test_trust_forms(name):
+    org = parse_org(name)
+    assert (org.core, org.form, org.is_trust) == ("smith family", "trust", True)
+
+
+def test_trustee_company_kept_as_alternative_name():
+    assert parse_org("Smith Nominees Pty Ltd ATF Smith Family Trust").alt == "smith nominees"
+
+
+@pytest.mark.parametrize("name", ["Acme Pty Ltd T/A Joe's Plumbing", "Acme Pty Ltd trading as Joe's Plumbing"])
+def test_trading_names(name):
+    org = parse_org(name)
+    assert (org.core, org.alt) == ("acme", "joes plumbing")
+
+
+def test_trust_and_company_forms_conflict_but_company_forms_do_not():
+    assert forms_conflict("trust", "pty ltd")
+    assert not forms_conflict("pty ltd", "ltd")
+    assert not forms_conflict("", "trust")
+
+
+def test_last_comma_first_with_titles_and_initials():
+    p = parse_person("Smith, Dr John A.")
+    assert (p.given, p.middle, p.family, p.couple) == ("john", "a", "smith", False)
+
+
+def test_couple_last_comma_first():
+    p = parse_person("Slater, Thomas G. & Katherine I.")
+    assert (p.given, p.middle, p.family, p.given2) == ("thomas", "g", "slater", "katherine")
+    assert p.couple
+
+
+def test_couple_shared_surname_and_two_surnames():
+    p = parse_person("Thomas and Katherine Slater")
+    assert (p.given, p.family, p.given2) == ("thomas", "slater", "katherine")
+    q = parse_person("Thomas Slater & Katherine Jones")
+    assert (q.given, q.family, q.given2, q.family2) == ("thomas", "slater", "katherine", "jones")
+
+
+def test_middle_names_titles_and_suffixes():
+    p = parse_person("Mrs Mary Jane Anne Smith Jr")
+    assert (p.given, p.middle, p.family) == ("mary", "jane anne", "smith")
+
+
+def test_structured_fields_win_and_name_adds_the_couple():
+    p = person_from_fields("Slater, Thomas G. & Katherine I.", "Tom", None, "Slater")
+    assert (p.given, p.family, p.given2) == ("tom", "slater", "katherine")
+
+
+def test_nicknames():
+    assert canonical_given("bob") == "robert"
+    assert canonical_given("kate") == "katherine"
+    assert nickname_compatible("bob", "robert") and nickname_compatible("katie", "kate")
+    assert nickname_compatible("chris", "christopher") and nickname_compatible("chris", "christine")
+    assert not nickname_compatible("bob", "william")
+
+
+def test_email_lowercased_and_invalid_dropped():
+    assert normalise_email("  Tom.Smith@Example.COM ") == "tom.smith@example.com"
+    assert normalise_email("not an email") == ""
+
+
+@pytest.mark.parametrize("raw,region,e164", [
+    ("0412 345 678", "AU", "+61412345678"), ("(02) 9876 5432", "AU", "+61298765432"),
+    ("+61 412 345 678", "NZ", "+61412345678"), ("021 123 4567", "NZ", "+64211234567"),
+    ("+64-21-123-4567", "AU", "+64211234567"),
+])
+def test_phones_to_e164_with_region_from_config(raw, region, e164):
+    assert normalise_phone(raw, region) == e164
+
+
+def test_street_types_spelled_out():
+    assert normalise_street("Unit 3/12 Smith St.") == normalise_street("unit 3 12 smith street")
+
+
+def test_abn_tfn_ird_checksums():
+    assert abn_is_valid("51824753556") and not abn_is_valid("51824753557")
+    assert tfn_is_valid("123456782") and not tfn_is_valid("123456789")
+    assert ird_is_valid("49091850") and ird_is_valid("136410132") and not ird_is_valid("136410133")
+
+
+def test_masked_identifier_keeps_visible_digits_only():
+    masked = parse_identifier("******782")
+    assert masked is not None
+    assert (masked.masked, masked.tail, masked.full, masked.valid) == (True, "782", "", False)
+    full = parse_identifier("123 456 782")
+    assert full is not None and (full.full, full.tail, full.valid) == ("123456782", "782", True)
