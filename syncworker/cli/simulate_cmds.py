@@ -74,7 +74,7 @@ def xpm(port: int, clients: int, seed: int, country: str, faults: tuple[str, ...
     info["refresh_token"] = sim.issue_refresh_token()
     info["admin_url"] = f"{sim.root_url}/_sim/"
     if as_json:
-        click.echo(json.dumps(info, indent=2))
+        click.echo(json.dumps(info))  # one line, so scripts can read it before the server blocks
     else:
         remote_active = sum(1 for c in sim.store.clients.values() if not c.is_archived and not c.is_deleted)
         click.echo(f"XPM simulator on {sim.root_url}  ({len(sim.store.clients)} clients in XPM, {remote_active} active; "

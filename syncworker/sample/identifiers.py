@@ -80,7 +80,7 @@ def _ird_check(base: list[int]) -> int | None:
 
 def make_ird(rng: random.Random) -> str:
     while True:
-        base = [int(c) for c in f"{rng.randrange(10_000_000, 150_000_000):08d}"]
+        base = [int(c) for c in f"{rng.randrange(1_000_000, 15_000_000):08d}"]  # number = base + check digit
         check = _ird_check(base)
         if check is not None:
             return "".join(map(str, [*base, check])).lstrip("0")

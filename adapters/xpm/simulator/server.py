@@ -156,7 +156,7 @@ class XpmSimulator:
         server = ThreadingHTTPServer((self._host, self._port), _make_handler(self))
         server.daemon_threads = True
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
                                         name="xpm-simulator", daemon=True)
         self._thread.start()
         return self
@@ -401,9 +401,13 @@ def _make_handler(sim: XpmSimulator) -> type[BaseHTTPRequestHandler]:
             for name, value in resp.headers.items():
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(resp.body)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(resp.body)
+            # Head and body in one write: two small writes meet Nagle + delayed ACK (~40 ms per call).
+            self._headers_buffer.append(b"\r\n" + (resp.body if self.command != "HEAD" else b""))
+            self.flush_headers()
+
+        def setup(self) -> None:
+            super().setup()
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def _reset(self) -> None:
             # SO_LINGER 0 turns the close into a TCP RST: the client sees "connection reset", no response.
