@@ -126,21 +126,23 @@ class ContactsApi:
                 return False
             return match_where(c)
 
-        contacts = self._ordered(self.store.select(wanted, modified_since=since), query.get("order"))
+        sort_key, descending = self._order(query.get("order"))
         if "page" not in query:
+            _, contacts = self.store.query(wanted, modified_since=since, sort_key=sort_key, descending=descending)
             return SimResponse.json(200, envelope(self.clock, contacts))
         try:
             page = max(int(query["page"]), 1)
             size = min(max(int(query.get("pagesize", DEFAULT_PAGE_SIZE)), 1), MAX_PAGE_SIZE)
         except ValueError as exc:
             raise BadQuery("page and pageSize must be integers") from exc
-        chunk = contacts[(page - 1) * size: page * size]
-        pagination = {"page": page, "pageSize": size, "pageCount": -(-len(contacts) // size),
-                      "itemCount": len(contacts)}
+        total, chunk = self.store.query(wanted, modified_since=since, sort_key=sort_key, descending=descending,
+                                        window=slice((page - 1) * size, page * size))
+        pagination = {"page": page, "pageSize": size, "pageCount": -(-total // size), "itemCount": total}
         return SimResponse.json(200, envelope(self.clock, chunk, pagination=pagination))
 
     @staticmethod
-    def _ordered(contacts: list[dict[str, Any]], order: str | None) -> list[dict[str, Any]]:
+    def _order(order: str | None) -> tuple[Callable[[dict[str, Any]], Any], bool]:
+        """Sort key and direction for `order` (default Name ASC); ContactID breaks ties so pages are stable."""
         field, descending = "Name", False
         if order:
             m = _ORDER.match(order)
@@ -154,7 +156,7 @@ class ContactsApi:
                 value = parse_ms_date(value)
             return (value.casefold() if isinstance(value, str) else value, c["ContactID"])
 
-        return sorted(contacts, key=key, reverse=descending)
+        return key, descending
 
     # --- writes ---
     def _idempotent_write(self, req: SimRequest, write: Callable[[], SimResponse]) -> SimResponse:

@@ -76,6 +76,17 @@ class ContactStore:
             return [self._public(c) for cid, c in self._contacts.items()
                     if (modified_since is None or self._updated[cid] >= modified_since) and predicate(c)]
 
+    def query(self, predicate: Callable[[dict[str, Any]], bool], *, modified_since: datetime | None,
+              sort_key: Callable[[dict[str, Any]], Any], descending: bool = False,
+              window: slice = slice(None)) -> tuple[int, list[dict[str, Any]]]:
+        """(number of matches, copies of the matches in `window` after sorting). Filters and sorts the
+        live records and copies only the window, so paging a large organisation stays cheap."""
+        with self._lock:
+            matches = [c for cid, c in self._contacts.items()
+                       if (modified_since is None or self._updated[cid] >= modified_since) and predicate(c)]
+            matches.sort(key=sort_key, reverse=descending)
+            return len(matches), [self._public(c) for c in matches[window]]
+
     def updated_at(self, contact_id: str) -> datetime:
         with self._lock:
             return self._updated[contact_id.lower()]
