@@ -44,7 +44,6 @@ API_URL_ENV = "SYNCWORKER_XERO_API_URL"
 DEFAULT_PAGE_SIZE = 100  # Xero's documented default page size for GET Contacts
 MAX_PAGE_SIZE = 1000  # Xero's documented maximum `pageSize`
 DEFAULT_TIMEOUT = (5.0, 60.0)  # connect, read (s); xero-python's default is no timeout at all
-_DUPLICATE_NAME_HINTS = ("already assigned to another contact", "must be unique")
 
 
 class _NoSdkAuth(Configuration):
@@ -142,7 +141,13 @@ class XeroContactsClient(ClientSystem):
             _preload_content=False), profile.name, idempotency_key)
 
     def update_client(self, remote_id: str, changes: Mapping[str, Any]) -> ClientProfile:
-        """Write canonical fields (see `capabilities.writable_fields`); returns the contact as stored."""
+        """Write canonical fields (see `capabilities.writable_fields`); returns the contact as stored.
+        Nothing to write means no write (Xero would still bump UpdatedDateUTC and send a webhook)."""
+        if not changes:
+            current = self.get_client(remote_id)
+            if current is None:
+                raise NotFound(f"Xero contact {remote_id} not found")
+            return current
         needs_current = any(k.startswith(("address.", "postal_address.")) for k in changes)
         current = self.get_client(remote_id) if needs_current else None
         if needs_current and current is None:
@@ -180,8 +185,8 @@ class XeroContactsClient(ClientSystem):
         try:
             return self._one(self._json(call(idempotency_key or str(uuid.uuid4()))))
         except XeroValidationError as exc:
-            if any(h in m.lower() for m in exc.messages for h in _DUPLICATE_NAME_HINTS):
-                raise DuplicateContactName(str(name or "?"), "; ".join(exc.messages)) from exc
+            if exc.is_duplicate_name:
+                raise DuplicateContactName(str(name or "")) from exc
             raise
 
     def _tenant(self) -> str:

@@ -154,9 +154,10 @@ DUPLICATE = {"ErrorNumber": 10, "Type": "ValidationException", "Message": "A val
 @responses.activate
 def test_duplicate_name_on_create_is_a_clear_rejection(client):
     responses.put(CONTACTS, status=400, json=DUPLICATE)
-    with pytest.raises(DuplicateContactName, match="Acme Ltd") as info:
+    with pytest.raises(DuplicateContactName, match="already has an active contact with this name") as info:
         client.create_client(ClientProfile(id="l", kind=ClientKind.COMPANY, name="Acme Ltd"))
     assert isinstance(info.value, RemoteRejected) and info.value.name == "Acme Ltd"
+    assert "Acme" not in str(info.value)  # names are personal data and messages reach logs
     assert len(responses.calls) == 1  # a rejection is not retried
 
 
@@ -185,6 +186,13 @@ def test_partial_address_update_reads_current_address_first(client):
     client.update_client("abc", {"address.city": "New"})
     sent = json.loads(responses.calls[1].request.body)["Contacts"][0]["Addresses"][0]
     assert (sent["AddressLine1"], sent["City"]) == ("1 Main", "New")
+
+
+@responses.activate
+def test_update_with_no_changes_reads_instead_of_writing(client):
+    responses.get(f"{CONTACTS}/abc", json=envelope(contact(1)))
+    assert client.update_client("abc", {}).id == contact(1)["ContactID"]
+    assert [c.request.method for c in responses.calls] == ["GET"]
 
 
 @responses.activate
