@@ -218,7 +218,9 @@ class XeroRestClient:
         self.stats[f"http_{status}"] += 1
         if status == 429:
             problem = resp.headers.get("X-Rate-Limit-Problem", "").lower()
-            if "day" in problem:
+            # Without a problem header, a Retry-After longer than any minute window can only be the day.
+            unlabelled_long = not problem and _retry_after(resp, 0.0) > self.retry.max_retry_after
+            if "day" in problem or unlabelled_long:
                 wait = _retry_after(resp, 3600.0)
                 resume_at = self.now() + timedelta(seconds=wait)
                 self._tell_limiter("park_until_day_reset", resume_at)

@@ -243,6 +243,14 @@ def test_day_limit_raises_with_resume_time_and_no_retry(client, sleeps):
 
 
 @responses.activate
+def test_unlabelled_429_with_a_day_sized_retry_after_is_the_day_limit(client, sleeps):
+    responses.get(f"{CONTACTS}/a", status=429, headers={"Retry-After": "40000"})
+    with pytest.raises(DailyLimitReached):
+        client.get_client("a")
+    assert sleeps.waits == []
+
+
+@responses.activate
 def test_server_errors_back_off_exponentially_then_raise_transient(client, sleeps):
     responses.get(f"{CONTACTS}/a", status=500)
     with pytest.raises(TransientError, match="500"):
