@@ -239,6 +239,12 @@ class XeroIdentitySimulator:
                 return xero_problem(403, "Forbidden", "AuthenticationUnsuccessful")
             return None
 
+    def token_scopes(self, token: str | None) -> list[str]:
+        """The scopes granted to a live access token ([] when unknown)."""
+        with self._lock:
+            rec = self._access.get(token or "")
+            return list(rec.grant.scope) if rec is not None else []
+
     # ---- HTTP ----
     def handle(self, req: SimRequest) -> SimResponse | None:
         path = req.path.rstrip("/")

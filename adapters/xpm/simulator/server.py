@@ -33,7 +33,14 @@ from collections.abc import Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from adapters.xero_identity.simulator import SimClock, SimRequest, SimResponse, Tenant, XeroIdentitySimulator
+from adapters.xero_identity.simulator import (
+    SimClock,
+    SimRequest,
+    SimResponse,
+    Tenant,
+    XeroIdentitySimulator,
+    xero_problem,
+)
 from adapters.xpm.simulator import api
 from adapters.xpm.simulator.faults import Fault, FaultPlan
 from adapters.xpm.simulator.limits import Limits, RateLimiter
@@ -42,6 +49,8 @@ from adapters.xpm.simulator.xml_out import error_envelope
 from syncworker.domain.profile import ClientKind
 
 PRACTICEMANAGER = "PRACTICEMANAGER"
+WRITE_SCOPES = frozenset({"practicemanager", "practicemanager.client"})
+READ_SCOPES = frozenset({"practicemanager.read", "practicemanager.client.read"})
 
 
 class SimStats:
@@ -221,8 +230,9 @@ class XpmSimulator:
     def client_secret(self) -> str:
         return self.identity.client_secret
 
-    def issue_refresh_token(self) -> str:
-        return self.identity.issue_refresh_token()
+    def issue_refresh_token(self, scope: list[str] | None = None) -> str:
+        """A fresh grant (default scopes: openid profile email offline_access practicemanager)."""
+        return self.identity.issue_refresh_token(scope)
 
     def authorize_code(self, redirect_uri: str, state: str | None = None) -> str:
         return self.identity.authorize_code(redirect_uri, state)
@@ -266,6 +276,11 @@ class XpmSimulator:
         if denied is not None:
             self.stats.record(endpoint, denied.status)
             return denied
+        if not self._scope_allows(req):
+            self.stats.record(endpoint, 401)
+            resp = xero_problem(401, "Unauthorized", "AuthorizationUnsuccessful")
+            resp.headers["WWW-Authenticate"] = 'Bearer error="insufficient_scope"'
+            return resp
         admission = self.limiter.acquire(tenant)
         if admission.problem is not None:
             self.stats.record(endpoint, 429, admission.problem)
@@ -286,6 +301,12 @@ class XpmSimulator:
             return resp
         finally:
             self.limiter.release(tenant)
+
+    def _scope_allows(self, req: SimRequest) -> bool:
+        # Client endpoints accept practicemanager or practicemanager.client; reads also the .read variants.
+        granted = set(self.identity.token_scopes(req.bearer()))
+        needed = WRITE_SCOPES if req.method != "GET" else WRITE_SCOPES | READ_SCOPES
+        return bool(granted & needed)
 
     def _pre_fault(self, fault: Fault, tenant: str | None) -> SimResponse | None:
         """Faults that replace the response; None lets the request through."""

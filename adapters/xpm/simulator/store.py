@@ -206,15 +206,7 @@ class PracticeStore:
         """Load a generated practice. Ids of the profiles (UUIDs) are kept."""
         with self.lock:
             for p in clients:
-                sc = SimClient(
-                    uuid=p.id, fields=self.profile_fields(p), modified=p.modified_at or self.clock.now(),
-                    web_id=self._web_id(), is_archived=p.status == ClientStatus.ARCHIVED,
-                    is_deleted=p.status == ClientStatus.DELETED,
-                    type=self._rng.choice(self.billing_types),
-                    account_manager=self._rng.choice(self.staff),
-                    job_manager=self._rng.choice(self.staff) if p.kind != ClientKind.INDIVIDUAL else None,
-                )
-                self.clients[sc.uuid] = sc
+                self._put_profile(p, p.id, p.modified_at or self.clock.now())
             for c in contacts:
                 self.contacts[c.id] = SimContact(
                     c.id, c.name, salutation=c.given_name or "", mobile=c.mobile or "", email=c.email or "",
@@ -233,6 +225,21 @@ class PracticeStore:
             for g in groups:
                 gid = g.id or self._uuid()
                 self.groups[gid] = SimGroup(gid, g.name, bool(g.taxable), [m for m in g.member_ids if m in self.clients])
+
+    def add_profile(self, profile: ClientProfile) -> SimClient:
+        """Test helper: a client a practice user created in XPM (a new UUID; modified now)."""
+        with self.lock:
+            return self._put_profile(profile, self._uuid(), self.clock.now())
+
+    def _put_profile(self, p: ClientProfile, client_uuid: str, modified: datetime) -> SimClient:
+        sc = SimClient(
+            uuid=client_uuid, fields=self.profile_fields(p), modified=modified, web_id=self._web_id(),
+            is_archived=p.status == ClientStatus.ARCHIVED, is_deleted=p.status == ClientStatus.DELETED,
+            type=self._rng.choice(self.billing_types), account_manager=self._rng.choice(self.staff),
+            job_manager=self._rng.choice(self.staff) if p.kind != ClientKind.INDIVIDUAL else None,
+        )
+        self.clients[sc.uuid] = sc
+        return sc
 
     def profile_fields(self, p: ClientProfile) -> dict[str, str]:
         """A canonical profile in XPM's element names (what XPM holds, tax number unmasked)."""

@@ -240,3 +240,13 @@ def test_add_contact_to_a_client_makes_it_primary_and_bumps_the_client(sim: XpmS
     primaries = [c.findtext("Name") for c in client.findall("Contacts/Contact") if c.findtext("IsPrimary") == "Yes"]
     assert primaries == ["Wyett Coyote"]
     assert target in {c.findtext("UUID") for c in xpm.ok("GET", "client.api/list", modifiedsince=since).findall("Clients/Client")}
+
+
+def test_a_client_created_in_xpm_by_a_user_shows_up_in_the_next_incremental_pull(sim: XpmSimulator, xpm) -> None:
+    from syncworker.domain.profile import ClientKind, ClientProfile
+
+    since = _since(sim)
+    created = sim.store.add_profile(ClientProfile(id="ignored", kind=ClientKind.TRUST, name="Nguyen Family Trust"))
+    listed = xpm.ok("GET", "client.api/list", modifiedsince=since).findall("Clients/Client")
+    assert [(c.findtext("UUID"), c.findtext("Name"), c.findtext("BusinessStructure")) for c in listed] == [
+        (created.uuid, "Nguyen Family Trust", "Trust")]

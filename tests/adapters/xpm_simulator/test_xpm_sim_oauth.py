@@ -132,3 +132,14 @@ def test_deleting_the_connection_removes_tenant_access(sim: XpmSimulator, xpm) -
     pm = next(c for c in conns if c["tenantType"] == "PRACTICEMANAGER")
     assert requests.delete(f"{sim.api_url}/connections/{pm['id']}", headers=auth, timeout=5).status_code == 204
     assert xpm.call("GET", "client.api/list").status_code == 403
+
+
+def test_scopes_decide_what_a_token_may_do(sim: XpmSimulator, xpm) -> None:
+    read_only = xpm.refresh(sim.issue_refresh_token(["offline_access", "practicemanager.client.read"]))["access_token"]
+    accounting = xpm.refresh(sim.issue_refresh_token(["offline_access", "accounting.contacts"]))["access_token"]
+    url = sim.base_url + "clientgroup.api/list"
+    assert requests.get(url, headers=xpm.headers(token=read_only), timeout=5).status_code == 200
+    write = requests.post(sim.base_url + "client.api/add", data=b"<Client><Name>X</Name></Client>",
+                          headers=xpm.headers(token=read_only), timeout=5)
+    assert write.status_code == 401 and "insufficient_scope" in write.headers["WWW-Authenticate"]
+    assert requests.get(url, headers=xpm.headers(token=accounting), timeout=5).status_code == 401
