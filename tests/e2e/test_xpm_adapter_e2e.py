@@ -8,11 +8,13 @@ what time it is. The 5,000-client measurement is in benchmarks/xpm_full_load.py.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
+import requests
 
 from adapters.base import TokenSet
 from adapters.errors import AdapterError, DailyLimitReached, ReconnectRequired, RemoteRejected
@@ -202,3 +204,37 @@ def test_write_round_trip(sim: XpmSimulator) -> None:
     client.archive_client(created.id)
     assert client.get_client(created.id).status is ClientStatus.ARCHIVED
     assert client.get_client("00000000-0000-4000-8000-000000000000") is None
+
+
+def test_two_processes_refreshing_at_once_keep_the_grant(sim: XpmSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Separate processes share no in-process lock: give every refresh its own lock, and hold each token
+    # POST until all four are ready, so four workers really send the same refresh token at once. Only the
+    # store's compare-and-swap (and Xero's grace answer) stand between them and a lost grant.
+    import adapters.xero_identity.tokens as tokens_module
+
+    monkeypatch.setattr(tokens_module, "_process_lock", lambda key: threading.Lock())
+    store = InMemoryTokenStore(TokenSet(access_token=None, refresh_token=sim.issue_refresh_token(), expires_at=None,
+                                        remote_tenant_id=sim.xero_tenant_id))
+    together = threading.Barrier(4, timeout=10)
+
+    class SimultaneousSession(requests.Session):
+        def post(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            together.wait()
+            return super().post(*args, **kwargs)
+
+    workers = [TokenManager(store, client_id=sim.client_id, client_secret=sim.client_secret,
+                            identity_url=sim.identity_url, clock=sim.clock.now, session=SimultaneousSession())
+               for _ in range(4)]
+    for _round in range(3):
+        got: list[str] = []
+        threads = [threading.Thread(target=lambda w=w, out=got: out.append(w.access_token())) for w in workers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(got) == 4 and len(set(got)) == 1  # the CAS losers use the winner's stored token
+        sim.clock.advance(29 * 60)  # expire it for the next round
+    assert sim.identity.token_calls["refresh_token"] == 12  # 4 racing refreshes in each of 3 rounds
+    assert store.reconnect_reason is None and len(store.history) == 3  # one stored rotation per round
+    client, _ = connect(sim, store=store)
+    assert next(client.iter_client_pages()).items  # the grant still works
