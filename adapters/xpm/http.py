@@ -68,6 +68,11 @@ class _NotSent(TransientError):
     """The request certainly did not reach the application (connect failure, 503): safe to repeat."""
 
 
+class _TokenUnavailable(TransientError):
+    """No access token: the token manager already retried its own call, so do not repeat it here; nothing
+    was sent to XPM."""
+
+
 class XpmTransport:
     def __init__(
         self,
@@ -114,6 +119,8 @@ class XpmTransport:
         idempotent: bool = True,
     ) -> Element:
         def retriable(exc: BaseException) -> bool:
+            if isinstance(exc, _TokenUnavailable):
+                return False
             if isinstance(exc, _MinuteLimited | _NotSent):
                 return True
             return idempotent and isinstance(exc, TransientError | MalformedResponse) and exc.retriable
@@ -129,7 +136,7 @@ class XpmTransport:
         try:
             return retrying(self._attempt, method, path, params, body)
         except (TransientError, MalformedResponse) as exc:
-            if not idempotent and not isinstance(exc, _MinuteLimited | _NotSent):
+            if not idempotent and not isinstance(exc, _MinuteLimited | _NotSent | _TokenUnavailable):
                 raise TransientError(
                     f"{method} {path}: outcome unknown ({exc}); check the record before repeating the write",
                     retriable=False,
@@ -138,13 +145,20 @@ class XpmTransport:
 
     # --- one attempt ---
     def _attempt(self, method: str, path: str, params: Mapping[str, str] | None, body: bytes | None) -> Element:
-        token = self.tokens.access_token()
+        token = self._token(self.tokens.access_token)
         resp = self._send(method, path, params, body, token)
         if resp.status_code == 401:
             self.stats["unauthorized"] += 1
-            token = self.tokens.force_refresh(token)
+            token = self._token(lambda: self.tokens.force_refresh(token))
             resp = self._send(method, path, params, body, token)
         return self._interpret(method, path, resp)
+
+    @staticmethod
+    def _token(get: Callable[[], str]) -> str:
+        try:
+            return get()
+        except TransientError as exc:
+            raise _TokenUnavailable(f"no access token: {exc}") from exc
 
     def _send(
         self, method: str, path: str, params: Mapping[str, str] | None, body: bytes | None, token: str
@@ -220,7 +234,8 @@ class XpmTransport:
             self.limiter.park_until_day_reset(resume_at)
             raise DailyLimitReached(f"{where}: daily call limit reached", resume_at=resume_at)
         self.stats["rate_limited:minute"] += 1
-        wait = retry_after if retry_after is not None else 60.0
+        # "concurrent" comes without Retry-After: a slot frees within a call's time, not a minute.
+        wait = retry_after if retry_after is not None else (1.0 if "concurrent" in problem else 60.0)
         self.limiter.pause(wait)
         raise _MinuteLimited(wait)
 

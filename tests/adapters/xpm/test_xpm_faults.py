@@ -142,3 +142,22 @@ def test_rate_limit_headers_feed_the_limiter(mocked: responses.RequestsMock, cli
     assert not sleeps
     client.get_client(A)
     assert len(sleeps) == 1 and 60 <= sleeps[0] <= 61.5 and len(mocked.calls) == 2
+
+
+def test_concurrent_429_without_retry_after_waits_briefly(
+    mocked: responses.RequestsMock, client: XpmClient, sleeps: Sleeps
+) -> None:
+    mocked.get(GET_URL, status=429, headers={"X-Rate-Limit-Problem": "concurrent"})
+    mocked.get(GET_URL, body=OK_BODY)
+    assert client.get_client(A).id == A
+    assert sleeps and sleeps[0] <= 1.25
+
+
+def test_token_failure_is_not_retried_and_nothing_is_sent(mocked: responses.RequestsMock, client: XpmClient) -> None:
+    def no_token() -> str:
+        raise TransientError("identity unreachable")
+
+    client.tokens.access_token = no_token  # type: ignore[method-assign]
+    with pytest.raises(TransientError, match="no access token") as info:
+        client.create_client(ClientProfile(id="l1", kind=ClientKind.COMPANY, name="Acme"))
+    assert "outcome unknown" not in str(info.value) and len(mocked.calls) == 0
