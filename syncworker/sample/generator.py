@@ -464,7 +464,9 @@ class _Builder:
                 return noise.and_variant(e.name)
             if roll < 0.58:
                 return noise.typo(r, e.name)
-            return e.name.upper() if roll < 0.63 else e.name
+            if roll < 0.66:  # the legal form left off
+                return noise.without_legal_form(e.name)
+            return e.name.upper() if roll < 0.71 else e.name
         if e.kind == ClientKind.TRUST:
             if e.core and roll < 0.6:
                 return noise.trust_variant(r, e.core, e.name)

@@ -56,6 +56,13 @@ def legal_form_variant(rng: random.Random, name: str, country: str) -> str:
     return name
 
 
+def without_legal_form(name: str) -> str:
+    for form in sorted(_LEGAL_FORMS_AU + _LEGAL_FORMS_NZ, key=len, reverse=True):
+        if name.endswith(" " + form):
+            return name[: -len(form) - 1]
+    return name
+
+
 def trust_variant(rng: random.Random, core: str, current: str) -> str:
     options = [p.format(core=core) for p in _TRUST_PATTERNS]
     options = [o for o in options if o != current] or options

@@ -238,6 +238,8 @@ class PracticeStore:
             type=self._rng.choice(self.billing_types), account_manager=self._rng.choice(self.staff),
             job_manager=self._rng.choice(self.staff) if p.kind != ClientKind.INDIVIDUAL else None,
         )
+        if self._rng.random() < 0.1:
+            sc.notes.append(Note("Engagement letter", "Signed engagement letter on file.", modified, self._rng.choice(self.staff).name))
         self.clients[sc.uuid] = sc
         return sc
 
