@@ -143,3 +143,13 @@ def test_scopes_decide_what_a_token_may_do(sim: XpmSimulator, xpm) -> None:
                           headers=xpm.headers(token=read_only), timeout=5)
     assert write.status_code == 401 and "insufficient_scope" in write.headers["WWW-Authenticate"]
     assert requests.get(url, headers=xpm.headers(token=accounting), timeout=5).status_code == 401
+
+
+def test_without_grace_a_second_refresh_of_the_same_token_loses(xpm) -> None:
+    # refresh_grace=0 is the strict server a single-flight refresh test wants: any reuse is invalid_grant.
+    with XpmSimulator(clients=3, seed=1, refresh_grace=0) as strict:
+        raw = type(xpm)(strict)
+        r0 = strict.issue_refresh_token()
+        raw.refresh(r0)
+        strict.clock.advance(1)
+        assert raw.token(grant_type="refresh_token", refresh_token=r0).json() == {"error": "invalid_grant"}
