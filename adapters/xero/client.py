@@ -13,6 +13,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,6 +45,26 @@ API_URL_ENV = "SYNCWORKER_XERO_API_URL"
 DEFAULT_PAGE_SIZE = 100  # Xero's documented default page size for GET Contacts
 MAX_PAGE_SIZE = 1000  # Xero's documented maximum `pageSize`
 DEFAULT_TIMEOUT = (5.0, 60.0)  # connect, read (s); xero-python's default is no timeout at all
+
+
+@dataclass(frozen=True, slots=True)
+class _Cursor:
+    """Where a contacts listing goes next: If-Modified-Since (UTC seconds, None = from the start) and the
+    page within it."""
+
+    since: str | None
+    page: int
+    incremental: bool
+
+    def after(self, page_items: list[ClientProfile]) -> _Cursor:
+        stamps = [p.modified_at for p in page_items if p.modified_at is not None]
+        newest = format_if_modified_since(max(stamps)) if stamps else None
+        if newest is not None and (self.since is None or newest > self.since):  # same format: text order works
+            return _Cursor(newest, 1, self.incremental)
+        return _Cursor(self.since, self.page + 1, self.incremental)  # a full page inside one second
+
+    def dump(self) -> str:
+        return json.dumps({"since": self.since, "page": self.page, "incremental": self.incremental})
 
 
 class _NoSdkAuth(Configuration):
@@ -81,28 +102,39 @@ class XeroContactsClient(ClientSystem):
 
     def iter_client_pages(self, *, modified_since: datetime | None = None,
                           resume_from: str | None = None) -> Iterator[Page[ClientProfile]]:
-        """Pages of `page_size` contacts, archived included, ordered by name. The checkpoint records the
-        next page and the If-Modified-Since of the run, so a resumed run keeps its window."""
-        page, since = 1, format_if_modified_since(modified_since) if modified_since else None
+        """Pages of up to `page_size` contacts, archived included (status ARCHIVED).
+
+        Paged by time, not by offset: contacts come oldest-change first (`order=UpdatedDateUTC ASC`) and each
+        next request restarts at the newest second already seen (If-Modified-Since, `page=1`). A contact
+        edited or created mid-pull moves to the end, where it is still reached; with plain `page=N` it would
+        shift every later contact back by one and one of them would be skipped, silently, for good. Only
+        when a whole page falls in one second does it step with `page=N` inside that second. Contacts on the
+        boundary second may come twice (at-least-once); repeats of the previous page are dropped.
+        The checkpoint holds the cursor, so a resumed run continues where it stopped."""
+        cursor = _Cursor(since=format_if_modified_since(modified_since) if modified_since else None, page=1,
+                         incremental=modified_since is not None)
         if resume_from:
-            state = json.loads(resume_from)
-            page, since = int(state["page"]), state.get("since")
+            cursor = _Cursor(**json.loads(resume_from))
+        incremental = cursor.incremental
+        previous: set[tuple[str, datetime | None]] = set()
         while True:
-            kwargs: dict[str, Any] = {"if_modified_since": since} if since else {}
+            kwargs: dict[str, Any] = {"if_modified_since": cursor.since} if cursor.since else {}
             body = self._json(self.api.get_contacts(
-                self._tenant(), page=page, page_size=self.page_size, include_archived=True, order="Name ASC",
-                _preload_content=False, **kwargs))
+                self._tenant(), page=cursor.page, page_size=self.page_size, include_archived=True,
+                order="UpdatedDateUTC ASC", _preload_content=False, **kwargs))
             raw = self._contacts(body)
             self.rest.stats["list_pages"] += 1
+            profiles = self._profiles(raw)
             more = len(raw) >= self.page_size
             page_count = (body.get("pagination") or {}).get("pageCount")
             if isinstance(page_count, int):
-                more = page < page_count
-            checkpoint = json.dumps({"page": page + 1, "since": since}) if more else None
-            yield Page(self._profiles(raw), checkpoint=checkpoint, incremental=since is not None)
-            if not more:
+                more = cursor.page < page_count
+            fresh = [p for p in profiles if (p.id, p.modified_at) not in previous]
+            previous = {(p.id, p.modified_at) for p in profiles}
+            cursor = cursor.after(profiles) if more else None
+            yield Page(fresh, checkpoint=cursor.dump() if cursor else None, incremental=incremental)
+            if cursor is None:
                 return
-            page += 1
 
     def get_client(self, remote_id: str) -> ClientProfile | None:
         try:

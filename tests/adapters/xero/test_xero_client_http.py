@@ -46,22 +46,43 @@ def query(call) -> dict[str, list[str]]:
     return parse_qs(urlparse(call.request.url).query)
 
 
-@responses.activate
-def test_incremental_pull_shapes_headers_and_pages_until_a_short_page(client, tokens):
-    responses.get(CONTACTS, json=envelope(contact(1), contact(2)))
-    responses.get(CONTACTS, json=envelope(contact(3)))
-    pages = list(client.iter_client_pages(modified_since=datetime(2026, 1, 2, 3, 4, 5, 678, tzinfo=UTC)))
+def at(seconds: int) -> str:
+    """An UpdatedDateUTC `seconds` after 2026-01-01T00:00:00Z, with milliseconds as Xero sends them."""
+    return f"/Date({1767225600000 + seconds * 1000 + 250}+0000)/"
 
-    assert [len(p.items) for p in pages] == [2, 1]
-    assert all(p.incremental for p in pages)
-    assert pages[-1].checkpoint is None and pages[0].checkpoint is not None
-    first, second = responses.calls
-    assert first.request.headers["If-Modified-Since"] == "2026-01-02T03:04:05"
+
+@responses.activate
+def test_incremental_pull_shapes_headers_and_moves_the_window_to_the_newest_second_seen(client, tokens):
+    responses.get(CONTACTS, json=envelope(contact(1, UpdatedDateUTC=at(10)), contact(2, UpdatedDateUTC=at(20))))
+    responses.get(CONTACTS, json=envelope(contact(2, UpdatedDateUTC=at(20)), contact(3, UpdatedDateUTC=at(30))))
+    responses.get(CONTACTS, json=envelope(contact(3, UpdatedDateUTC=at(30))))
+    pages = list(client.iter_client_pages(modified_since=datetime(2026, 1, 1, 0, 0, 5, 678, tzinfo=UTC)))
+
+    # contact 2 and 3 are sent twice (boundary second); each is yielded once
+    assert [[p.id[-1] for p in page.items] for page in pages] == [["1", "2"], ["3"], []]
+    assert all(p.incremental for p in pages) and pages[-1].checkpoint is None
+    first, second, third = responses.calls
+    assert first.request.headers["If-Modified-Since"] == "2026-01-01T00:00:05"
+    assert second.request.headers["If-Modified-Since"] == "2026-01-01T00:00:20"
+    assert third.request.headers["If-Modified-Since"] == "2026-01-01T00:00:30"
+    assert [query(c)["page"] for c in responses.calls] == [["1"]] * 3
+    assert query(first)["order"] == ["UpdatedDateUTC ASC"]
+    assert query(first)["pageSize"] == ["2"] and query(first)["includeArchived"] == ["true"]
     assert first.request.headers["Xero-Tenant-Id"] == tokens.remote_tenant_id
     assert first.request.headers["Authorization"] == "Bearer tok-1"
-    assert query(first)["page"] == ["1"] and query(second)["page"] == ["2"]
-    assert query(first)["pageSize"] == ["2"] and query(first)["includeArchived"] == ["true"]
     assert first.request.req_kwargs["timeout"] == (1.5, 7.0)
+
+
+@responses.activate
+def test_a_full_page_inside_one_second_steps_with_page_numbers(client):
+    responses.get(CONTACTS, json=envelope(contact(1, UpdatedDateUTC=at(7)), contact(2, UpdatedDateUTC=at(7))))
+    responses.get(CONTACTS, json=envelope(contact(3, UpdatedDateUTC=at(7)), contact(4, UpdatedDateUTC=at(7))))
+    responses.get(CONTACTS, json=envelope(contact(5, UpdatedDateUTC=at(9))))
+    items = [p.id[-1] for page in client.iter_client_pages() for p in page.items]
+    assert items == ["1", "2", "3", "4", "5"]
+    headers = [c.request.headers.get("If-Modified-Since") for c in responses.calls]
+    assert headers == [None, "2026-01-01T00:00:07", "2026-01-01T00:00:07"]
+    assert [query(c)["page"] for c in responses.calls] == [["1"], ["1"], ["2"]]
 
 
 @responses.activate
@@ -82,16 +103,15 @@ def test_pagination_block_wins_over_page_length(client):
 
 
 @responses.activate
-def test_resume_from_checkpoint_continues_at_next_page_with_same_window(client):
-    responses.get(CONTACTS, json=envelope(contact(1), contact(2)))
-    first = next(client.iter_client_pages(modified_since=datetime(2026, 5, 1, tzinfo=UTC)))
-    responses.get(CONTACTS, json=envelope(contact(3)))
-    # the caller passes a different modified_since on resume: the checkpoint's window wins
+def test_resume_from_checkpoint_continues_with_the_saved_cursor(client):
+    responses.get(CONTACTS, json=envelope(contact(1, UpdatedDateUTC=at(10)), contact(2, UpdatedDateUTC=at(20))))
+    first = next(client.iter_client_pages(modified_since=datetime(2026, 1, 1, tzinfo=UTC)))
+    responses.get(CONTACTS, json=envelope(contact(3, UpdatedDateUTC=at(30))))
+    # the caller passes a different modified_since on resume: the checkpoint wins
     resumed = list(client.iter_client_pages(modified_since=datetime(2030, 1, 1, tzinfo=UTC),
                                             resume_from=first.checkpoint))
-    assert [p.items[0].name for p in resumed] == ["Company 3 Ltd"]
-    assert query(responses.calls[1])["page"] == ["2"]
-    assert responses.calls[1].request.headers["If-Modified-Since"] == "2026-05-01T00:00:00"
+    assert [p.items[0].name for p in resumed] == ["Company 3 Ltd"] and resumed[0].incremental
+    assert responses.calls[1].request.headers["If-Modified-Since"] == "2026-01-01T00:00:20"
 
 
 @responses.activate
