@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from adapters.xero.dates import format_ms_date, parse_ms_date
+from adapters.xero.dates import format_ms_date
 from adapters.xero.simulator.store import ContactStore, ValidationFailed
 from adapters.xero_identity.simulator import SimClock, SimRequest, SimResponse
 
@@ -126,37 +126,29 @@ class ContactsApi:
                 return False
             return match_where(c)
 
-        sort_key, descending = self._order(query.get("order"))
+        order_by, descending = self._order(query.get("order"))
         if "page" not in query:
-            _, contacts = self.store.query(wanted, modified_since=since, sort_key=sort_key, descending=descending)
+            _, contacts = self.store.query(wanted, modified_since=since, order_by=order_by, descending=descending)
             return SimResponse.json(200, envelope(self.clock, contacts))
         try:
             page = max(int(query["page"]), 1)
             size = min(max(int(query.get("pagesize", DEFAULT_PAGE_SIZE)), 1), MAX_PAGE_SIZE)
         except ValueError as exc:
             raise BadQuery("page and pageSize must be integers") from exc
-        total, chunk = self.store.query(wanted, modified_since=since, sort_key=sort_key, descending=descending,
+        total, chunk = self.store.query(wanted, modified_since=since, order_by=order_by, descending=descending,
                                         window=slice((page - 1) * size, page * size))
         pagination = {"page": page, "pageSize": size, "pageCount": -(-total // size), "itemCount": total}
         return SimResponse.json(200, envelope(self.clock, chunk, pagination=pagination))
 
     @staticmethod
-    def _order(order: str | None) -> tuple[Callable[[dict[str, Any]], Any], bool]:
-        """Sort key and direction for `order` (default Name ASC); ContactID breaks ties so pages are stable."""
-        field, descending = "Name", False
-        if order:
-            m = _ORDER.match(order)
-            if not m:
-                raise BadQuery(f"could not parse order {order!r}")
-            field, descending = m.group(1), (m.group(2) or "ASC").upper() == "DESC"
-
-        def key(c: dict[str, Any]) -> Any:
-            value = c.get(field, "")
-            if field == "UpdatedDateUTC":
-                value = parse_ms_date(value)
-            return (value.casefold() if isinstance(value, str) else value, c["ContactID"])
-
-        return key, descending
+    def _order(order: str | None) -> tuple[str, bool]:
+        """(field, descending) for `order`; default Name ASC. ContactID breaks ties so pages are stable."""
+        if not order:
+            return "Name", False
+        m = _ORDER.match(order)
+        if not m:
+            raise BadQuery(f"could not parse order {order!r}")
+        return m.group(1), (m.group(2) or "ASC").upper() == "DESC"
 
     # --- writes ---
     def _idempotent_write(self, req: SimRequest, write: Callable[[], SimResponse]) -> SimResponse:

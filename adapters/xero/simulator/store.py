@@ -77,14 +77,22 @@ class ContactStore:
                     if (modified_since is None or self._updated[cid] >= modified_since) and predicate(c)]
 
     def query(self, predicate: Callable[[dict[str, Any]], bool], *, modified_since: datetime | None,
-              sort_key: Callable[[dict[str, Any]], Any], descending: bool = False,
+              order_by: str = "Name", descending: bool = False,
               window: slice = slice(None)) -> tuple[int, list[dict[str, Any]]]:
-        """(number of matches, copies of the matches in `window` after sorting). Filters and sorts the
-        live records and copies only the window, so paging a large organisation stays cheap."""
+        """(number of matches, copies of the matches in `window`), sorted by `order_by` then ContactID.
+        Filters and sorts the live records and copies only the window, so paging a large organisation
+        stays cheap."""
+
+        def key(c: dict[str, Any]) -> tuple[Any, str]:
+            if order_by == "UpdatedDateUTC":
+                return self._updated[c["ContactID"]], c["ContactID"]
+            value = c.get(order_by, "")
+            return (value.casefold() if isinstance(value, str) else value), c["ContactID"]
+
         with self._lock:
             matches = [c for cid, c in self._contacts.items()
                        if (modified_since is None or self._updated[cid] >= modified_since) and predicate(c)]
-            matches.sort(key=sort_key, reverse=descending)
+            matches.sort(key=key, reverse=descending)
             return len(matches), [self._public(c) for c in matches[window]]
 
     def updated_at(self, contact_id: str) -> datetime:
