@@ -1,0 +1,46 @@
+"""The FastAPI application: operator endpoints behind the bearer token, the Xero webhook behind its
+signature, health open, metrics behind the token. OpenAPI at /openapi.json, docs at /docs."""
+
+from __future__ import annotations
+
+from fastapi import Depends, FastAPI
+
+from syncworker import __version__
+from syncworker.http import (
+    conflicts,
+    connections,
+    duplicates,
+    errors,
+    health,
+    links,
+    metrics,
+    reviews,
+    runs,
+    webhooks,
+)
+from syncworker.http.auth import require_operator
+from syncworker.http.metrics import WebhookCounters
+from syncworker.jobs.base import Executor
+from syncworker.services.context import ServiceContext
+
+OPERATOR_ROUTERS = (runs.router, reviews.router, duplicates.router, links.router, metrics.router,
+                    connections.router, conflicts.router)
+
+
+def create_app(ctx: ServiceContext, executor: Executor) -> FastAPI:
+    app = FastAPI(
+        title="syncworker", version=__version__,
+        description="Operator API (Authorization: Bearer SYNCWORKER_OPERATOR_TOKEN; set X-Operator to name "
+                    "yourself in the audit log), Xero webhook receiver, health and Prometheus metrics.",
+    )
+    app.state.ctx, app.state.executor = ctx, executor
+    app.state.webhook_counters = WebhookCounters()
+    app.state.schema_head = ctx.db.head_revision()
+    app.include_router(health.router)
+    app.include_router(webhooks.router)
+    for router in OPERATOR_ROUTERS:
+        app.include_router(router, dependencies=[Depends(require_operator)],
+                           responses={401: {"description": "missing or wrong bearer token"},
+                                      503: {"description": "SYNCWORKER_OPERATOR_TOKEN is not set"}})
+    errors.install(app)
+    return app

@@ -1,0 +1,96 @@
+"""Errors as answers: the services' known errors become 4xx with their message; request validation
+becomes 422 (400 for a body that is not JSON) with the reasons but never the submitted values; anything
+else is a bug: 500 with an error id to find in the log, and neither the message nor the data in the
+answer or the log (exception messages can carry SQL parameters, so the log gets the type and the frames).
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from syncworker.jobs.base import JobRejected
+from syncworker.services.duplicates import DuplicateError
+from syncworker.services.links import LinkError
+from syncworker.services.systems import UnknownSystem
+from syncworker.services.tenants import TenantError
+
+log = logging.getLogger("syncworker.http")
+
+
+def _is_missing(exc: Exception) -> bool:
+    # The services say "no <thing> with id N ..." when the thing does not exist in this tenant.
+    return str(exc).startswith("no ")
+
+
+def status_for(exc: Exception) -> int:
+    if isinstance(exc, JobRejected):
+        return 409 if exc.busy_run_id is not None else 422
+    if isinstance(exc, TenantError | LookupError):
+        return 404
+    if isinstance(exc, LinkError | DuplicateError):
+        return 404 if _is_missing(exc) else 409
+    return 422  # UnknownSystem and other invalid-value errors
+
+
+def detail(message: str, **extra: Any) -> dict[str, Any]:
+    return {"detail": message, **extra}
+
+
+async def _service_error(request: Request, exc: Exception) -> JSONResponse:
+    extra = {"busy_run_id": exc.busy_run_id} if isinstance(exc, JobRejected) and exc.busy_run_id else {}
+    return JSONResponse(detail(str(exc), **extra), status_code=status_for(exc))
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+              for e in exc.errors()]  # no "input"/"ctx": they echo what was sent
+    if any(e["type"] == "json_invalid" for e in errors):
+        return JSONResponse(detail("the request body is not valid JSON"), status_code=400)
+    reasons = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)
+    return JSONResponse(detail(f"invalid request: {reasons}", errors=errors), status_code=422)
+
+
+class CatchBugs:
+    """Outermost-but-one ASGI layer: an unexpected exception becomes a plain 500 naming an error id."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence
+            error_id = uuid.uuid4().hex[:12]
+            frames = "".join(traceback.format_tb(exc.__traceback__))
+            log.error("unhandled error %s in %s %s: %s\n%s", error_id, scope.get("method"), scope.get("path"),
+                      type(exc).__name__, frames)
+            if started:
+                raise
+            response = JSONResponse(detail("internal error", error_id=error_id), status_code=500)
+            await response(scope, receive, send)
+
+
+def install(app: FastAPI) -> None:
+    for exc_type in (TenantError, LookupError, LinkError, DuplicateError, UnknownSystem, JobRejected):
+        app.add_exception_handler(exc_type, _service_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_middleware(CatchBugs)

@@ -1,0 +1,36 @@
+"""`GET /health` (open): is the database reachable and its schema the one this code expects. 200 when
+both hold, 503 otherwise, so a load balancer or orchestrator stops sending traffic."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from syncworker.http.deps import Ctx
+
+router = APIRouter(tags=["health"])
+log = logging.getLogger("syncworker.http")
+
+
+@router.get("/health", responses={503: {"description": "database unreachable or schema not current"}})
+def health(ctx: Ctx, request: Request) -> JSONResponse:
+    body: dict[str, Any] = {"status": "ok", "database": "reachable", "schema": "current"}
+    try:
+        with ctx.db.engine.connect() as conn:
+            conn.execute(text("select 1"))
+        current = ctx.db.current_revision()
+    except Exception as exc:  # noqa: BLE001 - any failure means "unreachable"; the URL is never shown
+        log.warning("health: database unreachable: %s", type(exc).__name__)
+        body.update(status="unavailable", database="unreachable", schema="unknown")
+        return JSONResponse(body, status_code=503)
+    head = request.app.state.schema_head
+    if current != head:
+        body.update(status="unavailable", schema="behind" if current else "empty",
+                    detail=f"database schema is at {current or 'nothing'}, code expects {head}: "
+                           "run `syncworker db upgrade`")
+        return JSONResponse(body, status_code=503)
+    return JSONResponse(body)
