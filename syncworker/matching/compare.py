@@ -242,19 +242,21 @@ def _compare_people(a, b, li, ri, idx, levels, name_sim, caps: _Capper, workers:
     # Couples: compare the set of given names; a couple is never auto-linked to one person.
     ca, cb = _present(a.given2[la]), _present(b.given2[lb])
     couple_pos = np.flatnonzero(ca | cb)
+    different_couple: list[int] = []
     for k in couple_pos.tolist():
         i, j = la[k], lb[k]
         names_a = {x for x in (a.given[i], a.given2[i]) if x}
         names_b = {x for x in (b.given[j], b.given2[j]) if x}
         if ca[k] and cb[k]:
-            pairs_ok = _names_cover(names_a, names_b) and _names_cover(names_b, names_a)
-            given_level[k] = 1 if pairs_ok else 4
-            if not pairs_ok:
-                caps.apply(_mask(n, idx[[k]]), REVIEW, "couple:different")
+            same = _names_cover(names_a, names_b) and _names_cover(names_b, names_a)
+            if not same:
+                different_couple.append(k)
         else:
             single, couple = (names_b, names_a) if ca[k] else (names_a, names_b)
-            given_level[k] = 1 if _names_cover(single, couple) else 4
-            caps.apply(_mask(n, idx[[k]]), REVIEW, "couple/single:review")
+            same = _names_cover(single, couple)
+        given_level[k] = 1 if same else 4
+    caps.apply(_mask(n, idx[different_couple]), REVIEW, "couple:different")
+    caps.apply(_mask(n, idx[couple_pos[~(ca[couple_pos] & cb[couple_pos])]]), REVIEW, "couple/single:review")
 
     mid = _code_pairs(a.middle_initial[la], b.middle_initial[lb])
     levels["family"][idx] = family_level

@@ -45,7 +45,9 @@ def _collision(a: np.ndarray, b: np.ndarray, same: bool) -> tuple[float, float] 
     a, b = a[a >= 0], b[b >= 0]
     if len(a) == 0 or len(b) == 0:
         return None
-    size = int(max(a.max(), b.max())) + 1
+    _, inverse = np.unique(np.concatenate([a, b]), return_inverse=True)  # dense codes
+    a, b = inverse[: len(a)], inverse[len(a) :]
+    size = int(inverse.max()) + 1
     ca = np.bincount(a, minlength=size).astype(np.float64)
     if same:
         pairs = len(a) * (len(a) - 1) / 2

