@@ -139,6 +139,20 @@ def test_get_by_link_key_filters_on_contact_number(client):
 
 
 @responses.activate
+def test_get_clients_batches_ids_into_few_calls(client):
+    import adapters.xero.client as client_module
+
+    ids = [contact(n)["ContactID"] for n in range(client_module.IDS_PER_CALL + 3)]
+    responses.get(CONTACTS, json=envelope(contact(1)))
+    responses.get(CONTACTS, json=envelope(contact(2)))
+    found = client.get_clients(ids + ids[:2])  # repeats are asked once
+    assert [p.id for p in found] == [contact(1)["ContactID"], contact(2)["ContactID"]]
+    sent = [query(c)["IDs"][0].split(",") for c in responses.calls]
+    assert [len(s) for s in sent] == [client_module.IDS_PER_CALL, 3] and sum(sent, []) == ids
+    assert query(responses.calls[0])["includeArchived"] == ["true"]
+
+
+@responses.activate
 def test_get_missing_contact_is_none(client):
     responses.get(f"{CONTACTS}/nope", status=404, body="The resource you're looking for cannot be found")
     assert client.get_client("nope") is None

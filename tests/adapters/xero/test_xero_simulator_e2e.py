@@ -238,6 +238,19 @@ def test_event_resource_url_fetches_the_contact(sim, sim_client, receiver):
     assert fetched is not None and fetched.name == "Renamed By Hand Ltd"
 
 
+def test_a_webhook_batch_is_fetched_in_one_call(sim, sim_client, receiver):
+    targets = [c["ContactID"] for c in sim.store.select()[:4]]
+    for cid in targets:
+        sim.store.edit(cid, LastName="Batch")
+    sim.store.archive(targets[0])
+    assert sim.webhooks.wait_idle(5)
+    ids = [e["resourceId"] for e in sim.webhooks.events_sent()]
+    before = sim.stats.get("GET Contacts", 0)
+    fetched = sim_client.get_clients(ids)
+    assert {p.id for p in fetched} == set(targets) and sim.stats["GET Contacts"] == before + 1
+    assert next(p for p in fetched if p.id == targets[0]).status is ClientStatus.ARCHIVED
+
+
 def test_intent_to_receive_mixes_good_and_bad_signatures(sim, receiver):
     results = sim.send_intent_to_receive(probes=6)
     assert {good for good, _ in results} == {True, False}
