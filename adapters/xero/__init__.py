@@ -1,4 +1,11 @@
-"""Xero accounting contacts adapter (a `ClientSystem`) and its loopback simulator (`.simulator`)."""
+"""Xero accounting contacts adapter (a `ClientSystem`) and its loopback simulator (`.simulator`).
+
+    client = XeroContactsClient(token_manager, api_url=None, limiter=shared_limiter("xero:" + tenant_id))
+    for page in client.iter_client_pages(modified_since=watermark, resume_from=checkpoint): ...
+    client.get_client(id) / get_clients(ids) / get_by_link_key(key) / search_clients(text)
+    client.create_client(with_link_key(profile, key)) / update_client(id, changes) / archive_client(id)
+    client.set_link_key(id, key); link_key_of(profile)
+"""
 
 from adapters.xero.client import API_URL_ENV, DEFAULT_API_URL, XeroContactsClient
 from adapters.xero.errors import DuplicateContactName, XeroValidationError

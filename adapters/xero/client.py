@@ -1,8 +1,9 @@
 """Xero accounting contacts as a `ClientSystem`.
 
-States only what differs for Xero: auth (bearer + Xero-Tenant-Id from a TokenManager), paging (`page=N`,
-a short page ends the listing), incremental reads (If-Modified-Since), parsing (see `mapping`). Requests
-are shaped by xero-python's AccountingApi; HTTP, retries and error mapping live in `transport`.
+States only what differs for Xero: auth (bearer + Xero-Tenant-Id from a TokenManager), paging (a time
+cursor on UpdatedDateUTC with `page=N` inside one second; a short page ends the listing), incremental reads
+(If-Modified-Since), parsing (see `mapping`). Requests are shaped by xero-python's AccountingApi; HTTP,
+retries and error mapping live in `transport`.
 """
 
 from __future__ import annotations
