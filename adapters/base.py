@@ -35,7 +35,9 @@ class Capabilities:
 @dataclass(slots=True)
 class Page(Generic[T]):
     items: list[T]
-    # Opaque resume point: pass it back as `resume_from` to continue after this page. None = last page.
+    # Opaque resume point: pass it back as `resume_from` to continue after this page. On a full listing,
+    # None marks the last page. On an incremental pull the last page carries the cursor for the next pull
+    # (e.g. "since:<ISO time>"), and earlier pages repeat the current one, so a resume repeats rather than skips.
     checkpoint: str | None = None
     # True for pages of an incremental ("modified since") pull.
     incremental: bool = False
@@ -133,3 +135,7 @@ class TokenStore(Protocol):
         ...
 
     def mark_reconnect_required(self, reason: str) -> None: ...
+
+    # Optional: `refresh_lock()` -> a context manager held around a token refresh so only one worker anywhere
+    # calls the token endpoint for this tenant (the database store uses a PostgreSQL advisory lock).
+    # TokenManager uses it when present; compare-and-swap still guards without it.

@@ -24,7 +24,12 @@ import click
 from adapters.errors import AdapterError
 from adapters.xero_identity.tokens import authorize_base_for, authorize_url
 from syncworker.cli.context import emit_json, get_app, handles_errors, json_option
-from syncworker.services.connect import SCOPES, ConnectError, connect_with_code, connect_with_refresh_token
+from syncworker.services.connect import (
+    ConnectError,
+    connect_with_code,
+    connect_with_refresh_token,
+    scopes_for,
+)
 from syncworker.services.context import ServiceContext
 from syncworker.services.systems import UnknownSystem
 from syncworker.services.tenants import TenantError
@@ -84,7 +89,7 @@ def _browser_code(ctx: ServiceContext, system: str, redirect_uri: str, listen: b
     if not s.xero_client_id:
         raise ConnectError("SYNCWORKER_XERO_CLIENT_ID and SYNCWORKER_XERO_CLIENT_SECRET must be set to connect")
     state = secrets.token_urlsafe(16)
-    url = authorize_url(s.xero_client_id, redirect_uri, SCOPES[system], state,
+    url = authorize_url(s.xero_client_id, redirect_uri, scopes_for(system), state,
                         authorize_base_for(s.xero_identity_url, s.xero_authorize_url))
     # With --json, instructions go to stderr so stdout stays one JSON document.
     click.echo("Open this URL in a browser and approve access:", err=quiet)

@@ -18,6 +18,15 @@ SCOPES = {"xpm": ["offline_access", "practicemanager"],
           "xero": ["offline_access", "accounting.contacts", "accounting.settings.read"]}
 
 
+def scopes_for(system: str) -> list[str]:
+    """XPM's scopes come from config/xpm.yaml; Xero accounting's are fixed here."""
+    if system == "xpm":
+        from adapters.xpm.settings import XpmSettings
+
+        return list(XpmSettings.load().scopes)
+    return list(SCOPES[system])
+
+
 class ConnectError(ValueError):
     pass
 
@@ -35,7 +44,7 @@ def connect_with_refresh_token(ctx: ServiceContext, tenant_name: str, system: st
     with ctx.db.session() as s:
         tenant_id = get_tenant(s, tenant_name).id
     return _register(ctx, tenant_id, system, TokenSet(access_token=None, refresh_token=refresh_token,
-                                                      expires_at=None, scope=SCOPES[system]), remote_tenant_id)
+                                                      expires_at=None, scope=scopes_for(system)), remote_tenant_id)
 
 
 def connect_with_code(ctx: ServiceContext, tenant_name: str, system: str, code: str, redirect_uri: str,
