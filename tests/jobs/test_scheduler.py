@@ -1,0 +1,109 @@
+"""The scheduler: what is due comes from the run history in the database, so a fire missed while nothing
+ran is caught up once, a fire already submitted is not submitted again, and a busy tenant is skipped."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from apscheduler.triggers.cron import CronTrigger
+
+from syncworker.jobs.base import JobRequest, prepare
+from syncworker.jobs.inprocess import InProcessExecutor
+from syncworker.jobs.scheduler import JobScheduler, ScheduleError, parse_schedules
+from syncworker.services.context import ServiceContext
+from syncworker.services.locks import TenantLock
+from syncworker.services.runs import RunRecorder
+from syncworker.store.db import Database
+from tests.jobs import probe
+from tests.jobs.conftest import connect, services
+
+NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+
+
+class RecordingExecutor:
+    """Creates the run as every executor does, records the request, and finishes the run at once."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx, self.requests = ctx, []
+
+    def submit(self, request: JobRequest) -> int:
+        run_id = prepare(self.ctx, request)
+        self.requests.append(request)
+        RunRecorder(self.ctx.db).finish(run_id, "succeeded")
+        return run_id
+
+    def shutdown(self, wait: bool = True) -> None:
+        pass
+
+
+def test_missed_fires_run_once_at_start_then_follow_the_schedule(db: Database) -> None:
+    connect(db, "Down For Days", "xpm", since=timedelta(days=3))  # three nightly fires missed
+    connect(db, "Gone", "xpm", status="disconnected")
+    ctx = services(db, link_run="0 2 * * *", sync="")  # empty: sync disabled
+    executor = RecordingExecutor(ctx)
+    clock = [NOW]
+    scheduler = JobScheduler(ctx, executor, clock=lambda: clock[0])
+
+    first = scheduler.submit_due()
+    assert [(o.kind, o.tenant, o.system, o.action) for o in first] == [("link_run", "Down For Days", "xpm", "submitted")]
+    req = executor.requests[0]
+    assert req.trigger == "schedule" and req.params["system"] == "xpm"
+    assert req.params["scheduled_for"] == "2026-11-21T02:00:00+00:00"  # the first fire it missed
+
+    assert scheduler.submit_due() == []  # a restart a moment later: already done, not again
+    clock[0] = NOW.replace(hour=23)
+    assert scheduler.submit_due() == []  # no fire since
+    clock[0] = NOW + timedelta(days=1)
+    assert [o.action for o in scheduler.submit_due()] == ["submitted"]  # tomorrow's 02:00
+    assert len(executor.requests) == 2
+
+
+def test_a_connection_made_after_the_last_fire_waits_for_the_next(sqlite_db: Database) -> None:
+    connect(sqlite_db, "New Practice", since=timedelta(minutes=5))
+    ctx = services(sqlite_db, link_run="0 2 * * *")
+    scheduler = JobScheduler(ctx, RecordingExecutor(ctx), clock=lambda: datetime.now(UTC))
+    assert scheduler.submit_due() == []
+
+
+def test_busy_tenant_is_skipped_with_the_reason(sqlite_db: Database) -> None:
+    tenant_id = connect(sqlite_db, "Busy Practice")
+    ctx = services(sqlite_db, sync="*/15 * * * *")
+    other = RunRecorder(sqlite_db).start("link_run", tenant_id=tenant_id, trigger="cli", system="xpm")
+    with TenantLock(sqlite_db, tenant_id, run_id=other):  # a run from elsewhere (CLI, another process) holds it
+        executor = InProcessExecutor(ctx)
+        outcomes = JobScheduler(ctx, executor, skip_busy=False).submit_due()
+        executor.shutdown()
+    assert [o.action for o in outcomes] == ["skipped"]
+    assert f"already has a run in progress (run {other})" in (outcomes[0].reason or "")
+
+
+def test_real_apscheduler_fires_every_second_and_a_tenant_never_runs_twice_at_once(
+    sqlite_db: Database, probe_jobs: None, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(probe, "DEFAULT_SLEEP", 1.3)
+    connect(sqlite_db, "Alpha", since=timedelta(seconds=30))
+    ctx = services(sqlite_db)
+    executor = InProcessExecutor(ctx, workers=4)
+    # link runs take 1.3 s and fire every second: every other fire finds the tenant busy
+    scheduler = JobScheduler(ctx, executor, {"link_run": CronTrigger(second="*", timezone=UTC)})
+    caught_up = scheduler.start()
+    time.sleep(4.5)
+    scheduler.shutdown()
+    executor.shutdown(wait=True)
+
+    assert [o.action for o in caught_up] == ["submitted"]  # the missed fire, at start
+    runs = sorted(probe.intervals, key=lambda r: r["start"])
+    assert len(runs) >= 2, runs  # the trigger really fired after start
+    assert not any(probe.overlaps(a, b) for a, b in zip(runs, runs[1:], strict=False))
+    skipped = [o for o in scheduler.history if o.action == "skipped"]
+    assert skipped and all("busy" in (o.reason or "") for o in skipped)
+
+
+def test_invalid_schedules_are_refused_with_the_setting_name() -> None:
+    with pytest.raises(ScheduleError, match="schedules.link_run"):
+        parse_schedules({"link_run": "61 * * * *"})
+    with pytest.raises(ScheduleError, match="schedules.backup"):
+        parse_schedules({"backup": "0 * * * *"})
+    assert set(parse_schedules({"link_run": "0 2 * * *", "sync": ""})) == {"link_run"}
