@@ -259,12 +259,15 @@ def _make_handler(sim: XeroSimulator) -> type[BaseHTTPRequestHandler]:
                 except OSError:
                     pass
                 return
-            self.send_response(resp.status)
-            for name, value in resp.headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(resp.body)))
-            self.end_headers()
-            self.wfile.write(resp.body)
+            try:
+                self.send_response(resp.status)
+                for name, value in resp.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(resp.body)))
+                self.end_headers()
+                self.wfile.write(resp.body)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client gave up (e.g. its read timeout): nothing to tell
 
         do_GET = do_POST = do_PUT = do_DELETE = _serve
 

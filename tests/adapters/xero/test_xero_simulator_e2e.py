@@ -272,3 +272,22 @@ def test_redelivery_repeats_the_exact_same_payload(sim, receiver):
 def test_no_webhook_url_means_no_deliveries(sim, sim_client):
     sim_client.create_client(ClientProfile(id="l", kind=ClientKind.COMPANY, name="Quiet Ltd"))
     assert sim.webhooks.wait_idle(2) and sim.webhooks.deliveries == []
+
+
+def test_shared_rate_limiter_keeps_the_adapter_under_the_minute_limit():
+    from adapters.ratelimit import Limits as ClientLimits
+    from adapters.ratelimit import RateLimiter
+    from adapters.xero_identity.memory_store import InMemoryTokenStore
+    from adapters.xero_identity.tokens import TokenManager
+
+    with XeroSimulator(contacts=2, seed=2, limits=Limits(per_minute=5)) as small:
+        tokens = TokenManager(InMemoryTokenStore(small.token_set()), client_id=small.identity.client_id,
+                              client_secret=small.identity.client_secret, identity_url=small.identity_url)
+        limiter = RateLimiter(ClientLimits(per_minute=5), clock=small.clock.elapsed, now=small.clock.now,
+                              sleep=small.clock.advance)
+        client = XeroContactsClient(tokens, api_url=small.api_url, limiter=limiter, sleep=small.clock.advance)
+        cid = small.store.select()[0]["ContactID"]
+        for _ in range(12):
+            assert client.get_client(cid) is not None
+        assert small.stats.get("rate_limited", 0) == 0  # paced before sending, never refused
+        assert limiter.waited_seconds >= 60
