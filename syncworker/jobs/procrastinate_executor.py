@@ -1,0 +1,216 @@
+"""The scale-out executor: jobs run as Procrastinate tasks on the application's own PostgreSQL, by
+`syncworker worker` processes on as many machines as needed.
+
+- `lock="tenant:<name>"`: a tenant's jobs run one at a time, in order, whichever worker picks them up.
+- `queueing_lock="<kind>:<tenant>:<system>"`: at most one such job waits in the queue; a duplicate is
+  refused (JobRejected) and its run recorded as failed "refused", so scheduled runs never pile up behind
+  a slow tenant.
+- Transient failures (database or network hiccups escaping the job function) are retried a few times
+  with short waits: a retried job keeps its tenant lock and blocks the tenant's later jobs until it runs,
+  so the waits stay short.
+- Two periodic housekeeping tasks (deduplicated by the database across workers): queued runs are kept
+  heart-beating so `RunRecorder.reap_abandoned` does not close a run that is merely waiting in the queue,
+  and jobs left `doing` by a dead worker are re-queued so they do not hold their tenant lock forever.
+
+Procrastinate keeps its own tables in the same database; `install_schema()` creates them once.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import procrastinate
+from procrastinate import JobContext, PsycopgConnector, RetryStrategy
+from procrastinate.exceptions import AlreadyEnqueued
+from procrastinate.schema import SchemaManager
+from sqlalchemy import make_url, text, update
+from sqlalchemy.exc import DBAPIError
+
+from adapters.errors import TransientError
+from syncworker.config import Settings
+from syncworker.jobs.base import JobRejected, JobRequest, execute_job, prepare
+from syncworker.services.context import ServiceContext
+from syncworker.services.runs import RunRecorder
+from syncworker.store.db import Database
+from syncworker.store.models import JobRun
+from syncworker.store.types import utcnow
+
+log = logging.getLogger(__name__)
+RUN_JOB = "syncworker.run_job"
+SCHEMA_LOCK_KEY = 7_402_113_901  # pg advisory lock: one process installs the schema at a time
+# Retried: failures that a later attempt can get past. Anything else fails the run at once.
+TRANSIENT: tuple[type[Exception], ...] = (DBAPIError, TransientError, ConnectionError, TimeoutError)
+RETRY = RetryStrategy(max_attempts=4, exponential_wait=2, retry_exceptions=TRANSIENT)  # waits 2, 4, 8 s
+
+
+class NeedsPostgres(RuntimeError):
+    """Procrastinate (scale-out) runs on PostgreSQL only."""
+
+
+def require_postgres(db: Database, what: str) -> None:
+    if db.dialect != "postgresql":
+        raise NeedsPostgres(
+            f"{what} needs PostgreSQL (scale-out mode), but DATABASE_URL points at {db.dialect}. On the embedded "
+            "default (SQLite) use `syncworker run`, which schedules and executes jobs in one process.")
+
+
+def tenant_lock(tenant: str) -> str:
+    return f"tenant:{tenant}"
+
+
+def queueing_lock(request: JobRequest) -> str:
+    return f"{request.kind}:{request.tenant}:{request.params.get('system') or '-'}"
+
+
+# --- the app ---
+def make_app(db: Database, *, pool_size: int = 4) -> procrastinate.App:
+    """A Procrastinate app on `db`'s PostgreSQL (same schema as the application tables)."""
+    require_postgres(db, "the Procrastinate executor")
+    conninfo = make_url(db.url).set(drivername="postgresql").render_as_string(hide_password=False)
+    pool_kwargs: dict[str, Any] = {"options": f"-csearch_path={db.schema}"} if db.schema else {}
+    connector = PsycopgConnector(conninfo=conninfo, kwargs=pool_kwargs, min_size=1, max_size=max(2, pool_size))
+    app = procrastinate.App(connector=connector)
+    app.task(name=RUN_JOB, pass_context=True, retry=RETRY)(run_job)
+    app.periodic(cron="* * * * *", periodic_id="keep_queued_runs_alive")(
+        app.task(name="syncworker.keep_queued_runs_alive", pass_context=True,
+                 queueing_lock="keep_queued_runs_alive")(keep_queued_runs_alive))
+    app.periodic(cron="*/5 * * * *", periodic_id="requeue_stalled_jobs")(
+        app.task(name="syncworker.requeue_stalled_jobs", pass_context=True,
+                 queueing_lock="requeue_stalled_jobs")(requeue_stalled_jobs))
+    return app
+
+
+_default_services: ServiceContext | None = None
+
+
+def services_for(context: JobContext) -> ServiceContext:
+    """The worker passes its ServiceContext in `additional_context`; otherwise build one from settings."""
+    global _default_services
+    services = context.additional_context.get("services")
+    if services is not None:
+        return services  # type: ignore[no-any-return]
+    if _default_services is None:
+        settings = Settings.load()
+        _default_services = ServiceContext(Database(settings.database_url), settings)
+    return _default_services
+
+
+# --- tasks ---
+def run_job(context: JobContext, request: dict[str, Any], run_id: int) -> None:
+    services = services_for(context)
+    try:
+        execute_job(services, JobRequest.from_dict(request), run_id)
+    except Exception as exc:
+        retried = RETRY.get_retry_decision(exception=exc, job=context.job) is not None
+        attempt = context.job.attempts + 1
+        try:
+            if retried:
+                RunRecorder(services.db).progress(run_id, phase="retrying", attempt=attempt, error=type(exc).__name__)
+            else:
+                RunRecorder(services.db).finish(run_id, "failed", message=(
+                    f"internal error after {attempt} attempt(s): {type(exc).__name__}: {exc}"))
+        except Exception:  # noqa: BLE001 - the database may be what failed; reap_abandoned closes the run later
+            log.warning("could not record the job failure", extra={"run_id": run_id})
+        log.warning("job failed%s", ", will retry" if retried else "",
+                    extra={"run_id": run_id, "kind": request.get("kind"), "error_class": type(exc).__name__})
+        raise
+
+
+def keep_queued_runs_alive(context: JobContext, timestamp: int) -> int:
+    return refresh_queued_runs(services_for(context).db)
+
+
+def refresh_queued_runs(db: Database) -> int:
+    """Queued runs are not dead runs: refresh their heartbeat so reap_abandoned leaves them alone."""
+    with db.session() as s:
+        ids = [int(i) for i in s.scalars(text(
+            "SELECT (args->>'run_id')::bigint FROM procrastinate_jobs WHERE task_name = :task AND status = 'todo'"
+        ), {"task": RUN_JOB}) if i is not None]
+        if ids:
+            s.execute(update(JobRun).where(JobRun.id.in_(ids), JobRun.status == "running")
+                      .values(heartbeat_at=utcnow()))
+    return len(ids)
+
+
+async def requeue_stalled_jobs(context: JobContext, timestamp: int) -> int:
+    """Jobs left `doing` by a worker that stopped heart-beating (killed, machine lost) are put back in the
+    queue; otherwise they would hold their tenant's lock forever."""
+    manager = context.app.job_manager
+    stalled = list(await manager.get_stalled_jobs())
+    for job in stalled:
+        log.warning("re-queueing a job whose worker died", extra={"job_id": job.id, "task": job.task_name})
+        await manager.retry_job(job)
+    return len(stalled)
+
+
+# --- the executor ---
+class ProcrastinateExecutor:
+    """`submit()` records the run, then defers it to the Procrastinate queue.
+
+    A tenant that is already running is not refused here (unlike the in-process executor): the tenant lock
+    queues the job behind the running one, and the queueing lock keeps it to one waiting job per kind."""
+
+    def __init__(self, ctx: ServiceContext, app: procrastinate.App | None = None, *, refuse_if_busy: bool = False) -> None:
+        self.ctx, self.refuse_if_busy = ctx, refuse_if_busy
+        self.app = app or make_app(ctx.db)
+        self.app.open()
+
+    def submit(self, request: JobRequest) -> int:
+        run_id = prepare(self.ctx, request, refuse_if_busy=self.refuse_if_busy)
+        runs = RunRecorder(self.ctx.db)
+        task = self.app.tasks[RUN_JOB]
+        try:
+            job_id = task.configure(lock=tenant_lock(request.tenant), queueing_lock=queueing_lock(request)).defer(
+                request=request.as_dict(), run_id=run_id)
+        except AlreadyEnqueued:
+            system = request.params.get("system")
+            message = (f"refused: a {request.kind}{f' ({system})' if system else ''} for tenant {request.tenant!r} is "
+                       "already waiting in the queue; it will run when the tenant's current job finishes")
+            runs.finish(run_id, "failed", message=message)
+            raise JobRejected(message) from None
+        except Exception as exc:
+            runs.finish(run_id, "failed", message=f"could not queue the job: {type(exc).__name__}: {exc}")
+            raise
+        runs.progress(run_id, phase="queued", queue_job_id=job_id)
+        return run_id
+
+    def shutdown(self, wait: bool = True) -> None:
+        self.app.close()
+
+
+# --- schema ---
+def installed_schema_version(db: Database) -> str | None:
+    """The procrastinate version whose schema is installed ("unknown" if not recorded), or None."""
+    with db.engine.connect() as conn:
+        if conn.exec_driver_sql("SELECT to_regclass('procrastinate_jobs')").scalar() is None:
+            return None
+        comment = conn.exec_driver_sql("SELECT obj_description(to_regclass('procrastinate_jobs'), 'pg_class')").scalar()
+    return str(comment).removeprefix("procrastinate ") if comment else "unknown"
+
+
+def install_schema(db: Database) -> bool:
+    """Create Procrastinate's tables if they are missing (idempotent; safe to race). True if installed now.
+
+    Upgrading Procrastinate later needs its migration scripts (procrastinate/sql/migrations) applied by
+    hand; `check_schema_version` warns when the installed schema is from another version."""
+    require_postgres(db, "installing the job queue schema")
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK_KEY})")
+        if conn.exec_driver_sql("SELECT to_regclass('procrastinate_jobs')").scalar() is not None:
+            return False
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        raw.execute(SchemaManager.get_schema())  # no parameters: psycopg sends it as one script, '%' untouched
+        conn.exec_driver_sql(f"COMMENT ON TABLE procrastinate_jobs IS 'procrastinate {procrastinate.__version__}'")
+    log.info("installed the job queue schema (procrastinate %s)", procrastinate.__version__)
+    return True
+
+
+def check_schema_version(db: Database) -> str | None:
+    """A warning if the installed queue schema does not match this procrastinate version, else None."""
+    installed = installed_schema_version(db)
+    if installed in (None, procrastinate.__version__):
+        return None
+    return (f"the job queue schema was installed by procrastinate {installed}, this is {procrastinate.__version__}: "
+            "apply procrastinate's migrations between the two versions")
