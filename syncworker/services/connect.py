@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.base import TokenSet
-from adapters.errors import NotConnected, RemoteRejected
 from adapters.xero_identity.tokens import TokenManager, exchange_code, list_connections
 from syncworker.services.context import ServiceContext
 from syncworker.services.systems import check_system, token_store
@@ -62,8 +61,7 @@ def _register(ctx: ServiceContext, tenant_id: int, system: str, tokens: TokenSet
               remote_tenant_id: str | None) -> dict[str, Any]:
     client_id, secret = _app_credentials(ctx)
     store = token_store(ctx, tenant_id, system)
-    current = store.load() if _has_row(store) else None
-    version = current.version if current else 0
+    version = store.current_version()
     tokens.version = version
     if not store.compare_and_swap(version, tokens):
         raise ConnectError("the connection changed while connecting; try again")
@@ -88,10 +86,3 @@ def _register(ctx: ServiceContext, tenant_id: int, system: str, tokens: TokenSet
     if not store.compare_and_swap(live.version, live):
         raise ConnectError("the connection changed while connecting; try again")
     return {"system": system, "remote_tenant_id": chosen[0].tenant_id, "remote_tenant_name": chosen[0].tenant_name}
-
-
-def _has_row(store: Any) -> bool:
-    try:
-        return store.load() is not None
-    except (NotConnected, RemoteRejected):
-        return False

@@ -276,16 +276,19 @@ class _LinkRun:
             RemoteRecord.tenant_id == self.tenant_id, RemoteRecord.system == self.system,
             RemoteRecord.record_type == "client")).all())
 
-        by_key = {str(c.id): c for c in clients if c.id not in linked_local}
+        # Linked records still take part in matching: they are the rivals that made a run's decisions what
+        # they were, so leaving them out would let the next run decide differently on unchanged data.
+        by_key = {str(c.id): c for c in clients}
         local_profiles = []
-        for c in by_key.values():
+        for c in clients:
             p = client_profile(c)
             p.id = str(c.id)
             local_profiles.append(p)
-        candidates_remote = [p for rid, p in remote.items()
-                             if rid not in linked_remote and p.status != ClientStatus.DELETED]
+        candidates_remote = [p for p in remote.values() if p.status != ClientStatus.DELETED]
         self.progress("match", 0, len(local_profiles))
         candidates = match_records(local_profiles, candidates_remote, self.config) if local_profiles else []
+        candidates = [c for c in candidates
+                      if by_key[c.local_id].id not in linked_local and c.remote_id not in linked_remote]
         self.progress("match", len(local_profiles), len(local_profiles))
 
         matched_local, matched_remote = set(), set()

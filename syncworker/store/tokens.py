@@ -34,6 +34,12 @@ class DbTokenStore:
             data = json.loads(self.cipher.decrypt(row.credentials))
             return _token_from_json(data, version=row.credentials_version, remote_tenant_id=row.remote_tenant_id)
 
+    def current_version(self) -> int:
+        """The stored version, without decrypting: reconnecting must work even if the old key is lost."""
+        with self.db.session() as s:
+            row = s.scalar(self._row_query())
+            return row.credentials_version if row is not None else 0
+
     def compare_and_swap(self, expected_version: int, new: TokenSet) -> bool:
         ciphertext = self.cipher.encrypt(json.dumps(_token_to_json(new)).encode())
         with self.db.session() as s:

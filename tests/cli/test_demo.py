@@ -1,0 +1,38 @@
+"""The README's first command: the main job on the embedded default, as a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def test_demo_runs_the_main_job_and_leaves_the_database(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCWORKER_") and k != "DATABASE_URL"}
+    env["SYNCWORKER_DATABASE_URL"] = f"sqlite:///{tmp_path / 'demo.db'}"
+    exe = [sys.executable, "-m", "syncworker.cli.main"]
+    t0 = time.monotonic()
+    proc = subprocess.run([*exe, "demo", "--clients", "120", "--json"], capture_output=True, text=True, env=env,
+                          timeout=120, cwd=tmp_path)
+    elapsed = time.monotonic() - t0
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    report = out["report"]
+    assert report["status"] == "succeeded" and report["counts"]["linked_new"] > 50
+    assert elapsed < 60
+    # The operator commands work on what the demo left behind.
+    reviews = subprocess.run([*exe, "review", "list", "--tenant", "Demo Practice", "--json"], capture_output=True,
+                             text=True, env=env, timeout=60, cwd=tmp_path)
+    assert reviews.returncode == 0 and len(json.loads(reviews.stdout)) == report["counts"]["to_review"]
+    # A second demo is idempotent: nothing new to link.
+    again = json.loads(subprocess.run([*exe, "demo", "--clients", "120", "--json"], capture_output=True, text=True,
+                                      env=env, timeout=120, cwd=tmp_path).stdout)
+    assert again["report"]["counts"]["linked_new"] == 0
+    assert again["report"]["counts"]["links_kept"] == report["counts"]["linked_new"]
