@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,48 +153,34 @@ class _Importer:
             self._write_contacts(s, tenant_id, [p for _, p in parsed], client_pks, report)
 
     def _write_clients(self, s: Any, tenant_id: int, profiles: list[Any], report: ImportReport) -> None:
-        existing = {c.external_id: c for c in s.scalars(select(Client).where(Client.tenant_id == tenant_id))}
-        new_rows, audits = [], []
-        now = utcnow()
-        for p in profiles:
-            cols = client_columns(p)
-            row = existing.get(p.id)
-            if row is None:
-                new_rows.append({"tenant_id": tenant_id, "external_id": p.id, "version": 1, "other_emails": [],
-                                 "created_at": now, "updated_at": now, **cols})
-                audits.append(_audit(tenant_id, "client", p.id, "create", None, cols, report.run_id))
-                continue
-            # Columns the import file does not carry (postal address, website, status) keep their values.
-            cols = {k: v for k, v in cols.items() if not k.startswith("postal_") and k not in ("website", "status")}
-            before = {k: getattr(row, k) for k in cols}
-            changed = {k: v for k, v in cols.items() if before[k] != v}
-            if not changed:
-                report.unchanged += 1
-                continue
-            for k, v in changed.items():
-                setattr(row, k, v)
-            audits.append(_audit(tenant_id, "client", p.id, "update", {k: before[k] for k in changed}, changed,
-                                 report.run_id))
-            report.updated += 1
-        if new_rows:
-            s.execute(insert(Client), new_rows)
-        if audits:
-            s.execute(insert(AuditEntry), audits)
-        report.created += len(new_rows)
+        # Columns the import file does not carry (postal address, website, status) keep their stored values.
+        def from_file(cols: dict[str, Any]) -> dict[str, Any]:
+            return {k: v for k, v in cols.items() if not k.startswith("postal_") and k not in ("website", "status")}
+
+        rows = [(p.id, client_columns(p)) for p in profiles]
+        self._upsert(s, Client, "client", tenant_id, rows, report, {"other_emails": []}, from_file)
 
     def _write_contacts(self, s: Any, tenant_id: int, profiles: list[Any], client_pks: dict[str, int],
                         report: ImportReport) -> None:
-        existing = {c.external_id: c for c in s.scalars(select(Contact).where(Contact.tenant_id == tenant_id))}
+        rows = [(p.id, {**contact_columns(p), "client_id": client_pks[p.client_ids[0]]}) for p in profiles]
+        self._upsert(s, Contact, "contact", tenant_id, rows, report, {}, lambda cols: cols)
+
+    def _upsert(self, s: Any, model: Any, entity: str, tenant_id: int, rows: list[tuple[str, dict[str, Any]]],
+                report: ImportReport, new_defaults: dict[str, Any],
+                updatable: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        """Insert new records in bulk; update existing ones only where a value differs (their version moves
+        only then); audit every write."""
+        existing = {r.external_id: r for r in s.scalars(select(model).where(model.tenant_id == tenant_id))}
         new_rows, audits = [], []
         now = utcnow()
-        for p in profiles:
-            cols = {**contact_columns(p), "client_id": client_pks[p.client_ids[0]]}
-            row = existing.get(p.id)
+        for external_id, cols in rows:
+            row = existing.get(external_id)
             if row is None:
-                new_rows.append({"tenant_id": tenant_id, "external_id": p.id, "version": 1, "created_at": now,
-                                 "updated_at": now, **cols})
-                audits.append(_audit(tenant_id, "contact", p.id, "create", None, cols, report.run_id))
+                new_rows.append({"tenant_id": tenant_id, "external_id": external_id, "version": 1,
+                                 "created_at": now, "updated_at": now, **new_defaults, **cols})
+                audits.append(_audit(tenant_id, entity, external_id, "create", None, cols, report.run_id))
                 continue
+            cols = updatable(cols)
             before = {k: getattr(row, k) for k in cols}
             changed = {k: v for k, v in cols.items() if before[k] != v}
             if not changed:
@@ -201,11 +188,11 @@ class _Importer:
                 continue
             for k, v in changed.items():
                 setattr(row, k, v)
-            audits.append(_audit(tenant_id, "contact", p.id, "update", {k: before[k] for k in changed}, changed,
+            audits.append(_audit(tenant_id, entity, external_id, "update", {k: before[k] for k in changed}, changed,
                                  report.run_id))
             report.updated += 1
         if new_rows:
-            s.execute(insert(Contact), new_rows)
+            s.execute(insert(model), new_rows)
         if audits:
             s.execute(insert(AuditEntry), audits)
         report.created += len(new_rows)
