@@ -1,0 +1,167 @@
+"""Long-running processes: `run` (embedded default: schedule and execute in one process), `clock` and
+`worker` (scale-out on PostgreSQL: one clock defers scheduled jobs, any number of workers execute them)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from concurrent import futures
+from contextlib import contextmanager
+from typing import Any
+
+import click
+from sqlalchemy import select
+
+from syncworker.cli.context import CommandError, emit_json, get_app, json_option
+from syncworker.jobs.base import Executor
+from syncworker.jobs.inprocess import InProcessExecutor
+from syncworker.jobs.scheduler import JobScheduler, Outcome, ScheduleError
+from syncworker.services.context import ServiceContext
+from syncworker.store.models import JobRun
+
+
+def _services() -> ServiceContext:
+    app = get_app()
+    return ServiceContext(app.database(), app.settings)
+
+
+def _scheduler(ctx: ServiceContext, executor: Executor, *, skip_busy: bool) -> JobScheduler:
+    try:
+        scheduler = JobScheduler(ctx, executor, skip_busy=skip_busy)
+    except ScheduleError as exc:
+        executor.shutdown(wait=False)
+        raise CommandError(str(exc)) from None
+    if not scheduler.triggers:
+        click.echo("warning: no schedules configured (schedules.link_run / schedules.sync are empty)", err=True)
+    return scheduler
+
+
+@contextmanager
+def _until_stopped() -> Iterator[threading.Event]:
+    """An event set by SIGINT or SIGTERM (the platform's stop signal), so shutdown is always clean."""
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _finished_runs(ctx: ServiceContext, outcomes: list[Outcome]) -> dict[int, dict[str, Any]]:
+    ids = [o.run_id for o in outcomes if o.run_id is not None]
+    with ctx.db.session() as s:
+        return {r.id: {"status": r.status, "message": r.message}
+                for r in s.scalars(select(JobRun).where(JobRun.id.in_(ids)))}
+
+
+def _run_once(scheduler: JobScheduler, executor: InProcessExecutor) -> list[Outcome]:
+    """Rounds of submit-and-wait: a tenant's second due job is skipped while its first runs, so it goes in
+    the next round. Ends when a round submits nothing."""
+    latest: dict[tuple[str, str, str], Outcome] = {}
+    for _ in range(len(scheduler.triggers) + 1):
+        submitted = 0
+        for o in scheduler.submit_due():
+            latest[(o.kind, o.tenant, o.system)] = o
+            submitted += o.action == "submitted"
+        futures.wait(list(executor.futures.values()))
+        if not submitted:
+            break
+    return list(latest.values())
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="Submit every due or missed job once, wait for them, and exit.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 32),
+              help="Jobs that may run at the same time (different tenants; a tenant runs one job at a time).")
+@json_option
+def run(once: bool, workers: int, as_json: bool) -> None:
+    """Embedded default: run the schedules (settings `schedules`, UTC cron) and execute the jobs in this
+    process, for every tenant connected to a system. A run missed while this was stopped runs once at start.
+    Stops cleanly on Ctrl-C or SIGTERM, letting running jobs finish. Run ONE such process per database."""
+    ctx = _services()
+    executor = InProcessExecutor(ctx, workers=workers)
+    scheduler = _scheduler(ctx, executor, skip_busy=True)
+    if once:
+        outcomes = _run_once(scheduler, executor)
+        executor.shutdown(wait=True)
+        runs = _finished_runs(ctx, outcomes)
+        if as_json:
+            emit_json([o.as_dict() | runs.get(o.run_id or 0, {}) for o in outcomes])
+            return
+        if not outcomes:
+            click.echo("nothing due")
+        for o in outcomes:
+            run_info = runs.get(o.run_id or 0, {})
+            tail = f"run {o.run_id}: {run_info.get('status')}" + (f" ({run_info['message']})" if run_info.get("message") else "")
+            click.echo(f"{o.kind} {o.tenant}/{o.system}: {tail if o.action == 'submitted' else 'skipped: ' + str(o.reason)}")
+        return
+    _follow_schedules(scheduler, "syncworker run")
+    click.echo("stopping: waiting for running jobs to finish")
+    scheduler.shutdown(wait=False)
+    executor.shutdown(wait=True)
+
+
+def _follow_schedules(scheduler: JobScheduler, banner: str) -> None:
+    """Catch up, then follow the schedules until SIGINT/SIGTERM."""
+    with _until_stopped() as stop:
+        caught_up = scheduler.start()
+        schedules = {kind: expr for kind, expr in scheduler.ctx.settings.schedules.items() if expr}
+        click.echo(f"{banner}: schedules {schedules} (UTC); {sum(o.action == 'submitted' for o in caught_up)} "
+                   "missed job(s) submitted at start; Ctrl-C or SIGTERM stops")
+        stop.wait()
+
+
+def _queue_services(command: str) -> ServiceContext:
+    """Scale-out commands run on PostgreSQL only; they create the queue's tables if missing."""
+    from syncworker.jobs.procrastinate_executor import (
+        NeedsPostgres,
+        check_schema_version,
+        install_schema,
+        require_postgres,
+    )
+
+    ctx = _services()
+    try:
+        require_postgres(ctx.db, f"`syncworker {command}`")
+    except NeedsPostgres as exc:
+        raise CommandError(str(exc)) from None
+    install_schema(ctx.db)
+    if warning := check_schema_version(ctx.db):
+        click.echo(f"warning: {warning}", err=True)
+    return ctx
+
+
+@click.command()
+def clock() -> None:
+    """Scale-out (PostgreSQL): the ONE process that follows the schedules and defers jobs to the
+    Procrastinate queue for `syncworker worker` processes. Run exactly one clock: APScheduler 3 has no
+    coordination between processes, so two clocks would schedule duplicates."""
+    from syncworker.jobs.procrastinate_executor import ProcrastinateExecutor
+
+    ctx = _queue_services("clock")
+    executor = ProcrastinateExecutor(ctx)
+    # Busy tenants are not skipped: the queue's tenant lock orders their jobs, its queueing lock keeps one waiting.
+    scheduler = _scheduler(ctx, executor, skip_busy=False)
+    _follow_schedules(scheduler, "syncworker clock")
+    scheduler.shutdown(wait=True)
+    executor.shutdown()
+
+
+@click.command()
+@click.option("--concurrency", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="Jobs this worker runs at the same time (each in a thread; one per tenant at a time).")
+def worker(concurrency: int) -> None:
+    """Scale-out (PostgreSQL): execute queued jobs. Start as many as needed, on any machines; a tenant's jobs
+    never run at the same time. Installs the queue's tables if missing. Stops on SIGINT/SIGTERM after the
+    running jobs finish."""
+    from syncworker.jobs.procrastinate_executor import make_app
+
+    ctx = _queue_services("worker")
+    app = make_app(ctx.db, pool_size=concurrency + 2)
+    click.echo(f"syncworker worker: concurrency {concurrency}; Ctrl-C or SIGTERM stops after running jobs finish")
+    app.run_worker(concurrency=concurrency, additional_context={"services": ctx})
+
+
+commands: list[click.Command] = [run, clock, worker]
