@@ -16,7 +16,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from syncworker.domain.connections import ConnectionRefused
 from syncworker.jobs.base import JobRejected
+from syncworker.services.conflicts import ConflictError
 from syncworker.services.duplicates import DuplicateError
 from syncworker.services.links import LinkError
 from syncworker.services.systems import UnknownSystem
@@ -30,13 +32,21 @@ def _is_missing(exc: Exception) -> bool:
     return str(exc).startswith("no ")
 
 
+_STATE_RULES = {"group_exists", "already_member"}  # ConnectionRefused rules that clash with what exists
+
+
 def status_for(exc: Exception) -> int:
+    """The status for a known service error: 404 missing, 409 clashes with the current state, 422 invalid."""
     if isinstance(exc, JobRejected):
         return 409 if exc.busy_run_id is not None else 422
     if isinstance(exc, TenantError | LookupError):
         return 404
     if isinstance(exc, LinkError | DuplicateError):
         return 404 if _is_missing(exc) else 409
+    if isinstance(exc, ConflictError):
+        return 404 if _is_missing(exc) else 409 if "already" in str(exc) else 422
+    if isinstance(exc, ConnectionRefused):
+        return 409 if exc.rule in _STATE_RULES else 422
     return 422  # UnknownSystem and other invalid-value errors
 
 
@@ -45,7 +55,11 @@ def detail(message: str, **extra: Any) -> dict[str, Any]:
 
 
 async def _service_error(request: Request, exc: Exception) -> JSONResponse:
-    extra = {"busy_run_id": exc.busy_run_id} if isinstance(exc, JobRejected) and exc.busy_run_id else {}
+    extra: dict[str, Any] = {}
+    if isinstance(exc, JobRejected) and exc.busy_run_id:
+        extra["busy_run_id"] = exc.busy_run_id
+    if isinstance(exc, ConnectionRefused):
+        extra["rule"] = exc.rule
     return JSONResponse(detail(str(exc), **extra), status_code=status_for(exc))
 
 
@@ -90,7 +104,8 @@ class CatchBugs:
 
 
 def install(app: FastAPI) -> None:
-    for exc_type in (TenantError, LookupError, LinkError, DuplicateError, UnknownSystem, JobRejected):
+    for exc_type in (TenantError, LookupError, LinkError, DuplicateError, ConflictError, ConnectionRefused,
+                     UnknownSystem, JobRejected):
         app.add_exception_handler(exc_type, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_middleware(CatchBugs)

@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import httpx
 import pytest
@@ -48,8 +49,10 @@ def settings(db: Database, **overrides: object) -> Settings:
 def make_client(sqlite_db: Database) -> Iterator[Callable[..., httpx.Client]]:
     running: list[tuple[uvicorn.Server, threading.Thread, httpx.Client]] = []
 
-    def make(executor: RecordingExecutor | None = None, **overrides: object) -> httpx.Client:
-        app = create_app(ServiceContext(sqlite_db, settings(sqlite_db, **overrides)), executor or RecordingExecutor())
+    def make(executor: RecordingExecutor | None = None, db: Database | None = None,
+             **overrides: object) -> httpx.Client:
+        db = db or sqlite_db
+        app = create_app(ServiceContext(db, settings(db, **overrides)), executor or RecordingExecutor())
         port = free_port()
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
         thread = threading.Thread(target=server.run, daemon=True)
@@ -150,3 +153,26 @@ def test_a_store_too_slow_for_xero_gets_503_so_xero_retries(make_client: Callabl
                     headers={"x-xero-signature": sign(body), "Content-Type": "application/json"})
     release.set()
     assert r.status_code == 503 and time.monotonic() - began < 2
+
+
+def test_health_is_503_when_the_schema_is_not_current(make_client: Callable[..., httpx.Client],
+                                                      tmp_path: Path) -> None:
+    empty = Database(f"sqlite:///{tmp_path / 'empty.db'}")
+    try:
+        r = make_client(db=empty).get("/health")
+    finally:
+        empty.dispose()
+    assert r.status_code == 503
+    assert (r.json()["database"], r.json()["schema"]) == ("reachable", "empty")
+    assert "syncworker db upgrade" in r.json()["detail"]
+
+
+def test_health_is_503_without_the_url_when_the_database_is_unreachable(
+        make_client: Callable[..., httpx.Client]) -> None:
+    gone = Database("postgresql://health_user:hunter2@127.0.0.1:1/nowhere?connect_timeout=2")
+    try:
+        r = make_client(db=gone).get("/health")
+    finally:
+        gone.dispose()
+    assert r.status_code == 503 and r.json()["database"] == "unreachable"
+    assert "hunter2" not in r.text and "127.0.0.1:1" not in r.text
