@@ -19,6 +19,7 @@ inter-process coordination.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,7 +28,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from syncworker.jobs.base import Executor, JobRejected, JobRequest
 from syncworker.services.context import ServiceContext
@@ -100,7 +101,7 @@ class JobScheduler:
         self.ctx, self.executor, self.skip_busy, self.clock = ctx, executor, skip_busy, clock
         self.triggers = parse_schedules(ctx.settings.schedules if schedules is None else schedules)
         self._scheduler: BaseScheduler | None = None
-        self.history: list[Outcome] = []  # every decision, newest last (for `--once` output and tests)
+        self.history: deque[Outcome] = deque(maxlen=1000)  # recent decisions, newest last
 
     # --- what is due ---
     def targets(self) -> list[Target]:
@@ -145,7 +146,11 @@ class JobScheduler:
         return outcomes
 
     def _submit(self, kind: str, target: Target, fire: datetime) -> Outcome:
-        outcome = self._decide(kind, target, fire)
+        try:
+            outcome = self._decide(kind, target, fire)
+        except Exception as exc:  # one tenant's failure (a database hiccup) must not starve the others
+            log.exception("scheduled %s failed to submit for tenant %s/%s", kind, target.tenant, target.system)
+            outcome = Outcome(kind, target.tenant, target.system, "skipped", reason=f"error: {type(exc).__name__}: {exc}")
         self.history.append(outcome)
         return outcome
 
@@ -175,8 +180,23 @@ class JobScheduler:
             # no grace limit, because lateness is judged against the database, not the process clock.
             scheduler.add_job(self.submit_due, trigger, args=[[kind]], id=f"schedule:{kind}", name=f"scheduled {kind}",
                               coalesce=True, max_instances=1, misfire_grace_time=None, replace_existing=True)
+        if hasattr(self.executor, "futures"):
+            interval = max(5, self.ctx.settings.lock_ttl_seconds // 5)
+            scheduler.add_job(self.keep_pending_alive, "interval", seconds=interval, id="keep_pending_alive",
+                              coalesce=True, max_instances=1, replace_existing=True)
         self._scheduler = scheduler
         return scheduler
+
+    def keep_pending_alive(self) -> int:
+        """Runs waiting in this process's executor (the in-process pool) are alive, not abandoned: refresh
+        their heartbeat so `RunRecorder.reap_abandoned` leaves them alone while they wait their turn."""
+        futures = getattr(self.executor, "futures", {})
+        pending = [run_id for run_id, future in list(futures.items()) if not future.done()]
+        if pending:
+            with self.ctx.db.session() as s:
+                s.execute(update(JobRun).where(JobRun.id.in_(pending), JobRun.status == "running")
+                          .values(heartbeat_at=utcnow()))
+        return len(pending)
 
     def start(self, *, blocking: bool = False) -> list[Outcome]:
         """Catch up on fires missed while no scheduler ran, then follow the schedules. With `blocking` this

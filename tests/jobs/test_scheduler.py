@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import select, update
 
 from syncworker.jobs.base import JobRequest, prepare
 from syncworker.jobs.inprocess import InProcessExecutor
@@ -16,6 +17,8 @@ from syncworker.services.context import ServiceContext
 from syncworker.services.locks import TenantLock
 from syncworker.services.runs import RunRecorder
 from syncworker.store.db import Database
+from syncworker.store.models import JobRun
+from syncworker.store.types import utcnow
 from tests.jobs import probe
 from tests.jobs.conftest import connect, services
 
@@ -107,3 +110,22 @@ def test_invalid_schedules_are_refused_with_the_setting_name() -> None:
     with pytest.raises(ScheduleError, match="schedules.backup"):
         parse_schedules({"backup": "0 * * * *"})
     assert set(parse_schedules({"link_run": "0 2 * * *", "sync": ""})) == {"link_run"}
+
+
+def test_runs_waiting_in_the_in_process_pool_are_kept_alive_not_reaped(
+    sqlite_db: Database, probe_jobs: None,
+) -> None:
+    connect(sqlite_db, "Alpha")
+    connect(sqlite_db, "Beta")
+    ctx = services(sqlite_db)
+    executor = InProcessExecutor(ctx, workers=1)  # Beta's run waits while Alpha's runs
+    executor.submit(JobRequest("probe", "Alpha", {"system": "xpm", "sleep": 1.0}))
+    waiting = executor.submit(JobRequest("probe", "Beta", {"system": "xpm", "sleep": 0}))
+    with sqlite_db.session() as s:
+        s.execute(update(JobRun).where(JobRun.id == waiting).values(heartbeat_at=utcnow() - timedelta(hours=1)))
+    scheduler = JobScheduler(ctx, executor, {})
+    assert scheduler.keep_pending_alive() == 2
+    assert RunRecorder(sqlite_db).reap_abandoned(ctx.settings.lock_ttl_seconds) == []
+    executor.shutdown(wait=True)
+    with sqlite_db.session() as s:
+        assert s.scalar(select(JobRun.status).where(JobRun.id == waiting)) == "succeeded"
