@@ -42,6 +42,15 @@ def default_adapter_factory(ctx: ServiceContext, tenant_id: int, system: str) ->
             client_id=s.xero_client_id, client_secret=s.xero_client_secret,
         )
         return XpmClient.from_settings(store, xpm)
-    from adapters.xero.client import XeroContactsClient  # noqa: F401  (wired by the sync work)
+    from adapters.errors import NotConnected
+    from adapters.ratelimit import shared_limiter
+    from adapters.xero.client import XeroContactsClient
+    from adapters.xero_identity.tokens import TokenManager
 
-    raise UnknownSystem("the Xero contacts adapter is not wired into runs yet")
+    if not s.xero_client_id or not s.xero_client_secret:
+        raise NotConnected("SYNCWORKER_XERO_CLIENT_ID and SYNCWORKER_XERO_CLIENT_SECRET must be set")
+    tokens = TokenManager(store, client_id=s.xero_client_id, client_secret=s.xero_client_secret,
+                          identity_url=s.xero_identity_url)
+    # One limiter per Xero organisation, shared by every adapter in this process (limits are per tenant).
+    return XeroContactsClient(tokens, api_url=s.xero_api_url,
+                              limiter=shared_limiter(f"xero-tenant:{tokens.remote_tenant_id}"))
