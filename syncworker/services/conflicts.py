@@ -1,0 +1,110 @@
+"""The conflict queue: fields changed on both sides under a "manual" rule wait here with base, local and
+remote values until an operator picks one.
+
+A resolution is applied to the local record at once (audited) and the field's base is set to the remote
+value the conflict saw. The next sync then finds only the local side changed and pushes the choice; if the
+remote changed again in the meantime, both sides differ from the base and the field is queued again,
+which is right: the operator decided without seeing that change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from syncworker.domain.sync import decode, encode, normalise, value_hash
+from syncworker.services.sync_run import column_value, local_column
+from syncworker.services.tenants import get_tenant
+from syncworker.store.db import Database
+from syncworker.store.mapping import json_ready
+from syncworker.store.models import AuditEntry, Client, FieldSyncState, Link, SyncConflict
+from syncworker.store.types import utcnow
+
+TAKES = ("local", "remote")
+
+
+class ConflictError(ValueError):
+    pass
+
+
+def list_conflicts(db: Database, tenant_name: str, *, status: str | None = "open", system: str | None = None,
+                   limit: int | None = None) -> list[dict[str, Any]]:
+    with db.session() as s:
+        tenant = get_tenant(s, tenant_name)
+        q = select(SyncConflict, Link, Client).join(Link, Link.id == SyncConflict.link_id) \
+            .join(Client, Client.id == Link.client_id).where(SyncConflict.tenant_id == tenant.id)
+        if status:
+            q = q.where(SyncConflict.status == status)
+        if system:
+            q = q.where(Link.system == system)
+        q = q.order_by(SyncConflict.id)
+        if limit:
+            q = q.limit(limit)
+        return [conflict_dict(c, link, client) for c, link, client in s.execute(q).all()]
+
+
+def conflict_dict(c: SyncConflict, link: Link, client: Client) -> dict[str, Any]:
+    return {
+        "id": c.id, "status": c.status, "system": link.system, "local_id": client.external_id,
+        "local_name": client.display_name, "remote_id": link.remote_id, "field": c.field,
+        "base": decode(c.base_value), "local": decode(c.local_value), "remote": decode(c.remote_value),
+        "resolution": c.resolution, "resolved_value": decode(c.resolved_value), "resolved_by": c.resolved_by,
+        "created_at": c.created_at.isoformat(timespec="seconds"),
+        "resolved_at": c.resolved_at.isoformat(timespec="seconds") if c.resolved_at else None,
+    }
+
+
+def resolve_conflict(db: Database, tenant_name: str, conflict_id: int, *, take: str | None = None,
+                     value: Any = None, actor: str = "operator") -> dict[str, Any]:
+    """Settle a conflict with the local value, the remote value (`take`) or a value of the operator's own
+    (`value`). Returns the conflict as resolved; the next sync propagates it."""
+    if (take is None) == (value is None):
+        raise ConflictError("give exactly one of --take local|remote or --value")
+    if take is not None and take not in TAKES:
+        raise ConflictError(f"--take must be one of {', '.join(TAKES)}")
+    with db.session() as s:
+        tenant = get_tenant(s, tenant_name)
+        c = s.get(SyncConflict, conflict_id)
+        if c is None or c.tenant_id != tenant.id:
+            raise ConflictError(f"no conflict with id {conflict_id} in this tenant")
+        if c.status != "open":
+            raise ConflictError(f"conflict {conflict_id} is already resolved ({c.resolution} by {c.resolved_by})")
+        link = s.get(Link, c.link_id)
+        client = s.get(Client, link.client_id) if link else None
+        if link is None or client is None:
+            raise ConflictError(f"conflict {conflict_id} belongs to a link that no longer exists")
+        chosen = decode(c.local_value) if take == "local" else decode(c.remote_value) if take == "remote" else value
+        try:
+            new_value = column_value(c.field, chosen)
+        except ValueError as exc:
+            raise ConflictError(f"not a valid {c.field}: {exc}") from None
+        column = local_column(c.field)
+        current = getattr(client, column)
+        if normalise(c.field, current) != normalise(c.field, new_value):
+            setattr(client, column, new_value)
+            s.add(AuditEntry(tenant_id=tenant.id, actor=actor, origin="operator", target="local", entity="client",
+                             entity_id=client.external_id, action="update",
+                             before=json_ready({c.field: current}), after=json_ready({c.field: new_value})))
+        _set_base(s, c)
+        link.last_pushed_version = None  # the pair is merged on the next sync, whatever else changed
+        c.status, c.resolution, c.resolved_by, c.resolved_at = "resolved", take or "custom", actor, utcnow()
+        c.resolved_value = encode(new_value)
+        s.add(AuditEntry(tenant_id=tenant.id, actor=actor, origin="operator", target="local", entity="conflict",
+                         entity_id=str(c.id), action="resolve", before=None,
+                         after={"field": c.field, "resolution": c.resolution, "value": decode(c.resolved_value)}))
+        s.flush()
+        return conflict_dict(c, link, client)
+
+
+def _set_base(s: Session, c: SyncConflict) -> None:
+    """The base becomes the remote value the conflict saw: the next merge then sees only local changed."""
+    row = s.scalar(select(FieldSyncState).where(FieldSyncState.link_id == c.link_id, FieldSyncState.field == c.field))
+    remote = decode(c.remote_value)
+    digest = value_hash(c.field, remote)
+    if row is None:
+        s.add(FieldSyncState(link_id=c.link_id, field=c.field, base_value=c.remote_value, base_hash=digest,
+                             source="remote", synced_at=utcnow()))
+    else:
+        row.base_value, row.base_hash, row.source, row.synced_at = c.remote_value, digest, "remote", utcnow()

@@ -1,0 +1,541 @@
+"""Two-way profile sync for one tenant and one linked system.
+
+1. Pull: incremental (`modified_since` = the stored cursor) or, the first time and with `full=True`, a full
+   listing. Each page is upserted into the records cache together with its checkpoint, so a run that dies
+   resumes at the last stored page and a replayed page changes nothing. Archived and deleted remote records
+   are reported, never treated as deletes; a full listing reports linked records it no longer contains,
+   and only when the whole listing was fetched.
+2. Merge each linked pair that changed (local `Client.version` differs from `Link.last_pushed_version`, or
+   the remote snapshot's hash differs from the one last merged), field by field against the stored base
+   (`FieldSyncState`), with the rules of config/field_rules.yaml (see `syncworker.domain.sync`).
+3. Write: remote first (one update call per record), then one local transaction that applies pulled
+   values, stores the remote as written, moves the bases to the values now on both sides, queues or closes
+   conflicts and records `last_pushed_version`. A crash between the remote write and the local commit
+   leaves remote == local on the pushed fields, so the retry's merge sees agreement and writes nothing.
+
+Every write goes to the audit log: remote writes before they are made (write-ahead, so a crash can never
+hide one; a failed call adds an `update_failed` row), local writes with the change they belong to.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from adapters.base import ClientSystem
+from adapters.errors import AdapterError, DailyLimitReached, ReconnectRequired
+from syncworker.domain.profile import ClientProfile, ClientStatus, flatten
+from syncworker.domain.serialize import content_hash, profile_from_dict, profile_to_dict
+from syncworker.domain.sync import (
+    Action,
+    Decision,
+    FieldRules,
+    comparable_fields,
+    decode,
+    encode,
+    merge_record,
+    value_hash,
+)
+from syncworker.jobs.base import JobRequest
+from syncworker.services.context import ServiceContext
+from syncworker.services.field_rules import default_field_rules
+from syncworker.services.link_run import RunRefused, _refusal
+from syncworker.services.locks import TenantBusy, TenantLock
+from syncworker.services.runs import RunRecorder
+from syncworker.services.snapshots import upsert_clients
+from syncworker.services.systems import SYSTEMS, check_system
+from syncworker.services.tenants import get_tenant
+from syncworker.store.mapping import client_profile, json_ready
+from syncworker.store.models import (
+    AuditEntry,
+    Checkpoint,
+    Client,
+    FieldSyncState,
+    Link,
+    RemoteRecord,
+    SyncConflict,
+    TenantSystem,
+    WebhookEvent,
+)
+from syncworker.store.types import utcnow
+
+log = logging.getLogger(__name__)
+ACTOR = "sync"
+STREAM = "sync.clients"
+OVERLAP = timedelta(minutes=5)  # re-read this much before the cursor: clock skew must never lose a change
+RECORD_MARK = "@record"  # FieldSyncState row holding the hash of the remote record as last merged
+OUTCOMES = ("created", "updated", "unchanged", "conflicts", "skipped", "failed")
+MAX_REPORTED_RECORDS = 2000
+
+
+@dataclass
+class SyncReport:
+    run_id: int
+    tenant: str
+    system: str
+    dry_run: bool
+    trigger: str = "cli"
+    status: str = "running"
+    message: str | None = None
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+    records: list[dict[str, Any]] = field(default_factory=list)  # every record that was not unchanged
+    archived: list[dict[str, Any]] = field(default_factory=list)
+    deleted: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    api_calls: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    def add(self, key: str, n: int = 1) -> None:
+        self.counts[key] = self.counts.get(key, 0) + n
+
+
+# --- entry points ---------------------------------------------------------------------------------------
+
+def run_sync(ctx: ServiceContext, tenant: str, system: str, *, dry_run: bool = False, trigger: str = "cli",
+             run_id: int | None = None, full: bool = False, rules: FieldRules | None = None) -> SyncReport:
+    """Pull, merge and write for one tenant and system. Raises RunRefused when the run cannot start."""
+    return _guarded(ctx, tenant, system, "sync", dry_run=dry_run, trigger=trigger, run_id=run_id,
+                    params={"system": system, "dry_run": dry_run, "full": full},
+                    work=lambda engine: engine.sync(full=full), rules=rules)
+
+
+def run_webhook_pull(ctx: ServiceContext, tenant: str, system: str, event_ids: list[int], *,
+                     trigger: str = "webhook", run_id: int | None = None,
+                     rules: FieldRules | None = None) -> SyncReport:
+    """Targeted pulls (`get_client`) of the resources of unprocessed webhook events, each merged like a
+    sync would; the events are marked processed with their snapshot, so replaying them changes nothing."""
+    return _guarded(ctx, tenant, system, "webhook_pull", dry_run=False, trigger=trigger, run_id=run_id,
+                    params={"system": system, "event_ids": list(event_ids)},
+                    work=lambda engine: engine.webhook_pull(event_ids), rules=rules)
+
+
+def linked_systems(ctx: ServiceContext, tenant: str) -> list[str]:
+    """Systems the tenant is connected to and has linked records in."""
+    with ctx.db.session() as s:
+        tenant_id = get_tenant(s, tenant).id
+        linked = set(s.scalars(select(Link.system).where(Link.tenant_id == tenant_id, Link.status == "linked")))
+        connected = set(s.scalars(select(TenantSystem.system).where(TenantSystem.tenant_id == tenant_id)))
+    return [sys for sys in SYSTEMS if sys in linked and sys in connected]
+
+
+def run_sync_job(ctx: ServiceContext, request: JobRequest, run_id: int) -> dict[str, Any]:
+    p = request.params
+    system = p.get("system") or (linked_systems(ctx, request.tenant) or ["xpm"])[0]
+    try:
+        report = run_sync(ctx, request.tenant, str(system), dry_run=bool(p.get("dry_run")), trigger=request.trigger,
+                          run_id=run_id, full=bool(p.get("full")))
+    except RunRefused as exc:
+        return {"status": "refused", "message": str(exc)}
+    return {"status": report.status, "counts": report.counts}
+
+
+def run_webhook_pull_job(ctx: ServiceContext, request: JobRequest, run_id: int) -> dict[str, Any]:
+    p = request.params
+    ids = [int(i) for i in p.get("event_ids") or []]
+    try:
+        report = run_webhook_pull(ctx, request.tenant, str(p.get("system") or "xero"), ids,
+                                  trigger=request.trigger, run_id=run_id)
+    except RunRefused as exc:
+        return {"status": "refused", "message": str(exc)}
+    return {"status": report.status, "counts": report.counts}
+
+
+def _guarded(ctx: ServiceContext, tenant_name: str, system: str, kind: str, *, dry_run: bool, trigger: str,
+             run_id: int | None, params: dict[str, Any], work: Any, rules: FieldRules | None) -> SyncReport:
+    """The run's frame, as for link runs: run record, refusal checks, the tenant lock, adapter errors."""
+    check_system(system)
+    db, runs = ctx.db, RunRecorder(ctx.db)
+    with db.session() as s:
+        tenant_id = get_tenant(s, tenant_name).id
+        conn = s.scalar(select(TenantSystem).where(TenantSystem.tenant_id == tenant_id, TenantSystem.system == system))
+    if run_id is None:
+        run_id = runs.start(kind, tenant_id=tenant_id, trigger=trigger, system=system, params=params, dry_run=dry_run)
+    report = SyncReport(run_id, tenant_name, system, dry_run, trigger)
+    refusal = _refusal(conn, system)
+    if refusal:
+        runs.finish(run_id, "failed", message=refusal)
+        raise RunRefused(refusal, run_id)
+    runs.reap_abandoned(ctx.settings.lock_ttl_seconds)
+    lock = TenantLock(db, tenant_id, ttl_seconds=ctx.settings.lock_ttl_seconds, run_id=run_id)
+    try:
+        lock.acquire()
+    except TenantBusy as exc:
+        runs.finish(run_id, "failed", message=f"refused: {exc}")
+        raise RunRefused(str(exc), run_id) from None
+    adapter: ClientSystem | None = None
+    try:
+        adapter = ctx.adapter(tenant_id, system)
+        work(SyncEngine(ctx, tenant_id, system, adapter, report, rules or default_field_rules(), runs))
+    except DailyLimitReached as exc:
+        report.status = "partial"
+        resume = exc.resume_at.isoformat(timespec="minutes") if exc.resume_at else "tomorrow"
+        report.message = f"stopped: the daily API limit is spent; resumes after {resume} from the last stored page"
+        if exc.resume_at and not dry_run:
+            with db.session() as s:
+                s.execute(update(TenantSystem).where(TenantSystem.tenant_id == tenant_id,
+                                                     TenantSystem.system == system).values(paused_until=exc.resume_at))
+    except ReconnectRequired as exc:
+        report.status, report.message = "failed", f"reconnect required: {exc}"
+    except AdapterError as exc:
+        report.status, report.message = "failed", f"{system} call failed: {exc}"
+        log.warning("sync failed", extra={"run_id": run_id, "error_class": type(exc).__name__})
+    except Exception as exc:
+        report.status, report.message = "failed", f"internal error: {type(exc).__name__}: {exc}"
+        log.exception("sync crashed", extra={"run_id": run_id})
+    finally:
+        if adapter is not None:
+            report.api_calls = dict(adapter.call_stats())
+        lock.release()
+    if report.status == "running":
+        report.status = "partial" if report.counts.get("failed") else "succeeded"
+    counts = dict(report.counts) | {f"api_{k}": v for k, v in report.api_calls.items()}
+    runs.finish(run_id, report.status, counts=counts, errors=report.errors, message=report.message)
+    return report
+
+
+# --- the engine -----------------------------------------------------------------------------------------
+
+@dataclass
+class _Plan:
+    """What one pair needs, computed from one consistent read."""
+
+    link_id: int
+    client_version: int
+    local_id: str
+    remote_id: str
+    name: str
+    first: bool
+    decisions: list[Decision]
+    local_before: dict[str, Any]
+    remote_before: dict[str, Any]
+    remote_hash: str
+
+    def fields(self, action: Action) -> dict[str, Any]:
+        return {d.field: d.value for d in self.decisions if d.action == action}
+
+
+class SyncEngine:
+    def __init__(self, ctx: ServiceContext, tenant_id: int, system: str, adapter: ClientSystem, report: SyncReport,
+                 rules: FieldRules, runs: RunRecorder) -> None:
+        self.ctx, self.db, self.tenant_id, self.system = ctx, ctx.db, tenant_id, system
+        self.adapter, self.report, self.rules, self.runs = adapter, report, rules, runs
+        self.dry = report.dry_run
+        self.country = ctx.settings.default_country
+        self.writable = frozenset(adapter.capabilities.writable_fields) if adapter.capabilities.can_update \
+            else frozenset()
+
+    # ---- sync ----
+    def sync(self, *, full: bool) -> None:
+        pulled, seen_all = self._pull(full=full)
+        with self.db.session() as s:
+            links = list(s.execute(select(Link.id, Link.remote_id).where(
+                Link.tenant_id == self.tenant_id, Link.system == self.system, Link.status == "linked")
+                .order_by(Link.id)).all())
+        if seen_all is not None:
+            for _, remote_id in links:
+                if remote_id not in seen_all:
+                    self.report.deleted.append({"remote_id": remote_id,
+                                                "reason": f"not in the full {self.system} listing "
+                                                          "(archived or deleted there)"})
+        for done, (link_id, remote_id) in enumerate(links, 1):
+            self.merge_link(link_id, pulled.get(remote_id), force=full)
+            if done % 200 == 0:
+                self.runs.progress(self.report.run_id, phase="merge", done=done, total=len(links))
+
+    def _pull(self, *, full: bool) -> tuple[dict[str, ClientProfile], set[str] | None]:
+        """Pull into the records cache. Returns this run's profiles by id and, for a completed full listing,
+        every id the listing held (the only case where absence means anything)."""
+        with self.db.session() as s:
+            cp = self._checkpoint(s)
+            state = dict(cp.value) if cp else {}
+        cursor = state.get("cursor")
+        resuming = bool(state.get("resume")) and not self.dry and (not full or state.get("mode") == "full")
+        mode = state.get("mode") if resuming else ("full" if full or not cursor else "incremental")
+        started = datetime.fromisoformat(state["started_at"]) if resuming else utcnow()
+        if resuming:
+            self.report.add("resumed_from_checkpoint")
+            pages = self.adapter.iter_client_pages(resume_from=state["resume"])
+        elif mode == "full":
+            pages = self.adapter.iter_client_pages()
+        else:
+            pages = self.adapter.iter_client_pages(modified_since=datetime.fromisoformat(cursor))
+        seen: dict[str, ClientProfile] = {}
+        last_checkpoint: str | None = None
+        for n, page in enumerate(pages, 1):
+            for p in page.items:
+                seen[p.id] = p
+            last_checkpoint = page.checkpoint
+            if not self.dry:
+                with self.db.session() as s:  # the page and its checkpoint commit together
+                    for k, v in upsert_clients(s, self.tenant_id, self.system, page.items).items():
+                        self.report.add(f"remote_{k}", v)
+                    self._save(s, {"cursor": cursor, "mode": mode, "resume": page.checkpoint,
+                                   "started_at": started.isoformat()})
+            self.report.add("pages")
+            self.runs.progress(self.report.run_id, phase="pull", pages=n, records=len(seen))
+        for p in seen.values():
+            if p.status in (ClientStatus.ARCHIVED, ClientStatus.DELETED):
+                target = self.report.deleted if p.status == ClientStatus.DELETED else self.report.archived
+                target.append({"remote_id": p.id, "name": p.name, "status": p.status.value})
+        # The next cursor: the adapter's own (on the server's clock) when it gives one, else our start time.
+        next_cursor = started - OVERLAP
+        if last_checkpoint and last_checkpoint.startswith("since:"):
+            next_cursor = datetime.fromisoformat(last_checkpoint.removeprefix("since:"))
+        if not self.dry:
+            with self.db.session() as s:
+                self._save(s, {"cursor": next_cursor.isoformat(), "mode": None, "resume": None})
+        all_ids: set[str] | None = None
+        if mode == "full":
+            all_ids = set(seen)
+            if resuming:  # pages stored by the interrupted run belong to this listing too
+                with self.db.session() as s:
+                    all_ids |= set(s.scalars(select(RemoteRecord.remote_id).where(
+                        RemoteRecord.tenant_id == self.tenant_id, RemoteRecord.system == self.system,
+                        RemoteRecord.last_seen_at >= started)))
+        return seen, all_ids
+
+    def _checkpoint(self, s: Session) -> Checkpoint | None:
+        return s.scalar(select(Checkpoint).where(Checkpoint.tenant_id == self.tenant_id,
+                                                 Checkpoint.system == self.system, Checkpoint.stream == STREAM))
+
+    def _save(self, s: Session, value: dict[str, Any]) -> None:
+        cp = self._checkpoint(s)
+        if cp is None:
+            s.add(Checkpoint(tenant_id=self.tenant_id, system=self.system, stream=STREAM, value=value))
+        else:
+            cp.value = value
+
+    # ---- webhook pulls ----
+    def webhook_pull(self, event_ids: list[int]) -> None:
+        with self.db.session() as s:
+            events = list(s.execute(select(WebhookEvent.id, WebhookEvent.resource_id).where(
+                WebhookEvent.tenant_id == self.tenant_id, WebhookEvent.system == self.system,
+                WebhookEvent.id.in_(event_ids), WebhookEvent.processed_at.is_(None))).all())
+        self.report.add("events_already_processed", len(set(event_ids)) - len(events))
+        by_resource: dict[str, list[int]] = {}
+        for event_id, resource_id in events:
+            by_resource.setdefault(resource_id, []).append(event_id)
+        for resource_id, ids in by_resource.items():
+            profile = self.adapter.get_client(resource_id)
+            with self.db.session() as s:
+                if profile is not None and not self.dry:
+                    for k, v in upsert_clients(s, self.tenant_id, self.system, [profile]).items():
+                        self.report.add(f"remote_{k}", v)
+                s.execute(update(WebhookEvent).where(WebhookEvent.id.in_(ids))
+                          .values(processed_at=utcnow(), run_id=self.report.run_id))
+                link_id = s.scalar(select(Link.id).where(Link.tenant_id == self.tenant_id, Link.system == self.system,
+                                                         Link.remote_id == resource_id, Link.status == "linked"))
+            self.report.add("events_processed", len(ids))
+            if profile is None:
+                self.report.add("remote_not_found")
+            elif link_id is not None:
+                self.merge_link(link_id, profile)
+
+    # ---- one pair ----
+    def merge_link(self, link_id: int, pulled: ClientProfile | None, *, force: bool = False) -> None:
+        try:
+            plan = self._plan(link_id, pulled, force)
+            if plan is None:
+                return
+            self._apply(plan)
+        except (DailyLimitReached, ReconnectRequired):
+            raise
+        except (AdapterError, ValueError, SQLAlchemyError) as exc:
+            self._record(link_id, "failed", error=f"{type(exc).__name__}: {exc}")
+            self.report.errors.append({"link_id": link_id, "error": f"{type(exc).__name__}: {str(exc)[:300]}"})
+            log.warning("sync of one record failed", extra={"run_id": self.report.run_id, "link_id": link_id,
+                                                            "error_class": type(exc).__name__})
+
+    def _plan(self, link_id: int, pulled: ClientProfile | None, force: bool) -> _Plan | None:
+        with self.db.session() as s:
+            link = s.get(Link, link_id)
+            if link is None or link.status != "linked":
+                return None
+            client = s.get(Client, link.client_id)
+            if client is None or client.merged_into_id is not None:
+                self._record(link_id, "skipped", reason="the local record was merged into another")
+                return None
+            remote = pulled
+            if remote is None:
+                payload = s.scalar(select(RemoteRecord.payload).where(
+                    RemoteRecord.tenant_id == self.tenant_id, RemoteRecord.system == self.system,
+                    RemoteRecord.record_type == "client", RemoteRecord.remote_id == link.remote_id))
+                remote = profile_from_dict(payload) if payload else None
+            ids = {"local_id": client.external_id, "remote_id": link.remote_id, "name": client.display_name}
+            if remote is None:
+                self._record(link_id, "skipped", reason="remote record not pulled yet", **ids)
+                return None
+            if remote.status in (ClientStatus.ARCHIVED, ClientStatus.DELETED):
+                self._record(link_id, "skipped", reason=f"{remote.status.value} in {self.system}", **ids)
+                return None
+            states = {st.field: st for st in s.scalars(select(FieldSyncState).where(FieldSyncState.link_id == link_id))}
+            mark = states.pop(RECORD_MARK, None)
+            remote_hash = content_hash(profile_to_dict(remote))
+            first = not states
+            dirty = force or first or mark is None or mark.base_hash != remote_hash \
+                or link.last_pushed_version != client.version
+            if not dirty:
+                self.report.add("unchanged")
+                return None
+            local_flat, remote_flat = flatten(client_profile(client)), flatten(remote)
+            comparable = comparable_fields(self.system, self.rules, self.writable, _unknown_fields(remote))
+            bases = {f: decode(st.base_value) for f, st in states.items() if f in comparable}
+            decisions = merge_record(self.system, self.rules, local=local_flat, remote=remote_flat, bases=bases,
+                                     remote_writable=self.writable, comparable=comparable,
+                                     local_newer=_local_newer(client.updated_at, remote.modified_at),
+                                     country=self.country)
+            return _Plan(link_id, client.version, client.external_id, link.remote_id, client.display_name, first,
+                         decisions, local_flat, remote_flat, remote_hash)
+
+    def _apply(self, plan: _Plan) -> None:
+        pushes, pulls = plan.fields(Action.PUSH), plan.fields(Action.PULL)
+        conflicts = [d for d in plan.decisions if d.action == Action.CONFLICT]
+        ids = {"local_id": plan.local_id, "remote_id": plan.remote_id, "name": plan.name}
+        changes = {"pushed": sorted(pushes), "pulled": sorted(pulls), "conflicts": [d.field for d in conflicts]}
+        outcome = "conflicts" if conflicts else "created" if plan.first else "updated" if pushes or pulls \
+            else "unchanged"
+        if self.dry:
+            self._record(plan.link_id, outcome, **ids, **changes)
+            return
+        stored: ClientProfile | None = None
+        if pushes:
+            stored = self._push(plan, pushes)
+        with self.db.session() as s:
+            link = s.get(Link, plan.link_id)
+            client = s.get(Client, link.client_id) if link else None
+            if link is None or client is None or client.version != plan.client_version:
+                # Changed while we were writing: the bases stay put, so the next run merges it afresh (and
+                # sees the pushed fields already agree).
+                if stored is not None:
+                    upsert_clients(s, self.tenant_id, self.system, [stored])
+                self._record(plan.link_id, "skipped", reason="the local record changed during the sync", **ids,
+                             **changes)
+                return
+            if pulls:
+                self._write_local(s, client, pulls, plan)
+            remote_hash = plan.remote_hash
+            if stored is not None:
+                upsert_clients(s, self.tenant_id, self.system, [stored])
+                remote_hash = content_hash(profile_to_dict(stored))
+            self._move_bases(s, plan)
+            self._queue_conflicts(s, plan, conflicts)
+            _set_state(s, plan.link_id, RECORD_MARK, None, remote_hash, "remote")
+            s.flush()  # the version now includes the pulled values
+            link.last_pushed_version = client.version
+        self.report.add("pushed_fields", len(pushes))
+        self.report.add("pulled_fields", len(pulls))
+        self._record(plan.link_id, outcome, **ids, **changes)
+
+    def _push(self, plan: _Plan, pushes: dict[str, Any]) -> ClientProfile:
+        before = json_ready({f: plan.remote_before.get(f) for f in pushes})
+        after = json_ready(dict(pushes))
+        with self.db.session() as s:  # write-ahead: the log never misses a remote write
+            s.add(AuditEntry(tenant_id=self.tenant_id, actor=ACTOR, origin="local", target=self.system,
+                             entity="client", entity_id=plan.remote_id, action="update", before=before, after=after,
+                             run_id=self.report.run_id))
+        try:
+            stored = self.adapter.update_client(plan.remote_id, pushes)
+        except Exception as exc:
+            with self.db.session() as s:
+                s.add(AuditEntry(tenant_id=self.tenant_id, actor=ACTOR, origin="local", target=self.system,
+                                 entity="client", entity_id=plan.remote_id, action="update_failed", before=before,
+                                 after={"error": type(exc).__name__}, run_id=self.report.run_id))
+            raise
+        self.report.add("remote_writes")
+        return stored
+
+    def _write_local(self, s: Session, client: Client, pulls: dict[str, Any], plan: _Plan) -> None:
+        for f, value in pulls.items():
+            setattr(client, local_column(f), column_value(f, value))
+        s.add(AuditEntry(tenant_id=self.tenant_id, actor=ACTOR, origin=self.system, target="local", entity="client",
+                         entity_id=client.external_id, action="update",
+                         before=json_ready({f: plan.local_before.get(f) for f in pulls}),
+                         after=json_ready(dict(pulls)), run_id=self.report.run_id))
+        self.report.add("local_writes")
+
+    def _move_bases(self, s: Session, plan: _Plan) -> None:
+        for d in plan.decisions:
+            if d.action in (Action.AGREE, Action.PUSH, Action.PULL):
+                _set_state(s, plan.link_id, d.field, encode(d.value), value_hash(d.field, d.value, country=self.country),
+                           {Action.AGREE: "both", Action.PUSH: "local", Action.PULL: "remote"}[d.action])
+
+    def _queue_conflicts(self, s: Session, plan: _Plan, conflicts: list[Decision]) -> None:
+        open_rows = {c.field: c for c in s.scalars(select(SyncConflict).where(
+            SyncConflict.link_id == plan.link_id, SyncConflict.status == "open"))}
+        base_rows = {st.field: st for st in s.scalars(select(FieldSyncState).where(
+            FieldSyncState.link_id == plan.link_id))}
+        for d in conflicts:
+            local, remote = encode(plan.local_before.get(d.field)), encode(plan.remote_before.get(d.field))
+            base = base_rows[d.field].base_value if d.field in base_rows else None
+            row = open_rows.pop(d.field, None)
+            if row is None:
+                s.add(SyncConflict(tenant_id=self.tenant_id, link_id=plan.link_id, field=d.field, base_value=base,
+                                   local_value=local, remote_value=remote))
+                self.report.add("conflicts_new")
+            else:  # still in conflict: keep one row, with the latest values
+                row.local_value, row.remote_value, row.base_value = local, remote, base
+        settled = {d.field for d in plan.decisions if d.action in (Action.AGREE, Action.NOOP, Action.PUSH, Action.PULL)}
+        for f, row in open_rows.items():
+            if f in settled:  # the sides settled it themselves (or a rule now does)
+                row.status, row.resolution, row.resolved_by, row.resolved_at = "resolved", "converged", ACTOR, utcnow()
+
+    def _record(self, link_id: int, outcome: str, **details: Any) -> None:
+        self.report.add(outcome)
+        if len(self.report.records) < MAX_REPORTED_RECORDS:
+            self.report.records.append({"link_id": link_id, "outcome": outcome, **details})
+
+
+# --- helpers --------------------------------------------------------------------------------------------
+
+def _set_state(s: Session, link_id: int, f: str, value: str | None, digest: str, source: str) -> None:
+    row = s.scalar(select(FieldSyncState).where(FieldSyncState.link_id == link_id, FieldSyncState.field == f))
+    if row is None:
+        s.add(FieldSyncState(link_id=link_id, field=f, base_value=value, base_hash=digest, source=source,
+                             synced_at=utcnow()))
+    elif row.base_hash != digest or row.base_value != value:
+        row.base_value, row.base_hash, row.source, row.synced_at = value, digest, source, utcnow()
+
+
+def local_column(f: str) -> str:
+    """The `clients` column holding a flattened canonical field."""
+    if f == "name":
+        return "display_name"
+    prefix, _, part = f.partition(".")
+    if part:
+        return f"{'street' if prefix == 'address' else 'postal'}_{part}"
+    return f
+
+
+def column_value(f: str, value: Any) -> Any:
+    if value is None or value == "":
+        return None
+    if f == "date_of_birth" and not isinstance(value, date):
+        return date.fromisoformat(str(value))
+    if f == "status":
+        return ClientStatus(value).value
+    return value
+
+
+def _unknown_fields(remote: ClientProfile) -> frozenset[str]:
+    # XPM's paged-list leaves business numbers out (`extra["detailed"] = False`): unknown is not blank.
+    return frozenset({"business_number"}) if remote.extra.get("detailed") is False else frozenset()
+
+
+def _local_newer(local_at: datetime | None, remote_at: datetime | None) -> bool | None:
+    if local_at is None or remote_at is None:
+        return None
+    return _aware(local_at) > _aware(remote_at)
+
+
+def _aware(value: datetime) -> datetime:
+    from datetime import UTC
+
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
