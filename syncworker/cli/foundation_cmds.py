@@ -33,6 +33,11 @@ def upgrade(revision: str) -> None:
     """Bring the schema up to date (safe to run repeatedly)."""
     database = get_app().database(require_current=False)
     database.upgrade(revision)
+    if database.dialect == "postgresql":  # scale-out: the job queue's tables live in the same database
+        from syncworker.jobs.procrastinate_executor import install_schema
+
+        if install_schema(database):
+            click.echo("job queue (Procrastinate) tables installed")
     click.echo(f"database at revision {database.current_revision()} ({get_app().settings.database_path_hint()})")
 
 

@@ -6,10 +6,18 @@ from __future__ import annotations
 import click
 
 from syncworker import __version__
-from syncworker.cli import connect_cmds, demo_cmds, foundation_cmds, link_cmds, match_cmds, simulate_cmds
+from syncworker.cli import (
+    connect_cmds,
+    demo_cmds,
+    foundation_cmds,
+    link_cmds,
+    match_cmds,
+    run_cmds,
+    simulate_cmds,
+)
 from syncworker.cli.context import App
 
-COMMAND_MODULES = (demo_cmds, foundation_cmds, link_cmds, match_cmds, simulate_cmds, connect_cmds)
+COMMAND_MODULES = (demo_cmds, foundation_cmds, link_cmds, match_cmds, simulate_cmds, connect_cmds, run_cmds)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})

@@ -87,9 +87,10 @@ def prepare(ctx: ServiceContext, request: JobRequest, *, refuse_if_busy: bool = 
         except ValueError as exc:
             raise JobRejected(str(exc)) from None
     if refuse_if_busy:
-        holder = current_holder(ctx.db, tenant_id)
-        if holder is not None:
-            raise JobRejected(f"tenant {request.tenant!r} already has a run in progress (run {holder}); "
+        held, holder = current_holder(ctx.db, tenant_id)
+        if held:
+            which = f" (run {holder})" if holder else ""
+            raise JobRejected(f"tenant {request.tenant!r} already has a run in progress{which}; "
                               "try again when it finishes", busy_run_id=holder)
     system = request.params.get("system")
     run_id = RunRecorder(ctx.db).start(request.kind, tenant_id=tenant_id, trigger=request.trigger,

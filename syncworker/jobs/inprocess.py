@@ -20,8 +20,14 @@ class InProcessExecutor:
 
     def submit(self, request: JobRequest) -> int:
         run_id = prepare(self.ctx, request)
-        self.futures[run_id] = self._pool.submit(self._run, request, run_id)
+        future = self._pool.submit(self._run, request, run_id)
+        self.futures[run_id] = future
+        future.add_done_callback(lambda _f, rid=run_id: self.futures.pop(rid, None))  # no growth in long runs
         return run_id
+
+    def pending_run_ids(self) -> list[int]:
+        """Runs submitted here and not finished yet (queued or running)."""
+        return [rid for rid, f in list(self.futures.items()) if not f.done()]
 
     def _run(self, request: JobRequest, run_id: int) -> object:
         try:

@@ -180,7 +180,7 @@ class JobScheduler:
             # no grace limit, because lateness is judged against the database, not the process clock.
             scheduler.add_job(self.submit_due, trigger, args=[[kind]], id=f"schedule:{kind}", name=f"scheduled {kind}",
                               coalesce=True, max_instances=1, misfire_grace_time=None, replace_existing=True)
-        if hasattr(self.executor, "futures"):
+        if hasattr(self.executor, "pending_run_ids"):
             interval = max(5, self.ctx.settings.lock_ttl_seconds // 5)
             scheduler.add_job(self.keep_pending_alive, "interval", seconds=interval, id="keep_pending_alive",
                               coalesce=True, max_instances=1, replace_existing=True)
@@ -190,8 +190,7 @@ class JobScheduler:
     def keep_pending_alive(self) -> int:
         """Runs waiting in this process's executor (the in-process pool) are alive, not abandoned: refresh
         their heartbeat so `RunRecorder.reap_abandoned` leaves them alone while they wait their turn."""
-        futures = getattr(self.executor, "futures", {})
-        pending = [run_id for run_id, future in list(futures.items()) if not future.done()]
+        pending = self.executor.pending_run_ids() if hasattr(self.executor, "pending_run_ids") else []
         if pending:
             with self.ctx.db.session() as s:
                 s.execute(update(JobRun).where(JobRun.id.in_(pending), JobRun.status == "running")

@@ -84,7 +84,8 @@ class TenantLock:
         self.release()
 
 
-def current_holder(db: Database, tenant_id: int) -> int | None:
-    """The run holding the tenant's lock, if any (ignores whether its lease is stale)."""
+def current_holder(db: Database, tenant_id: int) -> tuple[bool, int | None]:
+    """(held, run id) of the tenant's lock. A lock may be held with no run id (an operator tool, a test)."""
     with db.session() as s:
-        return s.scalar(select(RunLock.run_id).where(RunLock.tenant_id == tenant_id))
+        row = s.execute(select(RunLock.run_id).where(RunLock.tenant_id == tenant_id)).first()
+        return (row is not None, row[0] if row is not None else None)
