@@ -1,5 +1,50 @@
-"""HTTP routes for this area (filled in by the owner of this module); included by syncworker.http.app."""
+"""The sync conflict queue over HTTP (as `syncworker conflicts list|resolve`). Included by
+syncworker.http.app behind the operator token."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from syncworker.http.auth import Actor
+from syncworker.http.deps import Ctx, SystemFilter, TenantQuery
+from syncworker.services.conflicts import list_conflicts, resolve_conflict
+from syncworker.services.systems import check_system
+
+router = APIRouter(tags=["conflicts"])
+
+
+class Resolution(BaseModel):
+    """Exactly one of `take` (keep that side's value) or `value` (an operator's own; null is not allowed,
+    take the blank side instead)."""
+
+    model_config = ConfigDict(extra="forbid")
+    tenant: str = Field(min_length=1, max_length=200)
+    take: Literal["local", "remote"] | None = None
+    value: str | None = Field(default=None, max_length=1000)
+
+    @model_validator(mode="after")
+    def _one_choice(self) -> Resolution:
+        if (self.take is None) == (self.value is None):
+            raise ValueError("give exactly one of take (local or remote) or value")
+        return self
+
+
+@router.get("/conflicts")
+def get_conflicts(
+    ctx: Ctx, tenant: TenantQuery, system: SystemFilter = None,
+    status: Annotated[Literal["open", "resolved", "all"], Query()] = "open",
+    limit: Annotated[int | None, Query(ge=1, le=10_000)] = None,
+) -> list[dict[str, Any]]:
+    """Conflicts with their base, local and remote values; open ones unless `status` says otherwise."""
+    return list_conflicts(ctx.db, tenant, status=None if status == "all" else status,
+                          system=check_system(system) if system else None, limit=limit)
+
+
+@router.post("/conflicts/{conflict_id}/resolve")
+def resolve(conflict_id: int, body: Resolution, ctx: Ctx, actor: Actor) -> dict[str, Any]:
+    """Settle a conflict: the local record takes the chosen value at once (audited), the next sync writes
+    it to the remote system. 404 unknown id, 409 already resolved."""
+    return resolve_conflict(ctx.db, body.tenant, conflict_id, take=body.take, value=body.value, actor=actor)

@@ -1,0 +1,123 @@
+"""Operators see and settle conflicts through the HTTP API and the CLI; `syncworker sync` reports and
+exits non-zero on failure."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+
+import httpx
+import pytest
+import uvicorn
+from click.testing import CliRunner, Result
+
+from syncworker.cli import sync_cmds
+from syncworker.cli.main import cli
+from syncworker.http.app import create_app
+from syncworker.services.context import ServiceContext
+from syncworker.services.sync_run import run_sync
+from syncworker.store.db import Database
+from tests.sync.worlds import SyncWorld, xpm_world
+
+pytestmark = pytest.mark.e2e
+TOKEN = "op-test-token"
+
+for _command in sync_cmds.commands:  # until the lead registers the module on the root group
+    cli.commands.setdefault(_command.name, _command)
+
+
+@pytest.fixture
+def world(sqlite_db: Database) -> Iterator[SyncWorld]:
+    with xpm_world(sqlite_db, clients=6) as w:
+        assert run_sync(w.ctx, w.tenant, "xpm").status == "succeeded"
+        yield w
+
+
+def _conflict_on_name(w: SyncWorld, n: int, local: str, remote: str) -> tuple[str, str]:
+    local_id, rid = list(w.pairs.items())[n]
+    w.edit_local(local_id, display_name=local)
+    w.sim.store.edit_client(rid, Name=remote)
+    report = run_sync(w.ctx, w.tenant, "xpm")
+    assert report.counts["conflicts"] == 1
+    return local_id, rid
+
+
+@pytest.fixture
+def api(world: SyncWorld) -> Iterator[httpx.Client]:
+    app = create_app(ServiceContext(world.db, replace(world.ctx.settings, operator_token=TOKEN)), executor=None)  # type: ignore[arg-type]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10,
+                      headers={"Authorization": f"Bearer {TOKEN}", "X-Operator": "alice"}) as client:
+        yield client
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_conflicts_over_http(world: SyncWorld, api: httpx.Client) -> None:
+    local_id, rid = _conflict_on_name(world, 0, "Ours Pty Ltd", "Theirs Pty Ltd")
+    assert api.get("/conflicts", params={"tenant": world.tenant}, headers={"Authorization": "Bearer nope"}) \
+        .status_code == 401
+    listed = api.get("/conflicts", params={"tenant": world.tenant}).json()
+    assert [(c["field"], c["local"], c["remote"], c["local_id"]) for c in listed] == [
+        ("name", "Ours Pty Ltd", "Theirs Pty Ltd", local_id)]
+    cid = listed[0]["id"]
+    both = api.post(f"/conflicts/{cid}/resolve", json={"tenant": world.tenant, "take": "local", "value": "X"})
+    assert both.status_code == 422
+    assert api.post("/conflicts/999999/resolve", json={"tenant": world.tenant, "take": "local"}).status_code == 404
+
+    done = api.post(f"/conflicts/{cid}/resolve", json={"tenant": world.tenant, "take": "local"})
+
+    assert done.status_code == 200, done.text
+    assert done.json()["resolved_by"] == "alice" and done.json()["status"] == "resolved"
+    assert api.post(f"/conflicts/{cid}/resolve", json={"tenant": world.tenant, "take": "remote"}).status_code == 409
+    assert api.get("/conflicts", params={"tenant": world.tenant}).json() == []
+    assert len(api.get("/conflicts", params={"tenant": world.tenant, "status": "all"}).json()) == 1
+    run_sync(world.ctx, world.tenant, "xpm")
+    assert world.remote(rid).name == "Ours Pty Ltd"
+
+
+def _cli(w: SyncWorld, *args: str) -> Result:
+    env = {"SYNCWORKER_DATABASE_URL": w.db.connect_url, "SYNCWORKER_SECRET_KEY": w.ctx.settings.secret_key or "",
+           "SYNCWORKER_LOG_LEVEL": "WARNING", **w.sim.env()}
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+def test_conflicts_and_sync_from_the_cli(world: SyncWorld) -> None:
+    w = world
+    local_id, rid = _conflict_on_name(w, 1, "Left Pty Ltd", "Right Pty Ltd")
+    listed = _cli(w, "conflicts", "list", "--tenant", w.tenant, "--json")
+    assert listed.exit_code == 0, listed.output
+    [conflict] = json.loads(listed.output)
+    human = _cli(w, "conflicts", "list", "--tenant", w.tenant)
+    assert "Left Pty Ltd" in human.output and "Right Pty Ltd" in human.output
+
+    resolved = _cli(w, "conflicts", "resolve", str(conflict["id"]), "--tenant", w.tenant, "--value",
+                    "Middle Pty Ltd", "--now", "--json")
+
+    assert resolved.exit_code == 0, resolved.output
+    out = json.loads(resolved.output)
+    assert out["conflict"]["resolution"] == "custom" and out["sync"]["counts"]["updated"] == 1
+    assert w.remote(rid).name == "Middle Pty Ltd" and w.local(local_id).display_name == "Middle Pty Ltd"
+    again = _cli(w, "conflicts", "resolve", str(conflict["id"]), "--tenant", w.tenant, "--take", "local")
+    assert again.exit_code == 1 and "already resolved" in again.output
+
+    w.edit_local(list(w.pairs)[2], email="cli@example.test")
+    synced = _cli(w, "sync", "--tenant", w.tenant, "--system", "xpm", "--json")
+    assert synced.exit_code == 0, synced.output
+    report = json.loads(synced.output)
+    assert report["status"] == "succeeded" and report["counts"]["updated"] == 1
+    human = _cli(w, "sync", "--tenant", w.tenant)  # every linked system
+    assert human.exit_code == 0 and "SUCCEEDED" in human.output
+    assert _cli(w, "sync", "--tenant", "No Such Practice").exit_code == 1
