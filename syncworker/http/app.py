@@ -18,7 +18,8 @@ from syncworker.http import (
     runs,
     webhooks,
 )
-from syncworker.http.auth import require_operator
+from syncworker.http.auth import OperatorGate, require_operator
+from syncworker.http.limits import BodyLimit
 from syncworker.http.metrics import WebhookCounters
 from syncworker.jobs.base import Executor
 from syncworker.services.context import ServiceContext
@@ -43,4 +44,7 @@ def create_app(ctx: ServiceContext, executor: Executor) -> FastAPI:
                            responses={401: {"description": "missing or wrong bearer token"},
                                       503: {"description": "SYNCWORKER_OPERATOR_TOKEN is not set"}})
     errors.install(app)
+    # Outermost last: the gate refuses strangers before the body limit or anything else reads a byte.
+    app.add_middleware(BodyLimit, exempt=frozenset({"/webhooks/xero"}))
+    app.add_middleware(OperatorGate, token=ctx.settings.operator_token)
     return app

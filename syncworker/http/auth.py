@@ -1,6 +1,10 @@
 """Operator authentication: `Authorization: Bearer <SYNCWORKER_OPERATOR_TOKEN>`, compared in constant
 time. Without a configured token every operator endpoint answers 503 (fail closed), so a forgotten setting
-never leaves the API open. The acting operator's name for the audit log comes from `X-Operator`."""
+never leaves the API open. The acting operator's name for the audit log comes from `X-Operator`.
+
+Two layers: `OperatorGate` checks every path except the open ones before anything reads the request (so
+no body is parsed for a stranger, and a route added later is protected by default); the `require_operator`
+dependency on the operator routers repeats the check and puts the scheme in the OpenAPI schema."""
 
 from __future__ import annotations
 
@@ -9,7 +13,9 @@ import re
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 _bearer = HTTPBearer(auto_error=False, description="SYNCWORKER_OPERATOR_TOKEN", bearerFormat="opaque token")
 _ACTOR = re.compile(r"^[\w .@'-]{1,100}$")
@@ -21,17 +27,46 @@ def tokens_match(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
 
 
+# Health, the webhook (it has its signature) and the API's own description.
+OPEN_PATHS = frozenset({"/health", "/webhooks/xero", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+
+
+def refusal(expected: str | None, authorization: str | None) -> tuple[int, str] | None:
+    """Why a request with this Authorization header is refused (status, reason), or None to let it in."""
+    if not expected:
+        return 503, "SYNCWORKER_OPERATOR_TOKEN is not set: operator endpoints are disabled"
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return 401, "missing bearer token: send Authorization: Bearer <operator token>"
+    if not tokens_match(token.strip(), expected):
+        return 401, "invalid bearer token"
+    return None
+
+
+class OperatorGate:
+    def __init__(self, app: ASGIApp, token: str | None) -> None:
+        self.app, self.token = app, token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
+            header = dict(scope["headers"]).get(b"authorization")
+            refused = refusal(self.token, header.decode("latin-1") if header is not None else None)
+            if refused:
+                status, reason = refused
+                await JSONResponse({"detail": reason}, status_code=status,
+                                   headers=CHALLENGE if status == 401 else None)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def require_operator(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
-    expected = request.app.state.ctx.settings.operator_token
-    if not expected:
-        raise HTTPException(503, "SYNCWORKER_OPERATOR_TOKEN is not set: operator endpoints are disabled")
-    if credentials is None:
-        raise HTTPException(401, "missing bearer token: send Authorization: Bearer <operator token>",
-                            headers=CHALLENGE)
-    if credentials.scheme.lower() != "bearer" or not tokens_match(credentials.credentials, expected):
-        raise HTTPException(401, "invalid bearer token", headers=CHALLENGE)
+    given = f"Bearer {credentials.credentials}" if credentials is not None else None
+    refused = refusal(request.app.state.ctx.settings.operator_token, given)
+    if refused:
+        status, reason = refused
+        raise HTTPException(status, reason, headers=CHALLENGE if status == 401 else None)
 
 
 def operator_name(

@@ -17,11 +17,11 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from syncworker.http import xero_events
+from syncworker.http.limits import MAX_BODY
 from syncworker.http.metrics import WebhookCounters
 
 router = APIRouter(tags=["webhooks"])
 log = logging.getLogger("syncworker.http.webhooks")
-MAX_BODY = 1024 * 1024
 ANSWER_WITHIN = 4.0  # seconds for storing and queueing; Xero gives up at 5
 
 

@@ -4,6 +4,7 @@ duplicates, links, health, metrics and the OpenAPI schema."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -62,6 +63,29 @@ def test_operator_endpoints_refuse_missing_or_wrong_tokens(server: Server, autho
         assert r.status_code == 401, (method, path, r.text)
         assert r.headers["www-authenticate"] == "Bearer"
         assert OPERATOR_TOKEN not in r.text
+
+
+def test_strangers_are_refused_before_their_body_is_read(server: Server) -> None:
+    big = b"{" + b" " * (2 * 1024 * 1024) + b"}"
+    for body in (b"{not json", big):
+        r = httpx.post(f"{server.url}/runs", content=body, headers={"Content-Type": "application/json"})
+        assert r.status_code == 401, r.text
+    # Routes nobody listed as open are closed too, so a new route is protected by default.
+    assert httpx.get(f"{server.url}/no-such-route").status_code == 401
+
+
+def test_oversized_operator_requests_are_413(server: Server) -> None:
+    big = b'{"tenant": "' + b"x" * (1024 * 1024) + b'", "kind": "sync"}'
+
+    def chunks() -> Iterator[bytes]:
+        yield big[:600_000]
+        yield big[600_000:]
+
+    with server.client() as api:
+        declared = api.post("/runs", content=big, headers={"Content-Type": "application/json"})
+        streamed = api.post("/runs", content=chunks(), headers={"Content-Type": "application/json"})
+    assert (declared.status_code, streamed.status_code) == (413, 413)
+    assert "larger than" in streamed.json()["detail"]
 
 
 def test_a_non_ascii_token_is_refused_not_crashed(server: Server) -> None:
