@@ -292,6 +292,14 @@ class SyncEngine:
         if not self.dry:
             with self.db.session() as s:
                 self._save(s, {"cursor": next_cursor.isoformat(), "mode": None, "resume": None})
+                # Webhook events received before this pull began are covered by it (their pull job may
+                # have been refused while this tenant was busy).
+                covered = s.execute(update(WebhookEvent).where(
+                    WebhookEvent.tenant_id == self.tenant_id, WebhookEvent.system == self.system,
+                    WebhookEvent.processed_at.is_(None), WebhookEvent.received_at <= started)
+                    .values(processed_at=utcnow(), run_id=self.report.run_id)).rowcount
+                if covered:
+                    self.report.add("events_covered_by_pull", covered)
         all_ids: set[str] | None = None
         if mode == "full":
             all_ids = set(seen)
@@ -425,9 +433,11 @@ class SyncEngine:
             if stored is not None:
                 upsert_clients(s, self.tenant_id, self.system, [stored])
                 remote_hash = content_hash(profile_to_dict(stored))
-            self._move_bases(s, plan)
-            self._queue_conflicts(s, plan, conflicts)
-            _set_state(s, plan.link_id, RECORD_MARK, None, remote_hash, "remote")
+            states = {st.field: st for st in s.scalars(select(FieldSyncState).where(
+                FieldSyncState.link_id == plan.link_id))}
+            self._queue_conflicts(s, plan, conflicts, states)
+            self._move_bases(s, plan, states)
+            _set_state(s, states, plan.link_id, RECORD_MARK, None, remote_hash, "remote")
             s.flush()  # the version now includes the pulled values
             link.last_pushed_version = client.version
         self.report.add("pushed_fields", len(pushes))
@@ -461,17 +471,16 @@ class SyncEngine:
                          after=json_ready(dict(pulls)), run_id=self.report.run_id))
         self.report.add("local_writes")
 
-    def _move_bases(self, s: Session, plan: _Plan) -> None:
+    def _move_bases(self, s: Session, plan: _Plan, states: dict[str, FieldSyncState]) -> None:
         for d in plan.decisions:
             if d.action in (Action.AGREE, Action.PUSH, Action.PULL):
-                _set_state(s, plan.link_id, d.field, encode(d.value), value_hash(d.field, d.value, country=self.country),
+                _set_state(s, states, plan.link_id, d.field, encode(d.value), value_hash(d.field, d.value, country=self.country),
                            {Action.AGREE: "both", Action.PUSH: "local", Action.PULL: "remote"}[d.action])
 
-    def _queue_conflicts(self, s: Session, plan: _Plan, conflicts: list[Decision]) -> None:
+    def _queue_conflicts(self, s: Session, plan: _Plan, conflicts: list[Decision],
+                         base_rows: dict[str, FieldSyncState]) -> None:
         open_rows = {c.field: c for c in s.scalars(select(SyncConflict).where(
             SyncConflict.link_id == plan.link_id, SyncConflict.status == "open"))}
-        base_rows = {st.field: st for st in s.scalars(select(FieldSyncState).where(
-            FieldSyncState.link_id == plan.link_id))}
         for d in conflicts:
             local, remote = encode(plan.local_before.get(d.field)), encode(plan.remote_before.get(d.field))
             base = base_rows[d.field].base_value if d.field in base_rows else None
@@ -495,11 +504,13 @@ class SyncEngine:
 
 # --- helpers --------------------------------------------------------------------------------------------
 
-def _set_state(s: Session, link_id: int, f: str, value: str | None, digest: str, source: str) -> None:
-    row = s.scalar(select(FieldSyncState).where(FieldSyncState.link_id == link_id, FieldSyncState.field == f))
+def _set_state(s: Session, states: dict[str, FieldSyncState], link_id: int, f: str, value: str | None, digest: str,
+               source: str) -> None:
+    row = states.get(f)
     if row is None:
-        s.add(FieldSyncState(link_id=link_id, field=f, base_value=value, base_hash=digest, source=source,
-                             synced_at=utcnow()))
+        states[f] = FieldSyncState(link_id=link_id, field=f, base_value=value, base_hash=digest, source=source,
+                                   synced_at=utcnow())
+        s.add(states[f])
     elif row.base_hash != digest or row.base_value != value:
         row.base_value, row.base_hash, row.source, row.synced_at = value, digest, source, utcnow()
 
