@@ -5,6 +5,7 @@ or member whose other client is not linked yet waits and is completed once it is
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -248,3 +249,25 @@ def test_pulled_relationships_obey_local_rules(world: World) -> None:
     assert [r["rule"] for r in report["refused"]] == ["business_to_business"]
     assert w.local_rels() == set()
     assert w.remote_rels() == {("ACME", "BETA", "Shareholder")}, "a refused pull never deletes in XPM"
+
+
+def test_connections_sync_command_reports_waiting_then_completes(world: World) -> None:
+    from click.testing import CliRunner
+
+    from tests.connections.test_connection_cli import root
+
+    w = world
+    env = {**w.sim.env(), "SYNCWORKER_DATABASE_URL": w.ctx.db.connect_url,
+           "SYNCWORKER_SECRET_KEY": w.ctx.settings.secret_key or "", "SYNCWORKER_LOG_FORMAT": "text"}
+    w.link("ACME")
+    add_remote_rel(w, "ACME", "SAM", "Director")
+    runner = CliRunner()
+    first = runner.invoke(root, ["connections", "sync", "--tenant", T, "--json"], env=env)
+    assert first.exit_code == 0, first.output
+    report = json.loads(first.output)
+    assert report["status"] == "succeeded" and report["counts"]["waiting"] == 1
+    assert "not linked yet" in report["waiting"][0]["reason"]
+    w.link("SAM")
+    second = runner.invoke(root, ["connections", "sync", "--tenant", T], env=env)
+    assert second.exit_code == 0 and "SUCCEEDED" in second.output, second.output
+    assert w.local_rels() == {("ACME", "SAM", "director")}
