@@ -182,13 +182,18 @@ def _person(rng, names: _Names, key: int, family: str | None = None, female=None
         e.middle = names.given()
     year = year or rng.randint(1935, 2004)
     e.dob = date(year, rng.randint(1, 12), rng.randint(1, 28))
-    e.email = f"{e.given}.{e.family}{rng.randint(1, 99) if rng.random() < 0.5 else ''}@{rng.choice(DOMAINS)}"
+    e.email = _person_email(rng, e)
     e.mobile = _phone(rng, True)
     if rng.random() < 0.3:
         e.phone = _phone(rng, False)
     if rng.random() < 0.7:
         e.tfn = _tfn(rng)
     return e
+
+
+def _person_email(rng: random.Random, e: Entity) -> str:
+    # Distinct people never share a personal address (families may share one, set separately).
+    return f"{e.given}.{e.family}{e.key}@{rng.choice(DOMAINS)}"
 
 
 def _org_words(rng: random.Random, names: _Names) -> str:
@@ -225,6 +230,7 @@ def _entities(n: int, rng: random.Random) -> list[Entity]:
             if rng.random() < 0.15:  # a son with his father's name
                 junior = _person(rng, names, key + len(members), family, False, parent_year + 28)
                 junior.given = members[0].given
+                junior.email = _person_email(rng, junior)
                 members.append(junior)
             _address(rng, members[0])
             landline = _phone(rng, False)
@@ -274,6 +280,7 @@ def _entities(n: int, rng: random.Random) -> list[Entity]:
             _address(rng, e)
         if not e.kind.is_person:
             slug = e.org_core.lower().replace(" ", "").replace("&", "")
+            slug += str(e.key)  # same-named entities (two Smith Family Trusts) have their own domains
             e.email = f"{rng.choice(['info', 'admin', 'accounts', 'office'])}@{slug}.com.au"
             e.phone = _phone(rng, False)
             e.abn = _abn(rng) if rng.random() < 0.8 else ""

@@ -7,6 +7,8 @@ cost); the other keys still reach those records.
 
 from __future__ import annotations
 
+import itertools
+
 import jellyfish
 import numpy as np
 
@@ -20,86 +22,114 @@ _ORG_STOPWORDS = frozenset(
 )
 
 
-def _soundex(text: str) -> str:
-    return jellyfish.soundex(text) if text and text[0].isalpha() else text[:4]
+class _KeyVocab:
+    """Shared string -> int codes for key parts, so both sides of a link meet on the same codes."""
+
+    def __init__(self) -> None:
+        self.codes: dict[str, int] = {"": -1}
+        self.counter = itertools.count()
+        self.soundex_cache: dict[str, str] = {}
+
+    def factor(self, values) -> np.ndarray:
+        """Codes are unique per string but not dense (a C-level map keeps this fast)."""
+        return np.asarray(list(map(self.codes.setdefault, values, self.counter)), dtype=np.int64)
+
+    def soundex(self, values) -> np.ndarray:
+        cache = self.soundex_cache
+        for v in set(values).difference(cache):
+            cache[v] = ("~" + (jellyfish.soundex(v) if v[:1].isalpha() else v[:4])) if v else ""
+        return self.factor(list(map(cache.__getitem__, values)))
 
 
-def record_keys(t: Table, i: int) -> list[str]:
-    keys: list[str] = []
-    if t.email[i] >= 0:
-        keys.append(f"m{t.email[i]}")
-    if t.phone1[i] >= 0:
-        keys.append(f"p{t.phone1[i]}")
-    if t.phone2[i] >= 0:
-        keys.append(f"p{t.phone2[i]}")
-    if t.tax_full[i] >= 0:
-        keys.append(f"t{t.tax_full[i]}")
-    if t.bizno[i] >= 0:
-        keys.append(f"x{t.bizno[i]}")
-    name = t.name_key[i]
-    if t.tax_tail[i] >= 0 and name:
-        keys.append(f"u{t.tax_tail[i]}{name[:1]}")
-    postcode = t.postcode[i]
-    street = t.street[i].split()
-    if postcode >= 0 and street:
-        # Same street address: households, and records whose names are too damaged for name keys.
-        keys.append(f"s{postcode}{' '.join(street[:2])}")
-    if t.is_person[i]:
-        family, given, dob = t.family[i], t.given[i], t.dob[i]
-        canon = name.partition(" ")[0] if given else ""
-        if family:
-            fs = _soundex(family)
-            keys.append(f"a{fs}{given[:1]}")
-            if t.given2[i]:
-                keys.append(f"a{fs}{t.given2[i][:1]}")
-            if postcode >= 0:
-                keys.append(f"d{postcode}{family[:3]}")
-        if given:
-            # The same key with the names swapped meets records whose given/family are swapped.
-            keys.append(f"a{_soundex(given)}{family[:1]}")
-            if postcode >= 0:
-                keys.append(f"e{postcode}{canon[:3]}")
-            if dob:
-                keys.append(f"b{_soundex(canon)}{dob}")
-        if dob:
-            keys.append(f"c{dob}")
-        if t.family2[i]:
-            keys.append(f"a{_soundex(t.family2[i])}{t.given2[i][:1]}")
-        for token in t.alt[i].split()[:2]:
-            if token not in _ORG_STOPWORDS and len(token) > 1:
-                keys.append(f"o{token}")
-    else:
-        tokens = [tok for tok in name.split() if tok not in _ORG_STOPWORDS and len(tok) > 1]
-        tokens += [tok for tok in t.alt[i].split() if tok not in _ORG_STOPWORDS and len(tok) > 1]
-        for token in tokens[:4]:
-            keys.append(f"o{token}")
-        compact = name.replace(" ", "")
-        if compact:
-            keys.append(f"q{compact[:6]}")
-        if postcode >= 0 and tokens:
-            keys.append(f"r{postcode}{tokens[0][:2]}")
-    return keys
+def _initial(values) -> np.ndarray:
+    return np.fromiter((ord(v[0]) if v else 0 for v in values), dtype=np.int64, count=len(values))
 
 
-def key_arrays(t: Table, key_codes: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
-    """(record index, key code) for every key of every record."""
-    recs: list[int] = []
-    codes: list[int] = []
-    for i in range(len(t)):
-        for key in record_keys(t, i):
-            code = key_codes.get(key)
-            if code is None:
-                code = key_codes[key] = len(key_codes)
-            recs.append(i)
-            codes.append(code)
-    return np.asarray(recs, dtype=np.int64), np.asarray(codes, dtype=np.int64)
+class _Keys:
+    def __init__(self) -> None:
+        self.recs: list[np.ndarray] = []
+        self.codes: list[np.ndarray] = []
+
+    def add(self, kind: int, rec: np.ndarray, a: np.ndarray, b: np.ndarray | int = 0, valid=None) -> None:
+        ok = a >= 0
+        if valid is not None:
+            ok &= valid
+        if not isinstance(b, int):
+            ok &= b >= 0
+            b = b[ok]
+        self.recs.append(rec[ok])
+        self.codes.append((kind << 56) | (a[ok] << 28) | b)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.concatenate(self.recs), np.concatenate(self.codes)
+
+
+def key_arrays(t: Table, vocab: _KeyVocab) -> tuple[np.ndarray, np.ndarray]:
+    """(record index, key code) for every blocking key of every record."""
+    n = len(t)
+    every = np.arange(n, dtype=np.int64)
+    keys = _Keys()
+    keys.add(1, every, t.email.astype(np.int64))
+    keys.add(2, every, t.phone1.astype(np.int64))
+    keys.add(2, every, t.phone2.astype(np.int64))
+    keys.add(3, every, t.tax_full.astype(np.int64))
+    keys.add(4, every, t.bizno.astype(np.int64))
+    name_initial = _initial(t.name_key)
+    keys.add(5, every, t.tax_tail.astype(np.int64), name_initial, valid=name_initial > 0)
+    postcode = t.postcode.astype(np.int64)
+    # Same street address: households, and records whose names are too damaged for name keys.
+    street2 = vocab.factor([" ".join(s.split()[:2]) for s in t.street])
+    keys.add(6, every, postcode, street2)
+
+    people = np.flatnonzero(t.is_person)
+    family, given = t.family[people], t.given[people]
+    canon = [k.partition(" ")[0] if g else "" for k, g in zip(t.name_key[people], given, strict=True)]
+    family_sx, given_sx = vocab.soundex(family), vocab.soundex(given)
+    given_initial, family_initial = _initial(given), _initial(family)
+    keys.add(7, people, family_sx, given_initial)
+    keys.add(7, people, given_sx, family_initial, valid=family_initial > 0)  # meets swapped names
+    keys.add(7, people, family_sx, _initial(t.given2[people]), valid=_initial(t.given2[people]) > 0)
+    keys.add(7, people, vocab.soundex(t.family2[people]), _initial(t.given2[people]))
+    keys.add(8, people, postcode[people], vocab.factor(["f" + f[:3] if f else "" for f in family]))
+    keys.add(9, people, postcode[people], vocab.factor(["g" + c[:3] if c else "" for c in canon]))
+    dob = t.dob[people].astype(np.int64)
+    has_dob = dob > 0
+    keys.add(10, people, vocab.soundex(canon), dob, valid=has_dob)
+    keys.add(11, people, dob, valid=has_dob)
+
+    token_recs: list[int] = []
+    token_words: list[str] = []
+    for i in np.flatnonzero(~t.is_person | (t.alt != "")).tolist():
+        words = t.alt[i].split() if t.is_person[i] else t.name_key[i].split() + t.alt[i].split()
+        taken = 0
+        for word in words:
+            if len(word) > 1 and word not in _ORG_STOPWORDS:
+                token_recs.append(i)
+                token_words.append("o" + word)
+                taken += 1
+                if taken == 4:
+                    break
+    if token_recs:
+        keys.add(12, np.asarray(token_recs, dtype=np.int64), vocab.factor(token_words))
+    orgs = np.flatnonzero(~t.is_person)
+    compact = [k.replace(" ", "")[:6] for k in t.name_key[orgs]]
+    keys.add(13, orgs, vocab.factor(["q" + c if c else "" for c in compact]))
+    first = [next((w for w in k.split() if len(w) > 1 and w not in _ORG_STOPWORDS), "") for k in t.name_key[orgs]]
+    keys.add(14, orgs, postcode[orgs], vocab.factor(["r" + w[:2] if w else "" for w in first]))
+    return keys.arrays()
 
 
 def _groups(recs: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     order = np.argsort(codes, kind="stable")
     sorted_codes = codes[order]
-    uniq, start, count = np.unique(sorted_codes, return_index=True, return_counts=True)
-    return uniq, start, count, recs[order]
+    start = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
+    count = np.diff(np.r_[start, len(sorted_codes)])
+    return sorted_codes[start], start, count, recs[order]
+
+
+def _unique_sorted(values: np.ndarray) -> np.ndarray:
+    values = np.sort(values)
+    return values[np.r_[True, values[1:] != values[:-1]]] if len(values) else values
 
 
 def _expand(start_a: np.ndarray, count_a: np.ndarray, start_b: np.ndarray, count_b: np.ndarray):
@@ -117,23 +147,23 @@ def _expand(start_a: np.ndarray, count_a: np.ndarray, start_b: np.ndarray, count
 
 def link_candidates(left: Table, right: Table, max_block_pairs: int) -> tuple[np.ndarray, np.ndarray]:
     """Unique (left index, right index) candidate pairs."""
-    key_codes: dict[str, int] = {}
-    ul, sl, cl, recs_l = _groups(*key_arrays(left, key_codes))
-    ur, sr, cr, recs_r = _groups(*key_arrays(right, key_codes))
+    vocab = _KeyVocab()
+    ul, sl, cl, recs_l = _groups(*key_arrays(left, vocab))
+    ur, sr, cr, recs_r = _groups(*key_arrays(right, vocab))
     _, il, ir = np.intersect1d(ul, ur, assume_unique=True, return_indices=True)
     keep = cl[il] * cr[ir] <= max_block_pairs
     il, ir = il[keep], ir[keep]
     a, b = _expand(sl[il], cl[il], sr[ir], cr[ir])
-    pair = np.unique(recs_l[a] * len(right) + recs_r[b])
+    pair = _unique_sorted(recs_l[a] * len(right) + recs_r[b])
     return pair // len(right), pair % len(right)
 
 
 def dedupe_candidates(table: Table, max_block_pairs: int) -> tuple[np.ndarray, np.ndarray]:
     """Unique (i, j), i < j, candidate pairs within one table."""
-    u, s, c, recs = _groups(*key_arrays(table, {}))
+    u, s, c, recs = _groups(*key_arrays(table, _KeyVocab()))
     keep = (c > 1) & (c * (c - 1) // 2 <= max_block_pairs)
     a, b = _expand(s[keep], c[keep], s[keep], c[keep])
     ra, rb = recs[a], recs[b]
     lower = ra < rb
-    pair = np.unique(ra[lower] * len(table) + rb[lower])
+    pair = _unique_sorted(ra[lower] * len(table) + rb[lower])
     return pair // len(table), pair % len(table)

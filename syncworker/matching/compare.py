@@ -13,7 +13,6 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import JaroWinkler
 
 from .features import KIND_NAMES, Table
-from .names import forms_conflict
 from .nicknames import nickname_compatible
 
 LINK, REVIEW, NONE = 2, 1, 0
@@ -153,8 +152,9 @@ def compare(
         caps.apply_each(_mask(n, clash_pos), REVIEW, [
             f"kind={KIND_NAMES[int(x)]}/{KIND_NAMES[int(y)]}:blocked" for x, y in zip(ka[kind_clash], kb[kind_clash], strict=True)
         ])
-        form_clash = [forms_conflict(x, y) for x, y in zip(a.form[oa], b.form[ob], strict=True)]
-        caps.apply(_mask(n, org_pairs[np.asarray(form_clash, dtype=bool)]), REVIEW, "legal_form:conflict")
+        fa, fb = a.form_group[oa], b.form_group[ob]
+        form_clash = (fa != fb) & (fa > 0) & (fb > 0)
+        caps.apply(_mask(n, org_pairs[form_clash]), REVIEW, "legal_form:conflict")
     cross_idx = np.flatnonzero(cross)
     if len(cross_idx):
         ka, kb = a.kind[li[cross_idx]], b.kind[ri[cross_idx]]
@@ -228,13 +228,11 @@ def _compare_people(a, b, li, ri, idx, levels, name_sim, caps: _Capper, workers:
     nick = a.given_canon_code[la] == b.given_canon_code[lb]
     given_level[nick & ~swapped & (a.given_canon_code[la] >= 0)] = 1
     ga, gb = a.given[la], b.given[lb]
-    initial_ok = (a.given_initial[la] == b.given_initial[lb]) & (
-        (np.char.str_len(ga.astype(str)) == 1) | (np.char.str_len(gb.astype(str)) == 1)
-    )
+    initial_ok = (a.given_initial[la] == b.given_initial[lb]) & ((a.given_len[la] == 1) | (b.given_len[lb] == 1))
     given_level[(given_level == 4) & initial_ok & ~swapped] = 3
     given_level[~has_giv] = 0
     # Ambiguous diminutives ("chris", "pat") are checked one by one; there are few.
-    maybe = np.flatnonzero(given_level == 4)
+    maybe = np.flatnonzero((given_level == 4) & (a.given_ambiguous[la] | b.given_ambiguous[lb]))
     if len(maybe):
         ok = [nickname_compatible(x, y) for x, y in zip(ga[maybe], gb[maybe], strict=True)]
         given_level[maybe[np.asarray(ok, dtype=bool)]] = 1
@@ -242,21 +240,19 @@ def _compare_people(a, b, li, ri, idx, levels, name_sim, caps: _Capper, workers:
     # Couples: compare the set of given names; a couple is never auto-linked to one person.
     ca, cb = _present(a.given2[la]), _present(b.given2[lb])
     couple_pos = np.flatnonzero(ca | cb)
-    different_couple: list[int] = []
-    for k in couple_pos.tolist():
-        i, j = la[k], lb[k]
-        names_a = {x for x in (a.given[i], a.given2[i]) if x}
-        names_b = {x for x in (b.given[j], b.given2[j]) if x}
-        if ca[k] and cb[k]:
-            same = _names_cover(names_a, names_b) and _names_cover(names_b, names_a)
-            if not same:
-                different_couple.append(k)
-        else:
-            single, couple = (names_b, names_a) if ca[k] else (names_a, names_b)
-            same = _names_cover(single, couple)
-        given_level[k] = 1 if same else 4
-    caps.apply(_mask(n, idx[different_couple]), REVIEW, "couple:different")
-    caps.apply(_mask(n, idx[couple_pos[~(ca[couple_pos] & cb[couple_pos])]]), REVIEW, "couple/single:review")
+    if len(couple_pos):
+        i, j = la[couple_pos], lb[couple_pos]
+        g1 = _same_given(a, b, i, j, "", "", workers)
+        g12 = _same_given(a, b, i, j, "", "2", workers)
+        g21 = _same_given(a, b, i, j, "2", "", workers)
+        g22 = _same_given(a, b, i, j, "2", "2", workers)
+        both = ca[couple_pos] & cb[couple_pos]
+        same_couple = (g1 & g22) | (g12 & g21)
+        single_in_couple = np.where(ca[couple_pos], g1 | g21, g1 | g12)
+        same = np.where(both, same_couple, single_in_couple)
+        given_level[couple_pos] = np.where(same, 1, 4)
+        caps.apply(_mask(n, idx[couple_pos[both & ~same_couple]]), REVIEW, "couple:different")
+        caps.apply(_mask(n, idx[couple_pos[~both]]), REVIEW, "couple/single:review")
 
     mid = _code_pairs(a.middle_initial[la], b.middle_initial[lb])
     levels["family"][idx] = family_level
@@ -267,9 +263,6 @@ def _compare_people(a, b, li, ri, idx, levels, name_sim, caps: _Capper, workers:
     name_sim[idx] = np.where(has_fam & has_giv, (fam + giv) / 2, np.where(has_fam, fam, giv))
 
     dob = levels["dob"][idx]
-    street = levels["street"][idx]
-    phone_or_email = (levels["phone"][idx] == 1) | (levels["email"][idx] == 1)
-    household = (street == 1) | (street == 2) | phone_or_email
     dob_exact = dob == 1
     # Family members share a surname and an address but not a given name and date of birth:
     # a given-name conflict is only a typo when the date of birth agrees exactly.
@@ -281,24 +274,35 @@ def _compare_people(a, b, li, ri, idx, levels, name_sim, caps: _Capper, workers:
     if not strict_family:
         return
     caps.apply(_mask(n, idx[conflict & ~dob_exact]), NONE, "given=disagree")
-    caps.apply(_mask(n, idx[conflict & dob_exact & ~household]), REVIEW, "given=disagree")
+    caps.apply(_mask(n, idx[conflict]), REVIEW, "given=disagree")  # same birthday: twins or spouses
     caps.apply(_mask(n, idx[(family_level == 4) & ~dob_exact]), REVIEW, "family=disagree")
-    # Different dates of birth: same-named relatives (father and son) unless everything else agrees.
-    names_agree = (given_level >= 1) & (given_level <= 2) & (family_level >= 1) & (family_level <= 2)
-    caps.apply(_mask(n, idx[(dob == 3) & ~(names_agree & household)]), REVIEW, "dob=disagree")
+    # Different dates of birth in a list with households: a same-named relative (father and son).
+    caps.apply(_mask(n, idx[dob == 3]), REVIEW, "dob=disagree")
+    # Without dates of birth, a shared address, landline or family email does not tell a person from
+    # a same-named relative: ask for something personal that agrees and nothing personal that differs.
+    tax, email = levels["tax"][idx], levels["email"][idx]
+    own_email = ~a.email_shared[la] & ~b.email_shared[lb]
+    mobile = _code_level(a.mobile[la], b.mobile[lb])
+    personal_agree = (tax == 1) | (tax == 2) | ((email == 1) & own_email) | (mobile == 1)
+    personal_clash = (tax == 3) | ((email == 2) & own_email) | (mobile == 2)
+    caps.apply(_mask(n, idx[(dob == 0) & (personal_clash | ~personal_agree)]), REVIEW, "dob=missing:review")
     caps.apply(_mask(n, idx[mid == 2]), REVIEW, "middle_initial=disagree")
     strong_id = (dob == 1) | (dob == 2) | (levels["tax"][idx] == 1) | (levels["tax"][idx] == 2)
     partial_name = (~has_giv | ~has_fam) & ~strong_id
     caps.apply(_mask(n, idx[partial_name]), REVIEW, "name:incomplete")
 
 
-def _names_cover(names: set[str], others: set[str]) -> bool:
-    """Every name in `names` matches some name in `others` (exactly, by nickname or initial)."""
-    return all(
-        any(x == y or nickname_compatible(x, y) or (min(len(x), len(y)) == 1 and x[0] == y[0])
-            or JaroWinkler.normalized_similarity(x, y) >= 0.92 for y in others)
-        for x in names
-    )
+def _same_given(a: Table, b: Table, i: np.ndarray, j: np.ndarray, sa: str, sb: str, workers: int) -> np.ndarray:
+    """Whether given name (or second given name, suffix '2') of a[i] and b[j] are the same name:
+    equal under the nickname list, close in spelling, or an initial of the other."""
+    xa, xb = getattr(a, "given" + sa)[i], getattr(b, "given" + sb)[j]
+    ca, cb = getattr(a, "given" + sa + "_canon_code")[i], getattr(b, "given" + sb + "_canon_code")[j]
+    present = _present(xa) & _present(xb)
+    sim = _sim(JaroWinkler.normalized_similarity, xa, xb, workers)
+    la = np.fromiter((len(x) for x in xa), dtype=np.int32, count=len(xa))
+    lb = np.fromiter((len(x) for x in xb), dtype=np.int32, count=len(xb))
+    initial = ((la == 1) | (lb == 1)) & (sim > 0) & np.asarray([x[:1] == y[:1] for x, y in zip(xa, xb, strict=True)])
+    return present & ((ca == cb) | (sim >= 0.92) | initial)
 
 
 def _code_pairs(x: np.ndarray, y: np.ndarray) -> np.ndarray:

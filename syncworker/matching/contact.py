@@ -51,13 +51,19 @@ def normalise_phone(raw: str | None, region: str) -> str:
     if not raw:
         return ""
     text = raw.strip()
-    digits = "".join(c for c in text if c.isdigit())
-    simple = len(digits) + sum(c in " -()." for c in text) == len(text)
-    if simple and digits.startswith("0") and not digits.startswith("00") and 9 <= len(digits) <= 11:
-        return f"+{_country_code(region)}{digits[1:]}"
-    if len(digits) < 6:
+    compact = text.translate(_PHONE_SEPARATORS)
+    if compact.isdigit():
+        if compact[0] == "0" and compact[1:2] != "0" and 9 <= len(compact) <= 11:
+            return f"+{_country_code(region)}{compact[1:]}"
+    elif compact[:1] == "+" and compact[1:].isdigit() and compact[1:2] != "0" and "(0)" not in text \
+            and 8 <= len(compact) <= 16:
+        return compact
+    if sum(c.isdigit() for c in text) < 6:
         return ""
     return _parse_phone(text, region)
+
+
+_PHONE_SEPARATORS = str.maketrans("", "", " -().\t")
 
 
 @lru_cache(maxsize=100_000)

@@ -18,7 +18,7 @@ from syncworker.domain.profile import ClientKind, ClientProfile
 from .contact import normalise_email, normalise_phone, normalise_street
 from .identifiers import parse_identifier
 from .names import parse_org, person_from_fields
-from .nicknames import canonical_given
+from .nicknames import AMBIGUOUS, canonical_given
 from .text import fold
 
 KIND_CODES = {
@@ -26,6 +26,7 @@ KIND_CODES = {
     ClientKind.PARTNERSHIP: 4, ClientKind.OTHER: 5,
 }
 KIND_NAMES = {code: kind.value for kind, code in KIND_CODES.items()}
+_FORM_GROUPS = {"trust": 2, "partnership": 3, "llp": 3, "lp": 3}
 _DIGIT_TOKEN = re.compile(r"\b\d+\b")
 
 
@@ -57,10 +58,14 @@ class Table:
     name_key: np.ndarray  # object: persons "given family" (canonical given), orgs core name
     alt: np.ndarray  # object: trading / trustee name
     form: np.ndarray  # object: canonical legal form of organisations
+    form_group: np.ndarray  # int8: 0 unknown, 1 company forms, 2 trust, 3 partnership
     name_numbers: np.ndarray  # object: digit tokens of an organisation name ("2" in "... Trust No 2")
     name_code: np.ndarray  # int32 code of name_key
     given: np.ndarray  # object, folded first given name
     given_canon_code: np.ndarray  # int32
+    given_len: np.ndarray  # int32 length of the given name (1 = an initial)
+    given_ambiguous: np.ndarray  # bool: a diminutive of several names ("chris")
+    given2_canon_code: np.ndarray  # int32
     given_initial: np.ndarray  # object, first letter of the given name
     middle_initial: np.ndarray  # object
     family: np.ndarray  # object
@@ -70,6 +75,8 @@ class Table:
     family2: np.ndarray  # object
     dob: np.ndarray  # int32 yyyymmdd, 0 when missing
     email: np.ndarray  # int32 codes
+    email_shared: np.ndarray  # bool: people with other given names use this email too (a family address)
+    mobile: np.ndarray  # int32 code of a mobile number (personal, unlike a household landline)
     phone1: np.ndarray
     phone2: np.ndarray
     tax_full: np.ndarray  # int32 code of the whole visible number
@@ -154,21 +161,46 @@ def build_table(profiles: Sequence[ClientProfile], vocab: Vocab, region: str) ->
             postcode[i] = (addr.postcode or "").strip().lower()
             city[i] = fold(addr.city)
     obj = _objects
+    email_codes = vocab.codes(email)
+    given_canon_code = vocab.codes(["g:" + g if g else "" for g in given_canon])
     return Table(
         ids=[p.id for p in profiles], kind=kinds, is_person=kinds <= 1,
         name_key=obj(name_key), alt=obj(alt), form=obj(form), name_numbers=obj(numbers),
+        form_group=np.fromiter((_FORM_GROUPS.get(f, 1 if f else 0) for f in form), dtype=np.int8, count=n),
         name_code=vocab.codes(["n:" + k if k else "" for k in name_key]),
-        given=obj(given), given_canon_code=vocab.codes(["g:" + g if g else "" for g in given_canon]),
+        given=obj(given), given_canon_code=given_canon_code,
+        given_len=np.fromiter(map(len, given), dtype=np.int32, count=n),
+        given_ambiguous=np.fromiter((g in AMBIGUOUS for g in given), dtype=bool, count=n),
+        given2_canon_code=vocab.codes(["g:" + canonical_given(g) if g else "" for g in given2]),
         given_initial=obj(given_initial), middle_initial=obj(middle_initial),
         family=obj(family), family_code=vocab.codes(["f:" + f if f else "" for f in family]),
         generation=obj(generation), given2=obj(given2), family2=obj(family2), dob=dob,
-        email=vocab.codes(email), phone1=vocab.codes(phone1), phone2=vocab.codes(phone2),
+        email=email_codes, email_shared=_shared_by_others(email_codes, given_canon_code, kinds <= 1),
+        mobile=vocab.codes([_mobile(p1, p2) for p1, p2 in zip(phone1, phone2, strict=True)]),
+        phone1=vocab.codes(phone1), phone2=vocab.codes(phone2),
         tax_full=vocab.codes(["t:" + t if t else "" for t in tax_full]),
         tax_tail=vocab.codes(["tt:" + t if t else "" for t in tax_tail]), tax_valid=tax_valid,
         bizno=vocab.codes(["b:" + b if b else "" for b in bizno]), bizno_valid=bizno_valid,
         street=obj(street), postcode=vocab.codes(["p:" + c if c else "" for c in postcode]),
         city=obj(city), city_code=vocab.codes(["c:" + c if c else "" for c in city]),
     )
+
+
+_MOBILE_PREFIXES = ("+614", "+642", "+447", "+6427", "+6421", "+6422")
+
+
+def _mobile(*numbers: str) -> str:
+    return next((x for x in numbers if x.startswith(_MOBILE_PREFIXES)), "")
+
+
+def _shared_by_others(codes: np.ndarray, given: np.ndarray, is_person: np.ndarray) -> np.ndarray:
+    """True where a person's email is also used by a person with another given name in the list."""
+    people = np.flatnonzero(is_person & (codes >= 0))
+    pairs = np.unique(np.stack([codes[people], given[people]]), axis=1)  # distinct (email, given)
+    emails, counts = np.unique(pairs[0], return_counts=True)
+    shared = np.zeros(len(codes), dtype=bool)
+    shared[people] = np.isin(codes[people], emails[counts > 1])
+    return shared
 
 
 def _objects(values: list[str]) -> np.ndarray:

@@ -6,11 +6,13 @@ visible digits, so it can agree or disagree on those digits but never proves ide
 
 from __future__ import annotations
 
+import operator
+import re
 from dataclasses import dataclass
 
 from .text import digits_only
 
-MASK_CHARS = frozenset("*xX•#")
+_MASK = re.compile(r"[*xX•#]")
 TAIL = 3  # visible digits compared when one side is masked
 
 
@@ -35,9 +37,7 @@ def abn_is_valid(digits: str) -> bool:
     if len(digits) != 11 or not digits.isdigit() or digits[0] == "0":
         return False
     weights = (10, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19)
-    nums = [int(c) for c in digits]
-    nums[0] -= 1
-    return sum(w * n for w, n in zip(weights, nums, strict=True)) % 89 == 0
+    return (_weighted(weights, digits) - 10) % 89 == 0  # first digit minus one: 10 * -1
 
 
 def tfn_is_valid(digits: str) -> bool:
@@ -50,7 +50,11 @@ def tfn_is_valid(digits: str) -> bool:
         weights = (10, 7, 8, 4, 6, 3, 5, 1)
     else:
         return False
-    return sum(w * int(c) for w, c in zip(weights, digits, strict=True)) % 11 == 0
+    return _weighted(weights, digits) % 11 == 0
+
+
+def _weighted(weights: tuple[int, ...], digits: str) -> int:
+    return sum(map(operator.mul, weights, map(int, digits)))
 
 
 def ird_is_valid(digits: str) -> bool:
@@ -62,7 +66,7 @@ def ird_is_valid(digits: str) -> bool:
     if not 10_000_000 <= int(padded[:9]) <= 150_000_000:
         return False
     for weights in ((3, 2, 7, 6, 5, 4, 3, 2), (7, 4, 3, 2, 5, 2, 7, 6)):
-        remainder = sum(w * int(c) for w, c in zip(weights, base, strict=True)) % 11
+        remainder = _weighted(weights, base) % 11
         expected = 0 if remainder == 0 else 11 - remainder
         if expected != 10:
             return expected == check
@@ -74,9 +78,11 @@ def parse_identifier(raw: str | None) -> Identifier | None:
     if not raw:
         return None
     text = raw.strip()
-    masked = any(c in MASK_CHARS for c in text)
+    masked = _MASK.search(text) is not None
     digits = digits_only(text)
     if not digits:
         return None
-    valid = not masked and (abn_is_valid(digits) or tfn_is_valid(digits) or ird_is_valid(digits))
+    valid = not masked and (
+        abn_is_valid(digits) if len(digits) == 11 else len(digits) in (8, 9) and (tfn_is_valid(digits) or ird_is_valid(digits))
+    )
     return Identifier(digits, masked, valid)

@@ -71,12 +71,21 @@ class PersonName:
         return canonical_given(self.given)
 
 
+_FORM_FIRST_WORDS = frozenset(words[0] for words, _ in _LEGAL_FORMS)
+
+
 def _strip_forms(tokens: list[str]) -> tuple[list[str], str]:
     """Remove legal-form words (anywhere after the first word) and return the canonical form."""
+    if _FORM_FIRST_WORDS.isdisjoint(tokens[1:]):
+        return tokens, ""
     form = ""
     out: list[str] = []
     i = 0
     while i < len(tokens):
+        if tokens[i] not in _FORM_FIRST_WORDS:
+            out.append(tokens[i])
+            i += 1
+            continue
         for words, canon in _LEGAL_FORMS:
             n = len(words)
             if i > 0 and tuple(tokens[i : i + n]) == words:

@@ -38,4 +38,7 @@ def squash(text: str) -> str:
 def digits_only(text: str | None) -> str:
     if not text:
         return ""
-    return "".join(c for c in text if c.isdigit())
+    return _NON_DIGITS.sub("", text)
+
+
+_NON_DIGITS = re.compile(r"[^0-9]")
