@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from adapters.base import ClientSystem
 from adapters.errors import AdapterError, DailyLimitReached, ReconnectRequired
@@ -235,20 +235,41 @@ class SyncEngine:
     # ---- sync ----
     def sync(self, *, full: bool) -> None:
         pulled, seen_all = self._pull(full=full)
-        with self.db.session() as s:
-            links = list(s.execute(select(Link.id, Link.remote_id).where(
-                Link.tenant_id == self.tenant_id, Link.system == self.system, Link.status == "linked")
-                .order_by(Link.id)).all())
+        links = self._linked_pairs()
         if seen_all is not None:
-            for _, remote_id in links:
+            for _, remote_id, _ in links:
                 if remote_id not in seen_all:
                     self.report.deleted.append({"remote_id": remote_id,
                                                 "reason": f"not in the full {self.system} listing "
                                                           "(archived or deleted there)"})
-        for done, (link_id, remote_id) in enumerate(links, 1):
+        # Change capture: only pairs whose local version or remote snapshot moved since their last merge
+        # (a dry run has not stored what it pulled, so those pairs are looked at too).
+        todo = [(lid, rid) for lid, rid, dirty in links if full or dirty or (self.dry and rid in pulled)]
+        self.report.add("unchanged", len(links) - len(todo))
+        for done, (link_id, remote_id) in enumerate(todo, 1):
             self.merge_link(link_id, pulled.get(remote_id), force=full)
             if done % 200 == 0:
-                self.runs.progress(self.report.run_id, phase="merge", done=done, total=len(links))
+                self.runs.progress(self.report.run_id, phase="merge", done=done, total=len(todo))
+        with self.db.session() as s:
+            self.report.counts["open_conflicts"] = s.scalar(
+                select(func.count()).select_from(SyncConflict).join(Link, Link.id == SyncConflict.link_id)
+                .where(SyncConflict.tenant_id == self.tenant_id, Link.system == self.system,
+                       SyncConflict.status == "open")) or 0
+
+    def _linked_pairs(self) -> list[tuple[int, str, bool]]:
+        """(link id, remote id, changed since its last merge) for every linked pair, in one query."""
+        mark = aliased(FieldSyncState)
+        dirty = or_(mark.id.is_(None), RemoteRecord.id.is_(None), Link.last_pushed_version.is_(None),
+                    Link.last_pushed_version != Client.version, mark.base_hash != RemoteRecord.payload_hash)
+        q = (select(Link.id, Link.remote_id, dirty).join(Client, Client.id == Link.client_id)
+             .outerjoin(RemoteRecord, and_(RemoteRecord.tenant_id == Link.tenant_id,
+                                           RemoteRecord.system == Link.system, RemoteRecord.record_type == "client",
+                                           RemoteRecord.remote_id == Link.remote_id))
+             .outerjoin(mark, and_(mark.link_id == Link.id, mark.field == RECORD_MARK))
+             .where(Link.tenant_id == self.tenant_id, Link.system == self.system, Link.status == "linked")
+             .order_by(Link.id))
+        with self.db.session() as s:
+            return [(lid, rid, bool(d)) for lid, rid, d in s.execute(q).all()]
 
     def _pull(self, *, full: bool) -> tuple[dict[str, ClientProfile], set[str] | None]:
         """Pull into the records cache. Returns this run's profiles by id and, for a completed full listing,
