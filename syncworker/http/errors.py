@@ -32,7 +32,7 @@ def _is_missing(exc: Exception) -> bool:
     return str(exc).startswith("no ")
 
 
-_STATE_RULES = {"group_exists", "already_member"}  # ConnectionRefused rules that clash with what exists
+_STATE_RULES = {"duplicate", "group_exists", "already_member"}  # ConnectionRefused rules that clash with what exists
 
 
 def status_for(exc: Exception) -> int:
