@@ -44,6 +44,7 @@ from adapters.errors import AdapterError, DailyLimitReached, NotFound, Reconnect
 from syncworker.domain.connections import ConnectionRefused, RelationshipType, fact_key
 from syncworker.domain.profile import ClientGroup, Relationship
 from syncworker.domain.serialize import content_hash
+from syncworker.jobs.base import JobRequest
 from syncworker.services import connections as conn_svc
 from syncworker.services import groups as group_svc
 from syncworker.services.context import ServiceContext
@@ -100,39 +101,46 @@ class RelationshipSyncReport:
 def sync_relationships(
     ctx: ServiceContext, tenant_name: str, system: str = "xpm", *, run_id: int | None = None,
     adapter: ClientSystem | None = None, hold_lock: bool = True, full: bool = False, trigger: str = "cli",
+    changed_remote_ids: set[str] | None = None, max_fetches: int = 200,
 ) -> RelationshipSyncReport:
-    """Pull and push the tenant's relationships and groups. Call it after links change (end of a link run,
-    end of a profile sync): pass that run's `adapter` and `run_id` with `hold_lock=False`, since the caller
-    already holds the tenant lock. Standalone (the CLI), it records its own run and takes the lock.
-    `full=True` re-reads the relationships of every linked client."""
+    """Pull and push the tenant's relationships and groups.
+
+    Standalone (CLI, job): takes the tenant lock and records the run (`run_id` of a run the executor
+    created, or a new one). Inside another run that already holds the lock (end of a link run or a
+    profile sync, i.e. right after links may have changed): pass `adapter`, `run_id` and
+    `hold_lock=False`; the caller's run is left to the caller. A caller that just pulled the clients XPM
+    modified since its cursor can pass their ids as `changed_remote_ids`, saving this function its own
+    "modified since" listing call. `full=True` re-reads the relationships of every linked client;
+    otherwise at most `max_fetches` never-read clients are read per run (one call each)."""
     runs = RunRecorder(ctx.db)
     with ctx.db.session() as s:
         tenant_id = get_tenant(s, tenant_name).id
         ts = s.scalar(select(TenantSystem).where(TenantSystem.tenant_id == tenant_id, TenantSystem.system == system))
     report = RelationshipSyncReport(tenant_name, system, run_id)
-    own_run = run_id is None and hold_lock
-    if own_run:
-        report.run_id = runs.start("relationship_sync", tenant_id=tenant_id, trigger=trigger, system=system,
-                                   params={"system": system, "full": full})
     lock = None
     if hold_lock:
+        if report.run_id is None:
+            report.run_id = runs.start("relationship_sync", tenant_id=tenant_id, trigger=trigger, system=system,
+                                       params={"system": system, "full": full})
         refusal = _refusal(ts, system) if adapter is None else None
         if refusal:
             _finish(runs, report, "failed", refusal)
             raise RunRefused(refusal, report.run_id)
+        runs.reap_abandoned(ctx.settings.lock_ttl_seconds)
         lock = TenantLock(ctx.db, tenant_id, ttl_seconds=ctx.settings.lock_ttl_seconds, run_id=report.run_id)
         try:
             lock.acquire()
         except TenantBusy as exc:
-            _finish(runs, report, "failed", f"refused: {exc}") if own_run else None
+            _finish(runs, report, "failed", f"refused: {exc}")
             raise RunRefused(str(exc), report.run_id) from None
+    calls_before: dict[str, int] = {}
     try:
         adapter = adapter or ctx.adapter(tenant_id, system)
-        caps = adapter.capabilities
-        engine = _Engine(ctx, tenant_id, system, adapter, report)
-        if caps.relationships:
-            engine.relationships(full=full)
-        if caps.groups:
+        calls_before = dict(adapter.call_stats())
+        engine = _Engine(ctx, tenant_id, system, adapter, report, max_fetches)
+        if adapter.capabilities.relationships:
+            engine.relationships(full=full, changed=changed_remote_ids)
+        if adapter.capabilities.groups:
             engine.groups()
     except DailyLimitReached as exc:
         report.status = "partial"
@@ -149,13 +157,25 @@ def sync_relationships(
     finally:
         if lock is not None:
             lock.release()
-    if adapter is not None and own_run:
-        report.api_calls = dict(adapter.call_stats())
+    if adapter is not None:  # this sync's share of the adapter's calls
+        report.api_calls = {k: v - calls_before.get(k, 0) for k, v in adapter.call_stats().items()
+                            if isinstance(v, int) and v - calls_before.get(k, 0)}
     if report.status == "running":
         report.status = "partial" if report.errors else "succeeded"
-    if own_run:
+    if hold_lock:
         _finish(runs, report, report.status, report.message)
     return report
+
+
+def run_relationship_sync_job(ctx: ServiceContext, request: JobRequest, run_id: int) -> dict[str, Any]:
+    """The executor's job function (kind "relationship_sync")."""
+    p = request.params
+    try:
+        report = sync_relationships(ctx, request.tenant, str(p.get("system") or "xpm"), run_id=run_id,
+                                    full=bool(p.get("full")), trigger=request.trigger)
+    except RunRefused as exc:
+        return {"status": "refused", "message": str(exc)}
+    return {"status": report.status, "counts": report.counts}
 
 
 def _finish(runs: RunRecorder, report: RelationshipSyncReport, status: str, message: str | None) -> None:
@@ -191,9 +211,10 @@ class _Links:
 
 class _Engine:
     def __init__(self, ctx: ServiceContext, tenant_id: int, system: str, adapter: ClientSystem,
-                 report: RelationshipSyncReport) -> None:
+                 report: RelationshipSyncReport, max_fetches: int = 200) -> None:
         self.db, self.tenant_id, self.system, self.adapter, self.report = ctx.db, tenant_id, system, adapter, report
         self.types = conn_svc.relationship_types()
+        self.max_fetches = max_fetches
 
     def _links(self, s: Session) -> _Links:
         rows = s.execute(select(Link.id, Link.client_id, Link.remote_id).where(
@@ -215,11 +236,11 @@ class _Engine:
                          entity_id=entity_id, action=action, before=before, after=after, run_id=self.report.run_id))
 
     # ==== relationships: pull ====
-    def relationships(self, *, full: bool) -> None:
-        self._pull_relationships(full=full)
+    def relationships(self, *, full: bool, changed: set[str] | None) -> None:
+        self._pull_relationships(full=full, changed=changed)
         self._reconcile_relationships()
 
-    def _pull_relationships(self, *, full: bool) -> None:
+    def _pull_relationships(self, *, full: bool, changed: set[str] | None) -> None:
         started = utcnow()
         with self.db.session() as s:
             links = self._links(s)
@@ -227,9 +248,17 @@ class _Engine:
             cp = s.scalar(select(Checkpoint).where(Checkpoint.tenant_id == self.tenant_id,
                                                    Checkpoint.system == self.system, Checkpoint.stream == STREAM))
             cursor = cp.value.get("since") if cp else None
-        owners = {rid for rid in links.by_remote
-                  if full or rid not in markers or markers[rid].payload.get("link_id") != links.link_ids[rid]}
+        unfetched = sorted(rid for rid in links.by_remote
+                           if rid not in markers or markers[rid].payload.get("link_id") != links.link_ids[rid])
+        # Newly linked clients cost one call each: a budget per run keeps a first sync of a large practice
+        # from spending the day's calls at once; the rest are fetched by the next runs.
+        owners = set(links.by_remote) if full else set(unfetched[:self.max_fetches])
+        if len(unfetched) > self.max_fetches and not full:
+            self.report.add("relationship_owners_pending", len(unfetched) - self.max_fetches)
         next_cursor = started - OVERLAP
+        if changed is not None:
+            owners |= {rid for rid in changed if rid in links.by_remote}
+            cursor = None  # the caller's pull covered "modified since": keep our cursor moving with it
         if cursor and not full:
             for page in self.adapter.iter_client_pages(modified_since=datetime.fromisoformat(cursor)):
                 owners |= {p.id for p in page.items if p.id in links.by_remote}
@@ -300,6 +329,8 @@ class _Engine:
             rows = [r for r in self._rows(s, REL)]
             conns = list(s.scalars(select(Connection).where(Connection.tenant_id == self.tenant_id)))
             held = self._settle_conflicts(s, rows, links)
+            read = {m.remote_id for m in self._rows(s, FETCHED)
+                    if m.payload.get("link_id") == links.link_ids.get(m.remote_id)}
         remote: dict[Key, list[RemoteRecord]] = {}
         frozen: set[Key] = set()
         for row in rows:
@@ -327,6 +358,14 @@ class _Engine:
                     frozen.add(key)
                 elif rtype.xpm:
                     self._wait(c, links)
+                continue
+            unread = [cid for cid in (c.client_id, c.related_client_id) if links.by_local[cid] not in read]
+            if unread and key not in remote and key not in based:
+                # XPM may hold it already on a record not read yet: pushing now could add it twice.
+                self.report.waiting.append({"connection_id": c.id, "type": c.relationship_type,
+                                            "reason": f"relationships of client(s) {unread} not read from "
+                                                      f"{self.system} yet"})
+                self.report.add("waiting")
                 continue
             local[key] = c
         for key in sorted(set(local) | set(remote) | set(based)):

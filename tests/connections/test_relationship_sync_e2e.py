@@ -271,3 +271,19 @@ def test_connections_sync_command_reports_waiting_then_completes(world: World) -
     second = runner.invoke(root, ["connections", "sync", "--tenant", T], env=env)
     assert second.exit_code == 0 and "SUCCEEDED" in second.output, second.output
     assert w.local_rels() == {("ACME", "SAM", "director")}
+
+
+def test_a_budget_of_reads_per_run_and_no_push_before_the_records_are_read(world: World) -> None:
+    w = world
+    w.link("ACME", "BETA", "JO", "SAM")
+    a, b = sorted(("ACME", "BETA", "JO", "SAM"), key=lambda e: w.remote[e])[2:]  # records are read in id order
+    add_remote_rel(w, a, b, "Associate")  # already in XPM, on a record the first run will not read
+    conn_svc.add_connection(w.ctx.db, T, b, a, "associate")  # ... and typed in here too
+    first = sync_relationships(w.ctx, T, "xpm", max_fetches=2)  # reads two records only
+    assert first.counts["relationship_owners_fetched"] == 2 and first.counts["relationship_owners_pending"] == 2
+    assert any("not read from xpm yet" in x["reason"] for x in first.waiting), first.waiting
+    assert len(w.sim.store.relationships) == 1, "nothing pushed before the records were read"
+    second = sync_relationships(w.ctx, T, "xpm", max_fetches=2)
+    assert second.status == "succeeded" and "relationship_owners_pending" not in second.counts
+    assert second.counts["relationships_agreed"] == 1 and "relationships_pushed" not in second.counts
+    assert len(w.sim.store.relationships) == 1 and len(w.local_rels()) == 1
