@@ -75,13 +75,15 @@ def resolve_conflict(db: Database, tenant_name: str, conflict_id: int, *, take: 
         client = s.get(Client, link.client_id) if link else None
         if link is None or client is None:
             raise ConflictError(f"conflict {conflict_id} belongs to a link that no longer exists")
-        chosen = decode(c.local_value) if take == "local" else decode(c.remote_value) if take == "remote" else value
+        column = local_column(c.field)
+        current = getattr(client, column)
+        # "local" keeps the record as it is now (it may have moved on since the conflict was queued);
+        # "remote" takes the value the conflict saw, which is also the base set below.
+        chosen = current if take == "local" else decode(c.remote_value) if take == "remote" else value
         try:
             new_value = column_value(c.field, chosen)
         except ValueError as exc:
             raise ConflictError(f"not a valid {c.field}: {exc}") from None
-        column = local_column(c.field)
-        current = getattr(client, column)
         if normalise(c.field, current) != normalise(c.field, new_value):
             setattr(client, column, new_value)
             s.add(AuditEntry(tenant_id=tenant.id, actor=actor, origin="operator", target="local", entity="client",

@@ -551,8 +551,9 @@ def column_value(f: str, value: Any) -> Any:
         return None
     if f == "date_of_birth" and not isinstance(value, date):
         return date.fromisoformat(str(value))
-    if f == "status":
-        return ClientStatus(value).value
+    if f == "status":  # local records are never "deleted": a remote delete archives at most
+        status = ClientStatus(value)
+        return (ClientStatus.ARCHIVED if status == ClientStatus.DELETED else status).value
     return value
 
 

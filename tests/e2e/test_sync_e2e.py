@@ -141,6 +141,20 @@ def test_a_conflict_resolved_with_the_remote_value_writes_nothing_remotely(xpm: 
     assert report.counts["conflicts"] == 0 and w.remote_writes() == writes
 
 
+def test_taking_local_keeps_the_local_value_as_it_is_now(xpm: SyncWorld) -> None:
+    w = xpm
+    (local_id, rid) = next(iter(w.pairs.items()))
+    w.edit_local(local_id, display_name="First Try Pty Ltd")
+    w.sim.store.edit_client(rid, Name="Theirs Pty Ltd")
+    run_sync(w.ctx, w.tenant, "xpm")
+    [conflict] = list_conflicts(w.db, w.tenant)
+    w.edit_local(local_id, display_name="Second Thought Pty Ltd")  # edited again before the operator looks
+    resolve_conflict(w.db, w.tenant, conflict["id"], take="local")
+    assert w.local(local_id).display_name == "Second Thought Pty Ltd"
+    run_sync(w.ctx, w.tenant, "xpm")
+    assert w.remote(rid).name == "Second Thought Pty Ltd" and list_conflicts(w.db, w.tenant) == []
+
+
 def test_replaying_pages_changes_nothing(xero: SyncWorld) -> None:
     w = xero
     with w.db.session() as s:
