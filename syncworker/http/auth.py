@@ -9,17 +9,19 @@ dependency on the operator routers repeats the check and puts the scheme in the 
 from __future__ import annotations
 
 import hmac
+import logging
 import re
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _bearer = HTTPBearer(auto_error=False, description="SYNCWORKER_OPERATOR_TOKEN", bearerFormat="opaque token")
 _ACTOR = re.compile(r"^[\w .@'-]{1,100}$")
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
+log = logging.getLogger("syncworker.http.auth")
 
 
 def tokens_match(given: str, expected: str) -> bool:
@@ -53,9 +55,21 @@ class OperatorGate:
             refused = refusal(self.token, header.decode("latin-1") if header is not None else None)
             if refused:
                 status, reason = refused
+                client = scope.get("client") or ("?", 0)
+                log.warning("operator request refused: %s", reason,
+                            extra={"status_code": status, "path": scope["path"], "client_host": client[0]})
                 await JSONResponse({"detail": reason}, status_code=status,
                                    headers=CHALLENGE if status == 401 else None)(scope, receive, send)
                 return
+
+            async def no_store(message: Message) -> None:
+                # Operator answers carry client data: no proxy or browser cache may keep them.
+                if message["type"] == "http.response.start":
+                    message.setdefault("headers", []).append((b"cache-control", b"no-store"))
+                await send(message)
+
+            await self.app(scope, receive, no_store)
+            return
         await self.app(scope, receive, send)
 
 

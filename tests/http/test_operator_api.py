@@ -94,9 +94,11 @@ def test_a_non_ascii_token_is_refused_not_crashed(server: Server) -> None:
     assert r.status_code == 401
 
 
-def test_the_right_token_is_accepted(server: Server) -> None:
+def test_the_right_token_is_accepted_and_answers_are_not_cached(server: Server) -> None:
     with server.client() as api:
-        assert api.get("/runs").status_code == 200
+        r = api.get("/runs")
+    assert r.status_code == 200
+    assert r.headers["cache-control"] == "no-store"
 
 
 # --- malformed input ---
