@@ -287,10 +287,21 @@ class _Engine:
                 else:
                     cp.value = {"since": next_cursor.isoformat()}
 
+    def _marker(self, s: Session, owner: str) -> RemoteRecord | None:
+        """Whose relationships were read, under which link, and the ids they had (record_type FETCHED)."""
+        return s.scalar(select(RemoteRecord).where(
+            RemoteRecord.tenant_id == self.tenant_id, RemoteRecord.system == self.system,
+            RemoteRecord.record_type == FETCHED, RemoteRecord.remote_id == owner))
+
     def _store_owner(self, s: Session, owner: str, link_id: int, fetched: list[Relationship]) -> None:
         """The owner's relationships as XPM has them now: upsert each, mark the vanished ones deleted."""
         now = utcnow()
-        rows = {r.remote_id: r for r in self._rows(s, REL) if r.payload["relationship"]["client_id"] == owner}
+        marker = self._marker(s, owner)
+        known = set(marker.payload.get("ids", [])) if marker is not None else set()
+        known |= {r.id for r in fetched if r.id}
+        rows = {r.remote_id: r for r in s.scalars(select(RemoteRecord).where(
+            RemoteRecord.tenant_id == self.tenant_id, RemoteRecord.system == self.system,
+            RemoteRecord.record_type == REL, RemoteRecord.remote_id.in_(sorted(known))))}
         seen = set()
         for rel in fetched:
             if not rel.id:
@@ -311,9 +322,6 @@ class _Engine:
         for rid, row in rows.items():
             if rid not in seen and row.remote_status != "deleted":
                 row.remote_status, row.changed_at = "deleted", now
-        marker = s.scalar(select(RemoteRecord).where(
-            RemoteRecord.tenant_id == self.tenant_id, RemoteRecord.system == self.system,
-            RemoteRecord.record_type == FETCHED, RemoteRecord.remote_id == owner))
         payload = {"link_id": link_id, "ids": sorted(seen)}
         if marker is None:
             s.add(RemoteRecord(tenant_id=self.tenant_id, system=self.system, record_type=FETCHED, remote_id=owner,
@@ -476,6 +484,9 @@ class _Engine:
             s.add(row)
             s.flush()
             row.payload = {**row.payload, "base": self._base_for(conn, row)}
+            marker = self._marker(s, rel.client_id)
+            if marker is not None and created.id:  # so a later read of the owner notices if it vanishes
+                marker.payload = {**marker.payload, "ids": sorted({*marker.payload.get("ids", []), created.id})}
         self.report.add("relationships_pushed")
 
     def _delete_remote(self, key: Key, remote: list[RemoteRecord]) -> None:

@@ -287,3 +287,16 @@ def test_a_budget_of_reads_per_run_and_no_push_before_the_records_are_read(world
     assert second.status == "succeeded" and "relationship_owners_pending" not in second.counts
     assert second.counts["relationships_agreed"] == 1 and "relationships_pushed" not in second.counts
     assert len(w.sim.store.relationships) == 1 and len(w.local_rels()) == 1
+
+
+def test_a_pushed_relationship_deleted_in_xpm_is_deleted_here(world: World) -> None:
+    w = world
+    w.link("ACME", "JO")
+    conn_svc.add_connection(w.ctx.db, T, "ACME", "JO", "director")
+    assert w.sync()["counts"]["relationships_pushed"] == 1
+    (rel_id,) = list(w.sim.store.relationships)
+    w.sim.clock.advance(600)
+    w.sim.store.delete_relationship(rel_id)  # a practice user deletes it in XPM
+    report = w.sync()
+    assert report["counts"]["relationships_deleted_local"] == 1, report["counts"]
+    assert w.local_rels() == set() and w.remote_rels() == set()
