@@ -123,7 +123,7 @@ def resolve_cmd(conflict_id: int, tenant: str, take: str | None, value: str | No
     """Settle conflict CONFLICT_ID: the local record takes the chosen value now (audited) and the next sync
     writes it to the remote system."""
     ctx = services()
-    out = resolve_conflict(ctx.db, tenant, conflict_id, take=take, value=value, actor=actor)
+    out = resolve_conflict(ctx, tenant, conflict_id, take=take, value=value, actor=actor)
     report = None
     if sync_now:
         try:

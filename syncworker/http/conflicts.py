@@ -47,4 +47,4 @@ def get_conflicts(
 def resolve(conflict_id: int, body: Resolution, ctx: Ctx, actor: Actor) -> dict[str, Any]:
     """Settle a conflict: the local record takes the chosen value at once (audited), the next sync writes
     it to the remote system. 404 unknown id, 409 already resolved."""
-    return resolve_conflict(ctx.db, body.tenant, conflict_id, take=body.take, value=body.value, actor=actor)
+    return resolve_conflict(ctx, body.tenant, conflict_id, take=body.take, value=body.value, actor=actor)

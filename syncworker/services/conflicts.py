@@ -14,7 +14,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from syncworker.domain.profile import SYNCABLE_FIELDS
 from syncworker.domain.sync import decode, encode, normalise, value_hash
+from syncworker.services.context import ServiceContext
 from syncworker.services.sync_run import column_value, local_column
 from syncworker.services.tenants import get_tenant
 from syncworker.store.db import Database
@@ -47,7 +49,8 @@ def list_conflicts(db: Database, tenant_name: str, *, status: str | None = "open
 
 def conflict_dict(c: SyncConflict, link: Link, client: Client) -> dict[str, Any]:
     return {
-        "id": c.id, "status": c.status, "system": link.system, "local_id": client.external_id,
+        "id": c.id, "kind": "profile" if c.field in SYNCABLE_FIELDS else c.field.partition(":")[0],
+        "status": c.status, "system": link.system, "local_id": client.external_id,
         "local_name": client.display_name, "remote_id": link.remote_id, "field": c.field,
         "base": decode(c.base_value), "local": decode(c.local_value), "remote": decode(c.remote_value),
         "resolution": c.resolution, "resolved_value": decode(c.resolved_value), "resolved_by": c.resolved_by,
@@ -56,19 +59,27 @@ def conflict_dict(c: SyncConflict, link: Link, client: Client) -> dict[str, Any]
     }
 
 
-def resolve_conflict(db: Database, tenant_name: str, conflict_id: int, *, take: str | None = None,
+def resolve_conflict(ctx: ServiceContext, tenant_name: str, conflict_id: int, *, take: str | None = None,
                      value: Any = None, actor: str = "operator") -> dict[str, Any]:
     """Settle a conflict with the local value, the remote value (`take`) or a value of the operator's own
-    (`value`). Returns the conflict as resolved; the next sync propagates it."""
+    (`value`). Returns the conflict as resolved; the next sync propagates it. Relationship conflicts
+    (queued by the relationship sync in the same table) are handed to it."""
     if (take is None) == (value is None):
         raise ConflictError("give exactly one of --take local|remote or --value")
     if take is not None and take not in TAKES:
         raise ConflictError(f"--take must be one of {', '.join(TAKES)}")
-    with db.session() as s:
+    with ctx.db.session() as s:
         tenant = get_tenant(s, tenant_name)
         c = s.get(SyncConflict, conflict_id)
         if c is None or c.tenant_id != tenant.id:
             raise ConflictError(f"no conflict with id {conflict_id} in this tenant")
+        profile_field = c.field in SYNCABLE_FIELDS
+    if not profile_field:
+        return _resolve_other(ctx, tenant_name, conflict_id, take, actor)
+    with ctx.db.session() as s:
+        tenant = get_tenant(s, tenant_name)
+        c = s.get(SyncConflict, conflict_id)
+        assert c is not None
         if c.status != "open":
             raise ConflictError(f"conflict {conflict_id} is already resolved ({c.resolution} by {c.resolved_by})")
         link = s.get(Link, c.link_id)
@@ -97,6 +108,24 @@ def resolve_conflict(db: Database, tenant_name: str, conflict_id: int, *, take: 
                          entity_id=str(c.id), action="resolve", before=None,
                          after={"field": c.field, "resolution": c.resolution, "value": decode(c.resolved_value)}))
         s.flush()
+        return conflict_dict(c, link, client)
+
+
+def _resolve_other(ctx: ServiceContext, tenant_name: str, conflict_id: int, take: str | None,
+                   actor: str) -> dict[str, Any]:
+    from syncworker.services.relationship_sync import resolve_relationship_conflict
+
+    if take is None:
+        raise ConflictError("a relationship conflict is settled with --take local|remote, not a value")
+    try:
+        resolve_relationship_conflict(ctx, tenant_name, conflict_id, take, actor)
+    except (LookupError, ValueError) as exc:
+        raise ConflictError(str(exc)) from None
+    with ctx.db.session() as s:
+        c = s.get(SyncConflict, conflict_id)
+        link = s.get(Link, c.link_id) if c else None
+        client = s.get(Client, link.client_id) if link else None
+        assert c is not None and link is not None and client is not None
         return conflict_dict(c, link, client)
 
 

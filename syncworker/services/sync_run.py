@@ -152,6 +152,7 @@ def _guarded(ctx: ServiceContext, tenant_name: str, system: str, kind: str, *, d
              run_id: int | None, params: dict[str, Any], work: Any, rules: FieldRules | None) -> SyncReport:
     """The run's frame, as for link runs: run record, refusal checks, the tenant lock, adapter errors."""
     check_system(system)
+    rules = rules or default_field_rules()  # a bad rule refuses the run before anything starts
     db, runs = ctx.db, RunRecorder(ctx.db)
     with db.session() as s:
         tenant_id = get_tenant(s, tenant_name).id
@@ -173,7 +174,7 @@ def _guarded(ctx: ServiceContext, tenant_name: str, system: str, kind: str, *, d
     adapter: ClientSystem | None = None
     try:
         adapter = ctx.adapter(tenant_id, system)
-        work(SyncEngine(ctx, tenant_id, system, adapter, report, rules or default_field_rules(), runs))
+        work(SyncEngine(ctx, tenant_id, system, adapter, report, rules, runs))
     except DailyLimitReached as exc:
         report.status = "partial"
         resume = exc.resume_at.isoformat(timespec="minutes") if exc.resume_at else "tomorrow"

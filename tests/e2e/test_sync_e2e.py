@@ -116,10 +116,10 @@ def test_same_field_edited_on_both_sides_follows_the_rule_or_queues_a_conflict(x
     run_sync(w.ctx, w.tenant, "xpm")
     assert len(list_conflicts(w.db, w.tenant)) == 1 and w.remote_writes() == writes
 
-    resolved = resolve_conflict(w.db, w.tenant, conflict["id"], take="local", actor="alice")
+    resolved = resolve_conflict(w.ctx, w.tenant, conflict["id"], take="local", actor="alice")
     assert resolved["status"] == "resolved" and resolved["resolved_by"] == "alice"
     with pytest.raises(ConflictError, match="already resolved"):
-        resolve_conflict(w.db, w.tenant, conflict["id"], take="remote")
+        resolve_conflict(w.ctx, w.tenant, conflict["id"], take="remote")
     after = run_sync(w.ctx, w.tenant, "xpm")
     assert after.counts["conflicts"] == 0
     assert w.remote(rid).name == "Local Name Pty Ltd"
@@ -134,7 +134,7 @@ def test_a_conflict_resolved_with_the_remote_value_writes_nothing_remotely(xpm: 
     w.sim.store.edit_client(rid, Name="Theirs Pty Ltd")
     run_sync(w.ctx, w.tenant, "xpm")
     [conflict] = list_conflicts(w.db, w.tenant)
-    resolve_conflict(w.db, w.tenant, conflict["id"], take="remote")
+    resolve_conflict(w.ctx, w.tenant, conflict["id"], take="remote")
     assert w.local(local_id).display_name == "Theirs Pty Ltd"  # applied locally at once, audited
     writes = w.remote_writes()
     report = run_sync(w.ctx, w.tenant, "xpm")
@@ -149,7 +149,7 @@ def test_taking_local_keeps_the_local_value_as_it_is_now(xpm: SyncWorld) -> None
     run_sync(w.ctx, w.tenant, "xpm")
     [conflict] = list_conflicts(w.db, w.tenant)
     w.edit_local(local_id, display_name="Second Thought Pty Ltd")  # edited again before the operator looks
-    resolve_conflict(w.db, w.tenant, conflict["id"], take="local")
+    resolve_conflict(w.ctx, w.tenant, conflict["id"], take="local")
     assert w.local(local_id).display_name == "Second Thought Pty Ltd"
     run_sync(w.ctx, w.tenant, "xpm")
     assert w.remote(rid).name == "Second Thought Pty Ltd" and list_conflicts(w.db, w.tenant) == []

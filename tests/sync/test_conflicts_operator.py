@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import httpx
 import pytest
+import sqlalchemy as sa
 import uvicorn
 from click.testing import CliRunner, Result
 
@@ -121,3 +122,60 @@ def test_conflicts_and_sync_from_the_cli(world: SyncWorld) -> None:
     human = _cli(w, "sync", "--tenant", w.tenant)  # every linked system
     assert human.exit_code == 0 and "SUCCEEDED" in human.output
     assert _cli(w, "sync", "--tenant", "No Such Practice").exit_code == 1
+
+
+def test_relationship_conflicts_in_the_same_queue_are_handed_to_the_relationship_sync(world: SyncWorld) -> None:
+    from syncworker.services.conflicts import ConflictError, list_conflicts, resolve_conflict
+    from syncworker.store.models import Link, SyncConflict
+
+    with world.db.session() as s:
+        link = s.scalar(sa.select(Link))
+        c = SyncConflict(tenant_id=link.tenant_id, link_id=link.id, field="relationship:0f0e0d0c-aaaa-4bbb-8ccc-000000000001",
+                         base_value=json.dumps({"type": "director"}), local_value=None,
+                         remote_value=json.dumps({"type": "director", "number_of_shares": 10}))
+        s.add(c)
+        s.flush()
+        cid = c.id
+    [listed] = list_conflicts(world.db, world.tenant)
+    assert listed["kind"] == "relationship" and listed["local"] is None
+    with pytest.raises(ConflictError, match="--take"):
+        resolve_conflict(world.ctx, world.tenant, cid, value="anything")
+    out = resolve_conflict(world.ctx, world.tenant, cid, take="local", actor="bob")
+    assert out["status"] == "resolved" and out["resolution"] == "local" and out["resolved_by"] == "bob"
+    with pytest.raises(ConflictError, match="already resolved"):
+        resolve_conflict(world.ctx, world.tenant, cid, take="remote")
+
+
+def test_a_bad_field_rule_refuses_the_sync_naming_the_field(world: SyncWorld, tmp_path: object,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    from syncworker.services import field_rules
+
+    bad = Path(str(tmp_path)) / "field_rules.yaml"
+    bad.write_text("systems:\n  xpm:\n    fields:\n      email: {policy: whoever_shouts}\n")
+    monkeypatch.setattr(field_rules, "RULES_FILE", bad)
+    field_rules.default_field_rules.cache_clear()
+    try:
+        result = _cli(world, "sync", "--tenant", world.tenant, "--system", "xpm")
+    finally:
+        field_rules.default_field_rules.cache_clear()
+    assert result.exit_code == 1 and "systems.xpm.fields.email" in result.output
+
+
+def test_the_sync_job_runs_through_the_executor(world: SyncWorld) -> None:
+    from syncworker.jobs.base import JobRequest
+    from syncworker.jobs.inprocess import InProcessExecutor
+    from syncworker.store.models import JobRun
+
+    world.edit_local(list(world.pairs)[3], email="job@example.test")
+    executor = InProcessExecutor(world.ctx, workers=1)
+    try:
+        run_id = executor.submit(JobRequest("sync", world.tenant, {"system": "xpm"}, trigger="schedule"))
+        assert executor.futures[run_id].result(timeout=30)["status"] == "succeeded"  # type: ignore[index]
+    finally:
+        executor.shutdown()
+    with world.db.session() as s:
+        run = s.get(JobRun, run_id)
+        assert run.kind == "sync" and run.status == "succeeded" and run.counts["updated"] == 1
+    assert world.remote(world.pairs[list(world.pairs)[3]]).email == "job@example.test"
