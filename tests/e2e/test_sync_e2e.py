@@ -376,3 +376,36 @@ def test_a_worker_killed_mid_sync_and_restarted_converges_with_nothing_lost_or_w
             assert quiet.counts["updated"] == 0 and w.sim.stats.calls["PUT client.api/update"] == len(pushed)
     finally:
         db.dispose()
+
+
+def test_first_sync_of_a_new_pair_takes_equal_values_as_base_and_follows_the_rule_where_they_differ(
+        db: Database) -> None:
+    with xpm_world(db, clients=4) as w:
+        (local_id, rid) = next(iter(w.pairs.items()))
+        w.edit_local(local_id, display_name="Linked But Different Pty Ltd", email="differs@example.test")
+        report = run_sync(w.ctx, w.tenant, "xpm")
+        assert report.counts["conflicts"] == 1 and report.counts["created"] == len(w.pairs) - 1
+        [conflict] = list_conflicts(w.db, w.tenant)
+        assert conflict["field"] == "name" and conflict["base"] is None  # no base yet: nothing to compare with
+        assert w.remote(rid).email == "differs@example.test"  # prefer_local_unless_blank
+        with w.db.session() as s:  # every equal field became the base
+            link_id = s.scalar(sa.select(Link.id).where(Link.remote_id == rid))
+            bases = set(s.scalars(sa.select(FieldSyncState.field).where(FieldSyncState.link_id == link_id)))
+        assert {"email", "phone", "address.city"} <= bases and "name" not in bases
+
+
+def test_most_recent_lets_the_later_edit_win(xero: SyncWorld) -> None:
+    from syncworker.domain.sync import FieldRules
+
+    w = xero
+    rules = FieldRules.parse({"systems": {"xero": {"fields": {"name": {"policy": "most_recent"}}}}})
+    (la, ra), (lb, rb) = list(w.pairs.items())[:2]
+    w.sim.store.edit(ra, Name="Remote Earlier Ltd")
+    w.edit_local(lb, display_name="Local Earlier Ltd")
+    time.sleep(0.05)
+    w.edit_local(la, display_name="Local Later Ltd")
+    w.sim.store.edit(rb, Name="Remote Later Ltd")
+    report = run_sync(w.ctx, w.tenant, "xero", rules=rules)
+    assert report.counts["conflicts"] == 0, report.records
+    assert w.remote(ra).name == "Local Later Ltd"
+    assert w.local(lb).display_name == "Remote Later Ltd"
