@@ -9,7 +9,8 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from syncworker.http.auth import Actor
-from syncworker.http.deps import Ctx, SystemFilter, TenantQuery
+from syncworker.http.deps import Ctx, Jobs, SystemFilter, TenantQuery
+from syncworker.jobs.base import JobRejected, JobRequest
 from syncworker.services.conflicts import list_conflicts, resolve_conflict
 from syncworker.services.systems import check_system
 
@@ -24,6 +25,7 @@ class Resolution(BaseModel):
     tenant: str = Field(min_length=1, max_length=200)
     take: Literal["local", "remote"] | None = None
     value: str | None = Field(default=None, max_length=1000)
+    sync_now: bool = Field(default=False, description="Queue a sync of the pair's system right away.")
 
     @model_validator(mode="after")
     def _one_choice(self) -> Resolution:
@@ -44,7 +46,14 @@ def get_conflicts(
 
 
 @router.post("/conflicts/{conflict_id}/resolve")
-def resolve(conflict_id: int, body: Resolution, ctx: Ctx, actor: Actor) -> dict[str, Any]:
+def resolve(conflict_id: int, body: Resolution, ctx: Ctx, jobs: Jobs, actor: Actor) -> dict[str, Any]:
     """Settle a conflict: the local record takes the chosen value at once (audited), the next sync writes
-    it to the remote system. 404 unknown id, 409 already resolved."""
-    return resolve_conflict(ctx, body.tenant, conflict_id, take=body.take, value=body.value, actor=actor)
+    it to the remote system (queued at once with `sync_now`). 404 unknown id, 409 already resolved."""
+    out = resolve_conflict(ctx, body.tenant, conflict_id, take=body.take, value=body.value, actor=actor)
+    if body.sync_now:
+        try:
+            run_id = jobs.submit(JobRequest("sync", body.tenant, {"system": out["system"]}, trigger="operator"))
+            out["sync"] = {"queued": True, "run_id": run_id}
+        except JobRejected as exc:  # the resolution stands; the next sync applies it
+            out["sync"] = {"queued": False, "reason": str(exc), "busy_run_id": exc.busy_run_id}
+    return out

@@ -19,6 +19,7 @@ from click.testing import CliRunner, Result
 from syncworker.cli import sync_cmds
 from syncworker.cli.main import cli
 from syncworker.http.app import create_app
+from syncworker.jobs.inprocess import InProcessExecutor
 from syncworker.services.context import ServiceContext
 from syncworker.services.sync_run import run_sync
 from syncworker.store.db import Database
@@ -49,7 +50,9 @@ def _conflict_on_name(w: SyncWorld, n: int, local: str, remote: str) -> tuple[st
 
 @pytest.fixture
 def api(world: SyncWorld) -> Iterator[httpx.Client]:
-    app = create_app(ServiceContext(world.db, replace(world.ctx.settings, operator_token=TOKEN)), executor=None)  # type: ignore[arg-type]
+    ctx = ServiceContext(world.db, replace(world.ctx.settings, operator_token=TOKEN))
+    executor = InProcessExecutor(ctx, workers=1)
+    app = create_app(ctx, executor)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -64,6 +67,7 @@ def api(world: SyncWorld) -> Iterator[httpx.Client]:
         yield client
     server.should_exit = True
     thread.join(timeout=10)
+    executor.shutdown()
 
 
 def test_conflicts_over_http(world: SyncWorld, api: httpx.Client) -> None:
@@ -87,6 +91,22 @@ def test_conflicts_over_http(world: SyncWorld, api: httpx.Client) -> None:
     assert len(api.get("/conflicts", params={"tenant": world.tenant, "status": "all"}).json()) == 1
     run_sync(world.ctx, world.tenant, "xpm")
     assert world.remote(rid).name == "Ours Pty Ltd"
+
+    _, rid2 = _conflict_on_name(world, 2, "Mine Pty Ltd", "Yours Pty Ltd")
+    [second] = api.get("/conflicts", params={"tenant": world.tenant}).json()
+    now = api.post(f"/conflicts/{second['id']}/resolve", json={"tenant": world.tenant, "value": "Ours Again Pty Ltd",
+                                                               "sync_now": True})
+    assert now.status_code == 200 and now.json()["sync"]["queued"] is True, now.text
+    from syncworker.store.models import JobRun
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with world.db.session() as s:
+            status = s.scalar(sa.select(JobRun.status).where(JobRun.id == now.json()["sync"]["run_id"]))
+        if status != "running":
+            break
+        time.sleep(0.05)
+    assert status == "succeeded" and world.remote(rid2).name == "Ours Again Pty Ltd"
 
 
 def _cli(w: SyncWorld, *args: str) -> Result:
