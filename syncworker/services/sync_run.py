@@ -237,6 +237,11 @@ class SyncEngine:
     def sync(self, *, full: bool) -> None:
         pulled, seen_all = self._pull(full=full)
         links = self._linked_pairs()
+        for _, remote_id, _ in links:  # what the pull saw archived or deleted among linked records
+            p = pulled.get(remote_id)
+            if p is not None and p.status in (ClientStatus.ARCHIVED, ClientStatus.DELETED):
+                target = self.report.deleted if p.status == ClientStatus.DELETED else self.report.archived
+                target.append({"remote_id": p.id, "name": p.name, "status": p.status.value})
         if seen_all is not None:
             for _, remote_id, _ in links:
                 if remote_id not in seen_all:
@@ -303,10 +308,6 @@ class SyncEngine:
                                    "started_at": started.isoformat()})
             self.report.add("pages")
             self.runs.progress(self.report.run_id, phase="pull", pages=n, records=len(seen))
-        for p in seen.values():
-            if p.status in (ClientStatus.ARCHIVED, ClientStatus.DELETED):
-                target = self.report.deleted if p.status == ClientStatus.DELETED else self.report.archived
-                target.append({"remote_id": p.id, "name": p.name, "status": p.status.value})
         # The next cursor: the adapter's own (on the server's clock) when it gives one, else our start time.
         next_cursor = started - OVERLAP
         if last_checkpoint and last_checkpoint.startswith("since:"):
