@@ -194,6 +194,13 @@ def compare(
         city[near_idx] = np.where(sim >= 0.9, 2, 3)
     levels["city"] = city
 
+    # An organisation name alone (nothing else on file agrees) is not enough: same-named trusts exist.
+    other_agree = np.zeros(n, dtype=bool)
+    for name in ("email", "phone", "tax", "bizno", "street", "postcode"):
+        level = levels[name]
+        other_agree |= (level == 1) | ((level == 2) & (name in ("tax", "street")))
+    caps.apply(~pp & ~other_agree, REVIEW, "name_only:review")
+
     # People: family and given names (allowing a swap), initials, nicknames, couples, middle initial.
     idx = np.flatnonzero(pp)
     if len(idx):
@@ -275,7 +282,7 @@ def _compare_people(a, b, li, ri, idx, levels, name_sim, caps: _Capper, workers:
         return
     caps.apply(_mask(n, idx[conflict & ~dob_exact]), NONE, "given=disagree")
     caps.apply(_mask(n, idx[conflict]), REVIEW, "given=disagree")  # same birthday: twins or spouses
-    caps.apply(_mask(n, idx[(family_level == 4) & ~dob_exact]), REVIEW, "family=disagree")
+    caps.apply(_mask(n, idx[family_level == 4]), REVIEW, "family=disagree")
     # Different dates of birth in a list with households: a same-named relative (father and son).
     caps.apply(_mask(n, idx[dob == 3]), REVIEW, "dob=disagree")
     # Without dates of birth, a shared address, landline or family email does not tell a person from

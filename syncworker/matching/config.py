@@ -57,10 +57,12 @@ class MatchConfig:
     duplicate_threshold: float = 0.999
     duplicate_review_threshold: float = 0.5
     runner_up_margin_bits: float = 6.0  # best must beat runner-up by this log2 likelihood ratio
-    prior_log2_odds: float = -6.0  # prior odds that a blocked candidate pair is a match
+    prior_log2_odds: float = -6.0  # prior odds that a blocked candidate pair is a match (EM start value)
+    estimate_prior: bool = True  # fit the prior to the candidate pairs of each run (no labels needed)
+    prior_log2_odds_max: float = -2.0  # upper bound of the fitted prior
     household_rate_strict: float = 0.005  # share of people with a relative above which family rules apply
     max_block_pairs: int = 300  # a blocking key producing more candidate pairs than this is skipped
-    u_sample_pairs: int = 200_000  # random pairs used to estimate u-probabilities
+    u_sample_pairs: int = 50_000  # random pairs used to estimate u-probabilities
     u_prior_pairs: float = 5_000.0  # weight of DEFAULT_U, in pairs, against the pairs observed
     workers: int = 2  # rapidfuzz threads
     random_seed: int = 7

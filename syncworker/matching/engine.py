@@ -14,10 +14,10 @@ from .blocking import dedupe_candidates, link_candidates
 from .clusters import build_clusters
 from .compare import LINK, REVIEW, Comparison, compare
 from .config import MatchConfig
-from .explain import reasons_for
+from .explain import reasons_for_many
 from .features import Vocab, build_table
 from .households import household_rate
-from .model import estimate_model, probability
+from .model import estimate_model, estimate_prior, probability
 
 
 @dataclass(slots=True)
@@ -74,7 +74,8 @@ def score_links(local: Sequence[ClientProfile], remote: Sequence[ClientProfile],
     strict = max(household_rate(left), household_rate(right)) >= config.household_rate_strict
     model = estimate_model(left, right, config, same=False)
     comparison = compare(left, right, li, ri, config.workers, strict)
-    log2_odds = model.total(comparison) + config.prior_log2_odds
+    evidence = model.total(comparison)
+    log2_odds = evidence + estimate_prior(evidence, config)
     return left, right, ScoredPairs(comparison, log2_odds, probability(log2_odds))
 
 
@@ -106,24 +107,36 @@ def decide_links(pairs: ScoredPairs, config: MatchConfig) -> list[tuple[int, str
     w = pairs.log2_odds[eligible]
     left, right = comp.left[eligible], comp.right[eligible]
     runner = np.maximum(_best_other(left, w, np.arange(len(w))), _best_other(right, w, np.arange(len(w))))
-    review_floor = config.link_review_threshold
-    wanted = np.flatnonzero(pairs.score[eligible] >= review_floor)
-    order = wanted[np.argsort(-w[wanted], kind="stable")]
-    used_left: set[int] = set()
-    used_right: set[int] = set()
+    wanted = np.flatnonzero(pairs.score[eligible] >= config.link_review_threshold)
     out: list[tuple[int, str, float | None]] = []
-    for k in order.tolist():
-        a, b = int(left[k]), int(right[k])
-        if a in used_left or b in used_right:
-            continue
-        used_left.add(a)
-        used_right.add(b)
+    for k in _greedy_one_to_one(left, right, w, wanted).tolist():
         pos = int(eligible[k])
         margin_ok = w[k] - runner[k] >= config.runner_up_margin_bits
         auto = comp.cap[pos] == LINK and pairs.score[pos] >= config.link_auto_threshold and margin_ok
         runner_score = None if np.isinf(runner[k]) else float(probability(np.asarray(runner[k])))
         out.append((pos, "link" if auto else "review", runner_score))
     return out
+
+
+def _first_per_group(group: np.ndarray, weight: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    # Ties are broken by position, the same way for both sides, so a mutual best always exists.
+    order = candidates[np.lexsort((candidates, -weight[candidates], group[candidates]))]
+    g = group[order]
+    return order[np.r_[True, g[1:] != g[:-1]]] if len(order) else order
+
+
+def _greedy_one_to_one(left: np.ndarray, right: np.ndarray, w: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """Strongest pairs first, each record used once: in rounds, accept every pair that is the best
+    remaining pair of both its records (the same result as a global greedy pass, vectorised)."""
+    accepted: list[np.ndarray] = []
+    remaining = candidates
+    while len(remaining):
+        mutual = np.intersect1d(_first_per_group(left, w, remaining), _first_per_group(right, w, remaining))
+        if len(mutual) == 0:
+            break
+        accepted.append(mutual)
+        remaining = remaining[~np.isin(left[remaining], left[mutual]) & ~np.isin(right[remaining], right[mutual])]
+    return np.concatenate(accepted) if accepted else np.empty(0, dtype=np.int64)
 
 
 def match_records(
@@ -135,8 +148,9 @@ def match_records(
         return []
     left, right, pairs = score_links(local, remote, config)
     result: list[MatchCandidate] = []
-    for pos, decision, runner_score in decide_links(pairs, config):
-        reasons = reasons_for(pairs.comparison, pos)
+    decided = decide_links(pairs, config)
+    all_reasons = reasons_for_many(pairs.comparison, np.asarray([pos for pos, _, _ in decided], dtype=np.int64))
+    for (pos, decision, runner_score), reasons in zip(decided, all_reasons, strict=True):
         if decision == "review" and runner_score is not None and pairs.log2_odds[pos] - _logit(runner_score) < config.runner_up_margin_bits:
             reasons.append(f"runner_up={runner_score:.3f}")
         result.append(MatchCandidate(
@@ -162,21 +176,22 @@ def find_duplicates(records: Sequence[ClientProfile], config: MatchConfig | None
     strict = household_rate(table) >= config.household_rate_strict
     model = estimate_model(table, table, config, same=True)
     comparison = compare(table, table, li, ri, config.workers, strict)
-    log2_odds = model.total(comparison) + config.prior_log2_odds
+    evidence = model.total(comparison)
+    prior = estimate_prior(evidence, config)
+    log2_odds = evidence + prior
     score = probability(log2_odds)
     keep = np.flatnonzero((comparison.cap >= REVIEW) & (score >= config.duplicate_review_threshold))
     is_dup = (comparison.cap[keep] == LINK) & (score[keep] >= config.duplicate_threshold)
 
     def score_extra(i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         extra = compare(table, table, i, j, config.workers, strict)
-        return probability(model.total(extra) + config.prior_log2_odds), extra.cap
+        return probability(model.total(extra) + prior), extra.cap
 
     clusters, split = build_clusters(
         len(table), li[keep], ri[keep], score[keep], is_dup, score_extra, config.duplicate_review_threshold
     )
     pairs: list[DuplicatePair] = []
-    for n, k in enumerate(keep.tolist()):
-        reasons = reasons_for(comparison, k)
+    for n, (k, reasons) in enumerate(zip(keep.tolist(), reasons_for_many(comparison, keep), strict=True)):
         decision = "duplicate" if is_dup[n] and not split[n] else "review"
         if split[n]:
             reasons.append("cluster_guard:split")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from .compare import Comparison
 
 _LEVEL_WORDS: dict[str, tuple[str, ...]] = {
@@ -21,13 +23,18 @@ _LABELS = {"tax": "tax_number", "bizno": "business_number", "middle": "middle_in
 
 
 def reasons_for(comparison: Comparison, k: int) -> list[str]:
+    return reasons_for_many(comparison, np.asarray([k]))[0]
+
+
+def reasons_for_many(comparison: Comparison, positions: np.ndarray) -> list[list[str]]:
+    """Reasons of many pairs at once: one lookup table per field instead of a loop per pair."""
     levels = comparison.levels
-    out: list[str] = [f"name={comparison.name_sim[k]:.2f}"]
+    columns = [np.char.mod("name=%.2f", comparison.name_sim[positions].astype(np.float64)).astype(object)]
     for field_name, words in _LEVEL_WORDS.items():
-        level = int(levels[field_name][k])
-        if level:
-            out.append(f"{_LABELS.get(field_name, field_name)}={words[level]}")
-    reason = comparison.cap_reason(k)
-    if reason:
-        out.append(reason)
-    return out
+        label = _LABELS.get(field_name, field_name)
+        table = np.asarray([""] + [f"{label}={w}" for w in words[1:]], dtype=object)
+        columns.append(table[levels[field_name][positions]])
+    capper = comparison.capper
+    cap_table = np.asarray([*capper.reasons, ""], dtype=object)  # code -1 -> ""
+    columns.append(cap_table[capper.reason_code[positions]])
+    return [[r for r in row if r] for row in zip(*columns, strict=True)]

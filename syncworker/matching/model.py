@@ -104,3 +104,21 @@ def estimate_model(a: Table, b: Table, config: MatchConfig, same: bool) -> Model
 
 def probability(log2_odds: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp2(-np.clip(log2_odds, -60, 60)))
+
+
+def estimate_prior(evidence_log2: np.ndarray, config: MatchConfig) -> float:
+    """log2 prior odds that a candidate pair is a match, fitted by EM on the candidates themselves
+    (the Fellegi–Sunter lambda; m and u stay fixed). Starts from, and falls back to, the configured
+    prior; bounded above so that a list of near-certain pairs cannot inflate every score."""
+    if not config.estimate_prior or len(evidence_log2) == 0:
+        return config.prior_log2_odds
+    prior = config.prior_log2_odds
+    for _ in range(20):
+        share = float(probability(evidence_log2 + prior).mean())
+        share = min(max(share, 1e-9), 1 - 1e-9)
+        updated = float(np.log2(share / (1 - share)))
+        if abs(updated - prior) < 0.01:
+            prior = updated
+            break
+        prior = updated
+    return min(prior, config.prior_log2_odds_max)

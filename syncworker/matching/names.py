@@ -144,7 +144,9 @@ def forms_conflict(a: str, b: str) -> bool:
     return ga != gb
 
 
+@lru_cache(maxsize=100_000)
 def _person_tokens(text: str) -> list[str]:
+    """Folded words without titles and suffixes (cached: callers must not mutate the list)."""
     return [t for t in text.split() if t not in TITLES and t not in SUFFIXES]
 
 
@@ -203,9 +205,12 @@ def person_from_fields(
     name: str, given_name: str | None, middle_name: str | None, family_name: str | None
 ) -> PersonName:
     """Structured fields win for the first person; the display name adds couples and trading names."""
-    parsed = parse_person(name) if name else PersonName("", "", "")
     if not (given_name or family_name):
-        return parsed
+        return parse_person(name) if name else PersonName("", "", "")
+    # The display name only adds something when it holds a couple or a trading name.
+    lowered = name.lower() if name else ""
+    adds = "&" in lowered or " and " in lowered or "t/a" in lowered or "trading" in lowered
+    parsed = parse_person(name) if adds else PersonName("", "", "")
     given_tokens = _person_tokens(fold(given_name))
     given, middle = _split_given(given_tokens)
     extra_middle = " ".join(_person_tokens(fold(middle_name)))
