@@ -41,8 +41,8 @@ def status_for(exc: Exception) -> int:
         return 409 if exc.busy_run_id is not None else 422
     if isinstance(exc, TenantError | LookupError):
         return 404
-    if isinstance(exc, LinkError | DuplicateError):
-        return 404 if _is_missing(exc) else 409
+    if isinstance(exc, LinkError | DuplicateError):  # their not-found kinds are LookupErrors, handled above
+        return 409
     if isinstance(exc, ConflictError):
         return 404 if _is_missing(exc) else 409 if "already" in str(exc) else 422
     if isinstance(exc, ConnectionRefused):

@@ -34,6 +34,10 @@ from syncworker.store.types import utcnow
 
 
 class DuplicateError(ValueError):
+    """The resolution is invalid or clashes with the cluster's state."""
+
+
+class ClusterNotFound(DuplicateError, LookupError):
     pass
 
 
@@ -160,7 +164,7 @@ def resolve(db: Database, tenant_name: str, cluster_id: int, action: str, actor:
         tenant = get_tenant(s, tenant_name)
         cluster = s.get(DuplicateCluster, cluster_id)
         if cluster is None or cluster.tenant_id != tenant.id:
-            raise DuplicateError(f"no duplicate cluster with id {cluster_id} in this tenant")
+            raise ClusterNotFound(f"no duplicate cluster with id {cluster_id} in this tenant")
         if cluster.status != "unresolved":
             raise DuplicateError(f"cluster {cluster_id} is already resolved ({cluster.status})")
         if action == "merged":

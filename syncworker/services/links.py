@@ -24,6 +24,10 @@ from syncworker.store.types import utcnow
 
 
 class LinkError(ValueError):
+    """The link change clashes with the current state (already linked, not a suggestion, ...)."""
+
+
+class LinkNotFound(LinkError, LookupError):
     pass
 
 
@@ -92,7 +96,7 @@ def make_linked(s: Session, *, tenant_id: int, system: str, client: Client, remo
 def _tenant_link(s: Session, tenant_id: int, link_id: int) -> Link:
     link = s.get(Link, link_id)
     if link is None or link.tenant_id != tenant_id:
-        raise LinkError(f"no link or suggestion with id {link_id} in this tenant")
+        raise LinkNotFound(f"no link or suggestion with id {link_id} in this tenant")
     return link
 
 

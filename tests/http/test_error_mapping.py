@@ -8,8 +8,8 @@ from syncworker.domain.connections import ConnectionRefused
 from syncworker.http.errors import status_for
 from syncworker.jobs.base import JobRejected
 from syncworker.services.conflicts import ConflictError
-from syncworker.services.duplicates import DuplicateError
-from syncworker.services.links import LinkError
+from syncworker.services.duplicates import ClusterNotFound, DuplicateError
+from syncworker.services.links import LinkError, LinkNotFound
 from syncworker.services.systems import UnknownSystem
 from syncworker.services.tenants import TenantError
 
@@ -17,9 +17,9 @@ from syncworker.services.tenants import TenantError
 @pytest.mark.parametrize(("exc", "status"), [
     (TenantError("no tenant named 'x'"), 404),
     (LookupError("no client with id 'C9' in this tenant"), 404),
-    (LinkError("no link or suggestion with id 5 in this tenant"), 404),
+    (LinkNotFound("no link or suggestion with id 5 in this tenant"), 404),
     (LinkError("link 5 is linked, not a suggestion awaiting review"), 409),
-    (DuplicateError("no duplicate cluster with id 3 in this tenant"), 404),
+    (ClusterNotFound("no duplicate cluster with id 3 in this tenant"), 404),
     (DuplicateError("cluster 3 is already resolved (merged)"), 409),
     (ConflictError("no conflict with id 2 in this tenant"), 404),
     (ConflictError("conflict 2 is already resolved (local by ops)"), 409),
