@@ -127,13 +127,19 @@ def test_same_field_edited_on_both_sides_follows_the_rule_or_queues_a_conflict(x
     assert list_conflicts(w.db, w.tenant) == []
 
 
-def test_a_conflict_resolved_with_the_remote_value_writes_nothing_remotely(xpm: SyncWorld) -> None:
-    w = xpm
+def _name_conflict(w: SyncWorld, local: str, remote: str) -> tuple[str, str, dict[str, object]]:
+    """Both sides rename the first pair (name is a "manual" field); returns its ids and the queued conflict."""
     (local_id, rid) = next(iter(w.pairs.items()))
-    w.edit_local(local_id, display_name="Ours Pty Ltd")
-    w.sim.store.edit_client(rid, Name="Theirs Pty Ltd")
+    w.edit_local(local_id, display_name=local)
+    w.sim.store.edit_client(rid, Name=remote)
     run_sync(w.ctx, w.tenant, "xpm")
     [conflict] = list_conflicts(w.db, w.tenant)
+    return local_id, rid, conflict
+
+
+def test_a_conflict_resolved_with_the_remote_value_writes_nothing_remotely(xpm: SyncWorld) -> None:
+    w = xpm
+    local_id, _, conflict = _name_conflict(w, "Ours Pty Ltd", "Theirs Pty Ltd")
     resolve_conflict(w.ctx, w.tenant, conflict["id"], take="remote")
     assert w.local(local_id).display_name == "Theirs Pty Ltd"  # applied locally at once, audited
     writes = w.remote_writes()
@@ -143,11 +149,7 @@ def test_a_conflict_resolved_with_the_remote_value_writes_nothing_remotely(xpm: 
 
 def test_taking_local_keeps_the_local_value_as_it_is_now(xpm: SyncWorld) -> None:
     w = xpm
-    (local_id, rid) = next(iter(w.pairs.items()))
-    w.edit_local(local_id, display_name="First Try Pty Ltd")
-    w.sim.store.edit_client(rid, Name="Theirs Pty Ltd")
-    run_sync(w.ctx, w.tenant, "xpm")
-    [conflict] = list_conflicts(w.db, w.tenant)
+    local_id, rid, conflict = _name_conflict(w, "First Try Pty Ltd", "Theirs Pty Ltd")
     w.edit_local(local_id, display_name="Second Thought Pty Ltd")  # edited again before the operator looks
     resolve_conflict(w.ctx, w.tenant, conflict["id"], take="local")
     assert w.local(local_id).display_name == "Second Thought Pty Ltd"
