@@ -147,6 +147,18 @@ def test_a_conflict_resolved_with_the_remote_value_writes_nothing_remotely(xpm: 
     assert report.counts["conflicts"] == 0 and w.remote_writes() == writes
 
 
+def test_a_conflict_the_sides_settle_themselves_is_closed_as_converged(xpm: SyncWorld) -> None:
+    w = xpm
+    _, rid, conflict = _name_conflict(w, "Agreed Later Pty Ltd", "Interim Pty Ltd")
+    w.sim.store.edit_client(rid, Name="Agreed Later Pty Ltd")  # someone in XPM types the same name
+    writes, audit = w.remote_writes(), w.audit_rows()
+    report = run_sync(w.ctx, w.tenant, "xpm")
+    assert report.counts["open_conflicts"] == 0 and list_conflicts(w.db, w.tenant) == []
+    [closed] = list_conflicts(w.db, w.tenant, status="resolved")
+    assert closed["id"] == conflict["id"] and closed["resolution"] == "converged"
+    assert (w.remote_writes(), w.audit_rows()) == (writes, audit)
+
+
 def test_taking_local_keeps_the_local_value_as_it_is_now(xpm: SyncWorld) -> None:
     w = xpm
     local_id, rid, conflict = _name_conflict(w, "First Try Pty Ltd", "Theirs Pty Ltd")
