@@ -133,6 +133,7 @@ def _set_primary_flag(s: Session, conn: Connection, value: bool, actor: str, ori
         return
     before = connection_state(conn)
     conn.is_primary_contact = value
+    conn.version += 1
     s.flush()
     _audit(s, conn.tenant_id, actor, origin, conn, "update", before, connection_state(conn), run_id)
 

@@ -69,6 +69,8 @@ from syncworker.store.types import utcnow
 log = logging.getLogger(__name__)
 ACTOR = "sync"
 STREAM = "relationships.cursor"
+GROUP_STREAM = "groups.read"
+GROUP_REFRESH = timedelta(hours=24)  # re-read groups at least this often (a rename touches no client)
 OVERLAP = timedelta(minutes=5)
 REL, GROUP, FETCHED = "relationship", "group", "relationships"
 CONFLICT_PREFIX = "relationship:"
@@ -141,7 +143,7 @@ def sync_relationships(
         if adapter.capabilities.relationships:
             engine.relationships(full=full, changed=changed_remote_ids)
         if adapter.capabilities.groups:
-            engine.groups()
+            engine.groups(full=full)
     except DailyLimitReached as exc:
         report.status = "partial"
         report.message = "stopped: the daily API limit is spent; the next run continues"
@@ -215,6 +217,8 @@ class _Engine:
         self.db, self.tenant_id, self.system, self.adapter, self.report = ctx.db, tenant_id, system, adapter, report
         self.types = conn_svc.relationship_types()
         self.max_fetches = max_fetches
+        # Remote clients XPM reports modified since the last run; None = unknown (first run, full, no cursor).
+        self.modified: set[str] | None = None
 
     def _links(self, s: Session) -> _Links:
         rows = s.execute(select(Link.id, Link.client_id, Link.remote_id).where(
@@ -257,13 +261,15 @@ class _Engine:
             self.report.add("relationship_owners_pending", len(unfetched) - self.max_fetches)
         next_cursor = started - OVERLAP
         if changed is not None:
-            owners |= {rid for rid in changed if rid in links.by_remote}
+            self.modified = set(changed)
             cursor = None  # the caller's pull covered "modified since": keep our cursor moving with it
         if cursor and not full:
+            self.modified = set()
             for page in self.adapter.iter_client_pages(modified_since=datetime.fromisoformat(cursor)):
-                owners |= {p.id for p in page.items if p.id in links.by_remote}
+                self.modified |= {p.id for p in page.items}
                 if page.checkpoint and page.checkpoint.startswith("since:"):
                     next_cursor = datetime.fromisoformat(page.checkpoint.removeprefix("since:"))
+        owners |= {rid for rid in self.modified or () if rid in links.by_remote}
         for owner in sorted(owners):
             try:
                 fetched = self.adapter.list_relationships(owner)
@@ -563,7 +569,32 @@ class _Engine:
         self.report.add("relationships_pulled")
 
     # ==== groups ====
-    def groups(self) -> None:
+    def groups(self, *, full: bool = False) -> None:
+        """Read XPM's groups only when something may have changed there (a listing costs 1 + one call per
+        group); compare and write every run, from the cached snapshot, so new links and local changes are
+        handled at no read cost."""
+        with self.db.session() as s:
+            cp = s.scalar(select(Checkpoint).where(Checkpoint.tenant_id == self.tenant_id,
+                                                   Checkpoint.system == self.system, Checkpoint.stream == GROUP_STREAM))
+            read_at = datetime.fromisoformat(cp.value["read_at"]) if cp and cp.value.get("read_at") else None
+            members = {m for r in self._rows(s, GROUP) for m in r.payload["group"]["member_ids"]}
+            relevant = members | set(self._links(s).by_remote)
+        stale = read_at is None or utcnow() - read_at > GROUP_REFRESH
+        if full or self.modified is None or stale or self.modified & relevant:
+            self._read_groups()
+            with self.db.session() as s:
+                cp = s.scalar(select(Checkpoint).where(
+                    Checkpoint.tenant_id == self.tenant_id, Checkpoint.system == self.system,
+                    Checkpoint.stream == GROUP_STREAM))
+                value = {"read_at": utcnow().isoformat()}
+                if cp is None:
+                    s.add(Checkpoint(tenant_id=self.tenant_id, system=self.system, stream=GROUP_STREAM, value=value))
+                else:
+                    cp.value = value
+            self.report.add("groups_read")
+        self._reconcile_groups()
+
+    def _read_groups(self) -> None:
         fetched = {g.id: g for g in self.adapter.list_groups() if g.id}
         now = utcnow()
         with self.db.session() as s:
@@ -581,6 +612,8 @@ class _Engine:
             for gid, row in rows.items():
                 if gid not in fetched:
                     row.remote_status = "deleted"
+
+    def _reconcile_groups(self) -> None:
         with self.db.session() as s:
             row_ids = [r.id for r in self._rows(s, GROUP)]
             paired = self._paired_ids(s)

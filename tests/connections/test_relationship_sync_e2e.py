@@ -122,14 +122,18 @@ def test_round_trip_both_ways_then_nothing_to_do(world: World) -> None:
               "group_members_pulled", "group_members_pushed"):
         assert k not in second["counts"], (k, second["counts"])
     assert audit_count(w) == audits and _remote_writes(w) == writes_before
-    # Incremental: only clients XPM reports modified are read again. The second run re-read the four our
-    # own writes touched; once those are behind the cursor, a quiet practice costs one listing call plus
-    # the groups (1 + one per group).
-    assert second["counts"]["relationship_owners_fetched"] == 4
+    # Incremental: only what XPM reports modified is read again. The second run re-read the four clients
+    # our own writes touched (and the groups); once those are behind the cursor, a quiet practice costs
+    # one call: the "modified since" listing.
+    assert second["counts"]["relationship_owners_fetched"] == 4 and second["counts"]["groups_read"] == 1
     w.sim.clock.advance(600)
     third = w.sync()
-    assert third["counts"].get("relationship_owners_fetched", 0) == 0
-    assert third["api_calls"]["calls"] == 1 + 1 + 2, third["api_calls"]
+    assert third["counts"].get("relationship_owners_fetched", 0) == 0 and "groups_read" not in third["counts"]
+    assert third["api_calls"]["calls"] == 1, third["api_calls"]
+    # A member added in XPM touches that client: the next run reads the groups again and pulls it.
+    w.sim.store.change_members(group.uuid, [w.remote["SAM"]], [])
+    fourth = w.sync()
+    assert fourth["counts"]["groups_read"] == 1 and w.local_groups()["Bloggs Group"] == {"ACME", "JO", "SAM"}
 
 
 def _remote_writes(w: World) -> int:
