@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from adapters.base import ClientSystem
@@ -149,6 +149,9 @@ def sync_relationships(
         report.message = "stopped: the daily API limit is spent; the next run continues"
         if exc.resume_at:
             report.message += f" (after {exc.resume_at.isoformat(timespec='minutes')})"
+            with ctx.db.session() as s:  # park the tenant, as every run frame does
+                s.execute(update(TenantSystem).where(TenantSystem.tenant_id == tenant_id,
+                                                     TenantSystem.system == system).values(paused_until=exc.resume_at))
     except ReconnectRequired as exc:
         report.status, report.message = "failed", f"reconnect required: {exc}"
     except AdapterError as exc:

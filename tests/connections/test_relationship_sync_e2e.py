@@ -4,11 +4,13 @@ or member whose other client is not linked yet waits and is completed once it is
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -72,7 +74,13 @@ _seeds = itertools.count(500)
 
 @pytest.fixture
 def world(db: Database) -> Iterator[World]:
-    with XpmSimulator(clients=0, seed=next(_seeds)) as sim:
+    with make_world(db) as w:
+        yield w
+
+
+@contextlib.contextmanager
+def make_world(db: Database, **sim_options: Any) -> Iterator[World]:
+    with XpmSimulator(clients=0, seed=next(_seeds), **sim_options) as sim:
         ctx = ServiceContext(db, settings_for_simulator(Settings.load(env={"SYNCWORKER_DATABASE_URL": db.connect_url}),
                                                         sim))
         tid = make_tenant(db, T)
@@ -304,3 +312,18 @@ def test_a_pushed_relationship_deleted_in_xpm_is_deleted_here(world: World) -> N
     report = w.sync()
     assert report["counts"]["relationships_deleted_local"] == 1, report["counts"]
     assert w.local_rels() == set() and w.remote_rels() == set()
+
+
+def test_the_daily_limit_stops_the_run_as_partial_and_parks_the_tenant(db: Database) -> None:
+    from syncworker.store.models import TenantSystem
+
+    with make_world(db, day_limit=3) as w:
+        w.link("ACME", "BETA", "JO", "SAM")
+        report = sync_relationships(w.ctx, T, "xpm")
+        assert report.status == "partial" and "daily API limit" in (report.message or "")
+        with w.ctx.db.session() as s:
+            assert s.scalar(sa.select(TenantSystem.paused_until)) is not None
+        from syncworker.services.link_run import RunRefused
+
+        with pytest.raises(RunRefused, match="daily API limit reached"):
+            sync_relationships(w.ctx, T, "xpm")
