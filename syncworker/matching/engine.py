@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -139,11 +141,33 @@ def _greedy_one_to_one(left: np.ndarray, right: np.ndarray, w: np.ndarray, candi
     return np.concatenate(accepted) if accepted else np.empty(0, dtype=np.int64)
 
 
+@contextmanager
+def _bulk_allocation():
+    """Pause the cyclic garbage collector while millions of short-lived objects are built.
+
+    The engine creates no reference cycles, and with large lists alive every collection pass walks
+    them all: at 100k records per side this alone cost a fifth of the run time.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def match_records(
     local: Sequence[ClientProfile], remote: Sequence[ClientProfile], config: MatchConfig | None = None
 ) -> list[MatchCandidate]:
     """Best remote candidate for each local record (one-to-one), with a link/review decision."""
-    config = config or MatchConfig.default()
+    with _bulk_allocation():
+        return _match_records(local, remote, config or MatchConfig.default())
+
+
+def _match_records(
+    local: Sequence[ClientProfile], remote: Sequence[ClientProfile], config: MatchConfig
+) -> list[MatchCandidate]:
     if not local or not remote:
         return []
     left, right, pairs = score_links(local, remote, config)
@@ -168,7 +192,11 @@ def _logit(p: float) -> float:
 
 def find_duplicates(records: Sequence[ClientProfile], config: MatchConfig | None = None) -> DuplicateResult:
     """Duplicate pairs within one list, grouped into guarded clusters."""
-    config = config or MatchConfig.default()
+    with _bulk_allocation():
+        return _find_duplicates(records, config or MatchConfig.default())
+
+
+def _find_duplicates(records: Sequence[ClientProfile], config: MatchConfig) -> DuplicateResult:
     if len(records) < 2:
         return DuplicateResult()
     table = build_table(records, Vocab(), config.default_region)

@@ -29,12 +29,12 @@ def reasons_for(comparison: Comparison, k: int) -> list[str]:
 def reasons_for_many(comparison: Comparison, positions: np.ndarray) -> list[list[str]]:
     """Reasons of many pairs at once: one lookup table per field instead of a loop per pair."""
     levels = comparison.levels
-    columns = [np.char.mod("name=%.2f", comparison.name_sim[positions].astype(np.float64)).astype(object)]
+    columns = [[f"name={x:.2f}" for x in comparison.name_sim[positions].tolist()]]
     for field_name, words in _LEVEL_WORDS.items():
         label = _LABELS.get(field_name, field_name)
         table = np.asarray([""] + [f"{label}={w}" for w in words[1:]], dtype=object)
-        columns.append(table[levels[field_name][positions]])
+        columns.append(table[levels[field_name][positions]].tolist())
     capper = comparison.capper
     cap_table = np.asarray([*capper.reasons, ""], dtype=object)  # code -1 -> ""
-    columns.append(cap_table[capper.reason_code[positions]])
-    return [[r for r in row if r] for row in zip(*columns, strict=True)]
+    columns.append(cap_table[capper.reason_code[positions]].tolist())
+    return [list(filter(None, row)) for row in zip(*columns, strict=True)]

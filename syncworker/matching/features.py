@@ -86,12 +86,15 @@ class Table:
         return len(self.ids)
 
 
+_GENERATION_HINT = re.compile(r"(?i)\b(?:jn?r|sn?r|junior|senior|ii)\b")
 _GENERATIONS = {"jr": "jr", "jnr": "jr", "junior": "jr", "ii": "jr", "sr": "sr", "snr": "sr", "senior": "sr"}
 
 
 def generation_of(*texts: str | None) -> str:
     """'jr' or 'sr' when a name carries a generational suffix (John Smith Jr)."""
     for text in texts:
+        if not text or not _GENERATION_HINT.search(text):
+            continue
         for token in fold(text).split()[1:]:
             if token in _GENERATIONS:
                 return _GENERATIONS[token]

@@ -197,8 +197,11 @@ def parse_person(name: str) -> PersonName:
     return PersonName(given, middle, family, second[0], "", alt)
 
 
+_AND = re.compile(r"\band\b")
+
+
 def _split_and(text: str) -> list[str]:
-    return [part.strip() for part in re.split(r"\band\b", text)]
+    return [part.strip() for part in _AND.split(text)] if "and" in text else [text]
 
 
 def person_from_fields(
