@@ -21,7 +21,11 @@ and by fetching the relationships of every newly linked client (a per-link marke
 XPM lists a relationship on the client it was added to (ClientUUID side) only, and reads a client's
 relationships with one `client.api/get` call. So calls are spent on the clients that need it: newly
 linked ones, and those XPM reports modified since the last run (one `client.api/list?modifiedsince=` call;
-relationship changes touch both clients' modified time). Groups cost 1 + one call per group.
+relationship changes touch both clients' modified time). At most `max_fetches` never-read clients are
+read per run, so a first sync of a large practice spreads its reads over several runs, and a connection is
+never pushed before both its clients' XPM relationships were read (it could be there already). Groups
+are listed (1 + one call per group) only when a client they could concern was modified, or daily; they
+are compared from the cached snapshot every run. A quiet practice costs one call per run.
 
 Connection facts are compared by `fact_key` (a symmetric type or an inverse pair is one fact whichever
 side states it), so if XPM ever creates the inverse of a relationship itself, both rows pair with the one
@@ -36,7 +40,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from adapters.base import ClientSystem
@@ -51,6 +55,7 @@ from syncworker.services.context import ServiceContext
 from syncworker.services.link_run import RunRefused, _refusal
 from syncworker.services.locks import TenantBusy, TenantLock
 from syncworker.services.runs import RunRecorder
+from syncworker.services.systems import check_system
 from syncworker.services.tenants import get_tenant
 from syncworker.store.models import (
     AuditEntry,
@@ -113,7 +118,12 @@ def sync_relationships(
     `hold_lock=False`; the caller's run is left to the caller. A caller that just pulled the clients XPM
     modified since its cursor can pass their ids as `changed_remote_ids`, saving this function its own
     "modified since" listing call. `full=True` re-reads the relationships of every linked client;
-    otherwise at most `max_fetches` never-read clients are read per run (one call each)."""
+    otherwise at most `max_fetches` never-read clients are read per run (one call each).
+
+    Adapter failures never escape: they are in `report.status` ("partial" when the daily limit stopped it,
+    which also parks the tenant; "failed" otherwise) and `report.message`; an embedding run should fold
+    them into its own status."""
+    check_system(system)
     runs = RunRecorder(ctx.db)
     with ctx.db.session() as s:
         tenant_id = get_tenant(s, tenant_name).id
@@ -664,7 +674,7 @@ class _Engine:
             links = self._links(s)
             if local is None:  # new in XPM: adopt a local group of the same name, else create one
                 local = s.scalar(select(ClientGroupRow).where(
-                    ClientGroupRow.tenant_id == self.tenant_id, ClientGroupRow.name == g["name"]))
+                    ClientGroupRow.tenant_id == self.tenant_id, func.lower(ClientGroupRow.name) == g["name"].lower()))
                 if local is not None and local.id in paired:
                     local = None
                 if local is None:
@@ -678,9 +688,12 @@ class _Engine:
                 base = {**_group_ref(local), "name": g["name"], "members": []}
                 paired.add(local.id)
             elif g["name"] != base["name"] and local.name == base["name"]:
-                group_svc.rename_group_in(s, local, g["name"], actor=ACTOR, origin=self.system,
-                                          run_id=self.report.run_id)
-                self.report.add("groups_renamed_local")
+                try:
+                    group_svc.rename_group_in(s, local, g["name"], actor=ACTOR, origin=self.system,
+                                              run_id=self.report.run_id)
+                    self.report.add("groups_renamed_local")
+                except ConnectionRefused as exc:  # another local group has that name: members still sync
+                    self.report.refused.append({"group_id": local.id, "rule": exc.rule, "reason": str(exc)})
             elif local.name != base["name"] and g["name"] == base["name"]:
                 self.report.refused.append({"group_id": local.id, "reason": f"{self.system} has no API to rename "
                                             "a group: rename it there too"})

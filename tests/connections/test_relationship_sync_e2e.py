@@ -327,3 +327,21 @@ def test_the_daily_limit_stops_the_run_as_partial_and_parks_the_tenant(db: Datab
 
         with pytest.raises(RunRefused, match="daily API limit reached"):
             sync_relationships(w.ctx, T, "xpm")
+
+
+def test_group_renamed_in_xpm_and_a_same_named_local_group_adopted(world: World) -> None:
+    w = world
+    w.link("ACME", "JO", "SAM")
+    group_svc.add_group(w.ctx.db, T, "smith group", ["JO"])
+    g = w.sim.store.add_group("Smith Group", w.remote["ACME"], False)  # the same group, typed in both places
+    w.sync()
+    assert w.local_groups() == {"smith group": {"ACME", "JO"}}
+    assert w.remote_groups() == {"Smith Group": {"ACME", "JO"}}
+    w.sim.clock.advance(600)
+    w.sync()  # re-reads what our own member push touched
+    w.sim.store.groups[g.uuid].name = "Smith Holdings"  # renamed in XPM: no client is touched ...
+    w.sim.clock.advance(600)
+    assert "groups_renamed_local" not in w.sync()["counts"]  # ... so only a full (or the daily) read sees it
+    report = sync_relationships(w.ctx, T, "xpm", full=True)
+    assert report.counts["groups_renamed_local"] == 1
+    assert w.local_groups() == {"Smith Holdings": {"ACME", "JO"}}
