@@ -34,7 +34,8 @@ class App:
         if self._settings is None:
             try:
                 self._settings = Settings.load()
-            except ConfigError as exc:
+                validate_config_files()
+            except (ConfigError, ValueError) as exc:
                 raise CommandError(str(exc)) from None
             configure_logging(self._settings.log_level, self._settings.log_format)
         return self._settings
@@ -52,6 +53,13 @@ class App:
     def close(self) -> None:
         if self._db is not None:
             self._db.dispose()
+
+
+def validate_config_files() -> None:
+    """The other files under config/ are settings too: a bad one stops start-up, naming what is wrong."""
+    from syncworker.services.field_rules import load_field_rules
+
+    load_field_rules()
 
 
 def get_app() -> App:

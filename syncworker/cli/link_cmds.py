@@ -19,9 +19,10 @@ from syncworker.cli.context import (
 from syncworker.services import links as links_svc
 from syncworker.services.context import ServiceContext
 from syncworker.services.duplicates import DuplicateError, list_clusters, resolve
-from syncworker.services.link_run import LinkRunReport, RunRefused, run_link_run
+from syncworker.services.link_run import LinkRunReport, run_link_run
 from syncworker.services.links import LinkError
 from syncworker.services.queries import client_by_external_id
+from syncworker.services.run_frame import RunRefused
 from syncworker.services.systems import UnknownSystem
 from syncworker.services.tenants import TenantError, get_tenant
 

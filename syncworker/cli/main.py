@@ -15,10 +15,11 @@ from syncworker.cli import (
     run_cmds,
     serve_cmds,
     simulate_cmds,
+    sync_cmds,
 )
 from syncworker.cli.context import App
 
-COMMAND_MODULES = (demo_cmds, foundation_cmds, link_cmds, match_cmds, simulate_cmds, connect_cmds, run_cmds, serve_cmds)
+COMMAND_MODULES = (demo_cmds, foundation_cmds, link_cmds, match_cmds, simulate_cmds, connect_cmds, run_cmds, serve_cmds, sync_cmds)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})

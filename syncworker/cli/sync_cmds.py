@@ -15,7 +15,7 @@ from syncworker.cli.context import (
 from syncworker.cli.link_cmds import services, tenant_option
 from syncworker.domain.sync import RuleError
 from syncworker.services.conflicts import ConflictError, list_conflicts, resolve_conflict
-from syncworker.services.link_run import RunRefused
+from syncworker.services.run_frame import RunRefused
 from syncworker.services.sync_run import SyncReport, linked_systems, run_sync
 from syncworker.services.systems import UnknownSystem
 from syncworker.services.tenants import TenantError

@@ -6,7 +6,8 @@ from typing import Any
 
 from syncworker.jobs.base import JobRequest
 from syncworker.services.context import ServiceContext
-from syncworker.services.link_run import RunRefused, run_link_run
+from syncworker.services.link_run import run_link_run
+from syncworker.services.run_frame import RunRefused
 
 
 def link_run(ctx: ServiceContext, request: JobRequest, run_id: int) -> dict[str, Any]:

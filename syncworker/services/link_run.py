@@ -21,25 +21,25 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from adapters.base import ClientSystem
-from adapters.errors import AdapterError, DailyLimitReached, ReconnectRequired
 from syncworker.domain.profile import ClientProfile, ClientStatus
 from syncworker.matching import MatchConfig, match_records
 from syncworker.services import duplicates as dup
 from syncworker.services.context import ServiceContext
 from syncworker.services.links import make_linked, record_event
-from syncworker.services.locks import TenantBusy, TenantLock
+from syncworker.services.run_frame import RunRefused, guarded_run
+from syncworker.services.run_frame import refusal as _refusal
 from syncworker.services.runs import RunRecorder
 from syncworker.services.snapshots import load_clients, upsert_clients
-from syncworker.services.systems import check_system
-from syncworker.services.tenants import get_tenant
 from syncworker.store.mapping import client_profile
-from syncworker.store.models import Checkpoint, Client, Link, RemoteRecord, TenantSystem
+from syncworker.store.models import Checkpoint, Client, Link, RemoteRecord
 from syncworker.store.types import utcnow
 
+# RunRefused and _refusal are re-exported for modules written against their first home here.
+__all__ = ["LinkRunReport", "RunRefused", "_refusal", "run_link_run"]
 log = logging.getLogger(__name__)
 ACTOR = "link-run"
 STREAM = "clients.full"
@@ -69,81 +69,21 @@ class LinkRunReport:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-class RunRefused(RuntimeError):
-    """The run could not start (tenant busy, paused for the daily limit, reconnect required)."""
-
-    def __init__(self, message: str, run_id: int | None = None) -> None:
-        super().__init__(message)
-        self.run_id = run_id
-
-
 def run_link_run(
     ctx: ServiceContext, tenant_name: str, system: str, *, dry_run: bool = False, trigger: str = "cli",
     run_id: int | None = None, progress: Progress | None = None, config: MatchConfig | None = None,
 ) -> LinkRunReport:
-    check_system(system)
-    db, runs = ctx.db, RunRecorder(ctx.db)
-    with db.session() as s:
-        tenant = get_tenant(s, tenant_name)
-        tenant_id = tenant.id
-        conn = s.scalar(select(TenantSystem).where(TenantSystem.tenant_id == tenant_id, TenantSystem.system == system))
-    params = {"system": system, "dry_run": dry_run}
-    if run_id is None:
-        run_id = runs.start("link_run", tenant_id=tenant_id, trigger=trigger, system=system, params=params,
-                            dry_run=dry_run)
-    report = LinkRunReport(run_id, tenant_name, system, dry_run)
-    refusal = _refusal(conn, system)
-    if refusal:
-        runs.finish(run_id, "failed", message=refusal)
-        raise RunRefused(refusal, run_id)
-    runs.reap_abandoned(ctx.settings.lock_ttl_seconds)
-    lock = TenantLock(db, tenant_id, ttl_seconds=ctx.settings.lock_ttl_seconds, run_id=run_id)
-    try:
-        lock.acquire()
-    except TenantBusy as exc:
-        runs.finish(run_id, "failed", message=f"refused: {exc}")
-        raise RunRefused(str(exc), run_id) from None
-    adapter: ClientSystem | None = None
-    try:
-        adapter = ctx.adapter(tenant_id, system)
-        _LinkRun(ctx, tenant_id, system, adapter, report, progress or _no_progress, config or MatchConfig.default(),
-                 runs).execute()
-    except DailyLimitReached as exc:
-        report.status = "partial"
-        resume = exc.resume_at.isoformat(timespec="minutes") if exc.resume_at else "tomorrow"
-        report.message = f"stopped: the daily API limit is spent; resumes after {resume} from the last stored page"
-        if exc.resume_at and not dry_run:
-            with db.session() as s:
-                s.execute(update(TenantSystem).where(TenantSystem.tenant_id == tenant_id,
-                                                     TenantSystem.system == system).values(paused_until=exc.resume_at))
-    except ReconnectRequired as exc:
-        report.status, report.message = "failed", f"reconnect required: {exc}"
-    except AdapterError as exc:
-        report.status, report.message = "failed", f"{system} call failed: {exc}"
-        log.warning("link run failed", extra={"run_id": run_id, "error_class": type(exc).__name__})
-    except Exception as exc:
-        report.status, report.message = "failed", f"internal error: {type(exc).__name__}: {exc}"
-        log.exception("link run crashed", extra={"run_id": run_id})
-    finally:
-        if adapter is not None:
-            report.api_calls = dict(adapter.call_stats())
-        lock.release()
-    if report.status == "running":
-        report.status = "partial" if report.errors else "succeeded"
-    counts = dict(report.counts) | {f"api_{k}": v for k, v in report.api_calls.items()}
-    runs.finish(run_id, report.status, counts=counts, errors=report.errors, message=report.message)
-    return report
+    def work(report: LinkRunReport) -> Any:
+        return lambda tenant_id, adapter, runs: _LinkRun(
+            ctx, tenant_id, system, adapter, report, progress or _no_progress, config or MatchConfig.default(), runs,
+        ).execute()
 
-
-def _refusal(conn: TenantSystem | None, system: str) -> str | None:
-    if conn is None:
-        return f"tenant is not connected to {system}: run `syncworker connect {system}` first"
-    if conn.status == "reconnect_required":
-        return f"reconnect required for {system}: {conn.status_reason or 'the grant is no longer valid'}"
-    if conn.paused_until and conn.paused_until > utcnow():
-        return (f"{system} daily API limit reached; runs resume after "
-                f"{conn.paused_until.isoformat(timespec='minutes')}")
-    return None
+    return guarded_run(
+        ctx, tenant_name, system, "link_run", dry_run=dry_run, trigger=trigger, run_id=run_id,
+        params={"system": system, "dry_run": dry_run},
+        make_report=lambda rid: LinkRunReport(rid, tenant_name, system, dry_run), work=work,
+        has_failures=lambda r: bool(r.errors),
+    )
 
 
 def _no_progress(phase: str, done: int, total: int | None) -> None:

@@ -45,8 +45,7 @@ from syncworker.domain.sync import (
 from syncworker.jobs.base import JobRequest
 from syncworker.services.context import ServiceContext
 from syncworker.services.field_rules import default_field_rules
-from syncworker.services.link_run import RunRefused, _refusal
-from syncworker.services.locks import TenantBusy, TenantLock
+from syncworker.services.run_frame import RunRefused, guarded_run
 from syncworker.services.runs import RunRecorder
 from syncworker.services.snapshots import upsert_clients
 from syncworker.services.systems import SYSTEMS, check_system
@@ -150,56 +149,16 @@ def run_webhook_pull_job(ctx: ServiceContext, request: JobRequest, run_id: int) 
 
 def _guarded(ctx: ServiceContext, tenant_name: str, system: str, kind: str, *, dry_run: bool, trigger: str,
              run_id: int | None, params: dict[str, Any], work: Any, rules: FieldRules | None) -> SyncReport:
-    """The run's frame, as for link runs: run record, refusal checks, the tenant lock, adapter errors."""
+    """The shared run frame (run record, refusals, tenant lock, adapter errors) around a sync engine."""
     check_system(system)
     rules = rules or default_field_rules()  # a bad rule refuses the run before anything starts
-    db, runs = ctx.db, RunRecorder(ctx.db)
-    with db.session() as s:
-        tenant_id = get_tenant(s, tenant_name).id
-        conn = s.scalar(select(TenantSystem).where(TenantSystem.tenant_id == tenant_id, TenantSystem.system == system))
-    if run_id is None:
-        run_id = runs.start(kind, tenant_id=tenant_id, trigger=trigger, system=system, params=params, dry_run=dry_run)
-    report = SyncReport(run_id, tenant_name, system, dry_run, trigger)
-    refusal = _refusal(conn, system)
-    if refusal:
-        runs.finish(run_id, "failed", message=refusal)
-        raise RunRefused(refusal, run_id)
-    runs.reap_abandoned(ctx.settings.lock_ttl_seconds)
-    lock = TenantLock(db, tenant_id, ttl_seconds=ctx.settings.lock_ttl_seconds, run_id=run_id)
-    try:
-        lock.acquire()
-    except TenantBusy as exc:
-        runs.finish(run_id, "failed", message=f"refused: {exc}")
-        raise RunRefused(str(exc), run_id) from None
-    adapter: ClientSystem | None = None
-    try:
-        adapter = ctx.adapter(tenant_id, system)
-        work(SyncEngine(ctx, tenant_id, system, adapter, report, rules, runs))
-    except DailyLimitReached as exc:
-        report.status = "partial"
-        resume = exc.resume_at.isoformat(timespec="minutes") if exc.resume_at else "tomorrow"
-        report.message = f"stopped: the daily API limit is spent; resumes after {resume} from the last stored page"
-        if exc.resume_at and not dry_run:
-            with db.session() as s:
-                s.execute(update(TenantSystem).where(TenantSystem.tenant_id == tenant_id,
-                                                     TenantSystem.system == system).values(paused_until=exc.resume_at))
-    except ReconnectRequired as exc:
-        report.status, report.message = "failed", f"reconnect required: {exc}"
-    except AdapterError as exc:
-        report.status, report.message = "failed", f"{system} call failed: {exc}"
-        log.warning("sync failed", extra={"run_id": run_id, "error_class": type(exc).__name__})
-    except Exception as exc:
-        report.status, report.message = "failed", f"internal error: {type(exc).__name__}: {exc}"
-        log.exception("sync crashed", extra={"run_id": run_id})
-    finally:
-        if adapter is not None:
-            report.api_calls = dict(adapter.call_stats())
-        lock.release()
-    if report.status == "running":
-        report.status = "partial" if report.counts.get("failed") else "succeeded"
-    counts = dict(report.counts) | {f"api_{k}": v for k, v in report.api_calls.items()}
-    runs.finish(run_id, report.status, counts=counts, errors=report.errors, message=report.message)
-    return report
+    return guarded_run(
+        ctx, tenant_name, system, kind, dry_run=dry_run, trigger=trigger, run_id=run_id, params=params,
+        make_report=lambda rid: SyncReport(rid, tenant_name, system, dry_run, trigger),
+        work=lambda report: lambda tenant_id, adapter, runs: work(
+            SyncEngine(ctx, tenant_id, system, adapter, report, rules, runs)),
+        has_failures=lambda r: bool(r.counts.get("failed")),
+    )
 
 
 # --- the engine -----------------------------------------------------------------------------------------

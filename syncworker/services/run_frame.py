@@ -1,0 +1,112 @@
+"""The frame every run against an external system shares: the run record, the refusals (not connected,
+reconnect required, paused by the daily limit, tenant busy), the tenant lock, the adapter, and the mapping
+of adapter errors to a run status. The work inside differs (link run, sync, webhook pull); this does not."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy import select, update
+
+from adapters.base import ClientSystem
+from adapters.errors import AdapterError, DailyLimitReached, ReconnectRequired
+from syncworker.services.context import ServiceContext
+from syncworker.services.locks import TenantBusy, TenantLock
+from syncworker.services.runs import RunRecorder
+from syncworker.services.systems import check_system
+from syncworker.services.tenants import get_tenant
+from syncworker.store.models import TenantSystem
+from syncworker.store.types import utcnow
+
+log = logging.getLogger(__name__)
+
+
+class RunRefused(RuntimeError):
+    """The run could not start (tenant busy, paused for the daily limit, reconnect required)."""
+
+    def __init__(self, message: str, run_id: int | None = None) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+
+
+class Report(Protocol):
+    run_id: int
+    status: str
+    message: str | None
+    counts: dict[str, int]
+    errors: list[dict[str, Any]]
+    api_calls: dict[str, int]
+
+
+R = TypeVar("R", bound=Report)
+Work = Callable[[int, ClientSystem, RunRecorder], None]  # (tenant id, adapter, run recorder)
+
+
+def refusal(conn: TenantSystem | None, system: str) -> str | None:
+    if conn is None:
+        return f"tenant is not connected to {system}: run `syncworker connect {system}` first"
+    if conn.status == "reconnect_required":
+        return f"reconnect required for {system}: {conn.status_reason or 'the grant is no longer valid'}"
+    if conn.paused_until and conn.paused_until > utcnow():
+        return (f"{system} daily API limit reached; runs resume after "
+                f"{conn.paused_until.isoformat(timespec='minutes')}")
+    return None
+
+
+def guarded_run(
+    ctx: ServiceContext, tenant_name: str, system: str, kind: str, *, dry_run: bool, trigger: str,
+    run_id: int | None, params: dict[str, Any], make_report: Callable[[int], R], work: Callable[[R], Work],
+    has_failures: Callable[[R], bool],
+) -> R:
+    """Run `work` inside the frame and record the outcome: `succeeded`, `partial` (`has_failures`, or
+    stopped by the daily limit, which parks the tenant until `resume_at`) or `failed`."""
+    check_system(system)
+    db, runs = ctx.db, RunRecorder(ctx.db)
+    with db.session() as s:
+        tenant_id = get_tenant(s, tenant_name).id
+        conn = s.scalar(select(TenantSystem).where(TenantSystem.tenant_id == tenant_id, TenantSystem.system == system))
+    if run_id is None:
+        run_id = runs.start(kind, tenant_id=tenant_id, trigger=trigger, system=system, params=params, dry_run=dry_run)
+    report = make_report(run_id)
+    refused = refusal(conn, system)
+    if refused:
+        runs.finish(run_id, "failed", message=refused)
+        raise RunRefused(refused, run_id)
+    runs.reap_abandoned(ctx.settings.lock_ttl_seconds)
+    lock = TenantLock(db, tenant_id, ttl_seconds=ctx.settings.lock_ttl_seconds, run_id=run_id)
+    try:
+        lock.acquire()
+    except TenantBusy as exc:
+        runs.finish(run_id, "failed", message=f"refused: {exc}")
+        raise RunRefused(str(exc), run_id) from None
+    adapter: ClientSystem | None = None
+    try:
+        adapter = ctx.adapter(tenant_id, system)
+        work(report)(tenant_id, adapter, runs)
+    except DailyLimitReached as exc:
+        report.status = "partial"
+        resume = exc.resume_at.isoformat(timespec="minutes") if exc.resume_at else "tomorrow"
+        report.message = f"stopped: the daily API limit is spent; resumes after {resume} from the last stored page"
+        if exc.resume_at and not dry_run:
+            with db.session() as s:
+                s.execute(update(TenantSystem).where(TenantSystem.tenant_id == tenant_id,
+                                                     TenantSystem.system == system).values(paused_until=exc.resume_at))
+    except ReconnectRequired as exc:
+        report.status, report.message = "failed", f"reconnect required: {exc}"
+    except AdapterError as exc:
+        report.status, report.message = "failed", f"{system} call failed: {exc}"
+        log.warning("%s failed", kind, extra={"run_id": run_id, "error_class": type(exc).__name__})
+    except Exception as exc:
+        report.status, report.message = "failed", f"internal error: {type(exc).__name__}: {exc}"
+        log.exception("%s crashed", kind, extra={"run_id": run_id})
+    finally:
+        if adapter is not None:
+            report.api_calls = dict(adapter.call_stats())
+        lock.release()
+    if report.status == "running":
+        report.status = "partial" if has_failures(report) else "succeeded"
+    counts = dict(report.counts) | {f"api_{k}": v for k, v in report.api_calls.items()}
+    runs.finish(run_id, report.status, counts=counts, errors=report.errors, message=report.message)
+    return report
