@@ -6,16 +6,18 @@ name in the `X-Rule` header."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, HTTPException, Query, Response
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from syncworker.domain.connections import ConnectionRefused
 from syncworker.http.auth import Actor
-from syncworker.http.deps import Ctx, TenantQuery
+from syncworker.http.deps import Ctx, Jobs, TenantQuery
+from syncworker.jobs.base import JobRequest
 from syncworker.services import connections as conn_svc
 from syncworker.services import groups as group_svc
+from syncworker.services.tenants import get_tenant
 
 router = APIRouter(tags=["connections"])
 R = TypeVar("R")
@@ -100,6 +102,24 @@ def remove_connection_between(
 def set_primary(body: PrimaryContact, ctx: Ctx, actor: Actor) -> dict[str, Any]:
     """Make a person connected to a business its primary contact."""
     return _refusals(lambda: conn_svc.set_primary_contact(ctx.db, body.tenant, body.business, body.person, actor))
+
+
+class SyncRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tenant: str = Field(min_length=1, max_length=200)
+    system: Literal["xpm"] = "xpm"
+    full: StrictBool = False
+
+
+@router.post("/connections/sync", status_code=202)
+def sync_connections(body: SyncRequest, ctx: Ctx, jobs: Jobs, response: Response) -> dict[str, Any]:
+    """Queue a relationship and group sync with XPM (job kind "relationship_sync"); poll `status_url`."""
+    with ctx.db.session() as s:
+        get_tenant(s, body.tenant)
+    run_id = jobs.submit(JobRequest(kind="relationship_sync", tenant=body.tenant, trigger="operator",
+                                    params={"system": body.system, "full": body.full}))
+    response.headers["Location"] = f"/runs/{run_id}"
+    return {"run_id": run_id, "status_url": f"/runs/{run_id}"}
 
 
 @router.get("/groups")

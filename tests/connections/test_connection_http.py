@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from syncworker.config import Settings
 from syncworker.http.app import create_app
+from syncworker.jobs.base import JobRequest
 from syncworker.services.context import ServiceContext
 from syncworker.store.db import Database
 from syncworker.store.models import AuditEntry
@@ -21,9 +22,13 @@ T = "HTTP Practice"
 TOKEN = "op-test-token"
 
 
-class NoJobs:
-    def submit(self, request: object) -> int:
-        raise AssertionError("connections never queue jobs")
+class RecordingJobs:
+    def __init__(self) -> None:
+        self.requests: list[JobRequest] = []
+
+    def submit(self, request: JobRequest) -> int:
+        self.requests.append(request)
+        return 77
 
     def shutdown(self, wait: bool = True) -> None:
         pass
@@ -36,7 +41,7 @@ def api(db: Database) -> Iterator[TestClient]:
                             ("JO", "Jo Bloggs", "individual"), ("SAM", "Sam Carter", "individual")):
         make_client(db, tid, ext, name, kind)
     settings = replace(Settings(database_url=db.url), operator_token=TOKEN)
-    app = create_app(ServiceContext(db, settings), NoJobs())  # type: ignore[arg-type]
+    app = create_app(ServiceContext(db, settings), RecordingJobs())
     with TestClient(app, headers={"Authorization": f"Bearer {TOKEN}", "X-Operator": "Pat Operator"}) as client:
         yield client
 
@@ -83,3 +88,12 @@ def test_groups_over_http(api: TestClient) -> None:
     assert [g["name"] for g in api.get("/groups", params={"tenant": T, "client": "SAM"}).json()] == ["Bloggs Group"]
     assert api.delete("/groups/Bloggs Group", params={"tenant": T}).status_code == 200
     assert api.get("/groups", params={"tenant": T}).json() == []
+
+
+def test_sync_is_queued_as_a_job(api: TestClient) -> None:
+    r = api.post("/connections/sync", json={"tenant": T, "full": True})
+    assert r.status_code == 202 and r.json() == {"run_id": 77, "status_url": "/runs/77"}
+    jobs = api.app.state.executor  # type: ignore[attr-defined]
+    assert [(j.kind, j.tenant, j.params) for j in jobs.requests] == [("relationship_sync", T,
+                                                                       {"system": "xpm", "full": True})]
+    assert api.post("/connections/sync", json={"tenant": "Nobody"}).status_code == 404

@@ -345,3 +345,24 @@ def test_group_renamed_in_xpm_and_a_same_named_local_group_adopted(world: World)
     report = sync_relationships(w.ctx, T, "xpm", full=True)
     assert report.counts["groups_renamed_local"] == 1
     assert w.local_groups() == {"Smith Holdings": {"ACME", "JO"}}
+
+
+def test_the_job_function_records_the_executors_run(world: World) -> None:
+    from syncworker.jobs.base import JobRequest
+    from syncworker.services.relationship_sync import run_relationship_sync_job
+    from syncworker.services.runs import RunRecorder
+    from syncworker.store.models import JobRun
+
+    w = world
+    w.link("ACME", "JO")
+    add_remote_rel(w, "ACME", "JO", "Director")
+    with w.ctx.db.session() as s:
+        from syncworker.store.models import Tenant
+
+        tenant_id = s.scalar(sa.select(Tenant.id))
+    run_id = RunRecorder(w.ctx.db).start("relationship_sync", tenant_id=tenant_id, trigger="operator", system="xpm")
+    out = run_relationship_sync_job(w.ctx, JobRequest("relationship_sync", T, {"system": "xpm"}), run_id)
+    assert out["status"] == "succeeded" and out["counts"]["relationships_pulled"] == 1
+    with w.ctx.db.session() as s:
+        run = s.get(JobRun, run_id)
+        assert run.status == "succeeded" and run.counts["relationships_pulled"] == 1 and run.finished_at
