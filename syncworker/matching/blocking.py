@@ -80,6 +80,8 @@ def key_arrays(t: Table, vocab: _KeyVocab) -> tuple[np.ndarray, np.ndarray]:
     # Same street address: households, and records whose names are too damaged for name keys.
     street2 = vocab.factor([" ".join(s.split()[:2]) for s in t.street])
     keys.add(6, every, postcode, street2)
+    number = vocab.factor(["#" + s.split()[0] if s[:1].isdigit() else "" for s in t.street])
+    keys.add(15, every, postcode, number)  # same house number and postcode, street name misspelt
 
     people = np.flatnonzero(t.is_person)
     family, given = t.family[people], t.given[people]

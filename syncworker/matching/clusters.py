@@ -1,9 +1,9 @@
 """Duplicate pairs -> clusters: connected components, guarded against chaining.
 
-A component of more than two records is only kept whole when every pair inside it is at least
-plausible (score above the review floor and not ruled out). Otherwise it is rebuilt by merging
-the strongest edges first, refusing any merge that would put two implausible records together
-(complete-linkage), so one record resembling two unrelated clients cannot bridge them.
+A component of more than two records is rebuilt by merging its strongest edges first, refusing
+any merge that would put together two records that are ruled out (a rule such as different given
+name and birth date, or a near-zero score) or two groups that on average no longer look alike. So one
+record resembling two unrelated clients cannot bridge them.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import numpy as np
 
 from .compare import REVIEW
 
+IMPLAUSIBLE = 0.01  # a pair scoring below this inside a cluster is ruled out
 ScoreFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
@@ -55,11 +56,11 @@ def build_clusters(
                     ib.append(members[y])
         pair_score, pair_cap = score_pairs(np.asarray(ia), np.asarray(ib))
         plausible = {
-            (a, b): (float(s) if c >= REVIEW and s >= floor else None)
+            (a, b): (float(s) if c >= REVIEW and s >= IMPLAUSIBLE else None)
             for a, b, s, c in zip(ia, ib, pair_score.tolist(), pair_cap.tolist(), strict=True)
         }
         for members in big:
-            clusters.extend(_complete_linkage(members, edge_score, plausible))
+            clusters.extend(_guarded_linkage(members, edge_score, plausible, floor))
     clusters.sort(key=lambda c: c[0][0])
     for number, (members, _) in enumerate(clusters):
         for m in members:
@@ -71,9 +72,9 @@ def build_clusters(
     return clusters, split
 
 
-def _complete_linkage(
+def _guarded_linkage(
     members: list[int], edge_score: dict[tuple[int, int], float],
-    plausible: dict[tuple[int, int], float | None],
+    plausible: dict[tuple[int, int], float | None], floor: float,
 ) -> list[tuple[list[int], float]]:
     member_set = set(members)
     inner = sorted(
@@ -84,7 +85,9 @@ def _complete_linkage(
         ga, gb = group[a], group[b]
         if ga is gb:
             continue
-        if all(plausible.get((min(x, y), max(x, y))) is not None for x in ga for y in gb):
+        cross = [plausible.get((min(x, y), max(x, y))) for x in ga for y in gb]
+        # No pair may be ruled out, and on average the two groups must still look alike.
+        if all(c is not None for c in cross) and sum(cross) / len(cross) >= floor:  # type: ignore[arg-type]
             merged = ga + gb
             for m in merged:
                 group[m] = merged

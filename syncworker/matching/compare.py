@@ -223,9 +223,14 @@ def _compare_people(a, b, li, ri, idx, levels, name_sim, caps: _Capper, workers:
     has_fam = _present(a.family[la]) & _present(b.family[lb])
     has_giv = _present(a.given[la]) & _present(b.given[lb])
     # Swapped given/family (e.g. "Smith John" keyed the wrong way round).
-    sw_fam = _sim(jw, a.family[la], b.given[lb], workers)
-    sw_giv = _sim(jw, a.given[la], b.family[lb], workers)
-    swapped = has_fam & has_giv & (sw_fam + sw_giv > fam + giv + 0.2) & (np.minimum(sw_fam, sw_giv) >= 0.9)
+    swapped = np.zeros(len(idx), dtype=bool)
+    sw_fam = np.zeros(len(idx), dtype=np.float32)
+    sw_giv = np.zeros(len(idx), dtype=np.float32)
+    poor = np.flatnonzero(has_fam & has_giv & (np.minimum(fam, giv) < 0.9))  # only these can gain
+    if len(poor):
+        sw_fam[poor] = _sim(jw, a.family[la[poor]], b.given[lb[poor]], workers)
+        sw_giv[poor] = _sim(jw, a.given[la[poor]], b.family[lb[poor]], workers)
+        swapped = has_fam & has_giv & (sw_fam + sw_giv > fam + giv + 0.2) & (np.minimum(sw_fam, sw_giv) >= 0.9)
     fam = np.where(swapped, sw_giv, fam)
     giv = np.where(swapped, sw_fam, giv)
 
