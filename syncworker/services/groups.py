@@ -32,15 +32,13 @@ def _member_clients(s: Session, tenant_id: int, refs: Iterable[str]) -> list[Cli
 
 
 def find_group(s: Session, tenant_id: int, ref: str | int) -> ClientGroupRow:
-    """A group by id or by name."""
-    group = None
-    if isinstance(ref, int) or str(ref).isdigit():
+    """A group by name, else by id (a group may be named "2024")."""
+    group = s.scalar(select(ClientGroupRow).where(ClientGroupRow.tenant_id == tenant_id,
+                                                  ClientGroupRow.name == str(ref)))
+    if group is None and (isinstance(ref, int) or str(ref).isdigit()):
         group = s.get(ClientGroupRow, int(ref))
         if group is not None and group.tenant_id != tenant_id:
             group = None
-    if group is None:
-        group = s.scalar(select(ClientGroupRow).where(ClientGroupRow.tenant_id == tenant_id,
-                                                      ClientGroupRow.name == str(ref)))
     if group is None:
         raise LookupError(f"no client group {ref!r} in this tenant")
     return group
