@@ -1,0 +1,152 @@
+"""Rules added on top of the field weights: households, generations, organisation names, prior,
+blocking and configuration."""
+
+import gc
+import random
+from datetime import date
+
+import numpy as np
+import pytest
+
+from syncworker.domain.profile import Address, ClientKind, ClientProfile
+from syncworker.matching import MatchConfig, find_duplicates, match_records
+from syncworker.matching.blocking import dedupe_candidates, link_candidates
+from syncworker.matching.features import Vocab, build_table
+from syncworker.matching.households import household_rate
+from syncworker.matching.model import estimate_prior
+
+CONFIG = MatchConfig()
+IND, CO = ClientKind.INDIVIDUAL, ClientKind.COMPANY
+
+
+def person(pid, name, **kw):
+    return ClientProfile(pid, IND, name, **kw)
+
+
+def at(line1, postcode="3000"):
+    return Address(line1=line1, city="Melbourne", postcode=postcode)
+
+
+def households(prefix="h"):
+    """Four families of three: parents and a grown-up child at one address each."""
+    out = []
+    for n, surname in enumerate(["Tran", "Brown", "Kelly", "Novak"]):
+        for m, (given, year) in enumerate([("Anh", 1950), ("Binh", 1952), ("Chi", 1980)]):
+            out.append(person(f"{prefix}{n}{m}", f"{given} {surname}", date_of_birth=date(year + n, 1, 1),
+                              address=at(f"{n + 1} Elm Rd")))
+    return out
+
+
+def fillers(prefix, n=30):
+    return [ClientProfile(f"{prefix}{i}", CO, f"{prefix}zz{i} Widgets Pty Ltd", email=f"{prefix}{i}@w.com")
+            for i in range(n)]
+
+
+def table(records):
+    return build_table(records, Vocab(), "AU")
+
+
+def test_household_rate_counts_people_living_with_relatives():
+    assert household_rate(table(households())) == 1.0
+    singles = [person(f"s{i}", f"Person{i} Single{i}", date_of_birth=date(1970, 1, 1 + i),
+                      address=at(f"{i} Oak St")) for i in range(12)]
+    assert household_rate(table(singles)) == 0.0
+
+
+def test_same_named_father_and_son_are_not_linked_in_a_list_with_households():
+    local = [person("l1", "John Citizen", date_of_birth=date(1950, 2, 3), address=at("7 Oak St"),
+                    email="citizens@home.net")] + households()
+    remote = [person("r1", "John Citizen", date_of_birth=date(1980, 5, 6), address=at("7 Oak St"),
+                     email="citizens@home.net")] + fillers("b")
+    c = {x.local_id: x for x in match_records(local, remote, CONFIG)}["l1"]
+    assert c.decision == "review" and "dob=disagree" in c.reasons
+
+
+def test_without_birth_dates_a_shared_address_is_not_enough_in_a_list_with_households():
+    local = [person("l1", "John Citizen", address=at("7 Oak St"), phone="03 9000 0000")] + households()
+    remote = [person("r1", "John Citizen", address=at("7 Oak St"), phone="03 9000 0000")] + fillers("b")
+    c = {x.local_id: x for x in match_records(local, remote, CONFIG)}["l1"]
+    assert c.decision == "review" and "dob=missing:review" in c.reasons
+
+
+def test_personal_evidence_links_without_birth_dates():
+    local = [person("l1", "John Citizen", address=at("7 Oak St"), email="john.citizen@mail.com",
+                    mobile="0412 000 111")] + households()
+    remote = [person("r1", "Citizen, John", address=at("7 Oak Street"), email="JOHN.CITIZEN@mail.com",
+                     mobile="+61 412 000 111")] + fillers("b")
+    c = {x.local_id: x for x in match_records(local, remote, CONFIG)}["l1"]
+    assert (c.remote_id, c.decision) == ("r1", "link")
+
+
+def test_generation_suffixes_never_match():
+    records = [person("sr", "John Citizen Sr", email="j@c.com", date_of_birth=date(1950, 1, 1)),
+               person("jr", "John Citizen Jr", email="j@c.com", date_of_birth=date(1950, 1, 1))] + fillers("f")
+    assert not [p for p in find_duplicates(records, CONFIG).pairs if {p.id_a, p.id_b} == {"sr", "jr"}]
+
+
+def test_organisation_name_alone_is_only_a_review():
+    local = [ClientProfile("l1", ClientKind.TRUST, "Smith Family Trust")] + fillers("a")
+    remote = [ClientProfile("r1", ClientKind.TRUST, "The Smith Family Trust")] + fillers("b")
+    c = {x.local_id: x for x in match_records(local, remote, CONFIG)}["l1"]
+    assert c.decision == "review" and "name_only:review" in c.reasons
+
+
+def test_numbered_entities_are_not_linked():
+    local = [ClientProfile("l1", CO, "Harbour Holdings No 2 Pty Ltd", phone="02 9000 1234")] + fillers("a")
+    remote = [ClientProfile("r1", CO, "Harbour Holdings Pty Ltd", phone="02 9000 1234")] + fillers("b")
+    cands = {x.local_id: x for x in match_records(local, remote, CONFIG)}
+    assert "l1" not in cands or cands["l1"].decision == "review"
+
+
+def test_prior_is_fitted_and_bounded():
+    sure = np.full(100, 40.0)
+    assert estimate_prior(sure, CONFIG) == CONFIG.prior_log2_odds_max
+    hopeless = np.full(100, -40.0)
+    assert estimate_prior(hopeless, CONFIG) < CONFIG.prior_log2_odds
+    assert estimate_prior(sure, CONFIG.with_changes(estimate_prior=False)) == CONFIG.prior_log2_odds
+
+
+def test_gc_setting_is_restored():
+    assert gc.isenabled()
+    match_records(fillers("a", 3), fillers("b", 3), CONFIG)
+    assert gc.isenabled()
+
+
+def test_tied_candidates_are_assigned_one_to_one_and_reviewed():
+    twin = dict(phone="02 9111 2222", email="acct@twin.com")
+    local = [ClientProfile("l1", CO, "Twin Peaks Pty Ltd", **twin), ClientProfile("l2", CO, "Twin Peaks Pty Ltd", **twin)]
+    remote = [ClientProfile("r1", CO, "Twin Peaks Pty Ltd", **twin), ClientProfile("r2", CO, "Twin Peaks Pty Ltd", **twin)]
+    cands = match_records(local + fillers("a"), remote + fillers("b"), CONFIG)
+    twins = [c for c in cands if c.local_id in ("l1", "l2")]
+    assert sorted(c.remote_id for c in twins) == ["r1", "r2"]
+    assert all(c.decision == "review" for c in twins)
+
+
+def _word(rng, n):
+    return "".join(rng.choice("bcdfghklmnprstvwz") + rng.choice("aeiou") for _ in range(n)).title()
+
+
+def test_blocking_finds_typos_without_comparing_everything():
+    rng = random.Random(3)
+    people = [person(f"p{i}", f"{_word(rng, 2)} {_word(rng, 3)}", date_of_birth=date(1940 + i % 50, 1 + i % 12, 1 + i % 28),
+                     address=at(f"{i} {_word(rng, 2)} Road", str(2000 + i))) for i in range(300)]
+    given, family = people[7].name.split()
+    typo = [person("t1", f"{given} {family[:-1]}", date_of_birth=people[7].date_of_birth,
+                   address=at("99 Other Road", "2999"))]
+    li, ri = link_candidates(table(people), table(typo), CONFIG.max_block_pairs)
+    assert 7 in set(li.tolist())
+    assert len(li) < 30  # far from the 300 pairs of a full comparison
+    a, b = dedupe_candidates(table(people + typo), CONFIG.max_block_pairs)
+    assert len(a) < 600 and (7, 300) in set(zip(a.tolist(), b.tolist(), strict=True))
+
+
+def test_config_from_mapping_and_yaml_defaults():
+    assert MatchConfig.default().link_auto_threshold == pytest.approx(0.999)
+    custom = MatchConfig.from_mapping({"default_region": "NZ", "m_probabilities": {"email": [0, 0.8, 0.2]}})
+    assert custom.default_region == "NZ" and custom.m_probabilities["email"] == (0.0, 0.8, 0.2)
+    with pytest.raises(ValueError, match="unknown"):
+        MatchConfig.from_mapping({"auto": 0.9})
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        MatchConfig.from_mapping({"link_auto_threshold": 1.5})
+    with pytest.raises(ValueError, match="levels"):
+        MatchConfig.from_mapping({"m_probabilities": {"email": [0.5]}})
