@@ -186,3 +186,11 @@ def test_database_refuses_the_same_fact_twice_even_past_the_service(world: Datab
     with pytest.raises(sa.exc.IntegrityError), world.session() as s:
         s.add(Connection(tenant_id=conn.tenant_id, client_id=conn.client_id, related_client_id=conn.related_client_id,
                          relationship_type="spouse"))
+
+
+def test_tenants_never_see_each_others_clients(world: Database) -> None:
+    other = make_tenant(world, "Other Practice")
+    make_client(world, other, "ZED", "Zed Other", "individual")
+    with pytest.raises(LookupError, match="no client with id 'ZED'"):
+        svc.add_connection(world, T, "ACME", "ZED", "director")
+    assert svc.list_connections(world, "Other Practice") == []
