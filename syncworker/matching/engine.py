@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
@@ -158,15 +158,21 @@ def _bulk_allocation():
 
 
 def match_records(
-    local: Sequence[ClientProfile], remote: Sequence[ClientProfile], config: MatchConfig | None = None
+    local: Sequence[ClientProfile], remote: Sequence[ClientProfile], config: MatchConfig | None = None,
+    *, merge_required: Collection[str] = (),
 ) -> list[MatchCandidate]:
-    """Best remote candidate for each local record (one-to-one), with a link/review decision."""
+    """Best remote candidate for each local record (one-to-one), with a link/review decision.
+
+    `merge_required`: local ids in an unresolved duplicate cluster; they are never auto-linked
+    (their candidate, if any, is a review with the reason `merge_required`).
+    """
     with _bulk_allocation():
-        return _match_records(local, remote, config or MatchConfig.default())
+        return _match_records(local, remote, config or MatchConfig.default(), frozenset(merge_required))
 
 
 def _match_records(
-    local: Sequence[ClientProfile], remote: Sequence[ClientProfile], config: MatchConfig
+    local: Sequence[ClientProfile], remote: Sequence[ClientProfile], config: MatchConfig,
+    merge_required: frozenset[str],
 ) -> list[MatchCandidate]:
     if not local or not remote:
         return []
@@ -177,8 +183,12 @@ def _match_records(
     for (pos, decision, runner_score), reasons in zip(decided, all_reasons, strict=True):
         if decision == "review" and runner_score is not None and pairs.log2_odds[pos] - _logit(runner_score) < config.runner_up_margin_bits:
             reasons.append(f"runner_up={runner_score:.3f}")
+        local_id = left.ids[pairs.comparison.left[pos]]
+        if local_id in merge_required:
+            decision = "review"
+            reasons.append("merge_required")
         result.append(MatchCandidate(
-            left.ids[pairs.comparison.left[pos]], right.ids[pairs.comparison.right[pos]],
+            local_id, right.ids[pairs.comparison.right[pos]],
             round(float(pairs.score[pos]), 6), decision, reasons, runner_score,  # type: ignore[arg-type]
         ))
     result.sort(key=lambda c: c.local_id)

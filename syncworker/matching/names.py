@@ -39,6 +39,7 @@ _TRUSTEE = re.compile(r"\b(?:the )?(?:atf|att|as trustees? for|trustees? for)\b"
 _TRUST_TAIL = ("trust", "settlement", "estate")
 _SUPER_FUND = ("super", "fund")
 
+UNKNOWN_GIVEN = "?"  # the unnamed partner of "Mr & Mrs John Smith"
 TITLES = frozenset(
     ["mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame", "rev", "reverend", "fr", "hon", "lady", "lord", "master", "madam", "mister", "doctor"]
 )
@@ -177,9 +178,14 @@ def parse_person(name: str) -> PersonName:
         given, middle = _split_given(people[0])
         given2 = people[1][0] if len(people) > 1 else ""
         return PersonName(given, middle, family, given2, "", alt)
-    people = [p for p in (_person_tokens(part) for part in _split_and(fold(name))) if p]
+    parts = [_person_tokens(part) for part in _split_and(fold(name))]
+    people = [p for p in parts if p]
     if not people:
         return PersonName("", "", "", alt=alt)
+    if len(parts) > 1 and len(people) == 1:
+        # "Mr & Mrs John Smith": a couple whose second given name is not known.
+        given, middle = _split_given(people[0][:-1])
+        return PersonName(given, middle, people[0][-1] if len(people[0]) > 1 else "", UNKNOWN_GIVEN, "", alt)
     if len(people) == 1:
         tokens = people[0]
         if len(tokens) == 1:

@@ -148,3 +148,12 @@ def test_cluster_guard_stops_chaining_through_a_bridge():
     result = find_duplicates(records, CONFIG)
     for cluster in result.clusters:
         assert not {"john", "jane"} <= set(cluster.member_ids)
+
+
+def test_local_record_needing_a_merge_is_never_auto_linked():
+    local = [person("l1", "Robert Smith", email="bob@smith.id.au", date_of_birth=date(1970, 1, 2), address=home())]
+    remote = [person("r1", "Robert Smith", email="bob@smith.id.au", date_of_birth=date(1970, 1, 2), address=home())]
+    plain = by_local(match_records(local + filler("a"), remote + filler("b"), CONFIG))["l1"]
+    held = by_local(match_records(local + filler("a"), remote + filler("b"), CONFIG, merge_required={"l1"}))["l1"]
+    assert plain.decision == "link"
+    assert held.decision == "review" and "merge_required" in held.reasons

@@ -122,3 +122,8 @@ def test_masked_identifier_keeps_visible_digits_only():
     assert (masked.masked, masked.tail, masked.full, masked.valid) == (True, "782", "", False)
     full = parse_identifier("123 456 782")
     assert full is not None and (full.full, full.tail, full.valid) == ("123456782", "782", True)
+
+
+def test_mr_and_mrs_is_a_couple_with_an_unknown_partner():
+    p = parse_person("Mr & Mrs John Smith")
+    assert (p.given, p.family, p.couple) == ("john", "smith", True)
