@@ -11,8 +11,8 @@ from syncworker.domain.connections import ConnectionRefused
 from syncworker.services import connections as conn_svc
 from syncworker.services import groups as group_svc
 from syncworker.services.context import ServiceContext
-from syncworker.services.link_run import RunRefused
 from syncworker.services.relationship_sync import sync_relationships
+from syncworker.services.run_frame import RunRefused
 from syncworker.services.systems import UnknownSystem, check_system
 from syncworker.services.tenants import TenantError
 

@@ -36,11 +36,12 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from adapters.base import ClientSystem
@@ -52,8 +53,7 @@ from syncworker.jobs.base import JobRequest
 from syncworker.services import connections as conn_svc
 from syncworker.services import groups as group_svc
 from syncworker.services.context import ServiceContext
-from syncworker.services.link_run import RunRefused, _refusal
-from syncworker.services.locks import TenantBusy, TenantLock
+from syncworker.services.run_frame import RunRefused, guarded_run
 from syncworker.services.runs import RunRecorder
 from syncworker.services.systems import check_system
 from syncworker.services.tenants import get_tenant
@@ -67,7 +67,6 @@ from syncworker.store.models import (
     RemoteRecord,
     SyncConflict,
     Tenant,
-    TenantSystem,
 )
 from syncworker.store.types import utcnow
 
@@ -86,7 +85,7 @@ Key = tuple[int, int, str]
 class RelationshipSyncReport:
     tenant: str
     system: str
-    run_id: int | None = None
+    run_id: int = 0  # 0: not recorded as a run of its own
     status: str = "running"
     message: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
@@ -112,73 +111,36 @@ def sync_relationships(
 ) -> RelationshipSyncReport:
     """Pull and push the tenant's relationships and groups.
 
-    Standalone (CLI, job): takes the tenant lock and records the run (`run_id` of a run the executor
-    created, or a new one). Inside another run that already holds the lock (end of a link run or a
-    profile sync, i.e. right after links may have changed): pass `adapter`, `run_id` and
-    `hold_lock=False`; the caller's run is left to the caller. A caller that just pulled the clients XPM
-    modified since its cursor can pass their ids as `changed_remote_ids`, saving this function its own
-    "modified since" listing call. `full=True` re-reads the relationships of every linked client;
-    otherwise at most `max_fetches` never-read clients are read per run (one call each).
-
-    Adapter failures never escape: they are in `report.status` ("partial" when the daily limit stopped it,
-    which also parks the tenant; "failed" otherwise) and `report.message`; an embedding run should fold
-    them into its own status."""
+    Standalone (CLI, job; `hold_lock=True`): a run of its own in the shared run frame (run record, refusals,
+    tenant lock, adapter errors to a status; `run_id` is the executor's run, else a new one). Inside a
+    run that already holds the lock (end of a link run or a profile sync, right after links may have
+    changed): pass that run's `adapter` and `run_id` with `hold_lock=False`; the work then is part of the
+    caller's, and adapter errors (the daily limit above all) propagate to the caller's frame. A caller that
+    just pulled the clients XPM modified since its cursor can pass their ids as `changed_remote_ids`,
+    saving the "modified since" listing call. `full=True` re-reads the relationships of every linked
+    client; otherwise at most `max_fetches` never-read clients are read per run (one call each)."""
     check_system(system)
-    runs = RunRecorder(ctx.db)
+
+    def work(report: RelationshipSyncReport) -> Callable[[int, ClientSystem, RunRecorder], None]:
+        def run(tenant_id: int, adapter: ClientSystem, runs: RunRecorder) -> None:
+            _Engine(ctx, tenant_id, system, adapter, report, max_fetches).run(full=full, changed=changed_remote_ids)
+        return run
+
+    if hold_lock:
+        return guarded_run(ctx, tenant_name, system, "relationship_sync", dry_run=False, trigger=trigger,
+                           run_id=run_id, params={"system": system, "full": full},
+                           make_report=lambda rid: RelationshipSyncReport(tenant_name, system, rid), work=work,
+                           has_failures=lambda r: bool(r.errors))
+    if adapter is None:
+        raise ValueError("inside another run, pass that run's adapter (hold_lock=False)")
     with ctx.db.session() as s:
         tenant_id = get_tenant(s, tenant_name).id
-        ts = s.scalar(select(TenantSystem).where(TenantSystem.tenant_id == tenant_id, TenantSystem.system == system))
     report = RelationshipSyncReport(tenant_name, system, run_id)
-    lock = None
-    if hold_lock:
-        if report.run_id is None:
-            report.run_id = runs.start("relationship_sync", tenant_id=tenant_id, trigger=trigger, system=system,
-                                       params={"system": system, "full": full})
-        refusal = _refusal(ts, system) if adapter is None else None
-        if refusal:
-            _finish(runs, report, "failed", refusal)
-            raise RunRefused(refusal, report.run_id)
-        runs.reap_abandoned(ctx.settings.lock_ttl_seconds)
-        lock = TenantLock(ctx.db, tenant_id, ttl_seconds=ctx.settings.lock_ttl_seconds, run_id=report.run_id)
-        try:
-            lock.acquire()
-        except TenantBusy as exc:
-            _finish(runs, report, "failed", f"refused: {exc}")
-            raise RunRefused(str(exc), report.run_id) from None
-    calls_before: dict[str, int] = {}
-    try:
-        adapter = adapter or ctx.adapter(tenant_id, system)
-        calls_before = dict(adapter.call_stats())
-        engine = _Engine(ctx, tenant_id, system, adapter, report, max_fetches)
-        if adapter.capabilities.relationships:
-            engine.relationships(full=full, changed=changed_remote_ids)
-        if adapter.capabilities.groups:
-            engine.groups(full=full)
-    except DailyLimitReached as exc:
-        report.status = "partial"
-        report.message = "stopped: the daily API limit is spent; the next run continues"
-        if exc.resume_at:
-            report.message += f" (after {exc.resume_at.isoformat(timespec='minutes')})"
-            with ctx.db.session() as s:  # park the tenant, as every run frame does
-                s.execute(update(TenantSystem).where(TenantSystem.tenant_id == tenant_id,
-                                                     TenantSystem.system == system).values(paused_until=exc.resume_at))
-    except ReconnectRequired as exc:
-        report.status, report.message = "failed", f"reconnect required: {exc}"
-    except AdapterError as exc:
-        report.status, report.message = "failed", f"{system} call failed: {exc}"
-    except Exception as exc:
-        report.status, report.message = "failed", f"internal error: {type(exc).__name__}: {exc}"
-        log.exception("relationship sync crashed", extra={"run_id": report.run_id})
-    finally:
-        if lock is not None:
-            lock.release()
-    if adapter is not None:  # this sync's share of the adapter's calls
-        report.api_calls = {k: v - calls_before.get(k, 0) for k, v in adapter.call_stats().items()
-                            if isinstance(v, int) and v - calls_before.get(k, 0)}
-    if report.status == "running":
-        report.status = "partial" if report.errors else "succeeded"
-    if hold_lock:
-        _finish(runs, report, report.status, report.message)
+    before = dict(adapter.call_stats())
+    work(report)(tenant_id, adapter, RunRecorder(ctx.db))
+    report.api_calls = {k: v - before.get(k, 0) for k, v in adapter.call_stats().items()
+                        if isinstance(v, int) and v - before.get(k, 0)}
+    report.status = "partial" if report.errors else "succeeded"
     return report
 
 
@@ -191,13 +153,6 @@ def run_relationship_sync_job(ctx: ServiceContext, request: JobRequest, run_id: 
     except RunRefused as exc:
         return {"status": "refused", "message": str(exc)}
     return {"status": report.status, "counts": report.counts}
-
-
-def _finish(runs: RunRecorder, report: RelationshipSyncReport, status: str, message: str | None) -> None:
-    report.status, report.message = status, message
-    if report.run_id is not None:
-        counts = dict(report.counts) | {f"api_{k}": v for k, v in report.api_calls.items()}
-        runs.finish(report.run_id, status, counts=counts, errors=report.errors, message=message)
 
 
 # --- helpers on the cache -------------------------------------------------------------------------------
@@ -253,6 +208,12 @@ class _Engine:
                          entity_id=entity_id, action=action, before=before, after=after, run_id=self.report.run_id))
 
     # ==== relationships: pull ====
+    def run(self, *, full: bool, changed: set[str] | None) -> None:
+        if self.adapter.capabilities.relationships:
+            self.relationships(full=full, changed=changed)
+        if self.adapter.capabilities.groups:
+            self.groups(full=full)
+
     def relationships(self, *, full: bool, changed: set[str] | None) -> None:
         self._pull_relationships(full=full, changed=changed)
         self._reconcile_relationships()

@@ -323,7 +323,7 @@ def test_the_daily_limit_stops_the_run_as_partial_and_parks_the_tenant(db: Datab
         assert report.status == "partial" and "daily API limit" in (report.message or "")
         with w.ctx.db.session() as s:
             assert s.scalar(sa.select(TenantSystem.paused_until)) is not None
-        from syncworker.services.link_run import RunRefused
+        from syncworker.services.run_frame import RunRefused
 
         with pytest.raises(RunRefused, match="daily API limit reached"):
             sync_relationships(w.ctx, T, "xpm")
