@@ -16,6 +16,7 @@ from .features import KIND_NAMES, Table
 from .nicknames import nickname_compatible
 
 LINK, REVIEW, NONE = 2, 1, 0
+KIND_CLASH_BITS = 10.0
 FIELDS = ("name", "family", "given", "middle", "dob", "email", "phone", "tax", "bizno", "street",
           "postcode", "city")
 
@@ -27,6 +28,7 @@ class Comparison:
     levels: dict[str, np.ndarray]
     name_sim: np.ndarray  # float32 in [0, 1]: organisation name, or person family+given average
     cap: np.ndarray  # int8: LINK, REVIEW or NONE
+    penalty: np.ndarray  # float64 log2 evidence against the pair beyond the field weights (kind clashes)
     capper: _Capper  # why each capped pair was capped
 
     def cap_reason(self, i: int) -> str | None:
@@ -121,6 +123,9 @@ def compare(
     cross = pa != pb
     levels: dict[str, np.ndarray] = {f: np.zeros(n, dtype=np.int8) for f in FIELDS}
     caps = _Capper(n)
+    # A trust is not its trustee company, a person is not a company: strong evidence, not just a cap,
+    # so such a pair never outranks the right one in the one-to-one assignment.
+    penalty = np.zeros(n, dtype=np.float64)
 
     # Organisation (and cross-kind) names: best of name and trading/trustee name on each side.
     name_sim = np.zeros(n, dtype=np.float32)
@@ -155,7 +160,9 @@ def compare(
         fa, fb = a.form_group[oa], b.form_group[ob]
         form_clash = (fa != fb) & (fa > 0) & (fb > 0)
         caps.apply(_mask(n, org_pairs[form_clash]), REVIEW, "legal_form:conflict")
+        penalty[org_pairs[kind_clash | form_clash]] = KIND_CLASH_BITS
     cross_idx = np.flatnonzero(cross)
+    penalty[cross_idx] = KIND_CLASH_BITS
     if len(cross_idx):
         ka, kb = a.kind[li[cross_idx]], b.kind[ri[cross_idx]]
         caps.apply_each(_mask(n, cross_idx), REVIEW, [
@@ -205,7 +212,7 @@ def compare(
     idx = np.flatnonzero(pp)
     if len(idx):
         _compare_people(a, b, li, ri, idx, levels, name_sim, caps, workers, strict_family)
-    return Comparison(li, ri, levels, name_sim, caps.cap, caps)
+    return Comparison(li, ri, levels, name_sim, caps.cap, penalty, caps)
 
 
 def _mask(n: int, positions: np.ndarray) -> np.ndarray:
@@ -243,6 +250,11 @@ def _compare_people(a, b, li, ri, idx, levels, name_sim, caps: _Capper, workers:
     initial_ok = (a.given_initial[la] == b.given_initial[lb]) & ((a.given_len[la] == 1) | (b.given_len[lb] == 1))
     given_level[(given_level == 4) & initial_ok & ~swapped] = 3
     given_level[~has_giv] = 0
+    # A nickname with a typo ("Jenifer" / "Jenny"): compare the canonical forms too.
+    weak = np.flatnonzero(given_level == 4)
+    if len(weak):
+        canon_sim = _sim(jw, a.given_canon[la[weak]], b.given_canon[lb[weak]], workers)
+        given_level[weak[canon_sim >= 0.88]] = 2
     # Ambiguous diminutives ("chris", "pat") are checked one by one; there are few.
     maybe = np.flatnonzero((given_level == 4) & (a.given_ambiguous[la] | b.given_ambiguous[lb]))
     if len(maybe):
@@ -306,15 +318,21 @@ def _compare_people(a, b, li, ri, idx, levels, name_sim, caps: _Capper, workers:
 
 def _same_given(a: Table, b: Table, i: np.ndarray, j: np.ndarray, sa: str, sb: str, workers: int) -> np.ndarray:
     """Whether given name (or second given name, suffix '2') of a[i] and b[j] are the same name:
-    equal under the nickname list, close in spelling, or an initial of the other."""
+    equal or close under the nickname list, close in spelling, or an initial of the other."""
     xa, xb = getattr(a, "given" + sa)[i], getattr(b, "given" + sb)[j]
-    ca, cb = getattr(a, "given" + sa + "_canon_code")[i], getattr(b, "given" + sb + "_canon_code")[j]
     present = _present(xa) & _present(xb)
-    sim = _sim(JaroWinkler.normalized_similarity, xa, xb, workers)
+    sim = np.maximum(
+        _sim(JaroWinkler.normalized_similarity, xa, xb, workers),
+        _sim(JaroWinkler.normalized_similarity, getattr(a, "given" + sa + "_canon")[i],
+             getattr(b, "given" + sb + "_canon")[j], workers),
+    )
     la = np.fromiter((len(x) for x in xa), dtype=np.int32, count=len(xa))
     lb = np.fromiter((len(x) for x in xb), dtype=np.int32, count=len(xb))
-    initial = ((la == 1) | (lb == 1)) & (sim > 0) & np.asarray([x[:1] == y[:1] for x, y in zip(xa, xb, strict=True)])
-    return present & ((ca == cb) | (sim >= 0.92) | initial)
+    initial = ((la == 1) | (lb == 1)) & np.asarray([x[:1] == y[:1] for x, y in zip(xa, xb, strict=True)], dtype=bool)
+    same = present & ((sim >= 0.85) | initial)
+    rest = np.flatnonzero(present & ~same)  # ambiguous diminutives ("chris") one by one
+    same[rest] = [nickname_compatible(x, y) for x, y in zip(xa[rest], xb[rest], strict=True)]
+    return same
 
 
 def _code_pairs(x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -76,7 +76,7 @@ def score_links(local: Sequence[ClientProfile], remote: Sequence[ClientProfile],
     strict = max(household_rate(left), household_rate(right)) >= config.household_rate_strict
     model = estimate_model(left, right, config, same=False)
     comparison = compare(left, right, li, ri, config.workers, strict)
-    evidence = model.total(comparison)
+    evidence = model.total(comparison) - comparison.penalty
     log2_odds = evidence + estimate_prior(evidence, config)
     return left, right, ScoredPairs(comparison, log2_odds, probability(log2_odds))
 
@@ -214,7 +214,7 @@ def _find_duplicates(records: Sequence[ClientProfile], config: MatchConfig) -> D
     strict = household_rate(table) >= config.household_rate_strict
     model = estimate_model(table, table, config, same=True)
     comparison = compare(table, table, li, ri, config.workers, strict)
-    evidence = model.total(comparison)
+    evidence = model.total(comparison) - comparison.penalty
     prior = estimate_prior(evidence, config)
     log2_odds = evidence + prior
     score = probability(log2_odds)
@@ -223,7 +223,7 @@ def _find_duplicates(records: Sequence[ClientProfile], config: MatchConfig) -> D
 
     def score_extra(i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         extra = compare(table, table, i, j, config.workers, strict)
-        return probability(model.total(extra) + prior), extra.cap
+        return probability(model.total(extra) - extra.penalty + prior), extra.cap
 
     clusters, split = build_clusters(
         len(table), li[keep], ri[keep], score[keep], is_dup, score_extra, config.duplicate_review_threshold

@@ -56,6 +56,8 @@ class Table:
     name_code: np.ndarray  # int32 code of name_key
     given: np.ndarray  # object, folded first given name
     given_canon_code: np.ndarray  # int32
+    given_canon: np.ndarray  # object, canonical given name ('bob' -> 'robert')
+    given2_canon: np.ndarray  # object
     given_len: np.ndarray  # int32 length of the given name (1 = an initial)
     given_ambiguous: np.ndarray  # bool: a diminutive of several names ("chris")
     given2_canon_code: np.ndarray  # int32
@@ -165,6 +167,7 @@ def build_table(profiles: Sequence[ClientProfile], vocab: Vocab, region: str) ->
         form_group=np.fromiter((_FORM_GROUPS.get(f, 1 if f else 0) for f in form), dtype=np.int8, count=n),
         name_code=vocab.codes(["n:" + k if k else "" for k in name_key]),
         given=obj(given), given_canon_code=given_canon_code,
+        given_canon=obj(given_canon), given2_canon=obj([canonical_given(g) for g in given2]),
         given_len=np.fromiter(map(len, given), dtype=np.int32, count=n),
         given_ambiguous=np.fromiter((g in AMBIGUOUS for g in given), dtype=bool, count=n),
         given2_canon_code=vocab.codes(["g:" + canonical_given(g) if g else "" for g in given2]),

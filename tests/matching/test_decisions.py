@@ -157,3 +157,20 @@ def test_local_record_needing_a_merge_is_never_auto_linked():
     held = by_local(match_records(local + filler("a"), remote + filler("b"), CONFIG, merge_required={"l1"}))["l1"]
     assert plain.decision == "link"
     assert held.decision == "review" and "merge_required" in held.reasons
+
+
+def test_trust_outranks_its_trustee_company_for_the_trust_record():
+    # The remote trust's name carries the trustee company's name; the local trust must still get it.
+    local = [ClientProfile("trust", TRUST, "Chen Investment Trust", phone="02 7000 1000"),
+             ClientProfile("company", CO, "Chen Holdings Pty Ltd", phone="02 7000 1000")]
+    remote = [ClientProfile("r1", TRUST, "Chen Holdings Pty Ltd ATF Chen Investnment Trust", phone="02 7000 1000")]
+    cands = by_local(match_records(local + filler("a"), remote + filler("b"), CONFIG))
+    assert cands["trust"].remote_id == "r1"
+    assert "company" not in cands
+
+
+def test_nickname_with_a_typo_still_agrees():
+    local = [person("l1", "Jenifer Wilson", phone="0400 111 222", email="jw@mail.com")]
+    remote = [person("r1", "Jenny Wilson", phone="0400 111 222", email="jw@mail.com")]
+    c = by_local(match_records(local + filler("a"), remote + filler("b"), CONFIG))["l1"]
+    assert "given=similar" in c.reasons and c.decision == "link"
