@@ -20,6 +20,7 @@ from .explain import reasons_for_many
 from .features import Vocab, build_table
 from .households import household_rate
 from .model import estimate_model, estimate_prior, probability
+from .normalise_cache import clear_caches
 
 
 @dataclass(slots=True)
@@ -153,6 +154,7 @@ def _bulk_allocation():
     try:
         yield
     finally:
+        clear_caches()  # a long-running worker should not keep one run's names in memory
         if was_enabled:
             gc.enable()
 

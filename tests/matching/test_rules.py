@@ -150,3 +150,10 @@ def test_config_from_mapping_and_yaml_defaults():
         MatchConfig.from_mapping({"link_auto_threshold": 1.5})
     with pytest.raises(ValueError, match="levels"):
         MatchConfig.from_mapping({"m_probabilities": {"email": [0.5]}})
+
+
+def test_normaliser_caches_are_emptied_after_a_run():
+    from syncworker.matching.text import fold
+
+    match_records(fillers("a", 3), fillers("b", 3), CONFIG)
+    assert fold.cache_info().currsize == 0

@@ -1,0 +1,14 @@
+"""The memo caches of the normalisers, emptied after each run."""
+
+from __future__ import annotations
+
+from .contact import _parse_phone, normalise_street
+from .names import _person_tokens, parse_org, parse_person
+from .text import fold
+
+_CACHED = (fold, parse_org, parse_person, _person_tokens, normalise_street, _parse_phone)
+
+
+def clear_caches() -> None:
+    for function in _CACHED:
+        function.cache_clear()
