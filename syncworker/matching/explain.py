@@ -8,6 +8,7 @@ from .compare import Comparison
 
 _LEVEL_WORDS: dict[str, tuple[str, ...]] = {
     "given": ("", "agree", "similar", "initial", "disagree"),
+    "family": ("", "agree", "similar", "similar", "disagree"),
     "middle": ("", "agree", "disagree"),
     "dob": ("", "agree", "near", "disagree"),
     "email": ("", "agree", "disagree"),
@@ -17,7 +18,6 @@ _LEVEL_WORDS: dict[str, tuple[str, ...]] = {
     "postcode": ("", "agree", "disagree"),
     "city": ("", "agree", "similar", "disagree"),
     "street": ("", "agree", "similar", "disagree"),
-    "family": ("", "agree", "similar", "similar", "disagree"),
 }
 _LABELS = {"tax": "tax_number", "bizno": "business_number", "middle": "middle_initial", "street": "address"}
 
@@ -37,4 +37,5 @@ def reasons_for_many(comparison: Comparison, positions: np.ndarray) -> list[list
     capper = comparison.capper
     cap_table = np.asarray([*capper.reasons, ""], dtype=object)  # code -1 -> ""
     columns.append(cap_table[capper.reason_code[positions]].tolist())
-    return [list(filter(None, row)) for row in zip(*columns, strict=True)]
+    # dict.fromkeys: a rule may repeat a field's reason (dob=disagree); say it once, in order.
+    return [list(dict.fromkeys(filter(None, row))) for row in zip(*columns, strict=True)]
