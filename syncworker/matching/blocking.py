@@ -124,6 +124,8 @@ def key_arrays(t: Table, vocab: _KeyVocab) -> tuple[np.ndarray, np.ndarray]:
 def _groups(recs: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     order = np.argsort(codes, kind="stable")
     sorted_codes = codes[order]
+    if len(sorted_codes) == 0:
+        return sorted_codes, order, order, recs[order]
     start = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
     count = np.diff(np.r_[start, len(sorted_codes)])
     return sorted_codes[start], start, count, recs[order]

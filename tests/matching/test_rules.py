@@ -157,3 +157,9 @@ def test_normaliser_caches_are_emptied_after_a_run():
 
     match_records(fillers("a", 3), fillers("b", 3), CONFIG)
     assert fold.cache_info().currsize == 0
+
+
+def test_records_without_any_usable_field_do_not_break_a_run():
+    empty = [person("x", "")]
+    assert match_records(empty, [person("y", "")], CONFIG) == []
+    assert find_duplicates(empty + [person("z", "")], CONFIG).pairs == []
