@@ -116,7 +116,7 @@ def _core_tokens(text: str) -> tuple[list[str], str, bool]:
     return tokens, form, is_trust
 
 
-@lru_cache(maxsize=100_000)
+@lru_cache(maxsize=100_000)  # the same names recur on the remote side
 def parse_org(name: str) -> OrgName:
     """'The Trustee for the Smith Family Trust' -> core 'smith family', form 'trust'."""
     text = fold(name)
@@ -145,7 +145,7 @@ def forms_conflict(a: str, b: str) -> bool:
     return ga != gb
 
 
-@lru_cache(maxsize=100_000)
+@lru_cache(maxsize=50_000)
 def _person_tokens(text: str) -> list[str]:
     """Folded words without titles and suffixes (cached: callers must not mutate the list)."""
     return [t for t in text.split() if t not in TITLES and t not in SUFFIXES]
@@ -158,7 +158,7 @@ def _split_given(tokens: list[str]) -> tuple[str, str]:
     return tokens[0], " ".join(tokens[1:])
 
 
-@lru_cache(maxsize=200_000)
+@lru_cache(maxsize=8_192)
 def parse_person(name: str) -> PersonName:
     """Parse 'Slater, Thomas G. & Katherine I.', 'Thomas and Katherine Slater', 'Dr Bob Smith'."""
     alt = ""

@@ -21,7 +21,7 @@ def strip_accents(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
-@lru_cache(maxsize=200_000)
+@lru_cache(maxsize=50_000)  # given and family names repeat; one-off strings churn through
 def fold(text: str | None) -> str:
     """Lower-case, accent-free, punctuation-free text with single spaces ('' for None)."""
     if not text:
