@@ -56,6 +56,35 @@ def _timed(fn, use_tracemalloc: bool):
                     "peak_rss_mb": round(_peak_mb()), "tracemalloc_peak_mb": traced and round(traced)}
 
 
+def blocking_recall(local, remote, same_entity, config: MatchConfig) -> float:
+    """Share of true local/remote pairs that blocking puts among the candidates (measured apart
+    from the timed run)."""
+    from syncworker.matching.blocking import link_candidates
+    from syncworker.matching.features import Vocab, build_table
+
+    vocab = Vocab()
+    left = build_table(local, vocab, config.default_region)
+    right = build_table(remote, vocab, config.default_region)
+    li, ri = link_candidates(left, right, config.max_block_pairs)
+    found = {left.ids[i] for i, j in zip(li.tolist(), ri.tolist(), strict=True) if same_entity(left.ids[i], right.ids[j])}
+    wanted = {x.id for x in local if same_entity.has_match(x.id)}
+    return len(found & wanted) / max(len(wanted), 1)
+
+
+class _SameEntity:
+    """Ground truth: entity of a local id (function) and of each remote id (mapping)."""
+
+    def __init__(self, left_key, right_key: dict[str, object]) -> None:
+        self.left_key, self.right_key = left_key, right_key
+        self.right_keys = set(right_key.values())
+
+    def __call__(self, a: str, b: str) -> bool:
+        return self.left_key(a) == self.right_key[b]
+
+    def has_match(self, a: str) -> bool:
+        return self.left_key(a) in self.right_keys
+
+
 def practice_figures(size: int, seed: int, use_tracemalloc: bool) -> dict:
     from benchmarks.matching.generate import generate_practice
 
@@ -78,6 +107,8 @@ def practice_figures(size: int, seed: int, use_tracemalloc: bool) -> dict:
         "wrong_links": len(links) - len(correct_links),
         "records_per_s": round((len(local) + len(remote)) / perf["wall_s"]), **perf,
         "load_avg": os.getloadavg()[0],
+        "blocking_recall": round(blocking_recall(
+            local, remote, _SameEntity(le.__getitem__, re_), config), 5),
     }
     dups, dperf = _timed(lambda: find_duplicates(local, config), False)
     pred = {tuple(sorted(p)) for c in dups.clusters for p in itertools.combinations(c.member_ids, 2)}
@@ -106,6 +137,8 @@ def febrl_figures(use_tracemalloc: bool) -> dict:
         p, r, f1 = _prf(tp, len(pred), len(a))
         out[f"febrl4_{label}"] = {"precision": round(p, 5), "recall": round(r, 5), "f1": round(f1, 5)}
     out["febrl4_perf"] = perf
+    febrl_right = {x.id: original_id(x.id) for x in right}
+    out["febrl4_blocking_recall"] = round(blocking_recall(left, right, _SameEntity(original_id, febrl_right), config), 5)
     frame, links = load_febrl3(return_links=True)
     truth = {tuple(sorted(x)) for x in links}
     records = to_profiles(frame)
