@@ -7,8 +7,6 @@ cost); the other keys still reach those records.
 
 from __future__ import annotations
 
-import itertools
-
 import jellyfish
 import numpy as np
 
@@ -23,22 +21,28 @@ _ORG_STOPWORDS = frozenset(
 
 
 class _KeyVocab:
-    """Shared string -> int codes for key parts, so both sides of a link meet on the same codes."""
+    """Integer codes for key parts, equal on both sides of a link for equal strings.
+
+    Codes are 28-bit string hashes rather than dictionary entries: no table of every key string is
+    kept (that was the largest transient allocation of a run). A rare hash collision only adds a
+    spurious candidate pair, which scoring then rejects; it never hides a pair.
+    """
 
     def __init__(self) -> None:
-        self.codes: dict[str, int] = {"": -1}
-        self.counter = itertools.count()
         self.soundex_cache: dict[str, str] = {}
 
-    def factor(self, values) -> np.ndarray:
-        """Codes are unique per string but not dense (a C-level map keeps this fast)."""
-        return np.asarray(list(map(self.codes.setdefault, values, self.counter)), dtype=np.int64)
+    @staticmethod
+    def factor(values) -> np.ndarray:
+        return np.fromiter((hash(v) & _MASK if v else -1 for v in values), dtype=np.int64, count=len(values))
 
     def soundex(self, values) -> np.ndarray:
         cache = self.soundex_cache
         for v in set(values).difference(cache):
             cache[v] = ("~" + (jellyfish.soundex(v) if v[:1].isalpha() else v[:4])) if v else ""
         return self.factor(list(map(cache.__getitem__, values)))
+
+
+_MASK = (1 << 28) - 1
 
 
 def _initial(values) -> np.ndarray:

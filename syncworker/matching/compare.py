@@ -321,14 +321,15 @@ def _same_given(a: Table, b: Table, i: np.ndarray, j: np.ndarray, sa: str, sb: s
     equal or close under the nickname list, close in spelling, or an initial of the other."""
     xa, xb = getattr(a, "given" + sa)[i], getattr(b, "given" + sb)[j]
     present = _present(xa) & _present(xb)
-    sim = np.maximum(
-        _sim(JaroWinkler.normalized_similarity, xa, xb, workers),
-        _sim(JaroWinkler.normalized_similarity, getattr(a, "given" + sa + "_canon")[i],
-             getattr(b, "given" + sb + "_canon")[j], workers),
+    sim = _sim(JaroWinkler.normalized_similarity, xa, xb, workers)
+    low = np.flatnonzero(present & (sim < 0.85))
+    if len(low):
+        canon_a, canon_b = getattr(a, "given" + sa + "_canon")[i[low]], getattr(b, "given" + sb + "_canon")[j[low]]
+        sim[low] = np.maximum(sim[low], _sim(JaroWinkler.normalized_similarity, canon_a, canon_b, workers))
+    len_a, len_b = getattr(a, "given" + sa + "_len")[i], getattr(b, "given" + sb + "_len")[j]
+    initial = ((len_a == 1) | (len_b == 1)) & (
+        getattr(a, "given" + sa + "_initial")[i] == getattr(b, "given" + sb + "_initial")[j]
     )
-    la = np.fromiter((len(x) for x in xa), dtype=np.int32, count=len(xa))
-    lb = np.fromiter((len(x) for x in xb), dtype=np.int32, count=len(xb))
-    initial = ((la == 1) | (lb == 1)) & np.asarray([x[:1] == y[:1] for x, y in zip(xa, xb, strict=True)], dtype=bool)
     same = present & ((sim >= 0.85) | initial)
     rest = np.flatnonzero(present & ~same)  # ambiguous diminutives ("chris") one by one
     same[rest] = [nickname_compatible(x, y) for x, y in zip(xa[rest], xb[rest], strict=True)]

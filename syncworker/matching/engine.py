@@ -73,6 +73,7 @@ def score_links(local: Sequence[ClientProfile], remote: Sequence[ClientProfile],
     vocab = Vocab()
     left = build_table(local, vocab, config.default_region)
     right = build_table(remote, vocab, config.default_region)
+    clear_caches()  # their job is done; free the memory before the pair-wise stages
     li, ri = link_candidates(left, right, config.max_block_pairs)
     strict = max(household_rate(left), household_rate(right)) >= config.household_rate_strict
     model = estimate_model(left, right, config, same=False)
@@ -212,6 +213,7 @@ def _find_duplicates(records: Sequence[ClientProfile], config: MatchConfig) -> D
     if len(records) < 2:
         return DuplicateResult()
     table = build_table(records, Vocab(), config.default_region)
+    clear_caches()
     li, ri = dedupe_candidates(table, config.max_block_pairs)
     strict = household_rate(table) >= config.household_rate_strict
     model = estimate_model(table, table, config, same=True)

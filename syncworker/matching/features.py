@@ -59,6 +59,8 @@ class Table:
     given_canon: np.ndarray  # object, canonical given name ('bob' -> 'robert')
     given2_canon: np.ndarray  # object
     given_len: np.ndarray  # int32 length of the given name (1 = an initial)
+    given2_len: np.ndarray
+    given2_initial: np.ndarray  # object
     given_ambiguous: np.ndarray  # bool: a diminutive of several names ("chris")
     given2_canon_code: np.ndarray  # int32
     given_initial: np.ndarray  # object, first letter of the given name
@@ -169,6 +171,8 @@ def build_table(profiles: Sequence[ClientProfile], vocab: Vocab, region: str) ->
         given=obj(given), given_canon_code=given_canon_code,
         given_canon=obj(given_canon), given2_canon=obj([canonical_given(g) for g in given2]),
         given_len=np.fromiter(map(len, given), dtype=np.int32, count=n),
+        given2_len=np.fromiter(map(len, given2), dtype=np.int32, count=n),
+        given2_initial=obj([g[:1] for g in given2]),
         given_ambiguous=np.fromiter((g in AMBIGUOUS for g in given), dtype=bool, count=n),
         given2_canon_code=vocab.codes(["g:" + canonical_given(g) if g else "" for g in given2]),
         given_initial=obj(given_initial), middle_initial=obj(middle_initial),
