@@ -184,3 +184,10 @@ def shared_limiter(key: str, limits: Limits = XERO_TENANT_LIMITS) -> RateLimiter
         if limiter is None:
             limiter = _shared[key] = RateLimiter(limits)
         return limiter
+
+
+def reset_shared_limiters() -> None:
+    """Forget every process-wide limiter. For tests, where each test talks to a fresh simulator whose
+    server-side budget starts full; in production a process keeps its limiters for its whole life."""
+    with _shared_lock:
+        _shared.clear()

@@ -125,6 +125,16 @@ def sqlite_db(tmp_path: Path, _sqlite_template: Path) -> Iterator[Database]:
     database.dispose()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limiters() -> Iterator[None]:
+    """Each test's simulator starts with a full call budget; so must the client-side limiters."""
+    from adapters.ratelimit import reset_shared_limiters
+
+    reset_shared_limiters()
+    yield
+    reset_shared_limiters()
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if _pg_skip_reason:
         terminalreporter.write_sep("=", "PostgreSQL tests were SKIPPED", yellow=True, bold=True)

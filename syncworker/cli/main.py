@@ -8,6 +8,7 @@ import click
 from syncworker import __version__
 from syncworker.cli import (
     connect_cmds,
+    connection_cmds,
     demo_cmds,
     foundation_cmds,
     link_cmds,
@@ -19,7 +20,8 @@ from syncworker.cli import (
 )
 from syncworker.cli.context import App
 
-COMMAND_MODULES = (demo_cmds, foundation_cmds, link_cmds, match_cmds, simulate_cmds, connect_cmds, run_cmds, serve_cmds, sync_cmds)
+COMMAND_MODULES = (demo_cmds, foundation_cmds, link_cmds, match_cmds, simulate_cmds, connect_cmds, run_cmds, serve_cmds, sync_cmds,
+                   connection_cmds)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})

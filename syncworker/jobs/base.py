@@ -27,6 +27,7 @@ JOBS: dict[str, str] = {
     "link_run": "syncworker.jobs.functions:link_run",
     "sync": "syncworker.jobs.functions:sync",
     "webhook_pull": "syncworker.jobs.functions:webhook_pull",
+    "relationship_sync": "syncworker.services.relationship_sync:run_relationship_sync_job",
 }
 TRIGGERS = ("schedule", "operator", "webhook", "cli")
 

@@ -206,16 +206,7 @@ def _merge(s: Session, tenant_id: int, keep: DuplicateMember, absorbed: list[Dup
             if link.status == "linked" and clash is not None:
                 link.status = "rejected"  # the survivor keeps its own link; this one is history
             link.client_id = survivor_id
-        for conn in s.scalars(select(Connection).where((Connection.client_id == old) |
-                                                       (Connection.related_client_id == old))):
-            a = survivor_id if conn.client_id == old else conn.client_id
-            b = survivor_id if conn.related_client_id == old else conn.related_client_id
-            dup = s.scalar(select(Connection.id).where(Connection.client_id == a, Connection.related_client_id == b,
-                                                       Connection.relationship_type == conn.relationship_type))
-            if a == b or dup is not None:
-                s.delete(conn)
-            else:
-                conn.client_id, conn.related_client_id = a, b
+        _repoint_connections(s, old, survivor_id, actor)
         s.execute(update(Contact).where(Contact.client_id == old).values(client_id=survivor_id))
         groups = set(s.scalars(select(ClientGroupMember.group_id).where(ClientGroupMember.client_id == survivor_id)))
         for gm in s.scalars(select(ClientGroupMember).where(ClientGroupMember.client_id == old)):
@@ -231,4 +222,35 @@ def _merge(s: Session, tenant_id: int, keep: DuplicateMember, absorbed: list[Dup
             s.add(AuditEntry(tenant_id=tenant_id, actor=actor, origin="operator", target="local", entity="client",
                              entity_id=absorbed_client.external_id, action="merge",
                              after={"merged_into": keep.member_ref}))
+        s.flush()
+
+
+def _repoint_connections(s: Session, old: int, survivor_id: int, actor: str) -> None:
+    """Move the absorbed client's connections to the survivor. One that would connect the survivor to itself,
+    or state a fact the survivor already has (in either direction, or as its inverse), is deleted through
+    the connections service, which audits it and hands a business's primary contact over."""
+    from syncworker.domain.connections import fact_key
+    from syncworker.services.connections import delete_connection_in, relationship_types
+
+    types = relationship_types()
+
+    def key(conn: Connection) -> tuple[int, int, str]:
+        rtype = types.by_key.get(conn.relationship_type)
+        if rtype is None:
+            return conn.client_id, conn.related_client_id, conn.relationship_type
+        return fact_key(conn.client_id, conn.related_client_id, rtype)
+
+    known = {key(c) for c in s.scalars(select(Connection).where(
+        (Connection.client_id == survivor_id) | (Connection.related_client_id == survivor_id)))}
+    for conn in list(s.scalars(select(Connection).where((Connection.client_id == old) |
+                                                        (Connection.related_client_id == old)))):
+        a = survivor_id if conn.client_id == old else conn.client_id
+        b = survivor_id if conn.related_client_id == old else conn.related_client_id
+        rtype = types.by_key.get(conn.relationship_type)
+        moved = fact_key(a, b, rtype) if rtype else (a, b, conn.relationship_type)
+        if a == b or moved in known:
+            delete_connection_in(s, conn, actor=actor, origin="operator")  # before moving: no unique clash
+            continue
+        conn.client_id, conn.related_client_id = a, b
+        known.add(moved)
         s.flush()

@@ -30,19 +30,20 @@ from syncworker.matching import MatchConfig, match_records
 from syncworker.services import duplicates as dup
 from syncworker.services.context import ServiceContext
 from syncworker.services.links import make_linked, record_event
+from syncworker.services.relationship_sync import fold_relationship_report, sync_relationships
 from syncworker.services.run_frame import RunRefused, guarded_run
-from syncworker.services.run_frame import refusal as _refusal
 from syncworker.services.runs import RunRecorder
 from syncworker.services.snapshots import load_clients, upsert_clients
 from syncworker.store.mapping import client_profile
 from syncworker.store.models import Checkpoint, Client, Link, RemoteRecord
 from syncworker.store.types import utcnow
 
-# RunRefused and _refusal are re-exported for modules written against their first home here.
-__all__ = ["LinkRunReport", "RunRefused", "_refusal", "run_link_run"]
+# RunRefused is re-exported for callers that know it from here.
+__all__ = ["LinkRunReport", "RunRefused", "run_link_run"]
 log = logging.getLogger(__name__)
 ACTOR = "link-run"
 STREAM = "clients.full"
+RELATIONSHIP_FETCHES_PER_LINK_RUN = 20  # two back-to-back runs stay inside one minute's 60 calls
 Progress = Callable[[str, int, int | None], None]  # phase, done, total
 
 
@@ -110,6 +111,16 @@ class _LinkRun:
             self._match(s, local_clients, remote, merge_required)
             if self.dry:
                 s.rollback()
+        if not self.dry and self.adapter.capabilities.relationships:
+            # Links may have changed: relationships and group members that waited for them complete now.
+            # A full listing says nothing about relationship changes, so the relationship sync follows its
+            # own cursor; reading newly linked clients' relationships costs a call each, so a link run spends
+            # a small budget on it and leaves the rest, and reading groups, to the syncs, staying inside the
+            # per-minute limit.
+            rel = sync_relationships(self.ctx, self.report.tenant, self.system, run_id=self.report.run_id,
+                                     adapter=self.adapter, hold_lock=False,
+                                     max_fetches=RELATIONSHIP_FETCHES_PER_LINK_RUN, read_groups=False)
+            fold_relationship_report(self.report, rel)
 
     # --- 1. pull ---
     def _pull(self) -> dict[str, ClientProfile]:

@@ -107,7 +107,7 @@ class RelationshipSyncReport:
 def sync_relationships(
     ctx: ServiceContext, tenant_name: str, system: str = "xpm", *, run_id: int | None = None,
     adapter: ClientSystem | None = None, hold_lock: bool = True, full: bool = False, trigger: str = "cli",
-    changed_remote_ids: set[str] | None = None, max_fetches: int = 200,
+    changed_remote_ids: set[str] | None = None, max_fetches: int = 200, read_groups: bool = True,
 ) -> RelationshipSyncReport:
     """Pull and push the tenant's relationships and groups.
 
@@ -118,12 +118,15 @@ def sync_relationships(
     caller's, and adapter errors (the daily limit above all) propagate to the caller's frame. A caller that
     just pulled the clients XPM modified since its cursor can pass their ids as `changed_remote_ids`,
     saving the "modified since" listing call. `full=True` re-reads the relationships of every linked
-    client; otherwise at most `max_fetches` never-read clients are read per run (one call each)."""
+    client; otherwise at most `max_fetches` never-read clients are read per run (one call each).
+    `read_groups=False` reconciles groups from the cached snapshot only (a listing costs 1 + one call per
+    group): a link run leaves reading them to the syncs."""
     check_system(system)
 
     def work(report: RelationshipSyncReport) -> Callable[[int, ClientSystem, RunRecorder], None]:
         def run(tenant_id: int, adapter: ClientSystem, runs: RunRecorder) -> None:
-            _Engine(ctx, tenant_id, system, adapter, report, max_fetches).run(full=full, changed=changed_remote_ids)
+            _Engine(ctx, tenant_id, system, adapter, report, max_fetches, read_groups).run(
+                full=full, changed=changed_remote_ids)
         return run
 
     if hold_lock:
@@ -181,10 +184,11 @@ class _Links:
 
 class _Engine:
     def __init__(self, ctx: ServiceContext, tenant_id: int, system: str, adapter: ClientSystem,
-                 report: RelationshipSyncReport, max_fetches: int = 200) -> None:
+                 report: RelationshipSyncReport, max_fetches: int = 200, read_groups: bool = True) -> None:
         self.db, self.tenant_id, self.system, self.adapter, self.report = ctx.db, tenant_id, system, adapter, report
         self.types = conn_svc.relationship_types()
         self.max_fetches = max_fetches
+        self.read_groups = read_groups
         # Remote clients XPM reports modified since the last run; None = unknown (first run, full, no cursor).
         self.modified: set[str] | None = None
 
@@ -554,7 +558,7 @@ class _Engine:
             members = {m for r in self._rows(s, GROUP) for m in r.payload["group"]["member_ids"]}
             relevant = members | set(self._links(s).by_remote)
         stale = read_at is None or utcnow() - read_at > GROUP_REFRESH
-        if full or self.modified is None or stale or self.modified & relevant:
+        if self.read_groups and (full or self.modified is None or stale or self.modified & relevant):
             self._read_groups()
             with self.db.session() as s:
                 cp = s.scalar(select(Checkpoint).where(
@@ -767,3 +771,12 @@ def resolve_relationship_conflict(ctx: ServiceContext, tenant_name: str, conflic
                          entity_id=str(c.id), action="resolve", before=None,
                          after={"field": c.field, "resolution": take}))
         return {"id": c.id, "field": c.field, "status": c.status, "resolution": take}
+
+
+def fold_relationship_report(report: Any, rel: RelationshipSyncReport) -> None:
+    """Add a relationship sync done inside another run to that run's report: counts prefixed
+    `relationships_`, its failures to the run's errors."""
+    for key, value in rel.counts.items():
+        report.counts[f"relationships_{key}"] = report.counts.get(f"relationships_{key}", 0) + value
+    report.counts["relationships_waiting"] = len(rel.waiting)
+    report.errors.extend(rel.errors)

@@ -215,6 +215,12 @@ class SyncEngine:
             self.merge_link(link_id, pulled.get(remote_id), force=full)
             if done % 200 == 0:
                 self.runs.progress(self.report.run_id, phase="merge", done=done, total=len(todo))
+        if not self.dry and self.adapter.capabilities.relationships:
+            from syncworker.services.relationship_sync import fold_relationship_report, sync_relationships
+
+            rel = sync_relationships(self.ctx, self.report.tenant, self.system, run_id=self.report.run_id,
+                                     adapter=self.adapter, hold_lock=False, changed_remote_ids=set(pulled))
+            fold_relationship_report(self.report, rel)
         with self.db.session() as s:
             self.report.counts["open_conflicts"] = s.scalar(
                 select(func.count()).select_from(SyncConflict).join(Link, Link.id == SyncConflict.link_id)

@@ -67,14 +67,19 @@ def test_merge_required_individuals_are_never_auto_linked(xpm_world: XpmWorld) -
 def test_second_run_changes_nothing(xpm_world: XpmWorld) -> None:
     w = xpm_world
     first = run_link_run(w.ctx, w.tenant, "xpm")
-    before = (_count(w, Link), _count(w, LinkEvent), _count(w, AuditEntry), _count(w, RemoteRecord))
+    # The link work must not move; the relationship backlog (read a budget of clients per run) may.
+    def link_state() -> tuple[int, ...]:
+        return (_count(w, Link), _count(w, LinkEvent), _count(w, AuditEntry, AuditEntry.entity == "link"),
+                _count(w, RemoteRecord, RemoteRecord.record_type == "client"))
+
+    before = link_state()
     second = run_link_run(w.ctx, w.tenant, "xpm")
     assert second.status == "succeeded"
     assert second.counts["linked_new"] == 0
     assert second.counts["links_kept"] == first.counts["linked_new"]
     assert second.counts["to_review"] == first.counts["to_review"]
     assert second.counts["remote_changed"] == 0 and second.counts["remote_new"] == 0
-    assert (_count(w, Link), _count(w, LinkEvent), _count(w, AuditEntry), _count(w, RemoteRecord)) == before
+    assert link_state() == before
 
 
 def test_dry_run_reports_but_writes_nothing(xpm_world: XpmWorld) -> None:
