@@ -12,10 +12,13 @@ import numpy as np
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import JaroWinkler
 
-from .features import KIND_NAMES, Table
+from syncworker.domain.profile import ClientKind
+
+from .features import KIND_CODES, KIND_NAMES, Table
 from .nicknames import nickname_compatible
 
 LINK, REVIEW, NONE = 2, 1, 0
+INDIVIDUAL = KIND_CODES[ClientKind.INDIVIDUAL]
 KIND_CLASH_BITS = 10.0
 FIELDS = ("name", "family", "given", "middle", "dob", "email", "phone", "tax", "bizno", "street",
           "postcode", "city")
@@ -30,6 +33,7 @@ class Comparison:
     cap: np.ndarray  # int8: LINK, REVIEW or NONE
     penalty: np.ndarray  # float64 log2 evidence against the pair beyond the field weights (kind clashes)
     capper: _Capper  # why each capped pair was capped
+    relatives: np.ndarray  # bool: people whose given name and birth date both differ, rule not yet applied
 
     def cap_reason(self, i: int) -> str | None:
         return self.capper.reason(i)
@@ -114,8 +118,12 @@ class _Capper:
 
 
 def compare(
-    a: Table, b: Table, li: np.ndarray, ri: np.ndarray, workers: int, strict_family: bool = True
+    a: Table, b: Table, li: np.ndarray, ri: np.ndarray, workers: int, strict_family: bool = True,
+    defer_relatives: bool = False,
 ) -> Comparison:
+    """Levels and caps of each pair. With `defer_relatives` (lists without households only), pairs
+    whose given name and birth date both differ are marked in `relatives` instead of being ruled
+    out; the caller settles them with `settle_relatives` once it knows the family context."""
     n = len(li)
     pa, pb = a.is_person[li], b.is_person[ri]
     pp = pa & pb
@@ -165,8 +173,16 @@ def compare(
     penalty[cross_idx] = KIND_CLASH_BITS
     if len(cross_idx):
         ka, kb = a.kind[li[cross_idx]], b.kind[ri[cross_idx]]
-        caps.apply_each(_mask(n, cross_idx), REVIEW, [
-            f"kind={KIND_NAMES[int(x)]}/{KIND_NAMES[int(y)]}:blocked" for x, y in zip(ka, kb, strict=True)
+        # An individual is never a candidate for an organisation ("Rose Nasser" is not "Nasser Family
+        # Trust"); a sole trader may be one for a company or partnership, as a review.
+        individual = (ka == INDIVIDUAL) | (kb == INDIVIDUAL)
+        caps.apply_each(_mask(n, cross_idx[individual]), NONE, [
+            f"kind={KIND_NAMES[int(x)]}/{KIND_NAMES[int(y)]}:never"
+            for x, y in zip(ka[individual], kb[individual], strict=True)
+        ])
+        caps.apply_each(_mask(n, cross_idx[~individual]), REVIEW, [
+            f"kind={KIND_NAMES[int(x)]}/{KIND_NAMES[int(y)]}:blocked"
+            for x, y in zip(ka[~individual], kb[~individual], strict=True)
         ])
 
     # Fields shared by every kind.
@@ -210,9 +226,33 @@ def compare(
 
     # People: family and given names (allowing a swap), initials, nicknames, couples, middle initial.
     idx = np.flatnonzero(pp)
+    relatives = np.zeros(n, dtype=bool)
     if len(idx):
-        _compare_people(a, b, li, ri, idx, levels, name_sim, caps, workers, strict_family)
-    return Comparison(li, ri, levels, name_sim, caps.cap, penalty, caps)
+        _compare_people(a, b, li, ri, idx, levels, name_sim, caps, workers, strict_family,
+                        relatives if defer_relatives and not strict_family else None)
+    return Comparison(li, ri, levels, name_sim, caps.cap, penalty, caps, relatives)
+
+
+def settle_relatives(comparison: Comparison, in_family_context: np.ndarray, fields_corrupted: bool) -> None:
+    """Apply the deferred relative rule (given name and birth date both differ).
+
+    A relative, hence never a match, unless the data show whole-field corruption and the pair is in
+    no family context; such a pair is then decided by its other evidence, and may auto-link only
+    when surname and address both back it (otherwise it is a review at most).
+    """
+    pos = np.flatnonzero(comparison.relatives)
+    if len(pos) == 0:
+        return
+    caps = comparison.capper
+    freed = ~in_family_context if fields_corrupted else np.zeros(len(pos), dtype=bool)
+    caps.apply(_mask(len(comparison), pos[~freed]), NONE, "given=disagree")
+    lv = comparison.levels
+    backed = ((lv["family"] == 1) | (lv["family"] == 2)) & ((lv["street"] == 1) | (lv["street"] == 2)) & (
+        (lv["postcode"] == 1) | (lv["city"] == 1)
+    )
+    caps.apply(_mask(len(comparison), pos[freed & ~backed[pos]]), REVIEW, "given+dob=disagree:review")
+    comparison.cap = caps.cap
+    comparison.relatives[:] = False
 
 
 def _mask(n: int, positions: np.ndarray) -> np.ndarray:
@@ -221,7 +261,10 @@ def _mask(n: int, positions: np.ndarray) -> np.ndarray:
     return mask
 
 
-def _compare_people(a, b, li, ri, idx, levels, name_sim, caps: _Capper, workers: int, strict_family: bool) -> None:
+def _compare_people(
+    a, b, li, ri, idx, levels, name_sim, caps: _Capper, workers: int, strict_family: bool,
+    deferred: np.ndarray | None,
+) -> None:
     n = len(li)
     la, lb = li[idx], ri[idx]
     jw = JaroWinkler.normalized_similarity
@@ -293,8 +336,11 @@ def _compare_people(a, b, li, ri, idx, levels, name_sim, caps: _Capper, workers:
     conflict = given_level == 4
     gen = _code_pairs(a.generation[la], b.generation[lb])
     caps.apply(_mask(n, idx[gen == 2]), NONE, "generation=disagree")
-    # Another given name and another birth date: a relative, whatever the list looks like.
-    caps.apply(_mask(n, idx[conflict & (dob == 3)]), NONE, "given=disagree")
+    # Another given name and another birth date: a relative (see households.py for the exception).
+    if deferred is None:
+        caps.apply(_mask(n, idx[conflict & (dob == 3)]), NONE, "given=disagree")
+    else:
+        deferred[idx[conflict & (dob == 3)]] = True
     if not strict_family:
         return
     caps.apply(_mask(n, idx[conflict & ~dob_exact]), NONE, "given=disagree")

@@ -14,11 +14,11 @@ from syncworker.domain.profile import ClientProfile
 
 from .blocking import dedupe_candidates, link_candidates
 from .clusters import build_clusters
-from .compare import LINK, REVIEW, Comparison, compare
+from .compare import LINK, REVIEW, Comparison, compare, settle_relatives
 from .config import MatchConfig
 from .explain import reasons_for_many
 from .features import Vocab, build_table
-from .households import household_rate
+from .households import fields_corrupted, find_households
 from .model import estimate_model, estimate_prior, probability
 from .normalise_cache import clear_caches
 
@@ -75,9 +75,13 @@ def score_links(local: Sequence[ClientProfile], remote: Sequence[ClientProfile],
     right = build_table(remote, vocab, config.default_region)
     clear_caches()  # their job is done; free the memory before the pair-wise stages
     li, ri = link_candidates(left, right, config.max_block_pairs)
-    strict = max(household_rate(left), household_rate(right)) >= config.household_rate_strict
+    homes_l, homes_r = find_households(left), find_households(right)
+    strict = max(homes_l.rate, homes_r.rate) >= config.household_rate_strict
     model = estimate_model(left, right, config, same=False)
-    comparison = compare(left, right, li, ri, config.workers, strict)
+    comparison = compare(left, right, li, ri, config.workers, strict, defer_relatives=True)
+    pos = np.flatnonzero(comparison.relatives)
+    context = homes_l.has_relative[comparison.left[pos]] | homes_r.has_relative[comparison.right[pos]]
+    settle_relatives(comparison, context, fields_corrupted(comparison.levels))
     evidence = model.total(comparison) - comparison.penalty
     log2_odds = evidence + estimate_prior(evidence, config)
     return left, right, ScoredPairs(comparison, log2_odds, probability(log2_odds))
@@ -215,9 +219,21 @@ def _find_duplicates(records: Sequence[ClientProfile], config: MatchConfig) -> D
     table = build_table(records, Vocab(), config.default_region)
     clear_caches()
     li, ri = dedupe_candidates(table, config.max_block_pairs)
-    strict = household_rate(table) >= config.household_rate_strict
+    homes = find_households(table)
+    strict = homes.rate >= config.household_rate_strict
     model = estimate_model(table, table, config, same=True)
-    comparison = compare(table, table, li, ri, config.workers, strict)
+
+    def compare_settled(i: np.ndarray, j: np.ndarray, corrupted: bool | None = None) -> tuple[Comparison, bool]:
+        comparison = compare(table, table, i, j, config.workers, strict, defer_relatives=True)
+        if corrupted is None:
+            corrupted = fields_corrupted(comparison.levels)
+        pos = np.flatnonzero(comparison.relatives)
+        context = np.fromiter((homes.shared_relative(int(x), int(y)) for x, y in zip(i[pos], j[pos], strict=True)),
+                              dtype=bool, count=len(pos))
+        settle_relatives(comparison, context, corrupted)
+        return comparison, corrupted
+
+    comparison, corrupted = compare_settled(li, ri)
     evidence = model.total(comparison) - comparison.penalty
     prior = estimate_prior(evidence, config)
     log2_odds = evidence + prior
@@ -226,7 +242,7 @@ def _find_duplicates(records: Sequence[ClientProfile], config: MatchConfig) -> D
     is_dup = (comparison.cap[keep] == LINK) & (score[keep] >= config.duplicate_threshold)
 
     def score_extra(i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        extra = compare(table, table, i, j, config.workers, strict)
+        extra, _ = compare_settled(i, j, corrupted)
         return probability(model.total(extra) - extra.penalty + prior), extra.cap
 
     clusters, split = build_clusters(

@@ -163,3 +163,72 @@ def test_records_without_any_usable_field_do_not_break_a_run():
     empty = [person("x", "")]
     assert match_records(empty, [person("y", "")], CONFIG) == []
     assert find_duplicates(empty + [person("z", "")], CONFIG).pairs == []
+
+
+# --- Given name and birth date both differ: a relative, unless the data corrupt whole fields ---
+
+def _anchor_levels(anchors: int, dob_noise: int, given_noise: int) -> dict[str, np.ndarray]:
+    """Candidate-pair levels: `anchors` pairs agreeing on all else, with some wholly different fields."""
+    n = 2 * anchors
+    lv = {f: np.ones(n, dtype=np.int8) for f in ("family", "street", "postcode", "given", "dob")}
+    lv["dob"][:dob_noise] = 3
+    lv["given"][anchors : anchors + given_noise] = 4
+    return lv
+
+
+def test_fields_corrupted_needs_enough_anchor_pairs_showing_both_fields_replaced():
+    from syncworker.matching.households import fields_corrupted
+
+    assert fields_corrupted(_anchor_levels(200, 20, 20))
+    assert not fields_corrupted(_anchor_levels(200, 20, 1))  # given names only mistyped: a practice
+    assert not fields_corrupted(_anchor_levels(200, 1, 20))
+    assert not fields_corrupted(_anchor_levels(40, 8, 8))  # too little data to say
+
+
+def _relative_pair(street_b="4 Elm Rd"):
+    vocab = Vocab()  # shared, as in a run: codes must mean the same on both sides
+    a = build_table([person("a", "Mary Novak", date_of_birth=date(1950, 3, 4), address=at("4 Elm Rd"))], vocab, "AU")
+    b = build_table([person("b", "Jack Novak", date_of_birth=date(1980, 7, 8), address=at(street_b))], vocab, "AU")
+    return a, b
+
+
+def _settled_cap(street_b="4 Elm Rd", context=False, corrupted=True) -> int:
+    from syncworker.matching.compare import compare, settle_relatives
+
+    a, b = _relative_pair(street_b)
+    zero = np.zeros(1, dtype=np.int64)
+    c = compare(a, b, zero, zero, 1, strict_family=False, defer_relatives=True)
+    assert c.relatives.tolist() == [True] and c.cap.tolist() == [2]  # deferred, not yet ruled out
+    settle_relatives(c, np.asarray([context]), corrupted)
+    return int(c.cap[0])
+
+
+def test_relative_rule_holds_unless_fields_are_corrupted_and_no_family_context():
+    from syncworker.matching.compare import LINK, NONE, REVIEW
+
+    assert _settled_cap(corrupted=False) == NONE
+    assert _settled_cap(context=True) == NONE
+    assert _settled_cap() == LINK  # surname and address back it: the other evidence decides
+    assert _settled_cap(street_b="90 Bay St") == REVIEW  # nothing backs it: review at most
+
+
+def test_without_deferral_the_relative_rule_applies_whatever_the_list():
+    from syncworker.matching.compare import NONE, compare
+
+    a, b = _relative_pair()
+    zero = np.zeros(1, dtype=np.int64)
+    assert compare(a, b, zero, zero, 1, strict_family=False).cap.tolist() == [NONE]
+
+
+def test_shared_relative_tells_a_household_from_a_cluster_of_duplicates():
+    from syncworker.matching.households import find_households
+
+    family = find_households(table(households()))
+    assert family.shared_relative(0, 2)  # parents and child: the other parent is a relative of both
+    dups = find_households(table([
+        person("o", "Mary Novak", date_of_birth=date(1950, 3, 4), address=at("4 Elm Rd")),
+        person("d1", "Jade Novak", date_of_birth=date(1977, 9, 1), address=at("4 Elm Rd")),  # corrupted copy
+        person("d2", "Mary Novak", date_of_birth=date(1950, 3, 4), address=at("4 Elm Rd")),
+    ]))
+    assert not dups.shared_relative(0, 1)  # d2 is a relative of d1 but not of o (it is o)
+    assert dups.has_relative.tolist() == [True, True, True]
