@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from alembic import context
 
+from syncworker.store.db import include_name
 from syncworker.store.models import Base
 
 config = context.config
+
 engine = config.attributes.get("engine")
 if engine is None:  # invoked as plain `alembic`, outside syncworker
     from syncworker.config import Settings
@@ -21,6 +23,7 @@ with engine.connect() as connection:
         target_metadata=Base.metadata,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite needs table rebuilds to alter
         compare_type=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

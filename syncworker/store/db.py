@@ -20,6 +20,12 @@ from syncworker.config import normalise_database_url
 MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
 
 
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Alembic autogenerate sees our tables only: Procrastinate keeps its job queue in the same PostgreSQL
+    database and migrates it itself, so autogenerate must never propose to drop or change it."""
+    return not (type_ == "table" and name is not None and name.startswith("procrastinate"))
+
+
 class SchemaNotCurrent(RuntimeError):
     pass
 
