@@ -135,6 +135,7 @@ def _fresh_rate_limiters() -> Iterator[None]:
     reset_shared_limiters()
 
 
+@pytest.hookimpl(trylast=True)  # last, so the run ends with it rather than burying it above the summary
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if _pg_skip_reason:
         terminalreporter.write_sep("=", "PostgreSQL tests were SKIPPED", yellow=True, bold=True)
