@@ -45,6 +45,14 @@ class _KeyVocab:
 _MASK = (1 << 28) - 1
 
 
+def _number_street(street: str) -> str:
+    """'12 banksia street' -> '#12 ba' ('' without a house number or street name)."""
+    words = street.split()
+    if len(words) < 2 or not words[0][:1].isdigit():
+        return ""
+    return f"#{words[0]} {words[1][:2]}"
+
+
 def _initial(values) -> np.ndarray:
     return np.fromiter((ord(v[0]) if v else 0 for v in values), dtype=np.int64, count=len(values))
 
@@ -86,6 +94,9 @@ def key_arrays(t: Table, vocab: _KeyVocab) -> tuple[np.ndarray, np.ndarray]:
     keys.add(6, every, postcode, street2)
     number = vocab.factor(["#" + s.split()[0] if s[:1].isdigit() else "" for s in t.street])
     keys.add(15, every, postcode, number)  # same house number and postcode, street name misspelt
+    # Same house number, street initials and suburb: the postcode mistyped.
+    number_street = vocab.factor([_number_street(s) for s in t.street])
+    keys.add(16, every, t.city_code.astype(np.int64), number_street)
 
     people = np.flatnonzero(t.is_person)
     family, given = t.family[people], t.given[people]
@@ -97,6 +108,7 @@ def key_arrays(t: Table, vocab: _KeyVocab) -> tuple[np.ndarray, np.ndarray]:
     keys.add(7, people, family_sx, _initial(t.given2[people]), valid=_initial(t.given2[people]) > 0)
     keys.add(7, people, vocab.soundex(t.family2[people]), _initial(t.given2[people]))
     keys.add(8, people, postcode[people], vocab.factor(["f" + f[:3] if f else "" for f in family]))
+    keys.add(17, people, family_sx, number[people])  # given name and postcode both damaged
     keys.add(9, people, postcode[people], vocab.factor(["g" + c[:3] if c else "" for c in canon]))
     dob = t.dob[people].astype(np.int64)
     has_dob = dob > 0

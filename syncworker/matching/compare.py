@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from rapidfuzz import fuzz, process
-from rapidfuzz.distance import JaroWinkler
+from rapidfuzz.distance import OSA, JaroWinkler
 
 from syncworker.domain.profile import ClientKind
 
@@ -208,8 +208,28 @@ def compare(
     street_idx = np.flatnonzero(_present(a.street[li]) & _present(b.street[ri]))
     if len(street_idx):
         sim = _sim(fuzz.token_sort_ratio, a.street[li[street_idx]], b.street[ri[street_idx]], workers)
-        levels["street"][street_idx] = _bucket(sim, (0.95, 0.80))
-    levels["postcode"] = _code_level(a.postcode[li], b.postcode[ri])
+        # Words run together or split ("copeplace", "mcleod pl ace"): compare without spaces too.
+        split = np.flatnonzero((sim >= 0.5) & (sim < 0.95))
+        if len(split):
+            sa, sb = a.street[li[street_idx[split]]], b.street[ri[street_idx[split]]]
+            squashed = _sim(fuzz.ratio, _squash(sa), _squash(sb), workers)
+            sim[split] = np.maximum(sim[split], squashed)
+        street_level = _bucket(sim, (0.95, 0.80))
+        # One line holds the other (a building name added, or only the house number kept): similar.
+        same_number = a.street_number[li[street_idx]] == b.street_number[ri[street_idx]]
+        partial = np.flatnonzero((street_level == 3) & same_number & (a.street_number[li[street_idx]] >= 0))
+        if len(partial):
+            sa, sb = a.street[li[street_idx[partial]]], b.street[ri[street_idx[partial]]]
+            contained = _sim(fuzz.token_set_ratio, sa, sb, workers) >= 1.0
+            street_level[partial[contained]] = 2
+        levels["street"][street_idx] = street_level
+    postcode = _code_level(a.postcode[li], b.postcode[ri])
+    near_idx = np.flatnonzero(postcode == 2)
+    if len(near_idx):  # one digit mistyped or two swapped: level 2 ("near")
+        dist = process.cpdist(a.postcode_text[li[near_idx]], b.postcode_text[ri[near_idx]], scorer=OSA.distance,
+                              workers=workers)
+        postcode[near_idx] = np.where(dist <= 1, 2, 3)
+    levels["postcode"] = postcode
     city = _code_level(a.city_code[li], b.city_code[ri])
     near_idx = np.flatnonzero(city == 2)
     if len(near_idx):
@@ -255,6 +275,10 @@ def settle_relatives(comparison: Comparison, in_family_context: np.ndarray, fiel
     comparison.relatives[:] = False
 
 
+def _squash(values: np.ndarray) -> list[str]:
+    return [v.replace(" ", "") for v in values]
+
+
 def _mask(n: int, positions: np.ndarray) -> np.ndarray:
     mask = np.zeros(n, dtype=bool)
     mask[positions] = True
@@ -272,17 +296,28 @@ def _compare_people(
     giv = _sim(jw, a.given[la], b.given[lb], workers)
     has_fam = _present(a.family[la]) & _present(b.family[lb])
     has_giv = _present(a.given[la]) & _present(b.given[lb])
-    # Swapped given/family (e.g. "Smith John" keyed the wrong way round).
+    # Swapped given/family (e.g. "Smith John" keyed the wrong way round), possibly with one of the two
+    # names also damaged: the family name of one side is the given name of the other, or vice versa.
     swapped = np.zeros(len(idx), dtype=bool)
-    sw_fam = np.zeros(len(idx), dtype=np.float32)
-    sw_giv = np.zeros(len(idx), dtype=np.float32)
-    poor = np.flatnonzero(has_fam & has_giv & (np.minimum(fam, giv) < 0.9))  # only these can gain
+    sw_fam = np.zeros(len(idx), dtype=np.float32)  # a.family ~ b.given
+    sw_giv = np.zeros(len(idx), dtype=np.float32)  # a.given ~ b.family
+    cross_fam = _present(a.family[la]) & _present(b.given[lb])
+    cross_giv = _present(a.given[la]) & _present(b.family[lb])
+    straight = np.where(has_fam, fam, 0) + np.where(has_giv, giv, 0)
+    # Only these can gain: a name that could meet its counterpart on the other side (same initial).
+    meets = (a.family_initial[la] == b.given_initial[lb]) | (a.given_initial[la] == b.family_initial[lb])
+    poor = np.flatnonzero((cross_fam | cross_giv) & (straight < 1.8) & meets)
     if len(poor):
         sw_fam[poor] = _sim(jw, a.family[la[poor]], b.given[lb[poor]], workers)
         sw_giv[poor] = _sim(jw, a.given[la[poor]], b.family[lb[poor]], workers)
-        swapped = has_fam & has_giv & (sw_fam + sw_giv > fam + giv + 0.2) & (np.minimum(sw_fam, sw_giv) >= 0.9)
-    fam = np.where(swapped, sw_giv, fam)
-    giv = np.where(swapped, sw_fam, giv)
+        sw_fam[~cross_fam] = 0
+        sw_giv[~cross_giv] = 0
+        one_found = (np.minimum(sw_fam, sw_giv) >= 0.9) | (np.maximum(sw_fam, sw_giv) >= 0.92)
+        swapped = one_found & (sw_fam + sw_giv > straight + 0.2)
+    fam = np.where(swapped, sw_fam, fam)
+    giv = np.where(swapped, sw_giv, giv)
+    has_fam = np.where(swapped, cross_fam, has_fam)
+    has_giv = np.where(swapped, cross_giv, has_giv)
 
     family_level = _bucket(fam, (1.0, 0.92, 0.80))
     family_level[~has_fam] = 0

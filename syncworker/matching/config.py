@@ -27,7 +27,7 @@ DEFAULT_M: dict[str, tuple[float, ...]] = {
     "tax": (0.0, 0.98, 0.98, 0.02),  # full agree, visible digits agree (masked), disagree
     "bizno": (0.0, 0.97, 0.03),  # ABN / company number agree, disagree
     "street": (0.0, 0.85, 0.10, 0.05),  # >=.95, >=.80, other
-    "postcode": (0.0, 0.93, 0.07),
+    "postcode": (0.0, 0.90, 0.05, 0.05),  # agree, one digit off or two swapped, other
     "city": (0.0, 0.85, 0.10, 0.05),  # exact, jw>=.90, other
 }
 
@@ -44,7 +44,7 @@ DEFAULT_U: dict[str, tuple[float, ...]] = {
     "tax": (0.0, 1e-7, 1e-3, 0.998999),
     "bizno": (0.0, 1e-6, 0.999999),
     "street": (0.0, 1e-4, 1e-3, 0.9989),
-    "postcode": (0.0, 0.005, 0.995),
+    "postcode": (0.0, 0.005, 0.01, 0.985),
     "city": (0.0, 0.01, 0.005, 0.985),
 }
 

@@ -15,7 +15,7 @@ _LEVEL_WORDS: dict[str, tuple[str, ...]] = {
     "phone": ("", "agree", "disagree"),
     "tax": ("", "agree", "agree(masked)", "disagree"),
     "bizno": ("", "agree", "disagree"),
-    "postcode": ("", "agree", "disagree"),
+    "postcode": ("", "agree", "near", "disagree"),
     "city": ("", "agree", "similar", "disagree"),
     "street": ("", "agree", "similar", "disagree"),
 }

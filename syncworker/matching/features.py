@@ -83,6 +83,9 @@ class Table:
     bizno_valid: np.ndarray
     street: np.ndarray  # object, normalised street line
     postcode: np.ndarray  # int32
+    postcode_text: np.ndarray  # object, for near misses
+    street_number: np.ndarray  # int32 code of the house number (first word of the street line)
+    family_initial: np.ndarray  # object
     city: np.ndarray  # object
     city_code: np.ndarray  # int32
 
@@ -184,7 +187,9 @@ def build_table(profiles: Sequence[ClientProfile], vocab: Vocab, region: str) ->
         tax_full=vocab.codes(["t:" + t if t else "" for t in tax_full]),
         tax_tail=vocab.codes(["tt:" + t if t else "" for t in tax_tail]), tax_valid=tax_valid,
         bizno=vocab.codes(["b:" + b if b else "" for b in bizno]), bizno_valid=bizno_valid,
-        street=obj(street), postcode=vocab.codes(["p:" + c if c else "" for c in postcode]),
+        street=obj(street), postcode=vocab.codes(["p:" + c if c else "" for c in postcode]), postcode_text=obj(postcode),
+        street_number=vocab.codes(["#" + s.partition(" ")[0] if s[:1].isdigit() else "" for s in street]),
+        family_initial=obj([f[:1] for f in family]),
         city=obj(city), city_code=vocab.codes(["c:" + c if c else "" for c in city]),
     )
 

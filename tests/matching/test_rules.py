@@ -232,3 +232,57 @@ def test_shared_relative_tells_a_household_from_a_cluster_of_duplicates():
     ]))
     assert not dups.shared_relative(0, 1)  # d2 is a relative of d1 but not of o (it is o)
     assert dups.has_relative.tolist() == [True, True, True]
+
+
+# --- Comparison levels for damaged fields (FEBRL-style noise) ---
+
+def _levels(a_rec, b_rec):
+    from syncworker.matching.compare import compare
+
+    vocab = Vocab()
+    a, b = build_table([a_rec], vocab, "AU"), build_table([b_rec], vocab, "AU")
+    zero = np.zeros(1, dtype=np.int64)
+    return {k: int(v[0]) for k, v in compare(a, b, zero, zero, 1, strict_family=False).levels.items()}
+
+
+def test_swapped_names_meet_even_when_one_of_them_is_also_damaged():
+    lv = _levels(person("a", "", given_name="Gillian", family_name="Lodge"),
+                 person("b", "", given_name="Lodge", family_name="Adele"))
+    assert (lv["family"], lv["given"]) == (1, 4)  # Lodge found as the other side's given name
+    lv = _levels(person("a", "", family_name="Bennier"), person("b", "", given_name="Bennier", family_name="Taylor"))
+    assert (lv["family"], lv["given"]) == (1, 0)
+    lv = _levels(person("a", "", given_name="Anna", family_name="Smith"), person("b", "", given_name="Anna", family_name="Jones"))
+    assert (lv["family"], lv["given"]) == (4, 1)  # no swap where none helps
+
+
+def test_postcode_one_digit_off_or_two_digits_swapped_is_near():
+    def level(x, y):
+        return _levels(person("a", "Ann Lee", address=at("1 Elm Rd", x)), person("b", "Ann Lee", address=at("1 Elm Rd", y)))["postcode"]
+
+    assert [level("6714", "6714"), level("6714", "6774"), level("4070", "4700"), level("4070", "2600")] == [1, 2, 2, 3]
+
+
+def test_street_lines_run_together_or_holding_one_another_are_similar():
+    def level(x, y):
+        return _levels(person("a", "Ann Lee", address=at(x)), person("b", "Ann Lee", address=at(y)))["street"]
+
+    assert level("7 Cope Place", "7 Copeplace") == 1  # the same once spaces are ignored
+    assert level("18 Cope Place", "18 Copeplcae") == 2
+    assert level("41 Haystack Crescent, St Vincents Hospital", "41 Haystack Crescent") == 2
+    assert level("41 Haystack Crescent, Rosewood Retirement Village", "12 Haystack Crescent") == 3
+
+
+def test_blocking_meets_a_mistyped_postcode_through_suburb_or_surname_and_house_number():
+    def city_at(line1, postcode, city):
+        return Address(line1=line1, city=city, postcode=postcode)
+
+    base = [person(f"p{i}", f"Filler{i} Person{i}", address=city_at(f"{i} Road{i} St", str(3000 + i), "Carlton"))
+            for i in range(20)]
+    local = base + [person("x", "Natalia Streich", address=city_at("2 Aspinall Street", "3138", "Oak Park")),
+                    person("y", "Oliver Webb", address=city_at("10 Melrose Drive", "3078", "South Perth"))]
+    remote = [person("u", "Masobn Natalia", address=city_at("2 Aspinall St", "3134", "Oak Park")),
+              person("v", "Hamish Web", address=city_at("10 Melrose Rdive", "3074", "South Erth"))]
+    vocab = Vocab()
+    li, ri = link_candidates(build_table(local, vocab, "AU"), build_table(remote, vocab, "AU"), CONFIG.max_block_pairs)
+    pairs = set(zip(li.tolist(), ri.tolist(), strict=True))
+    assert {(20, 0), (21, 1)} <= pairs
