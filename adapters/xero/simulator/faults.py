@@ -12,59 +12,26 @@ Kinds (names shared with the XPM simulator where the fault is the same):
   the client cannot tell whether its write happened (what Idempotency-Key exists for).
 
 Faults hit the next `times` API calls (never identity endpoints or webhook deliveries); `path_contains`
-narrows them to matching paths.
+narrows them to matching paths. Queueing, matching and random faults are the shared
+`adapters.simulator_faults.FaultPlan`'s.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import Counter
-from dataclasses import dataclass
+from adapters.simulator_faults import Fault
+from adapters.simulator_faults import FaultPlan as _SharedFaultPlan
 
 FAULT_KINDS: tuple[str, ...] = ("minute_429", "day_429", "500", "slow", "reset", "malformed_json",
                                 "lost_response")
 
-
-@dataclass(slots=True)
-class Fault:
-    kind: str
-    remaining: int
-    path_contains: str | None = None
-    delay: float | None = None
-    retry_after: int | None = None
+__all__ = ["FAULT_KINDS", "Fault", "FaultPlan"]
 
 
-class FaultPlan:
+class FaultPlan(_SharedFaultPlan):
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._queue: list[Fault] = []
-        self.fired: Counter[str] = Counter()
+        super().__init__(FAULT_KINDS)
 
-    def inject(self, kind: str, times: int = 1, path_contains: str | None = None, *,
-               delay: float | None = None, retry_after: int | None = None) -> None:
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault {kind!r}; one of {', '.join(FAULT_KINDS)}")
-        if times < 1:
-            raise ValueError("times must be at least 1")
-        with self._lock:
-            self._queue.append(Fault(kind, times, path_contains, delay, retry_after))
-
-    def clear(self) -> None:
-        with self._lock:
-            self._queue.clear()
-
-    def pending(self) -> list[tuple[str, int]]:
+    def pending(self) -> list[tuple[str, int]]:  # type: ignore[override]
+        """(kind, remaining) pairs: the shape this simulator's /_sim/faults has always answered with."""
         with self._lock:
             return [(f.kind, f.remaining) for f in self._queue]
-
-    def take(self, path: str) -> Fault | None:
-        """The fault for this API request, if any (consumes one of its `times`)."""
-        with self._lock:
-            for fault in self._queue:
-                if fault.path_contains is None or fault.path_contains in path:
-                    fault.remaining -= 1
-                    if fault.remaining <= 0:
-                        self._queue.remove(fault)
-                    self.fired[fault.kind] += 1
-                    return fault
-            return None
