@@ -15,7 +15,7 @@ from rapidfuzz.distance import OSA, JaroWinkler
 from syncworker.domain.profile import ClientKind
 
 from .features import KIND_CODES, KIND_NAMES, Table
-from .nicknames import nickname_compatible
+from .nicknames import AMBIGUOUS, nickname_compatible
 
 LINK, REVIEW, NONE = 2, 1, 0
 INDIVIDUAL = KIND_CODES[ClientKind.INDIVIDUAL]
@@ -412,7 +412,10 @@ def _same_given(a: Table, b: Table, i: np.ndarray, j: np.ndarray, sa: str, sb: s
         getattr(a, "given" + sa + "_initial")[i] == getattr(b, "given" + sb + "_initial")[j]
     )
     same = present & ((sim >= 0.85) | initial)
-    rest = np.flatnonzero(present & ~same)  # ambiguous diminutives ("chris") one by one
+    # Ambiguous diminutives ("chris") one by one: equal canonical forms are already 'same' above, so
+    # only a pair with an ambiguous side can still be compatible.
+    rest = np.flatnonzero(present & ~same)
+    rest = rest[[x in AMBIGUOUS or y in AMBIGUOUS for x, y in zip(xa[rest], xb[rest], strict=True)]]
     same[rest] = [nickname_compatible(x, y) for x, y in zip(xa[rest], xb[rest], strict=True)]
     return same
 
