@@ -17,20 +17,17 @@ malformed faults -> the contacts API. Identity endpoints are neither rate limite
 
 from __future__ import annotations
 
-import email.utils
 import random
 import secrets
-import socket
-import struct
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from adapters.base import TokenSet
+from adapters.simulator_http import LoopbackSimulator
 from adapters.xero.simulator.admin import handle_admin
 from adapters.xero.simulator.api import API_PREFIX, ContactsApi
 from adapters.xero.simulator.faults import Fault, FaultPlan
@@ -42,13 +39,14 @@ from adapters.xpm.simulator.limits import Limits, RateLimiter
 ACCOUNTING_SCOPES = ["openid", "profile", "email", "offline_access", "accounting.contacts"]
 
 
-class XeroSimulator:
+class XeroSimulator(LoopbackSimulator):
     def __init__(self, contacts: int = 100, seed: int = 3, port: int = 0, webhook_url: str | None = None,
                  webhook_key: str | None = None, *, limits: Limits | None = None, slow_delay: float = 2.0,
                  webhook_timeout: float = 5.0, host: str = "127.0.0.1", clock: SimClock | None = None,
                  identity: XeroIdentitySimulator | None = None, tenant_name: str = "Demo Company (NZ)",
                  client_id: str | None = None, client_secret: str | None = None,
                  faults: Iterable[str] = ()) -> None:
+        super().__init__(host, port)
         rng = random.Random(seed)
         self.clock = clock or SimClock()
         self.xero_tenant_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
@@ -72,52 +70,23 @@ class XeroSimulator:
         self.slow_delay = slow_delay
         self._counts: Counter[str] = Counter()
         self._counts_lock = threading.Lock()
-        self._host, self._port = host, port
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # --- lifecycle ---
-    def start(self) -> XeroSimulator:
-        if self._server is None:
-            self._server = ThreadingHTTPServer((self._host, self._port), _make_handler(self))
-            self._server.daemon_threads = True
-            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                            name="xero-simulator", daemon=True)
-            self._thread.start()
-            self.webhooks.start()
-        return self
+    # --- what differs from the shared loopback server ---
+    server_version = "XeroSimulator/2.0"
 
-    def stop(self) -> None:
+    def internal_error(self) -> SimResponse:
+        return SimResponse.json(500, {"Type": "UnknownErrorException", "Message": "An error occurred"})
+
+    def _on_start(self) -> None:
+        self.webhooks.start()
+
+    def _on_stop(self) -> None:
         self.webhooks.stop()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
 
-    def serve_forever(self) -> None:
-        """Serve in the calling thread (CLI) until interrupted."""
-        self.start()
-        try:
-            while self._thread is not None and self._thread.is_alive():
-                self._thread.join(0.5)
-        finally:
-            self.stop()
-
-    def __enter__(self) -> XeroSimulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    # --- addresses and credentials ---
+    # --- addresses and credentials (port, root_url: LoopbackSimulator) ---
     @property
     def api_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("simulator not started")
-        return f"http://{self._host}:{self._server.server_address[1]}"
+        return self.root_url
 
     @property
     def identity_url(self) -> str:
@@ -234,48 +203,3 @@ class XeroSimulator:
 def _route(path: str) -> str:
     parts = path[len(API_PREFIX):].strip("/").split("/")
     return "/".join([parts[0]] + ["{id}"] * (len(parts) > 1))
-
-
-def _make_handler(sim: XeroSimulator) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "XeroSimulator/2.0"
-        sys_version = ""
-
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            req = SimRequest.from_target(self.command, self.path, self.headers.items(), body)
-            try:
-                resp = sim.handle(req)
-            except Exception:  # an application exception: Xero answers 500
-                resp = SimResponse.json(500, {"Type": "UnknownErrorException", "Message": "An error occurred"})
-            if resp.reset_connection:
-                # SO_LINGER 0 turns the close into a TCP RST: the client sees "connection reset".
-                self.close_connection = True
-                try:
-                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    self.connection.close()
-                except OSError:
-                    pass
-                return
-            try:
-                self.send_response(resp.status)
-                for name, value in resp.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(resp.body)))
-                self.end_headers()
-                self.wfile.write(resp.body)
-            except (BrokenPipeError, ConnectionResetError):
-                self.close_connection = True  # the client gave up (e.g. its read timeout): nothing to tell
-
-        do_GET = do_POST = do_PUT = do_DELETE = _serve
-
-        def date_time_string(self, timestamp: float | None = None) -> str:
-            return email.utils.formatdate(sim.clock.time() if timestamp is None else timestamp, usegmt=True)
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-            pass  # quiet: bodies and tokens never reach a log
-
-    return Handler
-

@@ -19,20 +19,17 @@ Request pipeline for `/practicemanager/3.1/…`: bearer token and Xero-Tenant-Id
 
 from __future__ import annotations
 
-import email.utils
 import json
 import random
 import re
-import socket
-import struct
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from adapters.simulator_http import LoopbackSimulator
 from adapters.xero_identity.simulator import (
     SimClock,
     SimRequest,
@@ -99,7 +96,7 @@ class SimStats:
         self._faults.fired.clear()
 
 
-class XpmSimulator:
+class XpmSimulator(LoopbackSimulator):
     """See the module docstring. `clients`/`seed`/`country` generate the practice unless `practice` (a
     `syncworker.sample.SamplePractice`) is given."""
 
@@ -128,6 +125,7 @@ class XpmSimulator:
         business_structures: Mapping[ClientKind, str] | None = None,
         practice_name: str = "Sample Practice",
     ) -> None:
+        super().__init__(host, port)
         rng = random.Random(seed)
         self.clock = clock or SimClock()
         self.country = country
@@ -154,58 +152,15 @@ class XpmSimulator:
         self.store.seed_from(practice.remote, practice.remote_contacts, practice.remote_relationships, practice.remote_groups)
         for spec in faults:
             self._inject_spec(spec)
-        self._host, self._port = host, port
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # ---- lifecycle ----
-    def start(self) -> XpmSimulator:
-        if self._server is not None:
-            return self
-        server = ThreadingHTTPServer((self._host, self._port), _make_handler(self))
-        server.daemon_threads = True
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
-                                        name="xpm-simulator", daemon=True)
-        self._thread.start()
-        return self
+    # ---- what differs from the shared loopback server ----
+    server_version = "XpmSimulator/3.1"
+    poll_interval = 0.02
 
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+    def internal_error(self) -> SimResponse:
+        return SimResponse(500, b"An unexpected error has occurred", {"Content-Type": "text/plain"})
 
-    def serve_forever(self) -> None:
-        """Serve in the calling thread (CLI) until interrupted."""
-        self.start()
-        assert self._thread is not None
-        try:
-            while self._thread.is_alive():
-                self._thread.join(0.5)
-        finally:
-            self.stop()
-
-    def __enter__(self) -> XpmSimulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    # ---- addresses and credentials ----
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("simulator not started")
-        return int(self._server.server_address[1])
-
-    @property
-    def root_url(self) -> str:
-        return f"http://{self._host}:{self.port}"
-
+    # ---- addresses and credentials (port, root_url: LoopbackSimulator) ----
     @property
     def base_url(self) -> str:
         return f"{self.root_url}{api.API_PREFIX}"
@@ -397,54 +352,3 @@ class XpmSimulator:
         except Exception as exc:  # a store refusal, reported to the operator
             return SimResponse.json(400, {"error": str(exc)})
         return SimResponse.json(404, {"error": "unknown admin endpoint"})
-
-
-def _make_handler(sim: XpmSimulator) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "XpmSimulator/3.1"
-
-        def version_string(self) -> str:
-            return self.server_version
-
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            req = SimRequest.from_target(self.command, self.path, self.headers.items(), body)
-            try:
-                resp = sim.handle(req)
-            except Exception:  # an application exception: XPM answers 500
-                resp = SimResponse(500, b"An unexpected error has occurred", {"Content-Type": "text/plain"})
-            if resp.reset_connection:
-                self._reset()
-                return
-            self.send_response(resp.status)
-            for name, value in resp.headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(resp.body)))
-            # Head and body in one write: two small writes meet Nagle + delayed ACK (~40 ms per call).
-            self._headers_buffer.append(b"\r\n" + (resp.body if self.command != "HEAD" else b""))
-            self.flush_headers()
-
-        def setup(self) -> None:
-            super().setup()
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-        def _reset(self) -> None:
-            # SO_LINGER 0 turns the close into a TCP RST: the client sees "connection reset", no response.
-            self.close_connection = True
-            try:
-                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                self.connection.close()
-            except OSError:
-                pass
-
-        do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _serve
-
-        def date_time_string(self, timestamp: float | None = None) -> str:
-            return email.utils.formatdate(sim.clock.time() if timestamp is None else timestamp, usegmt=True)
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-            pass  # request lines carry tenant data; stay quiet
-
-    return Handler
