@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from rapidfuzz import fuzz, process
-from rapidfuzz.distance import OSA, JaroWinkler
+from rapidfuzz.distance import JaroWinkler
 
 from syncworker.domain.profile import ClientKind
 
@@ -226,9 +226,7 @@ def compare(
     postcode = _code_level(a.postcode[li], b.postcode[ri])
     near_idx = np.flatnonzero(postcode == 2)
     if len(near_idx):  # one digit mistyped or two swapped: level 2 ("near")
-        dist = process.cpdist(a.postcode_text[li[near_idx]], b.postcode_text[ri[near_idx]], scorer=OSA.distance,
-                              workers=workers)
-        postcode[near_idx] = np.where(dist <= 1, 2, 3)
+        postcode[near_idx] = np.where(_digits_near(a.postcode_digits[li[near_idx]], b.postcode_digits[ri[near_idx]]), 2, 3)
     levels["postcode"] = postcode
     city = _code_level(a.city_code[li], b.city_code[ri])
     near_idx = np.flatnonzero(city == 2)
@@ -273,6 +271,22 @@ def settle_relatives(comparison: Comparison, in_family_context: np.ndarray, fiel
     caps.apply(_mask(len(comparison), pos[freed & ~backed[pos]]), REVIEW, "given+dob=disagree:review")
     comparison.cap = caps.cap
     comparison.relatives[:] = False
+
+
+def _digits_near(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Same-length numbers (see features._postcode_digits) with one digit different or two
+    neighbouring digits swapped."""
+    x, y = x.astype(np.int64), y.astype(np.int64)
+    ok = (x >= 0) & (y >= 0) & (x // 10_000_000 == y // 10_000_000)
+    dx = [(x // 10**k) % 10 for k in range(6)]
+    dy = [(y // 10**k) % 10 for k in range(6)]
+    differ = [p != q for p, q in zip(dx, dy, strict=True)]
+    one = np.sum(differ, axis=0) == 1
+    swap = np.zeros(len(x), dtype=bool)
+    for k in range(5):
+        only_k = (np.sum(differ, axis=0) == 2) & differ[k] & differ[k + 1]
+        swap |= only_k & (dx[k] == dy[k + 1]) & (dx[k + 1] == dy[k])
+    return ok & (one | swap)
 
 
 def _squash(values: np.ndarray) -> list[str]:

@@ -83,7 +83,7 @@ class Table:
     bizno_valid: np.ndarray
     street: np.ndarray  # object, normalised street line
     postcode: np.ndarray  # int32
-    postcode_text: np.ndarray  # object, for near misses
+    postcode_digits: np.ndarray  # int32: numeric postcode + 10^7 * its length, -1 when not 3-6 digits
     street_number: np.ndarray  # int32 code of the house number (first word of the street line)
     family_initial: np.ndarray  # object
     city: np.ndarray  # object
@@ -187,11 +187,18 @@ def build_table(profiles: Sequence[ClientProfile], vocab: Vocab, region: str) ->
         tax_full=vocab.codes(["t:" + t if t else "" for t in tax_full]),
         tax_tail=vocab.codes(["tt:" + t if t else "" for t in tax_tail]), tax_valid=tax_valid,
         bizno=vocab.codes(["b:" + b if b else "" for b in bizno]), bizno_valid=bizno_valid,
-        street=obj(street), postcode=vocab.codes(["p:" + c if c else "" for c in postcode]), postcode_text=obj(postcode),
+        street=obj(street), postcode=vocab.codes(["p:" + c if c else "" for c in postcode]), postcode_digits=np.fromiter(map(_postcode_digits, postcode), dtype=np.int32, count=n),
         street_number=vocab.codes(["#" + s.partition(" ")[0] if s[:1].isdigit() else "" for s in street]),
         family_initial=obj([f[:1] for f in family]),
         city=obj(city), city_code=vocab.codes(["c:" + c if c else "" for c in city]),
     )
+
+
+def _postcode_digits(postcode: str) -> int:
+    """Numeric postcodes as integers (near misses are then compared digit by digit, without strings)."""
+    if 3 <= len(postcode) <= 6 and postcode.isdigit():
+        return int(postcode) + 10_000_000 * len(postcode)
+    return -1
 
 
 _MOBILE_PREFIXES = ("+614", "+642", "+447", "+6427", "+6421", "+6422")

@@ -260,6 +260,7 @@ def test_postcode_one_digit_off_or_two_digits_swapped_is_near():
         return _levels(person("a", "Ann Lee", address=at("1 Elm Rd", x)), person("b", "Ann Lee", address=at("1 Elm Rd", y)))["postcode"]
 
     assert [level("6714", "6714"), level("6714", "6774"), level("4070", "4700"), level("4070", "2600")] == [1, 2, 2, 3]
+    assert [level("0800", "800"), level("4070", "7040"), level("SW1A 1AA", "SW1A 1AB")] == [3, 3, 3]
 
 
 def test_street_lines_run_together_or_holding_one_another_are_similar():
