@@ -116,14 +116,17 @@ def decide_links(pairs: ScoredPairs, config: MatchConfig) -> list[tuple[int, str
     left, right = comp.left[eligible], comp.right[eligible]
     runner = np.maximum(_best_other(left, w, np.arange(len(w))), _best_other(right, w, np.arange(len(w))))
     wanted = np.flatnonzero(pairs.score[eligible] >= config.link_review_threshold)
-    out: list[tuple[int, str, float | None]] = []
-    for k in _greedy_one_to_one(left, right, w, wanted).tolist():
-        pos = int(eligible[k])
-        margin_ok = w[k] - runner[k] >= config.runner_up_margin_bits
-        auto = comp.cap[pos] == LINK and pairs.score[pos] >= config.link_auto_threshold and margin_ok
-        runner_score = None if np.isinf(runner[k]) else float(probability(np.asarray(runner[k])))
-        out.append((pos, "link" if auto else "review", runner_score))
-    return out
+    chosen = _greedy_one_to_one(left, right, w, wanted)
+    # Decided for all chosen pairs at once: per-pair NumPy scalar calls cost ~0.3 s at 100k.
+    pos = eligible[chosen]
+    best_other = runner[chosen]
+    margin_ok = w[chosen] - best_other >= config.runner_up_margin_bits
+    auto = (comp.cap[pos] == LINK) & (pairs.score[pos] >= config.link_auto_threshold) & margin_ok
+    runner_score = probability(best_other).tolist()
+    return [
+        (p, "link" if a else "review", None if inf else r)
+        for p, a, inf, r in zip(pos.tolist(), auto.tolist(), np.isinf(best_other).tolist(), runner_score, strict=True)
+    ]
 
 
 def _first_per_group(group: np.ndarray, weight: np.ndarray, candidates: np.ndarray) -> np.ndarray:
