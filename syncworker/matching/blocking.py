@@ -7,6 +7,8 @@ cost); the other keys still reach those records.
 
 from __future__ import annotations
 
+import zlib
+
 import jellyfish
 import numpy as np
 
@@ -25,7 +27,10 @@ class _KeyVocab:
 
     Codes are 28-bit string hashes rather than dictionary entries: no table of every key string is
     kept (that was the largest transient allocation of a run). A rare hash collision only adds a
-    spurious candidate pair, which scoring then rejects; it never hides a pair.
+    spurious candidate pair, which scoring then rejects; it never hides a pair. The hash is CRC-32, not
+    Python's `hash()`, which is salted per process: with it, two runs on the same data in different
+    processes (two workers, or today's run and tomorrow's) could meet different stray pairs, and a stray
+    runner-up can turn a link into a review.
     """
 
     def __init__(self) -> None:
@@ -33,7 +38,8 @@ class _KeyVocab:
 
     @staticmethod
     def factor(values) -> np.ndarray:
-        return np.fromiter((hash(v) & _MASK if v else -1 for v in values), dtype=np.int64, count=len(values))
+        return np.fromiter((zlib.crc32(v.encode()) & _MASK if v else -1 for v in values), dtype=np.int64,
+                           count=len(values))
 
     def soundex(self, values) -> np.ndarray:
         cache = self.soundex_cache
