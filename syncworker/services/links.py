@@ -166,14 +166,17 @@ def unlink(db: Database, tenant_name: str, client_external_id: str, system: str,
 
 
 def link_dict(s: Session, link: Link) -> dict[str, Any]:
-    client = s.get(Client, link.client_id)
     remote = s.scalar(select(RemoteRecord.payload).where(
         RemoteRecord.tenant_id == link.tenant_id, RemoteRecord.system == link.system,
         RemoteRecord.record_type == "client", RemoteRecord.remote_id == link.remote_id))
+    return _link_row(link, s.get(Client, link.client_id), (remote or {}).get("name"))
+
+
+def _link_row(link: Link, client: Client | None, remote_name: str | None) -> dict[str, Any]:
     return {
         "id": link.id, "local_id": client.external_id if client else None,
         "local_name": client.display_name if client else None, "system": link.system, "remote_id": link.remote_id,
-        "remote_name": (remote or {}).get("name"), "status": link.status,
+        "remote_name": remote_name, "status": link.status,
         "score": round(link.score, 4) if link.score is not None else None, "method": link.method,
         "reasons": link.reasons, "decided_by": link.decided_by,
         "decided_at": link.decided_at.isoformat(timespec="seconds") if link.decided_at else None,
@@ -192,7 +195,14 @@ def list_links(db: Database, tenant_name: str, *, system: str | None = None, sta
         q = q.order_by(Link.id)
         if limit:
             q = q.limit(limit)
-        return [link_dict(s, link) for link in s.scalars(q)]
+        links = list(s.scalars(q))
+        # Two queries for the whole list, not two per link: an export covers every link of a practice.
+        clients = {c.id: c for c in s.scalars(select(Client).where(Client.id.in_({lk.client_id for lk in links})))}
+        names = {(system, rid): (payload or {}).get("name") for system, rid, payload in s.execute(
+            select(RemoteRecord.system, RemoteRecord.remote_id, RemoteRecord.payload).where(
+                RemoteRecord.tenant_id == tenant.id, RemoteRecord.record_type == "client",
+                RemoteRecord.remote_id.in_({lk.remote_id for lk in links})))}
+        return [_link_row(lk, clients.get(lk.client_id), names.get((lk.system, lk.remote_id))) for lk in links]
 
 
 def link_history(db: Database, tenant_name: str, link_id: int) -> list[dict[str, Any]]:
