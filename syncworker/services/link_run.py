@@ -15,7 +15,6 @@ own record.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,7 +39,6 @@ from syncworker.store.types import utcnow
 
 # RunRefused is re-exported for callers that know it from here.
 __all__ = ["LinkRunReport", "RunRefused", "run_link_run"]
-log = logging.getLogger(__name__)
 ACTOR = "link-run"
 STREAM = "clients.full"
 RELATIONSHIP_FETCHES_PER_LINK_RUN = 20  # two back-to-back runs stay inside one minute's 60 calls

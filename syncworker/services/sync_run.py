@@ -48,7 +48,7 @@ from syncworker.services.field_rules import default_field_rules
 from syncworker.services.run_frame import RunRefused, guarded_run
 from syncworker.services.runs import RunRecorder
 from syncworker.services.snapshots import upsert_clients
-from syncworker.services.systems import SYSTEMS, check_system
+from syncworker.services.systems import SYSTEMS
 from syncworker.services.tenants import get_tenant
 from syncworker.store.mapping import client_profile, json_ready
 from syncworker.store.models import (
@@ -150,7 +150,6 @@ def run_webhook_pull_job(ctx: ServiceContext, request: JobRequest, run_id: int) 
 def _guarded(ctx: ServiceContext, tenant_name: str, system: str, kind: str, *, dry_run: bool, trigger: str,
              run_id: int | None, params: dict[str, Any], work: Any, rules: FieldRules | None) -> SyncReport:
     """The shared run frame (run record, refusals, tenant lock, adapter errors) around a sync engine."""
-    check_system(system)
     rules = rules or default_field_rules()  # a bad rule refuses the run before anything starts
     return guarded_run(
         ctx, tenant_name, system, kind, dry_run=dry_run, trigger=trigger, run_id=run_id, params=params,

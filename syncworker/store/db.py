@@ -60,9 +60,6 @@ class Database:
                 session.rollback()
                 raise
 
-    def new_session(self) -> Session:
-        return self._sessions()
-
     # --- migrations ---
     def alembic_config(self) -> AlembicConfig:
         cfg = AlembicConfig()

@@ -15,11 +15,7 @@ from sqlalchemy import select, update
 from adapters.base import TokenSet
 from syncworker.store.crypto import Cipher
 from syncworker.store.db import Database
-from syncworker.store.models import AuditEntry, Tenant, TenantSystem
-
-
-class UnknownTenant(LookupError):
-    pass
+from syncworker.store.models import AuditEntry, TenantSystem
 
 
 class DbTokenStore:
@@ -104,14 +100,6 @@ class DbTokenStore:
         return select(TenantSystem).where(
             TenantSystem.tenant_id == self.tenant_id, TenantSystem.system == self.system
         )
-
-
-def open_token_store(db: Database, cipher: Cipher, tenant_name: str, system: str) -> DbTokenStore:
-    with db.session() as s:
-        tenant_id = s.scalar(select(Tenant.id).where(Tenant.name == tenant_name))
-    if tenant_id is None:
-        raise UnknownTenant(f"no tenant named {tenant_name!r} (see `syncworker tenants list`)")
-    return DbTokenStore(db, cipher, tenant_id, system)
 
 
 def _audit(tenant_id: int, system: str, action: str) -> AuditEntry:

@@ -17,10 +17,10 @@ from adapters.xpm.settings import XpmSettings
 from adapters.xpm.simulator import XpmSimulator
 from syncworker.cli.connect_cmds import CallbackError, code_from_paste, wait_for_code
 from syncworker.cli.main import cli
-from syncworker.services.tenants import add_tenant
+from syncworker.services.tenants import add_tenant, get_tenant
 from syncworker.store.crypto import Cipher, generate_key
 from syncworker.store.db import Database
-from syncworker.store.tokens import open_token_store
+from syncworker.store.tokens import DbTokenStore
 
 pytestmark = pytest.mark.e2e
 TENANT = "Harbour Accounting"
@@ -52,7 +52,9 @@ def test_connect_with_refresh_token_rotates_it_and_picks_the_practice(
     out = json.loads(result.stdout)
     assert out["remote_tenant_id"] == sim.xero_tenant_id and out["system"] == "xpm"
     assert given not in result.output  # tokens are never printed
-    store = open_token_store(sqlite_db, Cipher(env["SYNCWORKER_SECRET_KEY"]), TENANT, "xpm")
+    with sqlite_db.session() as s:
+        tenant_id = get_tenant(s, TENANT).id
+    store = DbTokenStore(sqlite_db, Cipher(env["SYNCWORKER_SECRET_KEY"]), tenant_id, "xpm")
     stored = store.load()
     assert stored.refresh_token != given and stored.remote_tenant_id == sim.xero_tenant_id
     # The stored grant works for the adapter.
