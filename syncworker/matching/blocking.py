@@ -7,8 +7,6 @@ cost); the other keys still reach those records.
 
 from __future__ import annotations
 
-import zlib
-
 import jellyfish
 import numpy as np
 
@@ -27,10 +25,11 @@ class _KeyVocab:
 
     Codes are 28-bit string hashes rather than dictionary entries: no table of every key string is
     kept (that was the largest transient allocation of a run). A rare hash collision only adds a
-    spurious candidate pair, which scoring then rejects; it never hides a pair. The hash is CRC-32, not
-    Python's `hash()`, which is salted per process: with it, two runs on the same data in different
-    processes (two workers, or today's run and tomorrow's) could meet different stray pairs, and a stray
-    runner-up can turn a link into a review.
+    spurious candidate pair, which scoring then rejects; it never hides a pair. The hash is FNV-1a over
+    the code points, computed for a whole column at once in NumPy, not Python's `hash()`, which is
+    salted per process: with it, two runs on the same data in different processes (two workers, or
+    today's run and tomorrow's) could meet different stray pairs, and a stray runner-up can turn a
+    link into a review.
     """
 
     def __init__(self) -> None:
@@ -38,8 +37,20 @@ class _KeyVocab:
 
     @staticmethod
     def factor(values) -> np.ndarray:
-        return np.fromiter((zlib.crc32(v.encode()) & _MASK if v else -1 for v in values), dtype=np.int64,
-                           count=len(values))
+        """28-bit hash of each string's first KEY_CHARS characters; -1 for ''."""
+        n = len(values)
+        if n == 0:
+            return np.empty(0, dtype=np.int64)
+        chars = np.asarray(values, dtype=f"<U{KEY_CHARS}").view(np.uint32).reshape(n, KEY_CHARS)
+        width = int(np.flatnonzero(chars.any(axis=0))[-1]) + 1 if chars.any() else 0
+        h = np.full(n, _FNV_OFFSET, dtype=np.uint64)
+        for k in range(width):  # one vectorised step per character position, not per string
+            c = chars[:, k]
+            # Padding past a string's end must not count: a code may not depend on the batch it is in.
+            h = np.where(c != 0, (h ^ c) * _FNV_PRIME, h)
+        codes = ((h >> np.uint64(36)) & np.uint64(_MASK)).astype(np.int64)
+        codes[chars[:, 0] == 0] = -1
+        return codes
 
     def soundex(self, values) -> np.ndarray:
         cache = self.soundex_cache
@@ -48,6 +59,8 @@ class _KeyVocab:
         return self.factor(list(map(cache.__getitem__, values)))
 
 
+KEY_CHARS = 32  # longer key strings are cut: a 32-character prefix is as selective as the whole
+_FNV_OFFSET, _FNV_PRIME = np.uint64(0xCBF29CE484222325), np.uint64(0x100000001B3)
 _MASK = (1 << 28) - 1
 
 
@@ -57,6 +70,23 @@ def _number_street(street: str) -> str:
     if len(words) < 2 or not words[0][:1].isdigit():
         return ""
     return f"#{words[0]} {words[1][:2]}"
+
+
+def _digit_multiset(postcode_digits: np.ndarray) -> np.ndarray:
+    """The digits of a numeric postcode regardless of their order (see features._postcode_digits), as
+    a code below 2^28 (sum of 7^digit over the digits); -1 when not numeric."""
+    x = postcode_digits.astype(np.int64)
+    length, number = x // 10_000_000, x % 10_000_000
+    code = np.zeros(len(x), dtype=np.int64)
+    for k in range(6):
+        code += np.where(k < length, 7 ** ((number // 10**k) % 10), 0)
+    return np.where(x >= 0, code, -1)
+
+
+def _mix(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """A 28-bit code of two non-negative codes (a rare collision only adds a spurious candidate pair)."""
+    h = (x * 0x9E3779B1 + y) & 0xFFFFFFFFFFFF
+    return (h ^ (h >> 28)) & _MASK
 
 
 def _initial(values) -> np.ndarray:
@@ -113,7 +143,13 @@ def key_arrays(t: Table, vocab: _KeyVocab) -> tuple[np.ndarray, np.ndarray]:
     keys.add(7, people, given_sx, family_initial, valid=family_initial > 0)  # meets swapped names
     keys.add(7, people, family_sx, _initial(t.given2[people]), valid=_initial(t.given2[people]) > 0)
     keys.add(7, people, vocab.soundex(t.family2[people]), _initial(t.given2[people]))
-    keys.add(8, people, postcode[people], vocab.factor(["f" + f[:3] if f else "" for f in family]))
+    family3 = vocab.factor(["f" + f[:3] if f else "" for f in family])
+    keys.add(8, people, postcode[people], family3)
+    # Same surname start and suburb, postcode digits swapped ("2112" / "2121"), while given name, birth
+    # date and street line are missing or damaged too.
+    city = t.city_code[people].astype(np.int64)
+    swapped_postcode = _digit_multiset(t.postcode_digits[people])
+    keys.add(18, people, _mix(city, swapped_postcode), family3, valid=(city >= 0) & (swapped_postcode >= 0))
     keys.add(17, people, family_sx, number[people])  # given name and postcode both damaged
     keys.add(9, people, postcode[people], vocab.factor(["g" + c[:3] if c else "" for c in canon]))
     dob = t.dob[people].astype(np.int64)

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 from rapidfuzz import fuzz, process
-from rapidfuzz.distance import JaroWinkler
+from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
 from syncworker.domain.profile import ClientKind
 
 from .features import KIND_CODES, KIND_NAMES, Table
-from .nicknames import AMBIGUOUS, nickname_compatible
+from .nicknames import nickname_compatible
 
 LINK, REVIEW, NONE = 2, 1, 0
 INDIVIDUAL = KIND_CODES[ClientKind.INDIVIDUAL]
@@ -106,13 +106,13 @@ class _Capper:
         self.cap[hit] = to
         self.reason_code[hit & (self.reason_code < 0)] = self._code(reason)
 
-    def apply_each(self, mask: np.ndarray, to: int, reasons: list[str]) -> None:
-        idx = np.flatnonzero(mask)
-        codes = np.asarray([self._code(r) for r in reasons], dtype=np.int16)
-        hit = self.cap[idx] > to
-        self.cap[idx[hit]] = to
-        fresh = idx[hit & (self.reason_code[idx] < 0)]
-        self.reason_code[fresh] = codes[hit & (self.reason_code[idx] < 0)]
+    def apply_kinds(self, positions: np.ndarray, to: int, ka: np.ndarray, kb: np.ndarray, verdict: str) -> None:
+        """Cap pairs of two kinds, each with the reason 'kind=<a>/<b>:<verdict>' (one pass per kind pair)."""
+        combo = ka.astype(np.int16) * 8 + kb
+        for value in np.unique(combo).tolist():
+            hit = np.zeros(len(self.cap), dtype=bool)
+            hit[positions[combo == value]] = True
+            self.apply(hit, to, f"kind={KIND_NAMES[value // 8]}/{KIND_NAMES[value % 8]}:{verdict}")
 
     def reason(self, i: int) -> str | None:
         code = int(self.reason_code[i])
@@ -164,9 +164,7 @@ def compare(
         ka, kb = a.kind[oa], b.kind[ob]
         kind_clash = (ka != kb) & (ka != 5) & (kb != 5)
         clash_pos = org_pairs[kind_clash]
-        caps.apply_each(_mask(n, clash_pos), REVIEW, [
-            f"kind={KIND_NAMES[int(x)]}/{KIND_NAMES[int(y)]}:blocked" for x, y in zip(ka[kind_clash], kb[kind_clash], strict=True)
-        ])
+        caps.apply_kinds(clash_pos, REVIEW, ka[kind_clash], kb[kind_clash], "blocked")
         fa, fb = a.form_group[oa], b.form_group[ob]
         form_clash = (fa != fb) & (fa > 0) & (fb > 0)
         caps.apply(_mask(n, org_pairs[form_clash]), REVIEW, "legal_form:conflict")
@@ -178,14 +176,8 @@ def compare(
         # An individual is never a candidate for an organisation ("Rose Nasser" is not "Nasser Family
         # Trust"); a sole trader may be one for a company or partnership, as a review.
         individual = (ka == INDIVIDUAL) | (kb == INDIVIDUAL)
-        caps.apply_each(_mask(n, cross_idx[individual]), NONE, [
-            f"kind={KIND_NAMES[int(x)]}/{KIND_NAMES[int(y)]}:never"
-            for x, y in zip(ka[individual], kb[individual], strict=True)
-        ])
-        caps.apply_each(_mask(n, cross_idx[~individual]), REVIEW, [
-            f"kind={KIND_NAMES[int(x)]}/{KIND_NAMES[int(y)]}:blocked"
-            for x, y in zip(ka[~individual], kb[~individual], strict=True)
-        ])
+        caps.apply_kinds(cross_idx[individual], NONE, ka[individual], kb[individual], "never")
+        caps.apply_kinds(cross_idx[~individual], REVIEW, ka[~individual], kb[~individual], "blocked")
 
     # Fields shared by every kind.
     levels["email"] = _code_level(a.email[li], b.email[ri])
@@ -223,6 +215,10 @@ def compare(
         if len(partial):
             sa, sb = a.street[li[street_idx[partial]]], b.street[ri[street_idx[partial]]]
             contained = _sim(fuzz.token_set_ratio, sa, sb, workers) >= 1.0
+            # The same with one word mistyped ("medical" / "meedical"), checked word by word: few pairs
+            # share a house number but not the street line.
+            rest = np.flatnonzero(~contained)
+            contained[rest] = [_holds_with_one_typo(x, y) for x, y in zip(sa[rest], sb[rest], strict=True)]
             street_level[partial[contained]] = 2
         levels["street"][street_idx] = street_level
     postcode = _code_level(a.postcode[li], b.postcode[ri])
@@ -291,8 +287,26 @@ def _digits_near(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return ok & (one | swap)
 
 
+def _holds_with_one_typo(x: str, y: str) -> bool:
+    """Every word of the line with fewer words is a word of the other line, except at most one that
+    is one edit (of 4+ letters) from a word there: one line holds the other, up to a single typo.
+    House numbers and short words must agree exactly."""
+    wx, wy = x.split(), y.split()
+    short, others = (wx, set(wy)) if len(wx) <= len(wy) else (wy, set(wx))
+    missing = [w for w in short if w not in others]
+    if len(missing) != 1 or len(missing[0]) < 4 or missing[0][:1].isdigit():
+        return False
+    word = missing[0]
+    return any(len(w) >= 4 and DamerauLevenshtein.distance(word, w, score_cutoff=1) <= 1 for w in others)
+
+
 def _squash(values: np.ndarray) -> list[str]:
     return [v.replace(" ", "") for v in values]
+
+
+def _nicknamed(table: Table) -> np.ndarray:
+    """Per record: the given name's canonical form differs from its spelling ('bob' -> 'robert')."""
+    return table.given_canon != table.given
 
 
 def _mask(n: int, positions: np.ndarray) -> np.ndarray:
@@ -344,8 +358,19 @@ def _compare_people(
     initial_ok = (a.given_initial[la] == b.given_initial[lb]) & ((a.given_len[la] == 1) | (b.given_len[lb] == 1))
     given_level[(given_level == 4) & initial_ok & ~swapped] = 3
     given_level[~has_giv] = 0
+    # One letter mistyped, dropped, added or two swapped after the first letter ("Seanna" / "Sehnna"):
+    # Jaro-Winkler rates such a slip early in a short name below 'similar', yet it is one edit like
+    # any other. Not at the first letter, where different names differ (Jason / Mason), and not in
+    # lists with households, where a name one letter off is as often a relative's (Brett / Brent,
+    # Louis / Louise) and an upgrade can hand a same-named father's record to his son.
+    if not strict_family:
+        slip = np.flatnonzero((given_level == 3) & ~swapped & (a.given_len[la] >= 5) & (b.given_len[lb] >= 5)
+                              & (a.given_initial[la] == b.given_initial[lb]))
+        edits = process.cpdist(ga[slip], gb[slip], scorer=DamerauLevenshtein.distance, workers=workers)
+        given_level[slip[edits <= 1]] = 2
     # A nickname with a typo ("Jenifer" / "Jenny"): compare the canonical forms too.
-    weak = np.flatnonzero(given_level == 4)
+    # (only where that can differ from the spelling compared above: a nickname, or swapped names)
+    weak = np.flatnonzero((given_level == 4) & (_nicknamed(a)[la] | _nicknamed(b)[lb] | swapped))
     if len(weak):
         canon_sim = _sim(jw, a.given_canon[la[weak]], b.given_canon[lb[weak]], workers)
         given_level[weak[canon_sim >= 0.88]] = 2
@@ -432,7 +457,8 @@ def _same_given(a: Table, b: Table, i: np.ndarray, j: np.ndarray, sa: str, sb: s
     # Ambiguous diminutives ("chris") one by one: equal canonical forms are already 'same' above, so
     # only a pair with an ambiguous side can still be compatible.
     rest = np.flatnonzero(present & ~same)
-    rest = rest[[x in AMBIGUOUS or y in AMBIGUOUS for x, y in zip(xa[rest], xb[rest], strict=True)]]
+    ambiguous = getattr(a, "given" + sa + "_ambiguous")[i[rest]] | getattr(b, "given" + sb + "_ambiguous")[j[rest]]
+    rest = rest[ambiguous]
     same[rest] = [nickname_compatible(x, y) for x, y in zip(xa[rest], xb[rest], strict=True)]
     return same
 

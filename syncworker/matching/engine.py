@@ -73,7 +73,8 @@ def score_links(local: Sequence[ClientProfile], remote: Sequence[ClientProfile],
     vocab = Vocab()
     left = build_table(local, vocab, config.default_region)
     right = build_table(remote, vocab, config.default_region)
-    clear_caches()  # their job is done; free the memory before the pair-wise stages
+    del vocab  # codes and memos have done their job: free them before the pair-wise stages
+    clear_caches()
     li, ri = link_candidates(left, right, config.max_block_pairs)
     homes_l, homes_r = find_households(left), find_households(right)
     strict = max(homes_l.rate, homes_r.rate) >= config.household_rate_strict

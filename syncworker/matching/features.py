@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date
+from functools import partial
+from operator import attrgetter
+from typing import Any
 
 import numpy as np
 
-from syncworker.domain.profile import ClientKind, ClientProfile
+from syncworker.domain.profile import Address, ClientKind, ClientProfile
 
 from .contact import normalise_email, normalise_phone, normalise_street
 from .identifiers import parse_identifier
@@ -32,15 +36,38 @@ _DIGIT_TOKEN = re.compile(r"\b\d+\b")
 
 
 class Vocab:
-    """String -> integer code, shared by the two tables being compared."""
+    """The state two tables being compared share: string -> integer codes, and memos of normalised values.
+
+    Codes are unique across namespaces (one counter), so a namespace only keeps two columns apart
+    without building prefixed strings. The memos exist because the two sides of a link hold mostly
+    the same raw values (the same client typed into two systems): each distinct raw value is
+    normalised once per run. Drop the Vocab once both tables are built.
+    """
 
     def __init__(self) -> None:
-        self._codes: dict[str, int] = {"": -1}
+        self._spaces: dict[str, dict[str, int]] = {}
         self._counter = itertools.count()
+        self._memos: dict[object, dict] = {}
 
-    def codes(self, values: Sequence[str]) -> np.ndarray:
+    def codes(self, values: Sequence[str], namespace: str = "") -> np.ndarray:
         """Unique per distinct string, not dense (a C-level map keeps this fast); '' -> -1."""
-        return np.fromiter(map(self._codes.setdefault, values, self._counter), dtype=np.int32, count=len(values))
+        space = self._spaces.get(namespace)
+        if space is None:
+            space = self._spaces[namespace] = {"": -1}
+        return np.fromiter(map(space.setdefault, values, self._counter), dtype=np.int32, count=len(values))
+
+    def mapped(self, function: Callable[[Any], Any], values: Sequence[Any], memo: object = None) -> list[Any]:
+        """[function(v) for v in values], computing each distinct value once (C-level lookups).
+
+        Results are remembered under `memo` (default: the function itself) for the other table.
+        """
+        key = function if memo is None else memo
+        cache = self._memos.get(key)
+        if cache is None:
+            cache = self._memos[key] = {}
+        for value in set(values).difference(cache):
+            cache[value] = function(value)
+        return list(map(cache.__getitem__, values))
 
 
 @dataclass(slots=True)
@@ -62,7 +89,7 @@ class Table:
     given2_len: np.ndarray
     given2_initial: np.ndarray  # object
     given_ambiguous: np.ndarray  # bool: a diminutive of several names ("chris")
-    given2_canon_code: np.ndarray  # int32
+    given2_ambiguous: np.ndarray  # bool, for the second given name of a couple
     given_initial: np.ndarray  # object, first letter of the given name
     middle_initial: np.ndarray  # object
     family: np.ndarray  # object
@@ -108,90 +135,137 @@ def generation_of(*texts: str | None) -> str:
     return ""
 
 
-def _dob_int(profile: ClientProfile) -> int:
-    d = profile.date_of_birth
+def _dob_int(d: date | None) -> int:
     return d.year * 10000 + d.month * 100 + d.day if d else 0
 
 
+_PersonFields = tuple[str, str | None, str | None, str | None]  # name, given, middle, family
+
+
+def _person_features(fields: _PersonFields) -> tuple[str, str, str, str, str, str, str, str]:
+    """(given, canonical given, middle initial, family, given2, family2, trading alt, generation)."""
+    name, given_name, middle_name, family_name = fields
+    person = person_from_fields(name, given_name, middle_name, family_name)
+    return (person.given, canonical_given(person.given), person.middle[:1], person.family, person.given2,
+            person.family2, person.alt, generation_of(name, family_name))
+
+
+def _org_features(name: str) -> tuple[str, str, str, str]:
+    """(core name, trading/trustee alt, legal form, digit tokens of the core name)."""
+    org = parse_org(name)
+    return org.core, org.alt, org.form, " ".join(_DIGIT_TOKEN.findall(org.core))
+
+
+def _street_line(lines: tuple[str | None, str | None]) -> str:
+    line1, line2 = lines
+    return normalise_street(f"{line1} {line2}" if line1 and line2 else line1 or line2 or "")
+
+
+_NO_ADDRESS = Address()
+
+
+def _identifier_parts(raw: str | None) -> tuple[str, str, bool, bool]:
+    """(full, tail, valid, parsed): the whole visible number ('' when masked), its last digits,
+    whether a checksum holds, and whether the value held any digits at all."""
+    ident = parse_identifier(raw)
+    if ident is None:
+        return "", "", False, False
+    return ident.full, ident.tail, ident.valid, True
+
+
+_get = attrgetter
+
+
 def build_table(profiles: Sequence[ClientProfile], vocab: Vocab, region: str) -> Table:
+    """Column by column: each normaliser runs once per distinct raw value (see Vocab.mapped)."""
     n = len(profiles)
-    kinds = np.empty(n, dtype=np.int8)
-    name_key, alt, form, numbers = [""] * n, [""] * n, [""] * n, [""] * n
-    given, given_canon, given_initial, middle_initial = [""] * n, [""] * n, [""] * n, [""] * n
-    family, given2, family2, generation = [""] * n, [""] * n, [""] * n, [""] * n
+    kind_values = list(map(_get("kind"), profiles))
+    kinds = np.fromiter(map(KIND_CODES.get, kind_values, itertools.repeat(5)), dtype=np.int8, count=n)
+    is_person = kinds <= 1
+    people = np.flatnonzero(is_person)
+    orgs = np.flatnonzero(~is_person)
+    mapped = vocab.mapped
+
+    name_key, alt, form, numbers = (_blank(n) for _ in range(4))
+    given, given_canon, middle_initial, family, given2, family2, generation = (_blank(n) for _ in range(7))
     dob = np.zeros(n, dtype=np.int32)
-    email, phone1, phone2 = [""] * n, [""] * n, [""] * n
-    tax_full, tax_tail = [""] * n, [""] * n
-    tax_valid = np.zeros(n, dtype=bool)
-    bizno = [""] * n
-    bizno_valid = np.zeros(n, dtype=bool)
-    street, postcode, city = [""] * n, [""] * n, [""] * n
-    for i, p in enumerate(profiles):
-        kinds[i] = KIND_CODES.get(p.kind, 5)
-        if p.kind.is_person:
-            person = person_from_fields(p.name, p.given_name, p.middle_name, p.family_name)
-            given[i] = person.given
-            given_canon[i] = canonical_given(person.given)
-            given_initial[i] = person.given[:1]
-            middle_initial[i] = person.middle[:1]
-            family[i] = person.family
-            given2[i] = person.given2
-            family2[i] = person.family2
-            name_key[i] = f"{given_canon[i]} {person.family}".strip()
-            alt[i] = person.alt
-            generation[i] = generation_of(p.name, p.family_name)
-            dob[i] = _dob_int(p)
-        else:
-            org = parse_org(p.name)
-            name_key[i] = org.core
-            alt[i] = org.alt
-            form[i] = org.form or ("trust" if p.kind == ClientKind.TRUST else "")
-            numbers[i] = " ".join(_DIGIT_TOKEN.findall(org.core))
-        email[i] = normalise_email(p.email)
-        phone1[i] = normalise_phone(p.phone, region)
-        phone2[i] = normalise_phone(p.mobile, region)
-        if phone1[i] == phone2[i]:
-            phone2[i] = ""
-        tax = parse_identifier(p.tax_number)
-        if tax:
-            tax_full[i], tax_tail[i], tax_valid[i] = tax.full, tax.tail, tax.valid
-        biz = parse_identifier(p.business_number) or parse_identifier(p.company_number)
-        if biz and not biz.masked:
-            bizno[i], bizno_valid[i] = biz.digits, biz.valid
-        addr = p.address or p.postal_address
-        if addr:
-            street[i] = normalise_street(" ".join(x for x in (addr.line1, addr.line2) if x))
-            postcode[i] = (addr.postcode or "").strip().lower()
-            city[i] = fold(addr.city)
+    if len(people):
+        person_profiles = [profiles[i] for i in people.tolist()]
+        keys = list(map(_get("name", "given_name", "middle_name", "family_name"), person_profiles))
+        columns = list(zip(*mapped(_person_features, keys), strict=True))
+        for column, values in zip((given, given_canon, middle_initial, family, given2, family2, alt, generation),
+                                  columns, strict=True):
+            column[people] = values
+        name_key[people] = [f"{g} {f}".strip() for g, f in zip(columns[1], columns[3], strict=True)]
+        dob[people] = mapped(_dob_int, list(map(_get("date_of_birth"), person_profiles)))
+    if len(orgs):
+        org_names = [profiles[i].name for i in orgs.tolist()]
+        columns = list(zip(*mapped(_org_features, org_names), strict=True))
+        for column, values in zip((name_key, alt, form, numbers), columns, strict=True):
+            column[orgs] = values
+        form[orgs[(form[orgs] == "") & (kinds[orgs] == KIND_CODES[ClientKind.TRUST])]] = "trust"
+
+    email = mapped(normalise_email, list(map(_get("email"), profiles)))
+    phone = partial(normalise_phone, region=region)
+    phone1 = mapped(phone, list(map(_get("phone"), profiles)), memo=("phone", region))
+    phone2 = mapped(phone, list(map(_get("mobile"), profiles)), memo=("phone", region))
+    phone2 = ["" if a == b else b for a, b in zip(phone1, phone2, strict=True)]
+    tax_full, tax_tail, tax_valid, _ = zip(*mapped(_identifier_parts, list(map(_get("tax_number"), profiles))),
+                                           strict=True)
+    # The ABN, or the company number when there is no ABN (a masked ABN is not replaced).
+    abn = mapped(_identifier_parts, list(map(_get("business_number"), profiles)))
+    acn = mapped(_identifier_parts, list(map(_get("company_number"), profiles)))
+    business = [a if a[3] else c for a, c in zip(abn, acn, strict=True)]
+    bizno = [b[0] for b in business]
+    bizno_valid = np.fromiter((b[2] and b[0] != "" for b in business), dtype=bool, count=n)
+    addresses = [p.address or p.postal_address or _NO_ADDRESS for p in profiles]
+    street = mapped(_street_line, list(map(_get("line1", "line2"), addresses)))  # tuples hash in C
+    postcode = mapped(_postcode_text, list(map(_get("postcode"), addresses)))
+    city = mapped(fold, list(map(_get("city"), addresses)))
+
     obj = _objects
     email_codes = vocab.codes(email)
-    given_canon_code = vocab.codes(["g:" + g if g else "" for g in given_canon])
+    given_canon_code = vocab.codes(given_canon, "g")
+    given2_canon = mapped(canonical_given, given2)
+    given_list = given.tolist()
+    given2_list = given2.tolist()
     return Table(
-        ids=[p.id for p in profiles], kind=kinds, is_person=kinds <= 1,
-        name_key=obj(name_key), alt=obj(alt), form=obj(form), name_numbers=obj(numbers),
-        form_group=np.fromiter((_FORM_GROUPS.get(f, 1 if f else 0) for f in form), dtype=np.int8, count=n),
-        name_code=vocab.codes(["n:" + k if k else "" for k in name_key]),
-        given=obj(given), given_canon_code=given_canon_code,
-        given_canon=obj(given_canon), given2_canon=obj([canonical_given(g) for g in given2]),
-        given_len=np.fromiter(map(len, given), dtype=np.int32, count=n),
-        given2_len=np.fromiter(map(len, given2), dtype=np.int32, count=n),
-        given2_initial=obj([g[:1] for g in given2]),
-        given_ambiguous=np.fromiter((g in AMBIGUOUS for g in given), dtype=bool, count=n),
-        given2_canon_code=vocab.codes(["g:" + canonical_given(g) if g else "" for g in given2]),
-        given_initial=obj(given_initial), middle_initial=obj(middle_initial),
-        family=obj(family), family_code=vocab.codes(["f:" + f if f else "" for f in family]),
-        generation=obj(generation), given2=obj(given2), family2=obj(family2), dob=dob,
-        email=email_codes, email_shared=_shared_by_others(email_codes, given_canon_code, kinds <= 1),
-        mobile=vocab.codes([_mobile(p1, p2) for p1, p2 in zip(phone1, phone2, strict=True)]),
+        ids=list(map(_get("id"), profiles)), kind=kinds, is_person=is_person,
+        name_key=name_key, alt=alt, form=form, name_numbers=numbers,
+        form_group=np.fromiter(map(_FORM_GROUPS.get, form, (x != "" for x in form)), dtype=np.int8, count=n),
+        name_code=vocab.codes(name_key, "n"),
+        given=given, given_canon_code=given_canon_code,
+        given_canon=given_canon, given2_canon=obj(given2_canon),
+        given_len=np.fromiter(map(len, given_list), dtype=np.int32, count=n),
+        given2_len=np.fromiter(map(len, given2_list), dtype=np.int32, count=n),
+        given2_initial=obj([g[:1] for g in given2_list]),
+        given_ambiguous=np.fromiter(map(AMBIGUOUS.__contains__, given_list), dtype=bool, count=n),
+        given2_ambiguous=np.fromiter(map(AMBIGUOUS.__contains__, given2_list), dtype=bool, count=n),
+        given_initial=obj([g[:1] for g in given_list]), middle_initial=middle_initial,
+        family=family, family_code=vocab.codes(family, "f"),
+        generation=generation, given2=given2, family2=family2, dob=dob,
+        email=email_codes, email_shared=_shared_by_others(email_codes, given_canon_code, is_person),
+        mobile=vocab.codes(list(map(_mobile, phone1, phone2))),
         phone1=vocab.codes(phone1), phone2=vocab.codes(phone2),
-        tax_full=vocab.codes(["t:" + t if t else "" for t in tax_full]),
-        tax_tail=vocab.codes(["tt:" + t if t else "" for t in tax_tail]), tax_valid=tax_valid,
-        bizno=vocab.codes(["b:" + b if b else "" for b in bizno]), bizno_valid=bizno_valid,
-        street=obj(street), postcode=vocab.codes(["p:" + c if c else "" for c in postcode]), postcode_digits=np.fromiter(map(_postcode_digits, postcode), dtype=np.int32, count=n),
-        street_number=vocab.codes(["#" + s.partition(" ")[0] if s[:1].isdigit() else "" for s in street]),
-        family_initial=obj([f[:1] for f in family]),
-        city=obj(city), city_code=vocab.codes(["c:" + c if c else "" for c in city]),
+        tax_full=vocab.codes(tax_full, "t"), tax_tail=vocab.codes(tax_tail, "tt"),
+        tax_valid=np.asarray(tax_valid, dtype=bool),
+        bizno=vocab.codes(bizno, "b"), bizno_valid=bizno_valid,
+        street=obj(street), postcode=vocab.codes(postcode, "p"),
+        postcode_digits=np.fromiter(map(_postcode_digits, postcode), dtype=np.int32, count=n),
+        street_number=vocab.codes([s.partition(" ")[0] if s[:1].isdigit() else "" for s in street], "#"),
+        family_initial=obj([f[:1] for f in family.tolist()]),
+        city=obj(city), city_code=vocab.codes(city, "c"),
     )
+
+
+def _postcode_text(raw: str | None) -> str:
+    return (raw or "").strip().lower()
+
+
+def _blank(n: int) -> np.ndarray:
+    out = np.empty(n, dtype=object)
+    out[:] = ""
+    return out
 
 
 def _postcode_digits(postcode: str) -> int:
@@ -204,8 +278,11 @@ def _postcode_digits(postcode: str) -> int:
 _MOBILE_PREFIXES = ("+614", "+642", "+447", "+6427", "+6421", "+6422")
 
 
-def _mobile(*numbers: str) -> str:
-    return next((x for x in numbers if x.startswith(_MOBILE_PREFIXES)), "")
+def _mobile(phone: str, other: str) -> str:
+    """The first of the two numbers that is a mobile, '' when neither is."""
+    if phone.startswith(_MOBILE_PREFIXES):
+        return phone
+    return other if other.startswith(_MOBILE_PREFIXES) else ""
 
 
 def _shared_by_others(codes: np.ndarray, given: np.ndarray, is_person: np.ndarray) -> np.ndarray:

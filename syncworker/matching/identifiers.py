@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from .text import digits_only
 
 _MASK = re.compile(r"[*xX•#]")
+_SEPARATORS = str.maketrans("", "", " -./")
 TAIL = 3  # visible digits compared when one side is masked
 
 
@@ -78,8 +79,12 @@ def parse_identifier(raw: str | None) -> Identifier | None:
     if not raw:
         return None
     text = raw.strip()
-    masked = _MASK.search(text) is not None
-    digits = digits_only(text)
+    compact = text.translate(_SEPARATORS)
+    if compact.isascii() and compact.isdigit():  # the common case: digits with spaces or dashes
+        masked, digits = False, compact
+    else:
+        masked = _MASK.search(text) is not None
+        digits = digits_only(text)
     if not digits:
         return None
     valid = not masked and (

@@ -72,24 +72,23 @@ class PersonName:
         return canonical_given(self.given)
 
 
-_FORM_FIRST_WORDS = frozenset(words[0] for words, _ in _LEGAL_FORMS)
+# Legal forms by their first word, longest first (the tuple above is already longest first).
+_FORMS_BY_FIRST_WORD: dict[str, tuple[tuple[tuple[str, ...], str], ...]] = {}
+for _words, _canon in _LEGAL_FORMS:
+    _FORMS_BY_FIRST_WORD[_words[0]] = (*_FORMS_BY_FIRST_WORD.get(_words[0], ()), (_words, _canon))
 
 
 def _strip_forms(tokens: list[str]) -> tuple[list[str], str]:
     """Remove legal-form words (anywhere after the first word) and return the canonical form."""
-    if _FORM_FIRST_WORDS.isdisjoint(tokens[1:]):
+    if _FORMS_BY_FIRST_WORD.keys().isdisjoint(tokens[1:]):
         return tokens, ""
     form = ""
-    out: list[str] = []
-    i = 0
+    out: list[str] = tokens[:1]
+    i = 1
     while i < len(tokens):
-        if tokens[i] not in _FORM_FIRST_WORDS:
-            out.append(tokens[i])
-            i += 1
-            continue
-        for words, canon in _LEGAL_FORMS:
+        for words, canon in _FORMS_BY_FIRST_WORD.get(tokens[i], ()):
             n = len(words)
-            if i > 0 and tuple(tokens[i : i + n]) == words:
+            if n == 1 or tuple(tokens[i : i + n]) == words:
                 form = form or canon
                 i += n
                 break
@@ -116,16 +115,21 @@ def _core_tokens(text: str) -> tuple[list[str], str, bool]:
     return tokens, form, is_trust
 
 
+def _may_trade(text: str) -> bool:
+    """Cheap test before the trading-name regex (most names have no trading part)."""
+    return "t a" in text or "trading as" in text
+
+
 @lru_cache(maxsize=100_000)  # the same names recur on the remote side
 def parse_org(name: str) -> OrgName:
     """'The Trustee for the Smith Family Trust' -> core 'smith family', form 'trust'."""
     text = fold(name)
     alt = ""
-    trading = _TRADING.search(text)
+    trading = _TRADING.search(text) if _may_trade(text) else None
     if trading:
         text, alt_text = text[: trading.start()].strip(), text[trading.end() :].strip()
         alt = " ".join(_core_tokens(alt_text)[0])
-    trustee = _TRUSTEE.search(text)
+    trustee = _TRUSTEE.search(text) if "att" in text or "atf" in text or "trustee" in text else None
     if trustee:
         trustee_text, text = text[: trustee.start()].strip(), text[trustee.end() :].strip()
         trustee_core = " ".join(_core_tokens(trustee_text)[0]) if trustee_text not in ("", "the") else ""
@@ -163,7 +167,7 @@ def parse_person(name: str) -> PersonName:
     """Parse 'Slater, Thomas G. & Katherine I.', 'Thomas and Katherine Slater', 'Dr Bob Smith'."""
     alt = ""
     folded_all = fold(name)
-    trading = _TRADING.search(folded_all)
+    trading = _TRADING.search(folded_all) if _may_trade(folded_all) else None
     if trading:
         alt = " ".join(_core_tokens(folded_all[trading.end() :])[0])
         # Cut the raw text at the same word count so a comma before the trading part survives.

@@ -12,6 +12,9 @@ _DROP = "'\u2019`."
 _SPACE = "!\"#$%()*+,-/:;<=>?@[\\]^_{|}~\t\r\n\u2013\u2014"
 _TABLE = str.maketrans({**{c: None for c in _DROP}, **{c: " " for c in _SPACE}, "&": " and "})
 _WS = re.compile(r"\s+")
+_ASCII_SPACE = "".join(c for c in _SPACE if c.isascii())
+_ASCII_TABLE = bytes.maketrans(_ASCII_SPACE.encode(), b" " * len(_ASCII_SPACE))
+_ASCII_DROP = "".join(c for c in _DROP if c.isascii()).encode()
 
 
 def strip_accents(text: str) -> str:
@@ -26,6 +29,10 @@ def fold(text: str | None) -> str:
     """Lower-case, accent-free, punctuation-free text with single spaces ('' for None)."""
     if not text:
         return ""
+    if text.isascii():  # the common case, through a byte table (several times faster than str tables)
+        if "&" in text:
+            text = text.replace("&", " and ")
+        return " ".join(text.lower().encode().translate(_ASCII_TABLE, _ASCII_DROP).decode().split())
     folded = strip_accents(text).lower().translate(_TABLE)
     return " ".join(folded.split())
 
