@@ -64,12 +64,22 @@ _FNV_OFFSET, _FNV_PRIME = np.uint64(0xCBF29CE484222325), np.uint64(0x100000001B3
 _MASK = (1 << 28) - 1
 
 
-def _number_street(street: str) -> str:
-    """'12 banksia street' -> '#12 ba' ('' without a house number or street name)."""
-    words = street.split()
-    if len(words) < 2 or not words[0][:1].isdigit():
-        return ""
-    return f"#{words[0]} {words[1][:2]}"
+def _street_keys(streets) -> tuple[list[str], list[str], list[str]]:
+    """Per street line, one split: its first two words ('12 banksia'), the house number ('#12') and
+    the number with the street's first letters ('#12 ba'); '' where a line has none."""
+    two, number, number_street = [], [], []
+    for street in streets:
+        words = street.split(maxsplit=2)
+        two.append(" ".join(words[:2]))
+        numbered = street[:1].isdigit()
+        number.append("#" + words[0] if numbered else "")
+        number_street.append(f"#{words[0]} {words[1][:2]}" if numbered and len(words) > 1 else "")
+    return two, number, number_street
+
+
+def _prefixes(values, k: int) -> np.ndarray:
+    """The first k characters of each string, for the whole column at once."""
+    return np.asarray(values, dtype=f"<U{k}")
 
 
 def _digit_multiset(postcode_digits: np.ndarray) -> np.ndarray:
@@ -90,7 +100,8 @@ def _mix(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _initial(values) -> np.ndarray:
-    return np.fromiter((ord(v[0]) if v else 0 for v in values), dtype=np.int64, count=len(values))
+    """Code point of each string's first character, 0 for ''."""
+    return _prefixes(values, 1).view(np.uint32).astype(np.int64)
 
 
 class _Keys:
@@ -125,25 +136,23 @@ def key_arrays(t: Table, vocab: _KeyVocab) -> tuple[np.ndarray, np.ndarray]:
     name_initial = _initial(t.name_key)
     keys.add(5, every, t.tax_tail.astype(np.int64), name_initial, valid=name_initial > 0)
     postcode = t.postcode.astype(np.int64)
+    street2, number, number_street = (vocab.factor(column) for column in _street_keys(t.street))
     # Same street address: households, and records whose names are too damaged for name keys.
-    street2 = vocab.factor([" ".join(s.split()[:2]) for s in t.street])
     keys.add(6, every, postcode, street2)
-    number = vocab.factor(["#" + s.split()[0] if s[:1].isdigit() else "" for s in t.street])
     keys.add(15, every, postcode, number)  # same house number and postcode, street name misspelt
     # Same house number, street initials and suburb: the postcode mistyped.
-    number_street = vocab.factor([_number_street(s) for s in t.street])
     keys.add(16, every, t.city_code.astype(np.int64), number_street)
 
     people = np.flatnonzero(t.is_person)
     family, given = t.family[people], t.given[people]
-    canon = [k.partition(" ")[0] if g else "" for k, g in zip(t.name_key[people], given, strict=True)]
+    canon = t.given_canon[people]
     family_sx, given_sx = vocab.soundex(family), vocab.soundex(given)
     given_initial, family_initial = _initial(given), _initial(family)
     keys.add(7, people, family_sx, given_initial)
     keys.add(7, people, given_sx, family_initial, valid=family_initial > 0)  # meets swapped names
     keys.add(7, people, family_sx, _initial(t.given2[people]), valid=_initial(t.given2[people]) > 0)
     keys.add(7, people, vocab.soundex(t.family2[people]), _initial(t.given2[people]))
-    family3 = vocab.factor(["f" + f[:3] if f else "" for f in family])
+    family3 = vocab.factor(_prefixes(family, 3))
     keys.add(8, people, postcode[people], family3)
     # Same surname start and suburb, postcode digits swapped ("2112" / "2121"), while given name, birth
     # date and street line are missing or damaged too.
@@ -151,7 +160,7 @@ def key_arrays(t: Table, vocab: _KeyVocab) -> tuple[np.ndarray, np.ndarray]:
     swapped_postcode = _digit_multiset(t.postcode_digits[people])
     keys.add(18, people, _mix(city, swapped_postcode), family3, valid=(city >= 0) & (swapped_postcode >= 0))
     keys.add(17, people, family_sx, number[people])  # given name and postcode both damaged
-    keys.add(9, people, postcode[people], vocab.factor(["g" + c[:3] if c else "" for c in canon]))
+    keys.add(9, people, postcode[people], vocab.factor(_prefixes(canon, 3)))
     dob = t.dob[people].astype(np.int64)
     has_dob = dob > 0
     keys.add(10, people, vocab.soundex(canon), dob, valid=has_dob)

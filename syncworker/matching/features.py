@@ -22,7 +22,7 @@ from syncworker.domain.profile import Address, ClientKind, ClientProfile
 
 from .contact import normalise_email, normalise_phone, normalise_street
 from .identifiers import parse_identifier
-from .names import parse_org, person_from_fields
+from .names import parse_org, person_from_fields, person_tokens, split_given
 from .nicknames import AMBIGUOUS, canonical_given
 from .text import fold
 
@@ -150,6 +150,37 @@ def _person_features(fields: _PersonFields) -> tuple[str, str, str, str, str, st
             person.family2, person.alt, generation_of(name, family_name))
 
 
+# A display name that may add a couple, a trading name or a generation to the structured fields.
+_NAME_ADDS = re.compile(r"(?i)&|\band\b|t/a|trading|\b(?:jn?r|sn?r|junior|senior|ii)\b")
+
+
+def _person_rows(people: Sequence[ClientProfile], mapped: Callable) -> list[tuple[str, ...]]:
+    """_person_features of each person. Most records have structured names whose display name adds
+    nothing: their given, middle and family fields (which repeat a lot) are normalised once per
+    distinct value, and only the other records are parsed whole."""
+    keys: list[_PersonFields] = list(map(_get("name", "given_name", "middle_name", "family_name"), people))
+    givens = mapped(_given_and_middle, [k[1] for k in keys])
+    middles = mapped(_joined_tokens, [k[2] for k in keys])
+    families = mapped(_joined_tokens, [k[3] for k in keys])
+    rows: list[tuple[str, ...]] = []
+    for key, (given, middle), extra_middle, family in zip(keys, givens, middles, families, strict=True):
+        name, given_name, _, family_name = key
+        if (given_name or family_name) and not (name and _NAME_ADDS.search(name)) and not (
+                family_name and _GENERATION_HINT.search(family_name)):
+            rows.append((given, canonical_given(given), (middle or extra_middle)[:1], family, "", "", "", ""))
+        else:
+            rows.append(_person_features(key))
+    return rows
+
+
+def _given_and_middle(given_name: str | None) -> tuple[str, str]:
+    return split_given(person_tokens(fold(given_name)))
+
+
+def _joined_tokens(text: str | None) -> str:
+    return " ".join(person_tokens(fold(text)))
+
+
 def _org_features(name: str) -> tuple[str, str, str, str]:
     """(core name, trading/trustee alt, legal form, digit tokens of the core name)."""
     org = parse_org(name)
@@ -191,8 +222,7 @@ def build_table(profiles: Sequence[ClientProfile], vocab: Vocab, region: str) ->
     dob = np.zeros(n, dtype=np.int32)
     if len(people):
         person_profiles = [profiles[i] for i in people.tolist()]
-        keys = list(map(_get("name", "given_name", "middle_name", "family_name"), person_profiles))
-        columns = list(zip(*mapped(_person_features, keys), strict=True))
+        columns = list(zip(*_person_rows(person_profiles, mapped), strict=True))
         for column, values in zip((given, given_canon, middle_initial, family, given2, family2, alt, generation),
                                   columns, strict=True):
             column[people] = values

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from .contact import _parse_phone, normalise_street
-from .names import _person_tokens, parse_org, parse_person
+from .names import parse_org, parse_person, person_tokens
 from .text import fold
 
-_CACHED = (fold, parse_org, parse_person, _person_tokens, normalise_street, _parse_phone)
+_CACHED = (fold, parse_org, parse_person, person_tokens, normalise_street, _parse_phone)
 
 
 def clear_caches() -> None:
