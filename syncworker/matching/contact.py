@@ -66,7 +66,6 @@ def normalise_phone(raw: str | None, region: str) -> str:
 _PHONE_SEPARATORS = str.maketrans("", "", " -().\t")
 
 
-@lru_cache(maxsize=100_000)  # the same addresses recur on the remote side
 def normalise_street(raw: str) -> str:
     """Folded street line with street types spelled out ('12 Smith St.' -> '12 smith street')."""
     return " ".join(_STREET_TYPES.get(t, t) for t in fold(raw).split())

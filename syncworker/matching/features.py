@@ -23,7 +23,7 @@ from syncworker.domain.profile import Address, ClientKind, ClientProfile
 from .contact import normalise_email, normalise_phone, normalise_street
 from .identifiers import parse_identifier
 from .names import parse_org, person_from_fields, person_tokens, split_given
-from .nicknames import AMBIGUOUS, canonical_given
+from .nicknames import AMBIGUOUS, NICKNAMES, canonical_given
 from .text import fold
 
 KIND_CODES = {
@@ -65,9 +65,15 @@ class Vocab:
         cache = self._memos.get(key)
         if cache is None:
             cache = self._memos[key] = {}
-        for value in set(values).difference(cache):
-            cache[value] = function(value)
-        return list(map(cache.__getitem__, values))
+        # One C-level lookup per value; the misses (None: no normaliser returns None) are filled after.
+        out = list(map(cache.get, values))
+        for i in [i for i, result in enumerate(out) if result is None]:
+            value = values[i]
+            result = cache.get(value)
+            if result is None:
+                result = cache[value] = function(value)
+            out[i] = result
+        return out
 
 
 @dataclass(slots=True)
@@ -256,9 +262,9 @@ def build_table(profiles: Sequence[ClientProfile], vocab: Vocab, region: str) ->
     obj = _objects
     email_codes = vocab.codes(email)
     given_canon_code = vocab.codes(given_canon, "g")
-    given2_canon = mapped(canonical_given, given2)
     given_list = given.tolist()
     given2_list = given2.tolist()
+    given2_canon = list(map(NICKNAMES.get, given2_list, given2_list))  # canonical_given, at C speed
     return Table(
         ids=list(map(_get("id"), profiles)), kind=kinds, is_person=is_person,
         name_key=name_key, alt=alt, form=form, name_numbers=numbers,

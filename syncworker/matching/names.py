@@ -120,7 +120,6 @@ def _may_trade(text: str) -> bool:
     return "t a" in text or "trading as" in text
 
 
-@lru_cache(maxsize=100_000)  # the same names recur on the remote side
 def parse_org(name: str) -> OrgName:
     """'The Trustee for the Smith Family Trust' -> core 'smith family', form 'trust'."""
     text = fold(name)

@@ -1,12 +1,13 @@
-"""The memo caches of the normalisers, emptied after each run."""
+"""The memo caches of the normalisers, emptied after each run (whole org names and street lines are
+remembered per run by features.Vocab instead)."""
 
 from __future__ import annotations
 
-from .contact import _parse_phone, normalise_street
-from .names import parse_org, parse_person, person_tokens
+from .contact import _parse_phone
+from .names import parse_person, person_tokens
 from .text import fold
 
-_CACHED = (fold, parse_org, parse_person, person_tokens, normalise_street, _parse_phone)
+_CACHED = (fold, parse_person, person_tokens, _parse_phone)
 
 
 def clear_caches() -> None:
