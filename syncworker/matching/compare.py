@@ -49,12 +49,6 @@ def _sim(scorer, a: np.ndarray, b: np.ndarray, workers: int) -> np.ndarray:
     return out / 100.0 if scorer is not JaroWinkler.normalized_similarity else out
 
 
-def _present(column: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Non-empty strings of a table column at the pairs' rows: tested once per record, then indexed
-    (testing the gathered per-pair strings costs a Python truth test per pair)."""
-    return column.astype(bool)[idx]
-
-
 def _code_level(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """1 agree, 2 disagree, 0 missing, for integer codes (-1 = missing)."""
     level = np.where(a == b, 1, 2).astype(np.int8)
@@ -142,19 +136,20 @@ def compare(
     idx = np.flatnonzero(~pp)
     if len(idx):
         la, lb = li[idx], ri[idx]
-        sim = _sim(fuzz.token_sort_ratio, a.name_key[la], b.name_key[lb], workers)
-        has_alt = np.flatnonzero(_present(a.alt, la) | _present(b.alt, lb))
+        an, bn, aa, ba = a.sorted_words("name_key"), b.sorted_words("name_key"), a.sorted_words("alt"), b.sorted_words("alt")
+        sim = _sim(fuzz.ratio, an[la], bn[lb], workers)  # token_sort_ratio (see Table.sorted_words)
+        has_alt = np.flatnonzero(a.present("alt")[la] | b.present("alt")[lb])
         if len(has_alt):
             ha, hb = la[has_alt], lb[has_alt]
             alt_best = np.maximum.reduce([
-                _sim(fuzz.token_sort_ratio, a.alt[ha], b.name_key[hb], workers),
-                _sim(fuzz.token_sort_ratio, a.name_key[ha], b.alt[hb], workers),
-                _sim(fuzz.token_sort_ratio, a.alt[ha], b.alt[hb], workers),
+                _sim(fuzz.ratio, aa[ha], bn[hb], workers),
+                _sim(fuzz.ratio, an[ha], ba[hb], workers),
+                _sim(fuzz.ratio, aa[ha], ba[hb], workers),
             ])
             sim[has_alt] = np.maximum(sim[has_alt], alt_best)
         name_sim[idx] = sim
         name_level = _bucket(sim, (1.0, 0.95, 0.88, 0.75))
-        name_level[~(_present(a.name_key, la) & _present(b.name_key, lb))] = 0
+        name_level[~(a.present("name_key")[la] & b.present("name_key")[lb])] = 0
         levels["name"][idx] = name_level
         org_idx = np.flatnonzero(oo[idx])
         org_pairs = idx[org_idx]
@@ -199,9 +194,10 @@ def compare(
     levels["bizno"] = _code_level(a.bizno[li], b.bizno[ri])
     caps.apply((levels["bizno"] == 2) & a.bizno_valid[li] & b.bizno_valid[ri], REVIEW, "business_number=disagree")
 
-    street_idx = np.flatnonzero(_present(a.street, li) & _present(b.street, ri))
+    street_idx = np.flatnonzero(a.present("street")[li] & b.present("street")[ri])
     if len(street_idx):
-        sim = _sim(fuzz.token_sort_ratio, a.street[li[street_idx]], b.street[ri[street_idx]], workers)
+        sim = _sim(fuzz.ratio, a.sorted_words("street")[li[street_idx]], b.sorted_words("street")[ri[street_idx]],
+                   workers)  # token_sort_ratio (see Table.sorted_words)
         # Words run together or split ("copeplace", "mcleod pl ace"): compare without spaces too.
         split = np.flatnonzero((sim >= 0.5) & (sim < 0.95))
         if len(split):
@@ -324,15 +320,15 @@ def _compare_people(
     jw = JaroWinkler.normalized_similarity
     fam = _sim(jw, a.family[la], b.family[lb], workers)
     giv = _sim(jw, a.given[la], b.given[lb], workers)
-    has_fam = _present(a.family, la) & _present(b.family, lb)
-    has_giv = _present(a.given, la) & _present(b.given, lb)
+    has_fam = a.present("family")[la] & b.present("family")[lb]
+    has_giv = a.present("given")[la] & b.present("given")[lb]
     # Swapped given/family (e.g. "Smith John" keyed the wrong way round), possibly with one of the two
     # names also damaged: the family name of one side is the given name of the other, or vice versa.
     swapped = np.zeros(len(idx), dtype=bool)
     sw_fam = np.zeros(len(idx), dtype=np.float32)  # a.family ~ b.given
     sw_giv = np.zeros(len(idx), dtype=np.float32)  # a.given ~ b.family
-    cross_fam = _present(a.family, la) & _present(b.given, lb)
-    cross_giv = _present(a.given, la) & _present(b.family, lb)
+    cross_fam = a.present("family")[la] & b.present("given")[lb]
+    cross_giv = a.present("given")[la] & b.present("family")[lb]
     straight = np.where(has_fam, fam, 0) + np.where(has_giv, giv, 0)
     # Only these can gain: a name that could meet its counterpart on the other side (same initial).
     meets = (a.family_initial[la] == b.given_initial[lb]) | (a.given_initial[la] == b.family_initial[lb])
@@ -381,7 +377,7 @@ def _compare_people(
         given_level[maybe[np.asarray(ok, dtype=bool)]] = 1
 
     # Couples: compare the set of given names; a couple is never auto-linked to one person.
-    ca, cb = _present(a.given2, la), _present(b.given2, lb)
+    ca, cb = a.present("given2")[la], b.present("given2")[lb]
     couple_pos = np.flatnonzero(ca | cb)
     if len(couple_pos):
         i, j = la[couple_pos], lb[couple_pos]
@@ -397,7 +393,7 @@ def _compare_people(
         caps.apply(_mask(n, idx[couple_pos[both & ~same_couple]]), REVIEW, "couple:different")
         caps.apply(_mask(n, idx[couple_pos[~both]]), REVIEW, "couple/single:review")
 
-    mid = _code_pairs(a.middle_initial, la, b.middle_initial, lb)
+    mid = _code_pairs(a, la, b, lb, "middle_initial")
     levels["family"][idx] = family_level
     levels["given"][idx] = given_level
     levels["middle"][idx] = mid
@@ -410,7 +406,7 @@ def _compare_people(
     # Family members share a surname and an address but not a given name and date of birth:
     # a given-name conflict is only a typo when the date of birth agrees exactly.
     conflict = given_level == 4
-    gen = _code_pairs(a.generation, la, b.generation, lb)
+    gen = _code_pairs(a, la, b, lb, "generation")
     caps.apply(_mask(n, idx[gen == 2]), NONE, "generation=disagree")
     # Another given name and another birth date: a relative (see households.py for the exception).
     if deferred is None:
@@ -443,7 +439,7 @@ def _same_given(a: Table, b: Table, i: np.ndarray, j: np.ndarray, sa: str, sb: s
     equal or close under the nickname list, close in spelling, or an initial of the other."""
     col_a, col_b = getattr(a, "given" + sa), getattr(b, "given" + sb)
     xa, xb = col_a[i], col_b[j]
-    present = _present(col_a, i) & _present(col_b, j)
+    present = a.present("given" + sa)[i] & b.present("given" + sb)[j]
     sim = _sim(JaroWinkler.normalized_similarity, xa, xb, workers)
     low = np.flatnonzero(present & (sim < 0.85))
     if len(low):
@@ -463,7 +459,7 @@ def _same_given(a: Table, b: Table, i: np.ndarray, j: np.ndarray, sa: str, sb: s
     return same
 
 
-def _code_pairs(col_a: np.ndarray, i: np.ndarray, col_b: np.ndarray, j: np.ndarray) -> np.ndarray:
-    x, y = col_a[i], col_b[j]
-    both = _present(col_a, i) & _present(col_b, j)
+def _code_pairs(a: Table, i: np.ndarray, b: Table, j: np.ndarray, column: str) -> np.ndarray:
+    x, y = getattr(a, column)[i], getattr(b, column)[j]
+    both = a.present(column)[i] & b.present(column)[j]
     return np.where(both, np.where(x == y, 1, 2), 0).astype(np.int8)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from functools import partial
 from operator import attrgetter
@@ -122,8 +122,26 @@ class Table:
     city: np.ndarray  # object
     city_code: np.ndarray  # int32
 
+    derived: dict[tuple[str, str], np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+
     def __len__(self) -> int:
         return len(self.ids)
+
+    def present(self, column: str) -> np.ndarray:
+        """Per record: the string column is non-empty. Tested once per record and kept (testing the
+        gathered per-pair strings costs a Python truth test per pair, several times per run)."""
+        mask = self.derived.get(("present", column))
+        if mask is None:
+            mask = self.derived["present", column] = getattr(self, column).astype(bool)
+        return mask
+
+    def sorted_words(self, column: str) -> np.ndarray:
+        """The string column with its words sorted, once per record: fuzz.ratio on these equals
+        fuzz.token_sort_ratio on the originals, without re-sorting both strings for every pair."""
+        words = self.derived.get(("sorted", column))
+        if words is None:
+            words = self.derived["sorted", column] = _objects([" ".join(sorted(v.split())) for v in getattr(self, column)])
+        return words
 
 
 _GENERATION_HINT = re.compile(r"(?i)\b(?:jn?r|sn?r|junior|senior|ii)\b")
