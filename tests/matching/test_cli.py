@@ -44,7 +44,7 @@ def test_match_writes_one_row_per_local_with_a_candidate(tmp_path):
     out = tmp_path / "out.csv"
     result = CliRunner().invoke(match, [str(local), str(remote), "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
-    rows = list(csv.DictReader(out.open()))
+    rows = list(csv.DictReader(out.read_text().splitlines()))
     assert list(rows[0]) == ["local_id", "remote_id", "score", "decision", "reasons"]
     acme = [r for r in rows if r["local_id"] == "l1"]
     assert acme and acme[0]["remote_id"] == "r1" and acme[0]["decision"] == "link"
@@ -60,7 +60,7 @@ def test_dedupe_writes_pairs_with_cluster_ids(tmp_path):
     out = tmp_path / "dups.csv"
     result = CliRunner().invoke(dedupe, [str(records), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    rows = list(csv.DictReader(out.open()))
+    rows = list(csv.DictReader(out.read_text().splitlines()))
     assert list(rows[0]) == ["id_a", "id_b", "score", "decision", "cluster_id", "reasons"]
     assert rows[0]["decision"] == "duplicate" and rows[0]["cluster_id"]
 
