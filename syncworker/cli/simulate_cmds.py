@@ -1,4 +1,5 @@
-"""`syncworker simulate xpm`: run the XPM simulator on loopback, seeded with a generated practice."""
+"""`syncworker simulate xpm|xero`: run a simulator on loopback (XPM seeded with a generated practice; the
+Xero Accounting API with seeded contacts and signed webhook deliveries)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from adapters.xero.simulator.faults import FAULT_KINDS as XERO_FAULT_KINDS
 from adapters.xpm.simulator.faults import FAULT_KINDS
 
 
@@ -88,7 +90,57 @@ def xpm(port: int, clients: int, seed: int, country: str, faults: tuple[str, ...
         if write_local:
             click.echo(f"Local clients CSV: {write_local}")
         click.echo("Ctrl-C to stop.")
-    sys.stdout.flush()
+    _serve_until_interrupted(sim, as_json)
+
+
+@simulate.command("xero", help=(
+    "Serve a simulated Xero Accounting API (contacts, with Xero Identity and /connections) on 127.0.0.1. "
+    "With --webhook-url, contact changes are delivered there as signed webhooks (the key is printed). "
+    "Steer it through the admin endpoints under /_sim/ (faults, clock, stats, edits)."
+))
+@click.option("--port", type=int, default=8766, show_default=True, help="Port on 127.0.0.1 (0 = any free port).")
+@click.option("--contacts", type=int, default=100, show_default=True, help="Seeded contacts.")
+@click.option("--seed", type=int, default=3, show_default=True)
+@click.option("--webhook-url", default=None, help="Where to deliver signed webhooks (e.g. syncworker serve's /webhooks/xero).")
+@click.option("--webhook-key", envvar="SYNCWORKER_XERO_WEBHOOK_KEY", default=None,
+              help="Webhook signing key (default: a random one, printed; env SYNCWORKER_XERO_WEBHOOK_KEY).")
+@click.option("--fault", "faults", multiple=True, metavar="KIND[:TIMES[:PATH]]",
+              help=f"Inject a fault at start (repeatable). KIND: {', '.join(XERO_FAULT_KINDS)}.")
+@click.option("--client-id", envvar="SYNCWORKER_XERO_CLIENT_ID", default=None,
+              help="App client id to accept (default: generated; env SYNCWORKER_XERO_CLIENT_ID).")
+@click.option("--client-secret", envvar="SYNCWORKER_XERO_CLIENT_SECRET", default=None,
+              help="App client secret to accept (env SYNCWORKER_XERO_CLIENT_SECRET).")
+@click.option("--json", "as_json", is_flag=True, help="Print the connection details as JSON.")
+def xero(port: int, contacts: int, seed: int, webhook_url: str | None, webhook_key: str | None,
+         faults: tuple[str, ...], client_id: str | None, client_secret: str | None, as_json: bool) -> None:
+    from adapters.xero.simulator import XeroSimulator
+
+    try:
+        sim = XeroSimulator(contacts, seed, port, webhook_url, webhook_key, faults=faults,
+                            client_id=client_id, client_secret=client_secret)
+        sim.start()
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    info = sim.info()
+    # Simulator credentials and the grant are fake and local: printing them is what makes the demo work.
+    info["refresh_token"] = sim.token_set().refresh_token
+    if as_json:
+        click.echo(json.dumps(info))  # one line, so scripts can read it before the server blocks
+    else:
+        click.echo(f"Xero simulator on {sim.api_url}  ({info['contacts']} contacts)")
+        click.echo("Point syncworker at it:")
+        for key, value in sim.env().items():
+            click.echo(f"  export {key}={value}")
+        click.echo(f"  Xero tenant id: {sim.xero_tenant_id}")
+        click.echo(f"  refresh token (fresh grant): {info['refresh_token']}")
+        click.echo(f"Webhooks to: {webhook_url or '(none: pass --webhook-url)'}")
+        click.echo(f"Admin: {info['admin_url']}  (GET stats, POST faults {{\"kind\": \"500\"}})")
+        click.echo("Ctrl-C to stop.")
+    _serve_until_interrupted(sim, as_json)
+
+
+def _serve_until_interrupted(sim, as_json: bool) -> None:
+    sys.stdout.flush()  # the connection details must reach a reading process before the server blocks
     try:
         sim.serve_forever()
     except KeyboardInterrupt:
