@@ -22,8 +22,8 @@ from syncworker.domain.profile import Address, ClientKind, ClientProfile
 
 from .contact import normalise_email, normalise_phone, normalise_street
 from .identifiers import parse_identifier
-from .names import parse_org, person_from_fields, person_tokens, split_given
-from .nicknames import AMBIGUOUS, NICKNAMES, canonical_given
+from .names import display_name_adds, given_and_middle, name_words, parse_org, person_from_fields
+from .nicknames import AMBIGUOUS, canonical_given
 from .text import fold
 
 KIND_CODES = {
@@ -174,35 +174,22 @@ def _person_features(fields: _PersonFields) -> tuple[str, str, str, str, str, st
             person.family2, person.alt, generation_of(name, family_name))
 
 
-# A display name that may add a couple, a trading name or a generation to the structured fields.
-_NAME_ADDS = re.compile(r"(?i)&|\band\b|t/a|trading|\b(?:jn?r|sn?r|junior|senior|ii)\b")
-
-
 def _person_rows(people: Sequence[ClientProfile], mapped: Callable) -> list[tuple[str, ...]]:
     """_person_features of each person. Most records have structured names whose display name adds
-    nothing: their given, middle and family fields (which repeat a lot) are normalised once per
-    distinct value, and only the other records are parsed whole."""
+    nothing (what person_from_fields then does): their given, middle and family fields, which repeat
+    a lot, are normalised once per distinct value; only the other records are parsed whole."""
     keys: list[_PersonFields] = list(map(_get("name", "given_name", "middle_name", "family_name"), people))
-    givens = mapped(_given_and_middle, [k[1] for k in keys])
-    middles = mapped(_joined_tokens, [k[2] for k in keys])
-    families = mapped(_joined_tokens, [k[3] for k in keys])
+    givens = mapped(given_and_middle, [k[1] for k in keys])
+    middles = mapped(name_words, [k[2] for k in keys])
+    families = mapped(name_words, [k[3] for k in keys])
     rows: list[tuple[str, ...]] = []
     for key, (given, middle), extra_middle, family in zip(keys, givens, middles, families, strict=True):
         name, given_name, _, family_name = key
-        if (given_name or family_name) and not (name and _NAME_ADDS.search(name)) and not (
-                family_name and _GENERATION_HINT.search(family_name)):
+        if (given_name or family_name) and not display_name_adds(name) and not generation_of(name, family_name):
             rows.append((given, canonical_given(given), (middle or extra_middle)[:1], family, "", "", "", ""))
         else:
             rows.append(_person_features(key))
     return rows
-
-
-def _given_and_middle(given_name: str | None) -> tuple[str, str]:
-    return split_given(person_tokens(fold(given_name)))
-
-
-def _joined_tokens(text: str | None) -> str:
-    return " ".join(person_tokens(fold(text)))
 
 
 def _org_features(name: str) -> tuple[str, str, str, str]:
@@ -241,8 +228,8 @@ def build_table(profiles: Sequence[ClientProfile], vocab: Vocab, region: str) ->
     orgs = np.flatnonzero(~is_person)
     mapped = vocab.mapped
 
-    name_key, alt, form, numbers = (_blank(n) for _ in range(4))
-    given, given_canon, middle_initial, family, given2, family2, generation = (_blank(n) for _ in range(7))
+    name_key, alt, form, numbers = (_objects([""] * n) for _ in range(4))
+    given, given_canon, middle_initial, family, given2, family2, generation = (_objects([""] * n) for _ in range(7))
     dob = np.zeros(n, dtype=np.int32)
     if len(people):
         person_profiles = [profiles[i] for i in people.tolist()]
@@ -282,7 +269,7 @@ def build_table(profiles: Sequence[ClientProfile], vocab: Vocab, region: str) ->
     given_canon_code = vocab.codes(given_canon, "g")
     given_list = given.tolist()
     given2_list = given2.tolist()
-    given2_canon = list(map(NICKNAMES.get, given2_list, given2_list))  # canonical_given, at C speed
+    given2_canon = list(map(canonical_given, given2_list))
     return Table(
         ids=list(map(_get("id"), profiles)), kind=kinds, is_person=is_person,
         name_key=name_key, alt=alt, form=form, name_numbers=numbers,
@@ -314,12 +301,6 @@ def build_table(profiles: Sequence[ClientProfile], vocab: Vocab, region: str) ->
 
 def _postcode_text(raw: str | None) -> str:
     return (raw or "").strip().lower()
-
-
-def _blank(n: int) -> np.ndarray:
-    out = np.empty(n, dtype=object)
-    out[:] = ""
-    return out
 
 
 def _postcode_digits(postcode: str) -> int:

@@ -149,12 +149,12 @@ def forms_conflict(a: str, b: str) -> bool:
 
 
 @lru_cache(maxsize=50_000)
-def person_tokens(text: str) -> list[str]:
+def _person_tokens(text: str) -> list[str]:
     """Folded words without titles and suffixes (cached: callers must not mutate the list)."""
     return [t for t in text.split() if t not in TITLES and t not in SUFFIXES]
 
 
-def split_given(tokens: list[str]) -> tuple[str, str]:
+def _split_given(tokens: list[str]) -> tuple[str, str]:
     """First real given name and the rest (middle names and initials)."""
     if not tokens:
         return "", ""
@@ -173,36 +173,36 @@ def parse_person(name: str) -> PersonName:
         name = name[: max(len(name) * trading.start() // max(len(folded_all), 1), 1)]
     if "," in name:
         family_part, _, given_part = name.partition(",")
-        family = " ".join(person_tokens(fold(family_part)))
-        people = [person_tokens(p) for p in _split_and(fold(given_part))]
+        family = " ".join(_person_tokens(fold(family_part)))
+        people = [_person_tokens(p) for p in _split_and(fold(given_part))]
         people = [p for p in people if p]
         if not people:
             return PersonName("", "", family, alt=alt)
-        given, middle = split_given(people[0])
+        given, middle = _split_given(people[0])
         given2 = people[1][0] if len(people) > 1 else ""
         return PersonName(given, middle, family, given2, "", alt)
-    parts = [person_tokens(part) for part in _split_and(fold(name))]
+    parts = [_person_tokens(part) for part in _split_and(fold(name))]
     people = [p for p in parts if p]
     if not people:
         return PersonName("", "", "", alt=alt)
     if len(parts) > 1 and len(people) == 1:
         # "Mr & Mrs John Smith": a couple whose second given name is not known.
-        given, middle = split_given(people[0][:-1])
+        given, middle = _split_given(people[0][:-1])
         return PersonName(given, middle, people[0][-1] if len(people[0]) > 1 else "", UNKNOWN_GIVEN, "", alt)
     if len(people) == 1:
         tokens = people[0]
         if len(tokens) == 1:
             return PersonName("", "", tokens[0], alt=alt)
-        given, middle = split_given(tokens[:-1])
+        given, middle = _split_given(tokens[:-1])
         return PersonName(given, middle, tokens[-1], alt=alt)
     first, second = people[0], people[1]
     family = second[-1] if len(second) > 1 else (first[-1] if len(first) > 1 else "")
     if len(first) > 1 and len(second) > 1:
         # "Thomas Slater and Katherine Jones": two families.
-        given, middle = split_given(first[:-1])
+        given, middle = _split_given(first[:-1])
         family2 = second[-1] if second[-1] != first[-1] else ""
         return PersonName(given, middle, first[-1], second[0], family2, alt)
-    given, middle = split_given(first if len(first) == 1 or len(second) > 1 else first[:-1])
+    given, middle = _split_given(first if len(first) == 1 or len(second) > 1 else first[:-1])
     return PersonName(given, middle, family, second[0], "", alt)
 
 
@@ -213,21 +213,33 @@ def _split_and(text: str) -> list[str]:
     return [part.strip() for part in _AND.split(text)] if "and" in text else [text]
 
 
+def display_name_adds(name: str | None) -> bool:
+    """Whether a display name holds what structured name fields cannot: a couple or a trading name."""
+    lowered = name.lower() if name else ""
+    return "&" in lowered or " and " in lowered or "t/a" in lowered or "trading" in lowered
+
+
+def given_and_middle(given_name: str | None) -> tuple[str, str]:
+    """A given-name field as (first given name, the rest), without titles and suffixes."""
+    return _split_given(_person_tokens(fold(given_name)))
+
+
+def name_words(text: str | None) -> str:
+    """A middle- or family-name field folded, without titles and suffixes."""
+    return " ".join(_person_tokens(fold(text)))
+
+
 def person_from_fields(
     name: str, given_name: str | None, middle_name: str | None, family_name: str | None
 ) -> PersonName:
     """Structured fields win for the first person; the display name adds couples and trading names."""
     if not (given_name or family_name):
         return parse_person(name) if name else PersonName("", "", "")
-    # The display name only adds something when it holds a couple or a trading name.
-    lowered = name.lower() if name else ""
-    adds = "&" in lowered or " and " in lowered or "t/a" in lowered or "trading" in lowered
-    parsed = parse_person(name) if adds else PersonName("", "", "")
-    given_tokens = person_tokens(fold(given_name))
-    given, middle = split_given(given_tokens)
-    extra_middle = " ".join(person_tokens(fold(middle_name)))
+    parsed = parse_person(name) if display_name_adds(name) else PersonName("", "", "")
+    given, middle = given_and_middle(given_name)
+    extra_middle = name_words(middle_name)
     middle = " ".join(x for x in (middle, extra_middle) if x)
-    family = " ".join(person_tokens(fold(family_name)))
+    family = name_words(family_name)
     return PersonName(
         given or parsed.given, middle or parsed.middle, family or parsed.family,
         parsed.given2, parsed.family2, parsed.alt,
