@@ -64,17 +64,15 @@ _FNV_OFFSET, _FNV_PRIME = np.uint64(0xCBF29CE484222325), np.uint64(0x100000001B3
 _MASK = (1 << 28) - 1
 
 
-def _street_keys(streets) -> tuple[list[str], list[str], list[str]]:
-    """Per street line, one split: its first two words ('12 banksia'), the house number ('#12') and
-    the number with the street's first letters ('#12 ba'); '' where a line has none."""
-    two, number, number_street = [], [], []
+def _street_keys(streets) -> tuple[list[str], list[str]]:
+    """Per street line, one split: its first two words ('12 banksia') and the house number with the
+    street's first letters ('#12 ba'); '' where a line has none."""
+    two, number_street = [], []
     for street in streets:
         words = street.split(maxsplit=2)
         two.append(" ".join(words[:2]))
-        numbered = street[:1].isdigit()
-        number.append("#" + words[0] if numbered else "")
-        number_street.append(f"#{words[0]} {words[1][:2]}" if numbered and len(words) > 1 else "")
-    return two, number, number_street
+        number_street.append(f"#{words[0]} {words[1][:2]}" if street[:1].isdigit() and len(words) > 1 else "")
+    return two, number_street
 
 
 def _prefixes(values, k: int) -> np.ndarray:
@@ -136,7 +134,8 @@ def key_arrays(t: Table, vocab: _KeyVocab) -> tuple[np.ndarray, np.ndarray]:
     name_initial = _initial(t.name_key)
     keys.add(5, every, t.tax_tail.astype(np.int64), name_initial, valid=name_initial > 0)
     postcode = t.postcode.astype(np.int64)
-    street2, number, number_street = (vocab.factor(column) for column in _street_keys(t.street))
+    street2, number_street = (vocab.factor(column) for column in _street_keys(t.street))
+    number = t.street_number.astype(np.int64)  # the house number, coded alike on both sides
     # Same street address: households, and records whose names are too damaged for name keys.
     keys.add(6, every, postcode, street2)
     keys.add(15, every, postcode, number)  # same house number and postcode, street name misspelt
