@@ -300,11 +300,6 @@ def _squash(values: np.ndarray) -> list[str]:
     return [v.replace(" ", "") for v in values]
 
 
-def _nicknamed(table: Table) -> np.ndarray:
-    """Per record: the given name's canonical form differs from its spelling ('bob' -> 'robert')."""
-    return table.given_canon != table.given
-
-
 def _mask(n: int, positions: np.ndarray) -> np.ndarray:
     mask = np.zeros(n, dtype=bool)
     mask[positions] = True
@@ -366,7 +361,7 @@ def _compare_people(
         given_level[slip[edits <= 1]] = 2
     # A nickname with a typo ("Jenifer" / "Jenny"): compare the canonical forms too.
     # (only where that can differ from the spelling compared above: a nickname, or swapped names)
-    weak = np.flatnonzero((given_level == 4) & (_nicknamed(a)[la] | _nicknamed(b)[lb] | swapped))
+    weak = np.flatnonzero((given_level == 4) & (a.nicknamed()[la] | b.nicknamed()[lb] | swapped))
     if len(weak):
         canon_sim = _sim(jw, a.given_canon[la[weak]], b.given_canon[lb[weak]], workers)
         given_level[weak[canon_sim >= 0.88]] = 2

@@ -130,18 +130,24 @@ class Table:
     def present(self, column: str) -> np.ndarray:
         """Per record: the string column is non-empty. Tested once per record and kept (testing the
         gathered per-pair strings costs a Python truth test per pair, several times per run)."""
-        mask = self.derived.get(("present", column))
-        if mask is None:
-            mask = self.derived["present", column] = getattr(self, column).astype(bool)
-        return mask
+        return self._derive(("present", column), lambda: getattr(self, column).astype(bool))
+
+    def nicknamed(self) -> np.ndarray:
+        """Per record: the given name's canonical form differs from its spelling ('bob' -> 'robert')."""
+        return self._derive(("nicknamed", "given"), lambda: self.given_canon != self.given)
 
     def sorted_words(self, column: str) -> np.ndarray:
         """The string column with its words sorted, once per record: fuzz.ratio on these equals
         fuzz.token_sort_ratio on the originals, without re-sorting both strings for every pair."""
-        words = self.derived.get(("sorted", column))
-        if words is None:
-            words = self.derived["sorted", column] = _objects([" ".join(sorted(v.split())) for v in getattr(self, column)])
-        return words
+        return self._derive(("sorted", column),
+                            lambda: _objects([" ".join(sorted(v.split())) for v in getattr(self, column)]))
+
+    def _derive(self, key: tuple[str, str], compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """A per-record column computed from the others on first use, then kept with the table."""
+        value = self.derived.get(key)
+        if value is None:
+            value = self.derived[key] = compute()
+        return value
 
 
 _GENERATION_HINT = re.compile(r"(?i)\b(?:jn?r|sn?r|junior|senior|ii)\b")
