@@ -100,14 +100,19 @@ def _tenant_link(s: Session, tenant_id: int, link_id: int) -> Link:
     return link
 
 
+def _pending_suggestion(s: Session, tenant_id: int, link_id: int) -> Link:
+    link = _tenant_link(s, tenant_id, link_id)
+    if link.status != "suggested":
+        raise LinkError(f"link {link_id} is {link.status}, not a suggestion awaiting review")
+    return link
+
+
 def approve(db: Database, tenant_name: str, link_id: int, actor: str) -> dict[str, Any]:
     from syncworker.services.duplicates import merge_required_client_ids
 
     with db.session() as s:
         tenant = get_tenant(s, tenant_name)
-        link = _tenant_link(s, tenant.id, link_id)
-        if link.status != "suggested":
-            raise LinkError(f"link {link_id} is {link.status}, not a suggestion awaiting review")
+        link = _pending_suggestion(s, tenant.id, link_id)
         client = s.get(Client, link.client_id)
         assert client is not None
         if client.id in merge_required_client_ids(s, tenant.id):
@@ -121,9 +126,7 @@ def approve(db: Database, tenant_name: str, link_id: int, actor: str) -> dict[st
 def reject(db: Database, tenant_name: str, link_id: int, actor: str) -> dict[str, Any]:
     with db.session() as s:
         tenant = get_tenant(s, tenant_name)
-        link = _tenant_link(s, tenant.id, link_id)
-        if link.status != "suggested":
-            raise LinkError(f"link {link_id} is {link.status}, not a suggestion awaiting review")
+        link = _pending_suggestion(s, tenant.id, link_id)
         client = s.get(Client, link.client_id)
         link.status, link.decided_by, link.decided_at = "rejected", actor, utcnow()
         # Remember both records as they were: the pair is suggested again only if one of them changes.
