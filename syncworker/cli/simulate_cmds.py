@@ -75,22 +75,15 @@ def xpm(port: int, clients: int, seed: int, country: str, faults: tuple[str, ...
     # Simulator credentials and the grant are fake and local: printing them is what makes the demo work.
     info["refresh_token"] = sim.issue_refresh_token()
     info["admin_url"] = f"{sim.root_url}/_sim/"
-    if as_json:
-        click.echo(json.dumps(info))  # one line, so scripts can read it before the server blocks
-    else:
-        remote_active = sum(1 for c in sim.store.clients.values() if not c.is_archived and not c.is_deleted)
-        click.echo(f"XPM simulator on {sim.root_url}  ({len(sim.store.clients)} clients in XPM, {remote_active} active; "
-                   f"{len(practice.local)} local records)")
-        click.echo("Point syncworker at it:")
-        for key, value in sim.env().items():
-            click.echo(f"  export {key}={value}")
-        click.echo(f"  XPM tenant id: {sim.xero_tenant_id}")
-        click.echo(f"  refresh token (fresh grant): {info['refresh_token']}")
-        click.echo(f"Admin: {info['admin_url']}  (GET stats, POST faults {{\"kind\": \"500\"}}, POST clock {{\"advance\": 1800}})")
-        if write_local:
-            click.echo(f"Local clients CSV: {write_local}")
-        click.echo("Ctrl-C to stop.")
-    _serve_until_interrupted(sim, as_json)
+    remote_active = sum(1 for c in sim.store.clients.values() if not c.is_archived and not c.is_deleted)
+    notes = [f"Admin: {info['admin_url']}  (GET stats, POST faults {{\"kind\": \"500\"}}, POST clock {{\"advance\": 1800}})"]
+    if write_local:
+        notes.append(f"Local clients CSV: {write_local}")
+    _announce_and_serve(
+        sim, info, as_json, "XPM",
+        f"XPM simulator on {sim.root_url}  ({len(sim.store.clients)} clients in XPM, {remote_active} active; "
+        f"{len(practice.local)} local records)", notes,
+    )
 
 
 @simulate.command("xero", help=(
@@ -124,22 +117,26 @@ def xero(port: int, contacts: int, seed: int, webhook_url: str | None, webhook_k
     info = sim.info()
     # Simulator credentials and the grant are fake and local: printing them is what makes the demo work.
     info["refresh_token"] = sim.token_set().refresh_token
+    _announce_and_serve(sim, info, as_json, "Xero", f"Xero simulator on {sim.api_url}  ({info['contacts']} contacts)", [
+        f"Webhooks to: {webhook_url or '(none: pass --webhook-url)'}",
+        f"Admin: {info['admin_url']}  (GET stats, POST faults {{\"kind\": \"500\"}})",
+    ])
+
+
+def _announce_and_serve(sim, info: dict, as_json: bool, system: str, headline: str, notes: list[str]) -> None:
+    """Print how to reach the simulator (one JSON line with --json), then serve until Ctrl-C."""
     if as_json:
         click.echo(json.dumps(info))  # one line, so scripts can read it before the server blocks
     else:
-        click.echo(f"Xero simulator on {sim.api_url}  ({info['contacts']} contacts)")
+        click.echo(headline)
         click.echo("Point syncworker at it:")
         for key, value in sim.env().items():
             click.echo(f"  export {key}={value}")
-        click.echo(f"  Xero tenant id: {sim.xero_tenant_id}")
+        click.echo(f"  {system} tenant id: {sim.xero_tenant_id}")
         click.echo(f"  refresh token (fresh grant): {info['refresh_token']}")
-        click.echo(f"Webhooks to: {webhook_url or '(none: pass --webhook-url)'}")
-        click.echo(f"Admin: {info['admin_url']}  (GET stats, POST faults {{\"kind\": \"500\"}})")
+        for note in notes:
+            click.echo(note)
         click.echo("Ctrl-C to stop.")
-    _serve_until_interrupted(sim, as_json)
-
-
-def _serve_until_interrupted(sim, as_json: bool) -> None:
     sys.stdout.flush()  # the connection details must reach a reading process before the server blocks
     try:
         sim.serve_forever()
