@@ -124,3 +124,13 @@ def print_record(record: dict[str, Any], title: str | None = None) -> None:
 def fail(message: str) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(1)
+
+
+def echo_run_head(kind: str, report: Any) -> None:
+    """First lines of a run report: '<kind> <id> for <tenant> / <system>: STATUS', dry run, message."""
+    head = f"{kind} {report.run_id} for {report.tenant} / {report.system}: {report.status.upper()}"
+    if report.dry_run:
+        head += "  (DRY RUN: nothing was written)"
+    click.echo(head)
+    if report.message:
+        click.echo(f"  {report.message}")

@@ -10,6 +10,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from syncworker.cli.context import (
     CommandError,
     console,
+    echo_run_head,
     emit_json,
     get_app,
     handles_errors,
@@ -75,12 +76,7 @@ def link_run(tenant: str, system: str, dry_run: bool, as_json: bool) -> None:
 
 def print_report(r: LinkRunReport) -> None:
     c = r.counts
-    head = f"link run {r.run_id} for {r.tenant} / {r.system}: {r.status.upper()}"
-    if r.dry_run:
-        head += "  (DRY RUN: nothing was written)"
-    click.echo(head)
-    if r.message:
-        click.echo(f"  {r.message}")
+    echo_run_head("link run", r)
     summary = [
         ("local clients", c.get("local_clients")), ("remote clients", c.get("remote_clients")),
         ("linked now", c.get("linked_new")), ("links kept", c.get("links_kept")),

@@ -7,6 +7,7 @@ import click
 from syncworker.cli.context import (
     CommandError,
     console,
+    echo_run_head,
     emit_json,
     handles_errors,
     json_option,
@@ -58,12 +59,7 @@ def sync(tenant: str, system: str | None, dry_run: bool, full: bool, as_json: bo
 
 
 def print_report(r: SyncReport) -> None:
-    head = f"sync run {r.run_id} for {r.tenant} / {r.system}: {r.status.upper()}"
-    if r.dry_run:
-        head += "  (DRY RUN: nothing was written)"
-    click.echo(head)
-    if r.message:
-        click.echo(f"  {r.message}")
+    echo_run_head("sync run", r)
     c = r.counts
     click.echo("  records: " + ", ".join(f"{c.get(k, 0)} {k}" for k in
                                          ("created", "updated", "unchanged", "conflicts", "skipped", "failed")))
