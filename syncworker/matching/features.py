@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from functools import partial
 from operator import attrgetter
@@ -44,10 +44,11 @@ class Vocab:
     normalised once per run. Drop the Vocab once both tables are built.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, keep_memos: bool = True) -> None:
         self._spaces: dict[str, dict[str, int]] = {}
         self._counter = itertools.count()
         self._memos: dict[object, dict] = {}
+        self.keep_memos = keep_memos  # False: no other table will come, each memo lasts one call (less memory)
 
     def codes(self, values: Sequence[str], namespace: str = "") -> np.ndarray:
         """Unique per distinct string, not dense (a C-level map keeps this fast); '' -> -1."""
@@ -64,7 +65,9 @@ class Vocab:
         key = function if memo is None else memo
         cache = self._memos.get(key)
         if cache is None:
-            cache = self._memos[key] = {}
+            cache = {}
+            if self.keep_memos:
+                self._memos[key] = cache
         # One C-level lookup per value; the misses (None: no normaliser returns None) are filled after.
         out = list(map(cache.get, values))
         for i in [i for i, result in enumerate(out) if result is None]:
@@ -180,22 +183,26 @@ def _person_features(fields: _PersonFields) -> tuple[str, str, str, str, str, st
             person.family2, person.alt, generation_of(name, family_name))
 
 
-def _person_rows(people: Sequence[ClientProfile], mapped: Callable) -> list[tuple[str, ...]]:
+def _person_rows(keys: list[_PersonFields], mapped: Callable) -> list[tuple[str, ...]]:
     """_person_features of each person. Most records have structured names whose display name adds
     nothing (what person_from_fields then does): their given, middle and family fields, which repeat
     a lot, are normalised once per distinct value; only the other records are parsed whole."""
-    keys: list[_PersonFields] = list(map(_get("name", "given_name", "middle_name", "family_name"), people))
     givens = mapped(given_and_middle, [k[1] for k in keys])
     middles = mapped(name_words, [k[2] for k in keys])
     families = mapped(name_words, [k[3] for k in keys])
-    rows: list[tuple[str, ...]] = []
-    for key, (given, middle), extra_middle, family in zip(keys, givens, middles, families, strict=True):
+    rows: list[tuple[str, ...] | None] = []
+    whole: list[int] = []
+    for i, (key, (given, middle), extra_middle, family) in enumerate(zip(keys, givens, middles, families, strict=True)):
         name, given_name, _, family_name = key
         if (given_name or family_name) and not display_name_adds(name) and not generation_of(name, family_name):
             rows.append((given, canonical_given(given), (middle or extra_middle)[:1], family, "", "", "", ""))
         else:
-            rows.append(_person_features(key))
-    return rows
+            rows.append(None)
+            whole.append(i)
+    # The same client is often typed alike into both systems: the other table reuses these parses.
+    for i, row in zip(whole, mapped(_person_features, [keys[i] for i in whole]), strict=True):
+        rows[i] = row
+    return rows  # type: ignore[return-value]
 
 
 def _org_features(name: str) -> tuple[str, str, str, str]:
@@ -224,11 +231,102 @@ def _identifier_parts(raw: str | None) -> tuple[str, str, bool, bool]:
 _get = attrgetter
 
 
-def build_table(profiles: Sequence[ClientProfile], vocab: Vocab, region: str) -> Table:
-    """Column by column: each normaliser runs once per distinct raw value (see Vocab.mapped)."""
+@dataclass(slots=True)
+class RawColumns:
+    """The profile fields a table is built from, column by column: plain strings, numbers and tuples,
+    cheap to send to another process (whole profiles are not)."""
+
+    ids: list[str]
+    kinds: np.ndarray  # int8 KIND_CODES
+    person_keys: list[_PersonFields]  # people only, in record order
+    dobs: list[int]  # people only: yyyymmdd, 0 when missing
+    org_names: list[str]  # organisations only
+    emails: list[str | None]
+    phones: list[str | None]
+    mobiles: list[str | None]
+    tax_numbers: list[str | None]
+    business_numbers: list[str | None]
+    company_numbers: list[str | None]
+    street_lines: list[tuple[str | None, str | None]]
+    postcodes: list[str | None]
+    cities: list[str | None]
+    consume: bool = False  # `take` lets go of each column it hands out
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def take(self, name: str) -> Any:
+        """A column, for use once. With `consume` set (in the second process of `tables`, whose copy
+        serves nothing else) these columns let go of it, so its raw values are freed as soon as their
+        normalised values exist, and the process peaks lower."""
+        values = getattr(self, name)
+        if self.consume:
+            setattr(self, name, None)
+        return values
+
+    def split(self) -> tuple[RawColumns, RawColumns]:
+        """The first and second half of the records."""
+        n = len(self.ids)
+        half = n // 2
+        people_first = int(np.count_nonzero(self.kinds[:half] <= 1))
+        orgs_first = half - people_first
+
+        def cut(name: str, first: bool) -> Any:
+            values = getattr(self, name)
+            at = {"person_keys": people_first, "dobs": people_first, "org_names": orgs_first}.get(name, half)
+            return values[:at] if first else values[at:]
+
+        names = [f.name for f in fields(self) if f.name != "consume"]
+        return RawColumns(**{k: cut(k, True) for k in names}), RawColumns(**{k: cut(k, False) for k in names})
+
+
+def raw_columns(profiles: Sequence[ClientProfile]) -> RawColumns:
     n = len(profiles)
-    kind_values = list(map(_get("kind"), profiles))
-    kinds = np.fromiter(map(KIND_CODES.get, kind_values, itertools.repeat(5)), dtype=np.int8, count=n)
+    kinds = np.fromiter(map(KIND_CODES.get, map(_get("kind"), profiles), itertools.repeat(5)), dtype=np.int8, count=n)
+    is_person = (kinds <= 1).tolist()
+    people = list(itertools.compress(profiles, is_person))
+    orgs = list(itertools.compress(profiles, (not p for p in is_person)))
+    addresses = [p.address or p.postal_address or _NO_ADDRESS for p in profiles]
+    return RawColumns(
+        ids=list(map(_get("id"), profiles)), kinds=kinds,
+        person_keys=list(map(_get("name", "given_name", "middle_name", "family_name"), people)),
+        dobs=list(map(_dob_int, map(_get("date_of_birth"), people))),
+        org_names=list(map(_get("name"), orgs)),
+        emails=list(map(_get("email"), profiles)), phones=list(map(_get("phone"), profiles)),
+        mobiles=list(map(_get("mobile"), profiles)), tax_numbers=list(map(_get("tax_number"), profiles)),
+        business_numbers=list(map(_get("business_number"), profiles)),
+        company_numbers=list(map(_get("company_number"), profiles)),
+        street_lines=list(map(_get("line1", "line2"), addresses)),  # tuples hash in C (Vocab.mapped)
+        postcodes=list(map(_get("postcode"), addresses)), cities=list(map(_get("city"), addresses)),
+    )
+
+
+@dataclass(slots=True)
+class Normalised:
+    """A table before coding. `fields` are Table fields as they stay; `strings` are the values behind
+    the Table's code columns (field -> (namespace, values)), coded by the run's Vocab in `assemble`:
+    only the process that holds the Vocab can give both sides the same codes."""
+
+    fields: dict[str, Any]
+    strings: dict[str, tuple[str, list[str]]]
+
+    @staticmethod
+    def concat(first: Normalised, second: Normalised) -> Normalised:
+        """The records of `first`, then those of `second` (the halves of one list)."""
+        def join(a: Any, b: Any) -> Any:
+            return np.concatenate([a, b]) if isinstance(a, np.ndarray) else a + b
+
+        return Normalised(
+            {k: join(v, second.fields[k]) for k, v in first.fields.items()},
+            {k: (ns, v + second.strings[k][1]) for k, (ns, v) in first.strings.items()},
+        )
+
+
+def normalise(raw: RawColumns, vocab: Vocab, region: str) -> Normalised:
+    """Every per-record normaliser, column by column: each runs once per distinct raw value (see
+    Vocab.mapped, whose memos are the only part of `vocab` used here)."""
+    n = len(raw)
+    kinds = raw.kinds
     is_person = kinds <= 1
     people = np.flatnonzero(is_person)
     orgs = np.flatnonzero(~is_person)
@@ -238,71 +336,75 @@ def build_table(profiles: Sequence[ClientProfile], vocab: Vocab, region: str) ->
     given, given_canon, middle_initial, family, given2, family2, generation = (_objects([""] * n) for _ in range(7))
     dob = np.zeros(n, dtype=np.int32)
     if len(people):
-        person_profiles = [profiles[i] for i in people.tolist()]
-        columns = list(zip(*_person_rows(person_profiles, mapped), strict=True))
+        columns = list(zip(*_person_rows(raw.take("person_keys"), mapped), strict=True))
         for column, values in zip((given, given_canon, middle_initial, family, given2, family2, alt, generation),
                                   columns, strict=True):
             column[people] = values
         name_key[people] = [f"{g} {f}".strip() for g, f in zip(columns[1], columns[3], strict=True)]
-        dob[people] = mapped(_dob_int, list(map(_get("date_of_birth"), person_profiles)))
+        dob[people] = raw.take("dobs")
     if len(orgs):
-        org_names = [profiles[i].name for i in orgs.tolist()]
-        columns = list(zip(*mapped(_org_features, org_names), strict=True))
+        columns = list(zip(*mapped(_org_features, raw.take("org_names")), strict=True))
         for column, values in zip((name_key, alt, form, numbers), columns, strict=True):
             column[orgs] = values
         form[orgs[(form[orgs] == "") & (kinds[orgs] == KIND_CODES[ClientKind.TRUST])]] = "trust"
 
-    email = mapped(normalise_email, list(map(_get("email"), profiles)))
+    email = mapped(normalise_email, raw.take("emails"))
     phone = partial(normalise_phone, region=region)
-    phone1 = mapped(phone, list(map(_get("phone"), profiles)), memo=("phone", region))
-    phone2 = mapped(phone, list(map(_get("mobile"), profiles)), memo=("phone", region))
+    phone1 = mapped(phone, raw.take("phones"), memo=("phone", region))
+    phone2 = mapped(phone, raw.take("mobiles"), memo=("phone", region))
     phone2 = ["" if a == b else b for a, b in zip(phone1, phone2, strict=True)]
-    tax_full, tax_tail, tax_valid, _ = zip(*mapped(_identifier_parts, list(map(_get("tax_number"), profiles))),
-                                           strict=True)
+    tax_full, tax_tail, tax_valid, _ = zip(*mapped(_identifier_parts, raw.take("tax_numbers")), strict=True) if n else ((),) * 4
     # The ABN, or the company number when there is no ABN (a masked ABN is not replaced).
-    abn = mapped(_identifier_parts, list(map(_get("business_number"), profiles)))
-    acn = mapped(_identifier_parts, list(map(_get("company_number"), profiles)))
+    abn = mapped(_identifier_parts, raw.take("business_numbers"))
+    acn = mapped(_identifier_parts, raw.take("company_numbers"))
     business = [a if a[3] else c for a, c in zip(abn, acn, strict=True)]
-    bizno = [b[0] for b in business]
-    bizno_valid = np.fromiter((b[2] and b[0] != "" for b in business), dtype=bool, count=n)
-    addresses = [p.address or p.postal_address or _NO_ADDRESS for p in profiles]
-    street = mapped(_street_line, list(map(_get("line1", "line2"), addresses)))  # tuples hash in C
-    postcode = mapped(_postcode_text, list(map(_get("postcode"), addresses)))
-    city = mapped(fold, list(map(_get("city"), addresses)))
+    street = mapped(_street_line, raw.take("street_lines"))
+    postcode = mapped(_postcode_text, raw.take("postcodes"))
+    city = mapped(fold, raw.take("cities"))
 
     obj = _objects
-    email_codes = vocab.codes(email)
-    given_canon_code = vocab.codes(given_canon, "g")
     given_list = given.tolist()
     given2_list = given2.tolist()
-    given2_canon = list(map(canonical_given, given2_list))
-    return Table(
-        ids=list(map(_get("id"), profiles)), kind=kinds, is_person=is_person,
+    table_fields = dict(
+        ids=raw.ids, kind=kinds, is_person=is_person,
         name_key=name_key, alt=alt, form=form, name_numbers=numbers,
         form_group=np.fromiter(map(_FORM_GROUPS.get, form, (x != "" for x in form)), dtype=np.int8, count=n),
-        name_code=vocab.codes(name_key, "n"),
-        given=given, given_canon_code=given_canon_code,
-        given_canon=given_canon, given2_canon=obj(given2_canon),
+        given=given, given_canon=given_canon, given2_canon=obj(list(map(canonical_given, given2_list))),
         given_len=np.fromiter(map(len, given_list), dtype=np.int32, count=n),
         given2_len=np.fromiter(map(len, given2_list), dtype=np.int32, count=n),
         given2_initial=obj([g[:1] for g in given2_list]),
         given_ambiguous=np.fromiter(map(AMBIGUOUS.__contains__, given_list), dtype=bool, count=n),
         given2_ambiguous=np.fromiter(map(AMBIGUOUS.__contains__, given2_list), dtype=bool, count=n),
         given_initial=obj([g[:1] for g in given_list]), middle_initial=middle_initial,
-        family=family, family_code=vocab.codes(family, "f"),
-        generation=generation, given2=given2, family2=family2, dob=dob,
-        email=email_codes, email_shared=_shared_by_others(email_codes, given_canon_code, is_person),
-        mobile=vocab.codes(list(map(_mobile, phone1, phone2))),
-        phone1=vocab.codes(phone1), phone2=vocab.codes(phone2),
-        tax_full=vocab.codes(tax_full, "t"), tax_tail=vocab.codes(tax_tail, "tt"),
+        family=family, generation=generation, given2=given2, family2=family2, dob=dob,
         tax_valid=np.asarray(tax_valid, dtype=bool),
-        bizno=vocab.codes(bizno, "b"), bizno_valid=bizno_valid,
-        street=obj(street), postcode=vocab.codes(postcode, "p"),
+        bizno_valid=np.fromiter((b[2] and b[0] != "" for b in business), dtype=bool, count=n),
+        street=obj(street),
         postcode_digits=np.fromiter(map(_postcode_digits, postcode), dtype=np.int32, count=n),
-        street_number=vocab.codes([s.partition(" ")[0] if s[:1].isdigit() else "" for s in street], "#"),
-        family_initial=obj([f[:1] for f in family.tolist()]),
-        city=obj(city), city_code=vocab.codes(city, "c"),
+        family_initial=obj([f[:1] for f in family.tolist()]), city=obj(city),
     )
+    strings = {  # Table code field -> (namespace, values); codes are unique across namespaces
+        "email": ("", email), "given_canon_code": ("g", given_canon.tolist()), "name_code": ("n", name_key.tolist()),
+        "family_code": ("f", family.tolist()),
+        "mobile": ("", list(map(_mobile, phone1, phone2))), "phone1": ("", phone1), "phone2": ("", phone2),
+        "tax_full": ("t", list(tax_full)), "tax_tail": ("tt", list(tax_tail)), "bizno": ("b", [b[0] for b in business]),
+        "postcode": ("p", postcode),
+        "street_number": ("#", [s.partition(" ")[0] if s[:1].isdigit() else "" for s in street]),
+        "city_code": ("c", city),
+    }
+    return Normalised(table_fields, strings)
+
+
+def assemble(columns: Normalised, vocab: Vocab) -> Table:
+    """The Table of normalised columns, its categorical values coded by the run's shared Vocab."""
+    codes = {name: vocab.codes(values, namespace) for name, (namespace, values) in columns.strings.items()}
+    shared = _shared_by_others(codes["email"], codes["given_canon_code"], columns.fields["is_person"])
+    return Table(**columns.fields, **codes, email_shared=shared)
+
+
+def build_table(profiles: Sequence[ClientProfile], vocab: Vocab, region: str) -> Table:
+    """Column by column: each normaliser runs once per distinct raw value (see Vocab.mapped)."""
+    return assemble(normalise(raw_columns(profiles), vocab, region), vocab)
 
 
 def _postcode_text(raw: str | None) -> str:
