@@ -64,7 +64,8 @@ class MatchConfig:
     max_block_pairs: int = 300  # a blocking key producing more candidate pairs than this is skipped
     u_sample_pairs: int = 50_000  # random pairs used to estimate u-probabilities
     u_prior_pairs: float = 5_000.0  # weight of DEFAULT_U, in pairs, against the pairs observed
-    workers: int = 2  # rapidfuzz threads
+    workers: int = 2  # rapidfuzz threads; with 2 or more, large lists are also normalised in two processes
+    background_table_min: int = 20_000  # records per side (per half, deduplicating) for that; 0: never
     random_seed: int = 7
     m_probabilities: Mapping[str, tuple[float, ...]] = field(default_factory=lambda: dict(DEFAULT_M))
 
@@ -107,3 +108,5 @@ class MatchConfig:
             raise ValueError("link_review_threshold must not exceed link_auto_threshold")
         if self.duplicate_review_threshold > self.duplicate_threshold:
             raise ValueError("duplicate_review_threshold must not exceed duplicate_threshold")
+        if self.background_table_min < 0:
+            raise ValueError(f"background_table_min must be 0 (never) or a number of records, got {self.background_table_min}")

@@ -17,10 +17,10 @@ from .clusters import build_clusters
 from .compare import LINK, REVIEW, Comparison, compare, settle_relatives
 from .config import MatchConfig
 from .explain import reasons_for_many
-from .features import Vocab, build_table
 from .households import fields_corrupted, find_households
 from .model import estimate_model, estimate_prior, probability
 from .normalise_cache import clear_caches
+from .tables import build_dedupe_table, build_link_tables
 
 
 @dataclass(slots=True)
@@ -70,10 +70,7 @@ class ScoredPairs:
 
 
 def score_links(local: Sequence[ClientProfile], remote: Sequence[ClientProfile], config: MatchConfig):
-    vocab = Vocab()
-    left = build_table(local, vocab, config.default_region)
-    right = build_table(remote, vocab, config.default_region)
-    del vocab  # codes and memos have done their job: free them before the pair-wise stages
+    left, right = build_link_tables(local, remote, config)  # its Vocab and memos are freed on return
     clear_caches()
     li, ri = link_candidates(left, right, config.max_block_pairs)
     homes_l, homes_r = find_households(left), find_households(right)
@@ -220,7 +217,7 @@ def find_duplicates(records: Sequence[ClientProfile], config: MatchConfig | None
 def _find_duplicates(records: Sequence[ClientProfile], config: MatchConfig) -> DuplicateResult:
     if len(records) < 2:
         return DuplicateResult()
-    table = build_table(records, Vocab(), config.default_region)
+    table = build_dedupe_table(records, config)
     clear_caches()
     li, ri = dedupe_candidates(table, config.max_block_pairs)
     homes = find_households(table)
