@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
 from collections.abc import Collection, Sequence
 from contextlib import contextmanager
@@ -161,8 +163,24 @@ def _bulk_allocation():
         yield
     finally:
         clear_caches()  # a long-running worker should not keep one run's names in memory
+        return_freed_memory()
         if was_enabled:
             gc.enable()
+
+
+def return_freed_memory() -> None:
+    """Give the C heap's free pages back to the OS. glibc keeps them after a large run (measured: 100k
+    records per side left 360–475 MB resident where 250 MB were live, 280 MB after this), so a
+    long-running worker would otherwise carry one run's peak into every later run."""
+    trim = getattr(_LIBC, "malloc_trim", None)
+    if trim is not None:
+        trim(0)
+
+
+try:
+    _LIBC: ctypes.CDLL | None = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+except OSError:  # not glibc-like: nothing to trim
+    _LIBC = None
 
 
 def match_records(
