@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from syncworker.jobs.base import JobRequest, prepare
 from syncworker.jobs.inprocess import InProcessExecutor
-from syncworker.jobs.scheduler import JobScheduler, ScheduleError, parse_schedules
+from syncworker.jobs.scheduler import JobScheduler, ScheduleError, next_fire_after, parse_schedules
 from syncworker.services.context import ServiceContext
 from syncworker.services.locks import TenantLock
 from syncworker.services.runs import RunRecorder
@@ -21,8 +21,6 @@ from syncworker.store.models import JobRun
 from syncworker.store.types import utcnow
 from tests.jobs import probe
 from tests.jobs.conftest import connect, services
-
-NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 
 
 class RecordingExecutor:
@@ -42,24 +40,31 @@ class RecordingExecutor:
 
 
 def test_missed_fires_run_once_at_start_then_follow_the_schedule(db: Database) -> None:
+    # The helpers stamp connections and runs with the real clock, so the scheduler's clock starts there too
+    # and every expectation is derived from it: the test holds on any date, at any hour.
+    now = datetime.now(UTC)
     connect(db, "Down For Days", "xpm", since=timedelta(days=3))  # three nightly fires missed
     connect(db, "Gone", "xpm", status="disconnected")
     ctx = services(db, link_run="0 2 * * *", sync="")  # empty: sync disabled
     executor = RecordingExecutor(ctx)
-    clock = [NOW]
+    clock = [now]
     scheduler = JobScheduler(ctx, executor, clock=lambda: clock[0])
+    nightly = CronTrigger.from_crontab("0 2 * * *", timezone=UTC)
+    first_missed = next_fire_after(nightly, now - timedelta(days=3, seconds=5))
+    next_fire = next_fire_after(nightly, now + timedelta(seconds=5))
 
     first = scheduler.submit_due()
     assert [(o.kind, o.tenant, o.system, o.action) for o in first] == [("link_run", "Down For Days", "xpm", "submitted")]
     req = executor.requests[0]
     assert req.trigger == "schedule" and req.params["system"] == "xpm"
-    assert req.params["scheduled_for"] == "2026-11-21T02:00:00+00:00"  # the first fire it missed
+    assert req.params["scheduled_for"] == first_missed.isoformat()  # the first fire it missed, not the last
+    assert first_missed < now - timedelta(days=2)
 
     assert scheduler.submit_due() == []  # a restart a moment later: already done, not again
-    clock[0] = NOW.replace(hour=23)
+    clock[0] = next_fire - timedelta(minutes=1)
     assert scheduler.submit_due() == []  # no fire since
-    clock[0] = NOW + timedelta(days=1)
-    assert [o.action for o in scheduler.submit_due()] == ["submitted"]  # tomorrow's 02:00
+    clock[0] = next_fire + timedelta(minutes=1)
+    assert [o.action for o in scheduler.submit_due()] == ["submitted"]  # the next 02:00
     assert len(executor.requests) == 2
 
 
