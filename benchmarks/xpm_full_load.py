@@ -25,7 +25,7 @@ from adapters.ratelimit import Limits, RateLimiter  # noqa: E402
 from adapters.xero_identity.memory_store import InMemoryTokenStore  # noqa: E402
 from adapters.xero_identity.tokens import TokenManager  # noqa: E402
 from adapters.xpm.client import XpmClient  # noqa: E402
-from adapters.xpm.simulator import XpmSimulator  # noqa: E402
+from simulators.xpm import XpmSimulator  # noqa: E402
 
 FAULTS = ("500", "reset", "malformed_xml", "minute_429", "slow")
 

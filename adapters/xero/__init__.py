@@ -1,4 +1,4 @@
-"""Xero accounting contacts adapter (a `ClientSystem`) and its loopback simulator (`.simulator`).
+"""Xero accounting contacts adapter (a `ClientSystem`); its loopback simulator is `simulators.xero`.
 
     client = XeroContactsClient(token_manager, api_url=None, limiter=shared_limiter("xero:" + tenant_id))
     for page in client.iter_client_pages(modified_since=watermark, resume_from=checkpoint): ...

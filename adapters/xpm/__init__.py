@@ -1,1 +1,1 @@
-"""Xero Practice Manager (XPM) API v3.1 adapter. The simulator lives in `adapters.xpm.simulator`."""
+"""Xero Practice Manager (XPM) API v3.1 adapter. The simulator lives in `simulators.xpm`."""

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import click
 
-from adapters.xero.simulator.faults import FAULT_KINDS as XERO_FAULT_KINDS
-from adapters.xpm.simulator.faults import FAULT_KINDS
+from simulators.xero.faults import FAULT_KINDS as XERO_FAULT_KINDS
+from simulators.xpm.faults import FAULT_KINDS
 
 
 @click.group(help="Run local simulators of the external systems (loopback only).")
@@ -51,7 +51,7 @@ def xpm(port: int, clients: int, seed: int, country: str, faults: tuple[str, ...
         fault_kinds: str, slow_delay: float, concurrent_limit: int, minute_limit: int, day_limit: int,
         client_id: str | None, client_secret: str | None, write_local: Path | None,
         write_local_contacts: Path | None, as_json: bool) -> None:
-    from adapters.xpm.simulator import XpmSimulator
+    from simulators.xpm import XpmSimulator
     from syncworker.sample import generate_practice
 
     practice = generate_practice(clients, seed, country)
@@ -106,7 +106,7 @@ def xpm(port: int, clients: int, seed: int, country: str, faults: tuple[str, ...
 @click.option("--json", "as_json", is_flag=True, help="Print the connection details as JSON.")
 def xero(port: int, contacts: int, seed: int, webhook_url: str | None, webhook_key: str | None,
          faults: tuple[str, ...], client_id: str | None, client_secret: str | None, as_json: bool) -> None:
-    from adapters.xero.simulator import XeroSimulator
+    from simulators.xero import XeroSimulator
 
     try:
         sim = XeroSimulator(contacts, seed, port, webhook_url, webhook_key, faults=faults,

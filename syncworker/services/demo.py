@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from adapters.xpm.simulator import XpmSimulator
+from simulators.xpm import XpmSimulator
 from syncworker.config import Settings
 from syncworker.sample import generate_practice
 from syncworker.services.connect import connect_with_refresh_token

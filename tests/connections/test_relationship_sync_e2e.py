@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from adapters.xpm.simulator import XpmSimulator
+from simulators.xpm import XpmSimulator
 from syncworker.config import Settings
 from syncworker.domain.profile import ClientKind, ClientProfile
 from syncworker.services import connections as conn_svc

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.xpm.simulator.store import RELATIONSHIP_TYPES
+from simulators.xpm.store import RELATIONSHIP_TYPES
 from syncworker.config import load_yaml_config
 from syncworker.domain.connections import (
     ConnectionRefused,

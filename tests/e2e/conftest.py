@@ -13,7 +13,7 @@ from adapters.base import ClientSystem
 from adapters.ratelimit import Limits, RateLimiter
 from adapters.xero_identity.tokens import TokenManager
 from adapters.xpm.client import XpmClient
-from adapters.xpm.simulator import XpmSimulator
+from simulators.xpm import XpmSimulator
 from syncworker.config import Settings
 from syncworker.sample import SamplePractice, generate_practice
 from syncworker.services.connect import connect_with_refresh_token

@@ -22,7 +22,7 @@ from adapters.ratelimit import Limits, RateLimiter
 from adapters.xero_identity.memory_store import InMemoryTokenStore
 from adapters.xero_identity.tokens import TokenManager
 from adapters.xpm.client import XpmClient
-from adapters.xpm.simulator import XpmSimulator
+from simulators.xpm import XpmSimulator
 from syncworker.domain.profile import ClientKind, ClientProfile, ClientStatus
 
 pytestmark = pytest.mark.e2e

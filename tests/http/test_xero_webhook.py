@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from adapters.xero.simulator.webhooks import WebhookSender
+from simulators.xero.webhooks import WebhookSender
 from syncworker.services.locks import TenantLock
 from syncworker.store.models import JobRun, WebhookEvent
 from tests.factories import make_tenant

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from adapters.base import TokenSet
-from adapters.xpm.simulator import XpmSimulator
+from simulators.xpm import XpmSimulator
 from syncworker.store.crypto import Cipher, generate_key
 from syncworker.store.db import Database
 from syncworker.store.tokens import DbTokenStore

@@ -12,8 +12,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from adapters.xero.simulator import XeroSimulator
-from adapters.xpm.simulator import XpmSimulator
+from simulators.xero import XeroSimulator
+from simulators.xpm import XpmSimulator
 from syncworker.config import Settings
 from syncworker.domain.profile import ClientProfile, ClientStatus
 from syncworker.services.connect import connect_with_refresh_token

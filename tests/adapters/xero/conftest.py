@@ -87,7 +87,7 @@ class WebhookReceiver:
 
 @pytest.fixture
 def sim():
-    from adapters.xero.simulator import XeroSimulator
+    from simulators.xero import XeroSimulator
 
     simulator = XeroSimulator(contacts=30, seed=3, port=0, slow_delay=1.0).start()
     yield simulator

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from adapters.xero.dates import format_if_modified_since
-from adapters.xero.simulator import Limits, XeroSimulator
+from simulators.xero import Limits, XeroSimulator
 
 pytestmark = pytest.mark.e2e
 

@@ -10,7 +10,7 @@ import requests
 
 from adapters.errors import DailyLimitReached, MalformedResponse, TransientError
 from adapters.xero import DuplicateContactName, RetryPolicy, XeroContactsClient, with_link_key
-from adapters.xero.simulator import Limits, XeroSimulator, sign
+from simulators.xero import Limits, XeroSimulator, sign
 from syncworker.domain.profile import Address, ClientKind, ClientProfile, ClientStatus
 
 pytestmark = pytest.mark.e2e

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from adapters.xero_identity.tokens import authorize_url
 from adapters.xpm.client import XpmClient
 from adapters.xpm.settings import XpmSettings
-from adapters.xpm.simulator import XpmSimulator
+from simulators.xpm import XpmSimulator
 from syncworker.cli.connect_cmds import CallbackError, code_from_paste, wait_for_code
 from syncworker.cli.main import cli
 from syncworker.services.tenants import add_tenant, get_tenant

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from xpm_sim_raw import RawXpm
 
-from adapters.xpm.simulator import XpmSimulator
+from simulators.xpm import XpmSimulator
 
 
 @pytest.fixture

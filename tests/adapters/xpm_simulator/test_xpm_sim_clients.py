@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from adapters.xpm.simulator import XpmSimulator
+from simulators.xpm import XpmSimulator
 
 pytestmark = pytest.mark.e2e
 

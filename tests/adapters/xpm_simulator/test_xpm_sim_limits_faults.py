@@ -10,7 +10,7 @@ import pytest
 import requests
 from xpm_sim_raw import RawXpm
 
-from adapters.xpm.simulator import XpmSimulator
+from simulators.xpm import XpmSimulator
 
 pytestmark = pytest.mark.e2e
 

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from adapters.xpm.simulator import XpmSimulator
+from simulators.xpm import XpmSimulator
 
 pytestmark = pytest.mark.e2e
 

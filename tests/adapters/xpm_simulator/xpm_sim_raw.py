@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 import requests
 
-from adapters.xpm.simulator import XpmSimulator
+from simulators.xpm import XpmSimulator
 
 
 class RawXpm:

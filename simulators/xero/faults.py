@@ -13,13 +13,13 @@ Kinds (names shared with the XPM simulator where the fault is the same):
 
 Faults hit the next `times` API calls (never identity endpoints or webhook deliveries); `path_contains`
 narrows them to matching paths. Queueing, matching and random faults are the shared
-`adapters.simulator_faults.FaultPlan`'s.
+`simulators.faults.FaultPlan`'s.
 """
 
 from __future__ import annotations
 
-from adapters.simulator_faults import Fault
-from adapters.simulator_faults import FaultPlan as _SharedFaultPlan
+from simulators.faults import Fault
+from simulators.faults import FaultPlan as _SharedFaultPlan
 
 FAULT_KINDS: tuple[str, ...] = ("minute_429", "day_429", "500", "slow", "reset", "malformed_json",
                                 "lost_response")

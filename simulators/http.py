@@ -19,7 +19,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
-from adapters.xero_identity.simulator import SimClock, SimRequest, SimResponse
+from simulators.xero_identity import SimClock, SimRequest, SimResponse
 
 
 class LoopbackSimulator:

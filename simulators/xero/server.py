@@ -27,14 +27,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from adapters.base import TokenSet
-from adapters.simulator_http import LoopbackSimulator
-from adapters.xero.simulator.admin import handle_admin
-from adapters.xero.simulator.api import API_PREFIX, ContactsApi
-from adapters.xero.simulator.faults import Fault, FaultPlan
-from adapters.xero.simulator.store import ContactStore
-from adapters.xero.simulator.webhooks import WebhookSender
-from adapters.xero_identity.simulator import SimClock, SimRequest, SimResponse, Tenant, XeroIdentitySimulator
-from adapters.xpm.simulator.limits import Limits, RateLimiter
+from simulators.http import LoopbackSimulator
+from simulators.xero.admin import handle_admin
+from simulators.xero.api import API_PREFIX, ContactsApi
+from simulators.xero.faults import Fault, FaultPlan
+from simulators.xero.store import ContactStore
+from simulators.xero.webhooks import WebhookSender
+from simulators.xero_identity import SimClock, SimRequest, SimResponse, Tenant, XeroIdentitySimulator
+from simulators.xpm.limits import Limits, RateLimiter
 
 ACCOUNTING_SCOPES = ["openid", "profile", "email", "offline_access", "accounting.contacts"]
 

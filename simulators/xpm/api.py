@@ -29,9 +29,9 @@ from xml.etree.ElementTree import Element
 from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
 
-from adapters.xero_identity.simulator import SimRequest, SimResponse
-from adapters.xpm.simulator import xml_out as X
-from adapters.xpm.simulator.store import (
+from simulators.xero_identity import SimRequest, SimResponse
+from simulators.xpm import xml_out as X
+from simulators.xpm.store import (
     WRITABLE_FIELDS,
     ContactLink,
     NotFoundError,

@@ -16,15 +16,15 @@ Kinds:
 
 A fault without `path_contains` hits the next API calls (never the identity endpoints); with it, the next
 calls whose path contains that text, identity endpoints included. Queueing, matching and random faults
-(`random(rate, kinds)`) are the shared `adapters.simulator_faults.FaultPlan`'s.
+(`random(rate, kinds)`) are the shared `simulators.faults.FaultPlan`'s.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from adapters.simulator_faults import Fault
-from adapters.simulator_faults import FaultPlan as _SharedFaultPlan
+from simulators.faults import Fault
+from simulators.faults import FaultPlan as _SharedFaultPlan
 
 FAULT_KINDS: tuple[str, ...] = ("minute_429", "day_429", "500", "slow", "reset", "malformed_xml", "status_error", "revoked")
 

@@ -22,11 +22,11 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
-from adapters.xero.simulator.store import ValidationFailed
-from adapters.xero_identity.simulator import SimRequest, SimResponse
+from simulators.xero.store import ValidationFailed
+from simulators.xero_identity import SimRequest, SimResponse
 
 if TYPE_CHECKING:
-    from adapters.xero.simulator.server import XeroSimulator
+    from simulators.xero.server import XeroSimulator
 
 
 def handle_admin(sim: XeroSimulator, req: SimRequest) -> SimResponse:

@@ -22,8 +22,8 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from adapters.xero.dates import format_ms_date
-from adapters.xero.simulator.store import ContactStore, ValidationFailed
-from adapters.xero_identity.simulator import SimClock, SimRequest, SimResponse
+from simulators.xero.store import ContactStore, ValidationFailed
+from simulators.xero_identity import SimClock, SimRequest, SimResponse
 
 API_PREFIX = "/api.xro/2.0"
 DEFAULT_PAGE_SIZE = 100

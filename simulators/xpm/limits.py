@@ -14,7 +14,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 
-from adapters.xero_identity.simulator import SimClock
+from simulators.xero_identity import SimClock
 
 
 @dataclass(frozen=True, slots=True)

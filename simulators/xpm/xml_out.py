@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
-from adapters.xpm.simulator.store import PracticeStore, SimClient, SimContact, SimGroup, SimRelationship
+from simulators.xpm.store import PracticeStore, SimClient, SimContact, SimGroup, SimRelationship
 
 
 @dataclass(frozen=True, slots=True)

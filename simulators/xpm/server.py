@@ -29,8 +29,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from adapters.simulator_http import LoopbackSimulator
-from adapters.xero_identity.simulator import (
+from simulators.http import LoopbackSimulator
+from simulators.xero_identity import (
     SimClock,
     SimRequest,
     SimResponse,
@@ -38,11 +38,11 @@ from adapters.xero_identity.simulator import (
     XeroIdentitySimulator,
     xero_problem,
 )
-from adapters.xpm.simulator import api
-from adapters.xpm.simulator.faults import Fault, FaultPlan
-from adapters.xpm.simulator.limits import Limits, RateLimiter
-from adapters.xpm.simulator.store import PracticeStore
-from adapters.xpm.simulator.xml_out import error_envelope
+from simulators.xpm import api
+from simulators.xpm.faults import Fault, FaultPlan
+from simulators.xpm.limits import Limits, RateLimiter
+from simulators.xpm.store import PracticeStore
+from simulators.xpm.xml_out import error_envelope
 from syncworker.domain.profile import ClientKind
 
 PRACTICEMANAGER = "PRACTICEMANAGER"

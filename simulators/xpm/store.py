@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from adapters.xero_identity.simulator import SimClock
+from simulators.xero_identity import SimClock
 from syncworker.domain.profile import (
     ClientGroup,
     ClientKind,

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from adapters.xero.dates import format_ms_date
-from adapters.xero_identity.simulator import SimClock
+from simulators.xero_identity import SimClock
 
 PHONE_TYPES = ("DEFAULT", "DDI", "FAX", "MOBILE")
 ADDRESS_TYPES = ("POBOX", "STREET")
