@@ -418,3 +418,103 @@ class AuditEntry(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("job_runs.id", ondelete="SET NULL"))
+
+
+# --- client portal (issue #17: Canopy's client portal) ---
+PORTAL_INVITATION_STATUSES = ("pending", "accepted", "revoked", "expired", "superseded")
+MAIL_STATUSES = ("pending", "sending", "sent", "failed", "cancelled")
+
+
+class PortalUser(Timestamps, Base):
+    """A person who may log in to client portals: an individual client or a contact, by email. One row per
+    email per tenant, however many portals the person is invited to."""
+
+    __tablename__ = "portal_users"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "email"),
+        CheckConstraint("(client_id IS NULL) <> (contact_id IS NULL)", name="one_person"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(320))  # lower-cased
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    password_hash: Mapped[str | None] = mapped_column(String(200))  # scrypt, set when an invitation is accepted
+    accepted_at: Mapped[datetime | None]
+    last_login_at: Mapped[datetime | None]
+
+
+class PortalAccess(Base):
+    """A user may see a primary client's records (that client's portal). Ended, never deleted: a connection
+    removed or access revoked sets `ended_at`. At most one open row per user and client."""
+
+    __tablename__ = "portal_access"
+    __table_args__ = (
+        Index("uq_portal_access_open", "user_id", "client_id", unique=True,
+              sqlite_where=text("ended_at IS NULL"), postgresql_where=text("ended_at IS NULL")),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("portal_users.id", ondelete="CASCADE"), index=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)  # the portal
+    # The connection that made this person eligible (a spouse, a dependant); removing it ends the access.
+    via_connection_id: Mapped[int | None] = mapped_column(ForeignKey("connections.id", ondelete="SET NULL"), index=True)
+    granted_by: Mapped[str] = mapped_column(String(100))
+    granted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+    ended_reason: Mapped[str | None] = mapped_column(String(100))
+
+
+class PortalInvitation(Base):
+    """One invitation email's token for one access. Only the token's SHA-256 is stored. A resend makes a new
+    row and marks the old one `superseded`, so an old link stops working the moment a new one exists."""
+
+    __tablename__ = "portal_invitations"
+    __table_args__ = (
+        CheckConstraint(_in("status", PORTAL_INVITATION_STATUSES), name="status"),
+        UniqueConstraint("token_hash"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    access_id: Mapped[int] = mapped_column(ForeignKey("portal_access.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    message: Mapped[str | None] = mapped_column(Text)  # the practice's own words, shown in the email
+    invited_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]  # when the email left (set by the outbox)
+    expires_at: Mapped[datetime]
+    reminded_at: Mapped[datetime | None]
+    accepted_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]  # revoked, expired or superseded
+    replaced_by_id: Mapped[int | None] = mapped_column(ForeignKey("portal_invitations.id", ondelete="SET NULL"))
+
+
+class MailOutbox(Base):
+    """Messages waiting to leave, written in the same transaction as what they announce. A worker claims a row
+    (`sending`), sends it with its fixed Message-ID and marks it `sent`; a failure schedules a retry with
+    backoff. Bodies are cleared once sent: an invitation link lives here only until it has left."""
+
+    __tablename__ = "mail_outbox"
+    __table_args__ = (
+        CheckConstraint(_in("status", MAIL_STATUSES), name="status"),
+        UniqueConstraint("message_id"),
+        Index("ix_mail_outbox_due", "status", "next_attempt_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(30))  # portal_invitation, portal_reminder
+    invitation_id: Mapped[int | None] = mapped_column(ForeignKey("portal_invitations.id", ondelete="SET NULL"),
+                                                      index=True)
+    message_id: Mapped[str] = mapped_column(String(200))
+    recipient: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(300))
+    text_body: Mapped[str | None] = mapped_column(Text)
+    html_body: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]

@@ -1,0 +1,223 @@
+"""Outgoing email: an outbox table and the transports that empty it.
+
+A message is written to `mail_outbox` in the same transaction as what it announces (an invitation), so a
+mail server that is down never loses one. `deliver_due` claims a due row (compare-and-swap on its status,
+so two workers never both send it), sends it with the Message-ID fixed when it was queued, and marks it sent;
+a failure puts it back with a backoff, a permanent refusal (5xx) or too many attempts mark it failed. The one
+window left is a crash after the server accepted the message and before `sent` is committed: the claim then
+goes stale and the message is sent again with the same Message-ID, which lets receivers drop the copy.
+
+Transports: `SYNCWORKER_SMTP_URL` (`smtp://[user:password@]host[:port]`, `smtp+starttls://…`, `smtps://…`);
+without it, the embedded default writes each message to a folder as `<id>.eml` (`file:var/mail`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import smtplib
+import ssl
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import unquote, urlsplit
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from syncworker.config import PROJECT_DIR
+from syncworker.store.db import Database
+from syncworker.store.models import MailOutbox
+from syncworker.store.types import utcnow
+
+log = logging.getLogger(__name__)
+DEFAULT_MAIL_DIR = "var/mail"
+
+
+class MailError(Exception):
+    """A message could not be handed over. `permanent` when retrying cannot help (the server refused it)."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class MailTransport(Protocol):
+    def send(self, message: EmailMessage) -> None: ...
+
+
+@dataclass
+class SmtpTransport:
+    host: str
+    port: int
+    security: str = "none"  # none, starttls, ssl
+    username: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+    timeout: float = 15.0
+
+    def send(self, message: EmailMessage) -> None:
+        try:
+            cls = smtplib.SMTP_SSL if self.security == "ssl" else smtplib.SMTP
+            with cls(self.host, self.port, timeout=self.timeout) as smtp:
+                if self.security == "starttls":
+                    smtp.starttls(context=ssl.create_default_context())
+                if self.username:
+                    smtp.login(self.username, self.password or "")
+                smtp.send_message(message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            raise MailError(f"recipient refused ({', '.join(map(str, codes))})",
+                            permanent=all(c >= 500 for c in codes)) from None
+        except smtplib.SMTPResponseException as exc:
+            raise MailError(f"SMTP {exc.smtp_code}: {_text(exc.smtp_error)}", permanent=exc.smtp_code >= 500) from None
+        except (smtplib.SMTPException, OSError) as exc:
+            raise MailError(f"{type(exc).__name__}: {exc}") from None
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+@dataclass
+class FolderTransport:
+    """The embedded default: each message becomes `<folder>/<message id>.eml`. Writing the same message again
+    replaces the file, so a retried delivery leaves one copy."""
+
+    folder: Path
+
+    def send(self, message: EmailMessage) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(message["Message-ID"]).strip("<>"))
+        fd, tmp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(bytes(message))
+        os.replace(tmp, self.folder / f"{name}.eml")
+
+
+def transport_from_url(url: str | None) -> MailTransport:
+    """`smtp://`, `smtp+starttls://`, `smtps://` or `file:PATH` (relative to the project); None = `file:var/mail`."""
+    if not url:
+        return FolderTransport(PROJECT_DIR / DEFAULT_MAIL_DIR)
+    if url.startswith("file:"):
+        path = Path(url[len("file:"):].removeprefix("//"))
+        return FolderTransport(path if path.is_absolute() else PROJECT_DIR / path)
+    parts = urlsplit(url)
+    security = {"smtp": "none", "smtp+starttls": "starttls", "smtps": "ssl"}.get(parts.scheme)
+    if security is None or not parts.hostname:
+        raise ValueError("SYNCWORKER_SMTP_URL must look like smtp://[user:password@]host[:port] (or "
+                         "smtp+starttls://, smtps://, file:PATH)")
+    port = parts.port or (465 if security == "ssl" else 587 if security == "starttls" else 25)
+    return SmtpTransport(parts.hostname, port, security, unquote(parts.username) if parts.username else None,
+                         unquote(parts.password) if parts.password else None)
+
+
+# --- the outbox ---
+def enqueue(s: Session, *, tenant_id: int | None, kind: str, recipient: str, subject: str, text_body: str,
+            html_body: str | None, sender_domain: str, invitation_id: int | None = None,
+            now: datetime | None = None) -> MailOutbox:
+    row = MailOutbox(tenant_id=tenant_id, kind=kind, invitation_id=invitation_id, recipient=recipient,
+                     subject=subject, text_body=text_body, html_body=html_body, status="pending",
+                     message_id=make_msgid(domain=sender_domain), next_attempt_at=now or utcnow(),
+                     created_at=now or utcnow())
+    s.add(row)
+    s.flush()
+    return row
+
+
+def build_message(row: MailOutbox, sender: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = sender, row.recipient, row.subject
+    msg["Message-ID"] = row.message_id
+    msg["Date"] = format_datetime(row.created_at)
+    msg.set_content(row.text_body or "")
+    if row.html_body:
+        msg.add_alternative(row.html_body, subtype="html")
+    return msg
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"sent": self.sent, "retrying": self.retrying, "failed": self.failed}
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min, ... capped at an hour."""
+    return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
+
+
+AfterSent = Callable[[Session, MailOutbox, datetime], None]
+
+
+def deliver_due(db: Database, transport: MailTransport, sender: str, *, now: datetime | None = None,
+                limit: int = 100, max_attempts: int = 10, claim_ttl: timedelta = timedelta(minutes=10),
+                after_sent: AfterSent | None = None) -> DeliveryReport:
+    """Send what is due, one row at a time. `after_sent` runs in the transaction that marks a row sent (the
+    portal stamps its invitation's `sent_at` there)."""
+    report = DeliveryReport()
+    now = now or utcnow()
+    for _ in range(limit):
+        row_id = _claim(db, now, claim_ttl)
+        if row_id is None:
+            break
+        with db.session() as s:
+            row = s.get(MailOutbox, row_id)
+            assert row is not None
+            message = build_message(row, sender)
+        try:
+            transport.send(message)
+        except MailError as exc:
+            _failed(db, row_id, now, exc, max_attempts, report)
+            continue
+        with db.session() as s:
+            row = s.get(MailOutbox, row_id)
+            assert row is not None
+            row.status, row.sent_at, row.last_error = "sent", now, None
+            row.text_body = row.html_body = None  # the link in it has done its job
+            if after_sent is not None:
+                after_sent(s, row, now)
+        report.sent += 1
+    return report
+
+
+def _claim(db: Database, now: datetime, claim_ttl: timedelta) -> int | None:
+    with db.session() as s:
+        candidates = list(s.scalars(select(MailOutbox.id).where(or_(
+            (MailOutbox.status == "pending") & (MailOutbox.next_attempt_at <= now),
+            (MailOutbox.status == "sending") & (MailOutbox.claimed_at < now - claim_ttl),
+        )).order_by(MailOutbox.next_attempt_at, MailOutbox.id).limit(5)))
+    for row_id in candidates:
+        with db.session() as s:
+            claimed = s.execute(update(MailOutbox).where(
+                MailOutbox.id == row_id,
+                or_(MailOutbox.status == "pending",
+                    (MailOutbox.status == "sending") & (MailOutbox.claimed_at < now - claim_ttl)),
+            ).values(status="sending", claimed_at=now, attempts=MailOutbox.attempts + 1)).rowcount
+        if claimed:
+            return row_id
+    return None
+
+
+def _failed(db: Database, row_id: int, now: datetime, exc: MailError, max_attempts: int,
+            report: DeliveryReport) -> None:
+    with db.session() as s:
+        row = s.get(MailOutbox, row_id)
+        assert row is not None
+        row.last_error = str(exc)[:500]
+        if exc.permanent or row.attempts >= max_attempts:
+            row.status = "failed"
+            report.failed += 1
+            log.warning("mail %s failed for good after %s attempts: %s", row.id, row.attempts, exc)
+        else:
+            row.status, row.next_attempt_at = "pending", now + backoff(row.attempts)
+            report.retrying += 1
+            log.info("mail %s will be retried (attempt %s): %s", row.id, row.attempts, exc)
