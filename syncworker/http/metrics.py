@@ -90,8 +90,9 @@ def render(ctx: Ctx, counters: WebhookCounters) -> str:
                    "Webhook deliveries answered by this process, by outcome.",
                    (({"outcome": o}, n) for o, n in sorted(deliveries.items())))
     out += _family("syncworker_webhook_events_total", "counter",
-                   "Webhook events received by this process: recorded (new) or duplicate (already stored).",
-                   (({"result": r}, events.get(r, 0)) for r in ("recorded", "duplicate")))
+                   "Webhook events received by this process: recorded (new), duplicate (already stored), "
+                   "ignored_unknown_tenant (for a Xero tenant not connected here; answered 200).",
+                   (({"result": r}, events.get(r, 0)) for r in ("recorded", "duplicate", "ignored_unknown_tenant")))
     return "\n".join(out) + "\n"
 
 

@@ -1,10 +1,14 @@
 """`POST /webhooks/xero`: Xero's webhook callback (reference §2.4).
 
 The signature (`x-xero-signature`, base64 HMAC-SHA256 of the raw body with SYNCWORKER_XERO_WEBHOOK_KEY)
-is checked on the raw bytes before anything is parsed; a bad one gets 401 with an empty body, which is
-also how the Intent-to-Receive probes are answered (200 empty for a good signature). Xero wants an answer
-within 5 seconds: the endpoint only stores the events and queues the pulls; the executor does the rest.
-Refusals are logged with their reason and size, never the body.
+is checked on the raw bytes before anything else is looked at (the Content-Type included); a bad one gets
+401 with an empty body, which is also how the Intent-to-Receive probes are answered (200 empty for a good
+signature). Xero wants an answer within 5 seconds: the endpoint only stores the events and queues the
+pulls; the executor does the rest. Refusals are logged with their reason and size, never the body.
+
+Events for a Xero tenant no tenant here is connected to are answered 200 and counted as ignored: Xero
+retries any other answer for 24 hours and then disables the app's webhook for every tenant, and no retry
+can ever succeed (the subscription is app-wide, so events of an organisation that disconnected keep coming).
 """
 
 from __future__ import annotations
@@ -54,8 +58,7 @@ def _is_json(content_type: str | None) -> bool:
 @router.post("/webhooks/xero", status_code=200, response_class=Response,
              responses={200: {"description": "accepted (empty body)"}, 401: {"description": "bad signature"},
                         400: {"description": "malformed payload"}, 413: {"description": "body over 1 MiB"},
-                        415: {"description": "not application/json"},
-                        422: {"description": "events for Xero tenants not connected to any tenant here"}})
+                        415: {"description": "not application/json (checked after the signature)"}})
 async def xero_webhook(request: Request) -> Response:
     """Receive Xero events: verify, store each once, queue one targeted pull per tenant."""
     counters: WebhookCounters = request.app.state.webhook_counters
@@ -65,14 +68,14 @@ async def xero_webhook(request: Request) -> Response:
     try:
         if not key:
             raise _Refused(503, "not_configured", "SYNCWORKER_XERO_WEBHOOK_KEY is not set")
-        if not _is_json(request.headers.get("content-type")):
-            raise _Refused(415, "unsupported_media_type", "Content-Type must be application/json")
         body = await _read_body(request)
         size = len(body)
         if not xero_events.signature_valid(body, request.headers.get("x-xero-signature"), key):
             counters.delivery("bad_signature")
             log.warning("xero webhook refused: bad signature", extra={"size_bytes": size})
             return Response(status_code=401)  # empty, as Xero's Intent to Receive expects
+        if not _is_json(request.headers.get("content-type")):
+            raise _Refused(415, "unsupported_media_type", "Content-Type must be application/json")
         try:
             events = xero_events.parse(body)
         except xero_events.MalformedPayload as exc:
@@ -93,14 +96,13 @@ async def xero_webhook(request: Request) -> Response:
         return JSONResponse({"detail": refused.reason}, status_code=refused.status)
     counters.event("recorded", intake.recorded)
     counters.event("duplicate", intake.duplicates)
-    log.info("xero webhook: %d events recorded, %d duplicates, %d pulls queued, %d tenants busy",
-             intake.recorded, intake.duplicates, len(intake.runs), len(intake.busy))
+    log.info("xero webhook: %d events recorded (%d not pulled: not contacts), %d duplicates, %d pulls queued, "
+             "%d tenants busy", intake.recorded, intake.not_pulled, intake.duplicates, len(intake.runs),
+             len(intake.busy))
     if intake.unknown_tenants:
-        # Events for known tenants in the same delivery are stored; Xero's retry of this one dedupes them.
-        counters.delivery("unknown_tenant")
-        log.warning("xero webhook: events for unknown Xero tenants",
-                    extra={"unknown_tenants_count": len(intake.unknown_tenants)})
-        return JSONResponse({"detail": "unknown Xero tenant(s): " + ", ".join(intake.unknown_tenants)
-                             + "; connect them first (syncworker connect xero)"}, status_code=422)
+        # 200 all the same (see the module docstring); the count says how many events nobody here wanted.
+        counters.event("ignored_unknown_tenant", intake.ignored_unknown)
+        log.warning("xero webhook: %d events for Xero tenants not connected here were ignored",
+                    intake.ignored_unknown, extra={"unknown_tenants_count": len(intake.unknown_tenants)})
     counters.delivery("accepted")
     return Response(status_code=200)

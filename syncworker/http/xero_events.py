@@ -1,6 +1,11 @@
 """Xero webhook intake, without HTTP: check the signature, read the payload, store the events once and
 queue one targeted pull per tenant.
 
+Only CONTACT events are pulled: the others (INVOICE, CREDITNOTE, SUBSCRIPTION, ...) are stored already
+processed, so they are on record but never cost a call (a GET /Contacts of an invoice's id is a 404).
+Events for Xero tenants not connected here are counted as ignored and stored nowhere (there is no tenant
+to store them under).
+
 Events are stored with INSERT ... ON CONFLICT DO NOTHING on (tenant, category, resource, event time), so a
 delivery repeated any number of times, even concurrently, stores each event once and only the first copy
 queues a pull. A tenant that is busy keeps its events unprocessed (processed_at NULL) for its next pull.
@@ -23,9 +28,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from syncworker.jobs.base import Executor, JobRejected, JobRequest
 from syncworker.services.context import ServiceContext
 from syncworker.store.models import Tenant, TenantSystem, WebhookEvent
+from syncworker.store.types import utcnow
 
 log = logging.getLogger("syncworker.http.webhooks")
 SYSTEM = "xero"
+PULLED_CATEGORIES = frozenset({"CONTACT"})  # what a webhook pull reads; other events are only recorded
 
 
 class MalformedPayload(ValueError):
@@ -45,6 +52,8 @@ class XeroEvent:
 class Intake:
     recorded: int = 0
     duplicates: int = 0
+    not_pulled: int = 0  # recorded, but of a category no pull reads (stored as processed)
+    ignored_unknown: int = 0  # events of Xero tenants not connected here
     unknown_tenants: list[str] = field(default_factory=list)
     runs: dict[str, int] = field(default_factory=dict)  # tenant name -> queued pull's run id
     busy: list[str] = field(default_factory=list)  # tenants whose events wait for their next pull
@@ -111,22 +120,29 @@ def record_and_queue(ctx: ServiceContext, executor: Executor, events: list[XeroE
     # than failing to upgrade a read snapshot when deliveries arrive concurrently.
     new_ids: dict[str, list[int]] = {}
     stmt = _insert_once(ctx.db.dialect)
+    received = utcnow()
     with ctx.db.session() as s:
         for e in events:
             ours = tenants.get(e.tenant_id)
             if not ours:
+                intake.ignored_unknown += 1
                 if e.tenant_id not in intake.unknown_tenants:
                     intake.unknown_tenants.append(e.tenant_id)
                 continue
+            pulled = e.category in PULLED_CATEGORIES
             for tid, name in ours:
                 row_id = s.execute(stmt, {"tenant_id": tid, "system": SYSTEM, "category": e.category,
                                           "event_type": e.event_type, "resource_id": e.resource_id,
-                                          "event_date": e.event_date}).scalar()
+                                          "event_date": e.event_date,
+                                          "processed_at": None if pulled else received}).scalar()
                 if row_id is None:
                     intake.duplicates += 1
-                else:
-                    intake.recorded += 1
+                    continue
+                intake.recorded += 1
+                if pulled:
                     new_ids.setdefault(name, []).append(row_id)
+                else:
+                    intake.not_pulled += 1
     for name, ids in new_ids.items():
         _queue_pull(ctx, executor, name, ids, intake)
     return intake

@@ -150,19 +150,40 @@ def test_a_busy_tenant_keeps_its_events_for_the_next_pull(server: Server, xero_t
     assert run.params["event_ids"] == [stored(server, tenant_id)[1].id]
 
 
-def test_unknown_xero_tenants_get_a_clear_4xx(server: Server, xero_tenant: tuple[int, str]) -> None:
+def test_unknown_xero_tenants_are_answered_200_and_counted_as_ignored(server: Server,
+                                                                       xero_tenant: tuple[int, str]) -> None:
+    # Xero retries anything but 200 for 24 h and then disables the app's webhook for every tenant.
     tenant_id, remote = xero_tenant
     stranger = str(uuid.uuid4())
     lost = event(stranger)
+    before = events_counter(server, "ignored_unknown_tenant")
     r = post(server, payload(lost))
-    assert r.status_code == 422 and stranger in r.json()["detail"]
+    assert (r.status_code, r.content) == (200, b"")
     with server.db.session() as s:
         assert s.scalar(select(func.count()).select_from(WebhookEvent).where(
             WebhookEvent.resource_id == lost["resourceId"])) == 0
-    # In a mixed delivery the known tenant's events are kept (Xero's retry then deduplicates them).
+    # In a mixed delivery the known tenant's events are stored and pulled as usual.
     r = post(server, payload(event(remote), event(stranger)))
-    assert r.status_code == 422
+    assert (r.status_code, r.content) == (200, b"")
     assert len(stored(server, tenant_id)) == 1 and len(pulls(server, tenant_id)) == 1
+    assert events_counter(server, "ignored_unknown_tenant") - before == 2
+    assert stranger not in server.log_text()  # counted, not logged one id at a time
+
+
+def test_non_contact_events_are_recorded_processed_and_never_pulled(server: Server,
+                                                                    xero_tenant: tuple[int, str]) -> None:
+    tenant_id, remote = xero_tenant
+    invoice = event(remote) | {"eventCategory": "INVOICE"}
+    r = post(server, payload(invoice))
+    assert r.status_code == 200
+    [kept] = stored(server, tenant_id)
+    assert (kept.category, kept.resource_id) == ("INVOICE", invoice["resourceId"])
+    assert kept.processed_at is not None and kept.run_id is None
+    assert pulls(server, tenant_id) == []
+    contact = event(remote)
+    assert post(server, payload(contact, event(remote) | {"eventCategory": "CREDITNOTE"})).status_code == 200
+    [run] = pulls(server, tenant_id)
+    assert run.params["event_ids"] == [e.id for e in stored(server, tenant_id) if e.resource_id == contact["resourceId"]]
 
 
 @pytest.mark.parametrize(("body", "reason"), [
@@ -185,10 +206,13 @@ def test_a_bad_event_date_is_400(server: Server, xero_tenant: tuple[int, str]) -
     assert stored(server, xero_tenant[0]) == []
 
 
-def test_wrong_content_type_is_415(server: Server, xero_tenant: tuple[int, str]) -> None:
+def test_wrong_content_type_is_415_once_the_signature_is_good(server: Server, xero_tenant: tuple[int, str]) -> None:
     body = payload(event(xero_tenant[1]))
     for content_type in ("text/plain", "application/x-www-form-urlencoded", ""):
         assert post(server, body, content_type=content_type).status_code == 415
+        # A bad signature is 401 (empty) whatever the Content-Type: Xero's Intent to Receive checks exactly that.
+        r = post(server, body, sign(body, "wrong"), content_type=content_type)
+        assert (r.status_code, r.content) == (401, b""), content_type
     assert post(server, body, content_type="application/json; charset=utf-8").status_code == 200
 
 
@@ -219,18 +243,19 @@ def test_a_large_delivery_is_answered_well_within_five_seconds(server: Server, x
     assert len(stored(server, tenant_id)) == 200
 
 
-def test_webhook_counters_show_recorded_and_deduplicated_events(server: Server, xero_tenant: tuple[int, str]) -> None:
-    def counter(result: str) -> float:
-        with server.client() as api:
-            text = api.get("/metrics").text
-        line = next(x for x in text.splitlines() if x.startswith(f'syncworker_webhook_events_total{{result="{result}"}}'))
-        return float(line.rsplit(" ", 1)[1])
+def events_counter(server: Server, result: str) -> float:
+    with server.client() as api:
+        text = api.get("/metrics").text
+    line = next(x for x in text.splitlines() if x.startswith(f'syncworker_webhook_events_total{{result="{result}"}}'))
+    return float(line.rsplit(" ", 1)[1])
 
-    before = counter("recorded"), counter("duplicate")
+
+def test_webhook_counters_show_recorded_and_deduplicated_events(server: Server, xero_tenant: tuple[int, str]) -> None:
+    before = events_counter(server, "recorded"), events_counter(server, "duplicate")
     body = payload(event(xero_tenant[1]))
     for _ in range(3):
         assert post(server, body).status_code == 200
-    assert (counter("recorded") - before[0], counter("duplicate") - before[1]) == (1, 2)
+    assert (events_counter(server, "recorded") - before[0], events_counter(server, "duplicate") - before[1]) == (1, 2)
 
 
 def test_refusals_are_logged_without_the_body(server: Server, xero_tenant: tuple[int, str]) -> None:
