@@ -9,19 +9,36 @@ from pathlib import Path
 import click
 
 from syncworker.matching import MatchConfig, find_duplicates, match_records
-from syncworker.matching.csvio import CsvInputError, read_profiles
+from syncworker.matching.csvio import CsvInputError, ReadReport, read_profiles
 
 
-def _load(path: Path) -> list:
+def _load(path: Path) -> tuple[list, ReadReport]:
+    """Profiles of a CSV or JSON file (JSON: a .json name, or text starting with '[' or '{'), and what
+    could not be parsed. Malformed values are kept and counted; only an unreadable file is refused."""
+    report = ReadReport()
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
-            return read_profiles(handle, source=str(path))
+            head = handle.read(1)
+            handle.seek(0)
+            if path.suffix.lower() == ".json" or head in ("[", "{"):
+                return read_profiles(handle.read(), source=str(path), report=report, as_json=True), report
+            return read_profiles(handle, source=str(path), report=report), report
     except UnicodeDecodeError as exc:
         raise click.ClickException(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except csv.Error as exc:
         raise click.ClickException(f"{path}: malformed CSV: {exc}") from None
     except CsvInputError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def _echo_summary(summary: dict, line: str, reports: dict[str, ReadReport], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({**summary, "input": {k: r.as_dict() for k, r in reports.items()}}))
+        return
+    click.echo(line)
+    for name, report in reports.items():
+        if report.summary():
+            click.echo(f"{name}: {report.summary()} (kept and compared as written)")
 
 
 def _config(path: Path | None) -> MatchConfig:
@@ -47,7 +64,7 @@ _config_option = click.option(
 def match(local_csv: Path, remote_csv: Path, out_path: Path, config_path: Path | None, as_json: bool) -> None:
     """Link LOCAL_CSV records to REMOTE_CSV records one-to-one (canonical client CSV schema)."""
     config = _config(config_path)
-    local, remote = _load(local_csv), _load(remote_csv)
+    (local, local_report), (remote, remote_report) = _load(local_csv), _load(remote_csv)
     candidates = match_records(local, remote, config)
     with out_path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
@@ -59,11 +76,9 @@ def match(local_csv: Path, remote_csv: Path, out_path: Path, config_path: Path |
         "link": sum(c.decision == "link" for c in candidates),
         "review": sum(c.decision == "review" for c in candidates), "out": str(out_path),
     }
-    if as_json:
-        click.echo(json.dumps(summary))
-    else:
-        click.echo(f"{summary['local']} local, {summary['remote']} remote: {summary['link']} links, "
-                   f"{summary['review']} to review -> {out_path}")
+    _echo_summary(summary, f"{summary['local']} local, {summary['remote']} remote: {summary['link']} links, "
+                           f"{summary['review']} to review -> {out_path}",
+                  {"local": local_report, "remote": remote_report}, as_json)
 
 
 @click.command("dedupe")
@@ -75,7 +90,7 @@ def match(local_csv: Path, remote_csv: Path, out_path: Path, config_path: Path |
 def dedupe(records_csv: Path, out_path: Path, config_path: Path | None, as_json: bool) -> None:
     """Find duplicate records within RECORDS_CSV (canonical client CSV schema)."""
     config = _config(config_path)
-    records = _load(records_csv)
+    records, report = _load(records_csv)
     result = find_duplicates(records, config)
     cluster_of = {m: c.cluster_id for c in result.clusters for m in c.member_ids}
     with out_path.open("w", newline="", encoding="utf-8") as handle:
@@ -90,11 +105,9 @@ def dedupe(records_csv: Path, out_path: Path, config_path: Path | None, as_json:
         "review": sum(p.decision == "review" for p in result.pairs), "clusters": len(result.clusters),
         "out": str(out_path),
     }
-    if as_json:
-        click.echo(json.dumps(summary))
-    else:
-        click.echo(f"{summary['records']} records: {summary['duplicate']} duplicate pairs in "
-                   f"{summary['clusters']} clusters, {summary['review']} to review -> {out_path}")
+    _echo_summary(summary, f"{summary['records']} records: {summary['duplicate']} duplicate pairs in "
+                           f"{summary['clusters']} clusters, {summary['review']} to review -> {out_path}",
+                  {"records": report}, as_json)
 
 
 commands: list[click.Command] = [match, dedupe]

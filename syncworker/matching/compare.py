@@ -65,15 +65,21 @@ def _bucket(sim: np.ndarray, cuts: tuple[float, ...]) -> np.ndarray:
 
 
 def _dob_levels(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """1 same date, 2 one digit off, two neighbouring digits swapped ('1853-01-81' / '1853-01-18':
+    a malformed date is compared by its digits as written) or day and month swapped, 3 other."""
     level = np.full(len(a), 3, dtype=np.int8)
-    mismatched_digits = np.zeros(len(a), dtype=np.int8)
-    for k in range(8):
-        p = 10**k
-        mismatched_digits += (a // p) % 10 != (b // p) % 10
+    da_digits = [(a // 10**k) % 10 for k in range(8)]
+    db_digits = [(b // 10**k) % 10 for k in range(8)]
+    differ = [x != y for x, y in zip(da_digits, db_digits, strict=True)]
+    mismatched_digits = np.sum(differ, axis=0)
+    transposed = np.zeros(len(a), dtype=bool)
+    for k in range(7):
+        transposed |= ((mismatched_digits == 2) & differ[k] & differ[k + 1]
+                       & (da_digits[k] == db_digits[k + 1]) & (da_digits[k + 1] == db_digits[k]))
     ya, ma, da = a // 10000, (a // 100) % 100, a % 100
     yb, mb, db = b // 10000, (b // 100) % 100, b % 100
     swapped = (ya == yb) & (ma == db) & (da == mb)
-    level[(mismatched_digits <= 1) | swapped] = 2
+    level[(mismatched_digits <= 1) | swapped | transposed] = 2
     level[a == b] = 1
     level[(a == 0) | (b == 0)] = 0
     return level

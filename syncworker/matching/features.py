@@ -11,7 +11,6 @@ import itertools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import date
 from functools import partial
 from operator import attrgetter
 from typing import Any
@@ -21,6 +20,7 @@ import numpy as np
 from syncworker.domain.profile import Address, ClientKind, ClientProfile
 
 from .contact import normalise_email, normalise_phone, normalise_street
+from .csvio import RAW_DOB, dob_digits
 from .identifiers import parse_identifier
 from .names import display_name_adds, given_and_middle, name_words, parse_org, person_from_fields
 from .nicknames import AMBIGUOUS, canonical_given
@@ -168,8 +168,14 @@ def generation_of(*texts: str | None) -> str:
     return ""
 
 
-def _dob_int(d: date | None) -> int:
-    return d.year * 10000 + d.month * 100 + d.day if d else 0
+def _dob_of(profile: ClientProfile) -> int:
+    """yyyymmdd of the date of birth; for one kept as malformed text (csvio.RAW_DOB), its digits as
+    written (see csvio.dob_digits), so a typo still compares close to the right date."""
+    d = profile.date_of_birth
+    if d is not None:
+        return d.year * 10000 + d.month * 100 + d.day
+    raw = profile.extra.get(RAW_DOB) if profile.extra else None
+    return dob_digits(raw) if raw else 0
 
 
 _PersonFields = tuple[str, str | None, str | None, str | None]  # name, given, middle, family
@@ -290,7 +296,7 @@ def raw_columns(profiles: Sequence[ClientProfile]) -> RawColumns:
     return RawColumns(
         ids=list(map(_get("id"), profiles)), kinds=kinds,
         person_keys=list(map(_get("name", "given_name", "middle_name", "family_name"), people)),
-        dobs=list(map(_dob_int, map(_get("date_of_birth"), people))),
+        dobs=list(map(_dob_of, people)),
         org_names=list(map(_get("name"), orgs)),
         emails=list(map(_get("email"), profiles)), phones=list(map(_get("phone"), profiles)),
         mobiles=list(map(_get("mobile"), profiles)), tax_numbers=list(map(_get("tax_number"), profiles)),

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import json
 
 from click.testing import CliRunner
 
@@ -65,21 +66,53 @@ def test_dedupe_writes_pairs_with_cluster_ids(tmp_path):
     assert rows[0]["decision"] == "duplicate" and rows[0]["cluster_id"]
 
 
-def test_bad_csv_names_line_and_reason(tmp_path):
+def test_malformed_values_are_kept_compared_and_counted(tmp_path):
+    """A date with a typo, an unknown kind and a broken email do not stop the run: the record is still
+    compared (its date's digits land next to the right date) and each column's count is reported."""
     bad = _write(tmp_path / "bad.csv", [
-        _row(id="a", kind="individual", name="Ann Lee"),
-        _row(id="b", kind="spaceship", name="Bob Lee"),
+        _row(id="a", kind="individual", name="Ann Lee", given_name="Ann", family_name="Lee",
+             email="ann.lee@example.com", date_of_birth="1853-01-18"),
+        _row(id="b", kind="spaceship", name="Ann Lee", given_name="Ann", family_name="Lee",
+             email="ann.lee@example", date_of_birth="1853-01-81"),
+        _row(id="c", kind="individual", name="Bob Stone", date_of_birth="yesterday"),
+        *_fillers("f"),
     ])
-    result = CliRunner().invoke(dedupe, [str(bad), "--out", str(tmp_path / "o.csv")])
-    assert result.exit_code != 0
-    assert "line 3" in result.output and "spaceship" in result.output
+    out = tmp_path / "o.csv"
+    result = CliRunner().invoke(dedupe, [str(bad), "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["input"]["records"]["unparsed"] == {"date_of_birth": 2, "email": 1, "kind": 1}
+    pairs = list(csv.DictReader(out.read_text().splitlines()))
+    assert {(p["id_a"], p["id_b"]) for p in pairs} == {("a", "b")}
+    text = CliRunner().invoke(dedupe, [str(bad), "--out", str(out)])
+    assert "unparsed: date_of_birth 2, email 1, kind 1" in text.output
 
 
-def test_missing_required_column_and_bad_date(tmp_path):
+def test_only_an_unreadable_file_or_a_missing_id_or_name_column_is_refused(tmp_path):
     no_kind = tmp_path / "nokind.csv"
-    no_kind.write_text("id,name\n1,Ann\n")
-    result = CliRunner().invoke(dedupe, [str(no_kind), "--out", str(tmp_path / "o.csv")])
-    assert result.exit_code != 0 and "missing required column(s): kind" in result.output
-    bad_date = _write(tmp_path / "date.csv", [_row(id="a", kind="individual", name="Ann", date_of_birth="yesterday")])
-    result = CliRunner().invoke(dedupe, [str(bad_date), "--out", str(tmp_path / "o.csv")])
-    assert result.exit_code != 0 and "line 2" in result.output and "date_of_birth" in result.output
+    no_kind.write_text("id,name,email\n1,Ann Lee,ann@lee.com\n2,Ann Lee,ann@lee.com\n,Nobody,\n2,Again,\n")
+    result = CliRunner().invoke(dedupe, [str(no_kind), "--out", str(tmp_path / "o.csv"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["input"]["records"]["skipped"] == {"no id": 1, "repeated id": 1}
+    no_name = tmp_path / "noname.csv"
+    no_name.write_text("id,kind,email\n1,individual,ann@lee.com\n")
+    result = CliRunner().invoke(dedupe, [str(no_name), "--out", str(tmp_path / "o.csv")])
+    assert result.exit_code != 0 and "missing required column(s): name" in result.output
+    not_json = tmp_path / "x.json"
+    not_json.write_text("[{\"id\": 1,")
+    result = CliRunner().invoke(dedupe, [str(not_json), "--out", str(tmp_path / "o.csv")])
+    assert result.exit_code != 0 and "not JSON" in result.output
+
+
+def test_json_input_is_read_like_csv(tmp_path):
+    records = [{"id": "a", "kind": "individual", "name": "Katherine Jones", "email": "kate@jones.com",
+                "date_of_birth": "1980-05-06"},
+               {"id": "b", "name": "Jones, Kate", "email": "kate@jones.com", "date_of_birth": "06/05/1980"}]
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(records))
+    out = tmp_path / "o.csv"
+    result = CliRunner().invoke(dedupe, [str(path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert [r["decision"] for r in csv.DictReader(out.read_text().splitlines())] == ["duplicate"]
+
+
