@@ -4,6 +4,12 @@ A component of more than two records is rebuilt by merging its strongest edges f
 any merge that would put together two records that are ruled out (a rule such as different given
 name and birth date, or a near-zero score) or two groups that on average no longer look alike. So one
 record resembling two unrelated clients cannot bridge them.
+
+Every step is linear in the pairs it handles (up to a log factor for sorting and small-into-large
+merging): edges are grouped by component once; a component of up to `FULL_PAIRS_MAX` records has all
+its pairs scored (a bounded number per record), a larger one only its candidate pairs plus each
+member against its `HUBS` best-connected members; and two groups are compared through the running
+sums of the scored pairs between them, not pair by pair.
 """
 
 from __future__ import annotations
@@ -15,90 +21,158 @@ import numpy as np
 from .compare import REVIEW
 
 IMPLAUSIBLE = 0.01  # a pair scoring below this inside a cluster is ruled out
+FULL_PAIRS_MAX = 12  # components up to this size have every pair scored
+HUBS = 4  # larger ones: every member is also scored against this many best-connected members
 ScoreFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
-def _find(parent: list[int], x: int) -> int:
-    while parent[x] != x:
-        parent[x] = parent[parent[x]]
-        x = parent[x]
-    return x
+def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Component label per record (its root), by union-find over the edges; linear."""
+    parent = list(range(n))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for x, y in zip(a.tolist(), b.tolist(), strict=True):
+        rx, ry = find(x), find(y)
+        if rx != ry:
+            parent[ry] = rx
+    return np.fromiter((find(x) for x in range(n)), dtype=np.int64, count=n)
+
+
+def _pairs_to_score(
+    members_of: list[np.ndarray], label: np.ndarray, li: np.ndarray, ri: np.ndarray, dup_a: np.ndarray,
+    dup_b: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(i, j), i < j, pairs inside the components of 3+ records whose scores the linkage uses."""
+    ia: list[np.ndarray] = []
+    ib: list[np.ndarray] = []
+    degree = np.bincount(np.concatenate([dup_a, dup_b]), minlength=len(label))
+    large_roots = []
+    for members in members_of:
+        k = len(members)
+        if k <= FULL_PAIRS_MAX:
+            x, y = np.triu_indices(k, 1)
+            ia.append(members[x])
+            ib.append(members[y])
+        else:
+            large_roots.append(label[members[0]])
+            hubs = members[np.argsort(-degree[members], kind="stable")[:HUBS]]
+            ia.append(np.repeat(hubs, k))
+            ib.append(np.tile(members, len(hubs)))
+    if large_roots:  # the candidate pairs inside large components, all at once
+        inside = (label[li] == label[ri]) & np.isin(label[li], np.asarray(large_roots))
+        ia.append(li[inside])
+        ib.append(ri[inside])
+    a, b = np.concatenate(ia), np.concatenate(ib)
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    keep = lo != hi
+    n = len(label)
+    code = np.unique(lo[keep] * n + hi[keep])
+    return code // n, code % n
 
 
 def build_clusters(
     n: int, li: np.ndarray, ri: np.ndarray, score: np.ndarray, is_dup: np.ndarray,
     score_pairs: ScoreFn, floor: float,
 ) -> tuple[list[tuple[list[int], float]], np.ndarray]:
-    """Clusters as (member indices, lowest pair score), and which duplicate edges were split off."""
-    edges = np.flatnonzero(is_dup)
-    parent = list(range(n))
-    for k in edges.tolist():
-        ra, rb = _find(parent, int(li[k])), _find(parent, int(ri[k]))
-        if ra != rb:
-            parent[rb] = ra
-    components: dict[int, list[int]] = {}
-    for node in {int(x) for x in li[edges]} | {int(x) for x in ri[edges]}:
-        components.setdefault(_find(parent, node), []).append(node)
+    """Clusters as (member indices, lowest pair score), and which duplicate edges were split off.
 
-    final_of: dict[int, int] = {}
-    clusters: list[tuple[list[int], float]] = []
-    big = [sorted(m) for m in components.values() if len(m) > 2]
-    small = [sorted(m) for m in components.values() if len(m) == 2]
-    edge_score = {(int(li[k]), int(ri[k])): float(score[k]) for k in edges.tolist()}
-    for members in small:
-        clusters.append((members, edge_score[(members[0], members[1])]))
+    `li, ri, score`: the scored candidate pairs; `is_dup`: those that are duplicate edges.
+    """
+    edges = np.flatnonzero(is_dup)
+    da, db = li[edges].astype(np.int64), ri[edges].astype(np.int64)
+    label = _components(n, da, db)
+    in_edge = np.zeros(n, dtype=bool)
+    in_edge[da] = True
+    in_edge[db] = True
+    nodes = np.flatnonzero(in_edge)
+    order = nodes[np.argsort(label[nodes], kind="stable")]
+    cuts = np.flatnonzero(np.r_[True, label[order][1:] != label[order][:-1]]) if len(order) else order
+    groups = np.split(order, cuts[1:]) if len(order) else []
+    big = [g for g in groups if len(g) > 2]
+    # A two-record component is a cluster as it is, scored by its one edge.
+    edge_score = dict(zip((np.minimum(da, db) * n + np.maximum(da, db)).tolist(), score[edges].tolist(), strict=True))
+    clusters: list[tuple[list[int], float]] = [
+        ([int(g.min()), int(g.max())], edge_score[int(g.min()) * n + int(g.max())]) for g in groups if len(g) == 2
+    ]
     if big:
-        ia, ib = [], []
+        ia, ib = _pairs_to_score(big, label, li.astype(np.int64), ri.astype(np.int64), da, db)
+        s, cap = score_pairs(ia, ib)
+        plausible = np.where((cap >= REVIEW) & (s >= IMPLAUSIBLE), s, np.nan)
+        # The duplicate edges of each component, strongest first, grouped once (not filtered per component).
+        edge_order = np.lexsort((-score[edges], label[da]))
+        edge_label = label[da][edge_order]
+        pair_label = label[ia]
+        pair_order = np.argsort(pair_label, kind="stable")
         for members in big:
-            for x in range(len(members)):
-                for y in range(x + 1, len(members)):
-                    ia.append(members[x])
-                    ib.append(members[y])
-        pair_score, pair_cap = score_pairs(np.asarray(ia), np.asarray(ib))
-        plausible = {
-            (a, b): (float(s) if c >= REVIEW and s >= IMPLAUSIBLE else None)
-            for a, b, s, c in zip(ia, ib, pair_score.tolist(), pair_cap.tolist(), strict=True)
-        }
-        for members in big:
-            clusters.extend(_guarded_linkage(members, edge_score, plausible, floor))
+            root = label[members[0]]
+            lo, hi = np.searchsorted(edge_label, [root, root + 1])
+            sel = edge_order[lo:hi]
+            plo, phi = np.searchsorted(pair_label[pair_order], [root, root + 1])
+            psel = pair_order[plo:phi]
+            clusters.extend(_guarded_linkage(
+                da[sel].tolist(), db[sel].tolist(), ia[psel].tolist(), ib[psel].tolist(),
+                plausible[psel].tolist(), floor,
+            ))
     clusters.sort(key=lambda c: c[0][0])
+    final_of = np.full(n, -1, dtype=np.int64)
     for number, (members, _) in enumerate(clusters):
-        for m in members:
-            final_of[m] = number
+        final_of[members] = number
     split = np.zeros(len(li), dtype=bool)
-    for k in edges.tolist():
-        a, b = int(li[k]), int(ri[k])
-        split[k] = final_of.get(a, -1) != final_of.get(b, -2)
+    split[edges] = (final_of[da] != final_of[db]) | (final_of[da] < 0)
     return clusters, split
 
 
 def _guarded_linkage(
-    members: list[int], edge_score: dict[tuple[int, int], float],
-    plausible: dict[tuple[int, int], float | None], floor: float,
+    ea: list[int], eb: list[int], pa: list[int], pb: list[int], pscore: list[float], floor: float,
 ) -> list[tuple[list[int], float]]:
-    member_set = set(members)
-    inner = sorted(
-        ((s, a, b) for (a, b), s in edge_score.items() if a in member_set and b in member_set), reverse=True
-    )
-    group = {m: [m] for m in members}
-    for _, a, b in inner:
-        ga, gb = group[a], group[b]
-        if ga is gb:
+    """Average linkage over the edges (ea, eb), strongest first, on the scored pairs (pa, pb, pscore;
+    NaN: ruled out). Each group keeps, per neighbouring group, [sum of scores, pairs, any ruled out];
+    a merge folds the smaller group's table into the larger's, so the total work is O(P log P)."""
+    group: dict[int, int] = {}
+    members: dict[int, list[int]] = {}
+    nbr: dict[int, dict[int, list]] = {}
+    for x in {*ea, *eb, *pa, *pb}:
+        group[x] = x
+        members[x] = [x]
+        nbr[x] = {}
+    for x, y, s in zip(pa, pb, pscore, strict=True):
+        ruled = s != s  # NaN
+        nbr[x][y] = nbr[y][x] = [0.0 if ruled else s, 1, ruled]  # one list, seen from both sides
+    for x, y in zip(ea, eb, strict=True):
+        gx, gy = group[x], group[y]
+        if gx == gy:
             continue
-        cross = [plausible.get((min(x, y), max(x, y))) for x in ga for y in gb]
+        total, count, ruled = nbr[gx].get(gy, (0.0, 0, False))
         # No pair may be ruled out, and on average the two groups must still look alike.
-        if all(c is not None for c in cross) and sum(cross) / len(cross) >= floor:  # type: ignore[arg-type]
-            merged = ga + gb
-            for m in merged:
-                group[m] = merged
-    out: list[tuple[list[int], float]] = []
-    seen: set[int] = set()
-    for m in members:
-        g = group[m]
-        if id(g) in seen or len(g) < 2:
+        if ruled or (count and total / count < floor):
             continue
-        seen.add(id(g))
-        g = sorted(g)
-        lowest = min(plausible[(x, y)] or 0.0 for i, x in enumerate(g) for y in g[i + 1 :])
-        out.append((g, lowest))
-    return out
+        big, small = (gx, gy) if len(members[gx]) >= len(members[gy]) else (gy, gx)
+        for m in members[small]:
+            group[m] = big
+        members[big].extend(members.pop(small))
+        big_nbr = nbr[big]
+        big_nbr.pop(small, None)
+        for other, stats in nbr.pop(small).items():
+            if other == big:
+                continue
+            mine = big_nbr.get(other)
+            if mine is None:
+                big_nbr[other] = list(stats)
+            else:
+                mine[0] += stats[0]
+                mine[1] += stats[1]
+                mine[2] = mine[2] or stats[2]
+            theirs = nbr[other]
+            theirs.pop(small)
+            theirs[big] = big_nbr[other]
+    lowest: dict[int, float] = {}
+    for x, y, s in zip(pa, pb, pscore, strict=True):
+        g = group[x]
+        if g == group[y]:
+            lowest[g] = min(lowest.get(g, 1.0), 0.0 if s != s else s)
+    return [(sorted(m), lowest.get(g, 0.0)) for g, m in members.items() if len(m) >= 2]
