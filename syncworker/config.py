@@ -36,12 +36,15 @@ class Settings:
     schedules: Mapping[str, str] = field(default_factory=dict)
     http_host: str = "127.0.0.1"
     http_port: int = 8080
+    # Where links in emails point (the client portal's accept page): this service as the public sees it.
+    public_url: str = "http://127.0.0.1:8080"
     # Secrets: environment only, never logged (repr hides them).
     secret_key: str | None = field(default=None, repr=False)
     xero_client_id: str | None = field(default=None, repr=False)
     xero_client_secret: str | None = field(default=None, repr=False)
     xero_webhook_key: str | None = field(default=None, repr=False)
     operator_token: str | None = field(default=None, repr=False)
+    smtp_url: str | None = field(default=None, repr=False)  # may hold a password; None = write mail to var/mail
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, config_dir: Path | None = None) -> Settings:
@@ -60,6 +63,7 @@ class Settings:
             "schedules": dict(_get(raw, "schedules", {}) or {}),
             "http_host": _get(raw, "http.host", "127.0.0.1"),
             "http_port": _get(raw, "http.port", 8080),
+            "public_url": _get(raw, "http.public_url", cls.public_url),
         }
         sources = {k: "config/settings.yaml" for k in values}
         for setting, names in _ENV_OVERRIDES.items():
@@ -93,6 +97,7 @@ _ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
     "lock_ttl_seconds": ("SYNCWORKER_LOCK_TTL_SECONDS",),
     "http_host": ("SYNCWORKER_HTTP_HOST",),
     "http_port": ("SYNCWORKER_HTTP_PORT", "PORT"),
+    "public_url": ("SYNCWORKER_PUBLIC_URL",),
 }
 _SECRETS: dict[str, str] = {
     "secret_key": "SYNCWORKER_SECRET_KEY",
@@ -100,6 +105,7 @@ _SECRETS: dict[str, str] = {
     "xero_client_secret": "SYNCWORKER_XERO_CLIENT_SECRET",
     "xero_webhook_key": "SYNCWORKER_XERO_WEBHOOK_KEY",
     "operator_token": "SYNCWORKER_OPERATOR_TOKEN",
+    "smtp_url": "SYNCWORKER_SMTP_URL",
 }
 _LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
 
@@ -128,7 +134,7 @@ def _validated(values: dict[str, Any], sources: dict[str, str]) -> dict[str, Any
             raise fail(setting, f"{values[setting]!r} is not a whole number") from None
         if values[setting] <= 0:
             raise fail(setting, "must be positive")
-    for setting in ("xpm_url", "xero_identity_url", "xero_authorize_url", "xero_api_url"):
+    for setting in ("xpm_url", "xero_identity_url", "xero_authorize_url", "xero_api_url", "public_url"):
         if not str(values[setting]).startswith(("http://", "https://")):
             raise fail(setting, f"{values[setting]!r} is not an http(s) URL")
     for job, expr in values["schedules"].items():

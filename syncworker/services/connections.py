@@ -25,6 +25,7 @@ from syncworker.domain.connections import (
     plan_connection,
     primary_connection_for,
 )
+from syncworker.services.portal import end_connection_access
 from syncworker.services.tenants import get_tenant
 from syncworker.store.db import Database
 from syncworker.store.models import AuditEntry, Client, Connection, Contact, Tenant
@@ -119,6 +120,7 @@ def delete_connection_in(s: Session, conn: Connection, *, actor: str, origin: st
             rest = [c for c in connections_touching(s, bp[0]) if c.id != conn.id]
             nxt = next_primary(bp[0], _existing(rest), _kinds(s, rest))
             promoted = next((c for c in rest if c.id == nxt), None)
+    end_connection_access(s, conn.id, actor)  # a spouse invited through this connection loses the portal
     s.delete(conn)
     s.flush()
     _audit(s, conn.tenant_id, actor, origin, conn, "delete", before, None, run_id)

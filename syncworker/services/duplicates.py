@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from syncworker.domain.profile import ClientKind, ClientProfile
 from syncworker.matching import MatchConfig, find_duplicates
+from syncworker.services import portal
 from syncworker.services.tenants import get_tenant
 from syncworker.store.db import Database
 from syncworker.store.mapping import client_profile, contact_profile
@@ -193,6 +194,7 @@ def _merge(s: Session, tenant_id: int, keep: DuplicateMember, absorbed: list[Dup
                                      entity="contact", entity_id=k.external_id, action="merge_delete",
                                      before={"name": k.name, "email": k.email, "client_id": k.client_id},
                                      after={"merged_into": keep.member_ref}))
+                    portal.move_contact_users(s, k.id, keep.contact_id)  # type: ignore[arg-type]
                     s.delete(k)
         return
     survivor_id = keep.client_id
@@ -207,6 +209,7 @@ def _merge(s: Session, tenant_id: int, keep: DuplicateMember, absorbed: list[Dup
                 link.status = "rejected"  # the survivor keeps its own link; this one is history
             link.client_id = survivor_id
         _repoint_connections(s, old, survivor_id, actor)
+        portal.move_client_portals(s, old, survivor_id)
         s.execute(update(Contact).where(Contact.client_id == old).values(client_id=survivor_id))
         groups = set(s.scalars(select(ClientGroupMember.group_id).where(ClientGroupMember.client_id == survivor_id)))
         for gm in s.scalars(select(ClientGroupMember).where(ClientGroupMember.client_id == old)):
