@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid as uuidlib
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -110,7 +109,6 @@ class XpmClient(ClientSystem):
             sleep=sleep,
             now=clock,
         )
-        self._stats: Counter[str] = Counter()
 
     @classmethod
     def from_settings(
@@ -148,7 +146,7 @@ class XpmClient(ClientSystem):
     def _full_pages(self, page_token: str | None) -> Iterator[Page[ClientProfile]]:
         return self._paged(
             "client.api/paged-list", ("Clients", "Client"), lambda el: self._client(el, detailed=False),
-            page_token, "client_pages",
+            page_token,
         )
 
     def _paged(
@@ -157,7 +155,6 @@ class XpmClient(ClientSystem):
         path: tuple[str, str],
         parse: Callable[[Element], Any],
         page_token: str | None,
-        stat: str,
     ) -> Iterator[Page[Any]]:
         """Follow an XPM continuation-token listing; each page's checkpoint is the next page's token."""
         while True:
@@ -165,7 +162,6 @@ class XpmClient(ClientSystem):
             if page_token:
                 params["pageToken"] = page_token
             root = self.http.get(endpoint, params)
-            self._stats[stat] += 1
             found = [parse(el) for el in xml.items(root, *path)]
             next_token = _next_page_token(root)
             if next_token is not None and next_token == page_token:
@@ -183,7 +179,6 @@ class XpmClient(ClientSystem):
             params["detailed"] = "true"
         root = self.http.get("client.api/list", params)
         answered = self._clock()
-        self._stats["client_pages"] += 1
         # Next cursor on the server's clock: our start time shifted by the server/local skew, minus overlap.
         skew = (self.http.last_server_date - answered) if self.http.last_server_date else timedelta(0)
         next_since = max(since_utc, started + skew - self._overlap)
@@ -261,7 +256,7 @@ class XpmClient(ClientSystem):
             kind, _, token = resume_from.partition(":")
             if kind != "page" or not token:
                 raise ValueError(f"not an XPM contacts checkpoint: {resume_from[:40]!r}")
-        return self._paged("client.api/contacts", ("Contacts", "Contact"), mapping.contact_from_xml, token, "contact_pages")
+        return self._paged("client.api/contacts", ("Contacts", "Contact"), mapping.contact_from_xml, token)
 
     # --- relationships ---
     def list_relationships(self, client_id: str) -> list[Relationship]:
@@ -341,11 +336,7 @@ class XpmClient(ClientSystem):
 
     # --- bookkeeping ---
     def call_stats(self) -> dict[str, int]:
-        stats = dict(self.http.stats)
-        stats.update(self._stats)
-        stats["limiter_wait_ms"] = int(self.http.limiter.waited_seconds * 1000)
-        stats["max_in_flight"] = self.http.limiter.max_in_flight
-        return stats
+        return self.http.stats.as_dict()
 
     # --- helpers ---
     def _client(self, el: Element, *, detailed: bool) -> ClientProfile:

@@ -83,7 +83,7 @@ def print_report(r: LinkRunReport) -> None:
         ("to review", c.get("to_review")), ("merge required", c.get("merge_required")),
         ("broken links", c.get("broken")), ("unmatched local", c.get("unmatched_local")),
         ("unmatched remote", c.get("unmatched_remote")), ("duplicate clusters", c.get("duplicate_clusters")),
-        ("API calls", sum(r.api_calls.values()) if r.api_calls else None),
+        ("API calls", r.api_calls.get("calls") if r.api_calls else None),
     ]
     print_table([{"": k, "count": v} for k, v in summary if v is not None], title="summary")
     sections: list[tuple[str, list[dict[str, Any]], list[str]]] = [

@@ -9,7 +9,13 @@ import requests
 import responses
 from xpm_fakes import BASE, NOW, Sleeps, client_xml, envelope
 
-from adapters.errors import DailyLimitReached, MalformedResponse, RemoteRejected, TransientError
+from adapters.errors import (
+    DailyLimitReached,
+    MalformedResponse,
+    ReconnectRequired,
+    RemoteRejected,
+    TransientError,
+)
 from adapters.xpm.client import XpmClient
 from syncworker.domain.profile import ClientKind, ClientProfile
 
@@ -27,7 +33,7 @@ def test_minute_429_waits_retry_after_then_succeeds(
     assert len(mocked.calls) == 2
     assert sleeps and 17 <= sleeps[0] <= 17.25  # Retry-After plus jitter (0.25 in these tests)
     stats = client.call_stats()
-    assert stats["rate_limited:minute"] == 1 and stats["retries"] == 1
+    assert stats["rate_limited_minute"] == 1 and stats["retries"] == 1
 
 
 def test_day_429_raises_without_retry_and_parks_the_tenant(
@@ -128,9 +134,9 @@ def test_401_refreshes_the_token_once(mocked: responses.RequestsMock, client: Xp
     assert mocked.calls[1].request.headers["Authorization"] == "Bearer access-2"
 
 
-def test_401_after_refresh_is_rejected(mocked: responses.RequestsMock, client: XpmClient) -> None:
+def test_401_after_refresh_needs_reconnect(mocked: responses.RequestsMock, client: XpmClient) -> None:
     mocked.get(GET_URL, status=401)
-    with pytest.raises(RemoteRejected, match="401"):
+    with pytest.raises(ReconnectRequired, match="401"):
         client.get_client(A)
     assert len(mocked.calls) == 2
 

@@ -61,7 +61,7 @@ def test_full_load_follows_next_with_max_page_size_and_checkpoints(
     assert [p.checkpoint for p in pages] == ["page:tok2", None]
     assert all(not p.incremental for p in pages)
     assert len(mocked.calls) == 2
-    assert client.call_stats()["client_pages"] == 2
+    assert client.call_stats()["calls"] == 2
     # The Next link points at api.xero.com, but we stay on the configured base URL.
     assert all(c.request.url.startswith(BASE) for c in mocked.calls)
 
