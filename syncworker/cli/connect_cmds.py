@@ -44,7 +44,7 @@ class CallbackError(ValueError):
 
 
 @click.command("connect")
-@click.argument("system", type=click.Choice(["xpm", "xero"]))
+@click.argument("system", type=click.Choice(["xpm", "xero", "aps"]))
 @click.option("--tenant", "tenant_name", required=True, help="The syncworker tenant (see `syncworker tenants list`).")
 @click.option("--refresh-token", help="Register an existing grant's refresh token instead of using a browser "
                                      "('-' reads it from stdin, keeping it out of shell history).")
@@ -55,17 +55,28 @@ class CallbackError(ValueError):
               help="Catch the code on the loopback redirect URI (default: on when the URI is loopback).")
 @click.option("--timeout", default=300, show_default=True, help="Seconds to wait for the browser callback.")
 @click.option("--remote-tenant", "remote_tenant_id", help="Xero tenant id, when the grant covers several.")
+@click.option("--database-url", help="aps: the practice's APS database, e.g. mssql+pyodbc://USER:PASSWORD@HOST/APS?"
+                                   "driver=ODBC+Driver+18+for+SQL+Server ('-' reads it from stdin).")
+@click.option("--mapping", "mapping_path", type=click.Path(exists=True, dir_okay=False),
+              help="aps: the mapping of APS's tables and columns (default config/aps.yaml).")
+@click.option("--allow-writes", default="", metavar="FIELD,...",
+              help="aps: canonical fields syncworker may write to APS (default none: APS is read only).")
 @json_option
 @handles_errors(ConnectError, AdapterError, TenantError, UnknownSystem, CallbackError, SecretKeyError)
 def connect(system: str, tenant_name: str, refresh_token: str | None, code: str | None, redirect_uri: str,
-            listen: bool | None, timeout: int, remote_tenant_id: str | None, as_json: bool) -> None:
-    """Connect TENANT to SYSTEM (xpm; xero for the contacts adapter) through Xero OAuth2 and choose the remote tenant.
+            listen: bool | None, timeout: int, remote_tenant_id: str | None, database_url: str | None,
+            mapping_path: str | None, allow_writes: str, as_json: bool) -> None:
+    """Connect TENANT to SYSTEM: xpm (xero for the contacts adapter) through Xero OAuth2, choosing the remote
+    tenant; aps to the practice's APS database (--database-url), checked against the mapping first.
 
-    Needs SYNCWORKER_XERO_CLIENT_ID and SYNCWORKER_XERO_CLIENT_SECRET. Tokens are stored encrypted and
-    never printed.
+    xpm/xero need SYNCWORKER_XERO_CLIENT_ID and SYNCWORKER_XERO_CLIENT_SECRET. Tokens and database URLs are
+    stored encrypted and never printed.
     """
     app = get_app()
     ctx = ServiceContext(db=app.database(), settings=app.settings)
+    if system == "aps":
+        _connect_aps(ctx, tenant_name, database_url, mapping_path, allow_writes, as_json)
+        return
     if refresh_token == "-":
         refresh_token = sys.stdin.readline().strip()
         if not refresh_token:
@@ -81,6 +92,25 @@ def connect(system: str, tenant_name: str, refresh_token: str | None, code: str 
     else:
         click.echo(f"Connected {tenant_name} to {system.upper()}: {result.get('remote_tenant_name')} "
                    f"(tenant id {result.get('remote_tenant_id')}).")
+
+
+def _connect_aps(ctx: ServiceContext, tenant_name: str, database_url: str | None, mapping_path: str | None,
+                 allow_writes: str, as_json: bool) -> None:
+    from syncworker.services.aps_connection import connect_aps
+
+    if database_url == "-":
+        database_url = sys.stdin.readline().strip()
+    if not database_url:
+        raise ConnectError("connect aps needs --database-url (the practice's APS database)")
+    fields = [f.strip() for f in allow_writes.split(",") if f.strip()]
+    result = {"tenant": tenant_name, **connect_aps(ctx, tenant_name, database_url, mapping_path=mapping_path,
+                                                   allow_writes=fields)}
+    if as_json:
+        emit_json(result)
+    else:
+        writes = ", ".join(result["writes"]) if isinstance(result["writes"], list) else result["writes"]
+        click.echo(f"Connected {tenant_name} to APS at {result['database']} (mapping {result['mapping']}; "
+                   f"writes: {writes}).")
 
 
 def _browser_code(ctx: ServiceContext, system: str, redirect_uri: str, listen: bool | None, timeout: int,

@@ -27,7 +27,7 @@ from syncworker.services.run_frame import RunRefused
 from syncworker.services.systems import UnknownSystem
 from syncworker.services.tenants import TenantError, get_tenant
 
-system_option = click.option("--system", default="xpm", show_default=True, help="External system (xpm, xero).")
+system_option = click.option("--system", default="xpm", show_default=True, help="External system (xpm, xero, aps).")
 tenant_option = click.option("--tenant", required=True, help="Tenant name.")
 actor_option = click.option("--as", "actor", default="operator", show_default=True, help="Who is deciding (audit).")
 SHOW = 15  # rows per section in the human report

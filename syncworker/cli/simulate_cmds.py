@@ -1,5 +1,5 @@
-"""`syncworker simulate xpm|xero`: run a simulator on loopback (XPM seeded with a generated practice; the
-Xero Accounting API with seeded contacts and signed webhook deliveries)."""
+"""`syncworker simulate xpm|xero|aps`: run a simulator on loopback (XPM seeded with a generated practice; the
+Xero Accounting API with seeded contacts and signed webhook deliveries), or create an APS stand-in database."""
 
 from __future__ import annotations
 
@@ -121,6 +121,54 @@ def xero(port: int, contacts: int, seed: int, webhook_url: str | None, webhook_k
         f"Webhooks to: {webhook_url or '(none: pass --webhook-url)'}",
         f"Admin: {info['admin_url']}  (GET stats, POST faults {{\"kind\": \"500\"}})",
     ])
+
+
+@simulate.command("aps", help=(
+    "Create an APS stand-in database (our schema in the shape APS keeps, see config/aps.yaml) on SQLite, "
+    "PostgreSQL or MariaDB, seeded with a generated practice (the one `simulate xpm` serves for the same "
+    "--clients and --seed). APS is a database, not an API: nothing is served; connect with `connect aps`."
+))
+@click.option("--database-url", default="sqlite:///var/aps.db", show_default=True,
+              help="Where to create it: sqlite:///FILE, postgresql://…, mysql://… (MariaDB).")
+@click.option("--clients", type=int, default=200, show_default=True, help="True entities in the generated practice.")
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--country", type=click.Choice(["AU", "NZ"]), default="AU", show_default=True)
+@click.option("--replace", is_flag=True, help="Drop the stand-in's tables first if the database has them.")
+@click.option("--write-local", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the practice's matching local clients CSV here.")
+@click.option("--write-local-contacts", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the local contacts CSV here.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was created as JSON.")
+def aps(database_url: str, clients: int, seed: int, country: str, replace: bool, write_local: Path | None,
+        write_local_contacts: Path | None, as_json: bool) -> None:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from adapters.aps.client import redact
+    from simulators.aps import build
+
+    if database_url.startswith("sqlite:///") and not database_url.startswith("sqlite:////"):
+        Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        standin, practice = build(database_url, clients, seed, country=country, replace=replace)
+    except (ValueError, SQLAlchemyError) as exc:
+        raise click.ClickException(str(exc).splitlines()[0]) from exc
+    standin.dispose()
+    if write_local:
+        practice.write_local_csv(write_local)
+    if write_local_contacts:
+        practice.write_local_contacts_csv(write_local_contacts)
+    info = {"database": redact(database_url), **standin.counts, "local_clients": len(practice.local)}
+    if as_json:
+        click.echo(json.dumps(info))
+        return
+    click.echo(f"APS stand-in at {info['database']}: {info['clients']} clients ({info['archived']} archived, "
+               f"{info['deleted_in_aps']} deleted in APS and gone), {info['contacts']} contacts, "
+               f"{info['family_groups']} family groups, {info['relationships']} relationships, "
+               f"{info['multi_email']} email values holding several addresses.")
+    if write_local:
+        click.echo(f"Local clients CSV: {write_local} ({len(practice.local)} records)")
+    click.echo("Connect a tenant to it:")
+    click.echo(f"  syncworker connect aps --tenant NAME --database-url '{database_url}'")
 
 
 def _announce_and_serve(sim, info: dict, as_json: bool, system: str, headline: str, notes: list[str]) -> None:

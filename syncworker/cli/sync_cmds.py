@@ -26,7 +26,7 @@ SHOW = 20  # records per section in the human report
 
 @click.command("sync")
 @tenant_option
-@click.option("--system", default=None, help="Sync only this system (xpm, xero); default: every linked system.")
+@click.option("--system", default=None, help="Sync only this system (xpm, xero, aps); default: every linked system.")
 @click.option("--dry-run", is_flag=True, help="Pull and decide; write nothing and report what would change.")
 @click.option("--full", is_flag=True, help="Read the whole remote listing instead of changes since the last "
                                            "sync, and report linked records it no longer holds.")

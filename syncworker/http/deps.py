@@ -22,4 +22,4 @@ def get_executor(request: Request) -> Executor:
 Ctx = Annotated[ServiceContext, Depends(get_ctx)]
 Jobs = Annotated[Executor, Depends(get_executor)]
 TenantQuery = Annotated[str, Query(min_length=1, max_length=200, description="Tenant (practice) name.")]
-SystemFilter = Annotated[str | None, Query(max_length=20, description="Only this system (xpm, xero).")]
+SystemFilter = Annotated[str | None, Query(max_length=20, description="Only this system (xpm, xero, aps).")]

@@ -22,7 +22,7 @@ class ManualLink(BaseModel):
     model_config = ConfigDict(extra="forbid")
     tenant: str = Field(min_length=1, max_length=200)
     local_id: str = Field(min_length=1, max_length=100)
-    system: Literal["xpm", "xero"] = "xpm"
+    system: Literal["xpm", "xero", "aps"] = "xpm"
     remote_id: str = Field(min_length=1, max_length=100)
 
 

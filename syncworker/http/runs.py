@@ -19,7 +19,7 @@ class RunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     tenant: str = Field(min_length=1, max_length=200)
     kind: Literal["link_run", "sync"]
-    system: Literal["xpm", "xero"] = "xpm"
+    system: Literal["xpm", "xero", "aps"] = "xpm"
     dry_run: StrictBool = False
 
 

@@ -249,7 +249,9 @@ class SyncEngine:
             state = dict(cp.value) if cp else {}
         cursor = state.get("cursor")
         resuming = bool(state.get("resume")) and not self.dry and (not full or state.get("mode") == "full")
-        mode = state.get("mode") if resuming else ("full" if full or not cursor else "incremental")
+        # A system that cannot list "modified since" is read whole; the records cache diffs it by hash.
+        incremental = cursor and self.adapter.capabilities.incremental
+        mode = state.get("mode") if resuming else ("full" if full or not incremental else "incremental")
         started = datetime.fromisoformat(state["started_at"]) if resuming else utcnow()
         if resuming:
             self.report.add("resumed_from_checkpoint")

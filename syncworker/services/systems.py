@@ -12,7 +12,7 @@ from syncworker.store.tokens import DbTokenStore
 if TYPE_CHECKING:
     from syncworker.services.context import ServiceContext
 
-SYSTEMS = ("xpm", "xero")
+SYSTEMS = ("xpm", "xero", "aps")
 
 
 class UnknownSystem(ValueError):
@@ -31,6 +31,10 @@ def token_store(ctx: ServiceContext, tenant_id: int, system: str) -> DbTokenStor
 
 def default_adapter_factory(ctx: ServiceContext, tenant_id: int, system: str) -> ClientSystem:
     check_system(system)
+    if system == "aps":  # the practice's own SQL database: no tokens, a stored connection
+        from syncworker.services.aps_connection import aps_adapter
+
+        return aps_adapter(ctx, tenant_id)
     store = token_store(ctx, tenant_id, system)
     s = ctx.settings
     if system == "xpm":
