@@ -9,6 +9,8 @@ from syncworker import __version__
 from syncworker.http import (
     conflicts,
     connections,
+    console,
+    docs,
     duplicates,
     errors,
     health,
@@ -30,6 +32,7 @@ OPERATOR_ROUTERS = (runs.router, reviews.router, duplicates.router, links.router
 
 def create_app(ctx: ServiceContext, executor: Executor) -> FastAPI:
     app = FastAPI(
+        docs_url=None, redoc_url=None,  # served by http/docs.py from local assets, not a CDN
         title="syncworker", version=__version__,
         description="Operator API (Authorization: Bearer SYNCWORKER_OPERATOR_TOKEN; set X-Operator to name "
                     "yourself in the audit log), Xero webhook receiver, health and Prometheus metrics.",
@@ -43,6 +46,8 @@ def create_app(ctx: ServiceContext, executor: Executor) -> FastAPI:
         app.include_router(router, dependencies=[Depends(require_operator)],
                            responses={401: {"description": "missing or wrong bearer token"},
                                       503: {"description": "SYNCWORKER_OPERATOR_TOKEN is not set"}})
+    console.install(app)
+    docs.install(app)
     errors.install(app)
     # Outermost last: the gate refuses strangers before the body limit or anything else reads a byte.
     app.add_middleware(BodyLimit, exempt=frozenset({"/webhooks/xero"}))

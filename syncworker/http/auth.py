@@ -31,6 +31,12 @@ def tokens_match(given: str, expected: str) -> bool:
 
 # Health, the webhook (it has its signature) and the API's own description.
 OPEN_PATHS = frozenset({"/health", "/webhooks/xero", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+# The console checks its own session cookie and CSRF token (http/console/session.py); /docs has static files.
+OPEN_PREFIXES = ("/console/", "/docs/assets/")
+
+
+def is_open(path: str) -> bool:
+    return path in OPEN_PATHS or path == "/console" or path.startswith(OPEN_PREFIXES)
 
 
 def refusal(expected: str | None, authorization: str | None) -> tuple[int, str] | None:
@@ -50,7 +56,7 @@ class OperatorGate:
         self.app, self.token = app, token
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
+        if scope["type"] == "http" and not is_open(scope["path"]):
             header = dict(scope["headers"]).get(b"authorization")
             refused = refusal(self.token, header.decode("latin-1") if header is not None else None)
             if refused:
