@@ -58,7 +58,7 @@ _config_option = click.option(
 @click.argument("local_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("remote_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="CSV file to write: local_id, remote_id, score, decision, reasons.")
+              help="CSV file to write: local_id, remote_id, score, weight, decision, reasons.")
 @_config_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def match(local_csv: Path, remote_csv: Path, out_path: Path, config_path: Path | None, as_json: bool) -> None:
@@ -68,9 +68,10 @@ def match(local_csv: Path, remote_csv: Path, out_path: Path, config_path: Path |
     candidates = match_records(local, remote, config)
     with out_path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["local_id", "remote_id", "score", "decision", "reasons"])
+        writer.writerow(["local_id", "remote_id", "score", "weight", "decision", "reasons"])
         for c in candidates:
-            writer.writerow([c.local_id, c.remote_id, f"{c.score:.6f}", c.decision, "; ".join(c.reasons)])
+            writer.writerow([c.local_id, c.remote_id, f"{c.score:.6f}", f"{c.weight:.2f}", c.decision,
+                             "; ".join(c.reasons)])
     summary = {
         "local": len(local), "remote": len(remote),
         "link": sum(c.decision == "link" for c in candidates),
@@ -84,7 +85,7 @@ def match(local_csv: Path, remote_csv: Path, out_path: Path, config_path: Path |
 @click.command("dedupe")
 @click.argument("records_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="CSV file to write: id_a, id_b, score, decision, cluster_id, reasons.")
+              help="CSV file to write: id_a, id_b, score, weight, decision, cluster_id, reasons.")
 @_config_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def dedupe(records_csv: Path, out_path: Path, config_path: Path | None, as_json: bool) -> None:
@@ -95,10 +96,10 @@ def dedupe(records_csv: Path, out_path: Path, config_path: Path | None, as_json:
     cluster_of = {m: c.cluster_id for c in result.clusters for m in c.member_ids}
     with out_path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["id_a", "id_b", "score", "decision", "cluster_id", "reasons"])
+        writer.writerow(["id_a", "id_b", "score", "weight", "decision", "cluster_id", "reasons"])
         for p in result.pairs:
             same = cluster_of.get(p.id_a) is not None and cluster_of.get(p.id_a) == cluster_of.get(p.id_b)
-            writer.writerow([p.id_a, p.id_b, f"{p.score:.6f}", p.decision,
+            writer.writerow([p.id_a, p.id_b, f"{p.score:.6f}", f"{p.weight:.2f}", p.decision,
                              cluster_of[p.id_a] if same else "", "; ".join(p.reasons)])
     summary = {
         "records": len(records), "duplicate": sum(p.decision == "duplicate" for p in result.pairs),

@@ -66,7 +66,8 @@ def _bucket(sim: np.ndarray, cuts: tuple[float, ...]) -> np.ndarray:
 
 def _dob_levels(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """1 same date, 2 one digit off, two neighbouring digits swapped ('1853-01-81' / '1853-01-18':
-    a malformed date is compared by its digits as written) or day and month swapped, 3 other."""
+    a malformed date is compared by its digits as written), day and month swapped, or within a month
+    (days counted as 31 a month, 372 a year), 3 other."""
     level = np.full(len(a), 3, dtype=np.int8)
     da_digits = [(a // 10**k) % 10 for k in range(8)]
     db_digits = [(b // 10**k) % 10 for k in range(8)]
@@ -79,7 +80,8 @@ def _dob_levels(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     ya, ma, da = a // 10000, (a // 100) % 100, a % 100
     yb, mb, db = b // 10000, (b // 100) % 100, b % 100
     swapped = (ya == yb) & (ma == db) & (da == mb)
-    level[(mismatched_digits <= 1) | swapped | transposed] = 2
+    within_month = np.abs((ya * 372 + ma * 31 + da) - (yb * 372 + mb * 31 + db)) <= 31
+    level[(mismatched_digits <= 1) | swapped | transposed | within_month] = 2
     level[a == b] = 1
     level[(a == 0) | (b == 0)] = 0
     return level
@@ -181,7 +183,20 @@ def compare(
         caps.apply_kinds(cross_idx[~individual], REVIEW, ka[~individual], kb[~individual], "blocked")
 
     # Fields shared by every kind.
-    levels["email"] = _code_level(a.email[li], b.email[ri])
+    email = _code_level(a.email[li], b.email[ri])
+    near_idx = np.flatnonzero(email == 2)
+    if len(near_idx):
+        # A mistyped address ('ivy.llee@' / 'ivy.lee@'): at most two edits, and the same digits, as
+        # addresses made from one name differ by their numbers (namesakes: 'j.smith4@' / 'j.smith59@').
+        x, y = li[near_idx], ri[near_idx]
+        same_digits = a.email_digits[x] == b.email_digits[y]
+        edits = np.full(len(near_idx), 99, dtype=np.int64)
+        check = np.flatnonzero(same_digits)
+        if len(check):
+            edits[check] = process.cpdist(a.email_text[x[check]], b.email_text[y[check]],
+                                          scorer=DamerauLevenshtein.distance, workers=workers)
+        email[near_idx] = np.where(edits <= 2, 2, 3)
+    levels["email"] = email
     phone_agree = np.zeros(n, dtype=bool)
     for x in (a.phone1[li], a.phone2[li]):
         for y in (b.phone1[ri], b.phone2[ri]):
@@ -427,7 +442,7 @@ def _compare_people(
     own_email = ~a.email_shared[la] & ~b.email_shared[lb]
     mobile = _code_level(a.mobile[la], b.mobile[lb])
     personal_agree = (tax == 1) | (tax == 2) | ((email == 1) & own_email) | (mobile == 1)
-    personal_clash = (tax == 3) | ((email == 2) & own_email) | (mobile == 2)
+    personal_clash = (tax == 3) | ((email == 3) & own_email) | (mobile == 2)
     caps.apply(_mask(n, idx[(dob == 0) & (personal_clash | ~personal_agree)]), REVIEW, "dob=missing:review")
     caps.apply(_mask(n, idx[mid == 2]), REVIEW, "middle_initial=disagree")
     strong_id = (dob == 1) | (dob == 2) | (levels["tax"][idx] == 1) | (levels["tax"][idx] == 2)

@@ -22,7 +22,7 @@ DEFAULT_M: dict[str, tuple[float, ...]] = {
     "given": (0.0, 0.85, 0.06, 0.05, 0.04),  # exact or nickname, jw>=.92, initial or jw>=.80, other
     "middle": (0.0, 0.95, 0.05),  # same initial, different initial
     "dob": (0.0, 0.90, 0.07, 0.03),  # exact, one digit or day/month swapped, other
-    "email": (0.0, 0.90, 0.10),
+    "email": (0.0, 0.88, 0.04, 0.08),  # same address, one mistyped (jw>=.92), other
     "phone": (0.0, 0.85, 0.15),
     "tax": (0.0, 0.98, 0.98, 0.02),  # full agree, visible digits agree (masked), disagree
     "bizno": (0.0, 0.97, 0.03),  # ABN / company number agree, disagree
@@ -39,7 +39,7 @@ DEFAULT_U: dict[str, tuple[float, ...]] = {
     "given": (0.0, 0.01, 5e-3, 0.03, 0.955),
     "middle": (0.0, 0.1, 0.9),
     "dob": (0.0, 5e-5, 5e-4, 0.99945),
-    "email": (0.0, 1e-5, 0.99999),
+    "email": (0.0, 1e-5, 1e-4, 0.99989),
     "phone": (0.0, 1e-5, 0.99999),
     "tax": (0.0, 1e-7, 1e-3, 0.998999),
     "bizno": (0.0, 1e-6, 0.999999),
@@ -67,6 +67,8 @@ class MatchConfig:
     workers: int = 2  # rapidfuzz threads; with 2 or more, large lists are also normalised in two processes
     background_table_min: int = 20_000  # records per side (per half, deduplicating) for that; 0: never
     random_seed: int = 7
+    em_iterations: int = 10  # EM rounds fitting m to each run's candidate pairs (0: configured m as is)
+    m_prior_pairs: float = 100.0  # weight of the configured m, in pairs, against the pairs EM observes
     m_probabilities: Mapping[str, tuple[float, ...]] = field(default_factory=lambda: dict(DEFAULT_M))
 
     @classmethod

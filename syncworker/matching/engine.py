@@ -16,11 +16,11 @@ from syncworker.domain.profile import ClientProfile
 
 from .blocking import dedupe_candidates, link_candidates
 from .clusters import build_clusters
-from .compare import LINK, REVIEW, Comparison, compare, settle_relatives
+from .compare import LINK, NONE, REVIEW, Comparison, compare, settle_relatives
 from .config import MatchConfig
 from .explain import reasons_for_many
 from .households import fields_corrupted, find_households
-from .model import estimate_model, estimate_prior, probability
+from .model import estimate_model, estimate_prior, probability, refine_m
 from .normalise_cache import clear_caches
 from .tables import build_dedupe_table, build_link_tables
 
@@ -33,6 +33,8 @@ class MatchCandidate:
     decision: Literal["link", "review"]
     reasons: list[str]
     runner_up_score: float | None = None
+    weight: float = 0.0  # match weight: log2 of the odds that the pair is one client (score = 2^w / (1 + 2^w))
+    runner_up_id: str | None = None  # the competing record (remote or local) of the best other pair
 
 
 @dataclass(slots=True)
@@ -42,6 +44,7 @@ class DuplicatePair:
     score: float
     decision: Literal["duplicate", "review"]
     reasons: list[str]
+    weight: float = 0.0  # match weight in bits (log2 odds), see MatchCandidate.weight
 
 
 @dataclass(slots=True)
@@ -82,13 +85,15 @@ def score_links(local: Sequence[ClientProfile], remote: Sequence[ClientProfile],
     pos = np.flatnonzero(comparison.relatives)
     context = homes_l.has_relative[comparison.left[pos]] | homes_r.has_relative[comparison.right[pos]]
     settle_relatives(comparison, context, fields_corrupted(comparison.levels))
+    model = refine_m(model, comparison, config, NONE)
     evidence = model.total(comparison) - comparison.penalty
     log2_odds = evidence + estimate_prior(evidence, config)
     return left, right, ScoredPairs(comparison, log2_odds, probability(log2_odds))
 
 
-def _best_other(group: np.ndarray, weight: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    """For each pair, the best weight among the *other* pairs of its group (-inf when none)."""
+def _best_other(group: np.ndarray, weight: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each pair, the best weight among the *other* pairs of its group (-inf when none), and
+    which pair that is (-1 when none)."""
     order = np.lexsort((-weight, group))
     g, w = group[order], weight[order]
     n = len(g)
@@ -97,35 +102,49 @@ def _best_other(group: np.ndarray, weight: np.ndarray, positions: np.ndarray) ->
     start = np.maximum.accumulate(np.where(first, np.arange(n), 0))
     nxt = start + 1
     second = np.full(n, -np.inf)
+    second_at = np.full(n, -1, dtype=np.int64)
     ok = nxt < n
     ok[ok] = g[nxt[ok]] == g[ok]
     second[ok] = w[nxt[ok]]
-    other_sorted = np.where(np.arange(n) == start, second, w[start])
+    second_at[ok] = order[nxt[ok]]
+    is_first = np.arange(n) == start
+    other_sorted = np.where(is_first, second, w[start])
+    other_at_sorted = np.where(is_first, second_at, order[start])
     other = np.empty(n)
     other[order] = other_sorted
-    return other[positions]
+    other_at = np.empty(n, dtype=np.int64)
+    other_at[order] = other_at_sorted
+    return other[positions], other_at[positions]
 
 
-def decide_links(pairs: ScoredPairs, config: MatchConfig) -> list[tuple[int, str, float | None]]:
-    """One-to-one assignment: (pair position, decision, runner-up score) for each assigned local."""
+def decide_links(pairs: ScoredPairs, config: MatchConfig) -> list[tuple[int, str, float | None, int]]:
+    """One-to-one assignment: (pair position, decision, runner-up score, runner-up pair position or
+    -1) for each assigned local."""
     comp = pairs.comparison
     eligible = np.flatnonzero(comp.cap >= REVIEW)
     if len(eligible) == 0:
         return []
     w = pairs.log2_odds[eligible]
     left, right = comp.left[eligible], comp.right[eligible]
-    runner = np.maximum(_best_other(left, w, np.arange(len(w))), _best_other(right, w, np.arange(len(w))))
+    everyone = np.arange(len(w))
+    by_left, by_left_at = _best_other(left, w, everyone)
+    by_right, by_right_at = _best_other(right, w, everyone)
+    runner = np.maximum(by_left, by_right)
+    runner_at = np.where(by_left >= by_right, by_left_at, by_right_at)
     wanted = np.flatnonzero(pairs.score[eligible] >= config.link_review_threshold)
     chosen = _greedy_one_to_one(left, right, w, wanted)
     # Decided for all chosen pairs at once: per-pair NumPy scalar calls cost ~0.3 s at 100k.
     pos = eligible[chosen]
     best_other = runner[chosen]
+    other_at = runner_at[chosen]
+    other_pos = np.where(other_at >= 0, eligible[np.maximum(other_at, 0)], -1)
     margin_ok = w[chosen] - best_other >= config.runner_up_margin_bits
     auto = (comp.cap[pos] == LINK) & (pairs.score[pos] >= config.link_auto_threshold) & margin_ok
     runner_score = probability(best_other).tolist()
     return [
-        (p, "link" if a else "review", None if inf else r)
-        for p, a, inf, r in zip(pos.tolist(), auto.tolist(), np.isinf(best_other).tolist(), runner_score, strict=True)
+        (p, "link" if a else "review", None if inf else r, o)
+        for p, a, inf, r, o in zip(pos.tolist(), auto.tolist(), np.isinf(best_other).tolist(), runner_score,
+                                   other_pos.tolist(), strict=True)
     ]
 
 
@@ -205,20 +224,39 @@ def _match_records(
     left, right, pairs = score_links(local, remote, config)
     result: list[MatchCandidate] = []
     decided = decide_links(pairs, config)
-    all_reasons = reasons_for_many(pairs.comparison, np.asarray([pos for pos, _, _ in decided], dtype=np.int64))
-    for (pos, decision, runner_score), reasons in zip(decided, all_reasons, strict=True):
-        if decision == "review" and runner_score is not None and pairs.log2_odds[pos] - _logit(runner_score) < config.runner_up_margin_bits:
-            reasons.append(f"runner_up={runner_score:.3f}")
-        local_id = left.ids[pairs.comparison.left[pos]]
+    comp = pairs.comparison
+    all_reasons = reasons_for_many(comp, np.asarray([d[0] for d in decided], dtype=np.int64))
+    for (pos, decision, runner_score, other), reasons in zip(decided, all_reasons, strict=True):
+        local_id = left.ids[comp.left[pos]]
+        remote_id = right.ids[comp.right[pos]]
+        runner_id = None
+        if other >= 0:  # the record competing for this one: the other side of the runner-up pair
+            runner_id = right.ids[comp.right[other]] if comp.left[other] == comp.left[pos] else left.ids[comp.left[other]]
+        if decision == "review":
+            reasons.append("held_back_by=" + _held_back_by(
+                comp.cap_reason(pos) if comp.cap[pos] < LINK else None, float(pairs.score[pos]),
+                config.link_auto_threshold, runner_id, runner_score,
+                float(pairs.log2_odds[pos]) - _logit(runner_score) if runner_score is not None else None,
+                config.runner_up_margin_bits))
         if local_id in merge_required:
             decision = "review"
             reasons.append("merge_required")
         result.append(MatchCandidate(
-            local_id, right.ids[pairs.comparison.right[pos]],
-            round(float(pairs.score[pos]), 6), decision, reasons, runner_score,  # type: ignore[arg-type]
+            local_id, remote_id, round(float(pairs.score[pos]), 6), decision, reasons,  # type: ignore[arg-type]
+            runner_score, round(float(pairs.log2_odds[pos]), 2), runner_id,
         ))
     result.sort(key=lambda c: c.local_id)
     return result
+
+
+def _held_back_by(rule: str | None, score: float, threshold: float, runner_id: str | None,
+                  runner_score: float | None, margin: float | None, margin_needed: float) -> str:
+    """The one thing that kept a pair from being decided automatically, named for a reviewer."""
+    if rule:
+        return f"rule:{rule}"
+    if runner_id is not None and margin is not None and margin < margin_needed:
+        return f"competing:{runner_id} (score {runner_score:.3f}, {margin:.1f} of {margin_needed:.0f} bits ahead)"
+    return f"score {score:.6f} < {threshold}"
 
 
 def _logit(p: float) -> float:
@@ -253,6 +291,7 @@ def _find_duplicates(records: Sequence[ClientProfile], config: MatchConfig) -> D
         return comparison, corrupted
 
     comparison, corrupted = compare_settled(li, ri)
+    model = refine_m(model, comparison, config, NONE)
     evidence = model.total(comparison) - comparison.penalty
     prior = estimate_prior(evidence, config)
     log2_odds = evidence + prior
@@ -260,22 +299,77 @@ def _find_duplicates(records: Sequence[ClientProfile], config: MatchConfig) -> D
     keep = np.flatnonzero((comparison.cap >= REVIEW) & (score >= config.duplicate_review_threshold))
     is_dup = (comparison.cap[keep] == LINK) & (score[keep] >= config.duplicate_threshold)
 
-    def score_extra(i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def compare_extra(i: np.ndarray, j: np.ndarray) -> tuple[Comparison, np.ndarray]:
         extra, _ = compare_settled(i, j, corrupted)
-        return probability(model.total(extra) - extra.penalty + prior), extra.cap
+        return extra, model.total(extra) - extra.penalty + prior
+
+    def score_extra(i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        extra, odds = compare_extra(i, j)
+        return probability(odds), extra.cap
 
     clusters, split = build_clusters(
         len(table), li[keep], ri[keep], score[keep], is_dup, score_extra, config.duplicate_review_threshold
     )
+    cluster_of = np.full(len(table), -1, dtype=np.int64)
+    for number, (members, _) in enumerate(clusters):
+        cluster_of[members] = number
+    ka, kb = li[keep], ri[keep]
+    same_cluster = (cluster_of[ka] == cluster_of[kb]) & (cluster_of[ka] >= 0)
     pairs: list[DuplicatePair] = []
     for n, (k, reasons) in enumerate(zip(keep.tolist(), reasons_for_many(comparison, keep), strict=True)):
-        decision = "duplicate" if is_dup[n] and not split[n] else "review"
+        # A pair inside a cluster is a duplicate like the cluster, unless a rule holds it for review.
+        joined = same_cluster[n] and not is_dup[n] and comparison.cap[k] == LINK
+        decision = "duplicate" if (is_dup[n] and not split[n]) or joined else "review"
         if split[n]:
-            reasons.append("cluster_guard:split")
-        pairs.append(DuplicatePair(table.ids[li[k]], table.ids[ri[k]], round(float(score[k]), 6), decision, reasons))  # type: ignore[arg-type]
+            other = cluster_of[ka[n]] if cluster_of[ka[n]] >= 0 else cluster_of[kb[n]]
+            reasons.append("held_back_by=cluster_guard:split" + (f" (joins c{other + 1})" if other >= 0 else ""))
+        elif joined:
+            reasons.append(f"cluster=c{cluster_of[ka[n]] + 1}")
+        elif decision == "review":
+            rule = comparison.cap_reason(k) if comparison.cap[k] < LINK else None
+            reasons.append("held_back_by=" + (f"rule:{rule}" if rule else
+                                              f"score {float(score[k]):.6f} < {config.duplicate_threshold}"))
+        pairs.append(DuplicatePair(table.ids[li[k]], table.ids[ri[k]], round(float(score[k]), 6), decision, reasons,  # type: ignore[arg-type]
+                                   round(float(log2_odds[k]), 2)))
+    pairs.extend(_pairs_implied_by_clusters(table.ids, clusters, ka, kb, compare_extra))
     out_clusters = [
         Cluster(f"c{n + 1}", tuple(sorted(table.ids[m] for m in members)), round(min_score, 6),
                 [f"members={len(members)}", f"min_pair_score={min_score:.3f}"])
         for n, (members, min_score) in enumerate(clusters)
     ]
     return DuplicateResult(pairs, out_clusters)
+
+
+IMPLIED_PAIRS_MAX_CLUSTER = 50  # larger clusters list only the pairs compared directly
+
+
+def _pairs_implied_by_clusters(ids, clusters, ka: np.ndarray, kb: np.ndarray, compare_extra) -> list[DuplicatePair]:
+    """The member pairs of each cluster that no candidate pair listed (blocking never put them side by
+    side, or they scored low on their own): duplicates by the cluster, each scored on its own too, and
+    held for review where a rule objects. Linear in the pairs listed."""
+    n = len(ids)
+    listed = set((np.minimum(ka, kb) * n + np.maximum(ka, kb)).tolist())
+    ia, ib, number = [], [], []
+    for c, (members, _) in enumerate(clusters):
+        if len(members) > IMPLIED_PAIRS_MAX_CLUSTER:
+            continue
+        for x in range(len(members)):
+            for y in range(x + 1, len(members)):
+                if members[x] * n + members[y] not in listed:
+                    ia.append(members[x])
+                    ib.append(members[y])
+                    number.append(c)
+    if not ia:
+        return []
+    i, j = np.asarray(ia, dtype=np.int64), np.asarray(ib, dtype=np.int64)
+    extra, odds = compare_extra(i, j)
+    scores = probability(odds)
+    out = []
+    for k, reasons in enumerate(reasons_for_many(extra, np.arange(len(i)))):
+        rule = extra.cap_reason(k) if extra.cap[k] < LINK else None
+        reasons.append(f"cluster=c{number[k] + 1}")
+        if rule:
+            reasons.append(f"held_back_by=rule:{rule}")
+        out.append(DuplicatePair(ids[ia[k]], ids[ib[k]], round(float(scores[k]), 6), "review" if rule else "duplicate",
+                                 reasons, round(float(odds[k]), 2)))
+    return out

@@ -11,7 +11,7 @@ _LEVEL_WORDS: dict[str, tuple[str, ...]] = {
     "family": ("", "agree", "similar", "similar", "disagree"),
     "middle": ("", "agree", "disagree"),
     "dob": ("", "agree", "near", "disagree"),
-    "email": ("", "agree", "disagree"),
+    "email": ("", "agree", "similar", "disagree"),
     "phone": ("", "agree", "disagree"),
     "tax": ("", "agree", "agree(masked)", "disagree"),
     "bizno": ("", "agree", "disagree"),

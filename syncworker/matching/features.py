@@ -108,6 +108,8 @@ class Table:
     family2: np.ndarray  # object
     dob: np.ndarray  # int32 yyyymmdd, 0 when missing
     email: np.ndarray  # int32 codes
+    email_text: np.ndarray  # object: the normalised email ('' when none), for near misses
+    email_digits: np.ndarray  # int32 code of the email's digits in order (-1 when it has none)
     email_shared: np.ndarray  # bool: people with other given names use this email too (a family address)
     mobile: np.ndarray  # int32 code of a mobile number (personal, unlike a household landline)
     phone1: np.ndarray
@@ -385,12 +387,13 @@ def normalise(raw: RawColumns, vocab: Vocab, region: str) -> Normalised:
         family=family, generation=generation, given2=given2, family2=family2, dob=dob,
         tax_valid=np.asarray(tax_valid, dtype=bool),
         bizno_valid=np.fromiter((b[2] and b[0] != "" for b in business), dtype=bool, count=n),
-        street=obj(street),
+        street=obj(street), email_text=obj(email),
         postcode_digits=np.fromiter(map(_postcode_digits, postcode), dtype=np.int32, count=n),
         family_initial=obj([f[:1] for f in family.tolist()]), city=obj(city),
     )
     strings = {  # Table code field -> (namespace, values); codes are unique across namespaces
-        "email": ("", email), "given_canon_code": ("g", given_canon.tolist()), "name_code": ("n", name_key.tolist()),
+        "email": ("", email), "email_digits": ("@#", ["".join(filter(str.isdigit, e)) for e in email]),
+        "given_canon_code": ("g", given_canon.tolist()), "name_code": ("n", name_key.tolist()),
         "family_code": ("f", family.tolist()),
         "mobile": ("", list(map(_mobile, phone1, phone2))), "phone1": ("", phone1), "phone2": ("", phone2),
         "tax_full": ("t", list(tax_full)), "tax_tail": ("tt", list(tax_tail)), "bizno": ("b", [b[0] for b in business]),

@@ -28,6 +28,8 @@ _EXACT_CODES = {
 @dataclass(frozen=True, slots=True)
 class Model:
     weights: dict[str, np.ndarray]  # field -> log2 Bayes factor per level (level 0 = 0)
+    m: dict[str, np.ndarray] | None = None  # field -> P(level | same client), level 0 unused
+    u: dict[str, np.ndarray] | None = None  # field -> P(level | different clients)
 
     def total(self, comparison: Comparison) -> np.ndarray:
         out = np.zeros(len(comparison), dtype=np.float64)
@@ -83,6 +85,8 @@ def estimate_model(a: Table, b: Table, config: MatchConfig, same: bool) -> Model
     si, sj = _sample_pairs(a, b, config.u_sample_pairs, rng, same)
     sample = compare(a, b, si, sj, config.workers)
     weights: dict[str, np.ndarray] = {}
+    ms: dict[str, np.ndarray] = {}
+    us: dict[str, np.ndarray] = {}
     for name in FIELDS:
         m = np.asarray(config.m_probabilities[name], dtype=np.float64)
         levels = sample.levels[name]
@@ -99,7 +103,39 @@ def estimate_model(a: Table, b: Table, config: MatchConfig, same: bool) -> Model
         w = np.zeros(len(m))
         w[1:] = np.log2(m[1:] / u[1:])
         weights[name] = w
-    return Model(weights)
+        ms[name], us[name] = m, u
+    return Model(weights, ms, us)
+
+
+def refine_m(model: Model, comparison: Comparison, config: MatchConfig, cap_none: int = 0) -> Model:
+    """m-probabilities fitted by EM to the candidate pairs of this run (u stays as measured), so a list
+    whose duplicates differ more than usual (dates off by a month, mistyped emails) is weighed by its
+    own error rates, without labels. The configured m acts as `m_prior_pairs` pseudo-pairs, so a
+    small or one-sided list stays near the configured values; pairs a rule rules out count as non-matches."""
+    if config.em_iterations <= 0 or len(comparison) == 0 or model.m is None or model.u is None:
+        return model
+    allowed = comparison.cap != cap_none
+    counts = {name: comparison.levels[name] for name in FIELDS}
+    current = model
+    prior = config.prior_log2_odds
+    for _ in range(config.em_iterations):
+        evidence = current.total(comparison) - comparison.penalty
+        post = np.where(allowed, probability(evidence + prior), 0.0)
+        share = min(max(float(post.mean()), 1e-9), 1 - 1e-9)
+        prior = min(float(np.log2(share / (1 - share))), config.prior_log2_odds_max)
+        weights = {}
+        for name in FIELDS:
+            m0, u = model.m[name], model.u[name]
+            mass = np.bincount(counts[name], weights=post, minlength=len(m0))[: len(m0)]
+            seen = mass[1:].sum()
+            m = m0.copy()
+            m[1:] = (mass[1:] + config.m_prior_pairs * m0[1:]) / (seen + config.m_prior_pairs)
+            m = np.clip(m, 1e-4, 1.0)
+            w = np.zeros(len(m))
+            w[1:] = np.log2(m[1:] / u[1:])
+            weights[name] = w
+        current = Model(weights, model.m, model.u)
+    return current
 
 
 def probability(log2_odds: np.ndarray) -> np.ndarray:

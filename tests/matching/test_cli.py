@@ -46,7 +46,7 @@ def test_match_writes_one_row_per_local_with_a_candidate(tmp_path):
     result = CliRunner().invoke(match, [str(local), str(remote), "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(out.read_text().splitlines()))
-    assert list(rows[0]) == ["local_id", "remote_id", "score", "decision", "reasons"]
+    assert list(rows[0]) == ["local_id", "remote_id", "score", "weight", "decision", "reasons"]
     acme = [r for r in rows if r["local_id"] == "l1"]
     assert acme and acme[0]["remote_id"] == "r1" and acme[0]["decision"] == "link"
     assert '"link": ' in result.output
@@ -62,7 +62,7 @@ def test_dedupe_writes_pairs_with_cluster_ids(tmp_path):
     result = CliRunner().invoke(dedupe, [str(records), "--out", str(out)])
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(out.read_text().splitlines()))
-    assert list(rows[0]) == ["id_a", "id_b", "score", "decision", "cluster_id", "reasons"]
+    assert list(rows[0]) == ["id_a", "id_b", "score", "weight", "decision", "cluster_id", "reasons"]
     assert rows[0]["decision"] == "duplicate" and rows[0]["cluster_id"]
 
 

@@ -2,6 +2,8 @@
 
 from datetime import date
 
+import pytest
+
 from syncworker.domain.profile import Address, ClientKind, ClientProfile
 from syncworker.matching import MatchConfig, find_duplicates, match_records
 
@@ -192,3 +194,44 @@ def test_nickname_with_a_typo_still_agrees():
     remote = [person("r1", "Jenny Wilson", phone="0400 111 222", email="jw@mail.com")]
     c = by_local(match_records(local + filler("a"), remote + filler("b"), CONFIG))["l1"]
     assert "given=similar" in c.reasons and c.decision == "link"
+
+
+def test_a_review_names_the_competing_record_and_the_rule_that_held_it_back():
+    local = [ClientProfile("l1", CO, "Harbour View Holdings Pty Ltd", phone="02 9999 1111"),
+             ClientProfile("l2", TRUST, "The Trustee for the Smith Family Trust", phone="02 8888 0000")]
+    remote = [ClientProfile("r1", CO, "Harbour View Holdings Pty Ltd", phone="02 9999 1111"),
+              ClientProfile("r2", CO, "Harbour View Holdings Pty Limited", phone="(02) 9999 1111"),
+              ClientProfile("r3", CO, "Smith Family Pty Ltd", phone="02 8888 0000")]
+    cands = by_local(match_records(local + filler("a"), remote + filler("b"), CONFIG))
+    ambiguous = cands["l1"]
+    other = ({"r1", "r2"} - {ambiguous.remote_id}).pop()
+    assert ambiguous.runner_up_id == other
+    assert any(r.startswith(f"held_back_by=competing:{other} ") for r in ambiguous.reasons)
+    assert "held_back_by=rule:kind=trust/company:blocked" in cands["l2"].reasons
+
+
+def test_match_weight_spreads_where_the_probability_saturates():
+    records = [
+        person("a", "Katherine Jones", email="kate@jones.com", date_of_birth=date(1980, 5, 6), address=home()),
+        person("b", "Jones, Kate", email="kate@jones.com", date_of_birth=date(1980, 5, 6), address=home()),
+        person("c", "Kathy Jones", date_of_birth=date(1980, 5, 6)),
+    ] + filler("f")
+    pairs = {(p.id_a, p.id_b): p for p in find_duplicates(records, CONFIG).pairs}
+    strong, weaker = pairs[("a", "b")], pairs[("a", "c")]
+    assert strong.weight > weaker.weight + 5  # bits: a name and a date against five agreeing fields
+    assert 1 / (1 + 2 ** -weaker.weight) == pytest.approx(weaker.score, abs=1e-6)
+
+
+def test_members_of_a_cluster_never_compared_directly_are_written_as_duplicates():
+    # a~b share an email, b~c a phone and a birth date; a and c share no blocking key at all.
+    records = [
+        person("a", "Katherine Jones", email="kate@jones.com"),
+        person("b", "Kate Jones", email="kate@jones.com", phone="0411 222 333", date_of_birth=date(1980, 5, 6)),
+        person("c", "Katherine Hones", phone="0411 222 333", date_of_birth=date(1980, 5, 6)),
+    ] + filler("f")
+    result = find_duplicates(records, CONFIG)
+    assert [c.member_ids for c in result.clusters] == [("a", "b", "c")]
+    pairs = {(p.id_a, p.id_b): p for p in result.pairs}
+    assert {k: p.decision for k, p in pairs.items()} == {("a", "b"): "duplicate", ("b", "c"): "duplicate",
+                                                         ("a", "c"): "duplicate"}
+    assert "cluster=c1" in pairs[("a", "c")].reasons and pairs[("a", "c")].score < CONFIG.duplicate_threshold

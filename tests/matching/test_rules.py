@@ -142,8 +142,8 @@ def test_blocking_finds_typos_without_comparing_everything():
 
 def test_config_from_mapping_and_yaml_defaults():
     assert MatchConfig.default().link_auto_threshold == pytest.approx(0.999)
-    custom = MatchConfig.from_mapping({"default_region": "NZ", "m_probabilities": {"email": [0, 0.8, 0.2]}})
-    assert custom.default_region == "NZ" and custom.m_probabilities["email"] == (0.0, 0.8, 0.2)
+    custom = MatchConfig.from_mapping({"default_region": "NZ", "m_probabilities": {"email": [0, 0.8, 0.1, 0.1]}})
+    assert custom.default_region == "NZ" and custom.m_probabilities["email"] == (0.0, 0.8, 0.1, 0.1)
     with pytest.raises(ValueError, match="unknown"):
         MatchConfig.from_mapping({"auto": 0.9})
     with pytest.raises(ValueError, match="between 0 and 1"):
@@ -287,3 +287,30 @@ def test_blocking_meets_a_mistyped_postcode_through_suburb_or_surname_and_house_
     li, ri = link_candidates(build_table(local, vocab, "AU"), build_table(remote, vocab, "AU"), CONFIG.max_block_pairs)
     pairs = set(zip(li.tolist(), ri.tolist(), strict=True))
     assert {(20, 0), (21, 1)} <= pairs
+
+
+def test_em_fits_m_to_the_list_and_zero_rounds_keep_the_configured_m():
+    """Every duplicate below has its birth date a month off: EM learns that 'near' is usual among the
+    matches of this list, without labels; with em_iterations 0 the configured m stays."""
+
+    from syncworker.matching.compare import NONE, compare
+    from syncworker.matching.model import estimate_model, refine_m
+    from syncworker.matching.tables import build_dedupe_table
+
+    first = "Olivia Amelia Isla Mia Grace Lily Ella Jack Noah Oliver Leo Harry Oscar Henry Arthur".split()
+    records = []
+    for k, given in enumerate(first):
+        born = date(1950 + k, 3, 10)
+        for copy, day in (("a", born), ("b", born.replace(month=4))):
+            records.append(ClientProfile(f"p{k}{copy}", ClientKind.INDIVIDUAL, f"{given} Vance{k}",
+                                         email=f"{given.lower()}{k}@mail.com", date_of_birth=day))
+    config = MatchConfig()
+    table = build_dedupe_table(records, config)
+    i, j = np.triu_indices(len(records), 1)
+    comparison = compare(table, table, i, j, 1)
+    model = estimate_model(table, table, config, same=True)
+    fitted = refine_m(model, comparison, config, NONE)
+    configured = refine_m(model, comparison, config.with_changes(em_iterations=0), NONE)
+    assert configured is model
+    near = 2
+    assert fitted.weights["dob"][near] > model.weights["dob"][near] + 1  # bits
