@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-import phonenumbers
-
+from syncworker.domain import equivalence
 from syncworker.domain.profile import SYNCABLE_FIELDS
 
 
@@ -45,8 +43,17 @@ class Policy(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class FieldRule:
+    """`policy` settles a field both sides changed since the last sync; `first_sync` settles a field whose
+    two sides hold different non-blank values when the pair has no base yet (its first sync after
+    linking). A blank side is always filled from the other at first sync, whatever the policy."""
+
     direction: Direction = Direction.BOTH
     policy: Policy = Policy.MANUAL
+    first_sync: Policy = Policy.MANUAL
+
+
+RULE_KEYS = ("direction", "policy", "first_sync")
+_LAYER_KEYS = ("defaults", "fields", "systems")
 
 
 class Action(StrEnum):
@@ -71,99 +78,110 @@ class RuleError(ValueError):
 
 @dataclass(frozen=True)
 class FieldRules:
-    """Rules per system and field: system field rule → system default → global default (both, manual)."""
+    """Layers of rule documents (config/field_rules.yaml, then a tenant's overrides), each shaped
 
-    default: FieldRule
-    systems: Mapping[str, tuple[FieldRule, Mapping[str, FieldRule]]]
+        defaults: RULE                  fields: {FIELD: RULE}
+        systems: {SYSTEM: {defaults: RULE, fields: {FIELD: RULE}}}
+
+    where RULE sets any of direction, policy, first_sync. A field's effective rule is built key by key,
+    layer after layer, from the least to the most specific entry: defaults, fields.F, systems.S.defaults,
+    systems.S.fields.F; a later layer overrides an earlier one. Keys nobody sets: direction both, policy
+    manual, first_sync the field's policy."""
+
+    layers: tuple[Mapping[str, Any], ...] = ()
 
     def rule(self, system: str, field: str) -> FieldRule:
-        entry = self.systems.get(system)
-        if entry is None:
-            return self.default
-        system_default, fields = entry
-        return fields.get(field, system_default)
+        spec: dict[str, Any] = {}
+        for layer in self.layers:
+            sys_spec = (layer.get("systems") or {}).get(system) or {}
+            for part in (layer.get("defaults"), (layer.get("fields") or {}).get(field), sys_spec.get("defaults"),
+                         (sys_spec.get("fields") or {}).get(field)):
+                spec.update(part or {})
+        policy = spec.get("policy", Policy.MANUAL)
+        return FieldRule(Direction(spec.get("direction", Direction.BOTH)), Policy(policy),
+                         Policy(spec.get("first_sync", policy)))
+
+    @property
+    def systems(self) -> list[str]:
+        return sorted({str(s) for layer in self.layers for s in (layer.get("systems") or {})})
+
+    def effective(self, systems: list[str] | None = None) -> dict[str, dict[str, dict[str, str]]]:
+        """{system: {field: {direction, policy, first_sync}}} for printing (`syncworker rules show`)."""
+        return {system: {f: {k: getattr(self.rule(system, f), k).value for k in RULE_KEYS} for f in SYNCABLE_FIELDS}
+                for system in (systems or self.systems)}
+
+    def with_overrides(self, raw: Mapping[str, Any] | None, where: str = "tenant overrides") -> FieldRules:
+        return FieldRules((*self.layers, _validate(raw, where))) if raw else self
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any] | None) -> FieldRules:
         """Validate the field_rules.yaml structure; any mistake raises RuleError naming where it is."""
-        raw = raw or {}
-        if not isinstance(raw, Mapping):
-            raise RuleError("field rules: the file must hold a mapping")
-        unknown = set(raw) - {"defaults", "systems"}
-        if unknown:
-            raise RuleError(f"field rules: unknown top-level keys {sorted(unknown)}")
-        default = _rule(raw.get("defaults"), FieldRule(), "defaults")
-        systems: dict[str, tuple[FieldRule, dict[str, FieldRule]]] = {}
-        for system, spec in (raw.get("systems") or {}).items():
-            spec = spec or {}
-            if not isinstance(spec, Mapping) or set(spec) - {"defaults", "fields"}:
-                raise RuleError(f"field rules: systems.{system} takes only 'defaults' and 'fields'")
-            sys_default = _rule(spec.get("defaults"), default, f"systems.{system}.defaults")
-            fields: dict[str, FieldRule] = {}
-            for name, fspec in (spec.get("fields") or {}).items():
-                if name not in SYNCABLE_FIELDS:
-                    raise RuleError(f"field rules: systems.{system}.fields.{name}: not a syncable field "
-                                    f"(one of {', '.join(SYNCABLE_FIELDS)})")
-                fields[name] = _rule(fspec, sys_default, f"systems.{system}.fields.{name}")
-            systems[str(system)] = (sys_default, fields)
-        return cls(default, systems)
+        return cls((_validate(raw, "field rules"),))
 
 
-def _rule(spec: Any, base: FieldRule, where: str) -> FieldRule:
+def _validate(raw: Any, where: str) -> dict[str, Any]:
+    """A rule document checked and copied with plain string values (so it can be stored as JSON)."""
+    raw = raw or {}
+    if not isinstance(raw, Mapping):
+        raise RuleError(f"{where}: the file must hold a mapping")
+    unknown = set(raw) - set(_LAYER_KEYS)
+    if unknown:
+        raise RuleError(f"{where}: unknown top-level keys {sorted(unknown)}")
+    out = _section(raw, where, "")
+    systems: dict[str, Any] = {}
+    for system, spec in (raw.get("systems") or {}).items():
+        spec = spec or {}
+        if not isinstance(spec, Mapping) or set(spec) - {"defaults", "fields"}:
+            raise RuleError(f"{where}: systems.{system} takes only 'defaults' and 'fields'")
+        systems[str(system)] = _section(spec, where, f"systems.{system}.")
+    if systems:
+        out["systems"] = systems
+    return out
+
+
+def _section(spec: Mapping[str, Any], where: str, path: str) -> dict[str, Any]:
+    """The `defaults` and `fields` of one level (the document, or one system)."""
+    out: dict[str, Any] = {}
+    if spec.get("defaults") is not None:
+        out["defaults"] = _rule(spec["defaults"], f"{where}: {path}defaults")
+    if spec.get("fields"):
+        out["fields"] = _fields(spec["fields"], f"{where}: {path}fields")
+    return out
+
+
+def _fields(spec: Any, where: str) -> dict[str, Any]:
+    if not isinstance(spec, Mapping):
+        raise RuleError(f"{where} must map field names to rules")
+    out = {}
+    for name, fspec in spec.items():
+        if name not in SYNCABLE_FIELDS:
+            raise RuleError(f"{where}.{name}: not a syncable field (one of {', '.join(SYNCABLE_FIELDS)})")
+        out[str(name)] = _rule(fspec, f"{where}.{name}")
+    return out
+
+
+def _rule(spec: Any, where: str) -> dict[str, str]:
     if spec is None:
-        return base
-    if not isinstance(spec, Mapping) or set(spec) - {"direction", "policy"}:
-        raise RuleError(f"field rules: {where} takes only 'direction' and 'policy'")
-    try:
-        direction = Direction(spec.get("direction", base.direction))
-    except ValueError:
-        raise RuleError(f"field rules: {where}: direction {spec.get('direction')!r} is not one of "
-                        f"{', '.join(d.value for d in Direction)}") from None
-    try:
-        policy = Policy(spec.get("policy", base.policy))
-    except ValueError:
-        raise RuleError(f"field rules: {where}: policy {spec.get('policy')!r} is not one of "
-                        f"{', '.join(p.value for p in Policy)}") from None
-    return FieldRule(direction, policy)
+        return {}
+    if not isinstance(spec, Mapping) or set(spec) - set(RULE_KEYS):
+        raise RuleError(f"{where} takes only {', '.join(RULE_KEYS)}")
+    out = {}
+    for key, enum in (("direction", Direction), ("policy", Policy), ("first_sync", Policy)):
+        if key in spec:
+            try:
+                out[key] = enum(spec[key]).value
+            except ValueError:
+                raise RuleError(f"{where}: {key} {spec[key]!r} is not one of "
+                                f"{', '.join(v.value for v in enum)}") from None
+    return out
 
 
-# --- normalisation --------------------------------------------------------------------------------------
-
-_SPACES = re.compile(r"\s+")
-
+# --- normalisation ---------------------------------------------------------------------------------------
 
 def normalise(field: str, value: Any, *, country: str = "AU") -> str | None:
-    """The comparable form of a value: blank is None; cosmetic differences vanish."""
-    if value is None:
-        return None
-    if isinstance(value, StrEnum):
-        value = value.value
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    text = _SPACES.sub(" ", str(value)).strip()
-    if not text:
-        return None
-    if field == "email":
-        return text.casefold()
-    if field in ("phone", "mobile"):
-        return _phone(text, country)
-    if field == "website":
-        return re.sub(r"^https?://(www\.)?|/+$", "", text.casefold())
-    if field.endswith(".postcode") or field in ("tax_number", "business_number", "company_number"):
-        return re.sub(r"[\s\-]", "", text).upper()
-    if field.endswith(".country") or field.endswith(".region"):
-        return text.casefold()
-    return text
-
-
-def _phone(text: str, country: str) -> str:
-    try:
-        parsed = phonenumbers.parse(text, country)
-        if phonenumbers.is_possible_number(parsed):
-            return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-    except phonenumbers.NumberParseException:
-        pass
-    return re.sub(r"[^\d+]", "", text) or text
+    """The comparable form of a value: blank is None; values equal in meaning have equal forms
+    (`syncworker.domain.equivalence`). `country` is the default region for national phone numbers."""
+    return equivalence.canonical(field, value, default_region=country)
 
 
 def value_hash(field: str, value: Any, *, country: str = "AU") -> str:
@@ -193,39 +211,53 @@ _MISSING = object()
 def decide(
     field: str, *, local: Any, remote: Any, rule: FieldRule, base: Any = _MISSING,
     remote_writable: bool = True, local_newer: bool | None = None, country: str = "AU",
+    keys: tuple[str | None, str | None, str | None] | None = None,
 ) -> Decision:
     """What to do with one field. `base` left out = no base yet (first sync of the pair). `local_newer` is
-    True/False when both records' modification times are known (for `most_recent`), else None."""
-    nl, nr = normalise(field, local, country=country), normalise(field, remote, country=country)
+    True/False when both records' modification times are known (for `most_recent`), else None. `keys`
+    gives the comparable forms of (local, remote, base) when they depend on other fields (address lines)."""
     if rule.direction == Direction.NONE:
         return Decision(field, Action.NOOP, reason="not synced")
+    if keys is None:
+        nl, nr = normalise(field, local, country=country), normalise(field, remote, country=country)
+        nb = normalise(field, base, country=country) if base is not _MISSING else None
+    else:
+        nl, nr, nb = keys
+    first = base is _MISSING
     if nl == nr:
-        if base is not _MISSING and normalise(field, base, country=country) == nl:
+        if not first and nb == nl:
             return Decision(field, Action.NOOP, local, "in step")
-        return Decision(field, Action.AGREE, local, "both sides hold this value")
+        return Decision(field, Action.AGREE, local, "both sides hold this value" if first or nb is None
+                        else "both sides changed it the same way")
     can_push = remote_writable and rule.direction in (Direction.BOTH, Direction.LOCAL_TO_REMOTE)
     can_pull = rule.direction in (Direction.BOTH, Direction.REMOTE_TO_LOCAL)
+    if first and (nl is None or nr is None):  # first sync: a blank side is filled, never a blanking
+        if nl is None:
+            return Decision(field, Action.PULL, remote, "blank locally: filled from remote") if can_pull else \
+                Decision(field, Action.NOOP, reason="blank locally; remote values do not flow here")
+        return _push(field, local, can_push, "blank remotely: filled from local")
     if rule.direction == Direction.LOCAL_TO_REMOTE:  # the remote mirrors local
         return _push(field, local, can_push)
     if rule.direction == Direction.REMOTE_TO_LOCAL:  # local mirrors the remote
         return Decision(field, Action.PULL, remote, "remote is the source")
-    if base is not _MISSING:
-        nb = normalise(field, base, country=country)
+    if not first:
         local_changed, remote_changed = nl != nb, nr != nb
         if local_changed and not remote_changed:
             return _push(field, local, can_push)
         if remote_changed and not local_changed:
             return Decision(field, Action.PULL, remote, "changed remotely") if can_pull else \
                 Decision(field, Action.NOOP, reason="remote change not synced")
-        reason = "changed on both sides"
+        reason, policy = "changed on both sides", rule.policy
     else:
-        reason = "differs at first sync"
-    winner = _winner(rule.policy, nl, nr, local_newer)
+        reason, policy = "differs at first sync", rule.first_sync
+    winner = _winner(policy, nl, nr, local_newer)
     if winner == "local":
-        return _push(field, local, can_push, f"{reason}: {rule.policy.value} keeps local")
+        return _push(field, local, can_push, f"{reason}: {policy.value} keeps local")
     if winner == "remote":
-        return Decision(field, Action.PULL, remote, f"{reason}: {rule.policy.value} keeps remote")
-    return Decision(field, Action.CONFLICT, None, f"{reason}: {rule.policy.value}")
+        return Decision(field, Action.PULL, remote, f"{reason}: {policy.value} keeps remote")
+    if policy == Policy.MOST_RECENT:
+        return Decision(field, Action.CONFLICT, None, f"{reason}: most_recent, but a modification time is unknown")
+    return Decision(field, Action.CONFLICT, None, f"{reason}: {policy.value}")
 
 
 def _push(field: str, local: Any, can_push: bool, reason: str = "changed locally") -> Decision:
@@ -249,21 +281,73 @@ def _winner(policy: Policy, nl: str | None, nr: str | None, local_newer: bool | 
     return None
 
 
+ADDRESSES = ("address", "postal_address")
+
+
 def merge_record(
     system: str, rules: FieldRules, *, local: Mapping[str, Any], remote: Mapping[str, Any],
     bases: Mapping[str, Any], remote_writable: frozenset[str], comparable: frozenset[str],
     local_newer: bool | None = None, country: str = "AU",
 ) -> list[Decision]:
-    """Decisions for every comparable field of one pair. `bases` holds only the fields that have a base."""
+    """Decisions for every comparable field of one pair. `bases` holds only the fields that have a base.
+
+    Two things need more than one field: a street is compared as a whole (its two lines, less a line
+    that repeats the suburb: XPM keeps one free-text Address), and a remote phone that is the local
+    mobile is the same number (XPM has one Phone field for clients), not a value to fill or fight over."""
+    keys = _street_keys(local, remote, bases, country)
     out = []
     for field in SYNCABLE_FIELDS:
         if field not in comparable:
             continue
         kwargs: dict[str, Any] = {"base": bases[field]} if field in bases else {}
+        if field in keys:
+            kwargs["keys"] = keys[field]
+        if field == "phone" and _phone_is_local_mobile(local, remote, country):
+            out.append(Decision(field, Action.NOOP, reason="the remote phone is the local mobile"))
+            continue
         out.append(decide(field, local=local.get(field), remote=remote.get(field), rule=rules.rule(system, field),
                           remote_writable=field in remote_writable, local_newer=local_newer, country=country,
                           **kwargs))
     return out
+
+
+def _street_keys(local: Mapping[str, Any], remote: Mapping[str, Any], bases: Mapping[str, Any],
+                 country: str) -> dict[str, tuple[str | None, str | None, str | None]]:
+    """Comparable (local, remote, base) forms of the address lines. When the streets mean the same, both
+    lines carry the whole street's key (so neither is written); when they differ, each line carries its
+    own key, with a line that only repeats the suburb counted as blank."""
+    out: dict[str, tuple[str | None, str | None, str | None]] = {}
+    for prefix in ADDRESSES:
+        lines = (f"{prefix}.line1", f"{prefix}.line2")
+        has_base = any(f in bases for f in lines)
+        base_whole = _street(bases, prefix) if has_base else None
+        if _street(local, prefix) == _street(remote, prefix):
+            for f in lines:
+                out[f] = (_street(local, prefix), _street(remote, prefix), base_whole)
+        else:
+            for f in lines:
+                out[f] = (_line(local, prefix, f), _line(remote, prefix, f),
+                          _line(bases, prefix, f) if f in bases else None)
+    return out
+
+
+def _street(side: Mapping[str, Any], prefix: str) -> str | None:
+    return equivalence.street_key(side.get(f"{prefix}.line1"), side.get(f"{prefix}.line2"),
+                                  city=side.get(f"{prefix}.city"))
+
+
+def _line(side: Mapping[str, Any], prefix: str, field: str) -> str | None:
+    value = side.get(field)
+    if field.endswith(".line2") and \
+            equivalence.person_name(value) == equivalence.person_name(side.get(f"{prefix}.city")):
+        return None
+    return equivalence.street_key(value)
+
+
+def _phone_is_local_mobile(local: Mapping[str, Any], remote: Mapping[str, Any], country: str) -> bool:
+    nr = normalise("phone", remote.get("phone"), country=country)
+    return nr is not None and nr != normalise("phone", local.get("phone"), country=country) \
+        and nr == normalise("mobile", local.get("mobile"), country=country)
 
 
 def comparable_fields(system: str, rules: FieldRules, remote_writable: frozenset[str],

@@ -396,16 +396,20 @@ def test_first_sync_of_a_new_pair_takes_equal_values_as_base_and_follows_the_rul
         db: Database) -> None:
     with xpm_world(db, clients=4) as w:
         (local_id, rid) = next(iter(w.pairs.items()))
-        w.edit_local(local_id, display_name="Linked But Different Pty Ltd", email="differs@example.test")
+        w.edit_local(local_id, display_name="Linked But Different Pty Ltd", email="differs@example.test",
+                     street_city="Wollongong")
         report = run_sync(w.ctx, w.tenant, "xpm")
         assert report.counts["conflicts"] == 1 and report.counts["created"] == len(w.pairs) - 1
         [conflict] = list_conflicts(w.db, w.tenant)
-        assert conflict["field"] == "name" and conflict["base"] is None  # no base yet: nothing to compare with
-        assert w.remote(rid).email == "differs@example.test"  # prefer_local_unless_blank
-        with w.db.session() as s:  # every equal field became the base
+        # No base yet: nothing to compare with; the city's rule (manual) asks an operator.
+        assert conflict["field"] == "address.city" and conflict["base"] is None
+        remote = w.remote(rid)
+        assert remote.name == "Linked But Different Pty Ltd"  # identity: the practice's record wins at first sync
+        assert remote.email == "differs@example.test"  # prefer_local_unless_blank
+        with w.db.session() as s:  # every equal or settled field became the base
             link_id = s.scalar(sa.select(Link.id).where(Link.remote_id == rid))
             bases = set(s.scalars(sa.select(FieldSyncState.field).where(FieldSyncState.link_id == link_id)))
-        assert {"email", "phone", "address.city"} <= bases and "name" not in bases
+        assert {"name", "email", "phone"} <= bases and "address.city" not in bases
 
 
 def test_most_recent_lets_the_later_edit_win(xero: SyncWorld) -> None:

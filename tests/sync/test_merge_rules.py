@@ -116,7 +116,10 @@ def test_project_rules_never_compare_or_write_xpm_tax_number() -> None:
     assert "mobile" not in fields  # XPM cannot store it: always blank there, never a deletion
     assert {"name", "email", "phone", "address.line1"} <= fields
     assert rules.rule("xpm", "email").policy == Policy.PREFER_LOCAL_UNLESS_BLANK
-    assert rules.rule("xpm", "name") == FieldRule(Direction.BOTH, Policy.MANUAL)
+    # Identity: the practice's record wins when the two first meet; later both-side edits go to an operator.
+    assert rules.rule("xpm", "name") == FieldRule(Direction.BOTH, Policy.MANUAL, Policy.ALWAYS_LOCAL)
+    assert rules.rule("xpm", "email").first_sync == Policy.PREFER_LOCAL_UNLESS_BLANK  # the policy, unless set
+    assert rules.rule("xpm", "address.line1").first_sync == Policy.MANUAL
 
 
 @pytest.mark.parametrize(("text", "named"), [
@@ -136,4 +139,4 @@ def test_unlisted_fields_default_to_both_ways_manual() -> None:
     rules = FieldRules.parse({"systems": {"xero": {"fields": {"email": {"policy": "always_local"}}}}})
     assert rules.rule("xero", "name") == FieldRule(Direction.BOTH, Policy.MANUAL)
     assert rules.rule("aps", "email") == FieldRule(Direction.BOTH, Policy.MANUAL)
-    assert rules.rule("xero", "email") == FieldRule(Direction.BOTH, Policy.ALWAYS_LOCAL)
+    assert rules.rule("xero", "email") == FieldRule(Direction.BOTH, Policy.ALWAYS_LOCAL, Policy.ALWAYS_LOCAL)
