@@ -93,7 +93,10 @@ class _Entity:
 
 @dataclass(slots=True)
 class _Link:
-    """A relationship between true entities: `a` is `kind` of/to `b` (XPM direction: ClientUUID=a)."""
+    """A relationship between true entities: `a` is `kind` of `b` (a is a director of company b, a is the
+    husband of b, a is a parent of b). XPM keeps it on b's record naming a: ClientUUID=b, RelatedClient=a,
+    Type=kind, read "the related client is <Type> of this client", as config/relationships.yaml reads it
+    (on b's record a shows as "Director"/"Husband"/"Parent", on a's record b shows with the inverse)."""
 
     a: int
     b: int
@@ -610,7 +613,7 @@ class _Builder:
         for lk in self.links:
             if lk.a in remote_ids and lk.b in remote_ids:
                 out.append(Relationship(
-                    id=self.uuid(), client_id=remote_ids[lk.a], related_client_id=remote_ids[lk.b], type=lk.kind,
+                    id=self.uuid(), client_id=remote_ids[lk.b], related_client_id=remote_ids[lk.a], type=lk.kind,
                     number_of_shares=lk.shares, percentage=lk.percentage,
                     start_date=date(2015 + self.rng.randrange(10), 7, 1) if self.rng.random() < 0.5 else None,
                 ))
