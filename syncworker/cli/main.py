@@ -13,6 +13,7 @@ from syncworker.cli import (
     foundation_cmds,
     link_cmds,
     match_cmds,
+    portal_cmds,
     run_cmds,
     serve_cmds,
     simulate_cmds,
@@ -21,7 +22,7 @@ from syncworker.cli import (
 from syncworker.cli.context import App
 
 COMMAND_MODULES = (demo_cmds, foundation_cmds, link_cmds, match_cmds, simulate_cmds, connect_cmds, run_cmds, serve_cmds, sync_cmds,
-                   connection_cmds)
+                   connection_cmds, portal_cmds)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})

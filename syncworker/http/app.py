@@ -16,6 +16,7 @@ from syncworker.http import (
     health,
     links,
     metrics,
+    portal,
     reviews,
     runs,
     webhooks,
@@ -27,7 +28,7 @@ from syncworker.jobs.base import Executor
 from syncworker.services.context import ServiceContext
 
 OPERATOR_ROUTERS = (runs.router, reviews.router, duplicates.router, links.router, metrics.router,
-                    connections.router, conflicts.router)
+                    connections.router, conflicts.router, portal.router)
 
 
 def create_app(ctx: ServiceContext, executor: Executor) -> FastAPI:
@@ -42,6 +43,7 @@ def create_app(ctx: ServiceContext, executor: Executor) -> FastAPI:
     app.state.schema_head = ctx.db.head_revision()
     app.include_router(health.router)
     app.include_router(webhooks.router)
+    app.include_router(portal.public_router)  # invitation links and portal login: open, the token is the key
     for router in OPERATOR_ROUTERS:
         app.include_router(router, dependencies=[Depends(require_operator)],
                            responses={401: {"description": "missing or wrong bearer token"},

@@ -30,9 +30,11 @@ def tokens_match(given: str, expected: str) -> bool:
 
 
 # Health, the webhook (it has its signature) and the API's own description.
-OPEN_PATHS = frozenset({"/health", "/webhooks/xero", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
-# The console checks its own session cookie and CSRF token (http/console/session.py); /docs has static files.
-OPEN_PREFIXES = ("/console/", "/docs/assets/")
+OPEN_PATHS = frozenset({"/health", "/webhooks/xero", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
+                        "/portal/login"})
+# The console checks its own session cookie and CSRF token (http/console/session.py); /docs has static files;
+# the client portal's invitation links carry their credential, the token, in the path (http/portal.py).
+OPEN_PREFIXES = ("/console/", "/docs/assets/", "/portal/accept/")
 
 
 def is_open(path: str) -> bool:

@@ -180,6 +180,9 @@ class JobScheduler:
             # no grace limit, because lateness is judged against the database, not the process clock.
             scheduler.add_job(self.submit_due, trigger, args=[[kind]], id=f"schedule:{kind}", name=f"scheduled {kind}",
                               coalesce=True, max_instances=1, misfire_grace_time=None, replace_existing=True)
+        from syncworker.services.portal import schedule_upkeep
+
+        schedule_upkeep(scheduler, self.ctx)  # the client portal: expire, remind, retry mail (not per system)
         if hasattr(self.executor, "pending_run_ids"):
             interval = max(5, self.ctx.settings.lock_ttl_seconds // 5)
             scheduler.add_job(self.keep_pending_alive, "interval", seconds=interval, id="keep_pending_alive",

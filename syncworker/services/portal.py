@@ -15,6 +15,7 @@ import base64
 import hashlib
 import hmac
 import html
+import logging
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -69,6 +70,7 @@ from syncworker.store.types import utcnow
 
 __all__ = ["PortalConfig", "PortalRefused", "PortalService", "end_connection_access", "move_client_portals",
            "move_contact_users"]
+log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "portal"
 ADMINS_SETTING = "portal_admins"
 
@@ -578,6 +580,23 @@ class PortalService:
                     reminded += 1
         delivery = self.deliver()
         return {"expired": expired, "reminded": reminded, **delivery.as_dict()}
+
+
+def upkeep(ctx: Any) -> dict[str, int] | None:
+    """The scheduled job: one pass of `PortalService.maintain`. A failure is logged and the next pass tries
+    again (nothing is lost: the outbox and the invitations keep their state)."""
+    try:
+        return PortalService(ctx.db, ctx.settings).maintain()
+    except Exception:
+        log.exception("client portal upkeep failed; the next pass will try again")
+        return None
+
+
+def schedule_upkeep(scheduler: Any, ctx: Any) -> None:
+    """Add the portal's upkeep to an APScheduler scheduler: every `maintenance_minutes`, first at start."""
+    minutes = PortalConfig.load().maintenance_minutes
+    scheduler.add_job(upkeep, "interval", minutes=minutes, args=[ctx], id="portal_upkeep", name="client portal upkeep",
+                      coalesce=True, max_instances=1, replace_existing=True, next_run_time=utcnow())
 
 
 def _stamp_sent(s: Session, row: MailOutbox, now: datetime) -> None:

@@ -4,6 +4,7 @@ inactive spouse Cathy, a company with a contact, a company with nobody, and a cl
 from __future__ import annotations
 
 import email
+import logging
 import re
 import socket
 from collections.abc import Iterator
@@ -71,6 +72,7 @@ class SmtpServer:
         return f"smtp://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's chatter is not our output
         self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
         self.controller.start()
 
@@ -118,8 +120,8 @@ class World:
         return self.smtp.inbox
 
 
-def seed(db: Database) -> dict[str, int]:
-    tid = make_tenant(db, TENANT)
+def seed(db: Database, tenant: str = TENANT) -> dict[str, int]:
+    tid = make_tenant(db, tenant)
     ids = {"tenant": tid}
     ids["JR"] = make_client(db, tid, "JR", "Jack Ryan", kind="individual", email="Jack.Ryan@example.test",
                             given_name="Jack", family_name="Ryan")
@@ -134,7 +136,7 @@ def seed(db: Database) -> dict[str, int]:
         s.add(pat)
         s.flush()
         ids["PAT"] = pat.id
-    ids["spouse"] = conn_svc.add_connection(db, TENANT, "JR", "CR", "spouse")["id"]
+    ids["spouse"] = conn_svc.add_connection(db, tenant, "JR", "CR", "spouse")["id"]
     return ids
 
 

@@ -231,3 +231,21 @@ def test_merging_duplicates_moves_portal_access_to_the_survivor(world: World) ->
     listed = row(world, "jack.r@example.test")
     assert (listed["person"], listed["status"]) == ("client:JR", "accepted")
     assert listed["records"] == [{"client": "JR", "name": "Jack Ryan"}]
+
+
+def test_the_scheduler_runs_the_portal_upkeep(world: World) -> None:
+    from syncworker.jobs.scheduler import JobScheduler
+    from syncworker.services.context import ServiceContext
+    from syncworker.services.portal import upkeep
+    from syncworker.store.types import utcnow
+
+    ctx = ServiceContext(world.db, world.portal.settings)
+    scheduler = JobScheduler(ctx, executor=None, schedules={}).build()  # type: ignore[arg-type]
+    job = scheduler.get_job("portal_upkeep")
+    assert job is not None and job.trigger.interval.total_seconds() == 5 * 60
+    world.smtp.inbox.fail_next = 1
+    world.portal.invite(TENANT, "JR")  # refused once by the server: waits in the outbox
+    with world.db.session() as s:  # upkeep runs on the real clock: make the retry due by that clock
+        s.query(MailOutbox).update({MailOutbox.next_attempt_at: utcnow() - timedelta(seconds=1)})
+    assert upkeep(ctx) == {"expired": 0, "reminded": 0, "sent": 1, "retrying": 0, "failed": 0}
+    assert len(world.inbox.to("jack.ryan@example.test")) == 1
