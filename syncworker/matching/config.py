@@ -56,6 +56,7 @@ class MatchConfig:
     link_review_threshold: float = 0.2
     duplicate_threshold: float = 0.999
     duplicate_review_threshold: float = 0.5
+    cluster_min_average: float = 0.8  # two groups of duplicates merge only if their pairs score this on average
     runner_up_margin_bits: float = 6.0  # best must beat runner-up by this log2 likelihood ratio
     prior_log2_odds: float = -6.0  # prior odds that a blocked candidate pair is a match (EM start value)
     estimate_prior: bool = True  # fit the prior to the candidate pairs of each run (no labels needed)

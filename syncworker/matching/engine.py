@@ -308,7 +308,7 @@ def _find_duplicates(records: Sequence[ClientProfile], config: MatchConfig) -> D
         return probability(odds), extra.cap
 
     clusters, split = build_clusters(
-        len(table), li[keep], ri[keep], score[keep], is_dup, score_extra, config.duplicate_review_threshold
+        len(table), li[keep], ri[keep], score[keep], is_dup, score_extra, config.cluster_min_average
     )
     cluster_of = np.full(len(table), -1, dtype=np.int64)
     for number, (members, _) in enumerate(clusters):
@@ -331,7 +331,8 @@ def _find_duplicates(records: Sequence[ClientProfile], config: MatchConfig) -> D
                                               f"score {float(score[k]):.6f} < {config.duplicate_threshold}"))
         pairs.append(DuplicatePair(table.ids[li[k]], table.ids[ri[k]], round(float(score[k]), 6), decision, reasons,  # type: ignore[arg-type]
                                    round(float(log2_odds[k]), 2)))
-    pairs.extend(_pairs_implied_by_clusters(table.ids, clusters, ka, kb, compare_extra))
+    pairs.extend(_pairs_implied_by_clusters(table.ids, clusters, ka, kb, compare_extra,
+                                            config.duplicate_review_threshold))
     out_clusters = [
         Cluster(f"c{n + 1}", tuple(sorted(table.ids[m] for m in members)), round(min_score, 6),
                 [f"members={len(members)}", f"min_pair_score={min_score:.3f}"])
@@ -343,10 +344,12 @@ def _find_duplicates(records: Sequence[ClientProfile], config: MatchConfig) -> D
 IMPLIED_PAIRS_MAX_CLUSTER = 50  # larger clusters list only the pairs compared directly
 
 
-def _pairs_implied_by_clusters(ids, clusters, ka: np.ndarray, kb: np.ndarray, compare_extra) -> list[DuplicatePair]:
+def _pairs_implied_by_clusters(ids, clusters, ka: np.ndarray, kb: np.ndarray, compare_extra,
+                               review_floor: float) -> list[DuplicatePair]:
     """The member pairs of each cluster that no candidate pair listed (blocking never put them side by
     side, or they scored low on their own): duplicates by the cluster, each scored on its own too, and
-    held for review where a rule objects. Linear in the pairs listed."""
+    held for review where a rule objects or where on their own they score below `review_floor`.
+    Linear in the pairs listed."""
     n = len(ids)
     listed = set((np.minimum(ka, kb) * n + np.maximum(ka, kb)).tolist())
     ia, ib, number = [], [], []
@@ -370,6 +373,9 @@ def _pairs_implied_by_clusters(ids, clusters, ka: np.ndarray, kb: np.ndarray, co
         reasons.append(f"cluster=c{number[k] + 1}")
         if rule:
             reasons.append(f"held_back_by=rule:{rule}")
-        out.append(DuplicatePair(ids[ia[k]], ids[ib[k]], round(float(scores[k]), 6), "review" if rule else "duplicate",
+        elif scores[k] < review_floor:  # alike through the cluster only, not on their own
+            reasons.append(f"held_back_by=score {float(scores[k]):.6f} < {review_floor}")
+        decision = "review" if rule or scores[k] < review_floor else "duplicate"
+        out.append(DuplicatePair(ids[ia[k]], ids[ib[k]], round(float(scores[k]), 6), decision,
                                  reasons, round(float(odds[k]), 2)))
     return out

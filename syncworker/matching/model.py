@@ -16,6 +16,9 @@ from .config import DEFAULT_U, MatchConfig
 from .features import Table
 
 U_FLOOR = 1e-7
+# Identifiers whose agreement ties two records together for learning the m of the other fields.
+_ANCHORS = ("email", "phone", "tax", "bizno", "dob")
+_SAME_PERSON: dict[str, tuple[str, ...]] = {}
 # Fields whose level 1 means "same categorical value": (left codes, right codes) getters.
 _EXACT_CODES = {
     "email": lambda t: t.email, "phone": lambda t: t.phone1, "tax": lambda t: t.tax_full,
@@ -116,6 +119,14 @@ def refine_m(model: Model, comparison: Comparison, config: MatchConfig, cap_none
         return model
     allowed = comparison.cap != cap_none
     counts = {name: comparison.levels[name] for name in FIELDS}
+    # Each field's m is learnt only from pairs that another identifier ties together (splink trains
+    # on blocking rules for the same reason): among pairs sharing just a common name, namesakes
+    # would otherwise teach EM that disagreeing birth dates and emails are usual among matches.
+    agree = {name: counts[name] == 1 for name in _ANCHORS}
+    anchored = {
+        name: np.logical_or.reduce([agree[a] for a in _ANCHORS if a != name and a not in _SAME_PERSON.get(name, ())])
+        for name in FIELDS
+    }
     current = model
     prior = config.prior_log2_odds
     for _ in range(config.em_iterations):
@@ -126,7 +137,7 @@ def refine_m(model: Model, comparison: Comparison, config: MatchConfig, cap_none
         weights = {}
         for name in FIELDS:
             m0, u = model.m[name], model.u[name]
-            mass = np.bincount(counts[name], weights=post, minlength=len(m0))[: len(m0)]
+            mass = np.bincount(counts[name], weights=post * anchored[name], minlength=len(m0))[: len(m0)]
             seen = mass[1:].sum()
             m = m0.copy()
             m[1:] = (mass[1:] + config.m_prior_pairs * m0[1:]) / (seen + config.m_prior_pairs)

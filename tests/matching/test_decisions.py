@@ -235,3 +235,26 @@ def test_members_of_a_cluster_never_compared_directly_are_written_as_duplicates(
     assert {k: p.decision for k, p in pairs.items()} == {("a", "b"): "duplicate", ("b", "c"): "duplicate",
                                                          ("a", "c"): "duplicate"}
     assert "cluster=c1" in pairs[("a", "c")].reasons and pairs[("a", "c")].score < CONFIG.duplicate_threshold
+
+
+def test_namesakes_do_not_teach_em_that_disagreeing_dates_are_usual():
+    """Many people share a first and last name here; each person's second record has its birth date a
+    month off and its email mistyped (or, for half, none). Fitting m to this list must not teach EM,
+    through the namesakes, that disagreeing dates are usual among duplicates."""
+    import random
+
+    rng = random.Random(3)
+    given = "Olivia Amelia Isla Ava Mia Grace Jack Noah Oliver Leo Harry Oscar".split()
+    family = "Smith Jones Taylor Brown Williams Wilson".split()
+    records = []
+    for k in range(60):
+        g, f = rng.choice(given), rng.choice(family)
+        born = date(1950 + rng.randrange(50), rng.randrange(1, 12), rng.randrange(1, 28))
+        records.append(person(f"p{k}a", f"{g} {f}", given_name=g, family_name=f, date_of_birth=born,
+                              email=f"{g}.{f}{k}@mail.com".lower()))
+        records.append(person(f"p{k}b", f"{g} {f}", given_name=g, family_name=f,
+                              date_of_birth=born.replace(month=born.month + 1),
+                              email=f"{g}.{f}{k}@mial.com".lower() if k % 2 else None))
+    duplicates = {(p.id_a, p.id_b) for p in find_duplicates(records, CONFIG).pairs if p.decision == "duplicate"}
+    assert all(a[:-1] == b[:-1] for a, b in duplicates)
+    assert len(duplicates) >= 25  # those whose email ties them
