@@ -363,3 +363,20 @@ def comparable_fields(system: str, rules: FieldRules, remote_writable: frozenset
         if field in remote_writable or rule.direction == Direction.REMOTE_TO_LOCAL:
             out.add(field)
     return frozenset(out)
+
+
+def would_do(decisions: list[Decision], local: Mapping[str, Any], remote: Mapping[str, Any]) -> dict[str, Any]:
+    """A pair's decisions as a dry run reports them: each write with the value it replaces, and each
+    conflict it would open with both sides and the reason."""
+    writes = [{"field": d.field, "to": "remote" if d.action == Action.PUSH else "local",
+               "from": encode_plain((remote if d.action == Action.PUSH else local).get(d.field)),
+               "value": encode_plain(d.value), "reason": d.reason}
+              for d in decisions if d.action in (Action.PUSH, Action.PULL)]
+    conflicts = [{"field": d.field, "local": encode_plain(local.get(d.field)), "remote": encode_plain(remote.get(d.field)),
+                  "reason": d.reason} for d in decisions if d.action == Action.CONFLICT]
+    return {"would_write": writes, "would_open": conflicts}
+
+
+def encode_plain(value: Any) -> Any:
+    """A value as JSON holds it (dates as ISO text, enums as their value)."""
+    return decode(encode(value))

@@ -32,25 +32,51 @@ class ConflictError(ValueError):
 
 
 def list_conflicts(db: Database, tenant_name: str, *, status: str | None = "open", system: str | None = None,
-                   limit: int | None = None) -> list[dict[str, Any]]:
+                   limit: int | None = None, client: str | None = None, field: str | None = None,
+                   run_id: int | None = None) -> list[dict[str, Any]]:
     with db.session() as s:
         tenant = get_tenant(s, tenant_name)
-        q = select(SyncConflict, Link, Client).join(Link, Link.id == SyncConflict.link_id) \
-            .join(Client, Client.id == Link.client_id).where(SyncConflict.tenant_id == tenant.id)
-        if status:
-            q = q.where(SyncConflict.status == status)
-        if system:
-            q = q.where(Link.system == system)
-        q = q.order_by(SyncConflict.id)
+        q = _select(tenant.id, status=status, system=system, client=client, field=field, run_id=run_id)
         if limit:
             q = q.limit(limit)
-        return [conflict_dict(c, link, client) for c, link, client in s.execute(q).all()]
+        return [conflict_dict(c, link, row) for c, link, row in s.execute(q).all()]
+
+
+def _select(tenant_id: int, *, status: str | None, system: str | None, client: str | None, field: str | None,
+            run_id: int | None) -> Any:
+    q = select(SyncConflict, Link, Client).join(Link, Link.id == SyncConflict.link_id) \
+        .join(Client, Client.id == Link.client_id).where(SyncConflict.tenant_id == tenant_id)
+    for column, value in ((SyncConflict.status, status), (Link.system, system), (Client.external_id, client),
+                          (SyncConflict.field, field), (SyncConflict.run_id, run_id)):
+        if value is not None:
+            q = q.where(column == value)
+    return q.order_by(SyncConflict.link_id, SyncConflict.id)
+
+
+def review_items(db: Database, tenant_name: str, *, status: str | None = "open", system: str | None = None,
+                 run_id: int | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    """One review item per linked client: its conflicting fields side by side (local, remote, base) with
+    the reason each is there, so an operator decides per client instead of per field."""
+    items: dict[int, dict[str, Any]] = {}
+    for c in list_conflicts(db, tenant_name, status=status, system=system, run_id=run_id):
+        item = items.get(c["link_id"])
+        if item is None:
+            if limit and len(items) >= limit:
+                break
+            item = items[c["link_id"]] = {k: c[k] for k in ("link_id", "system", "local_id", "local_name",
+                                                            "remote_id")} | {"fields": [], "runs": []}
+        item["fields"].append({k: c[k] for k in ("id", "field", "local", "remote", "base", "reason", "status",
+                                                 "resolution")})
+        if c["run_id"] is not None and c["run_id"] not in item["runs"]:
+            item["runs"].append(c["run_id"])
+    return list(items.values())
 
 
 def conflict_dict(c: SyncConflict, link: Link, client: Client) -> dict[str, Any]:
     return {
         "id": c.id, "kind": "profile" if c.field in SYNCABLE_FIELDS else c.field.partition(":")[0],
-        "status": c.status, "system": link.system, "local_id": client.external_id,
+        "status": c.status, "system": link.system, "link_id": link.id, "run_id": c.run_id, "reason": c.reason,
+        "local_id": client.external_id,
         "local_name": client.display_name, "remote_id": link.remote_id, "field": c.field,
         "base": decode(c.base_value), "local": decode(c.local_value), "remote": decode(c.remote_value),
         "resolution": c.resolution, "resolved_value": decode(c.resolved_value), "resolved_by": c.resolved_by,
@@ -109,6 +135,29 @@ def resolve_conflict(ctx: ServiceContext, tenant_name: str, conflict_id: int, *,
                          after={"field": c.field, "resolution": c.resolution, "value": decode(c.resolved_value)}))
         s.flush()
         return conflict_dict(c, link, client)
+
+
+def resolve_many(ctx: ServiceContext, tenant_name: str, take: str, *, client: str | None = None,
+                 field: str | None = None, run_id: int | None = None, system: str | None = None,
+                 all_open: bool = False, actor: str = "operator") -> dict[str, Any]:
+    """Take one side for every open conflict chosen by client (local id), field, run and/or system
+    (`all_open` when none of them: every open conflict of the tenant). Each conflict is settled and audited
+    as `resolve_conflict` does, and the whole decision is one more audit entry naming what was chosen."""
+    if take not in TAKES:
+        raise ConflictError(f"take must be one of {', '.join(TAKES)}")
+    chosen = {"client": client, "field": field, "run_id": run_id, "system": system}
+    if all(v is None for v in chosen.values()) and not all_open:
+        raise ConflictError("say which conflicts: a client, a field, a run or a system (or all open conflicts)")
+    rows = list_conflicts(ctx.db, tenant_name, status="open", **chosen)
+    resolved = [resolve_conflict(ctx, tenant_name, c["id"], take=take, actor=actor) for c in rows]
+    with ctx.db.session() as s:
+        tenant = get_tenant(s, tenant_name)
+        s.add(AuditEntry(tenant_id=tenant.id, actor=actor, origin="operator", target="local", entity="conflict",
+                         entity_id="bulk", action="resolve_bulk", before=None,
+                         after={"take": take, **{k: v for k, v in chosen.items() if v is not None},
+                                "conflicts": [c["id"] for c in resolved]}))
+    return {"take": take, "resolved": len(resolved), "clients": len({c["local_id"] for c in resolved}),
+            "conflicts": resolved}
 
 
 def _resolve_other(ctx: ServiceContext, tenant_name: str, conflict_id: int, take: str | None,

@@ -41,10 +41,11 @@ from syncworker.domain.sync import (
     encode,
     merge_record,
     value_hash,
+    would_do,
 )
 from syncworker.jobs.base import JobRequest
 from syncworker.services.context import ServiceContext
-from syncworker.services.field_rules import default_field_rules
+from syncworker.services.field_rules import tenant_field_rules
 from syncworker.services.run_frame import RunRefused, guarded_run
 from syncworker.services.runs import RunRecorder
 from syncworker.services.snapshots import upsert_clients
@@ -150,7 +151,7 @@ def run_webhook_pull_job(ctx: ServiceContext, request: JobRequest, run_id: int) 
 def _guarded(ctx: ServiceContext, tenant_name: str, system: str, kind: str, *, dry_run: bool, trigger: str,
              run_id: int | None, params: dict[str, Any], work: Any, rules: FieldRules | None) -> SyncReport:
     """The shared run frame (run record, refusals, tenant lock, adapter errors) around a sync engine."""
-    rules = rules or default_field_rules()  # a bad rule refuses the run before anything starts
+    rules = rules or tenant_field_rules(ctx.db, tenant_name)  # a bad rule refuses the run before anything starts
     return guarded_run(
         ctx, tenant_name, system, kind, dry_run=dry_run, trigger=trigger, run_id=run_id, params=params,
         make_report=lambda rid: SyncReport(rid, tenant_name, system, dry_run, trigger),
@@ -399,8 +400,9 @@ class SyncEngine:
         changes = {"pushed": sorted(pushes), "pulled": sorted(pulls), "conflicts": [d.field for d in conflicts]}
         outcome = "conflicts" if conflicts else "created" if plan.first else "updated" if pushes or pulls \
             else "unchanged"
-        if self.dry:
-            self._record(plan.link_id, outcome, **ids, **changes)
+        if self.dry:  # what it would write, and the conflicts it would open, value by value
+            self._record(plan.link_id, outcome, **ids, **changes,
+                         **would_do(plan.decisions, plan.local_before, plan.remote_before))
             return
         stored: ClientProfile | None = None
         if pushes:
@@ -476,10 +478,11 @@ class SyncEngine:
             row = open_rows.pop(d.field, None)
             if row is None:
                 s.add(SyncConflict(tenant_id=self.tenant_id, link_id=plan.link_id, field=d.field, base_value=base,
+                                   run_id=self.report.run_id, reason=d.reason[:200],
                                    local_value=local, remote_value=remote))
                 self.report.add("conflicts_new")
             else:  # still in conflict: keep one row, with the latest values
-                row.local_value, row.remote_value, row.base_value = local, remote, base
+                row.local_value, row.remote_value, row.base_value, row.reason = local, remote, base, d.reason[:200]
         settled = {d.field for d in plan.decisions if d.action in (Action.AGREE, Action.NOOP, Action.PUSH, Action.PULL)}
         for f, row in open_rows.items():
             if f in settled:  # the sides settled it themselves (or a rule now does)

@@ -331,6 +331,9 @@ class SyncConflict(Base):
     resolved_by: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[datetime | None]
+    # The run that opened it (bulk resolution "all of a run") and why the field is in conflict.
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("job_runs.id", ondelete="SET NULL"), index=True)
+    reason: Mapped[str | None] = mapped_column(String(200))
 
 
 class Checkpoint(Base):
