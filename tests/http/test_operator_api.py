@@ -110,7 +110,7 @@ def test_the_right_token_is_accepted_and_answers_are_not_cached(server: Server) 
     (b'{"tenant": 7, "kind": "link_run"}', 422, "tenant"),
     (b'{"kind": "link_run"}', 422, "tenant"),
     (b'{"tenant": "x", "kind": "link_run", "sytem": "xpm"}', 422, "sytem"),
-    (b'{"tenant": "x", "kind": "link_run", "system": "aps"}', 422, "system"),
+    (b'{"tenant": "x", "kind": "link_run", "system": "myob"}', 422, "system"),
     (b"[]", 422, "body"),
 ])
 def test_malformed_run_requests_get_4xx_with_a_reason(server: Server, body: bytes, status: int, reason: str) -> None:
@@ -256,7 +256,7 @@ def test_manual_link_list_and_unlink(server: Server, tenant_name: str) -> None:
 
         linked = api.get("/links", params={"tenant": tenant_name, "status": "linked"}).json()
         assert [(x["local_id"], x["remote_id"]) for x in linked] == [("L1", "r-9")]
-        assert api.get("/links", params={"tenant": tenant_name, "system": "aps"}).status_code == 422
+        assert api.get("/links", params={"tenant": tenant_name, "system": "myob"}).status_code == 422
 
         r = api.delete("/links", params={"tenant": tenant_name, "local_id": "L1", "system": "xpm"})
         assert r.status_code == 200 and r.json()["status"] == "rejected"
