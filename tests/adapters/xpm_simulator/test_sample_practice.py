@@ -30,9 +30,10 @@ def test_same_seed_same_practice_other_seed_other_practice() -> None:
 
 
 def test_5000_clients_generate_well_under_two_seconds() -> None:
-    started = time.perf_counter()
+    # CPU time of this process, not wall time: the suite shares two cores with servers and other tests.
+    started = time.process_time()
     p = generate_practice(5000, seed=1)
-    assert time.perf_counter() - started < 2.0
+    assert time.process_time() - started < 2.0
     assert len(p.local) == 5000 and len(p.remote) == 5000
 
 
