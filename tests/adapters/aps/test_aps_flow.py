@@ -199,3 +199,24 @@ def test_deletes_are_seen_on_a_complete_read_and_links_to_each_system_are_indepe
         statuses = dict(s.execute(sa.select(Link.system, Link.status).where(Link.remote_id.in_(
             [eid, "0f0e0d0c-0000-4000-8000-000000000001"]))).all())
     assert statuses == {"aps": "broken", "xpm": "linked"}
+
+
+def test_without_a_modified_column_syncs_read_whole_and_diff_by_hash(world: tuple[ServiceContext, StandIn],
+                                                                      tmp_path: Path) -> None:
+    ctx, standin = world
+    mapping = tmp_path / "no-modified.yaml"
+    mapping.write_text((Path(__file__).resolve().parents[3] / "config" / "aps.yaml").read_text()
+                       .replace("  modified: ModifiedDate ", "  modified: null ")
+                       .replace("  rowversion: RowVer ", "  rowversion: null "))
+    connect_aps(ctx, TENANT, standin.url, mapping_path=str(mapping), allow_writes=["phone"])
+    lid, eid = _linked_pair(ctx, standin)
+    run_sync(ctx, TENANT, "aps")
+    quiet = run_sync(ctx, TENANT, "aps")
+    assert quiet.counts["remote_changed"] == 0 and quiet.counts["unchanged"] == 1
+    standin.edit_client(eid, Phone="08 7000 0002")
+    report = run_sync(ctx, TENANT, "aps")
+    assert report.counts["remote_changed"] == 1 and report.counts["pulled_fields"] == 1
+    with ctx.db.session() as s:
+        assert s.scalar(sa.select(Client.phone).where(Client.external_id == lid)) == "08 7000 0002"
+    standin.delete_client(eid)
+    assert [d["remote_id"] for d in run_sync(ctx, TENANT, "aps").deleted] == [eid]  # every read is complete
