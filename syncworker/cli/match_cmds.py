@@ -10,6 +10,7 @@ import click
 
 from syncworker.matching import MatchConfig, find_duplicates, match_records
 from syncworker.matching.csvio import CsvInputError, ReadReport, read_profiles
+from syncworker.matching.engine import return_freed_memory
 
 
 def _load(path: Path) -> tuple[list, ReadReport]:
@@ -65,6 +66,7 @@ def match(local_csv: Path, remote_csv: Path, out_path: Path, config_path: Path |
     """Link LOCAL_CSV records to REMOTE_CSV records one-to-one (canonical client CSV schema)."""
     config = _config(config_path)
     (local, local_report), (remote, remote_report) = _load(local_csv), _load(remote_csv)
+    return_freed_memory()  # the reader's transient columns, so they do not add to the run's peak
     candidates = match_records(local, remote, config)
     with out_path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
@@ -92,6 +94,7 @@ def dedupe(records_csv: Path, out_path: Path, config_path: Path | None, as_json:
     """Find duplicate records within RECORDS_CSV (canonical client CSV schema)."""
     config = _config(config_path)
     records, report = _load(records_csv)
+    return_freed_memory()
     result = find_duplicates(records, config)
     cluster_of = {m: c.cluster_id for c in result.clusters for m in c.member_ids}
     with out_path.open("w", newline="", encoding="utf-8") as handle:

@@ -119,6 +119,7 @@ def _columns_from_csv(lines: Iterable[str], report: ReadReport) -> dict[str, lis
         report.ragged_rows += 1
         rows[i] = (rows[i] + [""] * width)[:width]
     columns = list(zip(*rows, strict=True)) if rows else [()] * width
+    del rows
     return {name: list(columns[k]) for k, name in enumerate(header) if name}
 
 

