@@ -107,13 +107,13 @@ def set_primary(body: PrimaryContact, ctx: Ctx, actor: Actor) -> dict[str, Any]:
 class SyncRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     tenant: str = Field(min_length=1, max_length=200)
-    system: Literal["xpm"] = "xpm"
+    system: Literal["xpm", "aps"] = "xpm"
     full: StrictBool = False
 
 
 @router.post("/connections/sync", status_code=202)
 def sync_connections(body: SyncRequest, ctx: Ctx, jobs: Jobs, response: Response) -> dict[str, Any]:
-    """Queue a relationship and group sync with XPM (job kind "relationship_sync"); poll `status_url`."""
+    """Queue a relationship and group sync with XPM or APS (job kind "relationship_sync"); poll `status_url`."""
     with ctx.db.session() as s:
         get_tenant(s, body.tenant)
     run_id = jobs.submit(JobRequest(kind="relationship_sync", tenant=body.tenant, trigger="operator",

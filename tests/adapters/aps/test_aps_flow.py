@@ -5,6 +5,7 @@ and a tenant allowing writes: pushes audited, echoes suppressed, conflicts queue
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -220,3 +221,34 @@ def test_without_a_modified_column_syncs_read_whole_and_diff_by_hash(world: tupl
         assert s.scalar(sa.select(Client.phone).where(Client.external_id == lid)) == "08 7000 0002"
     standin.delete_client(eid)
     assert [d["remote_id"] for d in run_sync(ctx, TENANT, "aps").deleted] == [eid]  # every read is complete
+
+
+def test_link_runs_over_the_operator_api_with_system_aps(world: tuple[ServiceContext, StandIn]) -> None:
+    from dataclasses import replace
+
+    from fastapi.testclient import TestClient
+
+    from syncworker.http.app import create_app
+    from syncworker.jobs.inprocess import InProcessExecutor
+
+    ctx, standin = world
+    connect_aps(ctx, TENANT, standin.url)
+    ctx.settings = replace(ctx.settings, operator_token="t0ken-for-tests")
+    executor = InProcessExecutor(ctx, workers=1)
+    try:
+        with TestClient(create_app(ctx, executor)) as api:
+            api.headers["Authorization"] = "Bearer t0ken-for-tests"
+            started = api.post("/runs", json={"tenant": TENANT, "kind": "link_run", "system": "aps"})
+            assert started.status_code == 202, started.text
+            run = api.get(f"/runs/{started.json()['run_id']}").json()
+            for _ in range(600):
+                if run["status"] not in ("queued", "running"):
+                    break
+                time.sleep(0.1)
+                run = api.get(f"/runs/{started.json()['run_id']}").json()
+            assert run["status"] == "succeeded" and run["system"] == "aps"
+            linked = api.get("/links", params={"tenant": TENANT, "system": "aps", "status": "linked"}).json()
+            assert linked and {x["system"] for x in linked} == {"aps"}
+            assert api.post("/connections/sync", json={"tenant": TENANT, "system": "aps"}).status_code == 202
+    finally:
+        executor.shutdown(wait=True)
