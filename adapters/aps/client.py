@@ -318,6 +318,21 @@ class ApsClient(ClientSystem):
         found = self._profiles(rows)
         return found[0] if found else None
 
+    def get_clients(self, remote_ids: Iterable[str]) -> list[ClientProfile]:
+        """Several clients by key in a query per page of keys; unknown keys are simply absent."""
+        m, t = self.mapping, self._clients_table()
+        keys = []
+        for rid in dict.fromkeys(remote_ids):
+            try:
+                keys.append(self._key("clients", rid))
+            except NotFound:
+                continue
+        out: list[ClientProfile] = []
+        for i in range(0, len(keys), m.page_size):
+            out += self._profiles(self._rows(sa.select(t).where(t.c[m.key].in_(keys[i:i + m.page_size]))))
+            self._stats["client_reads"] += 1
+        return out
+
     def search_clients(self, query: str) -> list[ClientProfile]:
         m, t = self.mapping, self._clients_table()
         name_col = m.fields.get("name") or m.fields.get("family_name")

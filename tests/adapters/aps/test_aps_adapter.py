@@ -65,6 +65,8 @@ def test_a_client_reads_as_the_canonical_profile(standin: StandIn) -> None:
     assert c is not None and c.kind == ClientKind.COMPANY and c.given_name is None
     assert ApsClient(standin.url).get_client("999999") is None
     assert ApsClient(standin.url).get_client("not-a-key") is None
+    some = [str(r["EntityID"]) for r in rows[:3]]
+    assert {p.id for p in ApsClient(standin.url).get_clients([*some, some[0], "999999", "nope"])} == set(some)
 
 
 def test_incremental_reads_what_changed_since_and_hands_back_a_cursor(standin: StandIn) -> None:
