@@ -30,6 +30,7 @@ class Capabilities:
     reports_deletes: bool = False  # incremental pulls include archived/deleted records
     relationships: bool = False
     groups: bool = False
+    writes_relationships: bool = True  # adds and deletes relationships and groups (APS: read only)
 
 
 @dataclass(slots=True)

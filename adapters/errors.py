@@ -30,6 +30,11 @@ class NotFound(RemoteRejected):
     pass
 
 
+class ReadOnly(RemoteRejected):
+    """The system (or this tenant's connection to it) takes no writes of this kind, e.g. APS while the tenant
+    has not allowed writes: what would have been written stays local, and that is not a failure."""
+
+
 class MalformedResponse(AdapterError):
     """The system answered with something we cannot parse (bad XML/JSON, missing envelope)."""
 

@@ -40,7 +40,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from adapters.aps.mapping import ADDRESS_KINDS, ApsMapping, MappingError
 from adapters.base import Capabilities, ClientSystem, Page
-from adapters.errors import NotFound, RemoteRejected, TransientError
+from adapters.errors import NotFound, ReadOnly, RemoteRejected, TransientError
 from syncworker.domain.profile import (
     Address,
     ClientGroup,
@@ -61,7 +61,7 @@ _TRUE = frozenset({"1", "y", "yes", "true", "t", "-1"})
 SEARCH_LIMIT = 50
 
 
-class WritesDisabled(RemoteRejected):
+class WritesDisabled(ReadOnly):
     """A write was attempted while the tenant has not allowed writes to APS."""
 
 
@@ -118,6 +118,7 @@ class ApsClient(ClientSystem):
         self.capabilities = Capabilities(
             can_update=bool(writable), writable_fields=writable, incremental=m.modified is not None,
             reports_deletes=False, relationships=m.relationships is not None, groups=m.family_groups is not None,
+            writes_relationships=False,
         )
         self._key_int: dict[str, bool] = {}
         self._tables: dict[str, sa.TableClause] = {}

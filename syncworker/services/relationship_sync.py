@@ -45,7 +45,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from adapters.base import ClientSystem
-from adapters.errors import AdapterError, DailyLimitReached, NotFound, ReconnectRequired
+from adapters.errors import AdapterError, DailyLimitReached, NotFound, ReadOnly, ReconnectRequired
 from syncworker.domain.connections import ConnectionRefused, RelationshipType, fact_key
 from syncworker.domain.profile import ClientGroup, Relationship
 from syncworker.domain.serialize import content_hash
@@ -208,6 +208,9 @@ class _Engine:
         return tenant
 
     def _audit_remote(self, s: Session, entity: str, entity_id: str, action: str, before: Any, after: Any) -> None:
+        # Every remote write is audited first: a system that takes none stops it here, before the log says so.
+        if not self.adapter.capabilities.writes_relationships:
+            raise ReadOnly(f"{self.system} takes no relationship or group writes")
         s.add(AuditEntry(tenant_id=self.tenant_id, actor=ACTOR, origin="local", target=self.system, entity=entity,
                          entity_id=entity_id, action=action, before=before, after=after, run_id=self.report.run_id))
 
@@ -367,6 +370,8 @@ class _Engine:
                 self._reconcile_one(key, local.get(key), remote.get(key, []), based.get(key, []), links)
             except (DailyLimitReached, ReconnectRequired):
                 raise
+            except ReadOnly:
+                self.report.add("kept_local_read_only")  # the system takes no such writes: not a failure
             except AdapterError as exc:
                 self.report.errors.append({"relationship": list(key), "error": f"{type(exc).__name__}: {str(exc)[:200]}"})
         with self.db.session() as s:  # vanished rows nobody needs any more
@@ -600,6 +605,8 @@ class _Engine:
                 self._group_row(row_id, paired)
             except (DailyLimitReached, ReconnectRequired):
                 raise
+            except ReadOnly:
+                self.report.add("kept_local_read_only")  # the system takes no such writes: not a failure
             except AdapterError as exc:
                 self.report.errors.append({"group_record": row_id, "error": f"{type(exc).__name__}: {str(exc)[:200]}"})
         with self.db.session() as s:
@@ -611,6 +618,8 @@ class _Engine:
                 self._push_group(group_id)
             except (DailyLimitReached, ReconnectRequired):
                 raise
+            except ReadOnly:
+                self.report.add("kept_local_read_only")  # the system takes no such writes: not a failure
             except AdapterError as exc:
                 self.report.errors.append({"group_id": group_id, "error": f"{type(exc).__name__}: {str(exc)[:200]}"})
 

@@ -252,3 +252,26 @@ def test_link_runs_over_the_operator_api_with_system_aps(world: tuple[ServiceCon
             assert api.post("/connections/sync", json={"tenant": TENANT, "system": "aps"}).status_code == 202
     finally:
         executor.shutdown(wait=True)
+
+
+def test_local_connections_and_groups_stay_local_with_a_read_only_aps(world: tuple[ServiceContext, StandIn]) -> None:
+    from syncworker.services.connections import add_connection
+    from syncworker.services.groups import add_group
+
+    ctx, standin = world
+    connect_aps(ctx, TENANT, standin.url)
+    pairs = list(standin.truth.items())[:2]
+    for lid, eid in pairs:
+        link_manually(ctx.db, TENANT, lid, "aps", eid, "operator")
+    add_connection(ctx.db, TENANT, pairs[0][0], pairs[1][0], "associate")
+    add_group(ctx.db, TENANT, "Operator's Own Group", [pairs[0][0], pairs[1][0]])
+    with ctx.db.session() as s:
+        audited = s.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(AuditEntry.target == "aps"))
+    for _ in range(2):
+        report = run_sync(ctx, TENANT, "aps")
+        assert report.status == "succeeded" and report.errors == []
+        assert report.counts["relationships_kept_local_read_only"] >= 2  # the connection and the group
+        link_report = run_link_run(ctx, TENANT, "aps")
+        assert link_report.status == "succeeded" and link_report.errors == []
+    with ctx.db.session() as s:  # nothing was written to APS, so nothing is in the log as written there
+        assert s.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(AuditEntry.target == "aps")) == audited
