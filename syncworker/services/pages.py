@@ -197,18 +197,6 @@ def open_conflict_fields(db: Database, tenant_name: str) -> list[dict[str, Any]]
             .group_by(SyncConflict.field).order_by(SyncConflict.field))]
 
 
-def open_conflict_ids(db: Database, tenant_name: str, *, link_id: int | None = None,
-                      field: str | None = None) -> list[int]:
-    with db.session() as s:
-        tenant = get_tenant(s, tenant_name)
-        q = select(SyncConflict.id).where(SyncConflict.tenant_id == tenant.id, SyncConflict.status == "open")
-        if link_id is not None:
-            q = q.where(SyncConflict.link_id == link_id)
-        if field is not None:
-            q = q.where(SyncConflict.field == field)
-        return list(s.scalars(q.order_by(SyncConflict.id)))
-
-
 def clients(db: Database, tenant_name: str, search: str | None = None, page: int = 1) -> Page:
     with db.session() as s:
         tenant = get_tenant(s, tenant_name)

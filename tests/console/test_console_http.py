@@ -135,7 +135,7 @@ def test_conflicts_are_settled_one_per_client_per_field_or_all(app_client: TestC
     with db.session() as s:
         first = s.scalar(select(SyncConflict.id).where(SyncConflict.link_id == p.linked[0]).order_by(SyncConflict.id))
     form = {"tenant": p.tenant, "csrf": csrf_of(page.text), "take": "remote", "scope": scope,
-            "conflict_id": str(first), "link_id": str(p.linked[0]), "field": "email"}
+            "conflict_id": str(first), "local_id": "L0", "system": "xpm", "field": "email"}
     answer = app_client.post("/console/conflicts/resolve", data=form)
     expected = {"conflict": 1, "client": 2, "field": 2, "all": 4}[scope]
     assert f"{expected} conflict" in unquote_plus(answer.headers["location"])
@@ -148,6 +148,8 @@ def test_conflicts_are_settled_one_per_client_per_field_or_all(app_client: TestC
             assert {s.get(Client, s.get(Link, c.link_id).client_id).email for c in done} == \
                 {"b@wattle.example", "y@banksia.example"}  # the remote value was taken
     assert len([e for e in audit(db, "resolve") if e.tenant_id == p.tenant_id]) == expected
+    bulk = [e for e in audit(db, "resolve_bulk") if e.tenant_id == p.tenant_id]
+    assert [e.actor for e in bulk] == ([] if scope == "conflict" else ["Bo Ops (console)"])
 
 
 def test_starting_a_run_queues_it_and_audits_who(app_client: TestClient, db: Database) -> None:

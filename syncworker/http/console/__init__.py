@@ -23,7 +23,7 @@ from syncworker.http.console.session import ConsoleSession
 from syncworker.jobs.base import JobRequest
 from syncworker.services import links as links_svc
 from syncworker.services import pages
-from syncworker.services.conflicts import resolve_conflict
+from syncworker.services.conflicts import resolve_conflict, resolve_many
 from syncworker.services.context import ServiceContext
 from syncworker.services.duplicates import resolve as resolve_cluster
 from syncworker.services.queries import client_by_external_id, show_client, show_run
@@ -324,8 +324,8 @@ def conflicts_page(request: Request) -> Response:
 @router.post("/conflicts/resolve")
 async def resolve_conflicts(request: Request) -> Response:
     """Take one side for one conflict, for every field of one client, for one field across all clients, or
-    for every open conflict of the tenant. Each conflict is settled by the same service as the CLI, so each
-    is audited with the operator's name."""
+    for every open conflict of the tenant: the same services as `syncworker conflicts resolve`, so each
+    conflict is audited with the operator's name (and a bulk choice once more as a whole)."""
     session, form = await _form(request)
     tenant, take, scope = form.get("tenant", ""), form.get("take", ""), form.get("scope", "")
     if take not in ("local", "remote"):
@@ -333,20 +333,17 @@ async def resolve_conflicts(request: Request) -> Response:
     ctx = _ctx(request)
     try:
         if scope == "conflict":
-            ids = [int(form.get("conflict_id", "0"))]
-        elif scope == "client":
-            ids = pages.open_conflict_ids(ctx.db, tenant, link_id=int(form.get("link_id", "0")))
-        elif scope == "field":
-            ids = pages.open_conflict_ids(ctx.db, tenant, field=form.get("field", ""))
-        elif scope == "all":
-            ids = pages.open_conflict_ids(ctx.db, tenant)
+            resolve_conflict(ctx, tenant, int(form.get("conflict_id", "0")), take=take, actor=session.actor)
+            count = 1
+        elif scope in ("client", "field", "all"):
+            chosen = {"client": {"client": form.get("local_id"), "system": form.get("system")},
+                      "field": {"field": form.get("field")}, "all": {"all_open": True}}[scope]
+            count = resolve_many(ctx, tenant, take, actor=session.actor, **chosen)["resolved"]
         else:
             return _back("conflicts", tenant=tenant, error="say which conflicts to settle")
-        for conflict_id in ids:
-            resolve_conflict(ctx, tenant, conflict_id, take=take, actor=session.actor)
     except EXPECTED as exc:
         return _back("conflicts", tenant=tenant, error=str(exc))
-    return _back("conflicts", tenant=tenant, msg=f"{len(ids)} conflict{'s' if len(ids) != 1 else ''} settled: "
+    return _back("conflicts", tenant=tenant, msg=f"{count} conflict{'s' if count != 1 else ''} settled: "
                                                  f"{take} value kept")
 
 
