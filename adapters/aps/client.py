@@ -92,7 +92,11 @@ def create_aps_engine(url: str) -> Engine:
     the engine's collection with the run's adapter, closes it, so nothing stays open between runs."""
     try:
         return sa.create_engine(engine_url(url), pool_size=2, max_overflow=2, pool_pre_ping=False, future=True)
-    except (sa.exc.ArgumentError, ImportError) as exc:
+    except ImportError as exc:
+        raise MappingError(f"APS database URL {redact(url)} needs a database driver that is not installed: {exc} "
+                           "(for SQL Server: pip install 'syncworker[mssql]', or pyodbc with Microsoft's ODBC "
+                           "driver)") from None
+    except sa.exc.ArgumentError as exc:
         raise MappingError(f"APS database URL {redact(url)} cannot be used: {exc}") from None
 
 
