@@ -535,7 +535,9 @@ class ApsClient(ClientSystem):
             ))
         return out
 
-    def list_groups(self) -> list[ClientGroup]:
+    def list_groups(self, *, members: bool = True) -> list[ClientGroup]:
+        """Family groups as client groups; their members come in the same read (one query), so `members`
+        changes nothing."""
         g = self.mapping.family_groups
         if g is None:
             return []
