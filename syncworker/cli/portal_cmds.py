@@ -76,16 +76,30 @@ def portal_invite(client: str | None, tenant: str, persons: tuple[str, ...], wit
 
 
 @portal.command("resend")
-@click.argument("access", type=int)
+@click.argument("access", type=int, required=False)
 @tenant_option
+@click.option("--expired", "all_expired", is_flag=True,
+              help="Bulk (admins only): resend every invitation that has expired.")
 @message_option
 @actor_option
 @json_option
 @handles_errors(*KNOWN)
-def portal_resend(access: int, tenant: str, message: str | None, actor: str, as_json: bool) -> None:
-    """Send a new invitation for ACCESS (an id from `portal list`): a new link valid for 30 days; the old one
-    stops working at once."""
-    out = portal_service().resend(tenant, access, actor=actor, message=message)
+def portal_resend(access: int | None, tenant: str, all_expired: bool, message: str | None, actor: str,
+                  as_json: bool) -> None:
+    """Send a new invitation for ACCESS (an id from `portal list`), or with --expired for every expired one:
+    a new link valid for 30 days; the old one stops working at once."""
+    if all_expired == (access is not None):
+        raise click.UsageError("give either ACCESS or --expired")
+    svc = portal_service()
+    if all_expired:
+        out = svc.resend_expired(tenant, actor=actor, message=message)
+        if as_json:
+            emit_json(out)
+        else:
+            print_table(out["resent"], ["access", "invitation", "replaces", "email", "expires", "mail"], title="resent")
+            click.echo(_mail_line(out["mail"]))
+        return
+    out = svc.resend(tenant, access, actor=actor, message=message)
     if as_json:
         emit_json(out)
         return

@@ -191,6 +191,11 @@ def resend(access_id: AccessId, body: Resend, request: Request, actor: Actor) ->
     return _refusals(lambda: get_portal(request).resend(body.tenant, access_id, actor=actor, message=body.message))
 
 
+@router.post("/portal/invitations/resend-expired", summary="Bulk (admins): resend every expired invitation")
+def resend_expired(body: Resend, request: Request, actor: Actor) -> dict[str, Any]:
+    return _refusals(lambda: get_portal(request).resend_expired(body.tenant, actor=actor, message=body.message))
+
+
 @router.post("/portal/access/{access_id}/revoke", summary="End a user's access to one portal")
 def revoke(access_id: AccessId, body: Strict, request: Request, actor: Actor) -> dict[str, Any]:
     return _refusals(lambda: get_portal(request).revoke(body.tenant, access_id, actor=actor))

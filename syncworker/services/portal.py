@@ -394,25 +394,45 @@ class PortalService:
         now = self.clock()
         with self.db.session() as s:
             tenant = get_tenant(s, tenant_name)
-            access = self._access(s, tenant, access_id)
-            if access.ended_at is not None:
-                raise PortalRefused("revoked", f"access {access_id} was ended ({access.ended_reason}): invite the "
-                                               "person again instead")
-            old = _latest(s, access.id)
-            assert old is not None
-            status = "expired" if old.status == "pending" and now >= old.expires_at else old.status
-            plan = plan_resend(status, now, self.config.invitation_days)
-            user, portal = s.get(PortalUser, access.user_id), s.get(Client, access.client_id)
-            assert user is not None and portal is not None
-            new = self._issue(s, tenant, access, user, _person_name(s, user), portal, actor=actor,
-                              message=message if message is not None else old.message, now=now,
-                              expiry=plan.new_expires_at)
-            old.status, old.ended_at, old.replaced_by_id = plan.old_status, now, new.id
-            _cancel_mail(s, [old.id], "superseded by a resend")
-            result = {"access": access.id, "invitation": new.id, "replaces": old.id, "email": user.email,
-                      "expires": new.expires_at.isoformat()}
+            result = self._resend_in(s, tenant, self._access(s, tenant, access_id), actor=actor, message=message,
+                                     now=now)
         delivery = self.deliver()
         return self._with_mail([result])[0] | {"mail_delivery": delivery.as_dict()}
+
+    def resend_expired(self, tenant_name: str, *, actor: str, message: str | None = None) -> dict[str, Any]:
+        """The Manager's bulk resend (admins only): every open access whose invitation has expired gets a new one."""
+        now = self.clock()
+        with self.db.session() as s:
+            tenant = get_tenant(s, tenant_name)
+            check_admin(actor, (tenant.settings or {}).get(ADMINS_SETTING, []))
+            resent = []
+            for access in list(s.scalars(select(PortalAccess).where(PortalAccess.tenant_id == tenant.id,
+                                                                    PortalAccess.ended_at.is_(None))
+                                         .order_by(PortalAccess.id))):
+                latest = _latest(s, access.id)
+                if latest is not None and manager_status(latest.status, latest.expires_at, now) == "expired":
+                    resent.append(self._resend_in(s, tenant, access, actor=actor, message=message, now=now))
+        delivery = self.deliver()
+        return {"resent": self._with_mail(resent), "mail": delivery.as_dict()}
+
+    def _resend_in(self, s: Session, tenant: Tenant, access: PortalAccess, *, actor: str, message: str | None,
+                   now: datetime) -> dict[str, Any]:
+        if access.ended_at is not None:
+            raise PortalRefused("revoked", f"access {access.id} was ended ({access.ended_reason}): invite the "
+                                           "person again instead")
+        old = _latest(s, access.id)
+        assert old is not None
+        status = "expired" if old.status == "pending" and now >= old.expires_at else old.status
+        plan = plan_resend(status, now, self.config.invitation_days)
+        user, portal = s.get(PortalUser, access.user_id), s.get(Client, access.client_id)
+        assert user is not None and portal is not None
+        new = self._issue(s, tenant, access, user, _person_name(s, user), portal, actor=actor,
+                          message=message if message is not None else old.message, now=now,
+                          expiry=plan.new_expires_at)
+        old.status, old.ended_at, old.replaced_by_id = plan.old_status, now, new.id
+        _cancel_mail(s, [old.id], "superseded by a resend")
+        return {"access": access.id, "invitation": new.id, "replaces": old.id, "email": user.email,
+                "expires": new.expires_at.isoformat()}
 
     def revoke(self, tenant_name: str, access_id: int, *, actor: str = "operator") -> dict[str, Any]:
         """End a user's access to one portal; a pending invitation stops working and its unsent email is dropped."""

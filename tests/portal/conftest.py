@@ -3,6 +3,7 @@ inactive spouse Cathy, a company with a contact, a company with nobody, and a cl
 
 from __future__ import annotations
 
+import asyncio
 import email
 import logging
 import re
@@ -41,12 +42,16 @@ class Inbox:
     messages: list[EmailMessage] = field(default_factory=list)
     fail_next: int = 0
     refused: int = 0
+    reply: str = "451 4.3.0 mailbox busy, try again later"
+    delay: float = 0.0  # seconds before answering DATA: a slow server
 
     async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802 - aiosmtpd hook
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.fail_next:
             self.fail_next -= 1
             self.refused += 1
-            return "451 4.3.0 mailbox busy, try again later"
+            return self.reply
         self.messages.append(email.message_from_bytes(envelope.content, policy=default))  # type: ignore[attr-defined, arg-type]
         return "250 OK"
 

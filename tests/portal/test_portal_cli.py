@@ -48,6 +48,9 @@ def test_invite_accept_and_the_managers_list(db: Database, smtp: SmtpServer) -> 
     resent = run(db, smtp, "resend", str(jack["access"]), "--tenant", TENANT)
     assert resent.exit_code == 0 and "replaces" in resent.output
     assert run(db, smtp, "revoke", str(jack["access"]), "--tenant", TENANT).exit_code == 0
+    bulk = run(db, smtp, "resend", "--expired", "--tenant", TENANT, "--as", "sam")
+    assert bulk.exit_code == 1 and "admins only" in bulk.output
+    assert run(db, smtp, "resend", "--tenant", TENANT).exit_code == 2
 
 
 def test_refusals_exit_non_zero_with_one_line(db: Database, smtp: SmtpServer) -> None:

@@ -249,3 +249,19 @@ def test_the_scheduler_runs_the_portal_upkeep(world: World) -> None:
         s.query(MailOutbox).update({MailOutbox.next_attempt_at: utcnow() - timedelta(seconds=1)})
     assert upkeep(ctx) == {"expired": 0, "reminded": 0, "sent": 1, "retrying": 0, "failed": 0}
     assert len(world.inbox.to("jack.ryan@example.test")) == 1
+
+
+def test_admins_resend_every_expired_invitation_in_bulk(world: World) -> None:
+    world.portal.invite(TENANT, "JR", ["JR", "CR"])
+    world.clock.advance(days=10)
+    world.portal.invite(TENANT, "ACME")  # younger: not expired when the others are
+    world.clock.advance(days=21)
+    with pytest.raises(PortalRefused) as info:
+        world.portal.resend_expired(TENANT, actor="sam")
+    assert info.value.code == "no_admins"
+    world.portal.set_admin(TENANT, "sam")
+    out = world.portal.resend_expired(TENANT, actor="sam")
+    assert sorted(r["email"] for r in out["resent"]) == ["cathy@example.test", "jack.ryan@example.test"]
+    assert out["mail"]["sent"] == 2 and len(world.inbox.messages) == 5
+    assert {r["status"] for r in world.portal.list(TENANT)} == {"invited"}
+    assert world.portal.resend_expired(TENANT, actor="sam")["resent"] == []

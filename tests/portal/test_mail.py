@@ -1,0 +1,107 @@
+"""The outbox and its transports: a real SMTP server on loopback, and the folder the embedded default uses."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from syncworker.config import PROJECT_DIR, ConfigError
+from syncworker.services import mail
+from syncworker.services import portal as portal_svc
+from syncworker.services.portal import PortalConfig
+from syncworker.store.db import Database
+from syncworker.store.models import MailOutbox
+from tests.factories import make_tenant
+from tests.portal.conftest import START, SmtpServer
+
+SENDER = "Practice <portal@practice.test>"
+
+
+def queue(db: Database, n: int, tenant_id: int | None = None) -> list[int]:
+    with db.session() as s:
+        rows = [mail.enqueue(s, tenant_id=tenant_id, kind="test", recipient=f"person{i}@example.test",
+                             subject=f"message {i}", text_body=f"hello {i}", html_body=f"<p>hello {i}</p>",
+                             sender_domain="practice.test", now=START) for i in range(n)]
+        return [r.id for r in rows]
+
+
+def statuses(db: Database) -> list[str]:
+    with db.session() as s:
+        return [r.status for r in s.query(MailOutbox).order_by(MailOutbox.id)]
+
+
+def test_two_senders_at_once_send_each_message_exactly_once(db: Database, smtp: SmtpServer) -> None:
+    queue(db, 6, make_tenant(db))
+    smtp.inbox.delay = 0.05  # slow enough that both senders are busy at the same time
+    transport = mail.transport_from_url(smtp.url)
+    reports: list[mail.DeliveryReport] = []
+
+    def sender() -> None:
+        reports.append(mail.deliver_due(db, transport, SENDER, now=START))
+
+    threads = [threading.Thread(target=sender) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sum(r.sent for r in reports) == 6
+    assert sorted(m["To"] for m in smtp.inbox.messages) == sorted(f"person{i}@example.test" for i in range(6))
+    assert statuses(db) == ["sent"] * 6
+
+
+def test_a_refusal_for_good_fails_at_once_and_transient_ones_stop_after_max_attempts(
+        db: Database, smtp: SmtpServer) -> None:
+    queue(db, 1)
+    smtp.inbox.fail_next, smtp.inbox.reply = 1, "550 5.1.1 no such mailbox"
+    report = mail.deliver_due(db, mail.transport_from_url(smtp.url), SENDER, now=START)
+    assert report.as_dict() == {"sent": 0, "retrying": 0, "failed": 1}
+    queue(db, 1)
+    smtp.inbox.fail_next, smtp.inbox.reply = 10, "451 4.3.0 later"
+    now = START
+    for _ in range(3):
+        now += timedelta(hours=2)
+        mail.deliver_due(db, mail.transport_from_url(smtp.url), SENDER, now=now, max_attempts=3)
+    assert statuses(db) == ["failed", "failed"] and smtp.inbox.messages == []
+    with db.session() as s:
+        assert "550" in s.query(MailOutbox).order_by(MailOutbox.id).first().last_error
+
+
+def test_a_sender_that_died_mid_send_is_taken_over_after_the_claim_expires(sqlite_db: Database, tmp_path: Path) -> None:
+    queue(sqlite_db, 1)
+    with sqlite_db.session() as s:  # claimed by a process that then crashed
+        s.query(MailOutbox).update({MailOutbox.status: "sending", MailOutbox.claimed_at: START, MailOutbox.attempts: 1})
+    folder = mail.FolderTransport(tmp_path / "mail")
+    assert mail.deliver_due(sqlite_db, folder, SENDER, now=START + timedelta(minutes=5)).sent == 0
+    assert mail.deliver_due(sqlite_db, folder, SENDER, now=START + timedelta(minutes=11)).sent == 1
+    files = list((tmp_path / "mail").glob("*.eml"))
+    assert len(files) == 1 and b"hello 0" in files[0].read_bytes()
+    with sqlite_db.session() as s:
+        row = s.query(MailOutbox).one()
+        assert (row.status, row.attempts, row.text_body) == ("sent", 2, None)
+
+
+def test_mail_urls() -> None:
+    smtp = mail.transport_from_url("smtp://user:p%40ss@mail.example.test:2525")
+    assert isinstance(smtp, mail.SmtpTransport)
+    assert (smtp.host, smtp.port, smtp.security, smtp.username, smtp.password) == (
+        "mail.example.test", 2525, "none", "user", "p@ss")
+    assert "p@ss" not in repr(smtp)
+    assert mail.transport_from_url("smtps://mail.example.test").port == 465  # type: ignore[attr-defined]
+    assert mail.transport_from_url("smtp+starttls://mail.example.test").security == "starttls"  # type: ignore[attr-defined]
+    assert mail.transport_from_url(None) == mail.FolderTransport(PROJECT_DIR / "var/mail")
+    assert mail.transport_from_url("file:/tmp/out") == mail.FolderTransport(Path("/tmp/out"))
+    with pytest.raises(ValueError, match="SYNCWORKER_SMTP_URL"):
+        mail.transport_from_url("http://mail.example.test")
+
+
+def test_portal_settings_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert PortalConfig.load().invitation_days == 30
+    monkeypatch.setattr(portal_svc, "load_yaml_config", lambda name: {"invitation_days": 0})
+    with pytest.raises(ConfigError, match="invitation_days"):
+        PortalConfig.load()
+    monkeypatch.setattr(portal_svc, "load_yaml_config", lambda name: {"mail": {"from": "nobody"}})
+    with pytest.raises(ConfigError, match="mail.from"):
+        PortalConfig.load()
