@@ -265,3 +265,14 @@ def test_admins_resend_every_expired_invitation_in_bulk(world: World) -> None:
     assert out["mail"]["sent"] == 2 and len(world.inbox.messages) == 5
     assert {r["status"] for r in world.portal.list(TENANT)} == {"invited"}
     assert world.portal.resend_expired(TENANT, actor="sam")["resent"] == []
+
+
+def test_a_user_of_one_portal_joins_another_with_the_same_password(world: World) -> None:
+    world.portal.invite(TENANT, "JR")
+    world.portal.accept(world.inbox.token(world.inbox.messages[-1]), PASSWORD)
+    world.portal.invite(TENANT, "CR", ["JR"])  # Jack, connected to Cathy, invited to her portal too
+    token = world.inbox.token(world.inbox.messages[-1])
+    assert world.portal.inspect_token(token)["new_user"] is False
+    refused("wrong_password", world.portal.accept, token, "not his password")
+    assert world.portal.login("jack.ryan@example.test", PASSWORD)["records"] == [{"client": "JR", "name": "Jack Ryan"}]
+    assert [r["client"] for r in world.portal.accept(token, PASSWORD)["records"]] == ["CR", "JR"]
