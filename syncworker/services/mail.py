@@ -166,9 +166,10 @@ def deliver_due(db: Database, transport: MailTransport, sender: str, *, now: dat
     report = DeliveryReport()
     now = now or utcnow()
     for _ in range(limit):
-        row_id = _claim(db, now, claim_ttl)
-        if row_id is None:
+        claimed = _claim(db, now, claim_ttl)
+        if claimed is None:
             break
+        row_id, attempts = claimed
         with db.session() as s:
             row = s.get(MailOutbox, row_id)
             assert row is not None
@@ -176,48 +177,47 @@ def deliver_due(db: Database, transport: MailTransport, sender: str, *, now: dat
         try:
             transport.send(message)
         except MailError as exc:
-            _failed(db, row_id, now, exc, max_attempts, report)
+            _failed(db, row_id, attempts, now, exc, max_attempts, report)
             continue
+        # Each writing unit of work starts with its write, so on SQLite it waits for the write lock instead of
+        # failing to upgrade a read snapshot another sender has moved past.
         with db.session() as s:
-            row = s.get(MailOutbox, row_id)
-            assert row is not None
-            row.status, row.sent_at, row.last_error = "sent", now, None
-            row.text_body = row.html_body = None  # the link in it has done its job
+            s.execute(update(MailOutbox).where(MailOutbox.id == row_id).values(
+                status="sent", sent_at=now, last_error=None, text_body=None, html_body=None))  # the link has left
             if after_sent is not None:
+                row = s.get(MailOutbox, row_id)
+                assert row is not None
                 after_sent(s, row, now)
         report.sent += 1
     return report
 
 
-def _claim(db: Database, now: datetime, claim_ttl: timedelta) -> int | None:
+def _claim(db: Database, now: datetime, claim_ttl: timedelta) -> tuple[int, int] | None:
+    """A due row, now ours (status `sending`), with its attempt count including this one."""
+    claimable = or_((MailOutbox.status == "pending") & (MailOutbox.next_attempt_at <= now),
+                    (MailOutbox.status == "sending") & (MailOutbox.claimed_at < now - claim_ttl))
     with db.session() as s:
-        candidates = list(s.scalars(select(MailOutbox.id).where(or_(
-            (MailOutbox.status == "pending") & (MailOutbox.next_attempt_at <= now),
-            (MailOutbox.status == "sending") & (MailOutbox.claimed_at < now - claim_ttl),
-        )).order_by(MailOutbox.next_attempt_at, MailOutbox.id).limit(5)))
+        candidates = list(s.scalars(select(MailOutbox.id).where(claimable)
+                                    .order_by(MailOutbox.next_attempt_at, MailOutbox.id).limit(5)))
     for row_id in candidates:
         with db.session() as s:
-            claimed = s.execute(update(MailOutbox).where(
-                MailOutbox.id == row_id,
-                or_(MailOutbox.status == "pending",
-                    (MailOutbox.status == "sending") & (MailOutbox.claimed_at < now - claim_ttl)),
-            ).values(status="sending", claimed_at=now, attempts=MailOutbox.attempts + 1)).rowcount
-        if claimed:
-            return row_id
+            claimed = s.execute(update(MailOutbox).where(MailOutbox.id == row_id, claimable)
+                                .values(status="sending", claimed_at=now, attempts=MailOutbox.attempts + 1)).rowcount
+            if claimed:
+                return row_id, int(s.scalar(select(MailOutbox.attempts).where(MailOutbox.id == row_id)) or 0)
     return None
 
 
-def _failed(db: Database, row_id: int, now: datetime, exc: MailError, max_attempts: int,
+def _failed(db: Database, row_id: int, attempts: int, now: datetime, exc: MailError, max_attempts: int,
             report: DeliveryReport) -> None:
+    final = exc.permanent or attempts >= max_attempts
     with db.session() as s:
-        row = s.get(MailOutbox, row_id)
-        assert row is not None
-        row.last_error = str(exc)[:500]
-        if exc.permanent or row.attempts >= max_attempts:
-            row.status = "failed"
-            report.failed += 1
-            log.warning("mail %s failed for good after %s attempts: %s", row.id, row.attempts, exc)
-        else:
-            row.status, row.next_attempt_at = "pending", now + backoff(row.attempts)
-            report.retrying += 1
-            log.info("mail %s will be retried (attempt %s): %s", row.id, row.attempts, exc)
+        s.execute(update(MailOutbox).where(MailOutbox.id == row_id).values(
+            last_error=str(exc)[:500], status="failed" if final else "pending",
+            next_attempt_at=now if final else now + backoff(attempts)))
+    if final:
+        report.failed += 1
+        log.warning("mail %s failed for good after %s attempts: %s", row_id, attempts, exc)
+    else:
+        report.retrying += 1
+        log.info("mail %s will be retried (attempt %s): %s", row_id, attempts, exc)
