@@ -1,21 +1,63 @@
-"""Settings: defaults from `config/settings.yaml`, overridden by environment variables.
+"""The settings tree: one `Settings` object, loaded once from one config folder plus the environment.
 
-Secrets are read only from the environment. An invalid setting stops start-up with a `ConfigError`
-that names the setting and where its value came from.
+    Settings                       config/settings.yaml + environment (DATABASE_URL, SYNCWORKER_*)
+      .xpm           XpmSettings   config/xpm.yaml (mappings, paging, limits) + the URLs and app credentials above
+      .xero          XeroSettings  the Xero URLs and app credentials above
+      .matching      MatchConfig   config/matching.yaml
+      .field_rules   FieldRules    config/field_rules.yaml
+      .relationships RelationshipTypes  config/relationships.yaml
+
+The config folder is `SYNCWORKER_CONFIG_DIR` if set, else the bundled defaults (the checkout's `config/`, which
+an installed wheel carries as `syncworker/defaults/`). A file missing from an override folder is read from the
+bundled defaults, so an override folder holds only what it changes. Secrets are read only from the environment.
+An invalid setting stops start-up with a `ConfigError` that names the setting and where its value came from.
+The default database is a SQLite file in the per-user data folder, so every working folder sees the same one.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-CONFIG_DIR = Path(os.environ.get("SYNCWORKER_CONFIG_DIR", Path(__file__).resolve().parents[1] / "config"))
-PROJECT_DIR = Path(__file__).resolve().parents[1]
+if TYPE_CHECKING:
+    from adapters.xpm.settings import XpmSettings
+    from syncworker.domain.connections import RelationshipTypes
+    from syncworker.domain.sync import FieldRules
+    from syncworker.matching.config import MatchConfig
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+# An installed wheel carries config/ as syncworker/defaults/ (see setup.py); a checkout reads config/ itself.
+BUNDLED_CONFIG_DIR = _PACKAGE_DIR / "defaults" if (_PACKAGE_DIR / "defaults").is_dir() else _PACKAGE_DIR.parent / "config"
+CONFIG_FILES = ("settings.yaml", "xpm.yaml", "matching.yaml", "field_rules.yaml", "relationships.yaml")
+DEFAULT_XPM_URL = "https://api.xero.com/practicemanager/3.1/"
+DEFAULT_IDENTITY_URL = "https://identity.xero.com"
+DEFAULT_AUTHORIZE_URL = "https://login.xero.com/identity/connect/authorize"
+DEFAULT_API_URL = "https://api.xero.com"
+
+
+def resolve_config_dir(env: Mapping[str, str] | None = None) -> Path:
+    """The config folder in force: SYNCWORKER_CONFIG_DIR, else the bundled defaults."""
+    env = os.environ if env is None else env
+    return Path(env["SYNCWORKER_CONFIG_DIR"]) if env.get("SYNCWORKER_CONFIG_DIR") else BUNDLED_CONFIG_DIR
+
+
+def config_file(name: str, folder: Path | None = None) -> Path:
+    """`name` in the config folder, or the bundled default when the folder does not override it."""
+    path = (folder or resolve_config_dir()) / name
+    return path if path.exists() else BUNDLED_CONFIG_DIR / name
+
+
+def default_database_url() -> str:
+    """A SQLite file in the per-user data folder (e.g. ~/.local/share/syncworker/syncworker.db on Linux)."""
+    import platformdirs
+
+    return f"sqlite:///{Path(platformdirs.user_data_dir('syncworker', appauthor=False)) / 'syncworker.db'}"
 
 
 class ConfigError(ValueError):
@@ -23,15 +65,27 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class XeroSettings:
+    """The Xero section: where Xero's identity, authorize and API endpoints are, and the app's credentials."""
+
+    identity_url: str
+    authorize_url: str
+    api_url: str
+    client_id: str | None = field(default=None, repr=False)
+    client_secret: str | None = field(default=None, repr=False)
+    webhook_key: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
 class Settings:
-    database_url: str
+    database_url: str = field(default_factory=default_database_url)
     default_country: str = "AU"
     log_level: str = "INFO"
     log_format: str = "auto"
-    xpm_url: str = "https://api.xero.com/practicemanager/3.1/"
-    xero_identity_url: str = "https://identity.xero.com"
-    xero_authorize_url: str = "https://login.xero.com/identity/connect/authorize"
-    xero_api_url: str = "https://api.xero.com"
+    xpm_url: str = DEFAULT_XPM_URL
+    xero_identity_url: str = DEFAULT_IDENTITY_URL
+    xero_authorize_url: str = DEFAULT_AUTHORIZE_URL
+    xero_api_url: str = DEFAULT_API_URL
     lock_ttl_seconds: int = 300
     schedules: Mapping[str, str] = field(default_factory=dict)
     http_host: str = "127.0.0.1"
@@ -45,27 +99,36 @@ class Settings:
     xero_webhook_key: str | None = field(default=None, repr=False)
     operator_token: str | None = field(default=None, repr=False)
     smtp_url: str | None = field(default=None, repr=False)  # may hold a password; None = write mail to var/mail
+    # Where the sections below are read from, and where each value above came from (for `syncworker info`).
+    config_dir: Path = field(default_factory=lambda: resolve_config_dir(), compare=False)
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, config_dir: Path | None = None) -> Settings:
+        """Read settings.yaml and the environment, then every section, so a bad setting anywhere stops start-up."""
         env = os.environ if env is None else env
-        raw = _read_yaml((config_dir or CONFIG_DIR) / "settings.yaml")
+        folder = config_dir or resolve_config_dir(env)
+        path = config_file("settings.yaml", folder)
+        raw = read_yaml(path)
         values: dict[str, Any] = {
             "database_url": _get(raw, "database_url"),
             "default_country": _get(raw, "default_country", "AU"),
             "log_level": _get(raw, "log.level", "INFO"),
             "log_format": _get(raw, "log.format", "auto"),
-            "xpm_url": _get(raw, "xpm.url", cls.xpm_url),
-            "xero_identity_url": _get(raw, "xero.identity_url", cls.xero_identity_url),
-            "xero_authorize_url": _get(raw, "xero.authorize_url", cls.xero_authorize_url),
-            "xero_api_url": _get(raw, "xero.api_url", cls.xero_api_url),
+            "xpm_url": _get(raw, "xpm.url", DEFAULT_XPM_URL),
+            "xero_identity_url": _get(raw, "xero.identity_url", DEFAULT_IDENTITY_URL),
+            "xero_authorize_url": _get(raw, "xero.authorize_url", DEFAULT_AUTHORIZE_URL),
+            "xero_api_url": _get(raw, "xero.api_url", DEFAULT_API_URL),
             "lock_ttl_seconds": _get(raw, "runs.lock_ttl_seconds", 300),
             "schedules": dict(_get(raw, "schedules", {}) or {}),
             "http_host": _get(raw, "http.host", "127.0.0.1"),
             "http_port": _get(raw, "http.port", 8080),
             "public_url": _get(raw, "http.public_url", cls.public_url),
         }
-        sources = {k: "config/settings.yaml" for k in values}
+        sources = {k: str(path) for k in values}
+        if not values["database_url"]:
+            values["database_url"] = default_database_url()
+            sources["database_url"] = "default: the per-user data folder"
         for setting, names in _ENV_OVERRIDES.items():
             for name in names:
                 if env.get(name):
@@ -74,15 +137,65 @@ class Settings:
                     break
         for setting, name in _SECRETS.items():
             values[setting] = env.get(name) or None
+            sources[setting] = name
         for job in ("link_run", "sync"):
             name = f"SYNCWORKER_SCHEDULE_{job.upper()}"
             if name in env:
                 values["schedules"][job] = env[name]
                 sources[f"schedules.{job}"] = name
-        return cls(**_validated(values, sources))
+        settings = cls(**_validated(values, sources), config_dir=folder, sources=sources)
+        settings.validate_sections()
+        return settings
 
     def database_path_hint(self) -> str:
         return _redact_url(self.database_url)
+
+    # --- the sections, each read once (on first use) from the same config folder ---
+    @functools.cached_property
+    def xpm(self) -> XpmSettings:
+        from adapters.xpm.settings import XpmSettings
+
+        return self._section("xpm.yaml", lambda path: XpmSettings.from_config(read_yaml(path), self))
+
+    @property
+    def xero(self) -> XeroSettings:
+        return XeroSettings(self.xero_identity_url, self.xero_authorize_url, self.xero_api_url,
+                            self.xero_client_id, self.xero_client_secret, self.xero_webhook_key)
+
+    @functools.cached_property
+    def matching(self) -> MatchConfig:
+        from syncworker.matching.config import MatchConfig
+
+        return self._section("matching.yaml", MatchConfig.default)
+
+    @functools.cached_property
+    def field_rules(self) -> FieldRules:
+        from syncworker.services.field_rules import load_field_rules
+
+        return self._section("field_rules.yaml", load_field_rules)
+
+    @functools.cached_property
+    def relationships(self) -> RelationshipTypes:
+        from syncworker.domain.connections import RelationshipTypes
+
+        return self._section("relationships.yaml", lambda path: RelationshipTypes.from_mapping(read_yaml(path)))
+
+    def validate_sections(self) -> None:
+        for name in ("xpm", "matching", "field_rules", "relationships"):
+            getattr(self, name)
+
+    def section_files(self) -> dict[str, Path]:
+        """Each config file and the path it is read from (the override folder's or the bundled default)."""
+        return {name: config_file(name, self.config_dir) for name in CONFIG_FILES}
+
+    def _section(self, name: str, build: Any) -> Any:
+        path = config_file(name, self.config_dir)
+        try:
+            return build(path)
+        except ConfigError:
+            raise
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ConfigError(f"invalid setting in {path}: {exc}") from None
 
 
 _ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
@@ -165,7 +278,7 @@ def _redact_url(url: str) -> str:
     return url
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
@@ -187,5 +300,5 @@ def _get(raw: Mapping[str, Any], dotted: str, default: Any = None) -> Any:
 
 
 def load_yaml_config(name: str) -> dict[str, Any]:
-    """Another file under config/ (field mappings, matching thresholds...)."""
-    return _read_yaml(CONFIG_DIR / name)
+    """Another file of the config folder (field mappings, matching thresholds...)."""
+    return read_yaml(config_file(name))

@@ -1,23 +1,23 @@
-"""XPM adapter settings: config/xpm.yaml (mappings, paging, timeouts) plus URLs and app credentials from
-the environment (SYNCWORKER_XPM_URL, SYNCWORKER_XERO_IDENTITY_URL, SYNCWORKER_XERO_API_URL,
-SYNCWORKER_XERO_AUTHORIZE_URL, SYNCWORKER_XERO_CLIENT_ID, SYNCWORKER_XERO_CLIENT_SECRET)."""
+"""XPM adapter settings: the `.xpm` section of the settings tree (`syncworker.config.Settings.xpm`).
+
+`config/xpm.yaml` holds the mappings, paging, timeouts and limits; the URLs and the app's credentials are the
+top-level settings (settings.yaml / SYNCWORKER_XPM_URL, SYNCWORKER_XERO_*), read once by `Settings`."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from adapters.ratelimit import Limits
-from adapters.xero_identity.tokens import DEFAULT_API_URL, DEFAULT_IDENTITY_URL, authorize_base_for
+from syncworker.config import DEFAULT_API_URL, DEFAULT_IDENTITY_URL, DEFAULT_XPM_URL
 from syncworker.domain.profile import ClientKind
 
-DEFAULT_XPM_URL = "https://api.xero.com/practicemanager/3.1/"
-CONFIG_FILE = Path(os.environ.get("SYNCWORKER_CONFIG_DIR", Path(__file__).resolve().parents[2] / "config")) / "xpm.yaml"
+if TYPE_CHECKING:
+    from syncworker.config import Settings
+
+__all__ = ["DEFAULT_XPM_URL", "XpmSettings"]
 
 
 @dataclass(frozen=True)
@@ -42,24 +42,29 @@ class XpmSettings:
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, path: Path | None = None) -> XpmSettings:
-        env = os.environ if env is None else env
-        raw: dict[str, Any] = {}
-        config_path = path or CONFIG_FILE
-        if config_path.exists():
-            raw = yaml.safe_load(config_path.read_text()) or {}
+        """The `.xpm` section of the settings loaded from `env` (default: the process environment)."""
+        from syncworker.config import Settings, read_yaml
+
+        settings = Settings.load(env=env) if path is None else Settings.load(env=env, config_dir=path.parent)
+        return settings.xpm if path is None else cls.from_config(read_yaml(path), settings)
+
+    @classmethod
+    def from_config(cls, raw: Mapping[str, Any], settings: Settings) -> XpmSettings:
+        """Build the section from the parsed xpm.yaml and the top-level URLs and credentials."""
+        from adapters.xero_identity.tokens import authorize_base_for
+
         http = raw.get("http") or {}
         limits = raw.get("limits") or {}
         page_size = int(raw.get("page_size", 500))
         if not 1 <= page_size <= 500:
-            raise ValueError(f"config/xpm.yaml page_size must be 1..500, got {page_size}")
-        identity_url = env.get("SYNCWORKER_XERO_IDENTITY_URL") or DEFAULT_IDENTITY_URL
+            raise ValueError(f"page_size must be 1..500, got {page_size}")
         return cls(
-            xpm_url=env.get("SYNCWORKER_XPM_URL") or DEFAULT_XPM_URL,
-            identity_url=identity_url,
-            api_url=env.get("SYNCWORKER_XERO_API_URL") or DEFAULT_API_URL,
-            authorize_url=authorize_base_for(identity_url, env.get("SYNCWORKER_XERO_AUTHORIZE_URL")),
-            client_id=env.get("SYNCWORKER_XERO_CLIENT_ID") or None,
-            client_secret=env.get("SYNCWORKER_XERO_CLIENT_SECRET") or None,
+            xpm_url=settings.xpm_url,
+            identity_url=settings.xero_identity_url,
+            api_url=settings.xero_api_url,
+            authorize_url=authorize_base_for(settings.xero_identity_url, settings.xero_authorize_url),
+            client_id=settings.xero_client_id,
+            client_secret=settings.xero_client_secret,
             business_structures={str(k): ClientKind(v) for k, v in (raw.get("business_structures") or {}).items()},
             relationship_types={str(k): str(v) for k, v in (raw.get("relationship_types") or {}).items()},
             page_size=page_size,

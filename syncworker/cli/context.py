@@ -33,8 +33,7 @@ class App:
     def settings(self) -> Settings:
         if self._settings is None:
             try:
-                self._settings = Settings.load()
-                validate_config_files()
+                self._settings = Settings.load()  # reads and validates every section of the tree
             except (ConfigError, ValueError) as exc:
                 raise CommandError(str(exc)) from None
             configure_logging(self._settings.log_level, self._settings.log_format)
@@ -53,13 +52,6 @@ class App:
     def close(self) -> None:
         if self._db is not None:
             self._db.dispose()
-
-
-def validate_config_files() -> None:
-    """The other files under config/ are settings too: a bad one stops start-up, naming what is wrong."""
-    from syncworker.services.field_rules import load_field_rules
-
-    load_field_rules()
 
 
 def get_app() -> App:

@@ -11,6 +11,7 @@ from syncworker.cli import (
     connection_cmds,
     demo_cmds,
     foundation_cmds,
+    info_cmds,
     link_cmds,
     match_cmds,
     portal_cmds,
@@ -21,7 +22,7 @@ from syncworker.cli import (
 )
 from syncworker.cli.context import App
 
-COMMAND_MODULES = (demo_cmds, foundation_cmds, link_cmds, match_cmds, simulate_cmds, connect_cmds, run_cmds, serve_cmds, sync_cmds,
+COMMAND_MODULES = (demo_cmds, foundation_cmds, info_cmds, link_cmds, match_cmds, simulate_cmds, connect_cmds, run_cmds, serve_cmds, sync_cmds,
                    connection_cmds, portal_cmds)
 
 

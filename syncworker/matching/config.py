@@ -13,8 +13,6 @@ from typing import Any
 
 import yaml
 
-DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "config" / "matching.yaml"
-
 # P(level | records are the same client), per field, indexed by level (level 0 = missing, unused).
 DEFAULT_M: dict[str, tuple[float, ...]] = {
     "name": (0.0, 0.80, 0.10, 0.05, 0.03, 0.02),  # org/cross-kind name: exact, >=.95, >=.88, >=.75, other
@@ -92,7 +90,10 @@ class MatchConfig:
 
     @classmethod
     def default(cls, path: Path | None = None) -> MatchConfig:
-        path = path or DEFAULT_CONFIG_PATH
+        """The settings in `path`, by default matching.yaml of the config folder in force (SYNCWORKER_CONFIG_DIR)."""
+        from syncworker.config import config_file
+
+        path = path or config_file("matching.yaml")
         if not path.exists():
             return cls()
         data = yaml.safe_load(path.read_text()) or {}

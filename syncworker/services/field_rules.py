@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from syncworker.config import config_file
 from syncworker.domain.profile import SYNCABLE_FIELDS
 from syncworker.domain.sync import RULE_KEYS, FieldRules, RuleError
 from syncworker.services.systems import SYSTEMS as KNOWN_SYSTEMS
@@ -20,12 +21,12 @@ from syncworker.services.tenants import get_tenant
 from syncworker.store.db import Database
 from syncworker.store.models import AuditEntry
 
-RULES_FILE = Path(__file__).resolve().parents[2] / "config" / "field_rules.yaml"
 SETTINGS_KEY = "field_rules"
 
 
 def load_field_rules(path: Path | None = None) -> FieldRules:
-    path = path or RULES_FILE
+    """The rules in `path`, by default field_rules.yaml of the config folder in force (SYNCWORKER_CONFIG_DIR)."""
+    path = path or config_file("field_rules.yaml")
     if not path.exists():
         return FieldRules.parse(None)
     try:

@@ -170,16 +170,10 @@ def test_a_bad_field_rule_refuses_the_sync_naming_the_field(world: SyncWorld, tm
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     from pathlib import Path
 
-    from syncworker.services import field_rules
-
     bad = Path(str(tmp_path)) / "field_rules.yaml"
     bad.write_text("systems:\n  xpm:\n    fields:\n      email: {policy: whoever_shouts}\n")
-    monkeypatch.setattr(field_rules, "RULES_FILE", bad)
-    field_rules.default_field_rules.cache_clear()
-    try:
-        result = _cli(world, "sync", "--tenant", world.tenant, "--system", "xpm")
-    finally:
-        field_rules.default_field_rules.cache_clear()
+    monkeypatch.setenv("SYNCWORKER_CONFIG_DIR", str(tmp_path))  # an override folder holding only this file
+    result = _cli(world, "sync", "--tenant", world.tenant, "--system", "xpm")
     assert result.exit_code == 1 and "systems.xpm.fields.email" in result.output
 
 
