@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 if TYPE_CHECKING:
     from adapters.xpm.settings import XpmSettings
     from syncworker.domain.connections import RelationshipTypes
@@ -279,6 +277,8 @@ def _redact_url(url: str) -> str:
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
+    import yaml  # here, so that importing the settings module stays cheap for `syncworker --help`
+
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:

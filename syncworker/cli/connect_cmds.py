@@ -73,7 +73,7 @@ def connect(system: str, tenant_name: str, refresh_token: str | None, code: str 
     stored encrypted and never printed.
     """
     app = get_app()
-    ctx = ServiceContext(db=app.database(), settings=app.settings)
+    ctx = app.services()
     if system == "aps":
         _connect_aps(ctx, tenant_name, database_url, mapping_path, allow_writes, as_json)
         return
@@ -119,7 +119,7 @@ def _browser_code(ctx: ServiceContext, system: str, redirect_uri: str, listen: b
     if not s.xero_client_id:
         raise ConnectError("SYNCWORKER_XERO_CLIENT_ID and SYNCWORKER_XERO_CLIENT_SECRET must be set to connect")
     state = secrets.token_urlsafe(16)
-    url = authorize_url(s.xero_client_id, redirect_uri, scopes_for(system), state,
+    url = authorize_url(s.xero_client_id, redirect_uri, scopes_for(system, s), state,
                         authorize_base_for(s.xero_identity_url, s.xero_authorize_url))
     # With --json, instructions go to stderr so stdout stays one JSON document.
     click.echo("Open this URL in a browser and approve access:", err=quiet)

@@ -10,7 +10,6 @@ from syncworker.cli.context import CommandError, emit_json, get_app, handles_err
 from syncworker.domain.connections import ConnectionRefused
 from syncworker.services import connections as conn_svc
 from syncworker.services import groups as group_svc
-from syncworker.services.context import ServiceContext
 from syncworker.services.relationship_sync import sync_relationships
 from syncworker.services.run_frame import RunRefused
 from syncworker.services.systems import UnknownSystem, check_system
@@ -124,7 +123,7 @@ def connections_sync(tenant: str, system: str, full: bool, as_json: bool) -> Non
     """Pull and push relationships and groups with SYSTEM (also run after link runs and syncs)."""
     app = get_app()
     try:
-        report = sync_relationships(ServiceContext(app.database(), app.settings), tenant, check_system(system),
+        report = sync_relationships(app.services(), tenant, check_system(system),
                                     full=full, trigger="operator")
     except RunRefused as exc:
         raise CommandError(f"run refused: {exc}") from None

@@ -7,15 +7,16 @@ import functools
 import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.console import Console
-from rich.table import Table
 
-from syncworker.config import ConfigError, Settings
-from syncworker.logs import configure_logging
-from syncworker.store.db import Database, SchemaNotCurrent
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from syncworker.config import Settings
+    from syncworker.services.context import ServiceContext
+    from syncworker.store.db import Database
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -28,10 +29,14 @@ class App:
     def __init__(self) -> None:
         self._settings: Settings | None = None
         self._db: Database | None = None
+        self._services: ServiceContext | None = None
 
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            from syncworker.config import ConfigError, Settings
+            from syncworker.logs import configure_logging
+
             try:
                 self._settings = Settings.load()  # reads and validates every section of the tree
             except (ConfigError, ValueError) as exc:
@@ -39,7 +44,17 @@ class App:
             configure_logging(self._settings.log_level, self._settings.log_format)
         return self._settings
 
+    def services(self) -> ServiceContext:
+        """The command's ServiceContext, built by the composition root on the current database."""
+        if self._services is None:
+            from syncworker.bootstrap import build_context
+
+            self._services = build_context(self.settings, db=self.database())
+        return self._services
+
     def database(self, *, require_current: bool = True) -> Database:
+        from syncworker.store.db import Database, SchemaNotCurrent
+
         if self._db is None:
             self._db = Database(self.settings.database_url)
         if require_current:
@@ -86,6 +101,8 @@ def emit_json(data: Any) -> None:
 
 
 def console() -> Console:
+    from rich.console import Console
+
     # Piped output gets a wide fixed width, so tables are not squeezed into 80 columns.
     return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 
@@ -94,6 +111,8 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Iterable[str] | None = 
     if not rows:
         click.echo(f"{title + ': ' if title else ''}nothing to show")
         return
+    from rich.table import Table
+
     cols = list(columns or rows[0].keys())
     table = Table(title=title, show_lines=False)
     for c in cols:
@@ -104,6 +123,8 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Iterable[str] | None = 
 
 
 def print_record(record: dict[str, Any], title: str | None = None) -> None:
+    from rich.table import Table
+
     table = Table(title=title, show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")

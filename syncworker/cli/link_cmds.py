@@ -35,7 +35,7 @@ SHOW = 15  # rows per section in the human report
 
 def services() -> ServiceContext:
     app = get_app()
-    return ServiceContext(app.database(), app.settings)
+    return app.services()
 
 
 @click.command("link-run")

@@ -22,8 +22,7 @@ from syncworker.store.models import JobRun
 
 
 def _services() -> ServiceContext:
-    app = get_app()
-    return ServiceContext(app.database(), app.settings)
+    return get_app().services()
 
 
 def _scheduler(ctx: ServiceContext, executor: Executor, *, skip_busy: bool) -> JobScheduler:

@@ -20,11 +20,9 @@ def serve(host: str | None, port: int | None, threads: int) -> None:
 
     from syncworker.http.app import create_app
     from syncworker.jobs.inprocess import InProcessExecutor
-    from syncworker.services.context import ServiceContext
-
     app_ = get_app()
     settings = app_.settings
-    ctx = ServiceContext(app_.database(), settings)
+    ctx = app_.services()
     if not settings.operator_token:
         click.echo("warning: SYNCWORKER_OPERATOR_TOKEN is not set: operator endpoints answer 503", err=True)
     executor = InProcessExecutor(ctx, workers=threads)

@@ -28,7 +28,6 @@ from sqlalchemy import make_url, text, update
 from sqlalchemy.exc import DBAPIError
 
 from adapters.errors import TransientError
-from syncworker.config import Settings
 from syncworker.jobs.base import JobRejected, JobRequest, execute_job, prepare
 from syncworker.services.context import ServiceContext
 from syncworker.services.runs import RunRecorder
@@ -91,8 +90,9 @@ def services_for(context: JobContext) -> ServiceContext:
     if services is not None:
         return services  # type: ignore[no-any-return]
     if _default_services is None:
-        settings = Settings.load()
-        _default_services = ServiceContext(Database(settings.database_url), settings)
+        from syncworker.bootstrap import build_context
+
+        _default_services = build_context()
     return _default_services
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from adapters.base import TokenSet
 from adapters.xero_identity.tokens import TokenManager, exchange_code, list_connections
+from syncworker.config import Settings
 from syncworker.services.context import ServiceContext
 from syncworker.services.systems import check_system, token_store
 from syncworker.services.tenants import get_tenant
@@ -17,12 +18,10 @@ SCOPES = {"xpm": ["offline_access", "practicemanager"],
           "xero": ["offline_access", "accounting.contacts", "accounting.settings.read"]}
 
 
-def scopes_for(system: str) -> list[str]:
-    """XPM's scopes come from config/xpm.yaml; Xero accounting's are fixed here."""
+def scopes_for(system: str, settings: Settings | None = None) -> list[str]:
+    """XPM's scopes come from config/xpm.yaml (the settings tree's `.xpm`); Xero accounting's are fixed here."""
     if system == "xpm":
-        from adapters.xpm.settings import XpmSettings
-
-        return list(XpmSettings.load().scopes)
+        return list((settings or Settings.load()).xpm.scopes)
     return list(SCOPES[system])
 
 
@@ -43,7 +42,7 @@ def connect_with_refresh_token(ctx: ServiceContext, tenant_name: str, system: st
     with ctx.db.session() as s:
         tenant_id = get_tenant(s, tenant_name).id
     return _register(ctx, tenant_id, system, TokenSet(access_token=None, refresh_token=refresh_token,
-                                                      expires_at=None, scope=scopes_for(system)), remote_tenant_id)
+                                                      expires_at=None, scope=scopes_for(system, ctx.settings)), remote_tenant_id)
 
 
 def connect_with_code(ctx: ServiceContext, tenant_name: str, system: str, code: str, redirect_uri: str,

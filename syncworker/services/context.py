@@ -1,5 +1,7 @@
-"""What every use case needs: the database, the settings, and a way to reach a tenant's external system
-(replaceable in tests)."""
+"""What every use case needs: the database, the settings, and a way to reach a tenant's external system.
+
+Built by the composition root, `syncworker.bootstrap.build_context`, which supplies the real adapters (tests
+pass their own `adapter_factory`)."""
 
 from __future__ import annotations
 
@@ -20,10 +22,10 @@ class ServiceContext:
     adapter_factory: AdapterFactory = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
-        if self.adapter_factory is None:
-            from syncworker.services.systems import default_adapter_factory
+        if self.adapter_factory is None:  # a context built directly gets the composition root's adapters
+            from syncworker.bootstrap import adapter_for
 
-            self.adapter_factory = default_adapter_factory
+            self.adapter_factory = adapter_for
 
     def adapter(self, tenant_id: int, system: str) -> ClientSystem:
         return self.adapter_factory(self, tenant_id, system)

@@ -13,10 +13,10 @@ from typing import Any
 from sqlalchemy import select
 
 from simulators.xpm import XpmSimulator
+from syncworker.bootstrap import build_context
 from syncworker.config import Settings
 from syncworker.sample import generate_practice
 from syncworker.services.connect import connect_with_refresh_token
-from syncworker.services.context import ServiceContext
 from syncworker.services.importer import ImportReport, import_clients, import_contacts
 from syncworker.services.link_run import LinkRunReport, run_link_run
 from syncworker.services.tenants import add_tenant
@@ -56,7 +56,7 @@ def run_demo(settings: Settings, *, tenant: str = "Demo Practice", clients: int 
     with XpmSimulator(practice=practice, seed=seed) as sim, tempfile.TemporaryDirectory() as tmp:
         url = sim.root_url
         say(f"XPM simulator on {url} with {len(practice.remote)} clients (seed {seed})")
-        ctx = ServiceContext(db, settings_for_simulator(settings, sim))
+        ctx = build_context(settings_for_simulator(settings, sim), db=db)
         clients_report = import_clients(db, tenant, practice.write_local_csv(Path(tmp) / "clients.csv"))
         contacts_report = import_contacts(db, tenant, practice.write_local_contacts_csv(Path(tmp) / "contacts.csv"))
         say(f"local practice imported into {settings.database_path_hint()}: "
