@@ -6,6 +6,7 @@
       .matching      MatchConfig   config/matching.yaml
       .field_rules   FieldRules    config/field_rules.yaml
       .relationships RelationshipTypes  config/relationships.yaml
+      .portal        PortalConfig  config/portal.yaml (invitations, mail)
 
 The config folder is `SYNCWORKER_CONFIG_DIR` if set, else the bundled defaults (the checkout's `config/`, which
 an installed wheel carries as `syncworker/defaults/`). A file missing from an override folder is read from the
@@ -28,11 +29,13 @@ if TYPE_CHECKING:
     from syncworker.domain.connections import RelationshipTypes
     from syncworker.domain.sync import FieldRules
     from syncworker.matching.config import MatchConfig
+    from syncworker.services.portal import PortalConfig
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 # An installed wheel carries config/ as syncworker/defaults/ (see setup.py); a checkout reads config/ itself.
 BUNDLED_CONFIG_DIR = _PACKAGE_DIR / "defaults" if (_PACKAGE_DIR / "defaults").is_dir() else _PACKAGE_DIR.parent / "config"
-CONFIG_FILES = ("settings.yaml", "xpm.yaml", "matching.yaml", "field_rules.yaml", "relationships.yaml")
+CONFIG_FILES = ("settings.yaml", "xpm.yaml", "matching.yaml", "field_rules.yaml", "relationships.yaml", "portal.yaml",
+                "aps.yaml")
 DEFAULT_XPM_URL = "https://api.xero.com/practicemanager/3.1/"
 DEFAULT_IDENTITY_URL = "https://identity.xero.com"
 DEFAULT_AUTHORIZE_URL = "https://login.xero.com/identity/connect/authorize"
@@ -51,11 +54,16 @@ def config_file(name: str, folder: Path | None = None) -> Path:
     return path if path.exists() else BUNDLED_CONFIG_DIR / name
 
 
-def default_database_url() -> str:
-    """A SQLite file in the per-user data folder (e.g. ~/.local/share/syncworker/syncworker.db on Linux)."""
+def data_dir() -> Path:
+    """The per-user data folder (~/.local/share/syncworker on Linux): the same whichever folder a command runs in."""
     import platformdirs
 
-    return f"sqlite:///{Path(platformdirs.user_data_dir('syncworker', appauthor=False)) / 'syncworker.db'}"
+    return Path(platformdirs.user_data_dir("syncworker", appauthor=False))
+
+
+def default_database_url() -> str:
+    """A SQLite file in the per-user data folder (e.g. ~/.local/share/syncworker/syncworker.db on Linux)."""
+    return f"sqlite:///{data_dir() / 'syncworker.db'}"
 
 
 class ConfigError(ValueError):
@@ -96,7 +104,7 @@ class Settings:
     xero_client_secret: str | None = field(default=None, repr=False)
     xero_webhook_key: str | None = field(default=None, repr=False)
     operator_token: str | None = field(default=None, repr=False)
-    smtp_url: str | None = field(default=None, repr=False)  # may hold a password; None = write mail to var/mail
+    smtp_url: str | None = field(default=None, repr=False)  # may hold a password; None = write mail to files (services/mail.py)
     # Where the sections below are read from, and where each value above came from (for `syncworker info`).
     config_dir: Path = field(default_factory=lambda: resolve_config_dir(), compare=False)
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
@@ -178,8 +186,14 @@ class Settings:
 
         return self._section("relationships.yaml", lambda path: RelationshipTypes.from_mapping(read_yaml(path)))
 
+    @functools.cached_property
+    def portal(self) -> PortalConfig:
+        from syncworker.services.portal import PortalConfig
+
+        return self._section("portal.yaml", lambda _path: PortalConfig.load())
+
     def validate_sections(self) -> None:
-        for name in ("xpm", "matching", "field_rules", "relationships"):
+        for name in ("xpm", "matching", "field_rules", "relationships", "portal"):
             getattr(self, name)
 
     def section_files(self) -> dict[str, Path]:

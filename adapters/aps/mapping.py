@@ -8,7 +8,6 @@ here against the live database before it reads anything.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,10 +17,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from adapters.errors import AdapterError
+from syncworker.config import BUNDLED_CONFIG_DIR, config_file
 from syncworker.domain.profile import ClientKind
 
-DEFAULT_MAPPING_FILE = Path(os.environ.get("SYNCWORKER_CONFIG_DIR", Path(__file__).resolve().parents[2] / "config")) \
-    / "aps.yaml"
+DEFAULT_MAPPING_FILE = BUNDLED_CONFIG_DIR / "aps.yaml"  # the bundled default; load() honours SYNCWORKER_CONFIG_DIR
 
 CLIENT_FIELDS = ("name", "given_name", "middle_name", "family_name", "phone", "mobile", "website", "date_of_birth")
 IDENTIFIER_FIELDS = ("tax_number", "business_number", "company_number")
@@ -110,7 +109,7 @@ class ApsMapping:
     # --- loading ---
     @classmethod
     def load(cls, path: str | Path | None = None) -> ApsMapping:
-        p = Path(path) if path else DEFAULT_MAPPING_FILE
+        p = Path(path) if path else config_file("aps.yaml")
         try:
             text = p.read_text(encoding="utf-8")
         except OSError as exc:

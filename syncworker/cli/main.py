@@ -21,8 +21,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "clock": ("syncworker.cli.run_cmds", "Scale-out (PostgreSQL): the ONE process that follows the schedules and defers "
               "jobs to the Procrastinate queue for `syncworker worker` processes."),
     "conflicts": ("syncworker.cli.sync_cmds", 'Fields changed on both sides under a "manual" rule, waiting for an operator.'),
-    "connect": ("syncworker.cli.connect_cmds", "Connect TENANT to SYSTEM (xpm; xero for the contacts adapter) through Xero "
-                "OAuth2 and choose the remote tenant."),
+    "connect": ("syncworker.cli.connect_cmds", "Connect TENANT to SYSTEM: xpm (xero for the contacts adapter) through "
+                "Xero OAuth2, choosing the remote tenant; aps to the practice's APS database (--database-url), "
+                "checked against the mapping first."),
     "connections": ("syncworker.cli.connection_cmds", "Connections between clients: one fact seen from both records "
                     "(Canopy, Autosoft, XPM relationships)."),
     "db": ("syncworker.cli.foundation_cmds", "Create and migrate the database schema."),

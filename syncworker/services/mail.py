@@ -8,7 +8,7 @@ window left is a crash after the server accepted the message and before `sent` i
 goes stale and the message is sent again with the same Message-ID, which lets receivers drop the copy.
 
 Transports: `SYNCWORKER_SMTP_URL` (`smtp://[user:password@]host[:port]`, `smtp+starttls://…`, `smtps://…`);
-without it, the embedded default writes each message to a folder as `<id>.eml` (`file:var/mail`).
+without it, the embedded default writes each message to a folder as `<id>.eml` (`file:mail` in the per-user data folder).
 """
 
 from __future__ import annotations
@@ -30,13 +30,13 @@ from urllib.parse import unquote, urlsplit
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from syncworker.config import PROJECT_DIR
+from syncworker.config import data_dir
 from syncworker.store.db import Database
 from syncworker.store.models import MailOutbox
 from syncworker.store.types import utcnow
 
 log = logging.getLogger(__name__)
-DEFAULT_MAIL_DIR = "var/mail"
+DEFAULT_MAIL_DIR = "mail"
 
 
 class MailError(Exception):
@@ -100,12 +100,13 @@ class FolderTransport:
 
 
 def transport_from_url(url: str | None) -> MailTransport:
-    """`smtp://`, `smtp+starttls://`, `smtps://` or `file:PATH` (relative to the project); None = `file:var/mail`."""
+    """`smtp://`, `smtp+starttls://`, `smtps://` or `file:PATH` (relative to the per-user data folder); None =
+    `file:mail` there."""
     if not url:
-        return FolderTransport(PROJECT_DIR / DEFAULT_MAIL_DIR)
+        return FolderTransport(data_dir() / DEFAULT_MAIL_DIR)
     if url.startswith("file:"):
         path = Path(url[len("file:"):].removeprefix("//"))
-        return FolderTransport(path if path.is_absolute() else PROJECT_DIR / path)
+        return FolderTransport(path if path.is_absolute() else data_dir() / path)
     parts = urlsplit(url)
     security = {"smtp": "none", "smtp+starttls": "starttls", "smtps": "ssl"}.get(parts.scheme)
     if security is None or not parts.hostname:
