@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from syncworker.domain.sync import Direction, Policy, RuleError
 from syncworker.http.auth import Actor
 from syncworker.http.deps import Ctx, Jobs, SystemFilter, TenantQuery
-from syncworker.jobs.base import JobRejected, JobRequest
+from syncworker.jobs.base import JobKind, JobRejected, JobRequest
 from syncworker.services.conflicts import list_conflicts, resolve_conflict, resolve_many, review_items
 from syncworker.services.field_rules import clear_rules, set_rule, show_rules
 from syncworker.services.systems import check_system
@@ -127,7 +127,7 @@ def resolve(conflict_id: int, body: Resolution, ctx: Ctx, jobs: Jobs, actor: Act
     out = resolve_conflict(ctx, body.tenant, conflict_id, take=body.take, value=body.value, actor=actor)
     if body.sync_now:
         try:
-            run_id = jobs.submit(JobRequest("sync", body.tenant, {"system": out["system"]}, trigger="operator"))
+            run_id = jobs.submit(JobRequest(JobKind.SYNC, body.tenant, {"system": out["system"]}, trigger="operator"))
             out["sync"] = {"queued": True, "run_id": run_id}
         except JobRejected as exc:  # the resolution stands; the next sync applies it
             out["sync"] = {"queued": False, "reason": str(exc), "busy_run_id": exc.busy_run_id}

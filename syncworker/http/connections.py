@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from syncworker.domain.connections import ConnectionRefused
 from syncworker.http.auth import Actor
 from syncworker.http.deps import Ctx, Jobs, TenantQuery
-from syncworker.jobs.base import JobRequest
+from syncworker.jobs.base import JobKind, JobRequest
 from syncworker.services import connections as conn_svc
 from syncworker.services import groups as group_svc
 from syncworker.services.tenants import get_tenant
@@ -116,7 +116,7 @@ def sync_connections(body: SyncRequest, ctx: Ctx, jobs: Jobs, response: Response
     """Queue a relationship and group sync with XPM or APS (job kind "relationship_sync"); poll `status_url`."""
     with ctx.db.session() as s:
         get_tenant(s, body.tenant)
-    run_id = jobs.submit(JobRequest(kind="relationship_sync", tenant=body.tenant, trigger="operator",
+    run_id = jobs.submit(JobRequest(kind=JobKind.RELATIONSHIP_SYNC, tenant=body.tenant, trigger="operator",
                                     params={"system": body.system, "full": body.full}))
     response.headers["Location"] = f"/runs/{run_id}"
     return {"run_id": run_id, "status_url": f"/runs/{run_id}"}

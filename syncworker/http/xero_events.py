@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from syncworker.jobs.base import Executor, JobRejected, JobRequest
+from syncworker.jobs.base import Executor, JobKind, JobRejected, JobRequest
 from syncworker.services.context import ServiceContext
 from syncworker.store.models import Tenant, TenantSystem, WebhookEvent
 from syncworker.store.types import utcnow
@@ -150,7 +150,7 @@ def record_and_queue(ctx: ServiceContext, executor: Executor, events: list[XeroE
 
 def _queue_pull(ctx: ServiceContext, executor: Executor, tenant: str, event_ids: list[int], intake: Intake) -> None:
     try:
-        run_id = executor.submit(JobRequest(kind="webhook_pull", tenant=tenant, trigger="webhook",
+        run_id = executor.submit(JobRequest(kind=JobKind.WEBHOOK_PULL, tenant=tenant, trigger="webhook",
                                             params={"system": SYSTEM, "event_ids": event_ids}))
     except JobRejected as exc:
         # Never fail the delivery for this: the events stay unprocessed and the next pull takes them.

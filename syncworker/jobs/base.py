@@ -9,25 +9,36 @@ executor runs them; a request for a tenant that is busy is refused at submission
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Protocol
 
 from sqlalchemy import select
 
+from syncworker.jobs import functions
 from syncworker.services.context import ServiceContext
 from syncworker.services.locks import current_holder
 from syncworker.services.runs import RunRecorder
 from syncworker.services.tenants import get_tenant
 
-# kind -> "module:function"; each function is (ctx, request, run_id) -> Any. Imported lazily so that a
-# job's dependencies load only where it runs.
-JOBS: dict[str, str] = {
-    "link_run": "syncworker.jobs.functions:link_run",
-    "sync": "syncworker.jobs.functions:sync",
-    "webhook_pull": "syncworker.jobs.functions:webhook_pull",
-    "relationship_sync": "syncworker.services.relationship_sync:run_relationship_sync_job",
+
+class JobKind(StrEnum):
+    """The kinds of job (and of run record). Callers name a kind by this, never by a bare string."""
+
+    LINK_RUN = "link_run"
+    SYNC = "sync"
+    WEBHOOK_PULL = "webhook_pull"
+    RELATIONSHIP_SYNC = "relationship_sync"
+
+
+JobFunction = Callable[[ServiceContext, "JobRequest", int], Any]
+# kind -> its function (jobs/functions.py; each imports its service only when it runs). Tests add kinds here.
+JOBS: dict[str, JobFunction] = {
+    JobKind.LINK_RUN: functions.link_run,
+    JobKind.SYNC: functions.sync,
+    JobKind.WEBHOOK_PULL: functions.webhook_pull,
+    JobKind.RELATIONSHIP_SYNC: functions.relationship_sync,
 }
 TRIGGERS = ("schedule", "operator", "webhook", "cli")
 
@@ -68,13 +79,11 @@ def job_kinds() -> tuple[str, ...]:
     return tuple(JOBS)
 
 
-def resolve(kind: str) -> Callable[[ServiceContext, JobRequest, int], Any]:
+def resolve(kind: str) -> JobFunction:
     try:
-        target = JOBS[kind]
+        return JOBS[kind]
     except KeyError:
         raise JobRejected(f"unknown job kind {kind!r}: expected one of {', '.join(JOBS)}") from None
-    module, _, name = target.partition(":")
-    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
 
 
 def prepare(ctx: ServiceContext, request: JobRequest, *, refuse_if_busy: bool = True) -> int:

@@ -1,16 +1,19 @@
-"""The job functions: thin adapters from a JobRequest to the service that does the work."""
+"""The job functions: thin adapters from a JobRequest to the service that does the work. Each imports its
+service when it runs, so the registry (`jobs.base.JOBS`) costs nothing to import."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from syncworker.jobs.base import JobRequest
-from syncworker.services.context import ServiceContext
-from syncworker.services.link_run import run_link_run
-from syncworker.services.run_frame import RunRefused
+if TYPE_CHECKING:
+    from syncworker.jobs.base import JobRequest
+    from syncworker.services.context import ServiceContext
 
 
 def link_run(ctx: ServiceContext, request: JobRequest, run_id: int) -> dict[str, Any]:
+    from syncworker.services.link_run import run_link_run
+    from syncworker.services.run_frame import RunRefused
+
     p = request.params
     try:
         report = run_link_run(ctx, request.tenant, str(p.get("system", "xpm")), dry_run=bool(p.get("dry_run")),
@@ -21,12 +24,18 @@ def link_run(ctx: ServiceContext, request: JobRequest, run_id: int) -> dict[str,
 
 
 def sync(ctx: ServiceContext, request: JobRequest, run_id: int) -> dict[str, Any]:
-    from syncworker.services.sync_run import run_sync_job  # built with the sync engine
+    from syncworker.services.sync_run import run_sync_job
 
     return run_sync_job(ctx, request, run_id)  # type: ignore[no-any-return]
 
 
 def webhook_pull(ctx: ServiceContext, request: JobRequest, run_id: int) -> dict[str, Any]:
-    from syncworker.services.sync_run import run_webhook_pull_job  # built with the sync engine
+    from syncworker.services.sync_run import run_webhook_pull_job
 
     return run_webhook_pull_job(ctx, request, run_id)  # type: ignore[no-any-return]
+
+
+def relationship_sync(ctx: ServiceContext, request: JobRequest, run_id: int) -> dict[str, Any]:
+    from syncworker.services.relationship_sync import run_relationship_sync_job
+
+    return run_relationship_sync_job(ctx, request, run_id)

@@ -30,13 +30,13 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import func, select, update
 
-from syncworker.jobs.base import Executor, JobRejected, JobRequest
+from syncworker.jobs.base import Executor, JobKind, JobRejected, JobRequest
 from syncworker.services.context import ServiceContext
 from syncworker.store.models import JobRun, Tenant, TenantSystem
 from syncworker.store.types import utcnow
 
 log = logging.getLogger(__name__)
-SCHEDULED_KINDS = ("link_run", "sync")
+SCHEDULED_KINDS = (JobKind.LINK_RUN, JobKind.SYNC)
 
 
 class ScheduleError(ValueError):

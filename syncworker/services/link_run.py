@@ -30,7 +30,7 @@ from syncworker.services import duplicates as dup
 from syncworker.services.context import ServiceContext
 from syncworker.services.links import make_linked, record_event
 from syncworker.services.relationship_sync import fold_relationship_report, sync_relationships
-from syncworker.services.run_frame import RunRefused, guarded_run
+from syncworker.services.run_frame import RunRefused, RunReport, guarded_run
 from syncworker.services.runs import RunRecorder
 from syncworker.services.snapshots import load_clients, upsert_clients
 from syncworker.store.mapping import client_profile
@@ -46,14 +46,7 @@ Progress = Callable[[str, int, int | None], None]  # phase, done, total
 
 
 @dataclass
-class LinkRunReport:
-    run_id: int
-    tenant: str
-    system: str
-    dry_run: bool
-    status: str = "running"
-    message: str | None = None
-    counts: dict[str, int] = field(default_factory=dict)
+class LinkRunReport(RunReport):
     linked: list[dict[str, Any]] = field(default_factory=list)
     to_review: list[dict[str, Any]] = field(default_factory=list)
     merge_required: list[dict[str, Any]] = field(default_factory=list)
@@ -61,11 +54,6 @@ class LinkRunReport:
     unmatched_local: list[dict[str, Any]] = field(default_factory=list)
     unmatched_remote: list[dict[str, Any]] = field(default_factory=list)
     duplicates: list[dict[str, Any]] = field(default_factory=list)
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    api_calls: dict[str, int] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
 def run_link_run(

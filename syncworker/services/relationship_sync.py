@@ -53,7 +53,7 @@ from syncworker.jobs.base import JobRequest
 from syncworker.services import connections as conn_svc
 from syncworker.services import groups as group_svc
 from syncworker.services.context import ServiceContext
-from syncworker.services.run_frame import RunRefused, guarded_run
+from syncworker.services.run_frame import RunRefused, RunReport, guarded_run
 from syncworker.services.runs import RunRecorder
 from syncworker.services.systems import check_system
 from syncworker.services.tenants import get_tenant
@@ -82,24 +82,10 @@ Key = tuple[int, int, str]
 
 
 @dataclass
-class RelationshipSyncReport:
-    tenant: str
-    system: str
-    run_id: int = 0  # 0: not recorded as a run of its own
-    status: str = "running"
-    message: str | None = None
-    counts: dict[str, int] = field(default_factory=dict)
+class RelationshipSyncReport(RunReport):  # run_id 0: not recorded as a run of its own
     waiting: list[dict[str, Any]] = field(default_factory=list)
     refused: list[dict[str, Any]] = field(default_factory=list)
     conflicts: list[dict[str, Any]] = field(default_factory=list)
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    api_calls: dict[str, int] = field(default_factory=dict)
-
-    def add(self, key: str, n: int = 1) -> None:
-        self.counts[key] = self.counts.get(key, 0) + n
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 # --- entry point ----------------------------------------------------------------------------------------
@@ -132,13 +118,13 @@ def sync_relationships(
     if hold_lock:
         return guarded_run(ctx, tenant_name, system, "relationship_sync", dry_run=False, trigger=trigger,
                            run_id=run_id, params={"system": system, "full": full},
-                           make_report=lambda rid: RelationshipSyncReport(tenant_name, system, rid), work=work,
+                           make_report=lambda rid: RelationshipSyncReport(rid, tenant_name, system), work=work,
                            has_failures=lambda r: bool(r.errors))
     if adapter is None:
         raise ValueError("inside another run, pass that run's adapter (hold_lock=False)")
     with ctx.db.session() as s:
         tenant_id = get_tenant(s, tenant_name).id
-    report = RelationshipSyncReport(tenant_name, system, run_id)
+    report = RelationshipSyncReport(run_id, tenant_name, system)
     before = dict(adapter.call_stats())
     work(report)(tenant_id, adapter, RunRecorder(ctx.db))
     report.api_calls = {k: v - before.get(k, 0) for k, v in adapter.call_stats().items()

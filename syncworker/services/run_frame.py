@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from sqlalchemy import select, update
 
@@ -31,16 +32,28 @@ class RunRefused(RuntimeError):
         self.run_id = run_id
 
 
-class Report(Protocol):
+@dataclass
+class RunReport:
+    """What every run reports (link run, sync, webhook pull, relationship sync); each kind adds its own lists."""
+
     run_id: int
-    status: str
-    message: str | None
-    counts: dict[str, int]
-    errors: list[dict[str, Any]]
-    api_calls: dict[str, int]
+    tenant: str
+    system: str
+    dry_run: bool = False
+    status: str = "running"
+    message: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    api_calls: dict[str, int] = field(default_factory=dict)
+
+    def add(self, key: str, n: int = 1) -> None:
+        self.counts[key] = self.counts.get(key, 0) + n
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-R = TypeVar("R", bound=Report)
+R = TypeVar("R", bound=RunReport)
 Work = Callable[[int, ClientSystem, RunRecorder], None]  # (tenant id, adapter, run recorder)
 
 

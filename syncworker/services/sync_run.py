@@ -46,7 +46,7 @@ from syncworker.domain.sync import (
 from syncworker.jobs.base import JobRequest
 from syncworker.services.context import ServiceContext
 from syncworker.services.field_rules import tenant_field_rules
-from syncworker.services.run_frame import RunRefused, guarded_run
+from syncworker.services.run_frame import RunRefused, RunReport, guarded_run
 from syncworker.services.runs import RunRecorder
 from syncworker.services.snapshots import upsert_clients
 from syncworker.services.systems import SYSTEMS
@@ -75,26 +75,12 @@ MAX_REPORTED_RECORDS = 2000
 
 
 @dataclass
-class SyncReport:
-    run_id: int
-    tenant: str
-    system: str
-    dry_run: bool
-    trigger: str = "cli"
-    status: str = "running"
-    message: str | None = None
+class SyncReport(RunReport):
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+    trigger: str = "cli"
     records: list[dict[str, Any]] = field(default_factory=list)  # every record that was not unchanged
     archived: list[dict[str, Any]] = field(default_factory=list)
     deleted: list[dict[str, Any]] = field(default_factory=list)
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    api_calls: dict[str, int] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
-    def add(self, key: str, n: int = 1) -> None:
-        self.counts[key] = self.counts.get(key, 0) + n
 
 
 # --- entry points ---------------------------------------------------------------------------------------
@@ -154,7 +140,7 @@ def _guarded(ctx: ServiceContext, tenant_name: str, system: str, kind: str, *, d
     rules = rules or tenant_field_rules(ctx.db, tenant_name)  # a bad rule refuses the run before anything starts
     return guarded_run(
         ctx, tenant_name, system, kind, dry_run=dry_run, trigger=trigger, run_id=run_id, params=params,
-        make_report=lambda rid: SyncReport(rid, tenant_name, system, dry_run, trigger),
+        make_report=lambda rid: SyncReport(rid, tenant_name, system, dry_run, trigger=trigger),
         work=lambda report: lambda tenant_id, adapter, runs: work(
             SyncEngine(ctx, tenant_id, system, adapter, report, rules, runs)),
         has_failures=lambda r: bool(r.counts.get("failed")),

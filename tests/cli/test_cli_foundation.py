@@ -1,4 +1,5 @@
-"""The installed `syncworker` command, run as a user would: a real process, a real database."""
+"""The `syncworker` command on a real database, run in-process with click's runner (the installed command
+as a real process is tests/cli/test_installed_wheel.py and tests/cli/test_demo.py)."""
 
 from __future__ import annotations
 
@@ -8,25 +9,30 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
+from click.testing import CliRunner, Result
 
 from syncworker.cli.main import cli
 
 EXE = Path(sys.executable).with_name("syncworker")
 
 
-def run(args: list[str], db_url: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SYNCWORKER_DATABASE_URL": db_url, "SYNCWORKER_LOG_FORMAT": "text"}
-    proc = subprocess.run([str(EXE), *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=60)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{args} exited {proc.returncode}: {proc.stderr}")
-    return proc
+def run(args: list[str], db_url: str, cwd: Path, check: bool = True) -> Result:
+    env = {"SYNCWORKER_DATABASE_URL": db_url, "SYNCWORKER_LOG_FORMAT": "text"}
+    result = CliRunner().invoke(cli, args, env=env)
+    if check and result.exit_code != 0:
+        raise AssertionError(f"{args} exited {result.exit_code}: {result.stderr}")
+    result.returncode = result.exit_code  # type: ignore[attr-defined]
+    return result
 
 
-def _all_commands(group, path=()):  # type: ignore[no-untyped-def]
-    for name, cmd in group.commands.items():
+def _all_commands(group: click.Group, path: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        cmd = group.get_command(ctx, name)
         yield (*path, name)
-        if hasattr(cmd, "commands"):
+        if isinstance(cmd, click.Group):
             yield from _all_commands(cmd, (*path, name))
 
 
@@ -73,8 +79,10 @@ def test_cli_workflow_with_json_and_failures(db_url: str, tmp_path: Path) -> Non
     assert missing.returncode == 1 and "no client with id 'C404'" in missing.stderr
 
 
-def test_invalid_setting_stops_startup(tmp_path: Path) -> None:
-    proc = run(["tenants", "list"], "mysql://nope/x", tmp_path, check=False)
+def test_invalid_setting_stops_startup_of_the_real_process(tmp_path: Path) -> None:
+    env = {**os.environ, "SYNCWORKER_DATABASE_URL": "mysql://nope/x"}
+    proc = subprocess.run([str(EXE), "tenants", "list"], capture_output=True, text=True, env=env, cwd=tmp_path,
+                          timeout=60)
     assert proc.returncode == 1 and "invalid setting database_url" in proc.stderr
 
 

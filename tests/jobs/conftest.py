@@ -16,7 +16,7 @@ from syncworker.store.types import utcnow
 from tests.factories import make_tenant
 from tests.jobs import probe
 
-PROBE = "tests.jobs.probe:probe"
+PROBE = probe.probe
 
 
 def connect(db: Database, tenant: str, system: str = "xpm", *, since: timedelta = timedelta(days=3),
