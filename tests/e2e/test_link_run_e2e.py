@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 
+from syncworker.cli.main import cli
 from syncworker.services import links as links_svc
 from syncworker.services.link_run import RunRefused, run_link_run
 from syncworker.services.locks import TenantLock
@@ -185,15 +183,14 @@ def test_daily_limit_stops_partial_and_resumes(xpm_world: XpmWorld) -> None:
 def test_manual_link_by_search_through_the_cli(xpm_world: XpmWorld) -> None:
     w = xpm_world
     local = next(p for p in w.practice.local if p.id in w.practice.truth)
-    env = {**os.environ, **w.sim.env(), "SYNCWORKER_DATABASE_URL": w.ctx.db.connect_url,
+    env = {**w.sim.env(), "SYNCWORKER_DATABASE_URL": w.ctx.db.connect_url,
            "SYNCWORKER_SECRET_KEY": w.ctx.settings.secret_key or ""}
-    exe = [sys.executable, "-m", "syncworker.cli.main"]
-    listed = subprocess.run([*exe, "link", local.id, "--tenant", w.tenant, "--system", "xpm", "--query", local.name],
-                            capture_output=True, text=True, env=env, timeout=60)
-    assert listed.returncode == 1 and "--remote" in listed.stderr
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["link", local.id, "--tenant", w.tenant, "--system", "xpm", "--query", local.name],
+                           env=env)
+    assert listed.exit_code == 1 and "--remote" in listed.stderr
     assert w.practice.truth[local.id] in listed.stdout or local.name.split()[0] in listed.stdout
-    done = subprocess.run([*exe, "link", local.id, "--tenant", w.tenant, "--system", "xpm",
-                           "--remote", w.practice.truth[local.id], "--json"], capture_output=True, text=True, env=env,
-                          timeout=60)
-    assert done.returncode == 0, done.stderr
+    done = runner.invoke(cli, ["link", local.id, "--tenant", w.tenant, "--system", "xpm",
+                               "--remote", w.practice.truth[local.id], "--json"], env=env)
+    assert done.exit_code == 0, done.stderr
     assert _count(w, Link, Link.remote_id == w.practice.truth[local.id], Link.status == "linked") == 1
