@@ -48,6 +48,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "portal per primary client shared with its contacts and connected clients (even inactive ones), and "
                "the Client Portal Manager."),
     "review": ("syncworker.cli.link_cmds", "Suggested links waiting for an operator."),
+    "rules": ("syncworker.cli.sync_cmds", "Field rules of the two-way sync: config/field_rules.yaml and the tenant's "
+              "overrides on top of it."),
     "run": ("syncworker.cli.run_cmds", "Embedded default: run the schedules (settings `schedules`, UTC cron) and execute "
             "the jobs in this process, for every tenant connected to a system."),
     "runs": ("syncworker.cli.foundation_cmds", "Job runs: link runs, syncs, imports."),
