@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from syncworker.config import PROJECT_DIR, ConfigError
+from syncworker.config import ConfigError
 from syncworker.services import mail
 from syncworker.services import portal as portal_svc
 from syncworker.services.portal import PortalConfig
@@ -91,7 +91,9 @@ def test_mail_urls() -> None:
     assert "p@ss" not in repr(smtp)
     assert mail.transport_from_url("smtps://mail.example.test").port == 465  # type: ignore[attr-defined]
     assert mail.transport_from_url("smtp+starttls://mail.example.test").security == "starttls"  # type: ignore[attr-defined]
-    assert mail.transport_from_url(None) == mail.FolderTransport(PROJECT_DIR / "var/mail")
+    default, relative = mail.transport_from_url(None), mail.transport_from_url("file:out")
+    assert isinstance(default, mail.FolderTransport) and default.folder.as_posix().endswith(mail.DEFAULT_MAIL_DIR)
+    assert isinstance(relative, mail.FolderTransport) and relative.folder.is_absolute()
     assert mail.transport_from_url("file:/tmp/out") == mail.FolderTransport(Path("/tmp/out"))
     with pytest.raises(ValueError, match="SYNCWORKER_SMTP_URL"):
         mail.transport_from_url("http://mail.example.test")
