@@ -62,7 +62,7 @@ def run_link_run(
 ) -> LinkRunReport:
     def work(report: LinkRunReport) -> Any:
         return lambda tenant_id, adapter, runs: _LinkRun(
-            ctx, tenant_id, system, adapter, report, progress or _no_progress, config or MatchConfig.default(), runs,
+            ctx, tenant_id, system, adapter, report, progress or _no_progress, config or ctx.settings.matching, runs,
         ).execute()
 
     return guarded_run(

@@ -10,6 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+
+from syncworker.cli.main import cli
 
 pytestmark = pytest.mark.e2e
 
@@ -27,12 +30,14 @@ def test_demo_runs_the_main_job_and_leaves_the_database(tmp_path: Path) -> None:
     report = out["report"]
     assert report["status"] == "succeeded" and report["counts"]["linked_new"] > 50
     assert elapsed < 60
-    # The operator commands work on what the demo left behind.
-    reviews = subprocess.run([*exe, "review", "list", "--tenant", "Demo Practice", "--json"], capture_output=True,
-                             text=True, env=env, timeout=60, cwd=tmp_path)
-    assert reviews.returncode == 0 and len(json.loads(reviews.stdout)) == report["counts"]["to_review"]
+    # The operator commands work on what the demo left behind (in-process from here: the process start-up
+    # was proven above).
+    runner, cli_env = CliRunner(), {"SYNCWORKER_DATABASE_URL": env["SYNCWORKER_DATABASE_URL"]}
+    reviews = runner.invoke(cli, ["review", "list", "--tenant", "Demo Practice", "--json"], env=cli_env)
+    assert reviews.exit_code == 0 and len(json.loads(reviews.stdout)) == report["counts"]["to_review"]
     # A second demo is idempotent: nothing new to link.
-    again = json.loads(subprocess.run([*exe, "demo", "--clients", "120", "--json"], capture_output=True, text=True,
-                                      env=env, timeout=120, cwd=tmp_path).stdout)
+    again_run = runner.invoke(cli, ["demo", "--clients", "120", "--json"], env=cli_env)
+    assert again_run.exit_code == 0, again_run.output
+    again = json.loads(again_run.stdout)
     assert again["report"]["counts"]["linked_new"] == 0
     assert again["report"]["counts"]["links_kept"] == report["counts"]["linked_new"]
