@@ -23,8 +23,7 @@ LIST_COLUMNS = ["access", "name", "email", "portal", "status", "sent", "expires"
 def portal_service() -> Any:
     from syncworker.services.portal import PortalService
 
-    app = get_app()
-    return PortalService(app.database(), app.settings)
+    return PortalService.from_context(get_app().services())
 
 
 def _mail_line(mail: dict[str, int]) -> str:

@@ -43,8 +43,7 @@ Token = Annotated[str, Path(min_length=10, max_length=100, pattern=r"^[A-Za-z0-9
 def get_portal(request: Request) -> PortalService:
     svc = getattr(request.app.state, "portal", None)
     if svc is None:
-        ctx = request.app.state.ctx
-        svc = request.app.state.portal = PortalService(ctx.db, ctx.settings)
+        svc = request.app.state.portal = PortalService.from_context(request.app.state.ctx)
     return svc  # type: ignore[no-any-return]
 
 

@@ -53,6 +53,7 @@ from syncworker.domain.portal import (
     visible_client_ids,
 )
 from syncworker.services import mail
+from syncworker.services.context import ServiceContext
 from syncworker.services.tenants import get_tenant
 from syncworker.store.db import Database
 from syncworker.store.models import (
@@ -261,8 +262,13 @@ class PortalService:
     def __init__(self, db: Database, settings: Settings, config: PortalConfig | None = None,
                  transport: mail.MailTransport | None = None, clock: Callable[[], datetime] = utcnow) -> None:
         self.db, self.settings, self.clock = db, settings, clock
-        self.config = config or PortalConfig.load()
+        self.config = config or settings.portal
         self.transport = transport or mail.transport_from_url(settings.smtp_url)
+
+    @classmethod
+    def from_context(cls, ctx: ServiceContext) -> PortalService:
+        """The portal on a composition root's context (`syncworker.bootstrap.build_context`)."""
+        return cls(ctx.db, ctx.settings)
 
     # --- issuing ---
     def _issue(self, s: Session, tenant: Tenant, access: PortalAccess, user: PortalUser, name: str, portal: Client,
@@ -602,19 +608,19 @@ class PortalService:
         return {"expired": expired, "reminded": reminded, **delivery.as_dict()}
 
 
-def upkeep(ctx: Any) -> dict[str, int] | None:
+def upkeep(ctx: ServiceContext) -> dict[str, int] | None:
     """The scheduled job: one pass of `PortalService.maintain`. A failure is logged and the next pass tries
     again (nothing is lost: the outbox and the invitations keep their state)."""
     try:
-        return PortalService(ctx.db, ctx.settings).maintain()
+        return PortalService.from_context(ctx).maintain()
     except Exception:
         log.exception("client portal upkeep failed; the next pass will try again")
         return None
 
 
-def schedule_upkeep(scheduler: Any, ctx: Any) -> None:
+def schedule_upkeep(scheduler: Any, ctx: ServiceContext) -> None:
     """Add the portal's upkeep to an APScheduler scheduler: every `maintenance_minutes`, first at start."""
-    minutes = PortalConfig.load().maintenance_minutes
+    minutes = ctx.settings.portal.maintenance_minutes
     scheduler.add_job(upkeep, "interval", minutes=minutes, args=[ctx], id="portal_upkeep", name="client portal upkeep",
                       coalesce=True, max_instances=1, replace_existing=True, next_run_time=utcnow())
 
