@@ -4,6 +4,7 @@ size and seed), imported locally, XPM simulator over real sockets, a link run, t
     PYTHONPATH=. .venv/bin/python benchmarks/first_sync.py                       # the demo: 400 clients, seed 7
     PYTHONPATH=. .venv/bin/python benchmarks/first_sync.py --clients 200 --seed 7  # `syncworker simulate xpm`
     PYTHONPATH=. .venv/bin/python benchmarks/first_sync.py --clients 1000 --seed 3 --country NZ
+    PYTHONPATH=. .venv/bin/python benchmarks/first_sync.py --manual-contact   # every real contact difference asked
 
 Prints per run: linked clients, clients in conflict (and their share), open conflicts, conflicts that are
 not a real disagreement (a blank side, or two values equal in meaning: must be 0), and the writes (remote
@@ -30,6 +31,7 @@ from syncworker.sample import generate_practice  # noqa: E402
 from syncworker.services.connect import connect_with_refresh_token  # noqa: E402
 from syncworker.services.context import ServiceContext  # noqa: E402
 from syncworker.services.demo import settings_for_simulator  # noqa: E402
+from syncworker.services.field_rules import set_rule  # noqa: E402
 from syncworker.services.importer import import_clients, import_contacts  # noqa: E402
 from syncworker.services.link_run import run_link_run  # noqa: E402
 from syncworker.services.sync_run import run_sync  # noqa: E402
@@ -41,20 +43,31 @@ from tests.e2e.conftest import on_simulator_clock  # noqa: E402
 TENANT = "Demo Practice"
 
 
-def measure(clients: int, seed: int, country: str) -> dict[str, object]:
+# --manual-contact: a tenant that wants to see every real difference in contact details at the first sync.
+CONTACT_FIELDS = ("email", "phone", "mobile", "website", *(f"{a}.{p}" for a in ("address", "postal_address")
+                                                           for p in ("line1", "line2", "city", "region", "postcode",
+                                                                     "country")))
+
+
+def measure(clients: int, seed: int, country: str, manual_contact: bool = False) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         db = Database(f"sqlite:///{tmp}/bench.db")
         db.upgrade()
         practice = generate_practice(clients, seed, country)
         with XpmSimulator(practice=practice, seed=seed) as sim:
-            settings = settings_for_simulator(Settings.load(env={"SYNCWORKER_DATABASE_URL": db.connect_url}), sim)
+            settings = settings_for_simulator(Settings.load(env={"SYNCWORKER_DATABASE_URL": db.connect_url,
+                                                              "SYNCWORKER_DEFAULT_COUNTRY": country}), sim)
             ctx = ServiceContext(db, settings, adapter_factory=on_simulator_clock(sim))
             add_tenant(db, TENANT)
+            if manual_contact:
+                for f in CONTACT_FIELDS:
+                    set_rule(db, TENANT, field=f, first_sync="manual")
             import_clients(db, TENANT, practice.write_local_csv(Path(tmp) / "clients.csv"))
             import_contacts(db, TENANT, practice.write_local_contacts_csv(Path(tmp) / "contacts.csv"))
             connect_with_refresh_token(ctx, TENANT, "xpm", sim.issue_refresh_token())
             run_link_run(ctx, TENANT, "xpm", trigger="operator")
-            out: dict[str, object] = {"practice": f"{clients} clients, seed {seed}, {country}"}
+            rules = ", manual contact" if manual_contact else ""
+            out: dict[str, object] = {"practice": f"{clients} clients, seed {seed}, {country}{rules}"}
             with db.session() as s:
                 out["linked"] = s.scalar(sa.select(sa.func.count()).select_from(Link).where(Link.status == "linked"))
             for n in (1, 2):
@@ -106,13 +119,15 @@ def main() -> None:
     ap.add_argument("--clients", type=int, nargs="+", default=[400])
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--country", default="AU", choices=["AU", "NZ"])
+    ap.add_argument("--manual-contact", action="store_true",
+                    help="tenant override: contact details that differ at first sync go to an operator")
     args = ap.parse_args()
-    print(f"{'practice':<28} {'linked':>6} {'in conflict':>12} {'conflicts':>9} {'not real':>8} "
+    print(f"{'practice':<44} {'linked':>6} {'in conflict':>12} {'conflicts':>9} {'not real':>8} "
           f"{'sync1 writes (remote/local)':>28} {'sync2 writes':>12} {'sync1 s':>8}")
     for n in args.clients:
-        m = measure(n, args.seed, args.country)
+        m = measure(n, args.seed, args.country, args.manual_contact)
         share = m["clients_in_conflict"] / m["linked"] if m["linked"] else 0.0  # type: ignore[operator]
-        print(f"{m['practice']:<28} {m['linked']:>6} {m['clients_in_conflict']:>5} ({share:5.1%}) {m['conflicts']:>9} "
+        print(f"{m['practice']:<44} {m['linked']:>6} {m['clients_in_conflict']:>5} ({share:5.1%}) {m['conflicts']:>9} "
               f"{len(m['not_real']):>8} {m['sync1_remote_writes']:>14}/{m['sync1_local_writes']:<13} "  # type: ignore[arg-type]
               f"{m['sync2_remote_writes']}/{m['sync2_local_writes']:<10} {m['sync1_seconds']:>8}")
         print(f"    conflicts by field: {m['by_field'] or '-'}; relationship/group conflicts: {m['other_conflicts']}; "
