@@ -9,11 +9,12 @@ a failed run where it stopped.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
+from adapters.errors import AdapterError, DailyLimitReached, ReconnectRequired
 from syncworker.domain.profile import ClientGroup, ClientProfile, ContactProfile, Relationship
 
 T = TypeVar("T")
@@ -49,6 +50,9 @@ class ClientSystem(ABC):
 
     system: str  # "xpm", "xero", "aps"
     capabilities: Capabilities
+    # How many records one `update_clients` call writes per request (1 = one call per record). Callers
+    # hand over this many at a time, so a system with batch writes (Xero: 50) is not fed one by one.
+    write_batch_size: int = 1
 
     # --- clients ---
     @abstractmethod
@@ -63,6 +67,27 @@ class ClientSystem(ABC):
 
     @abstractmethod
     def search_clients(self, query: str) -> list[ClientProfile]: ...
+
+    def get_clients(self, remote_ids: Iterable[str]) -> list[ClientProfile]:
+        """Several records by id (archived included); ids the system does not know are simply absent.
+        Systems that read many ids per call override this; the default is one `get_client` each."""
+        return [p for rid in dict.fromkeys(remote_ids) if (p := self.get_client(rid)) is not None]
+
+    def update_clients(self, changes: Mapping[str, Mapping[str, Any]]
+                       ) -> dict[str, ClientProfile | Exception]:
+        """Write several records: {remote id: canonical changes}. Returns, for every id, the record as stored
+        after the write, or the error that failed that one record (`RemoteRejected`, `NotFound`, `ValueError`,
+        ...). What stops every record (`DailyLimitReached`, `ReconnectRequired`, and in a batch call a
+        `TransientError`) is raised. The default is one `update_client` each."""
+        out: dict[str, ClientProfile | Exception] = {}
+        for remote_id, fields in changes.items():
+            try:
+                out[remote_id] = self.update_client(remote_id, fields)
+            except (DailyLimitReached, ReconnectRequired):
+                raise
+            except (AdapterError, ValueError) as exc:
+                out[remote_id] = exc
+        return out
 
     def create_client(self, profile: ClientProfile) -> ClientProfile:
         raise NotImplementedError(f"{self.system} cannot create clients")

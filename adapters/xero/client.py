@@ -43,9 +43,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://api.xero.com"
 API_URL_ENV = "SYNCWORKER_XERO_API_URL"
-DEFAULT_PAGE_SIZE = 100  # Xero's documented default page size for GET Contacts
 MAX_PAGE_SIZE = 1000  # Xero's documented maximum `pageSize`
+DEFAULT_PAGE_SIZE = MAX_PAGE_SIZE  # Xero's own default is 100: ten times the calls for a full listing
 IDS_PER_CALL = 50  # ContactIDs per `IDs=` filter; 50 GUIDs keep the URL under ~2,000 characters
+WRITE_BATCH = 50  # contacts per `POST /Contacts`: Xero advises batches of up to 50 (and caps a request at 3.5 MB)
 DEFAULT_TIMEOUT = (5.0, 60.0)  # connect, read (s); xero-python's default is no timeout at all
 
 
@@ -80,6 +81,7 @@ class XeroContactsClient(ClientSystem):
     """One tenant's Xero organisation, contacts only."""
 
     system = "xero"
+    write_batch_size = WRITE_BATCH
     capabilities = Capabilities(
         can_create=True, can_update=True, can_archive=True, writable_fields=WRITABLE_FIELDS, webhooks=True,
         incremental=True, reports_deletes=True,  # archived contacts are listed with status ARCHIVED
@@ -200,6 +202,45 @@ class XeroContactsClient(ClientSystem):
             raise NotFound(f"Xero contact {remote_id} not found")
         return self._update(remote_id, contact_for_update(changes, current), changes.get("name"))
 
+    def update_clients(self, changes: Mapping[str, Mapping[str, Any]]
+                       ) -> dict[str, ClientProfile | Exception]:
+        """Write many contacts with one `POST /Contacts?summarizeErrors=false` per `WRITE_BATCH`: Xero answers
+        200 with every contact in the order sent, each either as stored (taken as the result: no re-read) or
+        with its own ValidationErrors, which become that record's `XeroValidationError` (or
+        `DuplicateContactName`). Contacts whose partial address changes need the current address are read
+        first, `IDS_PER_CALL` per call; nothing to write means no write."""
+        out: dict[str, ClientProfile | Exception] = {}
+        wanted = {rid: dict(fields) for rid, fields in changes.items()}
+        need_current = [rid for rid, f in wanted.items()
+                        if not f or any(k.startswith(("address.", "postal_address.")) for k in f)]
+        current = {p.id: p for p in self.get_clients(need_current)} if need_current else {}
+        batch: list[tuple[str, Contact, Any]] = []
+        for rid, fields in wanted.items():
+            if rid in need_current and rid not in current:
+                out[rid] = NotFound(f"Xero contact {rid} not found")
+            elif not fields:
+                out[rid] = current[rid]
+            else:
+                try:
+                    contact = contact_for_update(fields, current.get(rid))
+                except ValueError as exc:
+                    out[rid] = exc
+                    continue
+                contact.contact_id = rid
+                batch.append((rid, contact, fields.get("name")))
+        for start in range(0, len(batch), WRITE_BATCH):
+            chunk = batch[start:start + WRITE_BATCH]
+            self.rest.stats["updates"] += len(chunk)
+            body = self._json(self.api.update_or_create_contacts(
+                self._tenant(), Contacts(contacts=[c for _, c, _ in chunk]), summarize_errors=False,
+                idempotency_key=str(uuid.uuid4()), _preload_content=False))
+            returned = self._contacts(body)
+            if len(returned) != len(chunk):
+                raise MalformedResponse(f"Xero answered {len(returned)} contacts for a batch of {len(chunk)}")
+            for (rid, _, name), raw in zip(chunk, returned, strict=True):
+                out[rid] = self._item_result(rid, raw, name)
+        return out
+
     def archive_client(self, remote_id: str) -> None:
         """Xero has no delete: archiving is an update of ContactStatus (and arrives as an UPDATE webhook)."""
         self.update_client(remote_id, {"status": ClientStatus.ARCHIVED})
@@ -234,6 +275,21 @@ class XeroContactsClient(ClientSystem):
             if exc.is_duplicate_name:
                 raise DuplicateContactName(str(name or "")) from exc
             raise
+
+    @staticmethod
+    def _item_result(remote_id: str, raw: Mapping[str, Any], name: Any) -> ClientProfile | Exception:
+        """One element of a `summarizeErrors=false` answer: the stored contact, or the error for it alone."""
+        errors = [str(v.get("Message")) for v in raw.get("ValidationErrors") or []
+                  if isinstance(v, dict) and v.get("Message")]
+        if errors or str(raw.get("StatusAttributeString", "")).upper() == "ERROR":
+            exc = XeroValidationError(errors, [dict(raw)])
+            return DuplicateContactName(str(name or "")) if exc.is_duplicate_name else exc
+        if str(raw.get("ContactID", "")).lower() != remote_id.lower():
+            return MalformedResponse("Xero answered a batch with contacts out of order")
+        try:
+            return profile_from_contact(raw)
+        except (ValueError, TypeError, AttributeError) as exc:
+            return MalformedResponse(f"Xero returned an unreadable contact: {exc}")
 
     def _tenant(self) -> str:
         return self.tokens.remote_tenant_id

@@ -1,4 +1,4 @@
-"""Xero's date formats: `/Date(1573755038314+0000)/` in JSON bodies, ISO seconds in If-Modified-Since."""
+"""Xero's date formats: `/Date(1573755038314+0000)/` in JSON bodies, ISO seconds with `Z` in If-Modified-Since."""
 
 from __future__ import annotations
 
@@ -32,7 +32,9 @@ def format_ms_date(value: datetime) -> str:
 
 
 def format_if_modified_since(value: datetime) -> str:
-    """The header value Xero documents for If-Modified-Since: UTC `yyyy-mm-ddThh:mm:ss`. Sub-second precision
-    is dropped by truncating, so the window only ever widens (at-least-once)."""
+    """If-Modified-Since as Xero documents it (`yyyy-mm-ddThh:mm:ss`, UTC) plus an explicit `Z`: a value
+    without a zone is open to being read in the organisation's or the server's time zone, which would move
+    the window by hours (the SDKs' issue trackers show both readings). Sub-second precision is dropped by
+    truncating, so the window only ever widens (at-least-once)."""
     aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return aware.strftime("%Y-%m-%dT%H:%M:%S")
+    return aware.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -7,7 +7,9 @@ GET  /api.xro/2.0/Contacts/{id}       by ContactID or ContactNumber; archived in
 PUT  /api.xro/2.0/Contacts            create; POST /Contacts creates or (with ContactID) updates.
 POST /api.xro/2.0/Contacts/{id}       update.
 Writes take {"Contacts":[...]}, honour `summarizeErrors` (default true: any invalid element -> 400
-ValidationException) and the Idempotency-Key header (a repeated key replays the first answer).
+ValidationException; false: 200 with every element in the order sent, each marked `StatusAttributeString`
+OK or ERROR, the invalid ones carrying their own ValidationErrors) and the Idempotency-Key header (a repeated
+key replays the first answer).
 """
 
 from __future__ import annotations
@@ -181,9 +183,9 @@ class ContactsApi:
                         return _problem(404, "NotFound", "The resource you're looking for cannot be found")
                 else:
                     result = self.store.create(item)
-                done.append(result)
+                done.append({**result, "StatusAttributeString": "OK"})
             except ValidationFailed as exc:
-                element = {**exc.element, "HasValidationErrors": True,
+                element = {**exc.element, "HasValidationErrors": True, "StatusAttributeString": "ERROR",
                            "ValidationErrors": [{"Message": m} for m in exc.messages]}
                 failed.append(element)
                 done.append(element)

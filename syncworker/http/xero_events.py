@@ -27,12 +27,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from syncworker.jobs.base import Executor, JobKind, JobRejected, JobRequest
 from syncworker.services.context import ServiceContext
+from syncworker.services.sync_run import PULLED_CATEGORIES
 from syncworker.store.models import Tenant, TenantSystem, WebhookEvent
 from syncworker.store.types import utcnow
 
 log = logging.getLogger("syncworker.http.webhooks")
 SYSTEM = "xero"
-PULLED_CATEGORIES = frozenset({"CONTACT"})  # what a webhook pull reads; other events are only recorded
 
 
 class MalformedPayload(ValueError):

@@ -71,6 +71,8 @@ STREAM = "sync.clients"
 OVERLAP = timedelta(minutes=5)  # re-read this much before the cursor: clock skew must never lose a change
 RECORD_MARK = "@record"  # FieldSyncState row holding the hash of the remote record as last merged
 OUTCOMES = ("created", "updated", "unchanged", "conflicts", "skipped", "failed")
+PULL_BATCH = 50  # webhook resources read (and merged) at a time: Xero's `IDs=` takes 50
+PULLED_CATEGORIES = frozenset({"CONTACT"})  # webhook events a pull reads; the others are only recorded
 MAX_REPORTED_RECORDS = 2000
 
 
@@ -197,10 +199,12 @@ class SyncEngine:
         # (a dry run has not stored what it pulled, so those pairs are looked at too).
         todo = [(lid, rid) for lid, rid, dirty in links if full or dirty or (self.dry and rid in pulled)]
         self.report.add("unchanged", len(links) - len(todo))
-        for done, (link_id, remote_id) in enumerate(todo, 1):
-            self.merge_link(link_id, pulled.get(remote_id), force=full)
-            if done % 200 == 0:
-                self.runs.progress(self.report.run_id, phase="merge", done=done, total=len(todo))
+        step = max(self.adapter.write_batch_size, 1)
+        for start in range(0, len(todo), step):
+            chunk = todo[start:start + step]
+            self.merge_links([(link_id, pulled.get(remote_id)) for link_id, remote_id in chunk], force=full)
+            if (start + len(chunk)) // 200 > start // 200:
+                self.runs.progress(self.report.run_id, phase="merge", done=start + len(chunk), total=len(todo))
         if not self.dry and self.adapter.capabilities.relationships:
             from syncworker.services.relationship_sync import fold_relationship_report, sync_relationships
 
@@ -299,37 +303,66 @@ class SyncEngine:
 
     # ---- webhook pulls ----
     def webhook_pull(self, event_ids: list[int]) -> None:
+        """Reads the contacts of the events with `get_clients` (Xero: 50 ids a call), a batch at a time, each
+        batch merged and its events marked processed together. Only CONTACT events are read."""
         with self.db.session() as s:
-            events = list(s.execute(select(WebhookEvent.id, WebhookEvent.resource_id).where(
+            events = list(s.execute(select(WebhookEvent.id, WebhookEvent.resource_id, WebhookEvent.category).where(
                 WebhookEvent.tenant_id == self.tenant_id, WebhookEvent.system == self.system,
                 WebhookEvent.id.in_(event_ids), WebhookEvent.processed_at.is_(None))).all())
         self.report.add("events_already_processed", len(set(event_ids)) - len(events))
         by_resource: dict[str, list[int]] = {}
-        for event_id, resource_id in events:
-            by_resource.setdefault(resource_id, []).append(event_id)
-        for resource_id, ids in by_resource.items():
-            profile = self.adapter.get_client(resource_id)
+        not_contacts: list[int] = []
+        for event_id, resource_id, category in events:
+            if category in PULLED_CATEGORIES:
+                by_resource.setdefault(resource_id, []).append(event_id)
+            else:
+                not_contacts.append(event_id)
+        if not_contacts:  # recorded by the intake already; nothing to read for them
             with self.db.session() as s:
-                if profile is not None and not self.dry:
-                    for k, v in upsert_clients(s, self.tenant_id, self.system, [profile]).items():
+                s.execute(update(WebhookEvent).where(WebhookEvent.id.in_(not_contacts))
+                          .values(processed_at=utcnow(), run_id=self.report.run_id))
+            self.report.add("events_not_pulled", len(not_contacts))
+        resources = list(by_resource)
+        step = max(PULL_BATCH, self.adapter.write_batch_size)
+        for start in range(0, len(resources), step):
+            chunk = resources[start:start + step]
+            found = {p.id: p for p in self.adapter.get_clients(chunk)}
+            with self.db.session() as s:
+                if found and not self.dry:
+                    for k, v in upsert_clients(s, self.tenant_id, self.system, list(found.values())).items():
                         self.report.add(f"remote_{k}", v)
+                ids = [i for rid in chunk for i in by_resource[rid]]
                 s.execute(update(WebhookEvent).where(WebhookEvent.id.in_(ids))
                           .values(processed_at=utcnow(), run_id=self.report.run_id))
-                link_id = s.scalar(select(Link.id).where(Link.tenant_id == self.tenant_id, Link.system == self.system,
-                                                         Link.remote_id == resource_id, Link.status == "linked"))
+                linked = dict(s.execute(select(Link.remote_id, Link.id).where(
+                    Link.tenant_id == self.tenant_id, Link.system == self.system, Link.remote_id.in_(chunk),
+                    Link.status == "linked")).all())
             self.report.add("events_processed", len(ids))
-            if profile is None:
-                self.report.add("remote_not_found")
-            elif link_id is not None:
-                self.merge_link(link_id, profile)
+            self.report.add("remote_not_found", sum(rid not in found for rid in chunk))
+            self.merge_links([(linked[rid], found[rid]) for rid in chunk if rid in found and rid in linked])
 
-    # ---- one pair ----
+    # ---- pairs, a batch at a time ----
     def merge_link(self, link_id: int, pulled: ClientProfile | None, *, force: bool = False) -> None:
+        self.merge_links([(link_id, pulled)], force=force)
+
+    def merge_links(self, pairs: list[tuple[int, ClientProfile | None]], *, force: bool = False) -> None:
+        """Plan each pair, write the remote side of all of them with one `update_clients` (the adapter batches
+        as its API allows), then apply each pair locally. One pair's failure fails that pair only."""
+        plans: list[_Plan] = []
+        for link_id, pulled in pairs:
+            plan = self._guard(link_id, lambda lid=link_id, p=pulled: self._plan(lid, p, force))
+            if plan is not None:
+                plans.append(plan)
+        stored: dict[int, ClientProfile | Exception] = {}
+        to_push = [p for p in plans if p.fields(Action.PUSH)]
+        if to_push and not self.dry:
+            stored = self._push(to_push)
+        for plan in plans:
+            self._guard(plan.link_id, lambda p=plan: self._apply(p, stored.get(p.link_id)))
+
+    def _guard(self, link_id: int, step: Any) -> Any:
         try:
-            plan = self._plan(link_id, pulled, force)
-            if plan is None:
-                return
-            self._apply(plan)
+            return step()
         except (DailyLimitReached, ReconnectRequired):
             raise
         except (AdapterError, ValueError, SQLAlchemyError) as exc:
@@ -337,6 +370,7 @@ class SyncEngine:
             self.report.errors.append({"link_id": link_id, "error": f"{type(exc).__name__}: {str(exc)[:300]}"})
             log.warning("sync of one record failed", extra={"run_id": self.report.run_id, "link_id": link_id,
                                                             "error_class": type(exc).__name__})
+            return None
 
     def _plan(self, link_id: int, pulled: ClientProfile | None, force: bool) -> _Plan | None:
         with self.db.session() as s:
@@ -379,7 +413,7 @@ class SyncEngine:
             return _Plan(link_id, client.version, client.external_id, link.remote_id, client.display_name, first,
                          decisions, local_flat, remote_flat, remote_hash)
 
-    def _apply(self, plan: _Plan) -> None:
+    def _apply(self, plan: _Plan, written: ClientProfile | Exception | None) -> None:
         pushes, pulls = plan.fields(Action.PUSH), plan.fields(Action.PULL)
         conflicts = [d for d in plan.decisions if d.action == Action.CONFLICT]
         ids = {"local_id": plan.local_id, "remote_id": plan.remote_id, "name": plan.name}
@@ -390,9 +424,11 @@ class SyncEngine:
             self._record(plan.link_id, outcome, **ids, **changes,
                          **would_do(plan.decisions, plan.local_before, plan.remote_before))
             return
-        stored: ClientProfile | None = None
-        if pushes:
-            stored = self._push(plan, pushes)
+        if isinstance(written, Exception):
+            raise written
+        stored = written if pushes else None
+        if pushes and stored is None:
+            raise AdapterError(f"{self.system} did not answer the write of {plan.remote_id}")
         with self.db.session() as s:
             link = s.get(Link, plan.link_id)
             client = s.get(Client, link.client_id) if link else None
@@ -421,23 +457,40 @@ class SyncEngine:
         self.report.add("pulled_fields", len(pulls))
         self._record(plan.link_id, outcome, **ids, **changes)
 
-    def _push(self, plan: _Plan, pushes: dict[str, Any]) -> ClientProfile:
-        before = json_ready({f: plan.remote_before.get(f) for f in pushes})
-        after = json_ready(dict(pushes))
+    def _push(self, plans: list[_Plan]) -> dict[int, ClientProfile | Exception]:
+        """The remote writes of `plans` in one `update_clients`, write-ahead audited; returns per link the
+        record as stored or the error that refused it. A failure of the whole call fails every record in
+        it (a day limit or a lost grant stops the run)."""
+        audit = {p.link_id: (json_ready({f: p.remote_before.get(f) for f in p.fields(Action.PUSH)}),
+                             json_ready(p.fields(Action.PUSH))) for p in plans}
         with self.db.session() as s:  # write-ahead: the log never misses a remote write
-            s.add(AuditEntry(tenant_id=self.tenant_id, actor=ACTOR, origin="local", target=self.system,
-                             entity="client", entity_id=plan.remote_id, action="update", before=before, after=after,
-                             run_id=self.report.run_id))
-        try:
-            stored = self.adapter.update_client(plan.remote_id, pushes)
-        except Exception as exc:
-            with self.db.session() as s:
+            for p in plans:
                 s.add(AuditEntry(tenant_id=self.tenant_id, actor=ACTOR, origin="local", target=self.system,
-                                 entity="client", entity_id=plan.remote_id, action="update_failed", before=before,
-                                 after={"error": type(exc).__name__}, run_id=self.report.run_id))
-            raise
-        self.report.add("remote_writes")
-        return stored
+                                 entity="client", entity_id=p.remote_id, action="update", before=audit[p.link_id][0],
+                                 after=audit[p.link_id][1], run_id=self.report.run_id))
+        try:
+            by_remote = self.adapter.update_clients({p.remote_id: p.fields(Action.PUSH) for p in plans})
+        except Exception as exc:
+            self._audit_failed(plans, audit, exc)
+            if isinstance(exc, DailyLimitReached | ReconnectRequired) or not isinstance(exc, AdapterError):
+                raise
+            return {p.link_id: exc for p in plans}
+        out = {p.link_id: by_remote.get(p.remote_id) or AdapterError(f"no answer for {p.remote_id}") for p in plans}
+        self._audit_failed([p for p in plans if isinstance(out[p.link_id], Exception)], audit, None, out)
+        self.report.add("remote_writes", sum(not isinstance(v, Exception) for v in out.values()))
+        return out
+
+    def _audit_failed(self, plans: list[_Plan], audit: dict[int, tuple[Any, Any]], exc: Exception | None,
+                      each: dict[int, ClientProfile | Exception] | None = None) -> None:
+        if not plans:
+            return
+        with self.db.session() as s:
+            for p in plans:
+                error = exc if exc is not None else (each or {}).get(p.link_id)
+                s.add(AuditEntry(tenant_id=self.tenant_id, actor=ACTOR, origin="local", target=self.system,
+                                 entity="client", entity_id=p.remote_id, action="update_failed",
+                                 before=audit[p.link_id][0], after={"error": type(error).__name__},
+                                 run_id=self.report.run_id))
 
     def _write_local(self, s: Session, client: Client, pulls: dict[str, Any], plan: _Plan) -> None:
         for f, value in pulls.items():

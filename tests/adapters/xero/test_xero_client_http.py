@@ -62,9 +62,9 @@ def test_incremental_pull_shapes_headers_and_moves_the_window_to_the_newest_seco
     assert [[p.id[-1] for p in page.items] for page in pages] == [["1", "2"], ["3"], []]
     assert all(p.incremental for p in pages) and pages[-1].checkpoint is None
     first, second, third = responses.calls
-    assert first.request.headers["If-Modified-Since"] == "2026-01-01T00:00:05"
-    assert second.request.headers["If-Modified-Since"] == "2026-01-01T00:00:20"
-    assert third.request.headers["If-Modified-Since"] == "2026-01-01T00:00:30"
+    assert first.request.headers["If-Modified-Since"] == "2026-01-01T00:00:05Z"
+    assert second.request.headers["If-Modified-Since"] == "2026-01-01T00:00:20Z"
+    assert third.request.headers["If-Modified-Since"] == "2026-01-01T00:00:30Z"
     assert [query(c)["page"] for c in responses.calls] == [["1"]] * 3
     assert query(first)["order"] == ["UpdatedDateUTC ASC"]
     assert query(first)["pageSize"] == ["2"] and query(first)["includeArchived"] == ["true"]
@@ -81,7 +81,7 @@ def test_a_full_page_inside_one_second_steps_with_page_numbers(client):
     items = [p.id[-1] for page in client.iter_client_pages() for p in page.items]
     assert items == ["1", "2", "3", "4", "5"]
     headers = [c.request.headers.get("If-Modified-Since") for c in responses.calls]
-    assert headers == [None, "2026-01-01T00:00:07", "2026-01-01T00:00:07"]
+    assert headers == [None, "2026-01-01T00:00:07Z", "2026-01-01T00:00:07Z"]
     assert [query(c)["page"] for c in responses.calls] == [["1"], ["1"], ["2"]]
 
 
@@ -111,7 +111,7 @@ def test_resume_from_checkpoint_continues_with_the_saved_cursor(client):
     resumed = list(client.iter_client_pages(modified_since=datetime(2030, 1, 1, tzinfo=UTC),
                                             resume_from=first.checkpoint))
     assert [p.items[0].name for p in resumed] == ["Company 3 Ltd"] and resumed[0].incremental
-    assert responses.calls[1].request.headers["If-Modified-Since"] == "2026-01-01T00:00:20"
+    assert responses.calls[1].request.headers["If-Modified-Since"] == "2026-01-01T00:00:20Z"
 
 
 @responses.activate

@@ -37,11 +37,14 @@ def test_ms_date_round_trips():
     assert parse_ms_date(format_ms_date(moment)) == moment
 
 
-def test_if_modified_since_is_utc_seconds_truncated():
+def test_if_modified_since_is_utc_seconds_truncated_with_an_explicit_zone():
     from datetime import timedelta, timezone
 
     nz = timezone(timedelta(hours=13))
-    assert format_if_modified_since(datetime(2026, 1, 2, 16, 4, 5, 999999, tzinfo=nz)) == "2026-01-02T03:04:05"
+    sent = format_if_modified_since(datetime(2026, 1, 2, 16, 4, 5, 999999, tzinfo=nz))
+    assert sent == "2026-01-02T03:04:05Z"
+    # A reader in any time zone gets the same instant back.
+    assert datetime.fromisoformat(sent.replace("Z", "+00:00")) == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 FULL_CONTACT = {
