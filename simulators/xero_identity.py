@@ -224,6 +224,15 @@ class XeroIdentitySimulator:
                 self._revoke(grant)
             return len(live)
 
+    def expire_access_tokens(self) -> int:
+        """Forget every access token issued so far, as Xero does when it rotates its signing keys or a token is
+        cut short: the next API call gets a 401 although the client believes its token valid, and one refresh
+        (the grant is untouched) must fix it. Returns how many were dropped."""
+        with self._lock:
+            dropped = len(self._access)
+            self._access.clear()
+            return dropped
+
     def check_api_access(self, token: str | None, tenant_id: str | None) -> SimResponse | None:
         """None when `token` is a live access token whose grant connects `tenant_id`; else the 401/403."""
         with self._lock:

@@ -1,0 +1,209 @@
+"""One harness per external system: its simulator, an adapter on it, and the few moves the contract tests need
+(edit or archive a record as a user of that system would, inject a fault, read the simulator's call count).
+
+To put a new system under the contract, write a `SystemHarness` subclass and append it to `HARNESSES`. Tests
+that need something a system cannot do are skipped by *feature*, never by name:
+
+- `http`: the adapter talks HTTP to its simulator, so 401 refresh, 429s, 5xx and resets apply
+  (a SQL-backed adapter such as APS leaves it out);
+- `create`, `update`, `archive`, `incremental`, `deletes`: taken from the adapter's `capabilities`.
+
+Waits (Retry-After, backoff, limiter pauses) advance the simulator's clock, so the suite spends no real time
+waiting.
+"""
+
+from __future__ import annotations
+
+import itertools
+from abc import ABC, abstractmethod
+from datetime import datetime
+from typing import ClassVar
+
+from adapters.base import ClientSystem, TokenSet
+from adapters.ratelimit import Limits, RateLimiter
+from adapters.xero_identity.memory_store import InMemoryTokenStore
+from adapters.xero_identity.tokens import TokenManager
+from syncworker.domain.profile import ClientKind, ClientProfile, ClientStatus
+
+PAGE_SIZE = 4  # small pages, so a dozen records make several
+RECORDS = 12
+_names = itertools.count(1)
+
+
+class SystemHarness(ABC):
+    name: ClassVar[str]
+    http: ClassVar[bool] = True  # the adapter talks HTTP to its simulator
+
+    adapter: ClientSystem
+
+    # --- life cycle ---
+    @abstractmethod
+    def start(self) -> None: ...
+
+    @abstractmethod
+    def stop(self) -> None: ...
+
+    # --- what the contract asks of every system ---
+    @property
+    def features(self) -> frozenset[str]:
+        caps = self.adapter.capabilities
+        flags = {"http": self.http, "create": caps.can_create, "update": caps.can_update,
+                 "archive": caps.can_archive, "incremental": caps.incremental, "deletes": caps.reports_deletes}
+        return frozenset(k for k, on in flags.items() if on)
+
+    @abstractmethod
+    def all_ids(self) -> set[str]:
+        """Every record the system holds, archived and deleted included."""
+
+    @abstractmethod
+    def active_ids(self) -> set[str]: ...
+
+    @abstractmethod
+    def now(self) -> datetime:
+        """The system's clock (a record edited after this instant is "modified since" it)."""
+
+    @abstractmethod
+    def advance(self, seconds: float) -> None: ...
+
+    @abstractmethod
+    def edit_email(self, remote_id: str, email: str) -> None:
+        """Change a record's email as a user of the system would (not through the adapter)."""
+
+    @abstractmethod
+    def archive(self, remote_id: str) -> None:
+        """Archive (or delete) a record as a user of the system would."""
+
+    @abstractmethod
+    def api_calls(self) -> int:
+        """Calls the simulator has answered (the truth the adapter's own `calls` stat must match)."""
+
+    # --- HTTP-only (features: "http") ---
+    def inject(self, kind: str, times: int = 1) -> None:
+        """One of "minute_429", "day_429", "500", "reset" for the next `times` API calls."""
+        raise NotImplementedError
+
+    def expire_access_tokens(self) -> None:
+        raise NotImplementedError
+
+    def token_refreshes(self) -> int:
+        """Refresh-token grants the identity server has answered."""
+        raise NotImplementedError
+
+    @staticmethod
+    def new_profile() -> ClientProfile:
+        n = next(_names)
+        return ClientProfile(id="", kind=ClientKind.COMPANY, name=f"Contract Suite {n} Limited",
+                             email=f"contract.{n}@example.test", status=ClientStatus.ACTIVE)
+
+
+def _tokens(sim_identity_url: str, client_id: str, client_secret: str, token_set: TokenSet, clock: object
+            ) -> TokenManager:
+    return TokenManager(InMemoryTokenStore(token_set), client_id=client_id, client_secret=client_secret,
+                        identity_url=sim_identity_url, clock=clock.now, sleep=clock.advance)  # type: ignore[attr-defined]
+
+
+def _limiter(clock: object) -> RateLimiter:
+    return RateLimiter(Limits(), clock=clock.elapsed, now=clock.now, sleep=clock.advance)  # type: ignore[attr-defined]
+
+
+class XeroHarness(SystemHarness):
+    name = "xero"
+
+    def start(self) -> None:
+        from adapters.xero import RetryPolicy, XeroContactsClient
+        from simulators.xero import XeroSimulator
+
+        self.sim = XeroSimulator(contacts=RECORDS, seed=41, port=0).start()
+        clock = self.sim.clock
+        tokens = _tokens(self.sim.identity_url, self.sim.identity.client_id, self.sim.identity.client_secret,
+                         self.sim.token_set(), clock)
+        self.adapter = XeroContactsClient(tokens, api_url=self.sim.api_url, page_size=PAGE_SIZE,
+                                          limiter=_limiter(clock), timeout=(2.0, 5.0),
+                                          retry=RetryPolicy(attempts=3, backoff_initial=0.1, rate_limit_attempts=3),
+                                          sleep=clock.advance)
+
+    def stop(self) -> None:
+        self.sim.stop()
+
+    def all_ids(self) -> set[str]:
+        return {c["ContactID"] for c in self.sim.store.select()}
+
+    def active_ids(self) -> set[str]:
+        return {c["ContactID"] for c in self.sim.store.select(lambda c: c["ContactStatus"] == "ACTIVE")}
+
+    def now(self) -> datetime:
+        return self.sim.clock.now()
+
+    def advance(self, seconds: float) -> None:
+        self.sim.clock.advance(seconds)
+
+    def edit_email(self, remote_id: str, email: str) -> None:
+        self.sim.store.edit(remote_id, EmailAddress=email)
+
+    def archive(self, remote_id: str) -> None:
+        self.sim.store.archive(remote_id)
+
+    def api_calls(self) -> int:
+        return int(self.sim.stats.get("api_calls", 0))
+
+    def inject(self, kind: str, times: int = 1) -> None:
+        self.sim.faults.inject(kind, times)
+
+    def expire_access_tokens(self) -> None:
+        self.sim.identity.expire_access_tokens()
+
+    def token_refreshes(self) -> int:
+        return self.sim.identity.token_calls["refresh_token"]
+
+
+class XpmHarness(SystemHarness):
+    name = "xpm"
+
+    def start(self) -> None:
+        from adapters.xpm.client import XpmClient
+        from simulators.xpm import XpmSimulator
+
+        self.sim = XpmSimulator(clients=RECORDS, seed=43).start()
+        clock = self.sim.clock
+        token_set = TokenSet(access_token=None, refresh_token=self.sim.issue_refresh_token(), expires_at=None,
+                             remote_tenant_id=self.sim.xero_tenant_id)
+        tokens = _tokens(self.sim.identity_url, self.sim.client_id, self.sim.client_secret, token_set, clock)
+        self.adapter = XpmClient(tokens, base_url=self.sim.base_url, limiter=_limiter(clock), page_size=PAGE_SIZE,
+                                 max_retries=3, backoff_initial=0.1, sleep=clock.advance, clock=clock.now)
+
+    def stop(self) -> None:
+        self.sim.stop()
+
+    def all_ids(self) -> set[str]:
+        return {c.uuid for c in self.sim.store.list_clients()}
+
+    def active_ids(self) -> set[str]:
+        return {c.uuid for c in self.sim.store.active_clients()}
+
+    def now(self) -> datetime:
+        return self.sim.clock.now()
+
+    def advance(self, seconds: float) -> None:
+        self.sim.clock.advance(seconds)
+
+    def edit_email(self, remote_id: str, email: str) -> None:
+        self.sim.store.edit_client(remote_id, Email=email)
+
+    def archive(self, remote_id: str) -> None:
+        self.sim.store.archive_client(remote_id)
+
+    def api_calls(self) -> int:
+        return self.sim.stats.total_calls  # API endpoints only: identity calls are not counted there
+
+    def inject(self, kind: str, times: int = 1) -> None:
+        self.sim.faults.inject(kind, times)
+
+    def expire_access_tokens(self) -> None:
+        self.sim.identity.expire_access_tokens()
+
+    def token_refreshes(self) -> int:
+        return self.sim.identity.token_calls["refresh_token"]
+
+
+# The systems under the contract. Append a harness here (APS: a SQL-backed harness with `http = False`).
+HARNESSES: list[type[SystemHarness]] = [XeroHarness, XpmHarness]
