@@ -133,6 +133,10 @@ class RetryPolicy:
     max_retry_after: float = DAY_RETRY_AFTER_THRESHOLD
     jitter: float = 1.0
 
+    def backoff(self, failures: int) -> float:
+        """The wait after the `failures`-th failed attempt (1, 2, ...): capped exponential plus jitter."""
+        return min(self.backoff_initial * 2 ** max(failures - 1, 0), self.backoff_max) + random.uniform(0, self.jitter)
+
 
 class _ServerTrouble(TransientError):
     """5xx, timeout, reset: the request may have run."""
@@ -245,11 +249,9 @@ class XeroPlatformHttp(Generic[T]):
 
         def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
-            jitter = random.uniform(0, self.retry.jitter)
             if isinstance(exc, _RateLimited):
-                return min(exc.retry_after, self.retry.max_retry_after) + jitter
-            backoff = self.retry.backoff_initial * 2 ** max(failures["server"] - 1, 0)
-            return min(backoff, self.retry.backoff_max) + jitter
+                return min(exc.retry_after, self.retry.max_retry_after) + random.uniform(0, self.retry.jitter)
+            return self.retry.backoff(failures["server"])
 
         def before_sleep(state: RetryCallState) -> None:
             self.stats.add("retries")

@@ -13,6 +13,7 @@ import logging
 import os
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -98,6 +99,9 @@ class XeroContactsClient(ClientSystem):
         self.api_url = (api_url or os.environ.get(API_URL_ENV) or DEFAULT_API_URL).rstrip("/")
         self.rest = XeroRestClient(tokens, timeout=timeout, retry=retry or RetryPolicy(), limiter=limiter,
                                    session=session, sleep=sleep)
+        # What the adapter did with records (pages read, contacts written, contacts it could not read);
+        # the calls themselves are counted by the core under its fixed names (`call_stats`).
+        self.counts: Counter[str] = Counter()
         api_client = ApiClient(_NoSdkAuth())
         api_client.rest_client = self.rest
         self.api = AccountingApi(api_client, base_url=f"{self.api_url}/api.xro/2.0")
@@ -127,7 +131,7 @@ class XeroContactsClient(ClientSystem):
                 self._tenant(), page=cursor.page, page_size=self.page_size, include_archived=True,
                 order="UpdatedDateUTC ASC", _preload_content=False, **kwargs))
             raw = self._contacts(body)
-            self.rest.stats["list_pages"] += 1
+            self.counts["list_pages"] += 1
             profiles = self._profiles(raw)
             more = len(raw) >= self.page_size
             page_count = (body.get("pagination") or {}).get("pageCount")
@@ -183,7 +187,7 @@ class XeroContactsClient(ClientSystem):
         adapter's own retries; pass a stable key to make the caller's retries safe too.
         Raises DuplicateContactName when an active contact already has the name."""
         contact = contact_for_create(profile)
-        self.rest.stats["creates"] += 1
+        self.counts["creates"] += 1
         return self._write(lambda key: self.api.create_contacts(
             self._tenant(), Contacts(contacts=[contact]), summarize_errors=True, idempotency_key=key,
             _preload_content=False), profile.name, idempotency_key)
@@ -230,7 +234,7 @@ class XeroContactsClient(ClientSystem):
                 batch.append((rid, contact, fields.get("name")))
         for start in range(0, len(batch), WRITE_BATCH):
             chunk = batch[start:start + WRITE_BATCH]
-            self.rest.stats["updates"] += len(chunk)
+            self.counts["updates"] += len(chunk)
             body = self._json(self.api.update_or_create_contacts(
                 self._tenant(), Contacts(contacts=[c for _, c, _ in chunk]), summarize_errors=False,
                 idempotency_key=str(uuid.uuid4()), _preload_content=False))
@@ -252,7 +256,8 @@ class XeroContactsClient(ClientSystem):
     link_key_of = staticmethod(link_key_of)
 
     def call_stats(self) -> dict[str, int]:
-        return dict(self.rest.stats)
+        """The shared HTTP core's stat names (`adapters.http_core.STAT_NAMES`), the same for every system."""
+        return self.rest.stats.as_dict()
 
     @property
     def rate_limit_remaining(self) -> dict[str, int]:
@@ -262,7 +267,7 @@ class XeroContactsClient(ClientSystem):
     # --- helpers --------------------------------------------------------------------------------------------
 
     def _update(self, remote_id: str, contact: Contact, new_name: Any) -> ClientProfile:
-        self.rest.stats["updates"] += 1
+        self.counts["updates"] += 1
         return self._write(lambda key: self.api.update_contact(
             self._tenant(), remote_id, Contacts(contacts=[contact]), idempotency_key=key,
             _preload_content=False), new_name, None)
@@ -315,7 +320,7 @@ class XeroContactsClient(ClientSystem):
                 out.append(profile_from_contact(item))
             except (ValueError, TypeError, AttributeError):
                 # One odd record must not block a pull; it is counted so runs can report it.
-                self.rest.stats["unparseable_contacts"] += 1
+                self.counts["unparseable_contacts"] += 1
         return out
 
     def _one(self, body: Mapping[str, Any]) -> ClientProfile:

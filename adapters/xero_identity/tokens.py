@@ -36,8 +36,10 @@ from xero_python.identity.models import Connection
 
 from adapters.base import TokenSet, TokenStore
 from adapters.errors import MalformedResponse, NotConnected, ReconnectRequired, RemoteRejected, TransientError
+from adapters.http_core import RetryPolicy
 
 log = logging.getLogger(__name__)
+TOKEN_RETRY = RetryPolicy()  # the API calls' policy: one retry behaviour for every Xero-platform call
 
 DEFAULT_IDENTITY_URL = "https://identity.xero.com"
 DEFAULT_API_URL = "https://api.xero.com"
@@ -228,16 +230,15 @@ class TokenManager:
         clock: Callable[[], datetime] = utcnow,
         refresh_margin: timedelta = timedelta(minutes=2),
         timeout: float = 30.0,
-        max_attempts: int = 4,
+        retry: RetryPolicy = TOKEN_RETRY,
         sleep: Callable[[float], None] = time.sleep,
-        backoff: float = 1.0,
     ) -> None:
         self.store = store
         self._client_id, self._client_secret = client_id, client_secret
         self._token_url = token_url(identity_url)
         self._session = session or requests.Session()
         self._clock, self._margin, self._timeout = clock, refresh_margin, timeout
-        self._max_attempts, self._sleep, self._backoff = max(1, max_attempts), sleep, backoff
+        self._retry, self._sleep = retry, sleep
         self.refreshes = 0  # successful refreshes by this manager (for stats)
 
     # --- public API ---
@@ -309,15 +310,16 @@ class TokenManager:
             raise ReconnectRequired(reason) from None
 
     def _post_with_grace(self, refresh_token: str) -> dict[str, Any]:
-        """POST the refresh grant, retrying the SAME token when the answer is lost or the server fails;
-        the grace period makes that safe for 30 minutes from the first attempt."""
+        """POST the refresh grant, retrying the SAME token when the answer is lost or the server fails, with
+        the API calls' retry policy (`adapters.http_core.RetryPolicy`: attempts, capped backoff, jitter); the
+        grace period makes that safe for 30 minutes from the first attempt."""
         started = self._clock()
         last_problem = "no attempt"
-        for attempt in range(self._max_attempts):
+        for attempt in range(max(1, self._retry.attempts)):
             if attempt:
                 if self._clock() - started >= REFRESH_GRACE:
                     break
-                self._sleep(self._backoff * 2 ** (attempt - 1))
+                self._sleep(self._retry.backoff(attempt))
             try:
                 resp = self._session.post(
                     self._token_url,

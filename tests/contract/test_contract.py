@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from adapters.errors import DailyLimitReached
+from adapters.http_core import STAT_NAMES
 from syncworker.domain.profile import ClientStatus
 from tests.contract.conftest import need
 from tests.contract.harness import PAGE_SIZE, RECORDS, SystemHarness
@@ -90,7 +91,22 @@ def test_batch_updates_answer_for_every_record(system: SystemHarness) -> None:
     assert system.adapter.write_batch_size >= 1
 
 
-# --- HTTP: refresh, limits, server trouble -----------------------------------------------------------------
+# --- HTTP: stats, refresh, limits, server trouble ----------------------------------------------------------
+
+def stat(system: SystemHarness, name: str) -> int:
+    return system.adapter.call_stats()[name]
+
+
+def test_the_stat_names_are_the_cores_and_calls_match_what_the_server_saw(system: SystemHarness) -> None:
+    need(system, "http")
+    assert set(STAT_NAMES) <= set(system.adapter.call_stats())
+    before = system.api_calls()
+    list(system.adapter.iter_client_pages())
+    system.adapter.get_client(sorted(system.all_ids())[0])
+    assert stat(system, "calls") == system.api_calls() - before > 1
+    assert stat(system, "retries") == stat(system, "rate_limited_minute") == stat(system, "http_5xx") == 0
+
+
 
 def test_a_401_refreshes_the_token_once_and_repeats_the_call(system: SystemHarness) -> None:
     need(system, "http")
@@ -101,6 +117,7 @@ def test_a_401_refreshes_the_token_once_and_repeats_the_call(system: SystemHarne
     assert system.adapter.get_client(rid).id == rid
     assert system.token_refreshes() == refreshes + 1
     assert system.api_calls() == calls + 2  # the refused call and its repeat
+    assert stat(system, "token_refreshes") == 1
 
 
 def test_a_minute_429_waits_and_retries(system: SystemHarness) -> None:
@@ -112,6 +129,7 @@ def test_a_minute_429_waits_and_retries(system: SystemHarness) -> None:
     assert system.adapter.get_client(rid).id == rid
     assert system.api_calls() == calls + 2
     assert (system.now() - before).total_seconds() >= 1  # it waited (on the simulator's clock)
+    assert (stat(system, "rate_limited_minute"), stat(system, "retries")) == (1, 1)
 
 
 def test_a_day_429_stops_without_retrying(system: SystemHarness) -> None:
@@ -124,6 +142,7 @@ def test_a_day_429_stops_without_retrying(system: SystemHarness) -> None:
         system.adapter.get_client(rid)
     assert stopped.value.resume_at is not None
     assert system.api_calls() == calls + 1
+    assert (stat(system, "rate_limited_day"), stat(system, "retries")) == (1, 0)
     with pytest.raises(DailyLimitReached):  # parked: the next call spends nothing
         system.adapter.get_client(rid)
     assert system.api_calls() == calls + 1
@@ -138,3 +157,5 @@ def test_server_errors_and_resets_are_retried(system: SystemHarness, kind: str) 
     system.inject(kind, times=2)
     assert system.adapter.get_client(rid).id == rid
     assert system.api_calls() == calls + 3
+    assert stat(system, "retries") == 2
+    assert stat(system, "http_5xx" if kind == "500" else "connection_errors") == 2

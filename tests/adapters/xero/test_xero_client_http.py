@@ -127,7 +127,7 @@ def test_an_unparseable_contact_is_skipped_and_counted(client):
     responses.get(CONTACTS, json=envelope())
     items = [p for page in client.iter_client_pages() for p in page.items]
     assert [p.name for p in items] == ["Company 1 Ltd"]
-    assert client.call_stats()["unparseable_contacts"] == 1
+    assert client.counts["unparseable_contacts"] == 1
 
 
 @responses.activate

@@ -173,21 +173,24 @@ def test_injected_faults_map_to_adapter_errors(sim, sim_client):
     sim.faults.inject("500", times=3)
     with pytest.raises(TransientError):
         sim_client.get_client(cid)
-    sim.faults.inject("malformed_json")
+    sim.faults.inject("malformed_json")  # a body cut short is read again, like a 5xx
+    assert sim_client.get_client(cid) is not None
+    assert sim_client.call_stats()["malformed"] == 1
+    sim.faults.inject("malformed_json", times=3)
     with pytest.raises(MalformedResponse):
         sim_client.get_client(cid)
     sim.faults.inject("day_429")
     with pytest.raises(DailyLimitReached) as info:
         sim_client.get_client(cid)
     assert info.value.resume_at > sim.clock.now() - timedelta(seconds=5)
-    assert sim.stats["faults_fired"] == {"minute_429": 2, "500": 5, "reset": 1, "malformed_json": 1, "day_429": 1}
+    assert sim.stats["faults_fired"] == {"minute_429": 2, "500": 5, "reset": 1, "malformed_json": 4, "day_429": 1}
 
 
 def test_slow_response_hits_the_read_timeout(sim, sim_tokens):
     client = XeroContactsClient(sim_tokens, api_url=sim.api_url, timeout=(1.0, 0.3),
                                 retry=RetryPolicy(attempts=2, backoff_initial=0.01, jitter=0), sleep=lambda s: None)
     sim.faults.inject("slow", times=2, delay=0.6)
-    with pytest.raises(TransientError, match="timed out"):
+    with pytest.raises(TransientError, match="read timeout"):
         client.get_client(sim.store.select()[0]["ContactID"])
 
 

@@ -16,6 +16,7 @@ import responses
 
 from adapters.base import TokenSet
 from adapters.errors import NotConnected, ReconnectRequired, RemoteRejected, TransientError
+from adapters.http_core import RetryPolicy
 from adapters.xero_identity.memory_store import InMemoryTokenStore
 from adapters.xero_identity.tokens import (
     DEFAULT_AUTHORIZE_URL,
@@ -49,7 +50,7 @@ def _stored(access_expires_in: timedelta, **kw: object) -> InMemoryTokenStore:
 def _manager(store: InMemoryTokenStore, clock: Clock | None = None, sleeps: list[float] | None = None) -> TokenManager:
     waits = sleeps if sleeps is not None else []
     return TokenManager(store, client_id="cid", client_secret="secret", identity_url=IDENTITY,
-                        clock=clock or Clock(), sleep=waits.append, max_attempts=3)
+                        clock=clock or Clock(), sleep=waits.append, retry=RetryPolicy(attempts=3, jitter=0))
 
 
 def _token_reply(n: int) -> dict:
