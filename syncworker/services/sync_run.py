@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
 
@@ -430,6 +430,7 @@ class SyncEngine:
         if pushes and stored is None:
             raise AdapterError(f"{self.system} did not answer the write of {plan.remote_id}")
         with self.db.session() as s:
+            _write_lock_first(s)
             link = s.get(Link, plan.link_id)
             client = s.get(Client, link.client_id) if link else None
             if link is None or client is None or client.version != plan.client_version:
@@ -534,6 +535,14 @@ class SyncEngine:
 
 
 # --- helpers --------------------------------------------------------------------------------------------
+
+def _write_lock_first(s: Session) -> None:
+    """On SQLite, take the write lock before reading: a transaction that reads and then writes fails at once
+    ("database is locked", no busy wait) when another connection committed in between, e.g. the webhook
+    intake storing the event Xero sends for the write this pair just made."""
+    if s.get_bind().dialect.name == "sqlite":
+        s.execute(text("UPDATE links SET id = id WHERE 0"))
+
 
 def _set_state(s: Session, states: dict[str, FieldSyncState], link_id: int, f: str, value: str | None, digest: str,
                source: str) -> None:
