@@ -73,6 +73,10 @@ class SystemHarness(ABC):
     def archive(self, remote_id: str) -> None:
         """Archive (or delete) a record as a user of the system would."""
 
+    def missing_id(self) -> str:
+        """An id of the system's shape that no record has."""
+        return "00000000-0000-4000-8000-000000000000"
+
     @abstractmethod
     def api_calls(self) -> int:
         """Calls the simulator has answered (the truth the adapter's own `calls` stat must match)."""

@@ -60,7 +60,7 @@ def test_an_incremental_read_returns_what_changed_archived_included(system: Syst
 def test_reads_by_id(system: SystemHarness) -> None:
     some = sorted(system.all_ids())[:3]
     assert system.adapter.get_client(some[0]).id == some[0]
-    assert system.adapter.get_client("00000000-0000-4000-8000-000000000000") is None
+    assert system.adapter.get_client(system.missing_id()) is None
     assert {p.id for p in system.adapter.get_clients([*some, some[0]])} == set(some)
 
 
