@@ -209,5 +209,77 @@ class XpmHarness(SystemHarness):
         return self.sim.identity.token_calls["refresh_token"]
 
 
-# The systems under the contract. Append a harness here (APS: a SQL-backed harness with `http = False`).
-HARNESSES: list[type[SystemHarness]] = [XeroHarness, XpmHarness]
+
+class ApsHarness(SystemHarness):
+    """APS is a SQL database, not an API: the stand-in on SQLite, the adapter with writes allowed for email
+    (so the update cases run), no HTTP cases. A "call" is a query on the clients table (a page of a listing, a
+    read by id); the address rows each page also reads are part of that call."""
+
+    name = "aps"
+    http = False
+
+    def start(self) -> None:
+        import tempfile
+        from datetime import UTC
+
+        import sqlalchemy as sa
+
+        from adapters.aps.client import ApsClient
+        from adapters.aps.mapping import DEFAULT_MAPPING_FILE, ApsMapping
+        from simulators.aps import build
+
+        self._tmp = tempfile.TemporaryDirectory()
+        self._offset = 0.0
+        self._base = datetime.now(UTC)
+        self.standin, _ = build(f"sqlite:///{self._tmp.name}/aps.db", RECORDS, 47)
+        self.standin.clock = self.now
+        mapping = ApsMapping.parse(DEFAULT_MAPPING_FILE.read_text().replace("page_size: 500", f"page_size: {PAGE_SIZE}"))
+        self.adapter = ApsClient(self.standin.url, mapping, writable_fields={"email"})
+        self._statements = 0
+
+        def count(conn: object, cursor: object, statement: str, *_: object) -> None:
+            if 'FROM "Entity"' in statement:
+                self._statements += 1
+
+        sa.event.listen(self.adapter.engine, "before_cursor_execute", count)
+
+    def stop(self) -> None:
+        self.adapter.close()
+        self.standin.dispose()
+        self._tmp.cleanup()
+
+    def _rows(self) -> list[dict]:
+        import sqlalchemy as sa
+
+        with self.standin.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(sa.select(self.standin.table("Entity"))).mappings()]
+
+    def all_ids(self) -> set[str]:
+        return {str(r["EntityID"]) for r in self._rows()}
+
+    def active_ids(self) -> set[str]:
+        return {str(r["EntityID"]) for r in self._rows() if not r["Archived"]}
+
+    def now(self) -> datetime:
+        from datetime import timedelta
+
+        return self._base + timedelta(seconds=self._offset)
+
+    def advance(self, seconds: float) -> None:
+        self._offset += seconds
+
+    def edit_email(self, remote_id: str, email: str) -> None:
+        self.standin.edit_client(remote_id, Email=email)
+
+    def archive(self, remote_id: str) -> None:
+        self.standin.edit_client(remote_id, Archived=True)
+
+    def missing_id(self) -> str:
+        return "999999999"
+
+    def api_calls(self) -> int:
+        return self._statements
+
+
+# The systems under the contract. Append a harness here.
+HARNESSES: list[type[SystemHarness]] = [XeroHarness, XpmHarness, ApsHarness]
