@@ -59,6 +59,8 @@ _WRITE_WORDS = frozenset({
 _DATE_FIELDS = frozenset({"date_of_birth", "start_date", "end_date"})
 _TRUE = frozenset({"1", "y", "yes", "true", "t", "-1"})
 SEARCH_LIMIT = 50
+# Pages say where the next incremental pull starts once the port has `Page.next_cursor` (the shared pull loop).
+_PAGES_CARRY_CURSOR = "next_cursor" in getattr(Page, "__dataclass_fields__", {})
 
 
 class WritesDisabled(ReadOnly):
@@ -291,8 +293,12 @@ class ApsClient(ClientSystem):
                 break
         next_since = max(since_utc, self._utc(newest) - self._overlap)
         for i, items in enumerate(pages):
-            cursor = next_since if i == len(pages) - 1 else since_utc
-            yield Page(items, checkpoint=f"since:{cursor.isoformat()}", incremental=True)
+            last = i == len(pages) - 1
+            cursor = next_since if last else since_utc
+            page = Page(items, checkpoint=f"since:{cursor.isoformat()}", incremental=True)
+            if last and _PAGES_CARRY_CURSOR:  # the next pull starts on the column's clock, not the caller's
+                page.next_cursor = next_since  # type: ignore[attr-defined]
+            yield page
 
     def _rowversion(self, after: int) -> Iterator[Page[ClientProfile]]:
         m, t = self.mapping, self._clients_table()
