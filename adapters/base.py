@@ -43,6 +43,9 @@ class Page(Generic[T]):
     checkpoint: str | None = None
     # True for pages of an incremental ("modified since") pull.
     incremental: bool = False
+    # Set by the adapter on the last page of a listing that knows it (on the server's clock, overlap
+    # included): where the next incremental pull starts. Callers store it; they never parse `checkpoint`.
+    next_cursor: datetime | None = None
 
 
 class ClientSystem(ABC):
@@ -114,7 +117,9 @@ class ClientSystem(ABC):
     def delete_relationship(self, relationship_id: str) -> None:
         raise NotImplementedError(f"{self.system} cannot delete relationships")
 
-    def list_groups(self) -> list[ClientGroup]:
+    def list_groups(self, *, members: bool = True) -> list[ClientGroup]:
+        """The system's groups; `members=False` may leave `member_ids` empty when that saves calls (the
+        caller knows the members from detailed client records)."""
         return []
 
     def add_group(self, group: ClientGroup) -> ClientGroup:

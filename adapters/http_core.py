@@ -110,6 +110,14 @@ class CallStats:
         return out
 
 
+def usage_since(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """What one part of a run spent: counters as differences, `day_remaining` as the latest level."""
+    out = {k: v - before.get(k, 0) for k, v in after.items() if k != "day_remaining"}
+    if "day_remaining" in after:
+        out["day_remaining"] = after["day_remaining"]
+    return out
+
+
 class AccessTokens(Protocol):
     """A tenant's access tokens (shape of `adapters.xero_identity.tokens.TokenManager`)."""
 

@@ -1,45 +1,56 @@
 """`XpmClient`: the ClientSystem port on Xero Practice Manager API v3.1 (XML).
 
-Reading strategy (xpm_aps_xero.md §1.4):
-- Full load: `client.api/paged-list` with pageSize 500 (the maximum), following `Next` until it is absent.
-  A 5,000-client practice costs 10 calls. paged-list returns only active (non-archived, non-deleted)
-  clients and leaves out groups and business numbers, so profiles from it carry
-  `extra["detailed"] = False` and `business_number` is unknown rather than empty. We do NOT call
-  `get/{uuid}` per client during a full load: that is one call per client (5,000 calls = the whole daily
-  budget and ~84 minutes at 60/min). Detail is fetched where it is needed: `get_client()` (e.g. for match
-  candidates and before writes), `list_relationships()`, and groups come from `list_groups()` (a few
-  calls for the whole practice).
-- Incremental: `client.api/list?modifiedsince=...&detailed=true` (one call; includes archived and deleted
-  clients, mapped to ARCHIVED/DELETED, and full detail because the changed set is small).
+Reading strategy (xpm_aps_xero.md §1.4), at the fewest calls the API allows:
+- Full load: ONE `client.api/list?detailed=true`, streamed and parsed incrementally (iterparse; memory stays
+  flat: each `<Client>` is dropped once mapped), with a read timeout sized for minutes (Xero reports
+  several minutes and 50 MB+ at 15,000 clients). Detailed records carry `Relationships`, `Groups` and
+  `Contacts`, kept in `extra` (`relationships`, `groups`, `group_ids`, `contact_ids`), so nothing is read
+  per client afterwards. All clients, archived and deleted included.
+- Fall-back, when that call cannot finish (timeout, body cut short, 5xx after retries): `paged-list`
+  (pageSize 500) for the clients the stream had not delivered yet; those profiles carry
+  `extra["detailed"] = False` and their relationships are read per client by the relationship sync,
+  under a per-run budget and resumably across days.
+- Incremental: `client.api/list?modifiedsince=...&detailed=true` (one call; archived and deleted included).
+- Writes: `PUT client.api/update` and `POST client.api/add` answer with the detailed client; it is returned
+  (and cached by the caller), never re-read.
+- Groups: `clientgroup.api/list` (one call); members come from the clients' `Groups` when the caller has
+  detailed records (`list_groups(members=False)`), else one `clientgroup.api/get` per group.
 
-Checkpoints (`Page.checkpoint`, pass back as `resume_from`):
-- full load: `page:<pageToken>` of the next page; None on the last page;
-- incremental: `since:<ISO UTC>`. Pages before the last carry the pull's own `since` (resuming repeats the
-  pull: at-least-once, nothing skipped); the last page carries the next cursor (request start time on the
-  server's clock minus an overlap). Persist it and pass it back as `resume_from` for the next pull.
+Checkpoints (`Page.checkpoint`, opaque: pass back as `resume_from`) and cursors (`Page.next_cursor`, set on
+the last page of a listing: where the next incremental pull starts, on the server's clock minus an overlap):
+- full load: `list` (the detailed listing cannot resume mid-way: resuming repeats its one call) or, after a
+  fall-back, `page:<pageToken>`; None on the last page;
+- incremental: `since:<ISO UTC>` on every page (resuming repeats the pull: at-least-once, nothing skipped).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 import uuid as uuidlib
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
-from xml.etree.ElementTree import Element, SubElement
+from xml.etree.ElementTree import Element, ParseError, SubElement
 
 import requests
+from defusedxml import DefusedXmlException
+from defusedxml import ElementTree as SafeET
+from urllib3.exceptions import HTTPError as Urllib3Error
 
 from adapters.base import Capabilities, ClientSystem, Page, TokenStore
-from adapters.errors import MalformedResponse, NotConnected, NotFound
+from adapters.errors import MalformedResponse, NotConnected, NotFound, TransientError
 from adapters.ratelimit import RateLimiter, shared_limiter
 from adapters.xero_identity.tokens import TokenManager, utcnow
 from adapters.xpm import mapping, xml
 from adapters.xpm.http import XpmTransport
 from adapters.xpm.settings import XpmSettings
 from syncworker.domain.profile import ClientGroup, ClientKind, ClientProfile, ContactProfile, Relationship
+
+log = logging.getLogger(__name__)
+LIST_READ_TIMEOUT = 900.0  # seconds: a detailed listing of a large practice streams for minutes
 
 CAPABILITIES = Capabilities(
     can_create=True,
@@ -78,6 +89,8 @@ class XpmClient(ClientSystem):
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], datetime] = utcnow,
+        list_read_timeout: float = LIST_READ_TIMEOUT,
+        detailed_full_load: bool = True,
     ) -> None:
         if not 1 <= page_size <= 500:
             raise ValueError("XPM page size must be between 1 and 500")
@@ -94,6 +107,8 @@ class XpmClient(ClientSystem):
         self._overlap = incremental_overlap
         self._incremental_detailed = incremental_detailed
         self._clock = clock
+        self._list_read_timeout = list_read_timeout
+        self._detailed_full_load = detailed_full_load  # False: paged-list at once (the fall-back path)
         self.tokens = tokens
         self.http = XpmTransport(
             tokens,
@@ -134,20 +149,98 @@ class XpmClient(ClientSystem):
     ) -> Iterator[Page[ClientProfile]]:
         if resume_from:
             kind, _, value = resume_from.partition(":")
+            if kind == "list":
+                return self._full_listing()
             if kind == "page" and value:
-                return self._full_pages(value)
+                return self._paged_clients(value, skip=set(), next_cursor=None)
             if kind == "since" and value:
                 return self._incremental(datetime.fromisoformat(value))
             raise ValueError(f"not an XPM checkpoint: {resume_from[:40]!r}")
         if modified_since is None:
-            return self._full_pages(None)
+            return self._full_listing()
         return self._incremental(modified_since)
 
-    def _full_pages(self, page_token: str | None) -> Iterator[Page[ClientProfile]]:
-        return self._paged(
-            "client.api/paged-list", ("Clients", "Client"), lambda el: self._client(el, detailed=False),
-            page_token,
-        )
+    def _full_listing(self) -> Iterator[Page[ClientProfile]]:
+        """One streamed `list?detailed=true`; `paged-list` for the rest if it cannot finish."""
+        started = self._clock()
+        delivered: set[str] = set()
+        if not self._detailed_full_load:
+            yield from self._paged_clients(None, skip=delivered, next_cursor=None)
+            return
+        try:
+            resp = self.http.open_stream("client.api/list", {"detailed": "true"}, read_timeout=self._list_read_timeout)
+            next_cursor = self._next_cursor(started, started)
+            held: list[ClientProfile] | None = None
+            for chunk in self._stream_clients(resp):
+                if held is not None:
+                    yield Page(held, checkpoint="list")
+                    delivered.update(p.id for p in held)
+                held = chunk
+            yield Page(held or [], checkpoint=None, next_cursor=next_cursor)
+            return
+        except (TransientError, MalformedResponse) as exc:
+            if isinstance(exc, TransientError) and not exc.retriable:
+                raise
+            log.warning("XPM detailed listing could not finish (%s): falling back to paged-list",
+                        type(exc).__name__)
+        yield from self._paged_clients(None, skip=delivered, next_cursor=self._next_cursor(started, started))
+
+    def _stream_clients(self, resp: requests.Response) -> Iterator[list[ClientProfile]]:
+        """`<Client>` elements of a streamed `<Response><Clients>` in chunks of `page_size`, each element
+        dropped once mapped (flat memory). Failures mid-body are `TransientError` / `MalformedResponse`."""
+        resp.raw.decode_content = True
+        depth, status, error = 0, None, None
+        parent: Element | None = None
+        batch: list[ClientProfile] = []
+        try:
+            for event, el in SafeET.iterparse(resp.raw, events=("start", "end")):
+                if event == "start":
+                    depth += 1
+                    if depth == 1 and el.tag != "Response":
+                        raise MalformedResponse(f"expected <Response>, got <{el.tag[:40]}>")
+                    if depth == 2 and el.tag == "Clients":
+                        parent = el
+                    continue
+                if depth == 2 and el.tag == "Status":
+                    status = (el.text or "").strip().upper()
+                elif depth == 2 and el.tag == "ErrorDescription":
+                    error = el.text
+                elif depth == 3 and el.tag == "Client" and parent is not None:
+                    if status != "OK":
+                        raise MalformedResponse("client.api/list: clients before <Status>OK</Status>")
+                    batch.append(self._client(el, detailed=True))
+                    parent.remove(el)
+                    if len(batch) >= self.page_size:
+                        yield batch
+                        batch = []
+                depth -= 1
+        except (ParseError, DefusedXmlException) as exc:
+            raise MalformedResponse(f"client.api/list: unparseable XML ({type(exc).__name__})") from exc
+        except (Urllib3Error, requests.RequestException, OSError) as exc:
+            raise TransientError(f"client.api/list: body cut short ({type(exc).__name__})") from exc
+        finally:
+            resp.close()
+        if status == "ERROR":
+            xml.raise_error_description(error)
+        if status != "OK":
+            raise MalformedResponse(f"client.api/list: unexpected <Status> {str(status)[:20]!r}")
+        if batch:
+            yield batch
+
+    def _paged_clients(self, page_token: str | None, *, skip: set[str],
+                       next_cursor: datetime | None) -> Iterator[Page[ClientProfile]]:
+        pages = self._paged("client.api/paged-list", ("Clients", "Client"),
+                            lambda el: self._client(el, detailed=False), page_token)
+        for page in pages:
+            page.items = [p for p in page.items if p.id not in skip]
+            if page.checkpoint is None:
+                page.next_cursor = next_cursor
+            yield page
+
+    def _next_cursor(self, started: datetime, answered: datetime) -> datetime:
+        """Our start time on the server's clock (shifted by the skew its Date header shows), minus overlap."""
+        skew = (self.http.last_server_date - answered) if self.http.last_server_date else timedelta(0)
+        return started + skew - self._overlap
 
     def _paged(
         self,
@@ -178,15 +271,14 @@ class XpmClient(ClientSystem):
         if self._incremental_detailed:
             params["detailed"] = "true"
         root = self.http.get("client.api/list", params)
-        answered = self._clock()
-        # Next cursor on the server's clock: our start time shifted by the server/local skew, minus overlap.
-        skew = (self.http.last_server_date - answered) if self.http.last_server_date else timedelta(0)
-        next_since = max(since_utc, started + skew - self._overlap)
+        next_since = max(since_utc, self._next_cursor(started, self._clock()))
         clients = [self._client(c, detailed=self._incremental_detailed) for c in xml.items(root, "Clients", "Client")]
         chunks = [clients[i:i + self.page_size] for i in range(0, len(clients), self.page_size)] or [[]]
         for i, chunk in enumerate(chunks):
-            cursor = next_since if i == len(chunks) - 1 else since_utc
-            yield Page(chunk, checkpoint=f"since:{cursor.isoformat()}", incremental=True)
+            last = i == len(chunks) - 1
+            cursor = next_since if last else since_utc
+            yield Page(chunk, checkpoint=f"since:{cursor.isoformat()}", incremental=True,
+                       next_cursor=next_since if last else None)
 
     def get_client(self, remote_id: str) -> ClientProfile | None:
         try:
@@ -287,14 +379,13 @@ class XpmClient(ClientSystem):
             self.http.send("POST", "client.api/deleterelationship", body, idempotent=True)
 
     # --- groups ---
-    def list_groups(self) -> list[ClientGroup]:
+    def list_groups(self, *, members: bool = True) -> list[ClientGroup]:
         root = self.http.get("clientgroup.api/list")
-        groups = []
-        for el in xml.items(root, "Groups", "Group"):
-            summary = mapping.group_from_xml(el)
-            # The list has no members; get/{uuid} has them (one call per group, groups are few).
-            groups.append(self._group(summary.id) if summary.id else summary)
-        return groups
+        summaries = [mapping.group_from_xml(el) for el in xml.items(root, "Groups", "Group")]
+        if not members:
+            return summaries
+        # The list has no members; get/{uuid} has them (one call per group).
+        return [self._group(g.id) if g.id else g for g in summaries]
 
     def _group(self, group_id: str) -> ClientGroup:
         root = self.http.get(f"clientgroup.api/get/{_uuid(group_id)}")
@@ -340,7 +431,7 @@ class XpmClient(ClientSystem):
 
     # --- helpers ---
     def _client(self, el: Element, *, detailed: bool) -> ClientProfile:
-        return mapping.client_from_xml(el, self.structures, detailed=detailed)
+        return mapping.client_from_xml(el, self.structures, detailed=detailed, types=self.relationship_types)
 
     def _client_in(self, root: Element, where: str) -> ClientProfile:
         el = root.find("Client")

@@ -28,6 +28,7 @@ from syncworker.domain.profile import (
     Relationship,
     flatten,
 )
+from syncworker.domain.serialize import relationship_to_dict
 
 # Canonical field -> XPM write element. Everything else (tax_number above all, mobile, status, kind) is
 # not writable through client.api/update.
@@ -103,7 +104,9 @@ class RelationshipTypes:
 
 
 # --- reading ---
-def client_from_xml(el: Element, structures: BusinessStructures, *, detailed: bool) -> ClientProfile:
+def client_from_xml(
+    el: Element, structures: BusinessStructures, *, detailed: bool, types: RelationshipTypes | None = None
+) -> ClientProfile:
     uuid = xml.text(el, "UUID")
     name = xml.text(el, "Name")
     if not uuid:
@@ -135,7 +138,17 @@ def client_from_xml(el: Element, structures: BusinessStructures, *, detailed: bo
     if billing_type:
         extra["billing_type"] = billing_type
     if detailed:
-        extra["group_ids"] = [g for g in (xml.text(x, "UUID") for x in xml.items(el, "Groups", "Group")) if g]
+        # Detailed reads carry groups, relationships and contacts: kept, so nothing needs a read per client.
+        groups = [(xml.text(x, "UUID"), xml.text(x, "Name")) for x in xml.items(el, "Groups", "Group")]
+        extra["group_ids"] = [g.lower() for g, _ in groups if g]
+        extra["groups"] = [{"id": g.lower(), "name": n or ""} for g, n in groups if g]
+        if types is not None:
+            extra["relationships"] = [
+                relationship_to_dict(relationship_from_xml(r, uuid, types))
+                for r in xml.items(el, "Relationships", "Relationship")
+            ]
+        extra["contact_ids"] = [c.lower() for c in (xml.text(x, "UUID") for x in xml.items(el, "Contacts", "Contact"))
+                                if c]
     return ClientProfile(
         id=uuid.lower(),
         kind=kind,

@@ -176,6 +176,15 @@ def _detailed(req: SimRequest) -> bool:
     return (_query(req, "detailed") or "").lower() == "true"
 
 
+def is_detailed_list(req: SimRequest) -> bool:
+    return req.method == "GET" and req.path.endswith("client.api/list") and _detailed(req)
+
+
+def listed_clients(body: bytes) -> int:
+    """Top-level clients in a `<Response><Clients>` body (each opens with its UUID right after `<Client>`)."""
+    return body.count(b"<Client>\n      <UUID>")
+
+
 def _modified_since(req: SimRequest) -> datetime | None:
     raw = _query(req, "modifiedsince")
     if not raw:

@@ -147,3 +147,14 @@ def echo_run_head(kind: str, report: Any) -> None:
     click.echo(head)
     if report.message:
         click.echo(f"  {report.message}")
+    api = getattr(report, "api_calls", None)
+    if api:
+        click.echo(f"  API: {api_usage_line(api)}")
+
+
+def api_usage_line(api: dict[str, int]) -> str:
+    """Calls made, retries, 429s and the day budget left, from the adapter's fixed stat names."""
+    left = api.get("day_remaining")
+    return (f"{api.get('calls', 0)} calls, {api.get('retries', 0)} retries, "
+            f"{api.get('rate_limited_minute', 0)} minute 429s, {api.get('rate_limited_day', 0)} day 429s, "
+            f"day budget left {left if left is not None else 'unknown'}")

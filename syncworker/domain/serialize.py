@@ -9,7 +9,7 @@ from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any
 
-from syncworker.domain.profile import Address, ClientKind, ClientProfile, ClientStatus
+from syncworker.domain.profile import Address, ClientKind, ClientProfile, ClientStatus, Relationship
 
 _NOT_CONTENT = ("modified_at", "extra")
 
@@ -38,6 +38,24 @@ def profile_from_dict(d: dict[str, Any]) -> ClientProfile:
         company_number=d.get("company_number"), status=ClientStatus(d.get("status") or "active"),
         modified_at=datetime.fromisoformat(d["modified_at"]) if d.get("modified_at") else None,
         extra=dict(d.get("extra") or {}),
+    )
+
+
+def relationship_to_dict(r: Relationship) -> dict[str, Any]:
+    d = asdict(r)
+    for k in ("start_date", "end_date"):
+        d[k] = d[k].isoformat() if isinstance(d[k], date) else d[k]
+    return d
+
+
+def relationship_from_dict(d: dict[str, Any]) -> Relationship:
+    def day(v: Any) -> date | None:
+        return date.fromisoformat(v) if isinstance(v, str) and v else None
+
+    return Relationship(
+        id=d.get("id"), client_id=d["client_id"], related_client_id=d["related_client_id"], type=d["type"],
+        description=d.get("description"), start_date=day(d.get("start_date")), end_date=day(d.get("end_date")),
+        number_of_shares=d.get("number_of_shares"), percentage=d.get("percentage"),
     )
 
 

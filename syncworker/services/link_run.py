@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -29,18 +28,17 @@ from syncworker.matching import MatchConfig, match_records
 from syncworker.services import duplicates as dup
 from syncworker.services.context import ServiceContext
 from syncworker.services.links import make_linked, record_event
+from syncworker.services.pull import Pulled, pull_clients
 from syncworker.services.relationship_sync import fold_relationship_report, sync_relationships
 from syncworker.services.run_frame import RunRefused, RunReport, guarded_run
 from syncworker.services.runs import RunRecorder
 from syncworker.services.snapshots import load_clients, upsert_clients
 from syncworker.store.mapping import client_profile
-from syncworker.store.models import Checkpoint, Client, Link, RemoteRecord
-from syncworker.store.types import utcnow
+from syncworker.store.models import Client, Link, RemoteRecord
 
 # RunRefused is re-exported for callers that know it from here.
 __all__ = ["LinkRunReport", "RunRefused", "run_link_run"]
 ACTOR = "link-run"
-STREAM = "clients.full"
 RELATIONSHIP_FETCHES_PER_LINK_RUN = 20  # two back-to-back runs stay inside one minute's 60 calls
 Progress = Callable[[str, int, int | None], None]  # phase, done, total
 
@@ -91,7 +89,7 @@ class _LinkRun:
             local_clients = list(s.scalars(select(Client).where(Client.tenant_id == self.tenant_id,
                                                                 Client.merged_into_id.is_(None))))
             self.counts["local_clients"] = len(local_clients)
-            self.counts["remote_clients"] = sum(1 for p in remote.values() if p.status != ClientStatus.DELETED)
+            self.counts["remote_clients"] = sum(1 for p in remote.values() if p.status == ClientStatus.ACTIVE)
             merge_required = self._duplicates(s)
             self._broken(s, remote)
             self._match(s, local_clients, remote, merge_required)
@@ -110,52 +108,22 @@ class _LinkRun:
 
     # --- 1. pull ---
     def _pull(self) -> dict[str, ClientProfile]:
-        """Full listing into the records cache. Returns the remote clients by id as this run sees them."""
-        seen: dict[str, ClientProfile] = {}
-        with self.db.session() as s:
-            cp = s.scalar(select(Checkpoint).where(Checkpoint.tenant_id == self.tenant_id,
-                                                   Checkpoint.system == self.system, Checkpoint.stream == STREAM))
-            resume_from = cp.value.get("next") if cp and not self.dry else None
-            pass_started = datetime.fromisoformat(cp.value["started_at"]) if resume_from else utcnow()
-        if resume_from:
-            self.counts["resumed_from_checkpoint"] = 1
-        pages = 0
-        for page in self.adapter.iter_client_pages(resume_from=resume_from):
-            pages += 1
-            for p in page.items:
-                seen[p.id] = p
-            if not self.dry:
-                with self.db.session() as s:  # the page and its checkpoint commit together
-                    c = upsert_clients(s, self.tenant_id, self.system, page.items)
-                    for k, v in c.items():
-                        self.counts[f"remote_{k}"] = self.counts.get(f"remote_{k}", 0) + v
-                    self._save_checkpoint(s, page.checkpoint, pass_started)
-            self.progress("pull", len(seen), None)
-            self.runs.progress(self.report.run_id, phase="pull", pages=pages, records=len(seen))
-        self.counts["pages"] = pages
-        if resume_from:
-            # Records stored by the interrupted run's earlier pages are part of this pass too.
-            with self.db.session() as s:
-                for row, p in load_clients(s, self.tenant_id, self.system):
-                    if row.last_seen_at >= pass_started and p.id not in seen:
-                        seen[p.id] = p
-        if not self.dry:
-            with self.db.session() as s:
-                self._save_checkpoint(s, None, pass_started)
-        return seen
+        """The shared pull (`services/pull.py`: a full listing the first time, then incremental from the
+        cursor every run shares) into the records cache. Returns every remote client the cache holds, as of
+        this pull: a repeated link run costs one call, not a listing of the whole practice."""
+        def on_page(p: Pulled) -> None:
+            self.progress("pull", len(p.seen), None)
+            self.runs.progress(self.report.run_id, phase="pull", pages=p.pages, records=len(p.seen))
 
-    def _save_checkpoint(self, s: Session, next_token: str | None, started: datetime) -> None:
-        cp = s.scalar(select(Checkpoint).where(Checkpoint.tenant_id == self.tenant_id,
-                                               Checkpoint.system == self.system, Checkpoint.stream == STREAM))
-        if next_token is None:
-            if cp is not None:
-                s.delete(cp)
-            return
-        value = {"next": next_token, "started_at": started.isoformat()}
-        if cp is None:
-            s.add(Checkpoint(tenant_id=self.tenant_id, system=self.system, stream=STREAM, value=value))
-        else:
-            cp.value = value
+        self.counts.setdefault("pages", 0)
+        pulled = pull_clients(self.db, self.tenant_id, self.system, self.adapter, dry=self.dry, on_page=on_page,
+                              counts=self.counts)
+        with self.db.session() as s:
+            remote = {p.id: p for _, p in load_clients(s, self.tenant_id, self.system)}
+        remote.update(pulled.seen)
+        if pulled.listing_ids is not None:  # a completed full listing: what it lacks is not there any more
+            remote = {rid: p for rid, p in remote.items() if rid in pulled.listing_ids}
+        return remote
 
     # --- 2. duplicates ---
     def _duplicates(self, s: Session) -> set[int]:
@@ -221,7 +189,10 @@ class _LinkRun:
             p = client_profile(c)
             p.id = str(c.id)
             local_profiles.append(p)
-        candidates_remote = [p for p in remote.values() if p.status != ClientStatus.DELETED]
+        # Archived records are candidates only where already linked (a full detailed listing has them all).
+        candidates_remote = [p for p in remote.values()
+                             if p.status == ClientStatus.ACTIVE or (p.status == ClientStatus.ARCHIVED
+                                                                    and p.id in linked_remote)]
         self.progress("match", 0, len(local_profiles))
         candidates = match_records(local_profiles, candidates_remote, self.config) if local_profiles else []
         candidates = [c for c in candidates

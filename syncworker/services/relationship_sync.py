@@ -18,14 +18,16 @@ first run after the link exists completes it: from the cached snapshot when the 
 and by fetching the relationships of every newly linked client (a per-link marker row, record_type
 "relationships", says whose relationships were fetched under which link).
 
-XPM lists a relationship on the client it was added to (ClientUUID side) only, and reads a client's
-relationships with one `client.api/get` call. So calls are spent on the clients that need it: newly
-linked ones, and those XPM reports modified since the last run (one `client.api/list?modifiedsince=` call;
-relationship changes touch both clients' modified time). At most `max_fetches` never-read clients are
-read per run, so a first sync of a large practice spreads its reads over several runs, and a connection is
-never pushed before both its clients' XPM relationships were read (it could be there already). Groups
-are listed (1 + one call per group) only when a client they could concern was modified, or daily; they
-are compared from the cached snapshot every run. A quiet practice costs one call per run.
+Reads at the minimum: XPM lists a relationship on the client it was added to (ClientUUID side), and detailed
+client records carry their `Relationships` and `Groups`. The shared pull (`services/pull.py`) keeps
+detailed records in the records cache, so relationships and group members are taken from there: no call
+per client. Only clients the cache has as summaries (the paged-list fall-back of a full load) are read one
+`get_client` each, at most `max_fetches` a run, so a large practice spreads them over runs and days
+(the marker rows remember who was read). A connection is never pushed before both its clients'
+relationships were read (XPM could hold it already). Group members come from the detailed records; the
+group list (one call) is read daily and when the records show a membership change; without detailed records, groups are listed with their
+members (1 + one call per group) daily. What we write is patched into the cached records at once, so the
+cache never lags behind our own writes. A quiet practice costs no call here.
 
 Connection facts are compared by `fact_key` (a symmetric type or an inverse pair is one fact whichever
 side states it), so if XPM ever creates the inverse of a relationship itself, both rows pair with the one
@@ -37,8 +39,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -46,15 +48,18 @@ from sqlalchemy.orm import Session
 
 from adapters.base import ClientSystem
 from adapters.errors import AdapterError, DailyLimitReached, NotFound, ReadOnly, ReconnectRequired
+from adapters.http_core import usage_since
 from syncworker.domain.connections import ConnectionRefused, RelationshipType, fact_key
 from syncworker.domain.profile import ClientGroup, Relationship
-from syncworker.domain.serialize import content_hash
+from syncworker.domain.serialize import content_hash, relationship_from_dict, relationship_to_dict
 from syncworker.jobs.base import JobRequest
 from syncworker.services import connections as conn_svc
 from syncworker.services import groups as group_svc
 from syncworker.services.context import ServiceContext
+from syncworker.services.pull import pull_clients
 from syncworker.services.run_frame import RunRefused, RunReport, guarded_run
 from syncworker.services.runs import RunRecorder
+from syncworker.services.snapshots import upsert_clients
 from syncworker.services.systems import check_system
 from syncworker.services.tenants import get_tenant
 from syncworker.store.models import (
@@ -72,10 +77,8 @@ from syncworker.store.types import utcnow
 
 log = logging.getLogger(__name__)
 ACTOR = "sync"
-STREAM = "relationships.cursor"
 GROUP_STREAM = "groups.read"
-GROUP_REFRESH = timedelta(hours=24)  # re-read groups at least this often (a rename touches no client)
-OVERLAP = timedelta(minutes=5)
+GROUP_REFRESH = timedelta(hours=24)  # re-read the group list at least this often (empty groups, Taxable)
 REL, GROUP, FETCHED = "relationship", "group", "relationships"
 CONFLICT_PREFIX = "relationship:"
 Key = tuple[int, int, str]
@@ -93,7 +96,7 @@ class RelationshipSyncReport(RunReport):  # run_id 0: not recorded as a run of i
 def sync_relationships(
     ctx: ServiceContext, tenant_name: str, system: str = "xpm", *, run_id: int | None = None,
     adapter: ClientSystem | None = None, hold_lock: bool = True, full: bool = False, trigger: str = "cli",
-    changed_remote_ids: set[str] | None = None, max_fetches: int = 200, read_groups: bool = True,
+    max_fetches: int = 200, read_groups: bool = True,
 ) -> RelationshipSyncReport:
     """Pull and push the tenant's relationships and groups.
 
@@ -101,18 +104,18 @@ def sync_relationships(
     tenant lock, adapter errors to a status; `run_id` is the executor's run, else a new one). Inside a
     run that already holds the lock (end of a link run or a profile sync, right after links may have
     changed): pass that run's `adapter` and `run_id` with `hold_lock=False`; the work then is part of the
-    caller's, and adapter errors (the daily limit above all) propagate to the caller's frame. A caller that
-    just pulled the clients XPM modified since its cursor can pass their ids as `changed_remote_ids`,
-    saving the "modified since" listing call. `full=True` re-reads the relationships of every linked
-    client; otherwise at most `max_fetches` never-read clients are read per run (one call each).
-    `read_groups=False` reconciles groups from the cached snapshot only (a listing costs 1 + one call per
-    group): a link run leaves reading them to the syncs."""
+    caller's, and adapter errors (the daily limit above all) propagate to the caller's frame: the caller has
+    just pulled, so the cache is current. Standalone, the run pulls first (the shared incremental pull).
+    `full=True` re-reads the relationships of every linked client; otherwise at most `max_fetches` clients
+    known only as summaries are read per run (one call each). `read_groups=False` never lists groups with
+    their members (1 + one call per group; only needed without detailed records): a link run leaves that
+    to the syncs."""
     check_system(system)
 
     def work(report: RelationshipSyncReport) -> Callable[[int, ClientSystem, RunRecorder], None]:
         def run(tenant_id: int, adapter: ClientSystem, runs: RunRecorder) -> None:
             _Engine(ctx, tenant_id, system, adapter, report, max_fetches, read_groups).run(
-                full=full, changed=changed_remote_ids)
+                full=full, pull=hold_lock)
         return run
 
     if hold_lock:
@@ -127,8 +130,7 @@ def sync_relationships(
     report = RelationshipSyncReport(run_id, tenant_name, system)
     before = dict(adapter.call_stats())
     work(report)(tenant_id, adapter, RunRecorder(ctx.db))
-    report.api_calls = {k: v - before.get(k, 0) for k, v in adapter.call_stats().items()
-                        if isinstance(v, int) and v - before.get(k, 0)}
+    report.api_calls = usage_since(before, dict(adapter.call_stats()))
     report.status = "partial" if report.errors else "succeeded"
     return report
 
@@ -146,11 +148,7 @@ def run_relationship_sync_job(ctx: ServiceContext, request: JobRequest, run_id: 
 
 # --- helpers on the cache -------------------------------------------------------------------------------
 
-def rel_to_dict(r: Relationship) -> dict[str, Any]:
-    d = asdict(r)
-    for k in ("start_date", "end_date"):
-        d[k] = d[k].isoformat() if isinstance(d[k], date) else d[k]
-    return d
+rel_to_dict = relationship_to_dict
 
 
 def group_to_dict(g: ClientGroup) -> dict[str, Any]:
@@ -175,8 +173,6 @@ class _Engine:
         self.types = conn_svc.relationship_types()
         self.max_fetches = max_fetches
         self.read_groups = read_groups
-        # Remote clients XPM reports modified since the last run; None = unknown (first run, full, no cursor).
-        self.modified: set[str] | None = None
 
     def _links(self, s: Session) -> _Links:
         rows = s.execute(select(Link.id, Link.client_id, Link.remote_id).where(
@@ -200,65 +196,98 @@ class _Engine:
         s.add(AuditEntry(tenant_id=self.tenant_id, actor=ACTOR, origin="local", target=self.system, entity=entity,
                          entity_id=entity_id, action=action, before=before, after=after, run_id=self.report.run_id))
 
+    def _patch_snapshot(self, s: Session, remote_id: str, change: Callable[[dict[str, Any]], None]) -> None:
+        """Apply our own write to the cached detailed record, so the cache never lags behind what we wrote."""
+        row = s.scalar(select(RemoteRecord).where(
+            RemoteRecord.tenant_id == self.tenant_id, RemoteRecord.system == self.system,
+            RemoteRecord.record_type == "client", RemoteRecord.remote_id == remote_id))
+        if row is None or not (row.payload.get("extra") or {}).get("detailed"):
+            return
+        extra = dict(row.payload["extra"])
+        change(extra)
+        row.payload = {**row.payload, "extra": extra}
+        if isinstance(extra.get("relationships"), list):
+            marker = self._marker(s, remote_id)
+            if marker is not None:
+                digest = _hash({"relationships": extra["relationships"]})
+                marker.payload = {**marker.payload, "source": digest}
+
+    def _patch_membership(self, s: Session, group_id: str, name: str, add: list[str], remove: list[str]) -> None:
+        def added(extra: dict[str, Any]) -> None:
+            if group_id not in extra.get("group_ids", []):
+                extra["group_ids"] = [*extra.get("group_ids", []), group_id]
+                extra["groups"] = [*extra.get("groups", []), {"id": group_id, "name": name}]
+
+        def removed(extra: dict[str, Any]) -> None:
+            extra["group_ids"] = [g for g in extra.get("group_ids", []) if g != group_id]
+            extra["groups"] = [g for g in extra.get("groups", []) if g.get("id") != group_id]
+
+        for rid in add:
+            self._patch_snapshot(s, rid, added)
+        for rid in remove:
+            self._patch_snapshot(s, rid, removed)
+
     # ==== relationships: pull ====
-    def run(self, *, full: bool, changed: set[str] | None) -> None:
+    def run(self, *, full: bool, pull: bool) -> None:
+        if pull:  # a run of its own: bring the records cache up to date (the shared incremental pull)
+            pulled = pull_clients(self.db, self.tenant_id, self.system, self.adapter)
+            self.report.add("clients_pulled", len(pulled.seen))
         if self.adapter.capabilities.relationships:
-            self.relationships(full=full, changed=changed)
+            self.relationships(full=full)
         if self.adapter.capabilities.groups:
             self.groups(full=full)
 
-    def relationships(self, *, full: bool, changed: set[str] | None) -> None:
-        self._pull_relationships(full=full, changed=changed)
+    def relationships(self, *, full: bool) -> None:
+        self._pull_relationships(full=full)
         self._reconcile_relationships()
 
-    def _pull_relationships(self, *, full: bool, changed: set[str] | None) -> None:
-        started = utcnow()
+    def _pull_relationships(self, *, full: bool) -> None:
+        """Each linked client's relationships into the cache: from its detailed record when the cache has
+        one (no call), else one detailed read (budgeted)."""
         with self.db.session() as s:
             links = self._links(s)
-            markers = {r.remote_id: r for r in self._rows(s, FETCHED)}
-            cp = s.scalar(select(Checkpoint).where(Checkpoint.tenant_id == self.tenant_id,
-                                                   Checkpoint.system == self.system, Checkpoint.stream == STREAM))
-            cursor = cp.value.get("since") if cp else None
-        unfetched = sorted(rid for rid in links.by_remote
-                           if rid not in markers or markers[rid].payload.get("link_id") != links.link_ids[rid])
-        # Newly linked clients cost one call each: a budget per run keeps a first sync of a large practice
-        # from spending the day's calls at once; the rest are fetched by the next runs.
-        owners = set(links.by_remote) if full else set(unfetched[:self.max_fetches])
-        if len(unfetched) > self.max_fetches and not full:
-            self.report.add("relationship_owners_pending", len(unfetched) - self.max_fetches)
-        next_cursor = started - OVERLAP
-        if changed is not None:
-            self.modified = set(changed)
-            cursor = None  # the caller's pull covered "modified since": keep our cursor moving with it
-        if cursor and not full:
-            self.modified = set()
-            for page in self.adapter.iter_client_pages(modified_since=datetime.fromisoformat(cursor)):
-                self.modified |= {p.id for p in page.items}
-                if page.checkpoint and page.checkpoint.startswith("since:"):
-                    next_cursor = datetime.fromisoformat(page.checkpoint.removeprefix("since:"))
-        owners |= {rid for rid in self.modified or () if rid in links.by_remote}
-        for owner in sorted(owners):
+            markers = {r.remote_id: r.payload for r in self._rows(s, FETCHED)}
+            snapshots = {r.remote_id: (r.payload.get("extra") or {}) for r in s.scalars(select(RemoteRecord).where(
+                RemoteRecord.tenant_id == self.tenant_id, RemoteRecord.system == self.system,
+                RemoteRecord.record_type == "client"))}
+        pending = []
+        for owner in sorted(links.by_remote):
+            marker = markers.get(owner) or {}
+            same_link = marker.get("link_id") == links.link_ids[owner]
+            rels = _cached_relationships(snapshots.get(owner))
+            if rels is not None:
+                digest = _hash({"relationships": rels})
+                if full or not same_link or marker.get("source") != digest:
+                    with self.db.session() as s:
+                        self._store_owner(s, owner, links.link_ids[owner],
+                                          [relationship_from_dict(d) for d in rels], digest)
+                    self.report.add("relationship_owners_from_cache")
+            elif full or not same_link:
+                pending.append(owner)
+        # Clients the cache knows only as summaries cost one call each: a budget per run keeps a large
+        # practice from spending the day's calls at once; the markers let the next runs (days) go on.
+        budget = len(pending) if full else self.max_fetches
+        if len(pending) > budget:
+            self.report.add("relationship_owners_pending", len(pending) - budget)
+        for owner in pending[:budget]:
             try:
-                fetched = self.adapter.list_relationships(owner)
+                profile = self.adapter.get_client(owner)
+                rels = _cached_relationships(profile.extra if profile is not None else {})
+                fetched = ([relationship_from_dict(d) for d in rels] if rels is not None
+                           else self.adapter.list_relationships(owner) if profile is not None else [])
             except NotFound:
-                fetched = []
+                profile, fetched = None, []
             except (DailyLimitReached, ReconnectRequired):
                 raise
             except AdapterError as exc:
                 self.report.errors.append({"remote_id": owner, "error": f"{type(exc).__name__}: {str(exc)[:200]}"})
                 continue
             with self.db.session() as s:
-                self._store_owner(s, owner, links.link_ids[owner], fetched)
+                if profile is not None:
+                    upsert_clients(s, self.tenant_id, self.system, [profile])
+                self._store_owner(s, owner, links.link_ids[owner], fetched,
+                                  _hash({"relationships": [rel_to_dict(r) for r in fetched]}))
             self.report.add("relationship_owners_fetched")
-        if not self.report.errors:  # a failed owner is fetched again next time: keep the cursor back
-            with self.db.session() as s:
-                cp = s.scalar(select(Checkpoint).where(Checkpoint.tenant_id == self.tenant_id,
-                                                       Checkpoint.system == self.system, Checkpoint.stream == STREAM))
-                if cp is None:
-                    s.add(Checkpoint(tenant_id=self.tenant_id, system=self.system, stream=STREAM,
-                                     value={"since": next_cursor.isoformat()}))
-                else:
-                    cp.value = {"since": next_cursor.isoformat()}
 
     def _marker(self, s: Session, owner: str) -> RemoteRecord | None:
         """Whose relationships were read, under which link, and the ids they had (record_type FETCHED)."""
@@ -266,7 +295,7 @@ class _Engine:
             RemoteRecord.tenant_id == self.tenant_id, RemoteRecord.system == self.system,
             RemoteRecord.record_type == FETCHED, RemoteRecord.remote_id == owner))
 
-    def _store_owner(self, s: Session, owner: str, link_id: int, fetched: list[Relationship]) -> None:
+    def _store_owner(self, s: Session, owner: str, link_id: int, fetched: list[Relationship], source: str) -> None:
         """The owner's relationships as XPM has them now: upsert each, mark the vanished ones deleted."""
         now = utcnow()
         marker = self._marker(s, owner)
@@ -295,7 +324,7 @@ class _Engine:
         for rid, row in rows.items():
             if rid not in seen and row.remote_status != "deleted":
                 row.remote_status, row.changed_at = "deleted", now
-        payload = {"link_id": link_id, "ids": sorted(seen)}
+        payload = {"link_id": link_id, "ids": sorted(seen), "source": source}
         if marker is None:
             s.add(RemoteRecord(tenant_id=self.tenant_id, system=self.system, record_type=FETCHED, remote_id=owner,
                                payload=payload, payload_hash=_hash(payload), first_seen_at=now, last_seen_at=now,
@@ -462,6 +491,8 @@ class _Engine:
             marker = self._marker(s, rel.client_id)
             if marker is not None and created.id:  # so a later read of the owner notices if it vanishes
                 marker.payload = {**marker.payload, "ids": sorted({*marker.payload.get("ids", []), created.id})}
+            self._patch_snapshot(s, rel.client_id, lambda extra: extra.update(
+                relationships=[*extra.get("relationships", []), d]))
         self.report.add("relationships_pushed")
 
     def _delete_remote(self, key: Key, remote: list[RemoteRecord]) -> None:
@@ -478,6 +509,9 @@ class _Engine:
                 fresh = s.get(RemoteRecord, row.id)
                 if fresh is not None:
                     s.delete(fresh)
+                self._patch_snapshot(s, row.payload["relationship"]["client_id"], lambda extra, gone=row.remote_id:
+                                     extra.update(relationships=[r for r in extra.get("relationships", [])
+                                                                 if r.get("id") != gone]))
         self.report.add("relationships_deleted_remote")
 
     def _queue_conflict(self, row: RemoteRecord, key: Key) -> None:
@@ -539,38 +573,67 @@ class _Engine:
 
     # ==== groups ====
     def groups(self, *, full: bool = False) -> None:
-        """Read XPM's groups only when something may have changed there (a listing costs 1 + one call per
-        group); compare and write every run, from the cached snapshot, so new links and local changes are
-        handled at no read cost."""
+        """XPM's groups into the cache, then compare and write from the cache. With detailed records (the
+        normal case) members come from the clients' `Groups`, and the group list (one call) is read daily and
+        when the records show a membership change (a group may have been created or deleted). Without them (the
+        paged-list fall-back), groups are listed with members (1 + one call per group) daily."""
         with self.db.session() as s:
             cp = s.scalar(select(Checkpoint).where(Checkpoint.tenant_id == self.tenant_id,
                                                    Checkpoint.system == self.system, Checkpoint.stream == GROUP_STREAM))
             read_at = datetime.fromisoformat(cp.value["read_at"]) if cp and cp.value.get("read_at") else None
-            members = {m for r in self._rows(s, GROUP) for m in r.payload["group"]["member_ids"]}
-            relevant = members | set(self._links(s).by_remote)
-        stale = read_at is None or utcnow() - read_at > GROUP_REFRESH
-        if self.read_groups and (full or self.modified is None or stale or self.modified & relevant):
-            self._read_groups()
+            clients = [(r.remote_id, r.payload.get("extra") or {}) for r in self._rows(s, "client")
+                       if r.remote_status != "deleted"]
+        stale = full or read_at is None or utcnow() - read_at > GROUP_REFRESH
+        detailed = bool(clients) and all(extra.get("detailed") for _, extra in clients)
+        if detailed:
+            derived: dict[str, ClientGroup] = {}
+            for rid, extra in sorted(clients):
+                for g in extra.get("groups") or []:
+                    known = derived.setdefault(g["id"], ClientGroup(id=g["id"], name=g.get("name") or ""))
+                    known.member_ids = (*known.member_ids, rid)
             with self.db.session() as s:
-                cp = s.scalar(select(Checkpoint).where(
-                    Checkpoint.tenant_id == self.tenant_id, Checkpoint.system == self.system,
-                    Checkpoint.stream == GROUP_STREAM))
-                value = {"read_at": utcnow().isoformat()}
-                if cp is None:
-                    s.add(Checkpoint(tenant_id=self.tenant_id, system=self.system, stream=GROUP_STREAM, value=value))
-                else:
-                    cp.value = value
-            self.report.add("groups_read")
+                stored = {r.remote_id: tuple(r.payload["group"]["member_ids"]) for r in self._rows(s, GROUP)
+                          if r.remote_status == "active"}
+            moved = any(tuple(sorted(g.member_ids)) != stored.get(gid) for gid, g in derived.items()) or any(
+                members and gid not in derived for gid, members in stored.items())
+            if stale or moved:  # a membership change may be a group created or deleted: list them (1 call)
+                listed = {g.id: g for g in self.adapter.list_groups(members=False) if g.id}
+                fetched = {gid: ClientGroup(id=gid, name=g.name, taxable=g.taxable,
+                                            member_ids=derived[gid].member_ids if gid in derived else ())
+                           for gid, g in listed.items()}
+                self._store_groups(fetched, complete=True)
+                self._groups_read()
+            else:
+                self._store_groups(derived, complete=False)
+        elif self.read_groups and stale:
+            self._store_groups({g.id: g for g in self.adapter.list_groups() if g.id}, complete=True)
+            self._groups_read()
         self._reconcile_groups()
 
-    def _read_groups(self) -> None:
-        fetched = {g.id: g for g in self.adapter.list_groups() if g.id}
+    def _groups_read(self) -> None:
+        with self.db.session() as s:
+            cp = s.scalar(select(Checkpoint).where(
+                Checkpoint.tenant_id == self.tenant_id, Checkpoint.system == self.system,
+                Checkpoint.stream == GROUP_STREAM))
+            value = {"read_at": utcnow().isoformat()}
+            if cp is None:
+                s.add(Checkpoint(tenant_id=self.tenant_id, system=self.system, stream=GROUP_STREAM, value=value))
+            else:
+                cp.value = value
+        self.report.add("groups_read")
+
+    def _store_groups(self, fetched: dict[str, ClientGroup], *, complete: bool) -> None:
+        """Groups as XPM has them now. `complete`: the group list itself (a group it lacks is deleted);
+        else what the detailed records show (a group no client shows keeps its row, with no members)."""
         now = utcnow()
         with self.db.session() as s:
             rows = {r.remote_id: r for r in self._rows(s, GROUP)}
             for gid, g in fetched.items():
-                d = group_to_dict(g)
                 row = rows.get(gid)
+                if row is not None and not complete:
+                    g = ClientGroup(id=gid, name=g.name or row.payload["group"]["name"], member_ids=g.member_ids,
+                                    taxable=row.payload["group"].get("taxable"))
+                d = group_to_dict(g)
                 if row is None:
                     s.add(RemoteRecord(tenant_id=self.tenant_id, system=self.system, record_type=GROUP, remote_id=gid,
                                        payload={"group": d, "base": None}, payload_hash=_hash(d), first_seen_at=now,
@@ -579,8 +642,14 @@ class _Engine:
                     row.payload = {**row.payload, "group": d}
                     row.payload_hash, row.remote_status, row.changed_at, row.last_seen_at = _hash(d), "active", now, now
             for gid, row in rows.items():
-                if gid not in fetched:
+                if gid in fetched or row.remote_status == "deleted":
+                    continue
+                if complete:
                     row.remote_status = "deleted"
+                elif row.payload["group"]["member_ids"]:  # no detailed record shows it any more: empty
+                    d = {**row.payload["group"], "member_ids": []}
+                    row.payload = {**row.payload, "group": d}
+                    row.payload_hash, row.changed_at = _hash(d), now
 
     def _reconcile_groups(self) -> None:
         with self.db.session() as s:
@@ -691,6 +760,7 @@ class _Engine:
             s.commit()
             self.adapter.set_group_members(row.remote_id, add=add_ids, remove=remove_ids)
             remote_members = (remote_members | set(add_ids)) - set(remove_ids)
+            self._patch_membership(s, row.remote_id, g["name"], add_ids, remove_ids)
             self.report.add("group_members_pushed", len(add_ids) + len(remove_ids))
         final_local = set(group_svc.member_ids(s, local.id))
         agreed = sorted(final_local & {links.by_remote[m] for m in remote_members if m in links.by_remote})
@@ -719,12 +789,21 @@ class _Engine:
         d = group_to_dict(created)
         now = utcnow()
         with self.db.session() as s:
+            if created.id:
+                self._patch_membership(s, created.id, name, list(created.member_ids), [])
             agreed = sorted(links.by_remote[m] for m in created.member_ids if m in links.by_remote)
             s.add(RemoteRecord(tenant_id=self.tenant_id, system=self.system, record_type=GROUP,
                                remote_id=created.id or "", payload={"group": d, "base": {
                                    **ref, "name": name, "members": agreed}},
                                payload_hash=_hash(d), first_seen_at=now, last_seen_at=now, changed_at=now))
         self.report.add("groups_pushed")
+
+
+def _cached_relationships(extra: dict[str, Any] | None) -> list[dict[str, Any]] | None:
+    """The relationships a detailed record carries; None when the record is a summary (not read yet)."""
+    if not extra or not extra.get("detailed") or not isinstance(extra.get("relationships"), list):
+        return None
+    return list(extra["relationships"])
 
 
 def _group_ref(group: ClientGroupRow) -> dict[str, Any]:

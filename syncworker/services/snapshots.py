@@ -37,6 +37,9 @@ def upsert_clients(s: Session, tenant_id: int, system: str, profiles: Iterable[C
             continue
         row.last_seen_at = seen_at
         if row.payload_hash == digest:
+            # Same content; the system-specific part (`extra`: relationships, groups) may still have moved.
+            if row.payload != payload:
+                row.payload = payload
             counts["unchanged"] += 1
             continue
         row.payload, row.payload_hash, row.remote_status = payload, digest, p.status.value

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, text, update
@@ -46,6 +46,7 @@ from syncworker.domain.sync import (
 from syncworker.jobs.base import JobRequest
 from syncworker.services.context import ServiceContext
 from syncworker.services.field_rules import tenant_field_rules
+from syncworker.services.pull import Pulled, pull_clients
 from syncworker.services.run_frame import RunRefused, RunReport, guarded_run
 from syncworker.services.runs import RunRecorder
 from syncworker.services.snapshots import upsert_clients
@@ -54,7 +55,6 @@ from syncworker.services.tenants import get_tenant
 from syncworker.store.mapping import client_profile, json_ready
 from syncworker.store.models import (
     AuditEntry,
-    Checkpoint,
     Client,
     FieldSyncState,
     Link,
@@ -67,8 +67,6 @@ from syncworker.store.types import utcnow
 
 log = logging.getLogger(__name__)
 ACTOR = "sync"
-STREAM = "sync.clients"
-OVERLAP = timedelta(minutes=5)  # re-read this much before the cursor: clock skew must never lose a change
 RECORD_MARK = "@record"  # FieldSyncState row holding the hash of the remote record as last merged
 OUTCOMES = ("created", "updated", "unchanged", "conflicts", "skipped", "failed")
 PULL_BATCH = 50  # webhook resources read (and merged) at a time: Xero's `IDs=` takes 50
@@ -209,7 +207,7 @@ class SyncEngine:
             from syncworker.services.relationship_sync import fold_relationship_report, sync_relationships
 
             rel = sync_relationships(self.ctx, self.report.tenant, self.system, run_id=self.report.run_id,
-                                     adapter=self.adapter, hold_lock=False, changed_remote_ids=set(pulled))
+                                     adapter=self.adapter, hold_lock=False)
             fold_relationship_report(self.report, rel)
         with self.db.session() as s:
             self.report.counts["open_conflicts"] = s.scalar(
@@ -233,73 +231,24 @@ class SyncEngine:
             return [(lid, rid, bool(d)) for lid, rid, d in s.execute(q).all()]
 
     def _pull(self, *, full: bool) -> tuple[dict[str, ClientProfile], set[str] | None]:
-        """Pull into the records cache. Returns this run's profiles by id and, for a completed full listing,
-        every id the listing held (the only case where absence means anything)."""
-        with self.db.session() as s:
-            cp = self._checkpoint(s)
-            state = dict(cp.value) if cp else {}
-        cursor = state.get("cursor")
-        resuming = bool(state.get("resume")) and not self.dry and (not full or state.get("mode") == "full")
-        # A system that cannot list "modified since" is read whole; the records cache diffs it by hash.
-        incremental = cursor and self.adapter.capabilities.incremental
-        mode = state.get("mode") if resuming else ("full" if full or not incremental else "incremental")
-        started = datetime.fromisoformat(state["started_at"]) if resuming else utcnow()
-        if resuming:
-            self.report.add("resumed_from_checkpoint")
-            pages = self.adapter.iter_client_pages(resume_from=state["resume"])
-        elif mode == "full":
-            pages = self.adapter.iter_client_pages()
-        else:
-            pages = self.adapter.iter_client_pages(modified_since=datetime.fromisoformat(cursor))
-        seen: dict[str, ClientProfile] = {}
-        last_checkpoint: str | None = None
-        for n, page in enumerate(pages, 1):
-            for p in page.items:
-                seen[p.id] = p
-            last_checkpoint = page.checkpoint
-            if not self.dry:
-                with self.db.session() as s:  # the page and its checkpoint commit together
-                    for k, v in upsert_clients(s, self.tenant_id, self.system, page.items).items():
-                        self.report.add(f"remote_{k}", v)
-                    self._save(s, {"cursor": cursor, "mode": mode, "resume": page.checkpoint,
-                                   "started_at": started.isoformat()})
-            self.report.add("pages")
-            self.runs.progress(self.report.run_id, phase="pull", pages=n, records=len(seen))
-        # The next cursor: the adapter's own (on the server's clock) when it gives one, else our start time.
-        next_cursor = started - OVERLAP
-        if last_checkpoint and last_checkpoint.startswith("since:"):
-            next_cursor = datetime.fromisoformat(last_checkpoint.removeprefix("since:"))
+        """Pull into the records cache (the shared loop and stream, `services/pull.py`). Returns this run's
+        profiles by id and, for a completed full listing, every id the listing held."""
+        def on_page(p: Pulled) -> None:
+            self.runs.progress(self.report.run_id, phase="pull", pages=p.pages, records=len(p.seen))
+
+        pulled = pull_clients(self.db, self.tenant_id, self.system, self.adapter, full=full, dry=self.dry,
+                              on_page=on_page, counts=self.report.counts)
         if not self.dry:
             with self.db.session() as s:
-                self._save(s, {"cursor": next_cursor.isoformat(), "mode": None, "resume": None})
                 # Webhook events received before this pull began are covered by it (their pull job may
                 # have been refused while this tenant was busy).
                 covered = s.execute(update(WebhookEvent).where(
                     WebhookEvent.tenant_id == self.tenant_id, WebhookEvent.system == self.system,
-                    WebhookEvent.processed_at.is_(None), WebhookEvent.received_at <= started)
+                    WebhookEvent.processed_at.is_(None), WebhookEvent.received_at <= pulled.started)
                     .values(processed_at=utcnow(), run_id=self.report.run_id)).rowcount
                 if covered:
                     self.report.add("events_covered_by_pull", covered)
-        all_ids: set[str] | None = None
-        if mode == "full":
-            all_ids = set(seen)
-            if resuming:  # pages stored by the interrupted run belong to this listing too
-                with self.db.session() as s:
-                    all_ids |= set(s.scalars(select(RemoteRecord.remote_id).where(
-                        RemoteRecord.tenant_id == self.tenant_id, RemoteRecord.system == self.system,
-                        RemoteRecord.last_seen_at >= started)))
-        return seen, all_ids
-
-    def _checkpoint(self, s: Session) -> Checkpoint | None:
-        return s.scalar(select(Checkpoint).where(Checkpoint.tenant_id == self.tenant_id,
-                                                 Checkpoint.system == self.system, Checkpoint.stream == STREAM))
-
-    def _save(self, s: Session, value: dict[str, Any]) -> None:
-        cp = self._checkpoint(s)
-        if cp is None:
-            s.add(Checkpoint(tenant_id=self.tenant_id, system=self.system, stream=STREAM, value=value))
-        else:
-            cp.value = value
+        return pulled.seen, pulled.listing_ids
 
     # ---- webhook pulls ----
     def webhook_pull(self, event_ids: list[int]) -> None:

@@ -72,10 +72,12 @@ def test_relationships_follow_the_links_a_link_run_makes(linked: tuple[ServiceCo
         report = sync_relationships(ctx, T, "xpm", run_id=run.run_id, adapter=adapter, hold_lock=False,
                                     max_fetches=1000)
     assert report.status == "succeeded", (report.message, report.errors)
-    # The link run already synced relationships itself (up to its fetch budget); this call read the rest.
-    in_run = run.counts.get("relationships_relationship_owners_fetched", 0)
-    assert in_run > 0
-    assert in_run + report.counts.get("relationship_owners_fetched", 0) == len(linked_remote)
+    # The link run already synced every linked client's relationships from the detailed listing it pulled:
+    # no read per client, then or now. Its calls: the listing and the group list.
+    assert run.counts["relationships_relationship_owners_from_cache"] == len(linked_remote)
+    assert "relationships_relationship_owners_fetched" not in run.counts
+    assert run.api_calls["calls"] == 2
+    assert "relationship_owners_fetched" not in report.counts and "relationship_owners_from_cache" not in report.counts
     pulled = run.counts.get("relationships_relationships_pulled", 0) + report.counts.get("relationships_pulled", 0)
     refused = run.counts.get("relationships_relationships_refused", 0) + report.counts.get("relationships_refused", 0)
     assert pulled + refused == len(both_linked) and pulled > 0

@@ -175,7 +175,7 @@ def test_replaying_pages_changes_nothing(xero: SyncWorld) -> None:
         snapshots = dict(s.execute(sa.select(RemoteRecord.remote_id, RemoteRecord.payload_hash)).all())
         tenant_id = s.scalar(sa.select(Link.tenant_id))
         # Rewind the cursor: the next pull re-reads every page.
-        cp = s.scalar(sa.select(Checkpoint).where(Checkpoint.stream == "sync.clients"))
+        cp = s.scalar(sa.select(Checkpoint).where(Checkpoint.stream == "clients"))
         cp.value = {"cursor": "2000-01-01T00:00:00+00:00", "mode": None, "resume": None}
     adapter = w.ctx.adapter(tenant_id, "xero")
     page = next(iter(adapter.iter_client_pages()))

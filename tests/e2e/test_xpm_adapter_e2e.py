@@ -38,7 +38,8 @@ def sim() -> Iterator[XpmSimulator]:
 
 
 def connect(sim: XpmSimulator, *, per_minute: int = 60, read_timeout: float = 5.0,
-            store: InMemoryTokenStore | None = None) -> tuple[XpmClient, InMemoryTokenStore]:
+            store: InMemoryTokenStore | None = None, detailed: bool = False) -> tuple[XpmClient, InMemoryTokenStore]:
+    """A client on the simulator; `detailed=False` (the paging tests) loads with paged-list at once."""
     store = store or InMemoryTokenStore(TokenSet(
         access_token=None, refresh_token=sim.issue_refresh_token(), expires_at=None,
         remote_tenant_id=sim.xero_tenant_id,
@@ -48,7 +49,8 @@ def connect(sim: XpmSimulator, *, per_minute: int = 60, read_timeout: float = 5.
                           identity_url=sim.identity_url, clock=sim.clock.now, sleep=advance)
     limiter = RateLimiter(Limits(per_minute=per_minute), clock=sim.clock.elapsed, now=sim.clock.now, sleep=advance)
     client = XpmClient(tokens, base_url=sim.base_url, limiter=limiter, page_size=PAGE, timeout=read_timeout,
-                       connect_timeout=2.0, max_retries=4, sleep=advance, clock=sim.clock.now)
+                       connect_timeout=2.0, max_retries=4, sleep=advance, clock=sim.clock.now,
+                       detailed_full_load=detailed, list_read_timeout=read_timeout)
     return client, store
 
 
@@ -81,7 +83,20 @@ def active_ids(sim: XpmSimulator) -> set[str]:
     return {c.uuid for c in sim.store.active_clients()}
 
 
-def test_full_load_uses_the_minimum_number_of_calls(sim: XpmSimulator) -> None:
+def test_detailed_full_load_is_one_call_with_relationships_and_groups(sim: XpmSimulator) -> None:
+    client, _ = connect(sim, detailed=True)
+    profiles = [p for page in client.iter_client_pages() for p in page.items]
+    assert sorted(p.id for p in profiles) == sorted(sim.store.clients)  # archived and deleted too
+    assert client.call_stats()["calls"] == 1 == sim.stats.total_calls
+    with_rels = {p.id: p.extra["relationships"] for p in profiles if p.extra["relationships"]}
+    assert with_rels and all(r["client_id"] == owner for owner, rels in with_rels.items() for r in rels)
+    expected_rels = {r.uuid for c in sim.store.clients for r in sim.store.relationships_of(c)}
+    assert {r["id"] for rels in with_rels.values() for r in rels} == expected_rels
+    members = {(g, p.id) for p in profiles for g in p.extra["group_ids"]}
+    assert members == {(g.uuid, m) for g in sim.store.list_groups() for m in g.members}
+
+
+def test_paged_full_load_uses_the_minimum_number_of_calls(sim: XpmSimulator) -> None:
     client, _ = connect(sim)
     run = Run().load(client)
     expected = active_ids(sim)

@@ -53,7 +53,7 @@ def test_a_pull_stopped_mid_listing_resumes_at_the_last_stored_page(db: Database
         assert stopped.status == "partial" and "daily API limit" in (stopped.message or "")
         assert stopped.counts["pages"] == 2
         with w.db.session() as s:
-            cp = s.scalar(sa.select(Checkpoint).where(Checkpoint.stream == "sync.clients"))
+            cp = s.scalar(sa.select(Checkpoint).where(Checkpoint.stream == "clients"))
             assert cp.value["resume"] and cp.value["mode"] == "full"
             stored = s.scalar(sa.select(sa.func.count()).select_from(RemoteRecord))
             assert stored == stopped.counts["remote_new"] and stored >= 190  # two pages' worth
@@ -71,7 +71,7 @@ def test_a_pull_stopped_mid_listing_resumes_at_the_last_stored_page(db: Database
         assert resumed.counts["remote_new"] == total - stored
         with w.db.session() as s:
             assert s.scalar(sa.select(sa.func.count()).select_from(RemoteRecord)) == total
-            cp = s.scalar(sa.select(Checkpoint).where(Checkpoint.stream == "sync.clients"))
+            cp = s.scalar(sa.select(Checkpoint).where(Checkpoint.stream == "clients"))
             assert cp.value["resume"] is None and cp.value["cursor"]
 
 
@@ -84,7 +84,12 @@ def test_deletes_are_reported_by_a_full_reconcile_never_inferred_from_an_increme
         incremental = run_sync(w.ctx, w.tenant, "xpm")
         assert [a["remote_id"] for a in incremental.archived] == [rid] and incremental.deleted == []
 
-        full = run_sync(w.ctx, w.tenant, "xpm", full=True)  # XPM's full listing leaves archived clients out
+        full = run_sync(w.ctx, w.tenant, "xpm", full=True)  # the detailed listing has archived clients too
+        assert [a["remote_id"] for a in full.archived] == [rid] and full.deleted == []
+        with w.sim.store.lock:
+            del w.sim.store.clients[rid]  # gone from every listing: only a full one can tell
+        assert run_sync(w.ctx, w.tenant, "xpm").deleted == []
+        full = run_sync(w.ctx, w.tenant, "xpm", full=True)
         assert [d["remote_id"] for d in full.deleted] == [rid]
         with w.db.session() as s:  # reported, nothing destroyed
             assert s.scalar(sa.select(Link.status).where(Link.remote_id == rid)) == "linked"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import defusedxml.ElementTree as SafeET
 import pytest
+import requests
 import responses
 from xpm_fakes import BASE, NOW, TENANT, client_xml, envelope
 
@@ -23,6 +25,7 @@ from syncworker.domain.profile import (
 A = "f8235e1a-d383-48b7-9139-ba97ab8ca889"
 B = "7b57ae35-244b-4ded-b237-b3ea8a222dd2"
 G = "46e1db32-6c94-43f6-b5eb-fa082feb1fc4"
+C = "0b7d3c1e-1111-4222-8333-444455556666"
 
 
 def _query(call: responses.Call) -> dict[str, list[str]]:
@@ -49,9 +52,34 @@ def test_every_request_has_auth_tenant_accept_and_timeouts(mocked: responses.Req
     assert connect > 0 and read > 0
 
 
-def test_full_load_follows_next_with_max_page_size_and_checkpoints(
+def test_full_load_is_one_detailed_listing_with_relationships_groups_and_contacts(
+    mocked: responses.RequestsMock, make_client: Callable[..., XpmClient]
+) -> None:
+    client = make_client(page_size=2)
+    rel = ("<Relationships><Relationship><UUID>a1b2c3d4-0000-4000-8000-000000000001</UUID><Type>Director</Type>"
+           f"<RelatedClient><UUID>{B}</UUID><Name>Bloggs</Name></RelatedClient></Relationship></Relationships>"
+           f"<Groups><Group><UUID>{G}</UUID><Name>Family</Name></Group></Groups>"
+           "<Contacts><Contact><UUID>c0ffee00-0000-4000-8000-000000000001</UUID><Name>Jo</Name></Contact></Contacts>")
+    clients = client_xml(A, "Acme", rel) + client_xml(B, "Bloggs") + client_xml(C, "Carr")
+    mocked.get(BASE + "client.api/list", body=envelope(f"<Clients>{clients}</Clients>"),
+               match=[responses.matchers.query_param_matcher({"detailed": "true"})])
+    pages = list(client.iter_client_pages())
+    assert [[c.id for c in p.items] for p in pages] == [[A, B], [C]]
+    assert [p.checkpoint for p in pages] == ["list", None]
+    assert pages[-1].next_cursor is not None and pages[0].next_cursor is None
+    acme = pages[0].items[0]
+    assert acme.extra["detailed"] is True and acme.extra["group_ids"] == [G]
+    assert acme.extra["groups"] == [{"id": G, "name": "Family"}]
+    assert acme.extra["contact_ids"] == ["c0ffee00-0000-4000-8000-000000000001"]
+    assert [(r["related_client_id"], r["type"]) for r in acme.extra["relationships"]] == [(B, "director")]
+    assert len(mocked.calls) == 1 and client.call_stats()["calls"] == 1
+
+
+def test_full_load_falls_back_to_paged_list_when_the_listing_cannot_finish(
     mocked: responses.RequestsMock, client: XpmClient
 ) -> None:
+    mocked.get(BASE + "client.api/list", body=requests.exceptions.ReadTimeout("read timed out"),
+               match=[responses.matchers.query_param_matcher({"detailed": "true"})])
     mocked.get(BASE + "client.api/paged-list", body=_page(client_xml(A, "Acme"), "tok2"),
                match=[responses.matchers.query_param_matcher({"pageSize": "500"})])
     mocked.get(BASE + "client.api/paged-list", body=_page(client_xml(B, "Bloggs"), None),
@@ -59,11 +87,25 @@ def test_full_load_follows_next_with_max_page_size_and_checkpoints(
     pages = list(client.iter_client_pages())
     assert [[c.id for c in p.items] for p in pages] == [[A], [B]]  # one-element lists are lists
     assert [p.checkpoint for p in pages] == ["page:tok2", None]
-    assert all(not p.incremental for p in pages)
-    assert len(mocked.calls) == 2
-    assert client.call_stats()["calls"] == 2
-    # The Next link points at api.xero.com, but we stay on the configured base URL.
-    assert all(c.request.url.startswith(BASE) for c in mocked.calls)
+    assert all(not p.incremental and not c.extra["detailed"] for p in pages for c in p.items)
+    assert pages[-1].next_cursor is not None
+    listing_tries = sum(1 for c in mocked.calls if "paged-list" not in c.request.url)
+    assert listing_tries == 4 and client.call_stats()["calls"] == listing_tries + 2  # max_retries=3
+
+
+def test_full_load_stream_cut_mid_body_falls_back_for_the_rest(
+    mocked: responses.RequestsMock, make_client: Callable[..., XpmClient]
+) -> None:
+    client = make_client(page_size=1)
+    cut = envelope(f"<Clients>{client_xml(A, 'Acme')}{client_xml(B, 'Bloggs')}<Client><UUID>")
+    mocked.get(BASE + "client.api/list", body=cut)
+    mocked.get(BASE + "client.api/paged-list", body=_page(client_xml(A, "Acme") + client_xml(C, "Carr"), None))
+    pages = list(client.iter_client_pages())
+    # A's page was delivered from the stream (detailed) and is not repeated from paged-list; the page
+    # held back when the body broke (B) is not lost: paged-list has every active client.
+    ids = [c.id for p in pages for c in p.items]
+    assert ids[0] == A and pages[0].items[0].extra["detailed"] is True
+    assert ids.count(A) == 1 and C in ids and pages[-1].checkpoint is None
 
 
 def test_full_load_resumes_from_checkpoint(mocked: responses.RequestsMock, client: XpmClient) -> None:
@@ -207,6 +249,9 @@ def test_list_groups_reads_members_per_group(mocked: responses.RequestsMock, cli
         f"<Clients><Client><UUID>{A}</UUID><Name>x</Name></Client><Client><UUID>{B}</UUID><Name>y</Name></Client></Clients></Group>"))
     groups = client.list_groups()
     assert groups == [ClientGroup(id=G, name="Smith Family", member_ids=(A, B), taxable=True)]
+    assert len(mocked.calls) == 2
+    assert client.list_groups(members=False) == [ClientGroup(id=G, name="Smith Family", taxable=True)]
+    assert len(mocked.calls) == 3  # the list alone: members come from detailed clients
 
 
 def test_add_group_needs_a_first_client(mocked: responses.RequestsMock, client: XpmClient) -> None:

@@ -1,0 +1,106 @@
+"""API budget of the real jobs against the XPM simulator: calls made per job against the fewest the API allows.
+
+For each practice size, a generated practice (clients, contacts, relationships and groups on the XPM side; the
+matching local clients imported from CSV) is linked and synced with the real services over real sockets, on a
+file SQLite database:
+
+    first link run        one detailed listing + the group list
+    first sync            one incremental read + the writes it really makes
+    sync after 20 edits   20 clients edited in XPM: one incremental read
+    quiet sync            nothing changed: one incremental read
+
+The simulator's `list?detailed=true` takes 0.015 s per client (Xero reports several minutes and 50 MB+ at
+15,000 clients), time-travelled on the simulator's clock so the run stays short; the listing's simulated
+time and size are printed. Calls are counted by the simulator.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/api_budget.py [--sizes 1000 5000 15000] [--edits 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from adapters.ratelimit import reset_shared_limiters  # noqa: E402
+from simulators.xpm import XpmSimulator  # noqa: E402
+from syncworker.config import Settings  # noqa: E402
+from syncworker.sample import generate_practice  # noqa: E402
+from syncworker.services.connect import connect_with_refresh_token  # noqa: E402
+from syncworker.services.context import ServiceContext  # noqa: E402
+from syncworker.services.demo import settings_for_simulator  # noqa: E402
+from syncworker.services.importer import import_clients  # noqa: E402
+from syncworker.services.link_run import run_link_run  # noqa: E402
+from syncworker.services.sync_run import run_sync  # noqa: E402
+from syncworker.services.tenants import add_tenant  # noqa: E402
+from syncworker.store.db import Database  # noqa: E402
+
+TENANT = "Budget Practice"
+DAY_BUDGET = 5000
+SECONDS_PER_CLIENT = 0.015
+
+
+def writes(sim: XpmSimulator) -> int:
+    return sum(v for k, v in sim.stats.calls.items() if k.startswith(("PUT", "POST")))
+
+
+def measure(size: int, edits: int, seed: int) -> list[dict]:
+    rows: list[dict] = []
+    practice = generate_practice(size, seed=seed)
+    with tempfile.TemporaryDirectory() as tmp, XpmSimulator(
+            practice=practice, seed=seed, detailed_list_seconds_per_client=SECONDS_PER_CLIENT) as sim:
+        db = Database(f"sqlite:///{tmp}/bench.db")
+        db.upgrade()
+        settings = settings_for_simulator(Settings.load(env={"SYNCWORKER_DATABASE_URL": db.connect_url}), sim)
+        ctx = ServiceContext(db, settings)
+        add_tenant(db, TENANT)
+        import_clients(db, TENANT, practice.write_local_csv(Path(tmp) / "clients.csv"))
+        connect_with_refresh_token(ctx, TENANT, "xpm", sim.issue_refresh_token())
+
+        def job(label: str, run, minimum_reads: int) -> None:
+            calls, w, t = sim.stats.total_calls, writes(sim), time.perf_counter()
+            report = run()
+            made, wrote = sim.stats.total_calls - calls, writes(sim) - w
+            minimum = minimum_reads + wrote
+            rows.append({"clients": size, "job": label, "status": report.status, "calls": made, "writes": wrote,
+                         "minimum": minimum, "wall": time.perf_counter() - t,
+                         "day_left": report.api_calls.get("day_remaining")})
+
+        job("first link run", lambda: run_link_run(ctx, TENANT, "xpm"), 2)
+        list_seconds, list_mb = sim.stats.list_seconds, sim.stats.list_bytes / 1e6
+        sim.clock.advance(120)
+        job("first sync", lambda: run_sync(ctx, TENANT, "xpm"), 1)
+        for uuid in list(sim.store.clients)[:edits]:
+            sim.store.edit_client(uuid, Phone="02 9333 0000")
+        sim.clock.advance(120)
+        job(f"sync after {edits} remote edits", lambda: run_sync(ctx, TENANT, "xpm"), 1)
+        sim.clock.advance(120)
+        job("quiet sync", lambda: run_sync(ctx, TENANT, "xpm"), 1)
+        rows[0]["note"] = f"listing {list_seconds / 60:.1f} min (simulated), {list_mb:.0f} MB"
+        db.dispose()
+    reset_shared_limiters()
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 15000])
+    ap.add_argument("--edits", type=int, default=20)
+    args = ap.parse_args()
+    print("| clients | job | status | calls | of which writes | API minimum | ratio | minutes at 60/min "
+          "| share of daily budget | day budget left | wall s | note |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for n, size in enumerate(args.sizes):
+        for r in measure(size, args.edits, seed=41 + n):
+            ratio = r["calls"] / r["minimum"] if r["minimum"] else float("nan")
+            print(f"| {r['clients']:,} | {r['job']} | {r['status']} | {r['calls']} | {r['writes']} | {r['minimum']} "
+                  f"| {ratio:.2f}x | {r['calls'] / 60:.1f} | {100 * r['calls'] / DAY_BUDGET:.1f}% "
+                  f"| {r['day_left']} | {r['wall']:.1f} | {r.get('note', '')} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""The one pull loop and the one checkpoint store, shared by link runs, syncs and relationship syncs.
+
+All of them read the same thing (a tenant's clients in one system) into the same records cache, so they
+share one stream and one cursor: whichever run pulls, the others find the cache current and spend no call.
+
+- The first pull (no cursor) or a `full` one is the adapter's full listing; later ones are incremental
+  from the stored cursor. The adapter sets the next cursor (`Page.next_cursor`, on the server's clock);
+  when it gives none, the pull's own start time minus `OVERLAP` is used.
+- Every page is committed with the stream's state in one transaction, so a run that dies (or is parked by
+  the daily limit) resumes from the last stored page; pages are upserted by remote id, so a replayed page
+  changes nothing.
+- The adapter's checkpoint is opaque here: stored and handed back as `resume_from`, never parsed.
+
+State (`checkpoints` row, stream `clients`): `cursor` (ISO time the next incremental pull starts from),
+`resume` (the adapter's checkpoint of a listing in progress), `mode` (full/incremental), `started_at`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from adapters.base import ClientSystem
+from syncworker.domain.profile import ClientProfile
+from syncworker.services.snapshots import upsert_clients
+from syncworker.store.db import Database
+from syncworker.store.models import Checkpoint, RemoteRecord
+from syncworker.store.types import utcnow
+
+STREAM = "clients"
+OVERLAP = timedelta(minutes=5)  # re-read this much before our own start time when the adapter gives no cursor
+
+
+class Checkpoints:
+    """The checkpoint store: one JSON state per (tenant, system, stream), written in the caller's
+    transaction so it commits with the data it describes."""
+
+    def __init__(self, db: Database, tenant_id: int, system: str) -> None:
+        self.db, self.tenant_id, self.system = db, tenant_id, system
+
+    def _row(self, s: Session, stream: str) -> Checkpoint | None:
+        return s.scalar(select(Checkpoint).where(Checkpoint.tenant_id == self.tenant_id,
+                                                 Checkpoint.system == self.system, Checkpoint.stream == stream))
+
+    def load(self, stream: str) -> dict[str, Any]:
+        with self.db.session() as s:
+            row = self._row(s, stream)
+            return dict(row.value) if row is not None else {}
+
+    def save(self, s: Session, stream: str, value: dict[str, Any]) -> None:
+        row = self._row(s, stream)
+        if row is None:
+            s.add(Checkpoint(tenant_id=self.tenant_id, system=self.system, stream=stream, value=value))
+        else:
+            row.value = value
+
+
+@dataclass
+class Pulled:
+    seen: dict[str, ClientProfile] = field(default_factory=dict)  # this pull's records by id
+    full: bool = False
+    resumed: bool = False
+    # A completed full listing: every id it held (the only case where absence from a pull means anything).
+    listing_ids: set[str] | None = None
+    started: datetime = field(default_factory=utcnow)
+    pages: int = 0
+
+
+def pull_clients(db: Database, tenant_id: int, system: str, adapter: ClientSystem, *, full: bool = False,
+                 dry: bool = False, on_page: Callable[[Pulled], None] | None = None,
+                 counts: dict[str, int] | None = None) -> Pulled:
+    """Pull into the records cache. `counts` (a run report's) is kept current page by page, so a pull stopped
+    half-way (the daily limit) still reports what it stored: `pages`, `remote_new` / `remote_changed` /
+    `remote_unchanged`, `resumed_from_checkpoint`."""
+    counts = counts if counts is not None else {}
+
+    def add(key: str, n: int = 1) -> None:
+        counts[key] = counts.get(key, 0) + n
+
+    store = Checkpoints(db, tenant_id, system)
+    state = store.load(STREAM)
+    cursor = state.get("cursor")
+    resuming = bool(state.get("resume")) and not dry and (not full or state.get("mode") == "full")
+    # A system that cannot list "modified since" is read whole; the records cache diffs it by hash.
+    incremental = bool(cursor) and adapter.capabilities.incremental
+    mode = state.get("mode") if resuming else ("full" if full or not incremental else "incremental")
+    out = Pulled(full=mode == "full", resumed=resuming,
+                 started=datetime.fromisoformat(state["started_at"]) if resuming else utcnow())
+    if resuming:
+        add("resumed_from_checkpoint")
+        pages = adapter.iter_client_pages(resume_from=state["resume"])
+    elif mode == "full":
+        pages = adapter.iter_client_pages()
+    else:
+        pages = adapter.iter_client_pages(modified_since=datetime.fromisoformat(cursor))
+    next_cursor: datetime | None = None
+    for page in pages:
+        for p in page.items:
+            out.seen[p.id] = p
+        next_cursor = page.next_cursor or next_cursor
+        if not dry:
+            with db.session() as s:  # the page and its state commit together
+                for k, v in upsert_clients(s, tenant_id, system, page.items).items():
+                    add(f"remote_{k}", v)
+                store.save(s, STREAM, {"cursor": cursor, "mode": mode, "resume": page.checkpoint,
+                                       "started_at": out.started.isoformat()})
+        out.pages += 1
+        add("pages")
+        if on_page:
+            on_page(out)
+    if not dry:
+        with db.session() as s:
+            store.save(s, STREAM, {"cursor": (next_cursor or out.started - OVERLAP).isoformat(), "mode": None,
+                                   "resume": None})
+    if out.full:
+        out.listing_ids = set(out.seen)
+        if resuming:  # pages stored by the interrupted run belong to this listing too
+            with db.session() as s:
+                out.listing_ids |= set(s.scalars(select(RemoteRecord.remote_id).where(
+                    RemoteRecord.tenant_id == tenant_id, RemoteRecord.system == system,
+                    RemoteRecord.record_type == "client", RemoteRecord.last_seen_at >= out.started)))
+    return out
