@@ -28,7 +28,7 @@ from syncworker.matching import MatchConfig, match_records
 from syncworker.services import duplicates as dup
 from syncworker.services.context import ServiceContext
 from syncworker.services.links import make_linked, record_event
-from syncworker.services.pull import Pulled, pull_clients
+from syncworker.services.pull import MISSING, Pulled, pull_clients
 from syncworker.services.relationship_sync import fold_relationship_report, sync_relationships
 from syncworker.services.run_frame import RunRefused, RunReport, guarded_run
 from syncworker.services.runs import RunRecorder
@@ -119,7 +119,8 @@ class _LinkRun:
         pulled = pull_clients(self.db, self.tenant_id, self.system, self.adapter, dry=self.dry, on_page=on_page,
                               counts=self.counts)
         with self.db.session() as s:
-            remote = {p.id: p for _, p in load_clients(s, self.tenant_id, self.system)}
+            remote = {p.id: p for row, p in load_clients(s, self.tenant_id, self.system)
+                      if row.remote_status != MISSING}
         remote.update(pulled.seen)
         if pulled.listing_ids is not None:  # a completed full listing: what it lacks is not there any more
             remote = {rid: p for rid, p in remote.items() if rid in pulled.listing_ids}

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from adapters.base import ClientSystem
@@ -33,6 +33,7 @@ from syncworker.store.models import Checkpoint, RemoteRecord
 from syncworker.store.types import utcnow
 
 STREAM = "clients"
+MISSING = "missing"  # remote_status of a cached record the last complete listing did not have
 OVERLAP = timedelta(minutes=5)  # re-read this much before our own start time when the adapter gives no cursor
 
 
@@ -117,6 +118,12 @@ def pull_clients(db: Database, tenant_id: int, system: str, adapter: ClientSyste
         with db.session() as s:
             store.save(s, STREAM, {"cursor": (next_cursor or out.started - OVERLAP).isoformat(), "mode": None,
                                    "resume": None})
+    if out.full and not dry:
+        with db.session() as s:  # not in a complete listing: gone there (or, for some systems, archived)
+            s.execute(update(RemoteRecord).where(
+                RemoteRecord.tenant_id == tenant_id, RemoteRecord.system == system,
+                RemoteRecord.record_type == "client", RemoteRecord.last_seen_at < out.started)
+                .values(remote_status=MISSING))
     if out.full:
         out.listing_ids = set(out.seen)
         if resuming:  # pages stored by the interrupted run belong to this listing too

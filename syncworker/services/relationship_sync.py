@@ -56,7 +56,7 @@ from syncworker.jobs.base import JobRequest
 from syncworker.services import connections as conn_svc
 from syncworker.services import groups as group_svc
 from syncworker.services.context import ServiceContext
-from syncworker.services.pull import pull_clients
+from syncworker.services.pull import MISSING, pull_clients
 from syncworker.services.run_frame import RunRefused, RunReport, guarded_run
 from syncworker.services.runs import RunRecorder
 from syncworker.services.snapshots import upsert_clients
@@ -582,7 +582,7 @@ class _Engine:
                                                    Checkpoint.system == self.system, Checkpoint.stream == GROUP_STREAM))
             read_at = datetime.fromisoformat(cp.value["read_at"]) if cp and cp.value.get("read_at") else None
             clients = [(r.remote_id, r.payload.get("extra") or {}) for r in self._rows(s, "client")
-                       if r.remote_status != "deleted"]
+                       if r.remote_status not in ("deleted", MISSING)]
         stale = full or read_at is None or utcnow() - read_at > GROUP_REFRESH
         detailed = bool(clients) and all(extra.get("detailed") for _, extra in clients)
         if detailed:

@@ -40,6 +40,8 @@ def upsert_clients(s: Session, tenant_id: int, system: str, profiles: Iterable[C
             # Same content; the system-specific part (`extra`: relationships, groups) may still have moved.
             if row.payload != payload:
                 row.payload = payload
+            if row.remote_status != p.status.value:  # e.g. seen again after a listing missed it
+                row.remote_status = p.status.value
             counts["unchanged"] += 1
             continue
         row.payload, row.payload_hash, row.remote_status = payload, digest, p.status.value

@@ -419,7 +419,8 @@ class SyncEngine:
                                  entity="client", entity_id=p.remote_id, action="update", before=audit[p.link_id][0],
                                  after=audit[p.link_id][1], run_id=self.report.run_id))
         try:
-            by_remote = self.adapter.update_clients({p.remote_id: p.fields(Action.PUSH) for p in plans})
+            by_remote = self.adapter.update_clients(
+                {p.remote_id: _with_whole_lines(p.fields(Action.PUSH), p.remote_before, self.writable) for p in plans})
         except Exception as exc:
             self._audit_failed(plans, audit, exc)
             if isinstance(exc, DailyLimitReached | ReconnectRequired) or not isinstance(exc, AdapterError):
@@ -540,3 +541,15 @@ def _aware(value: datetime) -> datetime:
     from datetime import UTC
 
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _with_whole_lines(pushes: dict[str, Any], remote: dict[str, Any], writable: frozenset[str]) -> dict[str, Any]:
+    """Address lines 1 and 2 share one element on some systems (XPM): pushing one line sends the other as the
+    cached record has it, so the adapter need not read the record first."""
+    out = dict(pushes)
+    for prefix in ("address", "postal_address"):
+        lines = (f"{prefix}.line1", f"{prefix}.line2")
+        if (lines[0] in out) != (lines[1] in out) and set(lines) <= writable:
+            for line in lines:
+                out.setdefault(line, remote.get(line))
+    return out

@@ -374,3 +374,40 @@ def test_the_job_function_records_the_executors_run(world: World) -> None:
     with w.ctx.db.session() as s:
         run = s.get(JobRun, run_id)
         assert run.status == "succeeded" and run.counts["relationships_pulled"] == 1 and run.finished_at
+
+
+def test_fall_back_reads_park_at_the_daily_limit_and_resume_the_next_day(db: Database) -> None:
+    """The detailed listing cannot finish, so relationships are read a client at a time; the day's budget
+    runs out half-way: the run stops as partial, the tenant is parked, and the next day goes on with the
+    clients not read yet, never repeating one."""
+    from adapters import ratelimit
+    from syncworker.services.run_frame import RunRefused
+    from syncworker.store.models import TenantSystem
+
+    with make_world(db, day_limit=4) as w:
+        w.link("ACME", "BETA", "JO", "SAM")
+        add_remote_rel(w, "ACME", "JO", "Director")
+        w.sim.clock.advance(600)  # nothing changes in XPM from here on
+        w.sim.faults.inject("malformed_xml", 1, "client.api/list")  # the detailed listing is cut short
+        first = sync_relationships(w.ctx, T, "xpm")
+        # listing (cut) + paged-list + two client reads = the day's 4 calls; the third read is refused.
+        assert first.status == "partial" and "daily API limit" in (first.message or "")
+        gets = [k for k in w.sim.stats.calls if k.startswith("GET client.api/get/")]
+        assert sum(w.sim.stats.calls[k] for k in gets) == 2
+        with w.ctx.db.session() as s:
+            assert s.scalar(sa.select(TenantSystem.paused_until)) is not None
+        with pytest.raises(RunRefused, match="daily API limit reached"):
+            sync_relationships(w.ctx, T, "xpm")  # parked: refused without a call
+        assert sum(w.sim.stats.calls[k] for k in gets) == 2
+
+        # The next day (the simulator's day window and the tenant's park both over).
+        w.sim.clock.advance(86_400)
+        with w.ctx.db.session() as s:
+            s.execute(sa.update(TenantSystem).values(paused_until=None))
+        ratelimit.reset_shared_limiters()
+        second = sync_relationships(w.ctx, T, "xpm")
+        assert second.status == "succeeded", (second.message, second.errors)
+        assert second.counts["relationship_owners_fetched"] == 2  # only the two not read yesterday
+        assert sum(w.sim.stats.calls[k] for k in gets) == 4
+        assert "relationship_owners_pending" not in second.counts
+        assert w.local_rels() == {("ACME", "JO", "director")}
