@@ -39,7 +39,7 @@ from syncworker.store.models import Client, Link, RemoteRecord
 # RunRefused is re-exported for callers that know it from here.
 __all__ = ["LinkRunReport", "RunRefused", "run_link_run"]
 ACTOR = "link-run"
-RELATIONSHIP_FETCHES_PER_LINK_RUN = 20  # two back-to-back runs stay inside one minute's 60 calls
+RELATIONSHIP_FETCHES_PER_LINK_RUN = 20  # fall-back reads only: two runs stay inside one minute's 60 calls
 Progress = Callable[[str, int, int | None], None]  # phase, done, total
 
 
@@ -96,11 +96,10 @@ class _LinkRun:
             if self.dry:
                 s.rollback()
         if not self.dry and self.adapter.capabilities.relationships:
-            # Links may have changed: relationships and group members that waited for them complete now.
-            # A full listing says nothing about relationship changes, so the relationship sync follows its
-            # own cursor; reading newly linked clients' relationships costs a call each, so a link run spends
-            # a small budget on it and leaves the rest, and reading groups, to the syncs, staying inside the
-            # per-minute limit.
+            # Links may have changed: relationships and group members that waited for them complete now,
+            # from the detailed records just pulled (no call per client). Only records known as summaries (the
+            # paged-list fall-back) cost a read each: a link run spends a small budget on them and leaves the
+            # rest, and listing groups with their members, to the syncs.
             rel = sync_relationships(self.ctx, self.report.tenant, self.system, run_id=self.report.run_id,
                                      adapter=self.adapter, hold_lock=False,
                                      max_fetches=RELATIONSHIP_FETCHES_PER_LINK_RUN, read_groups=False)

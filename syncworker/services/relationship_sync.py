@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from adapters.base import ClientSystem
@@ -683,6 +683,10 @@ class _Engine:
 
     def _group_row(self, row_id: int, paired: set[int]) -> None:
         with self.db.session() as s:
+            # Write first: on SQLite a transaction that reads and then writes cannot wait for a writer that
+            # committed in between (the lease heartbeat): it fails at once with "database is locked".
+            s.execute(update(RemoteRecord).where(RemoteRecord.id == row_id)
+                      .values(last_seen_at=RemoteRecord.last_seen_at))
             row = s.get(RemoteRecord, row_id)
             assert row is not None
             base, g = row.payload.get("base"), row.payload["group"]
