@@ -38,12 +38,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from adapters.base import ClientSystem
@@ -174,6 +175,16 @@ class _Engine:
         self.max_fetches = max_fetches
         self.read_groups = read_groups
 
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        """A unit of work holding the write lock from its first statement. On SQLite a transaction that
+        reads and then writes cannot wait for a writer that committed in between (the lease heartbeat): it
+        fails at once with "database is locked". Taking the lock first makes it wait like any writer."""
+        with self.db.session() as s:
+            if s.get_bind().dialect.name == "sqlite":
+                s.execute(text("UPDATE checkpoints SET id = id WHERE 0"))
+            yield s
+
     def _links(self, s: Session) -> _Links:
         rows = s.execute(select(Link.id, Link.client_id, Link.remote_id).where(
             Link.tenant_id == self.tenant_id, Link.system == self.system, Link.status == "linked")).all()
@@ -244,7 +255,7 @@ class _Engine:
     def _pull_relationships(self, *, full: bool) -> None:
         """Each linked client's relationships into the cache: from its detailed record when the cache has
         one (no call), else one detailed read (budgeted)."""
-        with self.db.session() as s:
+        with self._session() as s:
             links = self._links(s)
             markers = {r.remote_id: r.payload for r in self._rows(s, FETCHED)}
             snapshots = {r.remote_id: (r.payload.get("extra") or {}) for r in s.scalars(select(RemoteRecord).where(
@@ -258,7 +269,7 @@ class _Engine:
             if rels is not None:
                 digest = _hash({"relationships": rels})
                 if full or not same_link or marker.get("source") != digest:
-                    with self.db.session() as s:
+                    with self._session() as s:
                         self._store_owner(s, owner, links.link_ids[owner],
                                           [relationship_from_dict(d) for d in rels], digest)
                     self.report.add("relationship_owners_from_cache")
@@ -282,7 +293,7 @@ class _Engine:
             except AdapterError as exc:
                 self.report.errors.append({"remote_id": owner, "error": f"{type(exc).__name__}: {str(exc)[:200]}"})
                 continue
-            with self.db.session() as s:
+            with self._session() as s:
                 if profile is not None:
                     upsert_clients(s, self.tenant_id, self.system, [profile])
                 self._store_owner(s, owner, links.link_ids[owner], fetched,
@@ -334,7 +345,7 @@ class _Engine:
 
     # ==== relationships: reconcile ====
     def _reconcile_relationships(self) -> None:
-        with self.db.session() as s:
+        with self._session() as s:
             links = self._links(s)
             rows = [r for r in self._rows(s, REL)]
             conns = list(s.scalars(select(Connection).where(Connection.tenant_id == self.tenant_id)))
@@ -389,7 +400,7 @@ class _Engine:
                 self.report.add("kept_local_read_only")  # the system takes no such writes: not a failure
             except AdapterError as exc:
                 self.report.errors.append({"relationship": list(key), "error": f"{type(exc).__name__}: {str(exc)[:200]}"})
-        with self.db.session() as s:  # vanished rows nobody needs any more
+        with self._session() as s:  # vanished rows nobody needs any more
             for row in self._rows(s, REL):
                 if row.remote_status == "deleted" and not row.payload.get("base") and not row.payload.get("conflict_id"):
                     s.delete(row)
@@ -433,7 +444,7 @@ class _Engine:
         elif remote:
             self._pull_new(remote, links)
         else:
-            with self.db.session() as s:
+            with self._session() as s:
                 for row in based:
                     self._set_base(s, row.id, None)
 
@@ -449,7 +460,7 @@ class _Engine:
 
     def _agree(self, local: Connection, remote: list[RemoteRecord], based: list[RemoteRecord]) -> None:
         changed = False
-        with self.db.session() as s:
+        with self._session() as s:
             for row in based:  # a second XPM copy of the fact (e.g. its inverse) that is gone
                 if row.remote_status != "active":
                     self._set_base(s, row.id, None)
@@ -462,7 +473,7 @@ class _Engine:
 
     def _delete_local(self, connection_id: int, based: list[RemoteRecord]) -> None:
         """Deleted in XPM since the base: delete here too (both sides, in one transaction with the base)."""
-        with self.db.session() as s:
+        with self._session() as s:
             conn = s.get(Connection, connection_id)
             if conn is not None:
                 conn_svc.delete_connection_in(s, conn, actor=ACTOR, origin=self.system, run_id=self.report.run_id)
@@ -476,12 +487,12 @@ class _Engine:
             return
         rel = Relationship(id=None, client_id=links.by_local[conn.client_id],
                            related_client_id=links.by_local[conn.related_client_id], type=rtype.key)
-        with self.db.session() as s:  # write-ahead: the audit row exists even if the call dies mid-way
+        with self._session() as s:  # write-ahead: the audit row exists even if the call dies mid-way
             self._audit_remote(s, "relationship", f"connection:{conn.id}", "create", None, rel_to_dict(rel))
         created = self.adapter.add_relationship(rel)
         d = rel_to_dict(created)
         now = utcnow()
-        with self.db.session() as s:
+        with self._session() as s:
             row = RemoteRecord(tenant_id=self.tenant_id, system=self.system, record_type=REL,
                                remote_id=created.id or "", payload={"relationship": d, "base": None},
                                payload_hash=_hash(d), first_seen_at=now, last_seen_at=now, changed_at=now)
@@ -502,10 +513,10 @@ class _Engine:
             self._queue_conflict(changed[0], key)
             return
         for row in remote:
-            with self.db.session() as s:
+            with self._session() as s:
                 self._audit_remote(s, "relationship", row.remote_id, "delete", row.payload["relationship"], None)
             self.adapter.delete_relationship(row.remote_id)
-            with self.db.session() as s:
+            with self._session() as s:
                 fresh = s.get(RemoteRecord, row.id)
                 if fresh is not None:
                     s.delete(fresh)
@@ -515,7 +526,7 @@ class _Engine:
         self.report.add("relationships_deleted_remote")
 
     def _queue_conflict(self, row: RemoteRecord, key: Key) -> None:
-        with self.db.session() as s:
+        with self._session() as s:
             link_id = self._links(s).link_ids.get(row.payload["relationship"]["client_id"])
             if link_id is None:
                 return
@@ -554,7 +565,7 @@ class _Engine:
 
     def _pull_new(self, remote: list[RemoteRecord], links: _Links) -> None:
         rel = remote[0].payload["relationship"]
-        with self.db.session() as s:
+        with self._session() as s:
             tenant = self._tenant(s)
             owner = s.get(Client, links.by_remote[rel["client_id"]])
             related = s.get(Client, links.by_remote[rel["related_client_id"]])
@@ -577,7 +588,7 @@ class _Engine:
         normal case) members come from the clients' `Groups`, and the group list (one call) is read daily and
         when the records show a membership change (a group may have been created or deleted). Without them (the
         paged-list fall-back), groups are listed with members (1 + one call per group) daily."""
-        with self.db.session() as s:
+        with self._session() as s:
             cp = s.scalar(select(Checkpoint).where(Checkpoint.tenant_id == self.tenant_id,
                                                    Checkpoint.system == self.system, Checkpoint.stream == GROUP_STREAM))
             read_at = datetime.fromisoformat(cp.value["read_at"]) if cp and cp.value.get("read_at") else None
@@ -591,7 +602,7 @@ class _Engine:
                 for g in extra.get("groups") or []:
                     known = derived.setdefault(g["id"], ClientGroup(id=g["id"], name=g.get("name") or ""))
                     known.member_ids = (*known.member_ids, rid)
-            with self.db.session() as s:
+            with self._session() as s:
                 stored = {r.remote_id: tuple(r.payload["group"]["member_ids"]) for r in self._rows(s, GROUP)
                           if r.remote_status == "active"}
             moved = any(tuple(sorted(g.member_ids)) != stored.get(gid) for gid, g in derived.items()) or any(
@@ -611,7 +622,7 @@ class _Engine:
         self._reconcile_groups()
 
     def _groups_read(self) -> None:
-        with self.db.session() as s:
+        with self._session() as s:
             cp = s.scalar(select(Checkpoint).where(
                 Checkpoint.tenant_id == self.tenant_id, Checkpoint.system == self.system,
                 Checkpoint.stream == GROUP_STREAM))
@@ -626,7 +637,7 @@ class _Engine:
         """Groups as XPM has them now. `complete`: the group list itself (a group it lacks is deleted);
         else what the detailed records show (a group no client shows keeps its row, with no members)."""
         now = utcnow()
-        with self.db.session() as s:
+        with self._session() as s:
             rows = {r.remote_id: r for r in self._rows(s, GROUP)}
             for gid, g in fetched.items():
                 row = rows.get(gid)
@@ -652,7 +663,7 @@ class _Engine:
                     row.payload_hash, row.changed_at = _hash(d), now
 
     def _reconcile_groups(self) -> None:
-        with self.db.session() as s:
+        with self._session() as s:
             row_ids = [r.id for r in self._rows(s, GROUP)]
             paired = self._paired_ids(s)
         for row_id in row_ids:
@@ -664,7 +675,7 @@ class _Engine:
                 self.report.add("kept_local_read_only")  # the system takes no such writes: not a failure
             except AdapterError as exc:
                 self.report.errors.append({"group_record": row_id, "error": f"{type(exc).__name__}: {str(exc)[:200]}"})
-        with self.db.session() as s:
+        with self._session() as s:
             paired = self._paired_ids(s)
             new_local = [g.id for g in s.scalars(select(ClientGroupRow).where(
                 ClientGroupRow.tenant_id == self.tenant_id)) if g.id not in paired]
@@ -682,11 +693,7 @@ class _Engine:
         return {g.id for r in self._rows(s, GROUP) if (g := _paired_group(s, r.payload.get("base"))) is not None}
 
     def _group_row(self, row_id: int, paired: set[int]) -> None:
-        with self.db.session() as s:
-            # Write first: on SQLite a transaction that reads and then writes cannot wait for a writer that
-            # committed in between (the lease heartbeat): it fails at once with "database is locked".
-            s.execute(update(RemoteRecord).where(RemoteRecord.id == row_id)
-                      .values(last_seen_at=RemoteRecord.last_seen_at))
+        with self._session() as s:
             row = s.get(RemoteRecord, row_id)
             assert row is not None
             base, g = row.payload.get("base"), row.payload["group"]
@@ -774,7 +781,7 @@ class _Engine:
         row.payload_hash = _hash(d)
 
     def _push_group(self, group_id: int) -> None:
-        with self.db.session() as s:
+        with self._session() as s:
             local = s.get(ClientGroupRow, group_id)
             if local is None:
                 return
@@ -792,7 +799,7 @@ class _Engine:
         created = self.adapter.add_group(ClientGroup(id=None, name=name, member_ids=tuple(remote_ids)))
         d = group_to_dict(created)
         now = utcnow()
-        with self.db.session() as s:
+        with self._session() as s:
             if created.id:
                 self._patch_membership(s, created.id, name, list(created.member_ids), [])
             agreed = sorted(links.by_remote[m] for m in created.member_ids if m in links.by_remote)
