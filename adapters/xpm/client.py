@@ -18,8 +18,8 @@ Reading strategy (xpm_aps_xero.md §1.4), at the fewest calls the API allows:
 
 Checkpoints (`Page.checkpoint`, opaque: pass back as `resume_from`) and cursors (`Page.next_cursor`, set on
 the last page of a listing: where the next incremental pull starts, on the server's clock minus an overlap):
-- full load: `list` (the detailed listing cannot resume mid-way: resuming repeats its one call) or, after a
-  fall-back, `page:<pageToken>`; None on the last page;
+- full load: `list:<clients delivered>` (resuming repeats the listing's one call and skips what was
+  delivered) or, after a fall-back, `page:<pageToken>`; None on the last page;
 - incremental: `since:<ISO UTC>` on every page (resuming repeats the pull: at-least-once, nothing skipped).
 """
 
@@ -150,7 +150,7 @@ class XpmClient(ClientSystem):
         if resume_from:
             kind, _, value = resume_from.partition(":")
             if kind == "list":
-                return self._full_listing()
+                return self._full_listing(skip=int(value or 0))
             if kind == "page" and value:
                 return self._paged_clients(value, skip=set(), next_cursor=None)
             if kind == "since" and value:
@@ -160,8 +160,9 @@ class XpmClient(ClientSystem):
             return self._full_listing()
         return self._incremental(modified_since)
 
-    def _full_listing(self) -> Iterator[Page[ClientProfile]]:
-        """One streamed `list?detailed=true`; `paged-list` for the rest if it cannot finish."""
+    def _full_listing(self, skip: int = 0) -> Iterator[Page[ClientProfile]]:
+        """One streamed `list?detailed=true`; `paged-list` for the rest if it cannot finish. Resuming (`skip`:
+        clients already delivered) repeats the one call but not the pages: XPM lists in a stable order."""
         started = self._clock()
         delivered: set[str] = set()
         if not self._detailed_full_load:
@@ -171,10 +172,16 @@ class XpmClient(ClientSystem):
             resp = self.http.open_stream("client.api/list", {"detailed": "true"}, read_timeout=self._list_read_timeout)
             next_cursor = self._next_cursor(started, started)
             held: list[ClientProfile] | None = None
+            passed = 0
             for chunk in self._stream_clients(resp):
+                if passed < skip:
+                    passed += len(chunk)
+                    chunk = chunk[len(chunk) - (passed - skip):] if passed > skip else []
+                    if not chunk:
+                        continue
                 if held is not None:
-                    yield Page(held, checkpoint="list")
                     delivered.update(p.id for p in held)
+                    yield Page(held, checkpoint=f"list:{skip + len(delivered)}")
                 held = chunk
             yield Page(held or [], checkpoint=None, next_cursor=next_cursor)
             return

@@ -65,7 +65,7 @@ def test_full_load_is_one_detailed_listing_with_relationships_groups_and_contact
                match=[responses.matchers.query_param_matcher({"detailed": "true"})])
     pages = list(client.iter_client_pages())
     assert [[c.id for c in p.items] for p in pages] == [[A, B], [C]]
-    assert [p.checkpoint for p in pages] == ["list", None]
+    assert [p.checkpoint for p in pages] == ["list:2", None]
     assert pages[-1].next_cursor is not None and pages[0].next_cursor is None
     acme = pages[0].items[0]
     assert acme.extra["detailed"] is True and acme.extra["group_ids"] == [G]
