@@ -110,7 +110,7 @@ def record_and_queue(ctx: ServiceContext, executor: Executor, events: list[XeroE
     if not events:
         return intake
     tenants: dict[str, list[tuple[int, str]]] = {}
-    with ctx.db.session() as s:
+    with ctx.db.read() as s:
         for remote, tid, name in s.execute(
                 select(TenantSystem.remote_tenant_id, Tenant.id, Tenant.name).join(Tenant)
                 .where(TenantSystem.system == SYSTEM,

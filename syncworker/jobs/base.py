@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from syncworker.jobs import functions
 from syncworker.services.context import ServiceContext
-from syncworker.services.locks import current_holder
+from syncworker.services.locks import live_holder
 from syncworker.services.runs import RunRecorder
 from syncworker.services.tenants import get_tenant
 
@@ -97,7 +97,7 @@ def prepare(ctx: ServiceContext, request: JobRequest, *, refuse_if_busy: bool = 
         except ValueError as exc:
             raise JobRejected(str(exc)) from None
     if refuse_if_busy:
-        held, holder = current_holder(ctx.db, tenant_id)
+        held, holder = live_holder(ctx.db, tenant_id, ctx.settings.lock_ttl_seconds)
         if held:
             which = f" (run {holder})" if holder else ""
             raise JobRejected(f"tenant {request.tenant!r} already has a run in progress{which}; "

@@ -1,22 +1,32 @@
 """One run per tenant at a time, across processes, on SQLite and PostgreSQL alike: a lease row in
-`run_locks`. The holder heart-beats from a background thread; a holder that dies (SIGKILL, lost machine)
-stops heart-beating and its lease can be taken over after the TTL, so a crash never wedges a tenant."""
+`run_locks`. The holder heart-beats from a background thread; a holder that dies loses its lease at once
+when it ran on this host (its process is gone), otherwise when its heartbeat is older than the TTL. Dead
+leases are reaped by whoever next looks (a run starting, a job submitted, `tenants unblock`) and by the
+periodic reapers of `syncworker run` and the scale-out workers, and their runs are closed, so a crash never
+wedges a tenant."""
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from types import TracebackType
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
+from syncworker.services.runs import ABANDONED
 from syncworker.store.db import Database
 from syncworker.store.models import JobRun, RunLock
 from syncworker.store.types import utcnow
+
+log = logging.getLogger(__name__)
+HOST = socket.gethostname()
 
 
 class TenantBusy(RuntimeError):
@@ -28,37 +38,97 @@ class TenantBusy(RuntimeError):
         self.tenant_id, self.run_id = tenant_id, run_id
 
 
+def holder_name() -> str:
+    return f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def holder_is_dead(holder: str) -> bool:
+    """True when the holder ran on this host and its process is gone (or a zombie). A holder on another
+    host is judged by its heartbeat only."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != HOST or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:  # killed but not yet waited for by its parent: dead all the same
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+@dataclass(frozen=True)
+class Reaped:
+    tenant_id: int
+    holder: str
+    run_id: int | None
+    why: str  # "process gone" or "heartbeat stale"
+
+
+def reap_dead_leases(db: Database, ttl_seconds: int, *, tenant_id: int | None = None) -> list[Reaped]:
+    """Release the leases of holders that died, and close their runs as failed (abandoned)."""
+    cutoff = utcnow() - timedelta(seconds=ttl_seconds)
+    query = select(RunLock.tenant_id, RunLock.holder, RunLock.run_id, RunLock.heartbeat_at)
+    if tenant_id is not None:
+        query = query.where(RunLock.tenant_id == tenant_id)
+    with db.read() as s:
+        rows = s.execute(query).all()
+    dead = [Reaped(t, h, r, "process gone" if holder_is_dead(h) else "heartbeat stale")
+            for t, h, r, beat in rows if beat < cutoff or holder_is_dead(h)]
+    if not dead:
+        return []
+    with db.session() as s:
+        for d in dead:
+            s.execute(delete(RunLock).where(RunLock.tenant_id == d.tenant_id, RunLock.holder == d.holder))
+            if d.run_id is not None:
+                s.execute(update(JobRun).where(JobRun.id == d.run_id, JobRun.status == "running").values(
+                    status="failed", finished_at=utcnow(), message=ABANDONED))
+    for d in dead:
+        log.warning("released the tenant lease of a dead run (%s)", d.why,
+                    extra={"tenant_id": d.tenant_id, "run_id": d.run_id})
+    return dead
+
+
 class TenantLock:
     def __init__(self, db: Database, tenant_id: int, *, ttl_seconds: int = 300, run_id: int | None = None) -> None:
         self.db, self.tenant_id, self.ttl, self.run_id = db, tenant_id, ttl_seconds, run_id
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.holder = holder_name()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def acquire(self) -> None:
+    def _insert(self) -> bool:
         now = utcnow()
         try:
             with self.db.session() as s:
                 s.add(RunLock(tenant_id=self.tenant_id, holder=self.holder, run_id=self.run_id, acquired_at=now,
                               heartbeat_at=now))
+            return True
         except IntegrityError:
-            # Held: take it over only if its holder stopped heart-beating.
-            cutoff = now - timedelta(seconds=self.ttl)
-            with self.db.session() as s:
-                taken = s.execute(
-                    update(RunLock).where(RunLock.tenant_id == self.tenant_id, RunLock.heartbeat_at < cutoff)
-                    .values(holder=self.holder, run_id=self.run_id, acquired_at=now, heartbeat_at=now)
-                ).rowcount
-                if taken != 1:
-                    raise TenantBusy(self.tenant_id, s.scalar(
-                        select(RunLock.run_id).where(RunLock.tenant_id == self.tenant_id))) from None
+            return False
+
+    def acquire(self) -> None:
+        # Held: take it over only if its holder died (process gone, or stopped heart-beating).
+        if not self._insert() and not (reap_dead_leases(self.db, self.ttl, tenant_id=self.tenant_id)
+                                       and self._insert()):
+            with self.db.read() as s:
+                raise TenantBusy(self.tenant_id, s.scalar(
+                    select(RunLock.run_id).where(RunLock.tenant_id == self.tenant_id))) from None
         self._thread = threading.Thread(target=self._beat, name=f"lock-heartbeat-{self.tenant_id}", daemon=True)
         self._thread.start()
 
     def _beat(self) -> None:
         interval = max(1.0, self.ttl / 5)
         while not self._stop.wait(interval):
-            self.heartbeat()
+            try:
+                self.heartbeat()
+            except Exception as exc:  # noqa: BLE001 - a missed beat must never end the run; the next one may pass
+                log.warning("lease heartbeat failed; trying again in %.0f s", interval,
+                            extra={"tenant_id": self.tenant_id, "error_class": type(exc).__name__})
 
     def heartbeat(self) -> None:
         now = utcnow()
@@ -84,8 +154,14 @@ class TenantLock:
         self.release()
 
 
+def live_holder(db: Database, tenant_id: int, ttl_seconds: int) -> tuple[bool, int | None]:
+    """`current_holder` after releasing a dead holder's lease: what a caller deciding "busy" should ask."""
+    reap_dead_leases(db, ttl_seconds, tenant_id=tenant_id)
+    return current_holder(db, tenant_id)
+
+
 def current_holder(db: Database, tenant_id: int) -> tuple[bool, int | None]:
     """(held, run id) of the tenant's lock. A lock may be held with no run id (an operator tool, a test)."""
-    with db.session() as s:
+    with db.read() as s:
         row = s.execute(select(RunLock.run_id).where(RunLock.tenant_id == tenant_id)).first()
         return (row is not None, row[0] if row is not None else None)

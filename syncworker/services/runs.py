@@ -14,6 +14,7 @@ from syncworker.store.models import JobRun
 from syncworker.store.types import utcnow
 
 MAX_STORED_ERRORS = 500  # the rest are counted, not stored
+ABANDONED = "abandoned: the worker stopped before finishing; the next run resumes from its checkpoint"
 
 
 class RunRecorder:
@@ -59,6 +60,6 @@ class RunRecorder:
             if ids:
                 s.execute(update(JobRun).where(JobRun.id.in_(ids)).values(
                     status="failed", finished_at=utcnow(),
-                    message="abandoned: the worker stopped before finishing; the next run resumes from its checkpoint",
+                    message=ABANDONED,
                 ))
         return ids

@@ -1,8 +1,18 @@
 """The database handle: engine set-up for SQLite (WAL, foreign keys, busy timeout) and PostgreSQL,
-sessions as units of work, and schema migrations through Alembic."""
+sessions as units of work, and schema migrations through Alembic.
+
+SQLite allows one writer at a time. A unit of work that may write starts with `BEGIN IMMEDIATE`, taking the
+write lock before it reads: a deferred `BEGIN` that reads and then writes fails at once with SQLITE_BUSY
+whenever another connection committed in between (WAL cannot upgrade a stale snapshot), and `busy_timeout`
+cannot help it. The lock is taken eagerly when the session opens, so a lock still busy after the timeout is
+retried a bounded number of times before the body has run (nothing to undo). Pure reads (`Database.read()`)
+keep a deferred `BEGIN` and never wait for a writer in WAL mode.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,11 +23,15 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from syncworker.config import normalise_database_url
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
+SQLITE_BUSY_TIMEOUT_S = 30  # how long one BEGIN IMMEDIATE waits for the writer ahead of it
+SQLITE_BEGIN_ATTEMPTS = 3  # then the unit of work fails with "database is locked"
+log = logging.getLogger(__name__)
 
 
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:
@@ -35,7 +49,10 @@ class Database:
         self.url = normalise_database_url(url)
         self.schema = schema  # PostgreSQL only: isolate a test run in its own schema
         self.engine = _make_engine(self.url, schema=schema, echo=echo)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # One pool; on SQLite the units of work that may write open with BEGIN IMMEDIATE, reads (and the raw
+        # engine: migrations, PRAGMAs) with a deferred BEGIN (see the module docstring).
+        self._sessions = sessionmaker(self.engine.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False)
+        self._readers = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
     def connect_url(self) -> str:
@@ -51,14 +68,40 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A unit of work: commits when the block ends normally, rolls back everything on error."""
+        """A unit of work that may write: commits when the block ends normally, rolls back everything on
+        error. On SQLite it holds the write lock from its first statement to its end, so keep it short:
+        no API calls and no long computation inside."""
         with self._sessions() as session:
+            if self.dialect == "sqlite":
+                self._begin_immediate(session)
             try:
                 yield session
                 session.commit()
             except BaseException:
                 session.rollback()
                 raise
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A unit of work that only reads (a consistent snapshot; on SQLite it never waits for a writer).
+        It is closed, never committed, at the end (a write in it is lost: use `session()` for those); the
+        objects it loaded stay readable, detached."""
+        with self._readers() as session:
+            yield session
+
+    @staticmethod
+    def _begin_immediate(session: Session) -> None:
+        for attempt in range(1, SQLITE_BEGIN_ATTEMPTS + 1):
+            try:
+                session.connection()  # runs the engine's "begin" hook: BEGIN IMMEDIATE
+                return
+            except OperationalError as exc:
+                session.rollback()
+                if "locked" not in str(exc) or attempt == SQLITE_BEGIN_ATTEMPTS:
+                    raise
+                log.warning("the SQLite write lock stayed busy; trying again",
+                            extra={"attempt": attempt, "of": SQLITE_BEGIN_ATTEMPTS})
+                time.sleep(0.05 * attempt)
 
     # --- migrations ---
     def alembic_config(self) -> AlembicConfig:
@@ -98,11 +141,11 @@ def _make_engine(url: str, *, schema: str | None, echo: bool) -> Engine:
         database = parsed.database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-        # Let SQLAlchemy, not the driver, open transactions, so BEGIN IMMEDIATE works for write locks.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        # SQLAlchemy, not the driver, opens transactions: deferred unless the connection asks for IMMEDIATE.
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     kwargs["pool_pre_ping"] = True
     if schema:
@@ -110,11 +153,16 @@ def _make_engine(url: str, *, schema: str | None, echo: bool) -> Engine:
     return create_engine(url, **kwargs)
 
 
+def _sqlite_begin(conn: Any) -> None:
+    mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.isolation_level = None  # autocommit at the driver; SQLAlchemy's "begin" hook issues BEGIN
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
