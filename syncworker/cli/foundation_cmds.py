@@ -90,6 +90,26 @@ def tenants_list(as_json: bool) -> None:
     emit_json(rows) if as_json else print_table(rows, title="tenants")
 
 
+@tenants.command("unblock")
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Also release a lease whose holder still looks alive (a lost machine).")
+@json_option
+@handles_errors(TenantError)
+def tenants_unblock(name: str, force: bool, as_json: bool) -> None:
+    """Release the tenant's lease if the run holding it died (or, with --force, whatever holds it)."""
+    from syncworker.services.locks import unblock_tenant
+
+    app = get_app()
+    result = unblock_tenant(app.database(), name, app.settings.lock_ttl_seconds, force=force, actor="cli")
+    if as_json:
+        emit_json(result)
+    elif result["still_busy_with_run"]:
+        raise CommandError(f"tenant {name!r} is busy with run {result['still_busy_with_run']}, whose process is "
+                           "alive; wait for it, or use --force if that process is known to be gone")
+    else:
+        click.echo(f"tenant {name!r} is free ({result['released']} lease(s) released)")
+
+
 @click.group("import")
 def import_() -> None:
     """Import local records from canonical CSV or JSON files."""

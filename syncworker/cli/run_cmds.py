@@ -15,10 +15,14 @@ from sqlalchemy import select
 
 from syncworker.cli.context import CommandError, emit_json, get_app, json_option
 from syncworker.jobs.base import Executor
-from syncworker.jobs.inprocess import InProcessExecutor
+from syncworker.jobs.inprocess import DEFAULT_GRACE_SECONDS, InProcessExecutor, exit_now
 from syncworker.jobs.scheduler import JobScheduler, Outcome, ScheduleError
 from syncworker.services.context import ServiceContext
 from syncworker.store.models import JobRun
+
+grace_option = click.option(
+    "--grace", type=click.FloatRange(0, 3600), default=DEFAULT_GRACE_SECONDS, show_default=True,
+    help="Seconds running jobs get to finish after SIGTERM/Ctrl-C; then they are recorded as interrupted.")
 
 
 def _services() -> ServiceContext:
@@ -37,10 +41,17 @@ def _scheduler(ctx: ServiceContext, executor: Executor, *, skip_busy: bool) -> J
 
 
 @contextmanager
-def _until_stopped() -> Iterator[threading.Event]:
-    """An event set by SIGINT or SIGTERM (the platform's stop signal), so shutdown is always clean."""
+def _until_stopped(hurry: threading.Event | None = None) -> Iterator[threading.Event]:
+    """An event set by SIGINT or SIGTERM (the platform's stop signal), so shutdown is always clean; a second
+    signal sets `hurry` (stop waiting for running jobs)."""
     stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def on_signal(*_: object) -> None:
+        if stop.is_set() and hurry is not None:
+            hurry.set()
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield stop
     finally:
@@ -74,11 +85,14 @@ def _run_once(scheduler: JobScheduler, executor: InProcessExecutor) -> list[Outc
 @click.option("--once", is_flag=True, help="Submit every due or missed job once, wait for them, and exit.")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 32),
               help="Jobs that may run at the same time (different tenants; a tenant runs one job at a time).")
+@grace_option
 @json_option
-def run(once: bool, workers: int, as_json: bool) -> None:
+def run(once: bool, workers: int, grace: float, as_json: bool) -> None:
     """Embedded default: run the schedules (settings `schedules`, UTC cron) and execute the jobs in this
     process, for every tenant connected to a system. A run missed while this was stopped runs once at start.
-    Stops cleanly on Ctrl-C or SIGTERM, letting running jobs finish. Run ONE such process per database."""
+    Stops cleanly on Ctrl-C or SIGTERM: no new job starts, running jobs get --grace seconds to finish, any
+    still unfinished are recorded as interrupted. Run ONE such process per database. Exits non-zero when
+    `--once` ran a job that failed."""
     ctx = _services()
     executor = InProcessExecutor(ctx, workers=workers)
     scheduler = _scheduler(ctx, executor, skip_busy=True)
@@ -86,30 +100,36 @@ def run(once: bool, workers: int, as_json: bool) -> None:
         outcomes = _run_once(scheduler, executor)
         executor.shutdown(wait=True)
         runs = _finished_runs(ctx, outcomes)
+        failed = [rid for rid, r in runs.items() if r["status"] == "failed"]
         if as_json:
             emit_json([o.as_dict() | runs.get(o.run_id or 0, {}) for o in outcomes])
-            return
-        if not outcomes:
+        elif not outcomes:
             click.echo("nothing due")
-        for o in outcomes:
+        for o in outcomes if not as_json else ():
             run_info = runs.get(o.run_id or 0, {})
             tail = f"run {o.run_id}: {run_info.get('status')}" + (f" ({run_info['message']})" if run_info.get("message") else "")
             click.echo(f"{o.kind} {o.tenant}/{o.system}: {tail if o.action == 'submitted' else 'skipped: ' + str(o.reason)}")
+        if failed:
+            raise click.exceptions.Exit(1)  # a scheduler (cron, CI) must see that a run failed
         return
-    _follow_schedules(scheduler, "syncworker run")
-    click.echo("stopping: waiting for running jobs to finish")
-    scheduler.shutdown(wait=False)
-    executor.shutdown(wait=True)
+    with _until_stopped(executor.hurry) as stop:
+        _follow_schedules(scheduler, "syncworker run", stop)
+        scheduler.shutdown(wait=False)
+        if executor.pending_run_ids():
+            click.echo(f"stopping: running jobs get up to {grace:g} s to finish", err=True)
+        interrupted = executor.shutdown(wait=True, grace=grace)
+    if interrupted:
+        click.echo(f"stopped: run(s) {', '.join(map(str, interrupted))} recorded as interrupted", err=True)
+        exit_now(0)
 
 
-def _follow_schedules(scheduler: JobScheduler, banner: str) -> None:
-    """Catch up, then follow the schedules until SIGINT/SIGTERM."""
-    with _until_stopped() as stop:
-        caught_up = scheduler.start()
-        schedules = {kind: expr for kind, expr in scheduler.ctx.settings.schedules.items() if expr}
-        click.echo(f"{banner}: schedules {schedules} (UTC); {sum(o.action == 'submitted' for o in caught_up)} "
-                   "missed job(s) submitted at start; Ctrl-C or SIGTERM stops")
-        stop.wait()
+def _follow_schedules(scheduler: JobScheduler, banner: str, stop: threading.Event) -> None:
+    """Catch up, then follow the schedules until `stop` is set (SIGINT/SIGTERM)."""
+    caught_up = scheduler.start()
+    schedules = {kind: expr for kind, expr in scheduler.ctx.settings.schedules.items() if expr}
+    click.echo(f"{banner}: schedules {schedules} (UTC); {sum(o.action == 'submitted' for o in caught_up)} "
+               "missed job(s) submitted at start; Ctrl-C or SIGTERM stops")
+    stop.wait()
 
 
 def _queue_services(command: str) -> ServiceContext:
@@ -143,24 +163,31 @@ def clock() -> None:
     executor = ProcrastinateExecutor(ctx)
     # Busy tenants are not skipped: the queue's tenant lock orders their jobs, its queueing lock keeps one waiting.
     scheduler = _scheduler(ctx, executor, skip_busy=False)
-    _follow_schedules(scheduler, "syncworker clock")
-    scheduler.shutdown(wait=True)
+    with _until_stopped() as stop:
+        _follow_schedules(scheduler, "syncworker clock", stop)
+        scheduler.shutdown(wait=True)
     executor.shutdown()
 
 
 @click.command()
 @click.option("--concurrency", default=2, show_default=True, type=click.IntRange(1, 64),
               help="Jobs this worker runs at the same time (each in a thread; one per tenant at a time).")
-def worker(concurrency: int) -> None:
+@grace_option
+def worker(concurrency: int, grace: float) -> None:
     """Scale-out (PostgreSQL): execute queued jobs. Start as many as needed, on any machines; a tenant's jobs
-    never run at the same time. Installs the queue's tables if missing. Stops on SIGINT/SIGTERM after the
-    running jobs finish."""
+    never run at the same time. Installs the queue's tables if missing. Stops on SIGINT/SIGTERM: no new job
+    is fetched, running jobs get --grace seconds to finish; any still unfinished are recorded as interrupted
+    and their tenants released."""
     from syncworker.jobs.procrastinate_executor import make_app
+    from syncworker.services.locks import release_process_leases
 
     ctx = _queue_services("worker")
     app = make_app(ctx.db, pool_size=concurrency + 2)
     click.echo(f"syncworker worker: concurrency {concurrency}; Ctrl-C or SIGTERM stops after running jobs finish")
-    app.run_worker(concurrency=concurrency, additional_context={"services": ctx})
+    app.run_worker(concurrency=concurrency, additional_context={"services": ctx}, shutdown_graceful_timeout=grace)
+    if interrupted := release_process_leases(ctx.db):
+        click.echo(f"stopped: run(s) {', '.join(map(str, interrupted))} recorded as interrupted", err=True)
+        exit_now(0)
 
 
 commands: list[click.Command] = [run, clock, worker]

@@ -1,11 +1,19 @@
 """`syncworker serve`: the HTTP API (operator endpoints, Xero webhooks, health, metrics) on uvicorn, with
-jobs run in-process."""
+jobs run in-process.
+
+Stopping: uvicorn handles SIGTERM/SIGINT itself (stops accepting, finishes open requests) and then re-raises
+the signal with the handlers that were in place before it started. With the default SIGTERM handler that
+re-raise would end the process there, abandoning accepted jobs, so ours are installed first: the re-raise
+lands in them and the executor's graceful shutdown runs (a further signal cuts the grace period short)."""
 
 from __future__ import annotations
+
+import signal
 
 import click
 
 from syncworker.cli.context import get_app
+from syncworker.jobs.inprocess import DEFAULT_GRACE_SECONDS
 
 
 @click.command("serve")
@@ -13,13 +21,17 @@ from syncworker.cli.context import get_app
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port (default: http.port, 8080).")
 @click.option("--workers-threads", "threads", type=click.IntRange(1, 64), default=2, show_default=True,
               help="Threads running jobs (link runs, syncs, webhook pulls) in this process.")
-def serve(host: str | None, port: int | None, threads: int) -> None:
-    """Serve the HTTP API until interrupted. Operator endpoints need SYNCWORKER_OPERATOR_TOKEN (they answer
-    503 without it); the Xero webhook needs SYNCWORKER_XERO_WEBHOOK_KEY. On shutdown, accepted jobs finish."""
+@click.option("--grace", type=click.FloatRange(0, 3600), default=DEFAULT_GRACE_SECONDS, show_default=True,
+              help="Seconds accepted jobs get to finish after SIGTERM/Ctrl-C; then they are closed as interrupted.")
+def serve(host: str | None, port: int | None, threads: int, grace: float) -> None:
+    """Serve the HTTP API until SIGTERM or Ctrl-C. Operator endpoints need SYNCWORKER_OPERATOR_TOKEN (they
+    answer 503 without it); the Xero webhook needs SYNCWORKER_XERO_WEBHOOK_KEY. On shutdown no new job is
+    taken and accepted jobs get --grace seconds to finish; any still unfinished are recorded as interrupted
+    and their tenants released."""
     import uvicorn
 
     from syncworker.http.app import create_app
-    from syncworker.jobs.inprocess import InProcessExecutor
+    from syncworker.jobs.inprocess import InProcessExecutor, exit_now
     app_ = get_app()
     settings = app_.settings
     ctx = app_.services()
@@ -31,10 +43,25 @@ def serve(host: str | None, port: int | None, threads: int) -> None:
         log_config=None,  # keep syncworker's redacting log handler
         server_header=False, proxy_headers=False, timeout_graceful_shutdown=10,
     ))
+    signals: list[int] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        signals.append(signum)
+        if len(signals) > 1:  # the first is uvicorn's re-raise of the stop signal
+            executor.hurry.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         server.run()
     finally:
-        executor.shutdown(wait=True)
+        if executor.pending_run_ids():
+            click.echo(f"stopping: accepted jobs get up to {grace:g} s to finish", err=True)
+        interrupted = executor.shutdown(wait=True, grace=grace)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if interrupted:
+        click.echo(f"stopped: run(s) {', '.join(map(str, interrupted))} recorded as interrupted", err=True)
+        exit_now(0)
     if not server.started:
         raise click.ClickException(f"could not start the server on {host or settings.http_host}:"
                                    f"{port or settings.http_port} (see the log above)")

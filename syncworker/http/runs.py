@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from syncworker.http.auth import Actor
 from syncworker.http.deps import Ctx, Jobs, TenantQuery
 from syncworker.jobs.base import JobRequest
 from syncworker.services.queries import list_runs, show_run
@@ -52,3 +53,18 @@ def get_runs(ctx: Ctx, tenant: TenantQuery | None = None,
              limit: Annotated[int, Query(ge=1, le=500)] = 20) -> list[dict[str, Any]]:
     """Recent runs, newest first, for one tenant or all."""
     return list_runs(ctx.db, tenant, limit=limit)
+
+
+class Unblock(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tenant: str = Field(min_length=1, max_length=200)
+    force: StrictBool = False
+
+
+@router.post("/tenants/unblock", responses={404: {"description": "unknown tenant"}})
+def unblock(body: Unblock, ctx: Ctx, actor: Actor) -> dict[str, Any]:
+    """Release a tenant's lease held by a run whose worker died (with `force`, whatever holds it); the
+    released runs are closed as failed. `still_busy_with_run` names a live holder left alone."""
+    from syncworker.services.locks import unblock_tenant
+
+    return unblock_tenant(ctx.db, body.tenant, ctx.settings.lock_ttl_seconds, force=body.force, actor=actor)

@@ -10,17 +10,22 @@
   so the waits stay short.
 - Two periodic housekeeping tasks (deduplicated by the database across workers): queued runs are kept
   heart-beating so `RunRecorder.reap_abandoned` does not close a run that is merely waiting in the queue,
-  and jobs left `doing` by a dead worker are re-queued so they do not hold their tenant lock forever.
+  and, every minute, jobs left `doing` by a dead worker are recovered so they do not hold their tenant lock
+  forever: re-queued, or, when a job of the same kind already waits (its queueing lock is taken: the
+  schedule queued the next one), failed with their run closed, so the waiting job runs next. Dead
+  workers' tenant leases are released in the same pass.
 
 Procrastinate keeps its own tables in the same database; `install_schema()` creates them once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 import procrastinate
+import procrastinate.manager
 from procrastinate import JobContext, PsycopgConnector, RetryStrategy
 from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.schema import SchemaManager
@@ -74,7 +79,7 @@ def make_app(db: Database, *, pool_size: int = 4) -> procrastinate.App:
     app.periodic(cron="* * * * *", periodic_id="keep_queued_runs_alive")(
         app.task(name="syncworker.keep_queued_runs_alive", pass_context=True,
                  queueing_lock="keep_queued_runs_alive")(keep_queued_runs_alive))
-    app.periodic(cron="*/5 * * * *", periodic_id="requeue_stalled_jobs")(
+    app.periodic(cron="* * * * *", periodic_id="requeue_stalled_jobs")(
         app.task(name="syncworker.requeue_stalled_jobs", pass_context=True,
                  queueing_lock="requeue_stalled_jobs")(requeue_stalled_jobs))
     return app
@@ -135,13 +140,49 @@ def refresh_queued_runs(db: Database) -> int:
 
 async def requeue_stalled_jobs(context: JobContext, timestamp: int) -> int:
     """Jobs left `doing` by a worker that stopped heart-beating (killed, machine lost) are put back in the
-    queue; otherwise they would hold their tenant's lock forever."""
-    manager = context.app.job_manager
-    stalled = list(await manager.get_stalled_jobs())
-    for job in stalled:
-        log.warning("re-queueing a job whose worker died", extra={"job_id": job.id, "task": job.task_name})
-        await manager.retry_job(job)
-    return len(stalled)
+    queue, or failed when a job of the same kind already waits; otherwise they would hold their tenant's
+    lock forever. Returns how many were recovered."""
+    services = services_for(context)
+    return len(await recover_stalled_jobs(context.app.job_manager, services.db, services.settings.lock_ttl_seconds))
+
+
+async def recover_stalled_jobs(manager: procrastinate.manager.JobManager, db: Database, lease_ttl: int,
+                               seconds_since_heartbeat: float = 30) -> list[tuple[int, str]]:
+    """(job id, "requeued" | "failed") for each stalled job."""
+    from procrastinate.jobs import Status
+
+    from syncworker.services.locks import reap_dead_leases
+
+    recovered: list[tuple[int, str]] = []
+    for job in list(await manager.get_stalled_jobs(seconds_since_heartbeat=seconds_since_heartbeat)):
+        assert job.id is not None
+        waiting = job.queueing_lock is not None and any(
+            True for _ in await manager.list_jobs_async(queueing_lock=job.queueing_lock, status="todo"))
+        run_id = (job.task_kwargs or {}).get("run_id")
+        if waiting:
+            # The same job waits in the queue: this one is dropped (its run closed) and the waiting one
+            # resumes from the checkpoints, with nothing lost.
+            await manager.finish_job_by_id_async(job.id, status=Status.FAILED, delete_job=False)
+            if run_id is not None:
+                await asyncio.to_thread(_close_run, db, int(run_id))
+            recovered.append((job.id, "failed"))
+        else:
+            try:
+                await manager.retry_job(job)
+                recovered.append((job.id, "requeued"))
+            except AlreadyEnqueued:  # a duplicate was queued between the two statements
+                await manager.finish_job_by_id_async(job.id, status=Status.FAILED, delete_job=False)
+                recovered.append((job.id, "failed"))
+        log.warning("recovered a job whose worker died: %s", recovered[-1][1],
+                    extra={"job_id": job.id, "task": job.task_name, "run_id": run_id})
+    if recovered:
+        await asyncio.to_thread(reap_dead_leases, db, lease_ttl)
+    return recovered
+
+
+def _close_run(db: Database, run_id: int) -> None:
+    RunRecorder(db).finish_if_running(
+        run_id, "failed", message="abandoned: the worker died; the same job waiting in the queue runs instead")
 
 
 # --- the executor ---

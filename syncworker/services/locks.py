@@ -94,6 +94,22 @@ def reap_dead_leases(db: Database, ttl_seconds: int, *, tenant_id: int | None = 
     return dead
 
 
+INTERRUPTED = "interrupted: the process stopped before this job finished; the next run resumes from its checkpoint"
+
+
+def release_process_leases(db: Database) -> list[int]:
+    """On a stop that leaves jobs unfinished: release every lease this process holds and close their runs
+    as interrupted, so the tenants are free at once. Returns the run ids closed."""
+    mine = RunLock.holder.like(f"{HOST}:{os.getpid()}:%")
+    with db.session() as s:
+        run_ids = [r for r in s.scalars(select(RunLock.run_id).where(mine)) if r is not None]
+        s.execute(delete(RunLock).where(mine))
+        if run_ids:
+            s.execute(update(JobRun).where(JobRun.id.in_(run_ids), JobRun.status == "running").values(
+                status="failed", finished_at=utcnow(), message=INTERRUPTED))
+    return run_ids
+
+
 class TenantLock:
     def __init__(self, db: Database, tenant_id: int, *, ttl_seconds: int = 300, run_id: int | None = None) -> None:
         self.db, self.tenant_id, self.ttl, self.run_id = db, tenant_id, ttl_seconds, run_id
@@ -165,3 +181,27 @@ def current_holder(db: Database, tenant_id: int) -> tuple[bool, int | None]:
     with db.read() as s:
         row = s.execute(select(RunLock.run_id).where(RunLock.tenant_id == tenant_id)).first()
         return (row is not None, row[0] if row is not None else None)
+
+
+def unblock_tenant(db: Database, tenant_name: str, ttl_seconds: int, *, force: bool = False,
+                   actor: str = "operator") -> dict[str, object]:
+    """An operator's way out for a tenant refused as busy: release a dead holder's lease (and close its
+    run); with `force`, also a holder that still looks alive (its run is closed as failed: use it only when
+    that process is known to be gone, e.g. on a lost machine before the TTL runs out)."""
+    from syncworker.services.tenants import get_tenant
+
+    with db.read() as s:
+        tenant_id = get_tenant(s, tenant_name).id
+    released = [r.run_id for r in reap_dead_leases(db, ttl_seconds, tenant_id=tenant_id)]
+    held, holder_run = current_holder(db, tenant_id)
+    if held and force:
+        with db.session() as s:
+            s.execute(delete(RunLock).where(RunLock.tenant_id == tenant_id))
+            if holder_run is not None:
+                s.execute(update(JobRun).where(JobRun.id == holder_run, JobRun.status == "running").values(
+                    status="failed", finished_at=utcnow(), message=f"released by {actor} (tenants unblock --force)"))
+        released.append(holder_run)
+        held = False
+    log.info("tenant unblock: %d lease(s) released", len(released), extra={"tenant_id": tenant_id})
+    return {"tenant": tenant_name, "released_runs": [r for r in released if r is not None],
+            "released": len(released), "still_busy_with_run": holder_run if held else None}

@@ -52,6 +52,12 @@ class RunRecorder:
                 )
             )
 
+    def finish_if_running(self, run_id: int, status: str, *, message: str) -> bool:
+        """Close a run that has not finished (a run that finished keeps its outcome). True if closed."""
+        with self.db.session() as s:
+            return bool(s.execute(update(JobRun).where(JobRun.id == run_id, JobRun.status == "running").values(
+                status=status, message=message, finished_at=utcnow(), heartbeat_at=utcnow())).rowcount)
+
     def reap_abandoned(self, ttl_seconds: int) -> list[int]:
         """Close runs whose worker stopped heart-beating (crashed, killed) as failed."""
         cutoff = utcnow() - timedelta(seconds=ttl_seconds)
