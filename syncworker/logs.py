@@ -19,10 +19,13 @@ _PATTERNS = [
     (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+"), r"\1 [REDACTED]"),
     (re.compile(r"(?i)\b(refresh_token|access_token|client_secret|code)=([^&\s]+)"), r"\1=[REDACTED]"),
     (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), "[EMAIL]"),
-    (re.compile(r"(?<![\w-])\+?\d[\d ()-]{7,}\d(?![\w-])"), "[NUMBER]"),
+    # Digit runs long enough to be a phone or tax number; not ISO timestamps and dates (`2026-12-07`,
+    # `12:30:05`), which operators need and which identify no one.
+    (re.compile(r"(?<![\w:.-])(?!\d{4}-\d{2}-\d{2})\+?\d[\d ()-]{7,}\d(?![\w:-])"), "[NUMBER]"),
     (re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]+"), "[JWT]"),
 ]
-_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "color_message"}
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def redact_text(text: str) -> str:
@@ -59,7 +62,7 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": _ANSI.sub("", record.getMessage()),  # uvicorn colours some messages
         }
         entry.update({k: v for k, v in vars(record).items() if k not in _RESERVED})
         if record.exc_info:
@@ -72,7 +75,8 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", stream: Any = None
     use_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
     handler = logging.StreamHandler(stream)
     handler.addFilter(RedactingFilter())
-    handler.setFormatter(JsonFormatter() if use_json else logging.Formatter("%(levelname)-7s %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter() if use_json else logging.Formatter(
+        "%(asctime)s %(levelname)-7s %(name)s: %(message)s", datefmt="%Y-%m-%dT%H:%M:%S%z"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from syncworker.domain.csvsafe import safe_writer
 from syncworker.matching import MatchConfig, find_duplicates, match_records
 from syncworker.matching.csvio import CsvInputError, ReadReport, read_profiles
 from syncworker.matching.engine import return_freed_memory
@@ -69,7 +70,7 @@ def match(local_csv: Path, remote_csv: Path, out_path: Path, config_path: Path |
     return_freed_memory()  # the reader's transient columns, so they do not add to the run's peak
     candidates = match_records(local, remote, config)
     with out_path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
+        writer = safe_writer(handle)
         writer.writerow(["local_id", "remote_id", "score", "weight", "decision", "reasons"])
         for c in candidates:
             writer.writerow([c.local_id, c.remote_id, f"{c.score:.6f}", f"{c.weight:.2f}", c.decision,
@@ -98,7 +99,7 @@ def dedupe(records_csv: Path, out_path: Path, config_path: Path | None, as_json:
     result = find_duplicates(records, config)
     cluster_of = {m: c.cluster_id for c in result.clusters for m in c.member_ids}
     with out_path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
+        writer = safe_writer(handle)
         writer.writerow(["id_a", "id_b", "score", "weight", "decision", "cluster_id", "reasons"])
         for p in result.pairs:
             same = cluster_of.get(p.id_a) is not None and cluster_of.get(p.id_a) == cluster_of.get(p.id_b)

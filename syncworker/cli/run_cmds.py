@@ -26,7 +26,19 @@ grace_option = click.option(
 
 
 def _services() -> ServiceContext:
-    return get_app().services()
+    """The context for a process that runs jobs: refused at start when the secret key cannot decrypt the
+    stored credentials (every run would fail as an internal error)."""
+    from syncworker.store.crypto import secret_key_problem
+
+    app = get_app()
+    ctx = app.services()
+    try:
+        problem = secret_key_problem(ctx.db, app.settings.secret_key)
+    except Exception:  # noqa: BLE001 - no schema yet: the commands below say so themselves
+        problem = None
+    if problem:
+        raise CommandError(problem)
+    return ctx
 
 
 def _scheduler(ctx: ServiceContext, executor: Executor, *, skip_busy: bool) -> JobScheduler:
@@ -115,8 +127,7 @@ def run(once: bool, workers: int, grace: float, as_json: bool) -> None:
     with _until_stopped(executor.hurry) as stop:
         _follow_schedules(scheduler, "syncworker run", stop)
         scheduler.shutdown(wait=False)
-        if executor.pending_run_ids():
-            click.echo(f"stopping: running jobs get up to {grace:g} s to finish", err=True)
+        click.echo(f"stopping: waiting for running jobs to finish (up to {grace:g} s)")
         interrupted = executor.shutdown(wait=True, grace=grace)
     if interrupted:
         click.echo(f"stopped: run(s) {', '.join(map(str, interrupted))} recorded as interrupted", err=True)

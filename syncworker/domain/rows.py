@@ -25,9 +25,17 @@ _KIND_ALIASES = {k.value: k for k in ClientKind} | {
 }
 _TRUE = {"true", "yes", "y", "1"}
 _FALSE = {"false", "no", "n", "0", ""}
+# The columns' sizes in the database (store/models.py; a test keeps the two in step): a longer value is a
+# bad row here, not a database error (PostgreSQL refuses it, SQLite would store it) later.
 MAX_LENGTHS = {"id": 100, "client_id": 100, "name": 300, "email": 320, "given_name": 100, "middle_name": 100,
-               "family_name": 100, "phone": 50, "mobile": 50, "postcode": 20, "tax_number": 30,
+               "family_name": 100, "phone": 50, "mobile": 50, "address_line1": 200, "address_line2": 200,
+               "city": 100, "region": 100, "postcode": 20, "country": 100, "tax_number": 30,
                "business_number": 30, "company_number": 30, "position": 100}
+MIN_BIRTH_YEAR = 1850
+# NUL and the other C0/C1 control characters never belong in a field (PostgreSQL refuses NUL outright);
+# tab, line feed and carriage return inside a value are folded to spaces by `_clean`.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_FOLDED = re.compile(r"[\t\r\n]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,23 +74,35 @@ def _clean(row: Mapping[str, object], column: str) -> str | None:
     value = row.get(column)
     if value is None:
         return None
-    text = str(value).strip()
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        raise TypeError  # a list or an object in a JSON file: reported by `_common`
+    text = _FOLDED.sub(" ", str(value)).strip()
     return text or None
 
 
 def _common(row: Mapping[str, object], problems: list[RowProblem], columns: tuple[str, ...]) -> dict[str, str | None]:
-    values = {c: _clean(row, c) for c in columns}
+    """Problems never quote the value: they end up in run records and logs, and values are client data."""
+    values: dict[str, str | None] = {}
+    for c in columns:
+        try:
+            values[c] = _clean(row, c)
+        except TypeError:
+            values[c] = None
+            problems.append(RowProblem(c, "must be text, not a list or an object"))
+    for column, v in values.items():
+        if v is not None and _CONTROL.search(v):
+            problems.append(RowProblem(column, "contains a control character (NUL or similar)"))
     for column, limit in MAX_LENGTHS.items():
         v = values.get(column)
         if v is not None and len(v) > limit:
             problems.append(RowProblem(column, f"longer than {limit} characters"))
     email = values.get("email")
     if email and not _EMAIL.match(email):
-        problems.append(RowProblem("email", f"{email!r} is not an email address"))
+        problems.append(RowProblem("email", "is not an email address"))
     for column in ("phone", "mobile"):
         v = values.get(column)
         if v and not any(ch.isdigit() for ch in v):
-            problems.append(RowProblem(column, f"{v!r} has no digits"))
+            problems.append(RowProblem(column, "has no digits"))
     return values
 
 
@@ -96,16 +116,18 @@ def parse_client_row(row: Mapping[str, object], *, today: date | None = None) ->
     if v["kind"]:
         kind = _KIND_ALIASES.get(v["kind"].lower())
         if kind is None:
-            problems.append(RowProblem("kind", f"{v['kind']!r} is not one of {', '.join(k.value for k in ClientKind)}"))
+            problems.append(RowProblem("kind", f"{v['kind'][:30]!r} is not one of {', '.join(k.value for k in ClientKind)}"))
     dob = None
     if v["date_of_birth"]:
         try:
             dob = date.fromisoformat(v["date_of_birth"])
         except ValueError:
-            problems.append(RowProblem("date_of_birth", f"{v['date_of_birth']!r} is not an ISO 8601 date (YYYY-MM-DD)"))
+            problems.append(RowProblem("date_of_birth", "is not an ISO 8601 date (YYYY-MM-DD)"))
         else:
             if dob > (today or date.today()):
-                problems.append(RowProblem("date_of_birth", f"{dob.isoformat()} is in the future"))
+                problems.append(RowProblem("date_of_birth", "is in the future"))
+            elif dob.year < MIN_BIRTH_YEAR:
+                problems.append(RowProblem("date_of_birth", f"is before {MIN_BIRTH_YEAR}"))
     if problems:
         raise RowInvalid(problems)
     assert kind is not None and v["id"] and v["name"]
@@ -126,7 +148,7 @@ def parse_contact_row(row: Mapping[str, object]) -> ContactProfile:
             problems.append(RowProblem(column, "is required"))
     raw_primary = (v["is_primary"] or "").lower()
     if raw_primary not in _TRUE | _FALSE:
-        problems.append(RowProblem("is_primary", f"{v['is_primary']!r} is not true/false"))
+        problems.append(RowProblem("is_primary", f"{v['is_primary'][:10]!r} is not true/false"))
     if problems:
         raise RowInvalid(problems)
     assert v["id"] and v["name"] and v["client_id"]

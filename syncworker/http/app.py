@@ -22,7 +22,7 @@ from syncworker.http import (
     webhooks,
 )
 from syncworker.http.auth import OperatorGate, require_operator
-from syncworker.http.limits import BodyLimit
+from syncworker.http.limits import BodyLimit, InputGuard
 from syncworker.http.metrics import WebhookCounters
 from syncworker.jobs.base import Executor
 from syncworker.services.context import ServiceContext
@@ -52,6 +52,7 @@ def create_app(ctx: ServiceContext, executor: Executor) -> FastAPI:
     docs.install(app)
     errors.install(app)
     # Outermost last: the gate refuses strangers before the body limit or anything else reads a byte.
+    app.add_middleware(InputGuard, exempt=frozenset({"/webhooks/xero"}))
     app.add_middleware(BodyLimit, exempt=frozenset({"/webhooks/xero"}))
     app.add_middleware(OperatorGate, token=ctx.settings.operator_token)
     return app

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from syncworker.domain.connections import ConnectionRefused
@@ -103,7 +104,18 @@ class CatchBugs:
             await response(scope, receive, send)
 
 
+async def _out_of_range(request: Request, exc: Exception) -> JSONResponse:
+    # An id or number the database cannot hold (PostgreSQL integer > 2^31-1, SQLite > 2^63-1), or a value
+    # its column refuses: the request is wrong, not the server. The exception's text quotes the values.
+    log.info("refused a value the database cannot hold", extra={"error_class": type(exc).__name__,
+                                                              "path": request.url.path})
+    return JSONResponse(detail("a value in the request is out of range for its field (an id that cannot "
+                               "exist, or a number or text too large)"), status_code=422)
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(DataError, _out_of_range)
+    app.add_exception_handler(OverflowError, _out_of_range)
     for exc_type in (TenantError, LookupError, LinkError, DuplicateError, ConflictError, ConnectionRefused,
                      UnknownSystem, JobRejected):
         app.add_exception_handler(exc_type, _service_error)

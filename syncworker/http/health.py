@@ -1,5 +1,6 @@
-"""`GET /health` (open): is the database reachable and its schema the one this code expects. 200 when
-both hold, 503 otherwise, so a load balancer or orchestrator stops sending traffic."""
+"""`GET /health` (open): is the database reachable, its schema the one this code expects, and the secret key
+the one the stored credentials were encrypted with. 200 when all hold, 503 otherwise, so a load balancer or
+orchestrator stops sending traffic (a wrong key would fail every run as an internal error)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from syncworker.http.deps import Ctx
+from syncworker.store.crypto import secret_key_problem
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger("syncworker.http")
 
 
-@router.get("/health", responses={503: {"description": "database unreachable or schema not current"}})
+@router.get("/health", responses={503: {"description": "database unreachable, schema not current, or the secret "
+                                                       "key cannot decrypt the stored credentials"}})
 def health(ctx: Ctx, request: Request) -> JSONResponse:
     body: dict[str, Any] = {"status": "ok", "database": "reachable", "schema": "current"}
     try:
@@ -33,4 +36,8 @@ def health(ctx: Ctx, request: Request) -> JSONResponse:
                     detail=f"database schema is at {current or 'nothing'}, code expects {head}: "
                            "run `syncworker db upgrade`")
         return JSONResponse(body, status_code=503)
+    if problem := secret_key_problem(ctx.db, ctx.settings.secret_key):
+        body.update(status="unavailable", secret_key="unusable", detail=problem)
+        return JSONResponse(body, status_code=503)
+    body["secret_key"] = "ok"
     return JSONResponse(body)

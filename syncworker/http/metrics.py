@@ -55,8 +55,15 @@ def _family(name: str, kind: str, help_text: str,
     lines = [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
     for labels, value in samples:
         rendered = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
-        lines.append(f"{name}{{{rendered}}} {value:g}" if rendered else f"{name} {value:g}")
+        lines.append(f"{name}{{{rendered}}} {_number(value)}" if rendered else f"{name} {_number(value)}")
     return lines
+
+
+def _number(value: float) -> str:
+    """Exact: `:g` keeps 6 digits, so a Unix timestamp read 1.79659e+09 (up to ±1.4 hours off)."""
+    if float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))
 
 
 def render(ctx: Ctx, counters: WebhookCounters) -> str:
@@ -99,5 +106,7 @@ def render(ctx: Ctx, counters: WebhookCounters) -> str:
 @router.get("/metrics", response_class=PlainTextResponse)
 def metrics(ctx: Ctx, request: Request) -> PlainTextResponse:
     """Prometheus text: runs by kind and status, open reviews, unresolved duplicate clusters, last run per
-    tenant, webhook deliveries and events (recorded / deduplicated)."""
+    tenant, webhook deliveries and events (recorded / deduplicated). Needs the operator bearer token
+    (`Authorization: Bearer $SYNCWORKER_OPERATOR_TOKEN`), like every operator endpoint: the labels name
+    tenants."""
     return PlainTextResponse(render(ctx, request.app.state.webhook_counters), media_type=CONTENT_TYPE)

@@ -33,6 +33,7 @@ from syncworker.store.types import utcnow
 
 log = logging.getLogger("syncworker.http.webhooks")
 SYSTEM = "xero"
+MIN_EVENT_YEAR, MAX_EVENT_YEAR = 2000, 2200  # Xero's events are of now; anything else is not an event
 
 
 class MalformedPayload(ValueError):
@@ -70,15 +71,20 @@ def _text(event: dict[str, Any], key: str, max_len: int) -> str:
     value = event.get(key)
     if not isinstance(value, str) or not value.strip() or len(value) > max_len:
         raise MalformedPayload(f"event field {key!r} must be a non-empty string of at most {max_len} characters")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise MalformedPayload(f"event field {key!r} contains a control character")
     return value.strip()
 
 
 def _when(value: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise MalformedPayload("event field 'eventDateUtc' is not an ISO 8601 date-time") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    if not MIN_EVENT_YEAR <= parsed.year <= MAX_EVENT_YEAR:
+        raise MalformedPayload(f"event field 'eventDateUtc' is outside {MIN_EVENT_YEAR}-{MAX_EVENT_YEAR}")
+    return parsed
 
 
 def parse(body: bytes) -> list[XeroEvent]:
@@ -86,6 +92,8 @@ def parse(body: bytes) -> list[XeroEvent]:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise MalformedPayload("the body is not valid JSON") from None
+    except RecursionError:
+        raise MalformedPayload("the body is nested too deeply") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
         raise MalformedPayload("the payload must be an object with an 'events' list")
     events = []

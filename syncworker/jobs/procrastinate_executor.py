@@ -123,7 +123,14 @@ def run_job(context: JobContext, request: dict[str, Any], run_id: int) -> None:
 
 
 def keep_queued_runs_alive(context: JobContext, timestamp: int) -> int:
-    return refresh_queued_runs(services_for(context).db)
+    """Every minute: queued runs keep heart-beating, and dead runs' leases and records are reaped."""
+    from syncworker.services.locks import reap_dead_leases
+
+    services = services_for(context)
+    refreshed = refresh_queued_runs(services.db)
+    reap_dead_leases(services.db, services.settings.lock_ttl_seconds)
+    RunRecorder(services.db).reap_abandoned(services.settings.lock_ttl_seconds)
+    return refreshed
 
 
 def refresh_queued_runs(db: Database) -> int:

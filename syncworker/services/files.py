@@ -101,6 +101,8 @@ def _read_json(path: Path, raw: bytes) -> SourceFile:
         raise FileUnreadable(f"{path}: line {line} is not valid UTF-8; save the file as UTF-8") from None
     except json.JSONDecodeError as exc:
         raise FileUnreadable(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    except RecursionError:
+        raise FileUnreadable(f"{path}: JSON nested too deeply (records are flat objects)") from None
     if isinstance(data, dict) and len(data) == 1 and isinstance(next(iter(data.values())), list):
         data = next(iter(data.values()))  # {"clients": [...]} or {"contacts": [...]}
     if not isinstance(data, list):

@@ -8,7 +8,6 @@ stored ones is not written, so its version does not move.
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
+from syncworker.domain.csvsafe import safe_writer
 from syncworker.domain.rows import RowInvalid, check_columns, parse_client_row, parse_contact_row
 from syncworker.services.files import FileUnreadable, SourceRow, read_records
 from syncworker.services.runs import RunRecorder
@@ -112,8 +112,12 @@ class _Importer:
             self.runs.finish(report.run_id, "failed", counts=report.counts(), message=str(exc),
                              errors=[{"location": r.location, "reasons": r.reasons} for r in report.rejected])
             raise
-        except Exception as exc:
+        except FileUnreadable as exc:
             self.runs.finish(report.run_id, "failed", message=str(exc))
+            raise
+        except Exception as exc:
+            # Not the exception's text: a database error quotes the row it refused (client data).
+            self.runs.finish(report.run_id, "failed", message=f"internal error: {type(exc).__name__}")
             raise
         self.runs.finish(report.run_id, report.status, counts=report.counts(),
                          errors=[{"location": r.location, "reasons": r.reasons} for r in report.rejected])
@@ -210,7 +214,7 @@ def _audit(tenant_id: int, entity: str, entity_id: str, action: str, before: dic
 
 def _write_rejects(path: Path, columns: list[str], rejected: list[RejectedRow]) -> None:
     with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
+        writer = safe_writer(fh)
         writer.writerow(["location", "reasons", *columns])
         for r in rejected:
             writer.writerow([r.location, "; ".join(r.reasons), *(r.values.get(c, "") for c in columns)])

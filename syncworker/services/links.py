@@ -9,13 +9,13 @@ first so the operator gets a message naming the conflicting record instead of an
 
 from __future__ import annotations
 
-import csv
 import io
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from syncworker.domain.csvsafe import safe_writer
 from syncworker.services.queries import client_by_external_id
 from syncworker.services.tenants import get_tenant
 from syncworker.store.db import Database
@@ -219,7 +219,7 @@ def link_history(db: Database, tenant_name: str, link_id: int) -> list[dict[str,
 
 def export_links_csv(db: Database, tenant_name: str, system: str | None = None) -> str:
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = safe_writer(buf, lineterminator="\n")
     writer.writerow(["local_id", "remote_id", "status", "score", "method"])
     for link in list_links(db, tenant_name, system=system):
         writer.writerow([link["local_id"], link["remote_id"], link["status"],

@@ -9,24 +9,21 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from types import TracebackType
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from syncworker.services.runs import ABANDONED
+from syncworker.services.runs import ABANDONED, HOST, process_gone
 from syncworker.store.db import Database
 from syncworker.store.models import JobRun, RunLock
 from syncworker.store.types import utcnow
 
 log = logging.getLogger(__name__)
-HOST = socket.gethostname()
 
 
 class TenantBusy(RuntimeError):
@@ -43,23 +40,11 @@ def holder_name() -> str:
 
 
 def holder_is_dead(holder: str) -> bool:
-    """True when the holder ran on this host and its process is gone (or a zombie). A holder on another
-    host is judged by its heartbeat only."""
+    """True when the holder ran on this host and its process is gone. A holder on another host is judged
+    by its heartbeat only."""
     host, _, rest = holder.partition(":")
     pid_text = rest.partition(":")[0]
-    if host != HOST or not pid_text.isdigit() or int(pid_text) == os.getpid():
-        return False
-    pid = int(pid_text)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    try:  # killed but not yet waited for by its parent: dead all the same
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
-    except (OSError, IndexError):
-        return False
+    return pid_text.isdigit() and process_gone(host, int(pid_text))
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,10 @@ run stays "running" forever."""
 
 from __future__ import annotations
 
+import os
+import socket
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
@@ -17,6 +20,43 @@ MAX_STORED_ERRORS = 500  # the rest are counted, not stored
 ABANDONED = "abandoned: the worker stopped before finishing; the next run resumes from its checkpoint"
 
 
+HOST = socket.gethostname()
+
+
+def process_gone(host: str, pid: int) -> bool:
+    """True when `pid` ran on this host and is gone (or a zombie: killed, not yet waited for)."""
+    if host != HOST or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+def _where() -> dict[str, Any]:
+    """Recorded with a run's progress: which process works on it, so a run whose process died is closed
+    at once on this host instead of after the heartbeat TTL."""
+    return {"host": HOST, "pid": os.getpid()}
+
+
+def scrub(value: Any) -> Any:
+    """NUL characters removed from every string (PostgreSQL refuses them in text and JSON), so recording a
+    failure can never fail because of what the failure quoted."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [scrub(v) for v in value]
+    if isinstance(value, dict):
+        return {scrub(k): scrub(v) for k, v in value.items()}
+    return value
+
+
 class RunRecorder:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -27,20 +67,22 @@ class RunRecorder:
     ) -> int:
         with self.db.session() as s:
             run = JobRun(kind=kind, tenant_id=tenant_id, trigger=trigger, system=system, params=params or {},
-                         dry_run=dry_run, status="running")
+                         dry_run=dry_run, status="running", progress=_where())
             s.add(run)
             s.flush()
             return run.id
 
     def progress(self, run_id: int, **progress: Any) -> None:
         with self.db.session() as s:
-            s.execute(update(JobRun).where(JobRun.id == run_id).values(progress=progress, heartbeat_at=utcnow()))
+            s.execute(update(JobRun).where(JobRun.id == run_id).values(progress=progress | _where(),
+                                                                       heartbeat_at=utcnow()))
 
     def finish(
         self, run_id: int, status: str, *, counts: dict[str, Any] | None = None,
         errors: list[dict[str, Any]] | None = None, message: str | None = None,
     ) -> None:
-        errors = errors or []
+        errors = scrub(errors or [])
+        message = scrub(message)
         stored = errors[:MAX_STORED_ERRORS]
         if len(errors) > len(stored):
             stored.append({"error": f"{len(errors) - len(stored)} more errors not stored"})
@@ -59,13 +101,23 @@ class RunRecorder:
                 status=status, message=message, finished_at=utcnow(), heartbeat_at=utcnow())).rowcount)
 
     def reap_abandoned(self, ttl_seconds: int) -> list[int]:
-        """Close runs whose worker stopped heart-beating (crashed, killed) as failed."""
+        """Close runs whose worker stopped heart-beating (crashed, killed) as failed, and at once those
+        whose process on this host is gone (unless merely waiting in a queue, which another process runs)."""
         cutoff = utcnow() - timedelta(seconds=ttl_seconds)
-        with self.db.session() as s:
-            ids = list(s.scalars(select(JobRun.id).where(JobRun.status == "running", JobRun.heartbeat_at < cutoff)))
-            if ids:
-                s.execute(update(JobRun).where(JobRun.id.in_(ids)).values(
+        with self.db.read() as s:
+            running = s.execute(select(JobRun.id, JobRun.heartbeat_at, JobRun.progress)
+                                .where(JobRun.status == "running")).all()
+        ids = [rid for rid, beat, progress in running if beat < cutoff or _dead(progress or {})]
+        if ids:
+            with self.db.session() as s:
+                s.execute(update(JobRun).where(JobRun.id.in_(ids), JobRun.status == "running").values(
                     status="failed", finished_at=utcnow(),
                     message=ABANDONED,
                 ))
         return ids
+
+
+def _dead(progress: dict[str, Any]) -> bool:
+    pid = progress.get("pid")
+    return (progress.get("phase") != "queued" and isinstance(pid, int)
+            and process_gone(str(progress.get("host")), pid))

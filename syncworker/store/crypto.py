@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from cryptography.fernet import Fernet, InvalidToken
+
+if TYPE_CHECKING:
+    from syncworker.store.db import Database
 
 
 class SecretKeyError(RuntimeError):
@@ -35,3 +40,29 @@ class Cipher:
             raise SecretKeyError(
                 "stored credentials cannot be decrypted with SYNCWORKER_SECRET_KEY (was the key changed?)"
             ) from None
+
+
+def check_secret_key(key: str | None, sample: bytes | None) -> str | None:
+    """What is wrong with the key for the credentials stored (None when it will do): not set while
+    credentials exist, not a valid key, or not the key they were encrypted with. `sample` is one stored
+    ciphertext (None when no tenant is connected yet)."""
+    if sample is None and not key:
+        return None  # nothing to decrypt yet; `connect` refuses without a key
+    try:
+        cipher = Cipher(key)
+        if sample is not None:
+            cipher.decrypt(sample)
+    except SecretKeyError as exc:
+        return str(exc)
+    return None
+
+
+def secret_key_problem(db: Database, key: str | None) -> str | None:
+    """`check_secret_key` against one of the credentials stored in `db`."""
+    from sqlalchemy import select
+
+    from syncworker.store.models import TenantSystem
+
+    with db.read() as s:
+        sample = s.scalar(select(TenantSystem.credentials).where(TenantSystem.credentials.is_not(None)).limit(1))
+    return check_secret_key(key, sample)
