@@ -24,8 +24,8 @@ from syncworker.jobs.inprocess import DEFAULT_GRACE_SECONDS
 @click.option("--grace", type=click.FloatRange(0, 3600), default=DEFAULT_GRACE_SECONDS, show_default=True,
               help="Seconds accepted jobs get to finish after SIGTERM/Ctrl-C; then they are closed as interrupted.")
 def serve(host: str | None, port: int | None, threads: int, grace: float) -> None:
-    """Serve the HTTP API until SIGTERM or Ctrl-C. Operator endpoints need SYNCWORKER_OPERATOR_TOKEN (they
-    answer 503 without it); the Xero webhook needs SYNCWORKER_XERO_WEBHOOK_KEY. On shutdown no new job is
+    """Serve the HTTP API until interrupted. SIGTERM or Ctrl-C stops it. Operator endpoints need
+    SYNCWORKER_OPERATOR_TOKEN (they answer 503 without it); the Xero webhook needs SYNCWORKER_XERO_WEBHOOK_KEY. On shutdown no new job is
     taken and accepted jobs get --grace seconds to finish; any still unfinished are recorded as interrupted
     and their tenants released."""
     import uvicorn

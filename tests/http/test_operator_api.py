@@ -33,7 +33,7 @@ def wait_for_run(api: httpx.Client, run_id: int, timeout: float = 20) -> dict[st
 def test_health_reports_database_and_schema(server: Server) -> None:
     r = httpx.get(f"{server.url}/health")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "database": "reachable", "schema": "current"}
+    assert r.json() == {"status": "ok", "database": "reachable", "schema": "current", "secret_key": "ok"}
 
 
 def test_openapi_schema_lists_the_endpoints_and_bearer_auth(server: Server) -> None:
