@@ -190,12 +190,12 @@ def soak(database: str | None, rounds: int, tenants: int, seed: int, clients: in
             db = Database(database, schema=schema)
         else:
             db = Database(f"sqlite:///{tmp}/soak.db")
-        db.upgrade()
-        key = generate_key()
-        settings = Settings.load(env={"SYNCWORKER_DATABASE_URL": db.connect_url})
         sims: list[XpmSimulator] = []
         worlds: list[TenantWorld] = []
         try:
+            db.upgrade()
+            key = generate_key()
+            settings = Settings.load(env={"SYNCWORKER_DATABASE_URL": db.connect_url})
             for i in range(tenants):
                 practice = generate_practice(clients, seed=seed * 100 + i)
                 sim = XpmSimulator(practice=practice, seed=seed * 100 + i, slow_delay=0.3).__enter__()

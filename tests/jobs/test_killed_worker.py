@@ -32,7 +32,8 @@ from syncworker.jobs import base
 from syncworker.jobs.procrastinate_executor import make_app
 from syncworker.services.context import ServiceContext
 from syncworker.store.db import Database
-base.JOBS["probe"] = "tests.jobs.probe:probe"
+from tests.jobs import probe
+base.JOBS["probe"] = probe.probe
 db = Database(sys.argv[1], schema=sys.argv[2])
 make_app(db).run_worker(concurrency=1, additional_context={"services": ServiceContext(db, Settings(database_url=db.url))})
 """
@@ -44,7 +45,7 @@ def start_worker(db: Database) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def wait_for(condition, timeout: float = 30) -> None:  # type: ignore[no-untyped-def]
+def wait_for(condition, timeout: float = 90) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out"
@@ -92,7 +93,7 @@ def test_a_killed_workers_tenant_runs_its_next_job_after_one_recovery_pass(
             conn.exec_driver_sql("UPDATE procrastinate_jobs SET args = jsonb_set(args, '{request,params,sleep}', '0.1')")
 
     with running_worker(queue_db, ctx, concurrency=1):
-        runs = wait_finished(queue_db, [r for r in (killed, waiting) if r is not None], timeout=30)
+        runs = wait_finished(queue_db, [r for r in (killed, waiting) if r is not None], timeout=90)
     if same_job_waits:
         assert runs[killed].status == "failed" and "worker died" in (runs[killed].message or "")
         assert runs[waiting].status == "succeeded"
