@@ -52,12 +52,12 @@ def test_a_webhook_burst_reads_fifty_contacts_a_call_and_never_reads_other_event
         edited = [rid for _, rid in list(w.pairs.items())[:51]]
         for n, rid in enumerate(edited):
             w.sim.store.edit(rid, EmailAddress=f"burst.{n}@example.test")
-        when = datetime.now(UTC)
+        when, tenant_id = datetime.now(UTC), w.tenant_id  # before the session: a nested one waits on its lock
         with w.db.session() as s:
-            rows = [WebhookEvent(tenant_id=w.tenant_id, system="xero", category="CONTACT", event_type="UPDATE",
+            rows = [WebhookEvent(tenant_id=tenant_id, system="xero", category="CONTACT", event_type="UPDATE",
                                  resource_id=rid, event_date=when + timedelta(milliseconds=n))
                     for n, rid in enumerate(edited)]
-            rows.append(WebhookEvent(tenant_id=w.tenant_id, system="xero", category="INVOICE", event_type="CREATE",
+            rows.append(WebhookEvent(tenant_id=tenant_id, system="xero", category="INVOICE", event_type="CREATE",
                                      resource_id=edited[0], event_date=when))
             s.add_all(rows)
             s.flush()
