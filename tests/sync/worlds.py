@@ -80,7 +80,7 @@ class SyncWorld:
 
     @property
     def tenant_id(self) -> int:
-        with self.db.session() as s:
+        with self.db.read() as s:  # a read: callers ask inside their own write transactions
             return s.scalar(sa.select(Tenant.id).where(Tenant.name == self.tenant))  # type: ignore[return-value]
 
 
