@@ -70,7 +70,9 @@ def test_missed_fires_run_once_at_start_then_follow_the_schedule(db: Database) -
 
 def test_a_connection_made_after_the_last_fire_waits_for_the_next(sqlite_db: Database) -> None:
     connect(sqlite_db, "New Practice", since=timedelta(minutes=5))
-    ctx = services(sqlite_db, link_run="0 2 * * *")
+    # The nightly fire is put twelve hours away from now: a fixed "0 2 * * *" made this test fail whenever it
+    # ran in the five minutes after 02:00 UTC, when that fire fell after the connection.
+    ctx = services(sqlite_db, link_run=f"0 {(datetime.now(UTC).hour + 12) % 24} * * *")
     scheduler = JobScheduler(ctx, RecordingExecutor(ctx), clock=lambda: datetime.now(UTC))
     assert scheduler.submit_due() == []
 
