@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 from abc import ABC, abstractmethod
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from adapters.base import ClientSystem, TokenSet
 from adapters.ratelimit import Limits, RateLimiter
@@ -110,7 +110,32 @@ def _limiter(clock: object) -> RateLimiter:
     return RateLimiter(Limits(), clock=clock.elapsed, now=clock.now, sleep=clock.advance)  # type: ignore[attr-defined]
 
 
-class XeroHarness(SystemHarness):
+class LoopbackHarness(SystemHarness):
+    """What the two HTTP systems share: a loopback simulator with its own clock, fault plan and identity
+    server. Each subclass starts its simulator and states how its store is read and edited."""
+
+    sim: Any
+
+    def stop(self) -> None:
+        self.sim.stop()
+
+    def now(self) -> datetime:
+        return self.sim.clock.now()
+
+    def advance(self, seconds: float) -> None:
+        self.sim.clock.advance(seconds)
+
+    def inject(self, kind: str, times: int = 1) -> None:
+        self.sim.faults.inject(kind, times)
+
+    def expire_access_tokens(self) -> None:
+        self.sim.identity.expire_access_tokens()
+
+    def token_refreshes(self) -> int:
+        return self.sim.identity.token_calls["refresh_token"]
+
+
+class XeroHarness(LoopbackHarness):
     name = "xero"
 
     def start(self) -> None:
@@ -126,20 +151,11 @@ class XeroHarness(SystemHarness):
                                           retry=RetryPolicy(attempts=3, backoff_initial=0.1, rate_limit_attempts=3),
                                           sleep=clock.advance)
 
-    def stop(self) -> None:
-        self.sim.stop()
-
     def all_ids(self) -> set[str]:
         return {c["ContactID"] for c in self.sim.store.select()}
 
     def active_ids(self) -> set[str]:
         return {c["ContactID"] for c in self.sim.store.select(lambda c: c["ContactStatus"] == "ACTIVE")}
-
-    def now(self) -> datetime:
-        return self.sim.clock.now()
-
-    def advance(self, seconds: float) -> None:
-        self.sim.clock.advance(seconds)
 
     def edit_email(self, remote_id: str, email: str) -> None:
         self.sim.store.edit(remote_id, EmailAddress=email)
@@ -150,17 +166,9 @@ class XeroHarness(SystemHarness):
     def api_calls(self) -> int:
         return int(self.sim.stats.get("api_calls", 0))
 
-    def inject(self, kind: str, times: int = 1) -> None:
-        self.sim.faults.inject(kind, times)
-
-    def expire_access_tokens(self) -> None:
-        self.sim.identity.expire_access_tokens()
-
-    def token_refreshes(self) -> int:
-        return self.sim.identity.token_calls["refresh_token"]
 
 
-class XpmHarness(SystemHarness):
+class XpmHarness(LoopbackHarness):
     name = "xpm"
 
     def start(self) -> None:
@@ -175,20 +183,11 @@ class XpmHarness(SystemHarness):
         self.adapter = XpmClient(tokens, base_url=self.sim.base_url, limiter=_limiter(clock), page_size=PAGE_SIZE,
                                  max_retries=3, backoff_initial=0.1, sleep=clock.advance, clock=clock.now)
 
-    def stop(self) -> None:
-        self.sim.stop()
-
     def all_ids(self) -> set[str]:
         return {c.uuid for c in self.sim.store.list_clients()}
 
     def active_ids(self) -> set[str]:
         return {c.uuid for c in self.sim.store.active_clients()}
-
-    def now(self) -> datetime:
-        return self.sim.clock.now()
-
-    def advance(self, seconds: float) -> None:
-        self.sim.clock.advance(seconds)
 
     def edit_email(self, remote_id: str, email: str) -> None:
         self.sim.store.edit_client(remote_id, Email=email)
@@ -199,14 +198,6 @@ class XpmHarness(SystemHarness):
     def api_calls(self) -> int:
         return self.sim.stats.total_calls  # API endpoints only: identity calls are not counted there
 
-    def inject(self, kind: str, times: int = 1) -> None:
-        self.sim.faults.inject(kind, times)
-
-    def expire_access_tokens(self) -> None:
-        self.sim.identity.expire_access_tokens()
-
-    def token_refreshes(self) -> int:
-        return self.sim.identity.token_calls["refresh_token"]
 
 
 
