@@ -6,14 +6,11 @@ of each page is written under test-output/console/."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 from sqlalchemy import select
 
 from simulators.xpm import XpmSimulator
@@ -29,7 +26,7 @@ from syncworker.services.tenants import add_tenant
 from syncworker.store.db import Database
 from syncworker.store.models import Client, Link, RemoteRecord, SyncConflict
 from tests.http import seed as http_seed
-from tests.http.conftest import free_port
+from tests.http.conftest import serving
 
 pytestmark = pytest.mark.e2e
 TENANT = "Harbour Accounting"
@@ -55,19 +52,10 @@ def console(sqlite_db: Database, tmp_path: Path) -> Iterator[Console]:
         ctx = ServiceContext(sqlite_db, settings)
         connect_with_refresh_token(ctx, TENANT, "xpm", sim.issue_refresh_token())
         executor = InProcessExecutor(ctx)
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(create_app(ctx, executor), host="127.0.0.1", port=port,
-                                               log_config=None))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 15
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
         try:
-            yield Console(f"http://127.0.0.1:{port}", sqlite_db)
+            with serving(create_app(ctx, executor)) as url:
+                yield Console(url, sqlite_db)
         finally:
-            server.should_exit = True
-            thread.join(timeout=10)
             executor.shutdown(wait=True)
 
 

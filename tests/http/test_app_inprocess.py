@@ -8,12 +8,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from syncworker.config import Settings
 from syncworker.http import webhooks
@@ -23,7 +23,7 @@ from syncworker.services.context import ServiceContext
 from syncworker.store.db import Database
 from tests.factories import make_tenant
 from tests.http import seed
-from tests.http.conftest import OPERATOR_TOKEN, WEBHOOK_KEY, free_port, sign
+from tests.http.conftest import OPERATOR_TOKEN, WEBHOOK_KEY, serving, sign
 from tests.http.test_xero_webhook import event, payload
 
 
@@ -47,29 +47,17 @@ def settings(db: Database, **overrides: object) -> Settings:
 
 @pytest.fixture
 def make_client(sqlite_db: Database) -> Iterator[Callable[..., httpx.Client]]:
-    running: list[tuple[uvicorn.Server, threading.Thread, httpx.Client]] = []
+    with ExitStack() as running:
 
-    def make(executor: RecordingExecutor | None = None, db: Database | None = None,
-             **overrides: object) -> httpx.Client:
-        db = db or sqlite_db
-        app = create_app(ServiceContext(db, settings(db, **overrides)), executor or RecordingExecutor())
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.02)
-        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10,
-                              headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"})
-        running.append((server, thread, client))
-        return client
+        def make(executor: RecordingExecutor | None = None, db: Database | None = None,
+                 **overrides: object) -> httpx.Client:
+            db = db or sqlite_db
+            url = running.enter_context(serving(create_app(ServiceContext(db, settings(db, **overrides)),
+                                                           executor or RecordingExecutor())))
+            return running.enter_context(httpx.Client(base_url=url, timeout=10,
+                                                      headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"}))
 
-    yield make
-    for server, thread, client in running:
-        client.close()
-        server.should_exit = True
-        thread.join(timeout=10)
+        yield make
 
 
 def test_without_an_operator_token_operator_endpoints_fail_closed(make_client: Callable[..., httpx.Client]) -> None:

@@ -4,8 +4,6 @@ exits non-zero on failure."""
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -13,7 +11,6 @@ from dataclasses import replace
 import httpx
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from click.testing import CliRunner, Result
 
 from syncworker.cli import sync_cmds
@@ -23,6 +20,7 @@ from syncworker.jobs.inprocess import InProcessExecutor
 from syncworker.services.context import ServiceContext
 from syncworker.services.sync_run import run_sync
 from syncworker.store.db import Database
+from tests.http.conftest import serving
 from tests.sync.worlds import SyncWorld, xpm_world
 
 pytestmark = pytest.mark.e2e
@@ -52,21 +50,9 @@ def _conflict_on_name(w: SyncWorld, n: int, local: str, remote: str) -> tuple[st
 def api(world: SyncWorld) -> Iterator[httpx.Client]:
     ctx = ServiceContext(world.db, replace(world.ctx.settings, operator_token=TOKEN))
     executor = InProcessExecutor(ctx, workers=1)
-    app = create_app(ctx, executor)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10,
-                      headers={"Authorization": f"Bearer {TOKEN}", "X-Operator": "alice"}) as client:
+    with serving(create_app(ctx, executor)) as url, httpx.Client(
+            base_url=url, timeout=10, headers={"Authorization": f"Bearer {TOKEN}", "X-Operator": "alice"}) as client:
         yield client
-    server.should_exit = True
-    thread.join(timeout=10)
     executor.shutdown()
 
 

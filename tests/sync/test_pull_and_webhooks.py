@@ -4,15 +4,12 @@ targeted pull per change through the real receiver, and redeliveries change noth
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
 import sqlalchemy as sa
-import uvicorn
 
 from adapters import ratelimit
 from adapters.base import ClientSystem
@@ -22,6 +19,7 @@ from syncworker.services.context import ServiceContext
 from syncworker.services.sync_run import run_sync
 from syncworker.store.db import Database
 from syncworker.store.models import Checkpoint, JobRun, Link, RemoteRecord, TenantSystem, WebhookEvent
+from tests.http.conftest import serving
 from tests.sync.worlds import SyncWorld, xero_world, xpm_world
 
 pytestmark = pytest.mark.e2e
@@ -96,12 +94,6 @@ def test_deletes_are_reported_by_a_full_reconcile_never_inferred_from_an_increme
         assert w.local(local_id).status == "active"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def hooked(sqlite_db: Database) -> Iterator[SyncWorld]:
     """A Xero world whose simulator delivers webhooks to the real receiver, which queues webhook pulls on
@@ -110,18 +102,9 @@ def hooked(sqlite_db: Database) -> Iterator[SyncWorld]:
         assert run_sync(w.ctx, w.tenant, "xero").status == "succeeded"
         ctx = ServiceContext(w.db, replace(w.ctx.settings, operator_token="t", xero_webhook_key=w.sim.webhook_key))
         executor = InProcessExecutor(ctx, workers=1)
-        port = _free_port()
-        server = uvicorn.Server(uvicorn.Config(create_app(ctx, executor), host="127.0.0.1", port=port,
-                                               log_config=None))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.02)
-        w.sim.webhook_url = f"http://127.0.0.1:{port}/webhooks/xero"
-        yield w
-        server.should_exit = True
-        thread.join(timeout=10)
+        with serving(create_app(ctx, executor)) as url:
+            w.sim.webhook_url = f"{url}/webhooks/xero"
+            yield w
         executor.shutdown()
 
 
