@@ -110,6 +110,15 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+def new_token() -> str:
+    """A single-use invitation token: 256 random bits, URL-safe, never starting with '-' (a token that did
+    would read as an option to `syncworker portal accept TOKEN`: about one invitation in 64)."""
+    while True:
+        token = secrets.token_urlsafe(32)
+        if not token.startswith("-"):
+            return token
+
+
 # --- passwords (scrypt from the standard library) ---
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
@@ -274,7 +283,7 @@ class PortalService:
     def _issue(self, s: Session, tenant: Tenant, access: PortalAccess, user: PortalUser, name: str, portal: Client,
                *, actor: str, message: str | None, now: datetime, expiry: datetime | None = None,
                kind: str = "invitation") -> PortalInvitation:
-        token = secrets.token_urlsafe(32)
+        token = new_token()
         inv = PortalInvitation(tenant_id=tenant.id, access_id=access.id, token_hash=token_hash(token),
                                status="pending", message=message, invited_by=actor, created_at=now,
                                expires_at=expiry or expires_at(now, self.config.invitation_days),
