@@ -168,10 +168,16 @@ def person_name(value: Any) -> str | None:
     return None if t is None else _fold(t) or None
 
 
+_TRUST_WORDING = re.compile(r"^(?:the )?(?:(?:the )?trustees? for|t/f|atf) (?:the )?|^the (?=.* trust$)|(?<= trust) the$")
+_INITIAL = re.compile(r"(?<=\w\w) \w\b(?! &| and\b)|(?<=\w\w) \w(?= &| and\b)")
+
+
 def client_name(value: Any) -> str | None:
-    """A client's display name. `Ward, Shane` = `Shane Ward` (a person's "family, given" order), and
-    `Pty. Ltd.` = `Proprietary Limited` = `Pty Ltd`, `and` = `&`; case, accents and punctuation do not
-    count."""
+    """A client's display name. `Ward, Shane` = `Shane Ward` (a person's "family, given" order),
+    `Pty. Ltd.` = `Proprietary Limited` = `Pty Ltd`, `and` = `&`, a trust's wording (`The Trustee for the
+    Ward Family Trust` = `Ward Family Trust (The)` = `Ward Family Trust`) and a middle initial after a given
+    name (`Shane A. Ward` = `Shane Ward`); case, accents and punctuation do not count. A legal form left
+    off (`Acme` / `Acme Pty Ltd`) and a nickname (`Jo` / `Joanne`) are real differences."""
     t = text(value)
     if t is None:
         return None
@@ -183,7 +189,12 @@ def client_name(value: Any) -> str | None:
     folded = _fold(t)
     for pattern, short in _LEGAL:
         folded = re.sub(pattern, short, folded)
-    return _SPACES.sub(" ", folded).strip() or None
+    folded = _SPACES.sub(" ", folded).strip()
+    if folded.endswith(" trust") or " trust " in f"{folded} ":
+        folded = _TRUST_WORDING.sub("", folded).strip()
+    elif not _BUSINESS_WORDS.search(folded):  # a person's initials, never a business's ("A & B Plumbing")
+        folded = _INITIAL.sub("", folded)
+    return folded or None
 
 
 # --- street lines ---------------------------------------------------------------------------------------

@@ -294,7 +294,7 @@ def merge_record(
     Two things need more than one field: a street is compared as a whole (its two lines, less a line
     that repeats the suburb: XPM keeps one free-text Address), and a remote phone that is the local
     mobile is the same number (XPM has one Phone field for clients), not a value to fill or fight over."""
-    keys = _street_keys(local, remote, bases, country)
+    keys = _street_keys(local, remote, bases, country) | _country_keys(local, remote, bases, country)
     out = []
     for field in SYNCABLE_FIELDS:
         if field not in comparable:
@@ -329,6 +329,32 @@ def _street_keys(local: Mapping[str, Any], remote: Mapping[str, Any], bases: Map
                 out[f] = (_line(local, prefix, f), _line(remote, prefix, f),
                           _line(bases, prefix, f) if f in bases else None)
     return out
+
+
+_ADDRESS_PARTS = ("line1", "line2", "city", "region", "postcode")
+
+
+def _country_keys(local: Mapping[str, Any], remote: Mapping[str, Any], bases: Mapping[str, Any],
+                  country: str) -> dict[str, tuple[str | None, str | None, str | None]]:
+    """Comparable (local, remote, base) forms of the address countries: a blank country on an address that
+    is there, against the tenant's own country, means that country (XPM leaves Country blank on domestic
+    addresses), so `AU` against a blank is no fill and no write, then or later. Against another country a
+    blank is filled."""
+    out: dict[str, tuple[str | None, str | None, str | None]] = {}
+    home = normalise("address.country", country, country=country)
+    for prefix in ADDRESSES:
+        f = f"{prefix}.country"
+        sides = [normalise(f, side.get(f), country=country) if side is not bases or f in bases else None
+                 for side in (local, remote, bases)]
+        if home in sides:
+            sides = [home if v is None and _has_address(side, prefix) else v
+                     for v, side in zip(sides, (local, remote, bases), strict=True)]
+        out[f] = (sides[0], sides[1], sides[2] if f in bases else None)
+    return out
+
+
+def _has_address(side: Mapping[str, Any], prefix: str) -> bool:
+    return any(side.get(f"{prefix}.{part}") for part in _ADDRESS_PARTS)
 
 
 def _street(side: Mapping[str, Any], prefix: str) -> str | None:

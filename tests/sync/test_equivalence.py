@@ -47,6 +47,8 @@ def test_emails_by_case_only() -> None:
 @pytest.mark.parametrize(("a", "b"), [
     ("Ward, Shane", "Shane Ward"), ("shane  WARD", "Shane Ward"), ("Zoë Lee", "Zoe Lee"),
     ("Acme Pty. Ltd.", "ACME PTY LTD"), ("Acme Proprietary Limited", "Acme Pty Ltd"), ("Smith and Jones", "Smith & Jones"),
+    ("The Trustee for the Ward Family Trust", "Ward Family Trust"), ("Ward Family Trust (The)", "T/F Ward Family Trust"),
+    ("Shane A. Ward", "Shane Ward"), ("Ward, Shane A. & Mary B.", "Shane & Mary Ward"),
 ])
 def test_client_names(a: str, b: str) -> None:
     assert eq.same("name", a, b)
@@ -54,7 +56,8 @@ def test_client_names(a: str, b: str) -> None:
 
 @pytest.mark.parametrize(("a", "b"), [
     ("Shane Ward", "Shane Warde"), ("Shane Ward", "Shayne Ward"), ("Smith, Jones & Co", "Jones & Co Smith"),
-    ("Acme Pty Ltd", "Acme"),
+    ("Acme Pty Ltd", "Acme"), ("Jo Ward", "Joanne Ward"), ("A & B Plumbing", "B Plumbing"),
+    ("Ward Family Trust", "Warde Family Trust"),
 ])
 def test_different_names_stay_different(a: str, b: str) -> None:
     assert not eq.same("name", a, b)
@@ -160,3 +163,20 @@ def test_a_postal_address_on_one_side_only_is_a_fill() -> None:
 def test_xpm_one_phone_holding_the_local_mobile_is_not_a_difference() -> None:
     actions = _merge({"phone": None, "mobile": "0412 345 678"}, {"phone": "+61 412 345 678", "mobile": None})
     assert actions["phone"] == Action.NOOP
+
+
+def test_a_blank_country_on_an_address_is_the_tenants_own_country() -> None:
+    """XPM leaves Country blank on domestic addresses: `AU` against a blank is neither a fill nor a write;
+    a blank against another country, or on a missing address, is still filled."""
+    local = {"address.line1": "12 Smith St", "address.city": "Ryde", "address.country": "AU"}
+    assert _merge(local, {**local, "address.country": None})["address.country"] == Action.AGREE
+    assert _merge({**local, "address.country": None}, {**local, "address.country": "Australia"})["address.country"] \
+        == Action.AGREE
+    assert _merge({**local, "address.country": "NZ"}, {**local, "address.country": None})["address.country"] \
+        == Action.PUSH
+    assert _merge(local, dict.fromkeys(local))["address.country"] == Action.PUSH  # no address there: filled
+    # Later, with `AU` as the base: a move abroad on one side is that side's change, not a conflict.
+    moved = merge_record("xpm", FieldRules.parse({}), local={**local, "address.country": "NZ"},
+                         remote={**local, "address.country": None}, bases={"address.country": "AU"},
+                         remote_writable=frozenset(local), comparable=frozenset(local))
+    assert {d.field: d.action for d in moved}["address.country"] == Action.PUSH
