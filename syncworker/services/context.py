@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from adapters.base import ClientSystem
 from syncworker.config import Settings
 from syncworker.store.db import Database
+from syncworker.store.types import utcnow
 
 AdapterFactory = Callable[["ServiceContext", int, str], ClientSystem]
 
@@ -20,6 +22,7 @@ class ServiceContext:
     db: Database
     settings: Settings
     adapter_factory: AdapterFactory = field(default=None)  # type: ignore[assignment]
+    clock: Callable[[], datetime] = utcnow  # "now" for the decisions that wait on time (a tenant parked until...)
 
     def __post_init__(self) -> None:
         if self.adapter_factory is None:  # a context built directly gets the composition root's adapters

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import select, update
@@ -57,12 +58,12 @@ R = TypeVar("R", bound=RunReport)
 Work = Callable[[int, ClientSystem, RunRecorder], None]  # (tenant id, adapter, run recorder)
 
 
-def refusal(conn: TenantSystem | None, system: str) -> str | None:
+def refusal(conn: TenantSystem | None, system: str, now: datetime | None = None) -> str | None:
     if conn is None:
         return f"tenant is not connected to {system}: run `syncworker connect {system}` first"
     if conn.status == "reconnect_required":
         return f"reconnect required for {system}: {conn.status_reason or 'the grant is no longer valid'}"
-    if conn.paused_until and conn.paused_until > utcnow():
+    if conn.paused_until and conn.paused_until > (now or utcnow()):
         return (f"{system} daily API limit reached; runs resume after "
                 f"{conn.paused_until.isoformat(timespec='minutes')}")
     return None
@@ -83,7 +84,7 @@ def guarded_run(
     if run_id is None:
         run_id = runs.start(kind, tenant_id=tenant_id, trigger=trigger, system=system, params=params, dry_run=dry_run)
     report = make_report(run_id)
-    refused = refusal(conn, system)
+    refused = refusal(conn, system, ctx.clock())
     if refused:
         runs.finish(run_id, "failed", message=refused)
         raise RunRefused(refused, run_id)
