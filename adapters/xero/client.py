@@ -71,6 +71,11 @@ class _Cursor:
         return json.dumps({"since": self.since, "page": self.page, "incremental": self.incremental})
 
 
+def _parse_since(since: str | None) -> datetime | None:
+    """A cursor's If-Modified-Since text (`format_if_modified_since`) back to an aware UTC time."""
+    return datetime.strptime(since, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) if since else None
+
+
 class _NoSdkAuth(Configuration):
     """Keeps xero-python from adding its own OAuth2Token header; our transport sets the bearer token."""
 
@@ -118,12 +123,15 @@ class XeroContactsClient(ClientSystem):
         shift every later contact back by one and one of them would be skipped, silently, for good. Only
         when a whole page falls in one second does it step with `page=N` inside that second. Contacts on the
         boundary second may come twice (at-least-once); repeats of the previous page are dropped.
-        The checkpoint holds the cursor, so a resumed run continues where it stopped."""
+        The checkpoint holds the cursor, so a resumed run continues where it stopped. The last page sets
+        `next_cursor`: the newest UpdatedDateUTC the listing saw (Xero's own clock, so no skew), where the
+        next incremental pull starts; when nothing was seen, the time it started from."""
         cursor = _Cursor(since=format_if_modified_since(modified_since) if modified_since else None, page=1,
                          incremental=modified_since is not None)
         if resume_from:
             cursor = _Cursor(**json.loads(resume_from))
         incremental = cursor.incremental
+        newest = _parse_since(cursor.since)
         previous: set[tuple[str, datetime | None]] = set()
         while True:
             kwargs: dict[str, Any] = {"if_modified_since": cursor.since} if cursor.since else {}
@@ -139,8 +147,10 @@ class XeroContactsClient(ClientSystem):
                 more = cursor.page < page_count
             fresh = [p for p in profiles if (p.id, p.modified_at) not in previous]
             previous = {(p.id, p.modified_at) for p in profiles}
+            newest = max([t for t in (newest, *(p.modified_at for p in profiles)) if t is not None], default=None)
             cursor = cursor.after(profiles) if more else None
-            yield Page(fresh, checkpoint=cursor.dump() if cursor else None, incremental=incremental)
+            yield Page(fresh, checkpoint=cursor.dump() if cursor else None, incremental=incremental,
+                       next_cursor=newest if cursor is None else None)
             if cursor is None:
                 return
 

@@ -159,3 +159,21 @@ def test_server_errors_and_resets_are_retried(system: SystemHarness, kind: str) 
     assert system.api_calls() == calls + 3
     assert stat(system, "retries") == 2
     assert stat(system, "http_5xx" if kind == "500" else "connection_errors") == 2
+
+
+def test_the_last_page_sets_the_next_cursor_and_an_incremental_read_from_it_sees_later_edits(
+        system: SystemHarness) -> None:
+    """The shared pull loop stores `Page.next_cursor` and never parses a checkpoint: the adapter says where the
+    next incremental read starts, on the system's own clock, and reading from there misses nothing after it.
+    (APS keeps its cursor in its checkpoints, on the practice database's clock: HTTP systems only.)"""
+    need(system, "http", "incremental")
+    pages = list(system.adapter.iter_client_pages())
+    cursor = pages[-1].next_cursor
+    assert cursor is not None and cursor.tzinfo is not None
+    assert all(page.next_cursor is None for page in pages[:-1])  # only the end of a listing knows it
+    edited = sorted(system.active_ids())[0]
+    system.advance(60)
+    system.edit_email(edited, "later@example.test")
+    changed = {p.id: p for p in listed(system.adapter.iter_client_pages(modified_since=cursor))}
+    assert edited in changed and changed[edited].email == "later@example.test"
+    assert len(changed) < RECORDS

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import datetime
 
 import pytest
 import sqlalchemy as sa
@@ -65,12 +66,16 @@ def test_a_pull_stopped_mid_listing_resumes_at_the_last_stored_page(db: Database
         assert resumed.counts["resumed_from_checkpoint"] == 1
         assert w.sim.stats["GET Contacts"] == lists + 1  # only the page that was missing
         assert resumed.deleted == []  # the pages of the stopped run count as seen by this listing
-        total = sum(len(page.items) for page in w.ctx.adapter(w.tenant_id, "xero").iter_client_pages())
+        listing = [p for page in w.ctx.adapter(w.tenant_id, "xero").iter_client_pages() for p in page.items]
+        total = len(listing)
         assert resumed.counts["remote_new"] == total - stored
         with w.db.session() as s:
             assert s.scalar(sa.select(sa.func.count()).select_from(RemoteRecord)) == total
             cp = s.scalar(sa.select(Checkpoint).where(Checkpoint.stream == "clients"))
-            assert cp.value["resume"] is None and cp.value["cursor"]
+            assert cp.value["resume"] is None
+        # The next incremental pull starts where Xero's own clock says the listing ended (the adapter's
+        # `next_cursor`), not at our start time less an overlap.
+        assert datetime.fromisoformat(cp.value["cursor"]) == max(p.modified_at for p in listing)
 
 
 def test_deletes_are_reported_by_a_full_reconcile_never_inferred_from_an_incremental_pull(db: Database) -> None:
