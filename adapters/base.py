@@ -132,6 +132,11 @@ class ClientSystem(ABC):
         raise NotImplementedError(f"{self.system} cannot delete groups")
 
     # --- bookkeeping ---
+    def write_calls_left(self) -> int | None:
+        """Write calls this tenant may still make today, leaving the day's reserve to reads (None: no limit).
+        Callers that have more to write keep the rest for a later run."""
+        return None
+
     def call_stats(self) -> dict[str, int]:
         """Calls made by this adapter instance, by kind, for run reports and benchmarks."""
         return {}

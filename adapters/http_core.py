@@ -197,6 +197,16 @@ class XeroPlatformHttp(Generic[T]):
         self.stats = CallStats()
         self.last_server_date: datetime | None = None
 
+    def write_calls_left(self) -> int | None:
+        """The tenant's day budget (`X-DayLimit-Remaining` as last seen; before any answer, the limiter's daily
+        limit less this client's calls) less the limiter's `write_reserve`; None without a limiter."""
+        limits = getattr(self.limiter, "limits", None)
+        if limits is None:
+            return None
+        left = self.stats.day_remaining if self.stats.day_remaining is not None else \
+            limits.per_day - self.stats["calls"]
+        return max(0, left - limits.write_reserve)
+
     # --- hooks ---
     def parse(self, resp: requests.Response) -> T:
         """The 2xx body as the caller wants it. Raise `MalformedResponse` for a body that cannot be read

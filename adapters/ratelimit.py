@@ -37,6 +37,9 @@ class Limits:
     concurrent: int = 5
     per_minute: int = 60
     per_day: int = 5_000
+    # Calls a day that writes leave to reads and webhook pulls: a sync writes at most what is left of the day
+    # above this (`ClientSystem.write_calls_left`) and queues the rest for the following days.
+    write_reserve: int = 500
     minute_window: float = 60.0
     day_window: float = 86_400.0
     margin: float = 1.0  # seconds added to the minute window

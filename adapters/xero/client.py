@@ -269,6 +269,9 @@ class XeroContactsClient(ClientSystem):
         """The shared HTTP core's stat names (`adapters.http_core.STAT_NAMES`), the same for every system."""
         return self.rest.stats.as_dict()
 
+    def write_calls_left(self) -> int | None:
+        return self.rest.write_calls_left()
+
     @property
     def rate_limit_remaining(self) -> dict[str, int]:
         """The last X-DayLimit-Remaining / X-MinLimit-Remaining / X-AppMinLimit-Remaining values seen."""

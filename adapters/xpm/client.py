@@ -436,6 +436,9 @@ class XpmClient(ClientSystem):
     def call_stats(self) -> dict[str, int]:
         return self.http.stats.as_dict()
 
+    def write_calls_left(self) -> int | None:
+        return self.http.write_calls_left()
+
     # --- helpers ---
     def _client(self, el: Element, *, detailed: bool) -> ClientProfile:
         return mapping.client_from_xml(el, self.structures, detailed=detailed, types=self.relationship_types)

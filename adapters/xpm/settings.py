@@ -79,5 +79,6 @@ class XpmSettings:
                 concurrent=int(limits.get("concurrent", 5)),
                 per_minute=int(limits.get("per_minute", 60)),
                 per_day=int(limits.get("per_day", 5000)),
+                write_reserve=int(limits.get("write_reserve", 500)),
             ),
         )

@@ -149,3 +149,16 @@ def test_4xx_is_rejected_and_404_not_found(http: JsonHttp) -> None:
     with pytest.raises(NotFound):
         http.request("GET", "b")
     assert http.stats["rejected"] == 2 and len(responses.calls) == 2
+
+
+@responses.activate
+def test_writes_may_take_the_day_budget_above_the_reserve(http: JsonHttp) -> None:
+    # Before any answer: the limiter's daily limit less the reserve.
+    assert http.write_calls_left() == Limits().per_day - Limits().write_reserve
+    responses.get(BASE + "things", json={}, headers={"X-DayLimit-Remaining": "700"})
+    http.request("GET", "things")
+    assert http.write_calls_left() == 700 - Limits().write_reserve  # the server's count wins: it sees every client
+    responses.get(BASE + "more", json={}, headers={"X-DayLimit-Remaining": "90"})
+    http.request("GET", "more")
+    assert http.write_calls_left() == 0  # inside the reserve: reads only
+    assert JsonHttp(Tokens(), base_url=BASE).write_calls_left() is None  # no limiter, no limit known
