@@ -56,22 +56,76 @@ FAULTS = ("minute_429", "500", "reset", "slow", "malformed_xml", "status_error")
 CLI = "from syncworker.cli.main import cli; cli()"
 
 
+@dataclass
+class Write:
+    at: float
+    sim: str
+    method: str
+    path: str
+    digest: str
+    body: bytes
+    fault: str | None  # the fault the simulator applied to this call, if any
+    by: str  # the command of the tenant's that was running (each tenant runs one command at a time)
+
+
 class WriteLog:
-    """Every non-GET call the simulators apply, with its outcome: wraps the simulators' dispatcher."""
+    """Every non-GET call the simulators apply, with the fault applied to it and the command that sent it:
+    wraps the simulators' dispatcher. `events` also holds the kills, so a duplicate can be explained."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.applied: Counter[tuple[str, str, str]] = Counter()  # (simulator, path, body digest)
+        self.writes: list[Write] = []
+        self.events: list[tuple[float, str, str]] = []  # (time, simulator, what happened)
+        self.running: dict[str, str] = {}  # simulator base url -> the command running against it
+        self.fault = threading.local()
         original = xpm_server.api.dispatch
 
         def dispatch(ctx: Any, req: Any) -> Any:
             resp = original(ctx, req)
             if req.method != "GET" and 200 <= resp.status < 300:
+                digest = hashlib.sha256(req.body or b"").hexdigest()
                 with self.lock:
-                    self.applied[(ctx.base_url, req.path, hashlib.sha256(req.body or b"").hexdigest())] += 1
+                    self.applied[(ctx.base_url, req.path, digest)] += 1
+                    self.writes.append(Write(time.monotonic(), ctx.base_url, req.method, req.path, digest,
+                                             req.body or b"", getattr(self.fault, "kind", None),
+                                             self.running.get(ctx.base_url, "?")))
             return resp
 
         xpm_server.api.dispatch = dispatch
+
+    def watch(self, sim: XpmSimulator) -> None:
+        """Note which fault the simulator takes for each call (the write's thread reads it back)."""
+        take = sim.faults.take
+
+        def noted(path: str, *, is_identity: bool = False) -> Any:
+            fault = take(path, is_identity=is_identity)
+            self.fault.kind = fault.kind if fault is not None else None
+            return fault
+
+        sim.faults.take = noted  # type: ignore[method-assign]
+
+    def note(self, sim: XpmSimulator, what: str, running: str | None = None) -> None:
+        with self.lock:
+            self.events.append((time.monotonic(), sim.base_url, what))
+            if running is not None:
+                self.running[sim.base_url] = running
+
+    def explain(self) -> list[str]:
+        """Each write applied more than once, with every copy and what happened to its tenant between."""
+        with self.lock:
+            keys = [k for k, n in self.applied.items() if n > 1]
+            out: list[str] = []
+            for sim, path, digest in keys:
+                copies = [w for w in self.writes if (w.sim, w.path, w.digest) == (sim, path, digest)]
+                start, end = copies[0].at, copies[-1].at
+                out.append(f"{path} applied {len(copies)} times: {copies[0].body[:300]!r}")
+                timeline = [(w.at, f"write {w.method} {w.path} fault={w.fault} by {w.by}"
+                             + (" <== this one" if w.digest == digest and w.path == path else ""))
+                            for w in self.writes if w.sim == sim and start - 1 <= w.at <= end + 1]
+                timeline += [(t, e) for t, s, e in self.events if s == sim and start - 5 <= t <= end + 1]
+                out += [f"  {t - start:+8.3f}s {e}" for t, e in sorted(timeline)]
+            return out
 
     def duplicated(self) -> int:
         with self.lock:
@@ -87,6 +141,7 @@ class TenantWorld:
     name: str
     sim: XpmSimulator
     env: dict[str, str]
+    log: WriteLog
     edits: dict[int, str] = field(default_factory=dict)  # client row id -> phone that must reach XPM
 
 
@@ -104,9 +159,18 @@ class Totals:
     failed_reruns: int = 0
 
 
+LOG_DIR = os.environ.get("SOAK_LOG_DIR")  # keep each command's log (INFO, JSON) there, named by pid
+
+
 def cli(world: TenantWorld, *args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-c", CLI, *args], env=world.env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if not LOG_DIR:
+        return subprocess.Popen([sys.executable, "-c", CLI, *args], env=world.env, cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with tempfile.NamedTemporaryFile(dir=LOG_DIR, delete=False, suffix=".log") as out:
+        proc = subprocess.Popen([sys.executable, "-c", CLI, *args], env={**world.env, "SYNCWORKER_LOG_LEVEL": "INFO"},
+                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    os.rename(out.name, Path(LOG_DIR) / f"{proc.pid}.log")
+    return proc
 
 
 def last_status(db: Database, world: TenantWorld, kind: str) -> str | None:
@@ -118,21 +182,29 @@ def last_status(db: Database, world: TenantWorld, kind: str) -> str | None:
 def run_with_kills(db: Database, world: TenantWorld, args: list[str], rng: random.Random, totals: Totals) -> None:
     """Start the command; maybe kill it at a random moment; rerun (no kill) until a run succeeds outright
     (a `partial` run leaves records for the next one: faults keep coming)."""
+    log = world.log
     if rng.random() < 0.6:
         proc = cli(world, *args)
+        log.note(world.sim, f"start {args[0]} pid {proc.pid} (to be killed)", running=f"{args[0]} pid {proc.pid}")
         time.sleep(rng.uniform(0.05, 2.0))
         if proc.poll() is None:
-            proc.send_signal(rng.choice((signal.SIGKILL, signal.SIGTERM)))
+            sig = rng.choice((signal.SIGKILL, signal.SIGTERM))
+            proc.send_signal(sig)
+            log.note(world.sim, f"{sig.name} {args[0]} pid {proc.pid}")
             totals.kills += 1
-        proc.wait()
+        log.note(world.sim, f"exit {args[0]} pid {proc.pid}: {proc.wait()}")
         totals.runs += 1
     for attempt in range(10):
         if attempt == 3:  # the faults stop: the next clean run must converge with nothing lost or doubled
             world.sim.faults.random(0)
             world.sim.faults.clear()
         totals.runs += 1
-        if cli(world, *args).wait(timeout=600) == 0 and \
-                last_status(db, world, args[0].replace("-", "_")) == "succeeded":
+        proc = cli(world, *args)
+        log.note(world.sim, f"start {args[0]} pid {proc.pid} (rerun {attempt})", running=f"{args[0]} pid {proc.pid}")
+        code = proc.wait(timeout=600)
+        status = last_status(db, world, args[0].replace("-", "_"))
+        log.note(world.sim, f"exit {args[0]} pid {proc.pid}: {code}, run {status}")
+        if code == 0 and status == "succeeded":
             return
     totals.failed_reruns += 1
 
@@ -200,6 +272,7 @@ def soak(database: str | None, rounds: int, tenants: int, seed: int, clients: in
                 practice = generate_practice(clients, seed=seed * 100 + i)
                 sim = XpmSimulator(practice=practice, seed=seed * 100 + i, slow_delay=0.3).__enter__()
                 sims.append(sim)
+                log.watch(sim)
                 name = f"Soak Practice {i + 1}"
                 add_tenant(db, name)
                 import_clients(db, name, practice.write_local_csv(Path(tmp) / f"clients-{i}.csv"))
@@ -208,7 +281,7 @@ def soak(database: str | None, rounds: int, tenants: int, seed: int, clients: in
                 env = {**os.environ, **sim.env(), "SYNCWORKER_DATABASE_URL": db.connect_url,
                        "SYNCWORKER_SECRET_KEY": key, "SYNCWORKER_LOG_FORMAT": "json", "SYNCWORKER_LOG_LEVEL": "ERROR"}
                 env.pop("DATABASE_URL", None)
-                worlds.append(TenantWorld(name, sim, env))
+                worlds.append(TenantWorld(name, sim, env, log))
             for round_no in range(1, rounds + 1):
                 for w in worlds:
                     w.sim.faults.random(fault_rate, FAULTS)
@@ -230,6 +303,8 @@ def soak(database: str | None, rounds: int, tenants: int, seed: int, clients: in
                 totals.rounds = round_no
                 totals.duplicated = log.duplicated()
                 say(f"round {round_no}: {totals}")
+            for line in log.explain():
+                say(line)
         finally:
             for sim in sims:
                 sim.__exit__(None, None, None)

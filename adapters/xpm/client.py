@@ -47,7 +47,14 @@ from adapters.xero_identity.tokens import TokenManager, utcnow
 from adapters.xpm import mapping, xml
 from adapters.xpm.http import XpmTransport
 from adapters.xpm.settings import XpmSettings
-from syncworker.domain.profile import ClientGroup, ClientKind, ClientProfile, ContactProfile, Relationship
+from syncworker.domain.profile import (
+    ClientGroup,
+    ClientKind,
+    ClientProfile,
+    ContactProfile,
+    Relationship,
+    flatten,
+)
 
 log = logging.getLogger(__name__)
 LIST_READ_TIMEOUT = 900.0  # seconds: a detailed listing of a large practice streams for minutes
@@ -325,7 +332,28 @@ class XpmClient(ClientSystem):
             return current
         self._complete_address_lines(client_id, changes)
         body = mapping.client_fields_to_xml(changes, uuid=client_id)
-        root = self.http.send("PUT", "client.api/update", body, idempotent=True)
+        try:
+            root = self.http.send("PUT", "client.api/update", body, idempotent=False)
+        except TransientError as exc:
+            if exc.retriable:
+                raise
+            return self._after_unknown_update(client_id, changes, body, applied=isinstance(exc.__cause__,
+                                                                                           MalformedResponse))
+        return self._client_in(root, "client.api/update")
+
+    def _after_unknown_update(self, client_id: str, changes: Mapping[str, Any], body: Element, *,
+                              applied: bool) -> ClientProfile:
+        """An update whose outcome is unknown (a 5xx, a reset, a timeout, an unreadable answer) is not sent
+        again blindly: it may have been applied, and sending it again would write twice and could undo an
+        edit made in XPM in between. The record is read back instead. An unreadable HTTP 2xx was `applied`:
+        the record read back is the answer. Otherwise the update is sent once more only if the record lacks
+        the change (some written fields, e.g. MiddleName, are not read back: then it is sent again)."""
+        current = self.get_client(client_id)
+        if current is None:
+            raise NotFound(f"XPM client {client_id} not found")
+        if applied or _holds(current, changes):
+            return current
+        root = self.http.send("PUT", "client.api/update", body, idempotent=False)
         return self._client_in(root, "client.api/update")
 
     def _complete_address_lines(self, client_id: str, changes: dict[str, Any]) -> None:
@@ -480,3 +508,11 @@ def _uuid(value: str) -> str:
 
 def _as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _holds(record: ClientProfile, changes: Mapping[str, Any]) -> bool:
+    """Whether `record` already carries `changes`, compared as XPM is sent them (so both address lines and
+    the wire spelling of each value count, nothing else)."""
+    flat = flatten(record)
+    now = {f: flat.get(f) for f in changes}
+    return xml.render(mapping.client_fields_to_xml(now)) == xml.render(mapping.client_fields_to_xml(changes))

@@ -5,7 +5,8 @@ stat names) plus only what XPM does differently:
 - the `<Response><Status>` envelope: `ERROR` arrives with HTTP 200 too, and a not-found is worded in
   `<ErrorDescription>` rather than a 404;
 - which writes are idempotent is stated per call by the client (`client.api/add`, `addrelationship`,
-  `clientgroup.api/add` are not: after a reset their outcome is unknown and they are not repeated).
+  `clientgroup.api/add` are not: after a reset their outcome is unknown and they are not repeated;
+  `client.api/update` is not repeated blindly either: the client reads the record back first).
 """
 
 from __future__ import annotations
