@@ -16,10 +16,13 @@ import email.utils
 import socket
 import struct
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
 from simulators.xero_identity import SimClock, SimRequest, SimResponse
+
+PACE_CHUNK = 64 * 1024  # bytes per write of a paced body
 
 
 class LoopbackSimulator:
@@ -124,11 +127,24 @@ def _make_handler(sim: LoopbackSimulator) -> type[BaseHTTPRequestHandler]:
                 for name, value in resp.headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(resp.body)))
+                if resp.bytes_per_second and self.command != "HEAD":
+                    self.end_headers()
+                    self._paced(resp.body, resp.bytes_per_second)
+                    return
                 # Head and body in one write: two small writes meet Nagle + delayed ACK (~40 ms per call).
                 self._headers_buffer.append(b"\r\n" + (resp.body if self.command != "HEAD" else b""))
                 self.flush_headers()
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True  # the client gave up (e.g. its read timeout): nothing to tell
+
+        def _paced(self, body: bytes, rate: float) -> None:
+            """The body in 64 KiB chunks at `rate` bytes a second, as a slow server streams a large answer."""
+            view = memoryview(body)
+            for start in range(0, len(body), PACE_CHUNK):
+                chunk = view[start:start + PACE_CHUNK]
+                self.wfile.write(chunk)
+                self.wfile.flush()
+                time.sleep(len(chunk) / rate)
 
         def _reset(self) -> None:
             # SO_LINGER 0 turns the close into a TCP RST: the client sees "connection reset", no response.

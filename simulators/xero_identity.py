@@ -103,6 +103,8 @@ class SimResponse:
     headers: dict[str, str] = field(default_factory=dict)
     # Set by fault injection: close the socket without answering (the handler honours it).
     reset_connection: bool = False
+    # Send the body at this many bytes a second, in chunks (a slow, large listing); 0 sends it at once.
+    bytes_per_second: float = 0.0
 
     @classmethod
     def json(cls, status: int, payload: object, headers: dict[str, str] | None = None) -> SimResponse:

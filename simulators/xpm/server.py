@@ -131,16 +131,20 @@ class XpmSimulator(LoopbackSimulator):
         client_secret: str | None = None,
         business_structures: Mapping[ClientKind, str] | None = None,
         practice_name: str = "Sample Practice",
-        detailed_list_seconds_per_client: float = 0.0,
+        detailed_list_bytes_per_second: float = 0.0,
         detailed_list_time_travel: bool = True,
+        notes_per_client: float = 0.0,
     ) -> None:
-        """`detailed_list_seconds_per_client`: how long `client.api/list?detailed=true` takes per client it
-        returns (Xero reports several minutes and 50 MB+ at 15,000 clients: ~0.015 s a client is honest);
-        0 answers at once. With `detailed_list_time_travel` the wait moves the simulator's clock instead
-        of sleeping, so a benchmark sees the real minutes (and the limits' windows move with them) in no
-        real time; the time spent is in `stats.list_seconds`."""
+        """Size and pace of `client.api/list?detailed=true` (Xero reports several minutes and 50 MB+ at
+        15,000 clients, ~3.5 KB a client at ~200 KB/s): `notes_per_client` file notes on average per client
+        (the detailed record carries them with contacts, groups and relationships; ~8 makes the real size),
+        `detailed_list_bytes_per_second` the rate it is sent at (0: at once). With `detailed_list_time_travel`
+        the transfer time moves the simulator's clock instead (a benchmark sees the real minutes, and the
+        limits' windows move with them, in no real time); without it the body is streamed in chunks at that
+        rate, so a client's read timeout and incremental parse meet a real slow answer. Time and size are in
+        `stats.list_seconds` / `stats.list_bytes`."""
         super().__init__(host, port)
-        self.detailed_list_seconds_per_client = detailed_list_seconds_per_client
+        self.detailed_list_bytes_per_second = detailed_list_bytes_per_second
         self.detailed_list_time_travel = detailed_list_time_travel
         rng = random.Random(seed)
         self.clock = clock or SimClock()
@@ -166,6 +170,8 @@ class XpmSimulator(LoopbackSimulator):
             practice = generate_practice(clients, seed, country)
         self.practice = practice
         self.store.seed_from(practice.remote, practice.remote_contacts, practice.remote_relationships, practice.remote_groups)
+        if notes_per_client:
+            _seed_notes(self.store, notes_per_client, random.Random(f"{seed}:notes"))
         for spec in faults:
             self._inject_spec(spec)
 
@@ -275,14 +281,15 @@ class XpmSimulator(LoopbackSimulator):
             self.limiter.release(tenant)
 
     def _detailed_list_latency(self, req: SimRequest, resp: SimResponse) -> None:
-        if not self.detailed_list_seconds_per_client or resp.status != 200 or not api.is_detailed_list(req):
+        if resp.status != 200 or not api.is_detailed_list(req):
             return
-        seconds = self.detailed_list_seconds_per_client * api.listed_clients(resp.body)
+        rate = self.detailed_list_bytes_per_second
+        seconds = len(resp.body) / rate if rate else 0.0
         self.stats.note_list(seconds, len(resp.body))
-        if self.detailed_list_time_travel:
+        if rate and self.detailed_list_time_travel:
             self.clock.advance(seconds)
-        else:
-            time.sleep(seconds)
+        elif rate:
+            resp.bytes_per_second = rate
 
     def _scope_allows(self, req: SimRequest) -> bool:
         # Client endpoints accept practicemanager or practicemanager.client; reads also the .read variants.
@@ -379,3 +386,33 @@ class XpmSimulator(LoopbackSimulator):
         except Exception as exc:  # a store refusal, reported to the operator
             return SimResponse.json(400, {"error": str(exc)})
         return SimResponse.json(404, {"error": "unknown admin endpoint"})
+
+
+_NOTE_TITLES = ("File note", "Phone call", "Meeting", "Engagement letter", "Email received", "Tax planning",
+                "BAS query", "Year-end checklist", "ATO correspondence", "Payroll")
+_NOTE_SENTENCES = (
+    "Client called about the timing of this year's return and asked what is still outstanding.",
+    "Bank statements for the last quarter received; two accounts still to reconcile.",
+    "Discussed the depreciation schedule for the new equipment and the instant asset write-off.",
+    "Reminder sent for the signed engagement letter and the ID documents.",
+    "Agreed to review the fringe benefits position before the end of the FBT year.",
+    "Payment plan with the ATO confirmed; next instalment due at the end of the month.",
+    "Super contributions checked against the caps; no excess this year.",
+    "Asked for the settlement statement and the agent's commission invoice for the property sale.",
+    "Trust distribution minutes to be prepared before 30 June; resolution drafted.",
+    "Payroll year-end finalisation done through single touch payroll.",
+    "Client will drop off receipts for work-related expenses next week.",
+    "GST registration reviewed: turnover is close to the threshold, keep monitoring.",
+)
+
+
+def _seed_notes(store: PracticeStore, per_client: float, rng: random.Random) -> None:
+    """File notes as a practice accumulates them (generic text, no client data), `per_client` on average."""
+    from simulators.xpm.store import Note
+
+    staff = [s.name for s in store.staff]
+    for client in store.clients.values():
+        for _ in range(rng.randint(0, round(2 * per_client))):
+            text = " ".join(rng.sample(_NOTE_SENTENCES, rng.randint(1, 3)))
+            client.notes.append(Note(rng.choice(_NOTE_TITLES), text, client.modified, rng.choice(staff),
+                                     rng.choice(("", "General", "Tax", "Compliance"))))

@@ -39,7 +39,7 @@ SEARCH_VIEW = ClientView(date_with_time=False)
 DETAILED_SEARCH_VIEW = ClientView(detailed=True, date_with_time=False)
 GET_VIEW = ClientView(detailed=True, date_with_time=False)
 
-_HEAD_FIELDS = ("Title", "Gender", "FirstName", "LastName", "OtherName", "Email")
+_HEAD_FIELDS = ("Title", "Gender", "FirstName", "MiddleName", "LastName", "OtherName", "Email")
 _ADDRESS_FIELDS = (
     "Address", "City", "Region", "PostCode", "Country",
     "PostalAddress", "PostalCity", "PostalRegion", "PostalPostCode", "PostalCountry", "Phone", "Fax",
