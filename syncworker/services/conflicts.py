@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from syncworker.domain.profile import SYNCABLE_FIELDS
 from syncworker.domain.sync import decode, encode, normalise, value_hash
 from syncworker.services.context import ServiceContext
-from syncworker.services.sync_run import column_value, local_column
+from syncworker.services.sync_store import column_value, local_column
 from syncworker.services.tenants import get_tenant
 from syncworker.store.db import Database
 from syncworker.store.mapping import json_ready
