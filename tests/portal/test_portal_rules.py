@@ -148,10 +148,12 @@ def test_passwords_have_a_minimum_length() -> None:
 
 def test_an_invitation_token_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
     # A token like "-b3x..." reads as an option to `syncworker portal accept TOKEN` (CI failed on one).
+    import secrets
+
     from syncworker.services import portal
 
     drawn = iter(["-b3xdash", "-another", "Plain_token-with-dash"])
-    monkeypatch.setattr(portal.secrets, "token_urlsafe", lambda n: next(drawn))
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda n: next(drawn))
     assert portal.new_token() == "Plain_token-with-dash"
     monkeypatch.undo()
     assert not any(portal.new_token().startswith("-") for _ in range(2000))
