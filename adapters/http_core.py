@@ -61,6 +61,9 @@ log = logging.getLogger(__name__)
 
 # An unlabelled 429 whose Retry-After is longer than two minute windows can only be the day limit.
 DAY_RETRY_AFTER_THRESHOLD = 120.0
+# The largest body read whole (streamed listings are read incrementally and bounded by their reader): more is
+# refused unread when Content-Length says so, else cut off where it passes the limit; never retried.
+MAX_BODY_BYTES = 128 * 1024 * 1024
 # A day 429 without Retry-After: look again in an hour (one call an hour at most while parked).
 DAY_DEFAULT_RESUME = 3600.0
 
@@ -186,6 +189,7 @@ class XeroPlatformHttp(Generic[T]):
         retry: RetryPolicy = RetryPolicy(),
         sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         self.tokens = tokens
         self.base_url = base_url.rstrip("/") + "/" if base_url else ""
@@ -193,6 +197,7 @@ class XeroPlatformHttp(Generic[T]):
         self.session = session or requests.Session()
         self.timeout = timeout
         self.retry = retry
+        self.max_body_bytes = max_body_bytes
         self._sleep, self._now = sleep, now
         self.stats = CallStats()
         self.last_server_date: datetime | None = None
@@ -255,7 +260,7 @@ class XeroPlatformHttp(Generic[T]):
                 return False
             if isinstance(exc, _RateLimited | _NotSent):
                 return True
-            return idempotent and isinstance(exc, _ServerTrouble | MalformedResponse)
+            return idempotent and isinstance(exc, _ServerTrouble | MalformedResponse) and exc.retriable
 
         def stop(state: RetryCallState) -> bool:
             exc = state.outcome.exception() if state.outcome else None
@@ -326,7 +331,7 @@ class XeroPlatformHttp(Generic[T]):
             self.stats.add("calls")
             try:
                 resp = self.session.request(method, url, params=params, data=body, json=json, headers=headers,
-                                            timeout=timeout, stream=stream)
+                                            timeout=timeout, stream=True)
             except requests.ConnectTimeout as exc:
                 self.stats.add("timeouts")
                 raise _NotSent(f"{where}: connect timeout") from exc
@@ -342,7 +347,30 @@ class XeroPlatformHttp(Generic[T]):
                 self.stats.add("connection_errors")
                 raise _ServerTrouble(f"{where}: {type(exc).__name__}") from exc
         self._observe(resp)
+        if not stream:
+            self._read_body(resp, where)
         return resp
+
+    def _read_body(self, resp: requests.Response, where: str) -> None:
+        """Read the body whole (as `resp.content`), but no more than `max_body_bytes`, decompressed."""
+        too_large = MalformedResponse(f"{where}: answer larger than {self.max_body_bytes // 1024 // 1024} MB",
+                                      retriable=False)
+        declared = (resp.headers.get("Content-Length") or "").strip()
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            resp.close()
+            raise too_large
+        chunks, size = [], 0
+        try:
+            for chunk in resp.iter_content(64 * 1024):
+                size += len(chunk)
+                if size > self.max_body_bytes:
+                    resp.close()
+                    raise too_large
+                chunks.append(chunk)
+        except requests.RequestException as exc:  # e.g. ChunkedEncodingError: the body was cut short
+            self.stats.add("connection_errors")
+            raise _ServerTrouble(f"{where}: {type(exc).__name__}") from exc
+        resp._content = b"".join(chunks)  # what `resp.content` returns from now on
 
     def _observe(self, resp: requests.Response) -> None:
         day_left = resp.headers.get("X-DayLimit-Remaining")
