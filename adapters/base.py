@@ -46,6 +46,10 @@ class Page(Generic[T]):
     # Set by the adapter on the last page of a listing that knows it (on the server's clock, overlap
     # included): where the next incremental pull starts. Callers store it; they never parse `checkpoint`.
     next_cursor: datetime | None = None
+    # Records of this page the system sent but the adapter could not read (a malformed record): one
+    # `{"remote_id": <id or None>, "error": <what is wrong, no client data>}` each. Skipped and reported,
+    # never a failed listing; their cached copies stand.
+    skipped: list[dict[str, str | None]] = field(default_factory=list)
 
 
 class ClientSystem(ABC):

@@ -33,10 +33,9 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
-from xml.etree.ElementTree import Element, ParseError, SubElement
+from xml.etree.ElementTree import Element, SubElement
 
 import requests
-from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
 from urllib3.exceptions import HTTPError as Urllib3Error
 
@@ -58,6 +57,7 @@ from syncworker.domain.profile import (
 
 log = logging.getLogger(__name__)
 LIST_READ_TIMEOUT = 900.0  # seconds: a detailed listing of a large practice streams for minutes
+Unreadable = dict[str, str | None]  # a record the listing held but we could not read: Page.skipped
 
 CAPABILITIES = Capabilities(
     can_create=True,
@@ -178,8 +178,8 @@ class XpmClient(ClientSystem):
         try:
             resp = self.http.open_stream("client.api/list", {"detailed": "true"}, read_timeout=self._list_read_timeout)
             next_cursor = self._next_cursor(started, started)
-            held: list[ClientProfile] | None = None
-            passed = 0
+            held: list[ClientProfile | Unreadable] | None = None
+            passed, count = 0, skip  # count: records of the listing (unreadable ones too) delivered
             for chunk in self._stream_clients(resp):
                 if passed < skip:
                     passed += len(chunk)
@@ -187,10 +187,12 @@ class XpmClient(ClientSystem):
                     if not chunk:
                         continue
                 if held is not None:
-                    delivered.update(p.id for p in held)
-                    yield Page(held, checkpoint=f"list:{skip + len(delivered)}")
+                    count += len(held)
+                    page = _page(held, checkpoint=f"list:{count}")
+                    delivered.update(p.id for p in page.items)
+                    yield page
                 held = chunk
-            yield Page(held or [], checkpoint=None, next_cursor=next_cursor)
+            yield _page(held or [], checkpoint=None, next_cursor=next_cursor)
             return
         except (TransientError, MalformedResponse) as exc:
             if isinstance(exc, TransientError) and not exc.retriable:
@@ -199,13 +201,14 @@ class XpmClient(ClientSystem):
                         type(exc).__name__)
         yield from self._paged_clients(None, skip=delivered, next_cursor=self._next_cursor(started, started))
 
-    def _stream_clients(self, resp: requests.Response) -> Iterator[list[ClientProfile]]:
+    def _stream_clients(self, resp: requests.Response) -> Iterator[list[ClientProfile | Unreadable]]:
         """`<Client>` elements of a streamed `<Response><Clients>` in chunks of `page_size`, each element
-        dropped once mapped (flat memory). Failures mid-body are `TransientError` / `MalformedResponse`."""
+        dropped once mapped (flat memory); a record that cannot be read is in its chunk as `Unreadable`.
+        Failures mid-body are `TransientError` / `MalformedResponse`."""
         resp.raw.decode_content = True
         depth, status, error = 0, None, None
         parent: Element | None = None
-        batch: list[ClientProfile] = []
+        batch: list[ClientProfile | Unreadable] = []
         try:
             for event, el in SafeET.iterparse(resp.raw, events=("start", "end")):
                 if event == "start":
@@ -222,16 +225,16 @@ class XpmClient(ClientSystem):
                 elif depth == 3 and el.tag == "Client" and parent is not None:
                     if status != "OK":
                         raise MalformedResponse("client.api/list: clients before <Status>OK</Status>")
-                    batch.append(self._client(el, detailed=True))
+                    batch.append(_read_one(el, lambda e: self._client(e, detailed=True)))
                     parent.remove(el)
                     if len(batch) >= self.page_size:
                         yield batch
                         batch = []
                 depth -= 1
-        except (ParseError, DefusedXmlException) as exc:
-            raise MalformedResponse(f"client.api/list: unparseable XML ({type(exc).__name__})") from exc
         except (Urllib3Error, requests.RequestException, OSError) as exc:
             raise TransientError(f"client.api/list: body cut short ({type(exc).__name__})") from exc
+        except xml.PARSE_ERRORS as exc:
+            raise MalformedResponse(f"client.api/list: unparseable XML ({type(exc).__name__})") from exc
         finally:
             resp.close()
         if status == "ERROR":
@@ -269,11 +272,11 @@ class XpmClient(ClientSystem):
             if page_token:
                 params["pageToken"] = page_token
             root = self.http.get(endpoint, params)
-            found = [parse(el) for el in xml.items(root, *path)]
+            found = [_read_one(el, parse) for el in xml.items(root, *path)]
             next_token = _next_page_token(root)
             if next_token is not None and next_token == page_token:
                 raise MalformedResponse(f"{endpoint} returned the same page token again")
-            yield Page(found, checkpoint=f"page:{next_token}" if next_token else None)
+            yield _page(found, checkpoint=f"page:{next_token}" if next_token else None)
             if next_token is None:
                 return
             page_token = next_token
@@ -286,18 +289,19 @@ class XpmClient(ClientSystem):
             params["detailed"] = "true"
         root = self.http.get("client.api/list", params)
         next_since = max(since_utc, self._next_cursor(started, self._clock()))
-        clients = [self._client(c, detailed=self._incremental_detailed) for c in xml.items(root, "Clients", "Client")]
+        clients = [_read_one(c, lambda e: self._client(e, detailed=self._incremental_detailed))
+                   for c in xml.items(root, "Clients", "Client")]
         chunks = [clients[i:i + self.page_size] for i in range(0, len(clients), self.page_size)] or [[]]
         for i, chunk in enumerate(chunks):
             last = i == len(chunks) - 1
             cursor = next_since if last else since_utc
-            yield Page(chunk, checkpoint=f"since:{cursor.isoformat()}", incremental=True,
-                       next_cursor=next_since if last else None)
+            yield _page(chunk, checkpoint=f"since:{cursor.isoformat()}", incremental=True,
+                        next_cursor=next_since if last else None)
 
     def get_client(self, remote_id: str) -> ClientProfile | None:
         try:
             root = self.http.get(f"client.api/get/{_uuid(remote_id)}")
-        except NotFound:
+        except NotFound:  # a malformed id too: no record can have it
             return None
         el = root.find("Client")
         if el is None:
@@ -310,7 +314,8 @@ class XpmClient(ClientSystem):
 
     def search_clients(self, query: str) -> list[ClientProfile]:
         root = self.http.get("client.api/search", {"query": query})
-        return [self._client(c, detailed=False) for c in xml.items(root, "Clients", "Client")]
+        return _page([_read_one(c, lambda e: self._client(e, detailed=False))
+                      for c in xml.items(root, "Clients", "Client")]).items
 
     # --- clients: writing ---
     def create_client(self, profile: ClientProfile) -> ClientProfile:
@@ -416,7 +421,7 @@ class XpmClient(ClientSystem):
     # --- groups ---
     def list_groups(self, *, members: bool = True) -> list[ClientGroup]:
         root = self.http.get("clientgroup.api/list")
-        summaries = [mapping.group_from_xml(el) for el in xml.items(root, "Groups", "Group")]
+        summaries = _page([_read_one(el, mapping.group_from_xml) for el in xml.items(root, "Groups", "Group")]).items
         if not members:
             return summaries
         # The list has no members; get/{uuid} has them (one call per group).
@@ -493,17 +498,45 @@ def _next_page_token(root: Element) -> str | None:
     nxt = xml.text(links, "Next") if links is not None else None
     if not nxt:
         return None
-    tokens = parse_qs(urlsplit(nxt).query).get("pageToken")
+    try:
+        tokens = parse_qs(urlsplit(nxt).query).get("pageToken")
+    except ValueError:  # e.g. an unbalanced "[" in the host
+        raise MalformedResponse("<Next> is not a URL") from None
     if not tokens or not tokens[0]:
         raise MalformedResponse("<Next> link without a pageToken")
     return tokens[0]
 
 
 def _uuid(value: str) -> str:
+    """An id we send, as XPM v3.1 writes it. A malformed one names no record: `NotFound` (a reject), asked
+    of no server."""
     try:
         return str(uuidlib.UUID(str(value).strip()))
     except ValueError:
-        raise ValueError(f"not an XPM v3.1 UUID: {str(value)[:40]!r}") from None
+        raise NotFound(f"not an XPM v3.1 UUID: {str(value)[:40]!r}") from None
+
+
+def _read_one(el: Element, parse: Callable[[Element], Any]) -> Any:
+    """One record of a listing, or what is wrong with it (`Unreadable`): one bad record never fails the
+    listing that holds it."""
+    try:
+        return parse(el)
+    except MalformedResponse as exc:
+        uuid = xml.text(el, "UUID")
+        try:
+            remote_id = str(uuidlib.UUID(uuid)) if uuid else None
+        except ValueError:
+            remote_id = None
+        return {"remote_id": remote_id, "error": str(exc)}
+
+
+def _page(read: list[Any], **kwargs: Any) -> Page[Any]:
+    """A page of what `_read_one` gave: the records as items, the unreadable ones as `skipped` (logged by
+    count only: what is wrong names no client data, but the count is what an operator acts on)."""
+    skipped = [r for r in read if isinstance(r, dict)]
+    if skipped:
+        log.warning("XPM listing: %d unreadable record(s) skipped", len(skipped))
+    return Page([r for r in read if not isinstance(r, dict)], skipped=skipped, **kwargs)
 
 
 def _as_utc(value: datetime) -> datetime:

@@ -107,7 +107,7 @@ class RelationshipTypes:
 def client_from_xml(
     el: Element, structures: BusinessStructures, *, detailed: bool, types: RelationshipTypes | None = None
 ) -> ClientProfile:
-    uuid = xml.text(el, "UUID")
+    uuid = xml.uuid_value(el, "UUID")
     name = xml.text(el, "Name")
     if not uuid:
         raise MalformedResponse("a <Client> without <UUID>")
@@ -139,18 +139,18 @@ def client_from_xml(
         extra["billing_type"] = billing_type
     if detailed:
         # Detailed reads carry groups, relationships and contacts: kept, so nothing needs a read per client.
-        groups = [(xml.text(x, "UUID"), xml.text(x, "Name")) for x in xml.items(el, "Groups", "Group")]
-        extra["group_ids"] = [g.lower() for g, _ in groups if g]
-        extra["groups"] = [{"id": g.lower(), "name": n or ""} for g, n in groups if g]
+        groups = [(xml.uuid_value(x, "UUID"), xml.text(x, "Name")) for x in xml.items(el, "Groups", "Group")]
+        extra["group_ids"] = [g for g, _ in groups if g]
+        extra["groups"] = [{"id": g, "name": n or ""} for g, n in groups if g]
         if types is not None:
             extra["relationships"] = [
                 relationship_to_dict(relationship_from_xml(r, uuid, types))
                 for r in xml.items(el, "Relationships", "Relationship")
             ]
-        extra["contact_ids"] = [c.lower() for c in (xml.text(x, "UUID") for x in xml.items(el, "Contacts", "Contact"))
+        extra["contact_ids"] = [c for c in (xml.uuid_value(x, "UUID") for x in xml.items(el, "Contacts", "Contact"))
                                 if c]
     return ClientProfile(
-        id=uuid.lower(),
+        id=uuid,
         kind=kind,
         name=name or "",
         given_name=given,
@@ -185,13 +185,13 @@ def _address(el: Element, prefix: str) -> Address | None:
 
 
 def contact_from_xml(el: Element, *, client_id: str | None = None) -> ContactProfile:
-    uuid = xml.text(el, "UUID") or ""
-    client_ids = [c.lower() for c in (xml.text(x, "UUID") for x in xml.items(el, "Clients", "Client")) if c]
+    uuid = xml.uuid_value(el, "UUID") or ""
+    client_ids = [c for c in (xml.uuid_value(x, "UUID") for x in xml.items(el, "Clients", "Client")) if c]
     if client_id and client_id not in client_ids:
         client_ids.insert(0, client_id)
     extra = {k: v for k, v in (("salutation", xml.text(el, "Salutation")), ("addressee", xml.text(el, "Addressee"))) if v}
     return ContactProfile(
-        id=uuid.lower(),
+        id=uuid,
         name=xml.text(el, "Name") or "",
         email=xml.text(el, "Email"),
         phone=xml.text(el, "Phone"),
@@ -206,12 +206,11 @@ def contact_from_xml(el: Element, *, client_id: str | None = None) -> ContactPro
 
 def relationship_from_xml(el: Element, client_id: str, types: RelationshipTypes) -> Relationship:
     related = el.find("RelatedClient")
-    related_id = xml.text(related, "UUID") if related is not None else xml.text(el, "RelatedClientUUID")
-    uuid = xml.text(el, "UUID")
+    related_id = xml.uuid_value(related, "UUID") if related is not None else xml.uuid_value(el, "RelatedClientUUID")
     return Relationship(
-        id=uuid.lower() if uuid else None,
+        id=xml.uuid_value(el, "UUID"),
         client_id=client_id.lower(),
-        related_client_id=(related_id or "").lower(),
+        related_client_id=related_id or "",
         type=types.canonical(xml.text(el, "Type")),
         start_date=xml.date_value(el, "StartDate"),
         end_date=xml.date_value(el, "EndDate"),
@@ -221,10 +220,9 @@ def relationship_from_xml(el: Element, client_id: str, types: RelationshipTypes)
 
 
 def group_from_xml(el: Element) -> ClientGroup:
-    uuid = xml.text(el, "UUID")
-    members = [m.lower() for m in (xml.text(c, "UUID") for c in xml.items(el, "Clients", "Client")) if m]
+    members = [m for m in (xml.uuid_value(c, "UUID") for c in xml.items(el, "Clients", "Client")) if m]
     return ClientGroup(
-        id=uuid.lower() if uuid else None,
+        id=xml.uuid_value(el, "UUID"),
         name=xml.text(el, "Name") or "",
         member_ids=tuple(members),
         taxable=xml.yes_no(el, "Taxable"),

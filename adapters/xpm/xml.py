@@ -13,7 +13,9 @@ Quirks (xpm_aps_xero.md §1.3, §1.5, §4):
 
 from __future__ import annotations
 
+import math
 import re
+import uuid as uuidlib
 import xml.etree.ElementTree as ET
 from datetime import date, datetime
 from xml.etree.ElementTree import Element
@@ -26,6 +28,11 @@ from adapters.errors import MalformedResponse, NotFound, RemoteRejected
 # XPM words "not found" errors in several ways; these are the ones seen in its docs and forums.
 _NOT_FOUND = re.compile(r"not\s+found|does\s+not\s+exist|no\s+\w+\s+found|unknown\s+(client|uuid|group)", re.I)
 _MAX_DESCRIPTION = 300
+# Everything the parser raises on a hostile body: an unknown or non-text `encoding=` in the declaration is a
+# LookupError, a bad byte sequence a UnicodeError (a ValueError), deep nesting a RecursionError.
+PARSE_ERRORS = (ET.ParseError, DefusedXmlException, ValueError, LookupError, RecursionError)
+# Whole numbers XPM sends (NumberOfShares) fit a 64-bit column; anything larger is not a value we keep.
+_MAX_INT = 2**63 - 1
 
 
 def parse_envelope(body: bytes) -> Element:
@@ -44,7 +51,7 @@ def parse_envelope(body: bytes) -> Element:
 def parse_xml(body: bytes) -> Element:
     try:
         return SafeET.fromstring(body)
-    except (ET.ParseError, DefusedXmlException, ValueError) as exc:
+    except PARSE_ERRORS as exc:
         raise MalformedResponse(f"unparseable XML ({type(exc).__name__})") from exc
 
 
@@ -52,7 +59,7 @@ def error_description(body: bytes) -> str | None:
     """The ErrorDescription of an XML error body, if the body is one."""
     try:
         root = SafeET.fromstring(body)
-    except (ET.ParseError, DefusedXmlException, ValueError):
+    except PARSE_ERRORS:
         return None
     return _clip(root.findtext("ErrorDescription"))
 
@@ -123,19 +130,31 @@ def date_value(el: Element | None, tag: str) -> date | None:
 
 
 def int_value(el: Element | None, tag: str) -> int | None:
-    value = text(el, tag)
-    try:
-        return int(float(value)) if value is not None else None
-    except ValueError:
-        return None
+    """A whole number; None when missing, not a number, not finite or beyond 64 bits (like a bad date)."""
+    number = float_value(el, tag)
+    return int(number) if number is not None and abs(number) <= _MAX_INT else None
 
 
 def float_value(el: Element | None, tag: str) -> float | None:
+    """A finite number; None when missing or not one (`inf`, `nan` and `1e999` are not values)."""
     value = text(el, tag)
     try:
-        return float(value) if value is not None else None
+        number = float(value) if value is not None else None
     except ValueError:
         return None
+    return number if number is not None and math.isfinite(number) else None
+
+
+def uuid_value(el: Element | None, tag: str) -> str | None:
+    """A UUID in its canonical lower-case form; None when missing. A malformed one makes the record
+    unreadable (`MalformedResponse`): it could name no record, and it is the key everything else hangs on."""
+    value = text(el, tag)
+    if value is None:
+        return None
+    try:
+        return str(uuidlib.UUID(value))
+    except ValueError:
+        raise MalformedResponse(f"<{tag}> is not a UUID") from None
 
 
 # --- writing ---

@@ -116,7 +116,7 @@ class _LinkRun:
 
         self.counts.setdefault("pages", 0)
         pulled = pull_clients(self.db, self.tenant_id, self.system, self.adapter, dry=self.dry, on_page=on_page,
-                              counts=self.counts)
+                              counts=self.counts, errors=self.report.errors)
         with self.db.session() as s:
             remote = {p.id: p for row, p in load_clients(s, self.tenant_id, self.system)
                       if row.remote_status != MISSING}

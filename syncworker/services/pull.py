@@ -68,16 +68,19 @@ class Pulled:
     resumed: bool = False
     # A completed full listing: every id it held (the only case where absence from a pull means anything).
     listing_ids: set[str] | None = None
+    unreadable: set[str] = field(default_factory=set)  # ids of records in the pull the adapter could not read
     started: datetime = field(default_factory=utcnow)
     pages: int = 0
 
 
 def pull_clients(db: Database, tenant_id: int, system: str, adapter: ClientSystem, *, full: bool = False,
                  dry: bool = False, on_page: Callable[[Pulled], None] | None = None,
-                 counts: dict[str, int] | None = None) -> Pulled:
+                 counts: dict[str, int] | None = None, errors: list[dict[str, Any]] | None = None) -> Pulled:
     """Pull into the records cache. `counts` (a run report's) is kept current page by page, so a pull stopped
     half-way (the daily limit) still reports what it stored: `pages`, `remote_new` / `remote_changed` /
-    `remote_unchanged`, `resumed_from_checkpoint`."""
+    `remote_unchanged`, `remote_unreadable`, `resumed_from_checkpoint`. A record the adapter could not read
+    (`Page.skipped`) goes into `errors` and keeps its cached copy, which a complete listing does not mark
+    missing: it is there, just unreadable this time."""
     counts = counts if counts is not None else {}
 
     def add(key: str, n: int = 1) -> None:
@@ -104,10 +107,22 @@ def pull_clients(db: Database, tenant_id: int, system: str, adapter: ClientSyste
         for p in page.items:
             out.seen[p.id] = p
         next_cursor = page.next_cursor or next_cursor
+        if page.skipped:
+            add("remote_unreadable", len(page.skipped))
+            out.unreadable.update(r["remote_id"] for r in page.skipped if r.get("remote_id"))
+            if errors is not None:
+                errors.extend({"remote_id": r.get("remote_id"), "error": f"unreadable record: {r.get('error')}"}
+                              for r in page.skipped)
         if not dry:
             with db.session() as s:  # the page and its state commit together
                 for k, v in upsert_clients(s, tenant_id, system, page.items).items():
                     add(f"remote_{k}", v)
+                unreadable = [r["remote_id"] for r in page.skipped if r.get("remote_id")]
+                if unreadable:
+                    s.execute(update(RemoteRecord).where(
+                        RemoteRecord.tenant_id == tenant_id, RemoteRecord.system == system,
+                        RemoteRecord.record_type == "client", RemoteRecord.remote_id.in_(unreadable))
+                        .values(last_seen_at=utcnow()))
                 store.save(s, STREAM, {"cursor": cursor, "mode": mode, "resume": page.checkpoint,
                                        "started_at": out.started.isoformat()})
         out.pages += 1
@@ -125,7 +140,7 @@ def pull_clients(db: Database, tenant_id: int, system: str, adapter: ClientSyste
                 RemoteRecord.record_type == "client", RemoteRecord.last_seen_at < out.started)
                 .values(remote_status=MISSING))
     if out.full:
-        out.listing_ids = set(out.seen)
+        out.listing_ids = set(out.seen) | out.unreadable
         if resuming:  # pages stored by the interrupted run belong to this listing too
             with db.session() as s:
                 out.listing_ids |= set(s.scalars(select(RemoteRecord.remote_id).where(

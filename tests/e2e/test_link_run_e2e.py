@@ -194,3 +194,27 @@ def test_manual_link_by_search_through_the_cli(xpm_world: XpmWorld) -> None:
                                "--remote", w.practice.truth[local.id], "--json"], env=env)
     assert done.exit_code == 0, done.stderr
     assert _count(w, Link, Link.remote_id == w.practice.truth[local.id], Link.status == "linked") == 1
+
+
+def test_hostile_values_and_an_unreadable_record_leave_the_run_going(xpm_world: XpmWorld) -> None:
+    """Infinite shares are no value (the run succeeds); a record naming a malformed UUID is skipped and
+    reported, its link and cached copy stand, and the rest of the listing is read (run `partial`)."""
+    w = xpm_world
+    first = run_link_run(w.ctx, w.tenant, "xpm")
+    odd, other, third = (first.linked[i]["remote_id"] for i in range(3))
+    store = w.sim.store
+    store.add_relationship(other, third, "Shareholder", shares=None, percentage=None, start=None, end=None)
+    next(r for r in store.relationships_of(other)).number_of_shares = float("inf")  # type: ignore[assignment]
+    rel = store.add_relationship(odd, third, "Shareholder", shares=1, percentage=None, start=None, end=None)
+    rel.related_uuid = "not-a-uuid"
+    again = run_link_run(w.ctx, w.tenant, "xpm")
+    assert again.status == "partial", again.message
+    assert again.counts["remote_unreadable"] == 1
+    assert again.errors == [{"remote_id": odd, "error": "unreadable record: <UUID> is not a UUID"}]
+    assert not again.broken
+    with w.ctx.db.session() as s:
+        assert s.scalar(sa.select(Link.status).where(Link.remote_id == odd)) == "linked"
+        cached = sa.select(RemoteRecord).where(RemoteRecord.record_type == "client")
+        assert s.scalar(cached.where(RemoteRecord.remote_id == odd)).remote_status != "missing"
+        shares = s.scalar(cached.where(RemoteRecord.remote_id == other)).payload
+    assert any(r["number_of_shares"] is None for r in shares["extra"]["relationships"])

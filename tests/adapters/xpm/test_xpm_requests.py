@@ -12,6 +12,7 @@ import requests
 import responses
 from xpm_fakes import BASE, NOW, TENANT, client_xml, envelope
 
+from adapters.errors import NotFound
 from adapters.xpm.client import XpmClient
 from syncworker.domain.profile import (
     Address,
@@ -146,8 +147,9 @@ def test_get_client_not_found_on_http_200_is_none(mocked: responses.RequestsMock
     mocked.get(BASE + f"client.api/get/{A}",
                body="<Response><Status>ERROR</Status><ErrorDescription>Client not found</ErrorDescription></Response>")
     assert client.get_client(A.upper()) is None
-    with pytest.raises(ValueError, match="UUID"):
-        client.get_client("12345")  # v3.0 integer ids are refused before any call
+    assert client.get_client("12345") is None  # a v3.0 integer id names no v3.1 record: no call
+    with pytest.raises(NotFound, match="UUID"):  # an adapter error, never a bare ValueError
+        client.update_client("12345", {"name": "x"})
     assert len(mocked.calls) == 1
 
 
