@@ -141,6 +141,10 @@ class ClientSystem(ABC):
         Callers that have more to write keep the rest for a later run."""
         return None
 
+    def write_calls_per_day(self) -> int | None:
+        """Write calls a whole day allows this tenant (the daily limit less the reserve; None: no limit)."""
+        return None
+
     def call_stats(self) -> dict[str, int]:
         """Calls made by this adapter instance, by kind, for run reports and benchmarks."""
         return {}

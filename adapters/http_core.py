@@ -212,6 +212,10 @@ class XeroPlatformHttp(Generic[T]):
             limits.per_day - self.stats["calls"]
         return max(0, left - limits.write_reserve)
 
+    def write_calls_per_day(self) -> int | None:
+        limits = getattr(self.limiter, "limits", None)
+        return None if limits is None else max(0, limits.per_day - limits.write_reserve)
+
     # --- hooks ---
     def parse(self, resp: requests.Response) -> T:
         """The 2xx body as the caller wants it. Raise `MalformedResponse` for a body that cannot be read

@@ -85,16 +85,20 @@ def measure(size: int, edits: int, seed: int) -> list[dict]:
         import_clients(db, TENANT, practice.write_local_csv(Path(tmp) / "clients.csv"))
         connect_with_refresh_token(ctx, TENANT, "xpm", sim.issue_refresh_token())
 
-        def job(label: str, run, minimum_reads: int) -> None:
+        def job(label: str, run, minimum_reads: int, day: int = 1) -> dict:
             before, w, t = dict(sim.stats.calls), writes(sim), time.perf_counter()
             report = run()
             spent = {k: v - before.get(k, 0) for k, v in sim.stats.calls.items() if v - before.get(k, 0)}
             made, wrote = sum(spent.values()), writes(sim) - w
             minimum = minimum_reads + wrote
             by_kind = ", ".join(f"{k} {v}" for k, v in sorted(spent.items(), key=lambda kv: -kv[1]))
-            rows.append({"clients": size, "job": label, "status": report.status, "calls": made, "writes": wrote,
-                         "minimum": minimum, "wall": time.perf_counter() - t,
-                         "day_left": report.api_calls.get("day_remaining"), "note": by_kind})
+            if report.counts.get("pushes_pending"):
+                by_kind += f"; {report.message}"
+            rows.append({"clients": size, "day": day, "job": label, "status": report.status, "calls": made,
+                         "writes": wrote, "minimum": minimum, "wall": time.perf_counter() - t,
+                         "day_left": report.api_calls.get("day_remaining"), "note": by_kind,
+                         "pending": report.counts.get("pushes_pending", 0)})
+            return rows[-1]
 
         job("first link run", lambda: run_link_run(ctx, TENANT, "xpm"), 2)
         list_seconds, list_mb = sim.stats.list_seconds, sim.stats.list_bytes / 1e6
@@ -105,10 +109,16 @@ def measure(size: int, edits: int, seed: int) -> list[dict]:
         sim.clock.advance(120)
         job(f"sync after {edits} remote edits", lambda: run_sync(ctx, TENANT, "xpm"), 1)
         sim.clock.advance(120)
-        job("quiet sync", lambda: run_sync(ctx, TENANT, "xpm"), 1)
+        last = job("quiet sync", lambda: run_sync(ctx, TENANT, "xpm"), 1)
+        day = 1
+        while last["pending"] and day < 30:  # the pushes the first day could not afford, a day at a time
+            sim.clock.advance(86_400)
+            day += 1
+            last = job(f"sync on day {day}", lambda: run_sync(ctx, TENANT, "xpm"), 1, day)
         rss = listing_rss(sim)
         rows[0]["note"] += (f"; listing {list_seconds / 60:.1f} min (simulated), {list_mb:.0f} MB; its streaming parse "
-                            f"peaks at +{rss['growth_mb']:.0f} MB RSS ({rss['clients']:,} clients read)")
+                            f"peaks at {rss['peak_mb']:.0f} MB RSS, +{rss['growth_mb']:.0f} MB over the process before "
+                            f"the call ({rss['clients']:,} clients read)")
         db.dispose()
     reset_shared_limiters()
     return rows
@@ -139,7 +149,7 @@ def _read_listing(raw: str) -> None:
     before, clients = _rss_mb(), 0
     for page in client.iter_client_pages():
         clients += len(page.items)
-    print(json.dumps({"clients": clients, "growth_mb": _rss_mb() - before}))
+    print(json.dumps({"clients": clients, "growth_mb": _rss_mb() - before, "peak_mb": _rss_mb()}))
 
 
 def _rss_mb() -> float:
@@ -157,12 +167,24 @@ def main() -> None:
     print("| clients | job | status | calls | of which writes | API minimum | ratio | minutes at 60/min "
           "| share of daily budget | day budget left | wall s | note |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    days: list[str] = []
     for n, size in enumerate(args.sizes):
-        for r in measure(size, args.edits, seed=41 + n):
+        rows = measure(size, args.edits, seed=41 + n)
+        for r in rows:
             ratio = r["calls"] / r["minimum"] if r["minimum"] else float("nan")
             print(f"| {r['clients']:,} | {r['job']} | {r['status']} | {r['calls']} | {r['writes']} | {r['minimum']} "
                   f"| {ratio:.2f}x | {r['calls'] / 60:.1f} | {100 * r['calls'] / DAY_BUDGET:.1f}% "
                   f"| {r['day_left']} | {r['wall']:.1f} | {r.get('note', '')} |", flush=True)
+        first = [r for r in rows if r["day"] == 1]
+        link_and_sync = sum(r["calls"] for r in first[:2])
+        days.append(f"{size:,} clients: first day {sum(r['calls'] for r in first)} calls (link run + first sync "
+                    f"{link_and_sync}, {first[1]['writes']} of them writes), under the {DAY_BUDGET:,} a day: "
+                    f"{'yes' if sum(r['calls'] for r in first) < DAY_BUDGET else 'NO'}; every needed push made by day "
+                    f"{rows[-1]['day']}: {sum(r['writes'] for r in rows)} writes in all for the "
+                    f"{first[1]['writes'] + first[1]['pending']} records the first sync found needing one")
+    print()
+    for line in days:
+        print(line)
 
 
 if __name__ == "__main__":

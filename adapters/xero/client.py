@@ -272,6 +272,9 @@ class XeroContactsClient(ClientSystem):
     def write_calls_left(self) -> int | None:
         return self.rest.write_calls_left()
 
+    def write_calls_per_day(self) -> int | None:
+        return self.rest.write_calls_per_day()
+
     @property
     def rate_limit_remaining(self) -> dict[str, int]:
         """The last X-DayLimit-Remaining / X-MinLimit-Remaining / X-AppMinLimit-Remaining values seen."""

@@ -472,6 +472,9 @@ class XpmClient(ClientSystem):
     def write_calls_left(self) -> int | None:
         return self.http.write_calls_left()
 
+    def write_calls_per_day(self) -> int | None:
+        return self.http.write_calls_per_day()
+
     # --- helpers ---
     def _client(self, el: Element, *, detailed: bool) -> ClientProfile:
         return mapping.client_from_xml(el, self.structures, detailed=detailed, types=self.relationship_types)

@@ -161,4 +161,5 @@ def test_writes_may_take_the_day_budget_above_the_reserve(http: JsonHttp) -> Non
     responses.get(BASE + "more", json={}, headers={"X-DayLimit-Remaining": "90"})
     http.request("GET", "more")
     assert http.write_calls_left() == 0  # inside the reserve: reads only
+    assert http.write_calls_per_day() == Limits().per_day - Limits().write_reserve
     assert JsonHttp(Tokens(), base_url=BASE).write_calls_left() is None  # no limiter, no limit known

@@ -25,13 +25,14 @@ from syncworker.store.db import Database
 class ClockedXpm:
     sim: XpmSimulator
     page_size: int = 500
+    limits: Limits = Limits()  # the adapter's limiter (per_day, write_reserve)
 
     def adapter(self, ctx: ServiceContext, tenant_id: int, system: str) -> ClientSystem:
         sim, clock = self.sim, self.sim.clock
         tokens = TokenManager(token_store(ctx, tenant_id, system), client_id=sim.client_id,
                               client_secret=sim.client_secret, identity_url=sim.identity_url, clock=clock.now,
                               sleep=clock.advance)
-        limiter = RateLimiter(Limits(), clock=clock.elapsed, now=clock.now, sleep=clock.advance)
+        limiter = RateLimiter(self.limits, clock=clock.elapsed, now=clock.now, sleep=clock.advance)
         return XpmClient(tokens, base_url=sim.base_url, limiter=limiter, sleep=clock.advance, clock=clock.now,
                          page_size=self.page_size)
 
