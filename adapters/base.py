@@ -9,7 +9,7 @@ a failed run where it stopped.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -149,6 +149,9 @@ class ClientSystem(ABC):
         """Calls made by this adapter instance, by kind, for run reports and benchmarks."""
         return {}
 
+    def close(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing to release
+        """Release what the adapter holds (APS: its connection pool). The default holds nothing."""
+
 
 @dataclass(slots=True)
 class TokenSet:
@@ -183,3 +186,34 @@ class TokenStore(Protocol):
     # Optional: `refresh_lock()` -> a context manager held around a token refresh so only one worker anywhere
     # calls the token endpoint for this tenant (the database store uses a PostgreSQL advisory lock).
     # TokenManager uses it when present; compare-and-swap still guards without it.
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteTenant:
+    """One organisation a grant gives access to (Xero: a row of GET /connections)."""
+
+    tenant_id: str
+    tenant_name: str
+    tenant_type: str
+
+
+class IdentityProvider(Protocol):
+    """A platform's OAuth2 identity service (the Xero platform's, for XPM and Xero accounting): what connecting a
+    tenant needs. Built by the composition root (`syncworker.bootstrap.identity_for`) from the settings tree, so
+    services never import the concrete one (`adapters/xero_identity/identity.py`)."""
+
+    def authorize_url(self, redirect_uri: str, scopes: Sequence[str], state: str) -> str:
+        """Where to send the operator's browser to approve access."""
+        ...
+
+    def exchange_code(self, code: str, redirect_uri: str) -> TokenSet:
+        """Trade a one-time authorization code for the first token set (version 0: not stored yet)."""
+        ...
+
+    def access_token(self, store: TokenStore) -> str:
+        """A live access token for the grant in `store`, refreshing (and so rotating) it when needed."""
+        ...
+
+    def tenants(self, access_token: str, tenant_type: str) -> list[RemoteTenant]:
+        """The organisations of `tenant_type` the grant behind `access_token` covers."""
+        ...

@@ -2,8 +2,9 @@
 imports concrete adapters.
 
 Every entry point (CLI commands, `serve`, the Procrastinate worker, the demo) calls `build_context`; tests call
-the same function with their doubles (`db=`, `adapter_factory=`). Services see only the `ClientSystem` port
-through `ctx.adapter(tenant_id, system)`.
+the same function with their doubles (`db=`, `adapter_factory=`, `identity_factory=`, `aps_opener=`). Services see
+only the ports of `adapters/base.py`: `ClientSystem` through `ctx.adapter(tenant_id, system)` (or
+`ctx.open_aps(connection)` while connecting APS) and `IdentityProvider` through `ctx.identity()`.
 """
 
 from __future__ import annotations
@@ -11,21 +12,25 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from syncworker.config import Settings
-from syncworker.services.context import AdapterFactory, ServiceContext
+from syncworker.services.context import AdapterFactory, ApsOpener, IdentityFactory, ServiceContext
 
 if TYPE_CHECKING:
     from adapters.base import ClientSystem
+    from adapters.xero_identity.identity import XeroIdentity
+    from syncworker.services.aps_connection import ApsConnection
     from syncworker.store.db import Database
 
 
 def build_context(settings: Settings | None = None, *, db: Database | None = None,
-                  adapter_factory: AdapterFactory | None = None) -> ServiceContext:
+                  adapter_factory: AdapterFactory | None = None, identity_factory: IdentityFactory | None = None,
+                  aps_opener: ApsOpener | None = None) -> ServiceContext:
     """A context on `settings` (default: loaded and validated from the config folder and environment), its
-    database (or `db`) and the real adapters (or `adapter_factory`)."""
+    database (or `db`) and the real adapters and identity service (or the doubles given)."""
     from syncworker.store.db import Database
 
     settings = settings or Settings.load()
-    return ServiceContext(db or Database(settings.database_url), settings, adapter_factory or adapter_for)
+    return ServiceContext(db or Database(settings.database_url), settings, adapter_factory=adapter_factory or adapter_for,
+                          identity_factory=identity_factory or identity_for, aps_opener=aps_opener or open_aps)
 
 
 def adapter_for(ctx: ServiceContext, tenant_id: int, system: str) -> ClientSystem:
@@ -34,24 +39,44 @@ def adapter_for(ctx: ServiceContext, tenant_id: int, system: str) -> ClientSyste
 
     check_system(system)
     if system == "aps":  # the practice's own SQL database: no tokens, a stored connection
-        from syncworker.services.aps_connection import aps_adapter
+        from syncworker.services.aps_connection import load_connection
 
-        return aps_adapter(ctx, tenant_id)
+        return ctx.open_aps(load_connection(ctx, tenant_id))
     store = token_store(ctx, tenant_id, system)
     if system == "xpm":
         from adapters.xpm.client import XpmClient
 
         return XpmClient.from_settings(store, ctx.settings.xpm)
-    from adapters.errors import NotConnected
     from adapters.ratelimit import shared_limiter
     from adapters.xero.client import XeroContactsClient
-    from adapters.xero_identity.tokens import TokenManager
 
     xero = ctx.settings.xero
-    if not xero.client_id or not xero.client_secret:
-        raise NotConnected("SYNCWORKER_XERO_CLIENT_ID and SYNCWORKER_XERO_CLIENT_SECRET must be set")
-    tokens = TokenManager(store, client_id=xero.client_id, client_secret=xero.client_secret,
-                          identity_url=xero.identity_url)
+    tokens = identity_for(ctx.settings).token_manager(store)
     # One limiter per Xero organisation, shared by every adapter in this process (limits are per tenant).
     return XeroContactsClient(tokens, api_url=xero.api_url,
                               limiter=shared_limiter(f"xero-tenant:{tokens.remote_tenant_id}"))
+
+
+def identity_for(settings: Settings) -> XeroIdentity:
+    """The Xero platform's OAuth2 identity service (XPM and Xero accounting) on the settings tree's `.xero`."""
+    from adapters.errors import NotConnected
+    from adapters.xero_identity.identity import XeroIdentity
+
+    xero = settings.xero
+    if not xero.client_id or not xero.client_secret:
+        raise NotConnected("SYNCWORKER_XERO_CLIENT_ID and SYNCWORKER_XERO_CLIENT_SECRET must be set")
+    return XeroIdentity(xero.client_id, xero.client_secret, identity_url=xero.identity_url, api_url=xero.api_url,
+                        authorize_base=xero.authorize_url)
+
+
+def open_aps(connection: ApsConnection) -> ClientSystem:
+    """The APS adapter on `connection`: its database, its mapping (the stored text, else config/aps.yaml as it is
+    now) and the fields the tenant allows writing. Raises `MappingError` naming a table or column it lacks."""
+    from adapters.aps.client import ApsClient
+    from adapters.aps.mapping import ApsMapping
+
+    if connection.mapping_text is None:
+        mapping = ApsMapping.load()
+    else:
+        mapping = ApsMapping.parse(connection.mapping_text, source=connection.mapping_source or "the stored APS mapping")
+    return ApsClient(connection.database_url, mapping, writable_fields=connection.writable_fields)

@@ -154,7 +154,7 @@ class Settings:
         return settings
 
     def database_path_hint(self) -> str:
-        return _redact_url(self.database_url)
+        return redact_url(self.database_url)
 
     # --- the sections, each read once (on first use) from the same config folder ---
     @functools.cached_property
@@ -275,13 +275,13 @@ def normalise_database_url(url: str, fail: Any = None) -> str:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     if not url.startswith(("sqlite:", "postgresql+psycopg:")):
-        why = f"unsupported database URL scheme in {_redact_url(url)!r}; use sqlite:///PATH or postgresql://…"
+        why = f"unsupported database URL scheme in {redact_url(url)!r}; use sqlite:///PATH or postgresql://…"
         raise fail("database_url", why) if fail else ConfigError(why)
     return url
 
 
-def _redact_url(url: str) -> str:
-    # Hide a password in user:password@host.
+def redact_url(url: str) -> str:
+    """`url` with the password of its user:password@host hidden, for messages, `info` and audit entries."""
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)
         creds, host = rest.rsplit("@", 1)

@@ -22,12 +22,12 @@ from urllib.parse import parse_qs, urlsplit
 import click
 
 from adapters.errors import AdapterError
-from adapters.xero_identity.tokens import authorize_base_for, authorize_url
 from syncworker.cli.context import emit_json, get_app, handles_errors, json_option
 from syncworker.services.connect import (
     ConnectError,
     connect_with_code,
     connect_with_refresh_token,
+    identity,
     scopes_for,
 )
 from syncworker.services.context import ServiceContext
@@ -115,12 +115,8 @@ def _connect_aps(ctx: ServiceContext, tenant_name: str, database_url: str | None
 
 def _browser_code(ctx: ServiceContext, system: str, redirect_uri: str, listen: bool | None, timeout: int,
                   *, quiet: bool) -> str:
-    s = ctx.settings
-    if not s.xero_client_id:
-        raise ConnectError("SYNCWORKER_XERO_CLIENT_ID and SYNCWORKER_XERO_CLIENT_SECRET must be set to connect")
     state = secrets.token_urlsafe(16)
-    url = authorize_url(s.xero_client_id, redirect_uri, scopes_for(system, s), state,
-                        authorize_base_for(s.xero_identity_url, s.xero_authorize_url))
+    url = identity(ctx).authorize_url(redirect_uri, scopes_for(system, ctx.settings), state)
     # With --json, instructions go to stderr so stdout stays one JSON document.
     click.echo("Open this URL in a browser and approve access:", err=quiet)
     click.echo(url, err=quiet)

@@ -143,8 +143,8 @@ def aps(database_url: str, clients: int, seed: int, country: str, replace: bool,
         write_local_contacts: Path | None, as_json: bool) -> None:
     from sqlalchemy.exc import SQLAlchemyError
 
-    from adapters.aps.client import redact
     from simulators.aps import build
+    from syncworker.config import redact_url
 
     if database_url.startswith("sqlite:///") and not database_url.startswith("sqlite:////"):
         Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -157,7 +157,7 @@ def aps(database_url: str, clients: int, seed: int, country: str, replace: bool,
         practice.write_local_csv(write_local)
     if write_local_contacts:
         practice.write_local_contacts_csv(write_local_contacts)
-    info = {"database": redact(database_url), **standin.counts, "local_clients": len(practice.local)}
+    info = {"database": redact_url(database_url), **standin.counts, "local_clients": len(practice.local)}
     if as_json:
         click.echo(json.dumps(info))
         return

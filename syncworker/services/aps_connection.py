@@ -2,8 +2,9 @@
 with, and which fields the tenant allows syncworker to write (none by default: APS is the practice's system
 of record). Stored like every other credential: Fernet-encrypted in `tenant_systems.credentials`.
 
-Connecting checks the mapping against the live database first, so a table or column the database lacks
-stops `connect aps` with an error naming it and nothing is stored.
+Connecting checks the mapping against the live database first (through `ctx.open_aps`, the composition root's
+APS adapter), so a table or column the database lacks stops `connect aps` with an error naming it and nothing is
+stored.
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from adapters.aps.client import ApsClient, redact
-from adapters.aps.mapping import ApsMapping, MappingError
 from adapters.errors import NotConnected
+from syncworker.config import redact_url
 from syncworker.services.context import ServiceContext
 from syncworker.services.tenants import get_tenant
 from syncworker.store.crypto import Cipher
@@ -33,14 +33,6 @@ class ApsConnection:
     mapping_source: str | None = None
     writable_fields: list[str] = field(default_factory=list)
 
-    def mapping(self) -> ApsMapping:
-        if self.mapping_text is None:
-            return ApsMapping.load()
-        return ApsMapping.parse(self.mapping_text, source=self.mapping_source or "the stored APS mapping")
-
-    def adapter(self) -> ApsClient:
-        return ApsClient(self.database_url, self.mapping(), writable_fields=self.writable_fields)
-
 
 def connect_aps(ctx: ServiceContext, tenant_name: str, database_url: str, *, mapping_path: str | None = None,
                 allow_writes: list[str] | None = None) -> dict[str, Any]:
@@ -51,7 +43,7 @@ def connect_aps(ctx: ServiceContext, tenant_name: str, database_url: str, *, map
     text = Path(mapping_path).read_text(encoding="utf-8") if mapping_path else None
     conn = ApsConnection(database_url, text, str(Path(mapping_path).resolve()) if mapping_path else None,
                          sorted(set(allow_writes or ())))
-    adapter = conn.adapter()  # raises MappingError naming the missing table or column
+    adapter = ctx.open_aps(conn)  # raises MappingError naming the missing table or column
     try:
         pages = adapter.iter_client_pages()
         first = next(iter(pages), None)
@@ -68,12 +60,12 @@ def connect_aps(ctx: ServiceContext, tenant_name: str, database_url: str, *, map
             s.add(row)
         row.credentials, row.status, row.status_reason = payload, "connected", None
         row.credentials_version = (row.credentials_version or 0) + 1
-        row.remote_tenant_id = redact(database_url)[:100]
+        row.remote_tenant_id = redact_url(database_url)[:100]
         s.add(AuditEntry(tenant_id=tenant_id, actor="operator", origin="operator", target="local", entity="credentials",
                          entity_id=SYSTEM, action="connect", before=None,
-                         after={"database": redact(database_url), "mapping": conn.mapping_source or "config/aps.yaml",
+                         after={"database": redact_url(database_url), "mapping": conn.mapping_source or "config/aps.yaml",
                                 "writable_fields": conn.writable_fields}))
-    return {"system": SYSTEM, "database": redact(database_url), "mapping": conn.mapping_source or "config/aps.yaml",
+    return {"system": SYSTEM, "database": redact_url(database_url), "mapping": conn.mapping_source or "config/aps.yaml",
             "writes": conn.writable_fields or "off", "first_page_clients": len(first.items) if first else 0}
 
 
@@ -88,8 +80,4 @@ def load_connection(ctx: ServiceContext, tenant_id: int) -> ApsConnection:
                          list(data.get("writable_fields") or []))
 
 
-def aps_adapter(ctx: ServiceContext, tenant_id: int) -> ApsClient:
-    return load_connection(ctx, tenant_id).adapter()
-
-
-__all__ = ["ApsConnection", "MappingError", "aps_adapter", "connect_aps", "load_connection"]
+__all__ = ["ApsConnection", "connect_aps", "load_connection"]

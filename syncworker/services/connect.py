@@ -1,13 +1,13 @@
 """Connecting a tenant to a Xero-family system: register a grant (an existing refresh token or an
 authorization code), rotate it once through the token manager so the stored token is the live one, and
-choose the remote tenant from GET /connections."""
+choose the remote tenant from GET /connections. The identity service is the `IdentityProvider` port
+(`ctx.identity()`), built by the composition root."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from adapters.base import TokenSet
-from adapters.xero_identity.tokens import TokenManager, exchange_code, list_connections
+from adapters.base import IdentityProvider, TokenSet
 from syncworker.config import Settings
 from syncworker.services.context import ServiceContext
 from syncworker.services.systems import check_system, token_store
@@ -29,45 +29,42 @@ class ConnectError(ValueError):
     pass
 
 
-def _app_credentials(ctx: ServiceContext) -> tuple[str, str]:
+def identity(ctx: ServiceContext) -> IdentityProvider:
+    """The identity service connecting talks to; the app's credentials must be set first."""
     s = ctx.settings
     if not s.xero_client_id or not s.xero_client_secret:
         raise ConnectError("SYNCWORKER_XERO_CLIENT_ID and SYNCWORKER_XERO_CLIENT_SECRET must be set to connect")
-    return s.xero_client_id, s.xero_client_secret
+    return ctx.identity()
 
 
 def connect_with_refresh_token(ctx: ServiceContext, tenant_name: str, system: str, refresh_token: str,
                                *, remote_tenant_id: str | None = None) -> dict[str, Any]:
     check_system(system)
+    idp = identity(ctx)
     with ctx.db.session() as s:
         tenant_id = get_tenant(s, tenant_name).id
-    return _register(ctx, tenant_id, system, TokenSet(access_token=None, refresh_token=refresh_token,
-                                                      expires_at=None, scope=scopes_for(system, ctx.settings)), remote_tenant_id)
+    grant = TokenSet(access_token=None, refresh_token=refresh_token, expires_at=None,
+                     scope=scopes_for(system, ctx.settings))
+    return _register(ctx, idp, tenant_id, system, grant, remote_tenant_id)
 
 
 def connect_with_code(ctx: ServiceContext, tenant_name: str, system: str, code: str, redirect_uri: str,
                       *, remote_tenant_id: str | None = None) -> dict[str, Any]:
     check_system(system)
-    client_id, secret = _app_credentials(ctx)
+    idp = identity(ctx)
     with ctx.db.session() as s:
         tenant_id = get_tenant(s, tenant_name).id
-    tokens = exchange_code(code, client_id=client_id, client_secret=secret, redirect_uri=redirect_uri,
-                           identity_url=ctx.settings.xero_identity_url)
-    return _register(ctx, tenant_id, system, tokens, remote_tenant_id)
+    return _register(ctx, idp, tenant_id, system, idp.exchange_code(code, redirect_uri), remote_tenant_id)
 
 
-def _register(ctx: ServiceContext, tenant_id: int, system: str, tokens: TokenSet,
+def _register(ctx: ServiceContext, idp: IdentityProvider, tenant_id: int, system: str, tokens: TokenSet,
               remote_tenant_id: str | None) -> dict[str, Any]:
-    client_id, secret = _app_credentials(ctx)
     store = token_store(ctx, tenant_id, system)
     version = store.current_version()
     tokens.version = version
     if not store.compare_and_swap(version, tokens):
         raise ConnectError("the connection changed while connecting; try again")
-    manager = TokenManager(store, client_id=client_id, client_secret=secret,
-                           identity_url=ctx.settings.xero_identity_url)
-    access = manager.access_token()
-    conns = list_connections(ctx.settings.xero_api_url, access, TENANT_TYPES[system])
+    conns = idp.tenants(idp.access_token(store), TENANT_TYPES[system])
     if remote_tenant_id:
         chosen = [c for c in conns if c.tenant_id == remote_tenant_id]
         if not chosen:
