@@ -131,15 +131,28 @@ def merge_required_client_ids(s: Session, tenant_id: int) -> set[int]:
     return {cid for members in by_cluster.values() if len(members) >= 2 for cid in members}
 
 
-def _member_label(s: Session, m: DuplicateMember) -> dict[str, Any]:
-    if m.client_id is not None:
-        c = s.get(Client, m.client_id)
-        return {"ref": f"client:{c.external_id}" if c else m.member_ref, "name": c.display_name if c else None,
-                "kind": c.kind if c else None}
-    k = s.get(Contact, m.contact_id)
-    owner = s.get(Client, k.client_id) if k else None
-    return {"ref": f"contact:{k.external_id}" if k else m.member_ref, "name": k.name if k else None,
-            "kind": f"contact of {owner.external_id}" if owner else "contact"}
+def member_labels(s: Session, members: list[DuplicateMember]) -> list[dict[str, Any]]:
+    """How each member is shown (`ref` "client:<id>" or "contact:<id>", name, kind), in at most three queries
+    whatever the number of members: the console pages them and must not ask per row."""
+    clients = _by_id(s, Client, {m.client_id for m in members if m.client_id is not None})
+    contacts = _by_id(s, Contact, {m.contact_id for m in members if m.client_id is None and m.contact_id is not None})
+    owners = _by_id(s, Client, {k.client_id for k in contacts.values()} - clients.keys()) | clients
+    labels = []
+    for m in members:
+        if m.client_id is not None:
+            c = clients.get(m.client_id)
+            labels.append({"ref": f"client:{c.external_id}" if c else m.member_ref,
+                           "name": c.display_name if c else None, "kind": c.kind if c else None})
+            continue
+        k = contacts.get(m.contact_id) if m.contact_id is not None else None
+        owner = owners.get(k.client_id) if k else None
+        labels.append({"ref": f"contact:{k.external_id}" if k else m.member_ref, "name": k.name if k else None,
+                       "kind": f"contact of {owner.external_id}" if owner else "contact"})
+    return labels
+
+
+def _by_id(s: Session, model: type[Client] | type[Contact], ids: set[int]) -> dict[int, Any]:
+    return {row.id: row for row in s.scalars(select(model).where(model.id.in_(ids)))} if ids else {}
 
 
 def list_clusters(db: Database, tenant_name: str, *, status: str | None = "unresolved") -> list[dict[str, Any]]:
@@ -151,7 +164,7 @@ def list_clusters(db: Database, tenant_name: str, *, status: str | None = "unres
         out = []
         for c in s.scalars(q.order_by(DuplicateCluster.id)):
             out.append({"id": c.id, "type": c.cluster_type, "record_type": c.record_type, "status": c.status,
-                        "score": round(c.score or 0, 4), "members": [_member_label(s, m) for m in c.members],
+                        "score": round(c.score or 0, 4), "members": member_labels(s, c.members),
                         "reasons": c.reasons, "survivor": c.survivor_ref, "resolved_by": c.resolved_by})
         return out
 
@@ -171,7 +184,8 @@ def resolve(db: Database, tenant_name: str, cluster_id: int, action: str, actor:
         if action == "merged":
             if not survivor:
                 raise DuplicateError("merging needs --survivor: the record that remains")
-            labels = {_member_label(s, m)["ref"]: m for m in cluster.members}
+            labels = {label["ref"]: m for label, m in zip(member_labels(s, cluster.members), cluster.members,
+                                                          strict=True)}
             key = survivor if ":" in survivor else f"client:{survivor}"
             if key not in labels:
                 raise DuplicateError(f"{survivor!r} is not a member of cluster {cluster_id}: "

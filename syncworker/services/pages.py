@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from syncworker.domain.profile import ClientProfile
 from syncworker.domain.serialize import profile_from_dict
 from syncworker.services.conflicts import conflict_dict
-from syncworker.services.duplicates import _member_label
-from syncworker.services.queries import _run_dict
+from syncworker.services.duplicates import member_labels
+from syncworker.services.queries import run_dict
 from syncworker.services.tenants import get_tenant
 from syncworker.store.db import Database
 from syncworker.store.mapping import client_profile
@@ -90,7 +90,7 @@ def runs(db: Database, tenant_name: str | None, page: int = 1) -> Page:
         if tenant_name:
             q = q.where(JobRun.tenant_id == get_tenant(s, tenant_name).id)
         rows, total = _paged(s, q, page)
-        return Page([_run_dict(run, name) for run, name in rows], page, total)
+        return Page([run_dict(run, name) for run, name in rows], page, total)
 
 
 def _compare(local: ClientProfile | None, remote: ClientProfile | None) -> list[dict[str, Any]]:
@@ -158,10 +158,12 @@ def clusters(db: Database, tenant_name: str, page: int = 1) -> Page:
         tenant = get_tenant(s, tenant_name)
         q = select(DuplicateCluster).where(DuplicateCluster.tenant_id == tenant.id,
                                            DuplicateCluster.status == "unresolved").order_by(DuplicateCluster.id)
-        rows, total = _paged(s, q, page)
+        rows, total = _paged(s, q.options(selectinload(DuplicateCluster.members)), page)
+        members = [m for (c,) in rows for m in c.members]
+        labels = iter(member_labels(s, members))
         return Page([{"id": c.id, "type": c.cluster_type, "record_type": c.record_type,
                       "score": c.score, "reasons": c.reasons or [],
-                      "members": [_member_label(s, m) for m in c.members]} for (c,) in rows], page, total)
+                      "members": [next(labels) for _ in c.members]} for (c,) in rows], page, total)
 
 
 def conflicts_by_client(db: Database, tenant_name: str, page: int = 1) -> Page:

@@ -82,7 +82,8 @@ def show_client(db: Database, tenant_name: str, external_id: str) -> dict[str, A
                 "groups": groups, "duplicates": duplicates}
 
 
-def _run_dict(run: JobRun, tenant_name: str | None) -> dict[str, Any]:
+def run_dict(run: JobRun, tenant_name: str | None) -> dict[str, Any]:
+    """A run as the CLI, the JSON API and the console show it."""
     counts = run.counts or {}
     return {
         "id": run.id, "tenant": tenant_name, "kind": run.kind, "system": run.system, "trigger": run.trigger,
@@ -99,7 +100,7 @@ def list_runs(db: Database, tenant_name: str | None, *, limit: int = 20) -> list
         q = select(JobRun, Tenant.name).outerjoin(Tenant, Tenant.id == JobRun.tenant_id)
         if tenant_name:
             q = q.where(JobRun.tenant_id == get_tenant(s, tenant_name).id)
-        return [_run_dict(run, name) for run, name in s.execute(q.order_by(JobRun.id.desc()).limit(limit))]
+        return [run_dict(run, name) for run, name in s.execute(q.order_by(JobRun.id.desc()).limit(limit))]
 
 
 def show_run(db: Database, run_id: int) -> dict[str, Any]:
@@ -108,4 +109,4 @@ def show_run(db: Database, run_id: int) -> dict[str, Any]:
                         .where(JobRun.id == run_id)).first()
         if row is None:
             raise LookupError(f"no run with id {run_id}")
-        return _run_dict(row[0], row[1])
+        return run_dict(row[0], row[1])

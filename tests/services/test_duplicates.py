@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import sqlalchemy as sa
 
 from syncworker.matching import MatchConfig
 from syncworker.services import duplicates as dup
+from syncworker.services import pages
 from syncworker.store.db import Database
 from syncworker.store.models import (
     Client,
@@ -15,6 +18,7 @@ from syncworker.store.models import (
     Connection,
     Contact,
     DuplicateCluster,
+    DuplicateMember,
     Link,
     Tenant,
 )
@@ -101,3 +105,49 @@ def test_resolution_errors_name_the_problem(db: Database) -> None:
         dup.resolve(db, "T", cluster["id"], "merged", "alice", survivor="C4")
     with pytest.raises(dup.DuplicateError, match="no duplicate cluster"):
         dup.resolve(db, "T", 9999, "not_duplicates", "alice")
+
+
+def _clusters_of_three(db: Database, n: int) -> None:
+    """n clusters, each two individual clients and a contact of a company (fake people only)."""
+    with db.session() as s:
+        s.add(Tenant(name="T", settings={}))
+    for i in range(n):
+        a = make_client(db, 1, f"P{i}a", f"Person {i}", kind="individual")
+        b = make_client(db, 1, f"P{i}b", f"Person {i}", kind="individual")
+        co = make_client(db, 1, f"CO{i}", f"Company {i} Pty Ltd")
+        with db.session() as s:
+            k = Contact(tenant_id=1, external_id=f"K{i}", client_id=co, name=f"Person {i}")
+            s.add(k)
+            s.flush()
+            cluster = DuplicateCluster(tenant_id=1, scope="local", fingerprint=f"fp-{i}", status="unresolved",
+                                       cluster_type="duplicate", record_type="person", score=0.9, reasons=[])
+            cluster.members += [DuplicateMember(member_ref=f"client:{a}", client_id=a),
+                                DuplicateMember(member_ref=f"client:{b}", client_id=b),
+                                DuplicateMember(member_ref=f"contact:{k.id}", contact_id=k.id)]
+            s.add(cluster)
+
+
+def _statements(db: Database, read: Callable[[], object]) -> int:
+    seen: list[str] = []
+
+    def count(*args: object) -> None:
+        seen.append(str(args[2]))
+
+    sa.event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        read()
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", count)
+    return len(seen)
+
+
+@pytest.mark.parametrize("n", [1, 12])
+def test_the_console_labels_cluster_members_in_a_fixed_number_of_queries(sqlite_db: Database, n: int) -> None:
+    _clusters_of_three(sqlite_db, n)
+    page = pages.clusters(sqlite_db, "T")
+    assert [[m["ref"] for m in c["members"]] for c in page.rows][:1] == [["client:P0a", "client:P0b", "contact:K0"]]
+    assert page.rows[-1]["members"][2] == {"ref": f"contact:K{n - 1}", "name": f"Person {n - 1}",
+                                            "kind": f"contact of CO{n - 1}"}
+    assert dup.list_clusters(sqlite_db, "T")[0]["members"] == page.rows[0]["members"]
+    # begin, tenant, count, page, members, clients, contacts, their companies: the same for 1 cluster or 12
+    assert _statements(sqlite_db, lambda: pages.clusters(sqlite_db, "T")) == 8
