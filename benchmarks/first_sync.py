@@ -25,12 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import sqlalchemy as sa  # noqa: E402
 
 from simulators.xpm import XpmSimulator  # noqa: E402
-from syncworker.config import Settings  # noqa: E402
 from syncworker.domain.sync import decode, normalise  # noqa: E402
 from syncworker.sample import generate_practice  # noqa: E402
 from syncworker.services.connect import connect_with_refresh_token  # noqa: E402
-from syncworker.services.context import ServiceContext  # noqa: E402
-from syncworker.services.demo import settings_for_simulator  # noqa: E402
 from syncworker.services.field_rules import set_rule  # noqa: E402
 from syncworker.services.importer import import_clients, import_contacts  # noqa: E402
 from syncworker.services.link_run import run_link_run  # noqa: E402
@@ -38,7 +35,7 @@ from syncworker.services.sync_run import run_sync  # noqa: E402
 from syncworker.services.tenants import add_tenant  # noqa: E402
 from syncworker.store.db import Database  # noqa: E402
 from syncworker.store.models import AuditEntry, Link, SyncConflict  # noqa: E402
-from tests.e2e.conftest import on_simulator_clock  # noqa: E402
+from tests.simulated import clocked_context  # noqa: E402
 
 TENANT = "Demo Practice"
 
@@ -55,9 +52,7 @@ def measure(clients: int, seed: int, country: str, manual_contact: bool = False)
         db.upgrade()
         practice = generate_practice(clients, seed, country)
         with XpmSimulator(practice=practice, seed=seed) as sim:
-            settings = settings_for_simulator(Settings.load(env={"SYNCWORKER_DATABASE_URL": db.connect_url,
-                                                              "SYNCWORKER_DEFAULT_COUNTRY": country}), sim)
-            ctx = ServiceContext(db, settings, adapter_factory=on_simulator_clock(sim))
+            ctx = clocked_context(db, sim, {"SYNCWORKER_DEFAULT_COUNTRY": country})
             add_tenant(db, TENANT)
             if manual_contact:
                 for f in CONTACT_FIELDS:
@@ -91,7 +86,7 @@ def measure(clients: int, seed: int, country: str, manual_contact: bool = False)
                         out["other_conflicts"] = len(rows) - len(profile)  # relationships, groups
                         out["not_real"] = [(c.field, decode(c.local_value), decode(c.remote_value)) for c in profile
                                            if not _real(c.field, decode(c.local_value), decode(c.remote_value),
-                                                        settings.default_country)]
+                                                        ctx.settings.default_country)]
                         out["by_field"] = _tally(c.field for c in profile)
         db.dispose()
     return out

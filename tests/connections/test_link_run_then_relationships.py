@@ -11,24 +11,15 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from adapters.base import ClientSystem
-from adapters.ratelimit import Limits, RateLimiter
-from adapters.xero_identity.tokens import TokenManager
-from adapters.xpm.client import XpmClient
 from simulators.xpm import XpmSimulator
-from syncworker.config import Settings
 from syncworker.sample import generate_practice
-from syncworker.services.connect import connect_with_refresh_token
 from syncworker.services.context import ServiceContext
-from syncworker.services.demo import settings_for_simulator
-from syncworker.services.importer import import_clients
 from syncworker.services.link_run import run_link_run
 from syncworker.services.locks import TenantLock
 from syncworker.services.relationship_sync import sync_relationships
-from syncworker.services.systems import token_store
-from syncworker.services.tenants import add_tenant
 from syncworker.store.db import Database
 from syncworker.store.models import Client, Connection, JobRun, Link, Tenant
+from tests.simulated import clocked_context, connect_practice
 
 pytestmark = pytest.mark.e2e
 T = "Linked Practice"
@@ -38,20 +29,8 @@ T = "Linked Practice"
 def linked(db: Database, tmp_path: Path) -> Iterator[tuple[ServiceContext, XpmSimulator]]:
     practice = generate_practice(60, seed=23)
     with XpmSimulator(practice=practice, seed=23) as sim:
-        settings = settings_for_simulator(Settings.load(env={"SYNCWORKER_DATABASE_URL": db.connect_url}), sim)
-        clock = sim.clock
-
-        def adapter(ctx: ServiceContext, tenant_id: int, system: str) -> ClientSystem:
-            tokens = TokenManager(token_store(ctx, tenant_id, system), client_id=sim.client_id,
-                                  client_secret=sim.client_secret, identity_url=sim.identity_url, clock=clock.now,
-                                  sleep=clock.advance)
-            limiter = RateLimiter(Limits(), clock=clock.elapsed, now=clock.now, sleep=clock.advance)
-            return XpmClient(tokens, base_url=sim.base_url, limiter=limiter, sleep=clock.advance, clock=clock.now)
-
-        ctx = ServiceContext(db, settings, adapter_factory=adapter)
-        add_tenant(db, T)
-        import_clients(db, T, practice.write_local_csv(tmp_path / "clients.csv"))
-        connect_with_refresh_token(ctx, T, "xpm", sim.issue_refresh_token())
+        ctx = clocked_context(db, sim)
+        connect_practice(ctx, sim, T, practice, tmp_path)
         yield ctx, sim
 
 

@@ -13,21 +13,16 @@ import pytest
 import sqlalchemy as sa
 
 from simulators.xpm import XpmSimulator
-from syncworker.config import Settings
 from syncworker.domain.profile import ClientKind
 from syncworker.sample import generate_practice
-from syncworker.services.connect import connect_with_refresh_token
 from syncworker.services.connections import relationship_types
 from syncworker.services.context import ServiceContext
-from syncworker.services.demo import settings_for_simulator
-from syncworker.services.importer import import_clients
 from syncworker.services.link_run import run_link_run
 from syncworker.services.queries import show_client
 from syncworker.services.relationship_sync import sync_relationships
-from syncworker.services.tenants import add_tenant
 from syncworker.store.db import Database
 from syncworker.store.models import Client, Link
-from tests.e2e.conftest import on_simulator_clock
+from tests.simulated import clocked_context, connect_practice
 
 T = "Reading Practice"
 PRACTICE = generate_practice(120, seed=7)
@@ -63,11 +58,8 @@ def test_the_types_read_the_same_way() -> None:
 @pytest.fixture
 def related(db: Database, tmp_path: Path) -> Iterator[ServiceContext]:
     with XpmSimulator(practice=PRACTICE, seed=7) as sim:
-        settings = settings_for_simulator(Settings.load(env={"SYNCWORKER_DATABASE_URL": db.connect_url}), sim)
-        ctx = ServiceContext(db, settings, adapter_factory=on_simulator_clock(sim))
-        add_tenant(db, T)
-        import_clients(db, T, PRACTICE.write_local_csv(tmp_path / "clients.csv"))
-        connect_with_refresh_token(ctx, T, "xpm", sim.issue_refresh_token())
+        ctx = clocked_context(db, sim)
+        connect_practice(ctx, sim, T, PRACTICE, tmp_path)
         assert run_link_run(ctx, T, "xpm").status == "succeeded"
         assert sync_relationships(ctx, T, "xpm", full=True, max_fetches=1000).status == "succeeded"
         yield ctx

@@ -16,37 +16,28 @@ import pytest
 from sqlalchemy import select
 
 from simulators.xpm import XpmSimulator
-from syncworker.config import Settings
 from syncworker.sample import generate_practice
-from syncworker.services.connect import connect_with_refresh_token
 from syncworker.services.context import ServiceContext
-from syncworker.services.demo import settings_for_simulator
-from syncworker.services.importer import import_clients, import_contacts
 from syncworker.services.link_run import run_link_run
 from syncworker.services.sync_run import run_sync
-from syncworker.services.tenants import add_tenant
 from syncworker.store.db import Database
 from syncworker.store.models import Client, JobRun, Tenant
-from tests.e2e.conftest import on_simulator_clock
 from tests.factories import make_client, make_tenant
 from tests.http import seed
 from tests.http.conftest import Server, start_server, stop_server
 from tests.http.test_xero_webhook import event, payload, post
+from tests.simulated import clocked_context, connect_practice
 
 
 @pytest.fixture
 def world(sqlite_db: Database, tmp_path: Path) -> Iterator[tuple[ServiceContext, Server]]:
     practice = generate_practice(300, seed=19)
     with XpmSimulator(practice=practice, seed=19) as sim:
-        settings = settings_for_simulator(Settings.load(env={"SYNCWORKER_DATABASE_URL": sqlite_db.connect_url}), sim)
-        ctx = ServiceContext(sqlite_db, settings, adapter_factory=on_simulator_clock(sim))
+        ctx = clocked_context(sqlite_db, sim)
         for tenant in ("Linking Practice", "Syncing Practice"):
-            add_tenant(sqlite_db, tenant)
-            import_clients(sqlite_db, tenant, practice.write_local_csv(tmp_path / "clients.csv"))
-            import_contacts(sqlite_db, tenant, practice.write_local_contacts_csv(tmp_path / "contacts.csv"))
-            connect_with_refresh_token(ctx, tenant, "xpm", sim.issue_refresh_token())
+            connect_practice(ctx, sim, tenant, practice, tmp_path, contacts=True)
         assert run_link_run(ctx, "Syncing Practice", "xpm").status == "succeeded"
-        server = start_server(sqlite_db, tmp_path / "serve.log", SYNCWORKER_SECRET_KEY=settings.secret_key or "")
+        server = start_server(sqlite_db, tmp_path / "serve.log", SYNCWORKER_SECRET_KEY=ctx.settings.secret_key or "")
         try:
             yield ctx, server
         finally:
