@@ -9,6 +9,7 @@ import click
 
 from syncworker import __version__
 from syncworker.cli.context import emit_json, get_app, json_option, print_table
+from syncworker.config import data_dir
 
 _HIDDEN = {"config_dir", "sources", "database_url"}
 
@@ -27,6 +28,7 @@ def describe(settings: Any) -> dict[str, Any]:
         "database": settings.database_path_hint(),
         "database_source": settings.sources.get("database_url", "default"),
         "config_dir": str(settings.config_dir),
+        "data_dir": str(data_dir()),
         "config_files": {name: str(path) for name, path in settings.section_files().items()},
         "settings": rows,
     }
@@ -43,6 +45,7 @@ def info(as_json: bool) -> None:
     click.echo(f"syncworker {about['version']}")
     click.echo(f"database:      {about['database']}  ({about['database_source']})")
     click.echo(f"config folder: {about['config_dir']}")
+    click.echo(f"data folder:   {about['data_dir']}  (the default database and `simulate aps` stand-in)")
     print_table([{"file": k, "read from": v} for k, v in about["config_files"].items()], title="config files")
     print_table([{**r, "value": str(r["value"])} for r in about["settings"]], title="settings")
 

@@ -123,13 +123,22 @@ def xero(port: int, contacts: int, seed: int, webhook_url: str | None, webhook_k
     ])
 
 
+def default_aps_url() -> str:
+    """The stand-in's default home: aps.db in the per-user data folder, next to the default database."""
+    from syncworker.config import data_dir
+
+    return f"sqlite:///{data_dir() / 'aps.db'}"
+
+
 @simulate.command("aps", help=(
     "Create an APS stand-in database (our schema in the shape APS keeps, see config/aps.yaml) on SQLite, "
     "PostgreSQL or MariaDB, seeded with a generated practice (the one `simulate xpm` serves for the same "
     "--clients and --seed). APS is a database, not an API: nothing is served; connect with `connect aps`."
 ))
-@click.option("--database-url", default="sqlite:///var/aps.db", show_default=True,
-              help="Where to create it: sqlite:///FILE, postgresql://…, mysql://… (MariaDB).")
+@click.option("--database-url", default=default_aps_url, show_default="aps.db in the per-user data folder",
+              help="Where to create it: sqlite:///FILE, postgresql://…, mysql://… (MariaDB). By default a SQLite "
+                   "file beside the default database, the same whichever folder you run in (Linux: "
+                   "~/.local/share/syncworker/aps.db; `syncworker info` shows the folder).")
 @click.option("--clients", type=int, default=200, show_default=True, help="True entities in the generated practice.")
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--country", type=click.Choice(["AU", "NZ"]), default="AU", show_default=True)
@@ -146,7 +155,7 @@ def aps(database_url: str, clients: int, seed: int, country: str, replace: bool,
     from simulators.aps import build
     from syncworker.config import redact_url
 
-    if database_url.startswith("sqlite:///") and not database_url.startswith("sqlite:////"):
+    if database_url.startswith("sqlite:///"):
         Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     try:
         standin, practice = build(database_url, clients, seed, country=country, replace=replace)
