@@ -3,10 +3,11 @@ ran is caught up once, a fire already submitted is not submitted again, and a bu
 
 from __future__ import annotations
 
-import time
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select, update
 
@@ -89,26 +90,57 @@ def test_busy_tenant_is_skipped_with_the_reason(sqlite_db: Database) -> None:
     assert f"already has a run in progress (run {other})" in (outcomes[0].reason or "")
 
 
-def test_real_apscheduler_fires_every_second_and_a_tenant_never_runs_twice_at_once(
-    sqlite_db: Database, probe_jobs: None, monkeypatch: pytest.MonkeyPatch,
+# A trigger that never fires by itself while a test runs (its one fire is on the last day of year 9999) and a
+# scheduler clock past that fire: every fire the test makes finds the tenant due, so what a fire does depends
+# only on whether the tenant is busy, never on the date, the time of day or the speed of the machine.
+FIRED_BY_THE_TEST = CronTrigger(year=9999, month=12, day=31, hour=0, timezone=UTC)
+PAST_ITS_FIRE = datetime(9999, 12, 31, 12, tzinfo=UTC)
+
+
+def fire(scheduler: JobScheduler, kind: str) -> None:
+    """Make APScheduler fire `kind`'s job now, through its own loop and thread pool, and wait until it ran."""
+    aps = scheduler._scheduler  # what start() built
+    assert aps is not None and aps.running
+    ran = threading.Event()
+
+    def listener(event: JobExecutionEvent) -> None:
+        if event.job_id == f"schedule:{kind}":
+            ran.set()
+
+    aps.add_listener(listener, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+    try:
+        aps.modify_job(f"schedule:{kind}", next_run_time=datetime.now(UTC))
+        aps.wakeup()
+        assert ran.wait(30), "APScheduler did not run the fired job"
+    finally:
+        aps.remove_listener(listener)
+
+
+def test_apscheduler_fires_submit_what_is_due_and_skip_a_busy_tenant(
+    sqlite_db: Database, probe_jobs: None,
 ) -> None:
-    monkeypatch.setattr(probe, "DEFAULT_SLEEP", 1.3)
     connect(sqlite_db, "Alpha", since=timedelta(seconds=30))
     ctx = services(sqlite_db)
     executor = InProcessExecutor(ctx, workers=4)
-    # link runs take 1.3 s and fire every second: every other fire finds the tenant busy
-    scheduler = JobScheduler(ctx, executor, {"link_run": CronTrigger(second="*", timezone=UTC)})
-    caught_up = scheduler.start()
-    time.sleep(4.5)
-    scheduler.shutdown()
-    executor.shutdown(wait=True)
-
-    assert [o.action for o in caught_up] == ["submitted"]  # the missed fire, at start
+    probe.holds["Alpha"] = threading.Event()  # Alpha's runs last until the test says
+    scheduler = JobScheduler(ctx, executor, {"link_run": FIRED_BY_THE_TEST}, clock=lambda: PAST_ITS_FIRE)
+    try:
+        caught_up = scheduler.start()  # the fire missed since Alpha connected, at start
+        assert [o.action for o in caught_up] == ["submitted"]
+        fire(scheduler, "link_run")  # while that run lasts, a fire finds Alpha busy
+        skipped = scheduler.history[-1]
+        assert (skipped.action, skipped.tenant) == ("skipped", "Alpha") and "busy" in (skipped.reason or "")
+        probe.holds["Alpha"].set()
+        executor.futures[caught_up[0].run_id].result(timeout=30)  # type: ignore[index]
+        fire(scheduler, "link_run")  # free again: the next fire submits
+        assert scheduler.history[-1].action == "submitted"
+    finally:
+        probe.holds["Alpha"].set()
+        scheduler.shutdown()
+        executor.shutdown(wait=True)
+    assert [o.action for o in scheduler.history] == ["submitted", "skipped", "submitted"]
     runs = sorted(probe.intervals, key=lambda r: r["start"])
-    assert len(runs) >= 2, runs  # the trigger really fired after start
-    assert not any(probe.overlaps(a, b) for a, b in zip(runs, runs[1:], strict=False))
-    skipped = [o for o in scheduler.history if o.action == "skipped"]
-    assert skipped and all("busy" in (o.reason or "") for o in skipped)
+    assert len(runs) == 2 and not probe.overlaps(runs[0], runs[1])
 
 
 def test_invalid_schedules_are_refused_with_the_setting_name() -> None:
@@ -126,13 +158,17 @@ def test_runs_waiting_in_the_in_process_pool_are_kept_alive_not_reaped(
     connect(sqlite_db, "Beta")
     ctx = services(sqlite_db)
     executor = InProcessExecutor(ctx, workers=1)  # Beta's run waits while Alpha's runs
-    executor.submit(JobRequest("probe", "Alpha", {"system": "xpm", "sleep": 1.0}))
+    probe.holds["Alpha"] = threading.Event()  # Alpha's run lasts until the test says
+    executor.submit(JobRequest("probe", "Alpha", {"system": "xpm"}))
     waiting = executor.submit(JobRequest("probe", "Beta", {"system": "xpm", "sleep": 0}))
     with sqlite_db.session() as s:
         s.execute(update(JobRun).where(JobRun.id == waiting).values(heartbeat_at=utcnow() - timedelta(hours=1)))
     scheduler = JobScheduler(ctx, executor, {})
-    assert scheduler.keep_pending_alive() == 2
-    assert RunRecorder(sqlite_db).reap_abandoned(ctx.settings.lock_ttl_seconds) == []
+    try:
+        assert scheduler.keep_pending_alive() == 2
+        assert RunRecorder(sqlite_db).reap_abandoned(ctx.settings.lock_ttl_seconds) == []
+    finally:
+        probe.holds["Alpha"].set()
     executor.shutdown(wait=True)
     with sqlite_db.session() as s:
         assert s.scalar(select(JobRun.status).where(JobRun.id == waiting)) == "succeeded"
