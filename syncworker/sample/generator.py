@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import random
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -123,27 +124,30 @@ class SamplePractice:
 
     def write_local_csv(self, path: str | Path) -> Path:
         """The local clients in the canonical client CSV schema (CLIENT_CSV_COLUMNS)."""
-        path = Path(path)
-        with path.open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(CLIENT_CSV_COLUMNS)
-            for p in self.local:
-                writer.writerow([_csv_value(p, col) for col in CLIENT_CSV_COLUMNS])
-        return path
+        return _write_csv(path, CLIENT_CSV_COLUMNS,
+                          ([_csv_value(p, col) for col in CLIENT_CSV_COLUMNS] for p in self.local))
 
     def write_local_contacts_csv(self, path: str | Path) -> Path:
-        path = Path(path)
-        with path.open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(CONTACT_CSV_COLUMNS)
-            for c in self.local_contacts:
-                row = {
-                    "id": c.id, "client_id": c.client_ids[0] if c.client_ids else "", "name": c.name,
-                    "given_name": c.given_name, "family_name": c.family_name, "email": c.email, "phone": c.phone,
-                    "mobile": c.mobile, "position": c.position, "is_primary": "true" if c.is_primary else "false",
-                }
-                writer.writerow([row[col] or "" for col in CONTACT_CSV_COLUMNS])
-        return path
+        """The local contacts in the canonical contact CSV schema (CONTACT_CSV_COLUMNS)."""
+        return _write_csv(path, CONTACT_CSV_COLUMNS, (_contact_row(c) for c in self.local_contacts))
+
+
+def _write_csv(path: str | Path, columns: Sequence[str], rows: Iterable[list[str]]) -> Path:
+    path = Path(path)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    return path
+
+
+def _contact_row(c: ContactProfile) -> list[str]:
+    row = {
+        "id": c.id, "client_id": c.client_ids[0] if c.client_ids else "", "name": c.name,
+        "given_name": c.given_name, "family_name": c.family_name, "email": c.email, "phone": c.phone,
+        "mobile": c.mobile, "position": c.position, "is_primary": "true" if c.is_primary else "false",
+    }
+    return [row[col] or "" for col in CONTACT_CSV_COLUMNS]
 
 
 def _csv_value(p: ClientProfile, col: str) -> str:
