@@ -23,7 +23,7 @@ from syncworker.services.tenants import add_tenant
 from syncworker.store.db import Database
 
 
-def on_simulator_clock(sim: XpmSimulator) -> AdapterFactory:
+def on_simulator_clock(sim: XpmSimulator, *, page_size: int = 500, limits: Limits | None = None) -> AdapterFactory:
     """An adapter factory whose rate-limit and retry waits advance the simulator's clock instead of sleeping."""
     clock = sim.clock
 
@@ -31,17 +31,24 @@ def on_simulator_clock(sim: XpmSimulator) -> AdapterFactory:
         tokens = TokenManager(token_store(ctx, tenant_id, system), client_id=sim.client_id,
                               client_secret=sim.client_secret, identity_url=sim.identity_url, clock=clock.now,
                               sleep=clock.advance)
-        limiter = RateLimiter(Limits(), clock=clock.elapsed, now=clock.now, sleep=clock.advance)
-        return XpmClient(tokens, base_url=sim.base_url, limiter=limiter, sleep=clock.advance, clock=clock.now)
+        limiter = RateLimiter(limits or Limits(), clock=clock.elapsed, now=clock.now, sleep=clock.advance)
+        return XpmClient(tokens, base_url=sim.base_url, limiter=limiter, sleep=clock.advance, clock=clock.now,
+                         page_size=page_size)
 
     return factory
 
 
-def clocked_context(db: Database, sim: XpmSimulator, env: Mapping[str, str] | None = None) -> ServiceContext:
-    """A context on `db` whose settings point at `sim` and whose XPM adapters run on the simulator's clock."""
+def clocked_context(db: Database, sim: XpmSimulator, env: Mapping[str, str] | None = None, *, page_size: int = 500,
+                    limits: Limits | None = None, services_too: bool = False) -> ServiceContext:
+    """A context on `db` whose settings point at `sim` and whose XPM adapters run on the simulator's clock; with
+    `services_too` the services' "now" (`ServiceContext.clock`: a tenant parked until tomorrow) reads it as well,
+    so a test moves to the next day by advancing it."""
     settings = settings_for_simulator(Settings.load(env={"SYNCWORKER_DATABASE_URL": db.connect_url, **(env or {})}),
                                       sim)
-    return ServiceContext(db, settings, adapter_factory=on_simulator_clock(sim))
+    factory = on_simulator_clock(sim, page_size=page_size, limits=limits)
+    if services_too:
+        return ServiceContext(db, settings, adapter_factory=factory, clock=sim.clock.now)
+    return ServiceContext(db, settings, adapter_factory=factory)
 
 
 def connect_practice(ctx: ServiceContext, sim: XpmSimulator, tenant: str, practice: SamplePractice, folder: Path,

@@ -7,18 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from adapters.base import ClientSystem
-from adapters.ratelimit import Limits, RateLimiter
-from adapters.xero_identity.tokens import TokenManager
-from adapters.xpm.client import XpmClient
+from adapters.ratelimit import Limits
 from simulators.xpm import XpmSimulator
-from syncworker.config import Settings
 from syncworker.services.connect import connect_with_refresh_token
 from syncworker.services.context import ServiceContext
-from syncworker.services.demo import settings_for_simulator
-from syncworker.services.systems import token_store
 from syncworker.services.tenants import add_tenant
 from syncworker.store.db import Database
+from tests.simulated import clocked_context
 
 
 @dataclass
@@ -27,19 +22,9 @@ class ClockedXpm:
     page_size: int = 500
     limits: Limits = Limits()  # the adapter's limiter (per_day, write_reserve)
 
-    def adapter(self, ctx: ServiceContext, tenant_id: int, system: str) -> ClientSystem:
-        sim, clock = self.sim, self.sim.clock
-        tokens = TokenManager(token_store(ctx, tenant_id, system), client_id=sim.client_id,
-                              client_secret=sim.client_secret, identity_url=sim.identity_url, clock=clock.now,
-                              sleep=clock.advance)
-        limiter = RateLimiter(self.limits, clock=clock.elapsed, now=clock.now, sleep=clock.advance)
-        return XpmClient(tokens, base_url=sim.base_url, limiter=limiter, sleep=clock.advance, clock=clock.now,
-                         page_size=self.page_size)
-
     def context(self, db: Database, tenant: str) -> ServiceContext:
         """A connected tenant on this simulator, every clock the simulator's."""
-        settings = settings_for_simulator(Settings.load(env={"SYNCWORKER_DATABASE_URL": db.connect_url}), self.sim)
-        ctx = ServiceContext(db, settings, adapter_factory=self.adapter, clock=self.sim.clock.now)
+        ctx = clocked_context(db, self.sim, page_size=self.page_size, limits=self.limits, services_too=True)
         add_tenant(db, tenant)
         connect_with_refresh_token(ctx, tenant, "xpm", self.sim.issue_refresh_token())
         return ctx
