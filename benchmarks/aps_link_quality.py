@@ -81,12 +81,18 @@ def fresh_context(tmp: Path, label: str, practice: SamplePractice, **settings: A
     return ctx
 
 
-def score(report: LinkRunReport, truth: dict[str, str], listed: set[str]) -> dict[str, Any]:
+def score(report: LinkRunReport, truth: dict[str, str], listed: set[str],
+          twins: dict[str, frozenset[str]]) -> dict[str, Any]:
+    """`twins`: remote id -> the remote records of the same client (the remote list's duplicates). A link
+    to another record of the answer key's client is not a wrong link (it is that client) but is not the
+    record the key names either: counted apart, as `twin`, and not as right."""
     linked = [(x["local_id"], x["remote_id"]) for x in report.linked]
     review = [(x["local_id"], x["remote_id"]) for x in report.to_review]
     reachable = {lid for lid, rid in truth.items() if rid in listed}
     linked_ok = sum(1 for lid, rid in linked if truth.get(lid) == rid)
-    return {"status": report.status, "linked": len(linked), "right": linked_ok, "wrong": len(linked) - linked_ok,
+    twin = sum(1 for lid, rid in linked if truth.get(lid) != rid and rid in twins.get(truth.get(lid, ""), ()))
+    return {"status": report.status, "linked": len(linked), "right": linked_ok, "twin": twin,
+            "wrong": len(linked) - linked_ok - twin,
             "review": len(review), "review_right": sum(1 for lid, rid in review if truth.get(lid) == rid),
             "merge_req": len(report.merge_required), "true_pairs": len(reachable),
             "missed": len(reachable - {lid for lid, _ in linked})}
@@ -109,7 +115,8 @@ def main() -> None:
             t = time.perf_counter()
             report = run_link_run(ctx, TENANT, "xpm")
             listed = {p.id for p in practice.remote if p.status == ClientStatus.ACTIVE}
-            rows.append(("xpm (simulator)", score(report, practice.truth, listed), time.perf_counter() - t))
+            twins = {m: frozenset(g) for g in practice.remote_duplicate_groups for m in g}
+            rows.append(("xpm (simulator)", score(report, practice.truth, listed, twins), time.perf_counter() - t))
             ctx.db.dispose()
         for dialect in [d.strip() for d in args.dialects.split(",") if d.strip()]:
             with aps_database(dialect, tmp) as url:
@@ -119,10 +126,12 @@ def main() -> None:
                 t = time.perf_counter()
                 report = run_link_run(ctx, TENANT, "aps")
                 listed = {standin.ids[p.id] for p in practice.remote if p.status == ClientStatus.ACTIVE}
-                rows.append((f"aps ({dialect})", score(report, standin.truth, listed), time.perf_counter() - t))
+                twins = {standin.ids[m]: frozenset(standin.ids[x] for x in g if x in standin.ids)
+                         for g in practice.remote_duplicate_groups for m in g if m in standin.ids}
+                rows.append((f"aps ({dialect})", score(report, standin.truth, listed, twins), time.perf_counter() - t))
                 standin.dispose()
                 ctx.db.dispose()
-    cols = ("status", "linked", "right", "wrong", "review", "review_right", "merge_req", "true_pairs", "missed")
+    cols = ("status", "linked", "right", "twin", "wrong", "review", "review_right", "merge_req", "true_pairs", "missed")
     print(f"link quality, {args.clients} clients, seed {args.seed} (one link run on a fresh database)")
     print(f"{'system':<20}" + "".join(f"{c:>13}" for c in cols) + f"{'seconds':>10}")
     for label, s, took in rows:

@@ -437,17 +437,37 @@ def _compare_people(
     # Different dates of birth in a list with households: a same-named relative (father and son).
     caps.apply(_mask(n, idx[dob == 3]), REVIEW, "dob=disagree")
     # Without dates of birth, a shared address, landline or family email does not tell a person from
-    # a same-named relative: ask for something personal that agrees and nothing personal that differs.
+    # a same-named relative. A tax number or mobile that differs is another person, and so is one
+    # whose e-mail and phones all differ. Where the given names are not the same (a relative's name is
+    # often one letter or an initial away) or either list holds a namesake nearby (same names and
+    # postcode: a father and his son), ask for something personal that agrees and no e-mail that
+    # differs. With the same names and no namesake in either list, the relative would have to be
+    # missing from both, and an e-mail that differs alone is as often an outdated one.
     tax, email = levels["tax"][idx], levels["email"][idx]
     own_email = ~a.email_shared[la] & ~b.email_shared[lb]
     mobile = _code_level(a.mobile[la], b.mobile[lb])
     personal_agree = (tax == 1) | (tax == 2) | ((email == 1) & own_email) | (mobile == 1)
-    personal_clash = (tax == 3) | ((email == 3) & own_email) | (mobile == 2)
-    caps.apply(_mask(n, idx[(dob == 0) & (personal_clash | ~personal_agree)]), REVIEW, "dob=missing:review")
+    email_clash = (email == 3) & own_email
+    hard_clash = (tax == 3) | (mobile == 2) | (email_clash & (levels["phone"][idx] == 2))
+    ask = (given_level != 1) | _namesake_nearby(a, b, la, lb)
+    unsure = hard_clash | (ask & (email_clash | ~personal_agree))
+    caps.apply(_mask(n, idx[(dob == 0) & unsure]), REVIEW, "dob=missing:review")
     caps.apply(_mask(n, idx[mid == 2]), REVIEW, "middle_initial=disagree")
     strong_id = (dob == 1) | (dob == 2) | (levels["tax"][idx] == 1) | (levels["tax"][idx] == 2)
     partial_name = (~has_giv | ~has_fam) & ~strong_id
     caps.apply(_mask(n, idx[partial_name]), REVIEW, "name:incomplete")
+
+
+def _namesake_nearby(a: Table, b: Table, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Per pair: a person other than the two, in either list, with the same names and postcode as one of
+    them (people without both names count as having one)."""
+    ca, cb = a.namesakes()[i], b.namesakes()[j]
+    unnamed = (ca == 0) | (cb == 0)
+    if a is b:  # deduplicating: the pair itself may be two of the group
+        same_group = (a.family_code[i] == a.family_code[j]) & (a.given_canon_code[i] == a.given_canon_code[j]) & (
+            a.postcode[i] == a.postcode[j])
+        return unnamed | np.where(same_group, ca >= 3, (ca >= 2) | (cb >= 2))
+    return unnamed | (ca >= 2) | (cb >= 2)
 
 
 def _same_given(a: Table, b: Table, i: np.ndarray, j: np.ndarray, sa: str, sb: str, workers: int) -> np.ndarray:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 
@@ -72,6 +72,8 @@ class ScoredPairs:
     comparison: Comparison
     log2_odds: np.ndarray
     score: np.ndarray
+    # (i, j) -> whether remote records i and j are certainly one client, scored like the pairs above
+    same_remote_client: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
 
 
 def score_links(local: Sequence[ClientProfile], remote: Sequence[ClientProfile], config: MatchConfig):
@@ -87,8 +89,15 @@ def score_links(local: Sequence[ClientProfile], remote: Sequence[ClientProfile],
     settle_relatives(comparison, context, fields_corrupted(comparison.levels))
     model = refine_m(model, comparison, config, NONE)
     evidence = model.total(comparison) - comparison.penalty
-    log2_odds = evidence + estimate_prior(evidence, config)
-    return left, right, ScoredPairs(comparison, log2_odds, probability(log2_odds))
+    prior = estimate_prior(evidence, config)
+    log2_odds = evidence + prior
+
+    def same_remote_client(i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        between = compare(right, right, i, j, config.workers, strict)
+        odds = model.total(between) - between.penalty + prior
+        return (between.cap == LINK) & (probability(odds) >= config.link_auto_threshold)
+
+    return left, right, ScoredPairs(comparison, log2_odds, probability(log2_odds), same_remote_client)
 
 
 def _best_other(group: np.ndarray, weight: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -117,9 +126,28 @@ def _best_other(group: np.ndarray, weight: np.ndarray, positions: np.ndarray) ->
     return other[positions], other_at[positions]
 
 
-def decide_links(pairs: ScoredPairs, config: MatchConfig) -> list[tuple[int, str, float | None, int]]:
-    """One-to-one assignment: (pair position, decision, runner-up score, runner-up pair position or
-    -1) for each assigned local."""
+class LinkDecision(NamedTuple):
+    pos: int  # pair position
+    decision: str  # "link" or "review"
+    runner_score: float | None  # probability of the best competing pair, None when none
+    runner_pos: int  # its pair position, -1 when none
+    twin: bool  # the competitor is a second certain remote match (the remote list holds the client twice)
+    margin_bits: float  # log2 odds ahead of the competitor (inf when none)
+
+
+def decide_links(pairs: ScoredPairs, config: MatchConfig) -> list[LinkDecision]:
+    """One-to-one assignment, one decision per assigned local.
+
+    A pair auto-links when it is certain (no rule caps it, score at the auto threshold) and beats the
+    best competing pair of either record by the runner-up margin, with two exceptions:
+    - a local record with two remote candidates that are each certain (by the runner-up margin beyond
+      the auto threshold), and certainly one client when compared with each other, is a client the
+      remote list holds twice: which of its records the client keeps is the operator's call there (the other is
+      merged away or archived later, and a link to it breaks), so neither links automatically,
+      however far one outscores the other;
+    - a remote record with two local candidates that are each certain is a client the local list holds
+      twice: either link is that client, so the better links and the margin is not asked against the
+      other (the duplicate is for `dedupe`; a link run flags it "merge required" before matching)."""
     comp = pairs.comparison
     eligible = np.flatnonzero(comp.cap >= REVIEW)
     if len(eligible) == 0:
@@ -127,24 +155,35 @@ def decide_links(pairs: ScoredPairs, config: MatchConfig) -> list[tuple[int, str
     w = pairs.log2_odds[eligible]
     left, right = comp.left[eligible], comp.right[eligible]
     everyone = np.arange(len(w))
+    certain = (comp.cap[eligible] == LINK) & (pairs.score[eligible] >= config.link_auto_threshold)
     by_left, by_left_at = _best_other(left, w, everyone)
     by_right, by_right_at = _best_other(right, w, everyone)
-    runner = np.maximum(by_left, by_right)
-    runner_at = np.where(by_left >= by_right, by_left_at, by_right_at)
     wanted = np.flatnonzero(pairs.score[eligible] >= config.link_review_threshold)
     chosen = _greedy_one_to_one(left, right, w, wanted)
     # Decided for all chosen pairs at once: per-pair NumPy scalar calls cost ~0.3 s at 100k.
-    pos = eligible[chosen]
-    best_other = runner[chosen]
-    other_at = runner_at[chosen]
+    sure = certain[chosen]
+    remote_at, local_at = by_left_at[chosen], by_right_at[chosen]
+    # "Certain" for calling a record a twin asks the runner-up margin beyond the auto threshold: a
+    # competitor just over the threshold is as likely a near-namesake as the same client again.
+    twin_bits = float(np.log2(config.link_auto_threshold / (1 - config.link_auto_threshold))) + config.runner_up_margin_bits
+    very_sure = certain & (w >= twin_bits)
+    twin = sure & (remote_at >= 0) & very_sure[np.maximum(remote_at, 0)]
+    if pairs.same_remote_client is not None and twin.any():  # and the two remote records are one client
+        at = np.flatnonzero(twin)
+        twin[at] = pairs.same_remote_client(right[chosen[at]], right[remote_at[at]])
+    local_twin = sure & (local_at >= 0) & certain[np.maximum(local_at, 0)]
+    by_remote, by_local = by_left[chosen], np.where(local_twin, -np.inf, by_right[chosen])
+    best_other = np.where(twin, by_remote, np.maximum(by_remote, by_local))
+    other_at = np.where(twin | (by_remote >= by_local), remote_at, local_at)
     other_pos = np.where(other_at >= 0, eligible[np.maximum(other_at, 0)], -1)
-    margin_ok = w[chosen] - best_other >= config.runner_up_margin_bits
-    auto = (comp.cap[pos] == LINK) & (pairs.score[pos] >= config.link_auto_threshold) & margin_ok
+    margin = w[chosen] - best_other
+    auto = sure & (margin >= config.runner_up_margin_bits) & ~twin
     runner_score = probability(best_other).tolist()
     return [
-        (p, "link" if a else "review", None if inf else r, o)
-        for p, a, inf, r, o in zip(pos.tolist(), auto.tolist(), np.isinf(best_other).tolist(), runner_score,
-                                   other_pos.tolist(), strict=True)
+        LinkDecision(p, "link" if a else "review", None if inf else r, o, t, m)
+        for p, a, inf, r, o, t, m in zip(eligible[chosen].tolist(), auto.tolist(), np.isinf(best_other).tolist(),
+                                         runner_score, other_pos.tolist(), twin.tolist(), margin.tolist(),
+                                         strict=True)
     ]
 
 
@@ -225,8 +264,8 @@ def _match_records(
     result: list[MatchCandidate] = []
     decided = decide_links(pairs, config)
     comp = pairs.comparison
-    all_reasons = reasons_for_many(comp, np.asarray([d[0] for d in decided], dtype=np.int64))
-    for (pos, decision, runner_score, other), reasons in zip(decided, all_reasons, strict=True):
+    all_reasons = reasons_for_many(comp, np.asarray([d.pos for d in decided], dtype=np.int64))
+    for (pos, decision, runner_score, other, twin, margin), reasons in zip(decided, all_reasons, strict=True):
         local_id = left.ids[comp.left[pos]]
         remote_id = right.ids[comp.right[pos]]
         runner_id = None
@@ -235,9 +274,7 @@ def _match_records(
         if decision == "review":
             reasons.append("held_back_by=" + _held_back_by(
                 comp.cap_reason(pos) if comp.cap[pos] < LINK else None, float(pairs.score[pos]),
-                config.link_auto_threshold, runner_id, runner_score,
-                float(pairs.log2_odds[pos]) - _logit(runner_score) if runner_score is not None else None,
-                config.runner_up_margin_bits))
+                config.link_auto_threshold, runner_id, runner_score, margin, config.runner_up_margin_bits, twin))
         if local_id in merge_required:
             decision = "review"
             reasons.append("merge_required")
@@ -250,18 +287,16 @@ def _match_records(
 
 
 def _held_back_by(rule: str | None, score: float, threshold: float, runner_id: str | None,
-                  runner_score: float | None, margin: float | None, margin_needed: float) -> str:
+                  runner_score: float | None, margin: float | None, margin_needed: float,
+                  twin: bool = False) -> str:
     """The one thing that kept a pair from being decided automatically, named for a reviewer."""
     if rule:
         return f"rule:{rule}"
+    if twin and runner_id is not None:
+        return f"competing:{runner_id} (score {runner_score:.3f}, also a certain match: the remote list holds this client twice)"
     if runner_id is not None and margin is not None and margin < margin_needed:
         return f"competing:{runner_id} (score {runner_score:.3f}, {margin:.1f} of {margin_needed:.0f} bits ahead)"
     return f"score {score:.6f} < {threshold}"
-
-
-def _logit(p: float) -> float:
-    p = min(max(p, 1e-18), 1 - 1e-16)
-    return float(np.log2(p / (1 - p)))
 
 
 def find_duplicates(records: Sequence[ClientProfile], config: MatchConfig | None = None) -> DuplicateResult:

@@ -114,6 +114,23 @@ def test_one_to_one_and_runner_up_margin_forces_review():
     assert len({x.remote_id for x in cands}) == len(cands)  # one-to-one
 
 
+def test_a_client_held_twice_by_the_remote_list_is_reviewed_however_far_one_record_leads():
+    # Both remote records are certainly Mia Lopez; the fuller one outscores the other by far more than
+    # the runner-up margin, yet which of them the client keeps is for the operator to decide.
+    full = dict(email="mia.lopez7@mail.com", mobile="0411 555 123", tax_number="123 456 782",
+                date_of_birth=date(1984, 2, 3), address=home())
+    local = [person("l1", "Mia Lopez", given_name="Mia", family_name="Lopez", **full)]
+    remote = [person("r1", "Mia Lopez", given_name="Mia", family_name="Lopez", **full),
+              person("r2", "Lopez, Mia", mobile="0411 555 123", date_of_birth=date(1984, 2, 3), address=home())]
+    c = by_local(match_records(local + filler("a"), remote + filler("b"), CONFIG))["l1"]
+    assert c.remote_id == "r1" and c.runner_up_id == "r2" and c.runner_up_score >= CONFIG.link_auto_threshold
+    assert c.decision == "review"
+    assert any(r.startswith("held_back_by=competing:r2 ") and "twice" in r for r in c.reasons)
+    # Without the second record the same pair links.
+    alone = by_local(match_records(local + filler("a"), remote[:1] + filler("b"), CONFIG))["l1"]
+    assert alone.decision == "link"
+
+
 def test_trust_never_auto_links_to_its_trustee_company():
     local = [ClientProfile("l1", TRUST, "The Trustee for the Smith Family Trust", phone="02 8888 0000")]
     remote = [ClientProfile("r1", CO, "Smith Family Pty Ltd", phone="02 8888 0000")]

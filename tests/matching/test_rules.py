@@ -62,11 +62,27 @@ def test_same_named_father_and_son_are_not_linked_in_a_list_with_households():
     assert c.decision == "review" and "dob=disagree" in c.reasons
 
 
-def test_without_birth_dates_a_shared_address_is_not_enough_in_a_list_with_households():
+def test_without_birth_dates_a_shared_address_is_not_enough_beside_a_namesake():
+    # The remote list also holds a second John Citizen at that postcode (his son): the landline and
+    # address are the household's, so nothing tells which of them the local record is.
+    local = [person("l1", "John Citizen", address=at("7 Oak St"), phone="03 9000 0000")] + households()
+    remote = [person("r1", "John Citizen", address=at("7 Oak St"), phone="03 9000 0000"),
+              person("r2", "John Citizen", address=at("7 Oak St"), email="jc.junior@mail.com")] + fillers("b")
+    c = {x.local_id: x for x in match_records(local, remote, CONFIG)}["l1"]
+    assert c.decision == "review" and "held_back_by=rule:dob=missing:review" in c.reasons
+
+
+def test_without_birth_dates_the_same_names_at_one_address_link_when_no_list_holds_a_namesake():
     local = [person("l1", "John Citizen", address=at("7 Oak St"), phone="03 9000 0000")] + households()
     remote = [person("r1", "John Citizen", address=at("7 Oak St"), phone="03 9000 0000")] + fillers("b")
     c = {x.local_id: x for x in match_records(local, remote, CONFIG)}["l1"]
-    assert c.decision == "review" and "dob=missing:review" in c.reasons
+    assert c.decision == "link"
+    # A given name that is only close (a relative's is often a letter away), or a mobile that differs: review.
+    for local_kw, remote_kw in (({}, {"name": "Joan Citizen"}), ({"mobile": "0412 000 111"}, {"mobile": "0499 000 222"})):
+        l1 = person("l1", "John Citizen", address=at("7 Oak St"), phone="03 9000 0000", **local_kw)
+        r1 = person("r1", remote_kw.pop("name", "John Citizen"), address=at("7 Oak St"), phone="03 9000 0000", **remote_kw)
+        c = {x.local_id: x for x in match_records([l1] + households(), [r1] + fillers("b"), CONFIG)}["l1"]
+        assert c.decision == "review" and "held_back_by=rule:dob=missing:review" in c.reasons
 
 
 def test_personal_evidence_links_without_birth_dates():
