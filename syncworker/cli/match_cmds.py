@@ -10,21 +10,23 @@ import click
 
 from syncworker.domain.csvsafe import safe_writer
 from syncworker.matching import MatchConfig, find_duplicates, match_records
-from syncworker.matching.csvio import CsvInputError, ReadReport, read_profiles
+from syncworker.matching.csvio import CsvInputError, ReadReport, read_raw_columns
 from syncworker.matching.engine import return_freed_memory
+from syncworker.matching.features import RawColumns
 
 
-def _load(path: Path) -> tuple[list, ReadReport]:
-    """Profiles of a CSV or JSON file (JSON: a .json name, or text starting with '[' or '{'), and what
-    could not be parsed. Malformed values are kept and counted; only an unreadable file is refused."""
+def _load(path: Path) -> tuple[RawColumns, ReadReport]:
+    """The records of a CSV or JSON file (JSON: a .json name, or text starting with '[' or '{') as
+    the matcher's columns (no object per record), and what could not be parsed. Malformed values are
+    kept and counted; only an unreadable file is refused."""
     report = ReadReport()
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             head = handle.read(1)
             handle.seek(0)
             if path.suffix.lower() == ".json" or head in ("[", "{"):
-                return read_profiles(handle.read(), source=str(path), report=report, as_json=True), report
-            return read_profiles(handle, source=str(path), report=report), report
+                return read_raw_columns(handle.read(), source=str(path), report=report, as_json=True), report
+            return read_raw_columns(handle, source=str(path), report=report), report
     except UnicodeDecodeError as exc:
         raise click.ClickException(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except csv.Error as exc:

@@ -5,14 +5,12 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
 import numpy as np
-
-from syncworker.domain.profile import ClientProfile
 
 from .blocking import dedupe_candidates, link_candidates
 from .clusters import build_clusters
@@ -22,7 +20,7 @@ from .explain import reasons_for_many
 from .households import fields_corrupted, find_households
 from .model import estimate_model, estimate_prior, probability, refine_m
 from .normalise_cache import clear_caches
-from .tables import build_dedupe_table, build_link_tables
+from .tables import Records, build_dedupe_table, build_link_tables
 
 
 @dataclass(slots=True)
@@ -76,7 +74,7 @@ class ScoredPairs:
     same_remote_client: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
 
 
-def score_links(local: Sequence[ClientProfile], remote: Sequence[ClientProfile], config: MatchConfig):
+def score_links(local: Records, remote: Records, config: MatchConfig):
     left, right = build_link_tables(local, remote, config)  # its Vocab and memos are freed on return
     clear_caches()
     li, ri = link_candidates(left, right, config.max_block_pairs)
@@ -242,7 +240,7 @@ except OSError:  # not glibc-like: nothing to trim
 
 
 def match_records(
-    local: Sequence[ClientProfile], remote: Sequence[ClientProfile], config: MatchConfig | None = None,
+    local: Records, remote: Records, config: MatchConfig | None = None,
     *, merge_required: Collection[str] = (),
 ) -> list[MatchCandidate]:
     """Best remote candidate for each local record (one-to-one), with a link/review decision.
@@ -255,7 +253,7 @@ def match_records(
 
 
 def _match_records(
-    local: Sequence[ClientProfile], remote: Sequence[ClientProfile], config: MatchConfig,
+    local: Records, remote: Records, config: MatchConfig,
     merge_required: frozenset[str],
 ) -> list[MatchCandidate]:
     if not local or not remote:
@@ -299,13 +297,13 @@ def _held_back_by(rule: str | None, score: float, threshold: float, runner_id: s
     return f"score {score:.6f} < {threshold}"
 
 
-def find_duplicates(records: Sequence[ClientProfile], config: MatchConfig | None = None) -> DuplicateResult:
+def find_duplicates(records: Records, config: MatchConfig | None = None) -> DuplicateResult:
     """Duplicate pairs within one list, grouped into guarded clusters."""
     with _bulk_allocation():
         return _find_duplicates(records, config or MatchConfig.default())
 
 
-def _find_duplicates(records: Sequence[ClientProfile], config: MatchConfig) -> DuplicateResult:
+def _find_duplicates(records: Records, config: MatchConfig) -> DuplicateResult:
     if len(records) < 2:
         return DuplicateResult()
     table = build_dedupe_table(records, config)

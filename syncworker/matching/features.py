@@ -11,6 +11,7 @@ import itertools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
+from datetime import date
 from functools import partial
 from operator import attrgetter
 from typing import Any
@@ -184,12 +185,14 @@ def generation_of(*texts: str | None) -> str:
 
 
 def _dob_of(profile: ClientProfile) -> int:
+    return dob_number(profile.date_of_birth, profile.extra.get(RAW_DOB) if profile.extra else None)
+
+
+def dob_number(d: date | None, raw: str | None) -> int:
     """yyyymmdd of the date of birth; for one kept as malformed text (csvio.RAW_DOB), its digits as
-    written (see csvio.dob_digits), so a typo still compares close to the right date."""
-    d = profile.date_of_birth
+    written (see csvio.dob_digits), so a typo still compares close to the right date; 0 when none."""
     if d is not None:
         return d.year * 10000 + d.month * 100 + d.day
-    raw = profile.extra.get(RAW_DOB) if profile.extra else None
     return dob_digits(raw) if raw else 0
 
 

@@ -32,27 +32,32 @@ from .features import Normalised, RawColumns, Table, Vocab, assemble, normalise,
 log = logging.getLogger(__name__)
 
 
-def build_link_tables(
-    local: Sequence[ClientProfile], remote: Sequence[ClientProfile], config: MatchConfig
-) -> tuple[Table, Table]:
+Records = Sequence[ClientProfile] | RawColumns  # profiles, or their columns as csvio.read_raw_columns reads them
+
+
+def _raw(records: Records) -> RawColumns:
+    return records if isinstance(records, RawColumns) else raw_columns(records)
+
+
+def build_link_tables(local: Records, remote: Records, config: MatchConfig) -> tuple[Table, Table]:
     """Tables of both sides, coded by one Vocab; the remote side normalised in a second process when
     both lists reach `config.background_table_min`."""
     region = config.default_region
-    raw_remote = raw_columns(remote)
+    raw_remote = _raw(remote)
     background = _Background(raw_remote, region) if _worth_it(min(len(local), len(remote)), config) else None
     # Memos are shared with the other side only when this process normalises it too.
     vocab = Vocab(keep_memos=background is None)
-    left = assemble(normalise(raw_columns(local), vocab, region), vocab)
+    left = assemble(normalise(_raw(local), vocab, region), vocab)
     right_columns = background.result(vocab) if background else normalise(raw_remote, vocab, region)
     return left, assemble(right_columns, vocab)
 
 
-def build_dedupe_table(records: Sequence[ClientProfile], config: MatchConfig) -> Table:
+def build_dedupe_table(records: Records, config: MatchConfig) -> Table:
     """The table of one list; its second half normalised in a second process when each half reaches
     `config.background_table_min`."""
     vocab = Vocab()
     region = config.default_region
-    raw = raw_columns(records)
+    raw = _raw(records)
     if not _worth_it(len(raw) // 2, config):
         return assemble(normalise(raw, vocab, region), vocab)
     first, second = raw.split()

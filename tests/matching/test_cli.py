@@ -116,3 +116,31 @@ def test_json_input_is_read_like_csv(tmp_path):
     assert [r["decision"] for r in csv.DictReader(out.read_text().splitlines())] == ["duplicate"]
 
 
+
+
+def test_the_commands_read_the_same_columns_as_profiles_would_give():
+    """The commands read columns straight from the file (no profile per record): the same columns, value
+    for value, as building profiles first, with skipped rows, odd kinds, bad dates and no name column."""
+    from dataclasses import fields
+
+    from syncworker.matching.csvio import ReadReport, read_profiles, read_raw_columns
+    from syncworker.matching.features import raw_columns
+
+    text = "\n".join([
+        HEADER,
+        _row(id="a", kind="individual", name="Ann Lee", given_name="Ann", family_name="Lee", email="ann@lee.com",
+             date_of_birth="1853-01-81", address_line1="1 Oak St", postcode="2000", city="Sydney"),
+        _row(id="b", kind="spaceship", given_name="Bo", family_name="Stone", date_of_birth="1980-05-06",
+             mobile="0411 222 333", address_line2="Level 2"),
+        _row(id="c", kind="", name="Harbour Pty Ltd", tax_number="123", business_number="51 824 753 556"),
+        _row(id="", name="Nobody"),
+        _row(id="a", name="Again"),
+        _row(id="d", kind="trust", name="Lee Family Trust", date_of_birth="06/05/1980", region="NSW"),
+    ])
+    reports = ReadReport(), ReadReport()
+    expected = raw_columns(read_profiles(text, report=reports[0]))
+    got = read_raw_columns(text, report=reports[1])
+    for f in fields(expected):
+        assert repr(getattr(got, f.name)) == repr(getattr(expected, f.name)), f.name
+    assert reports[0].as_dict() == reports[1].as_dict()
+    assert reports[1].skipped == {"no id": 1, "repeated id": 1} and reports[1].unparsed["date_of_birth"] == 1
