@@ -84,14 +84,16 @@ class SyncWorld:
             return s.scalar(sa.select(Tenant.id).where(Tenant.name == self.tenant))  # type: ignore[return-value]
 
 
-def _link_all(ctx: ServiceContext, system: str, profiles: list[ClientProfile]) -> dict[str, str]:
+def link_all(ctx: ServiceContext, system: str, profiles: list[ClientProfile], *, tenant: str = TENANT,
+             prefix: str = "L") -> dict[str, str]:
+    """One local client per profile, with its values, linked to it (external ids `<prefix>000`, ...)."""
     pairs: dict[str, str] = {}
     with ctx.db.session() as s:
-        tenant_id = s.scalar(sa.select(Tenant.id).where(Tenant.name == TENANT))
+        tenant_id = s.scalar(sa.select(Tenant.id).where(Tenant.name == tenant))
         for i, p in enumerate(sorted(profiles, key=lambda p: p.id)):
             cols = client_columns(p)
             cols["tax_number"] = None
-            client = Client(tenant_id=tenant_id, external_id=f"L{i:03d}", other_emails=[], **cols)
+            client = Client(tenant_id=tenant_id, external_id=f"{prefix}{i:03d}", other_emails=[], **cols)
             s.add(client)
             s.flush()
             s.add(Link(tenant_id=tenant_id, system=system, client_id=client.id, remote_id=p.id, status="linked",
@@ -115,7 +117,7 @@ def xpm_world(db: Database, clients: int = 12, seed: int = 5) -> Iterator[SyncWo
         # The detailed listing (the paged one leaves business numbers out), so both sides start equal.
         detailed = adapter.iter_client_pages(modified_since=datetime(2000, 1, 1, tzinfo=UTC))
         profiles = [p for page in detailed for p in page.items if p.status == ClientStatus.ACTIVE]
-        world.pairs = _link_all(ctx, "xpm", profiles)
+        world.pairs = link_all(ctx, "xpm", profiles)
         sim.stats.reset()
         yield world
 
@@ -135,5 +137,5 @@ def xero_world(db: Database, contacts: int = 10, seed: int = 3, webhook_url: str
         world = SyncWorld(ctx, sim, "xero", {})
         adapter = ctx.adapter(world.tenant_id, "xero")
         profiles = [p for page in adapter.iter_client_pages() for p in page.items if p.status == ClientStatus.ACTIVE]
-        world.pairs = _link_all(ctx, "xero", profiles)
+        world.pairs = link_all(ctx, "xero", profiles)
         yield world
