@@ -17,6 +17,7 @@ from syncworker.jobs.base import JobRejected, JobRequest, execute_job, prepare
 from syncworker.services.context import ServiceContext
 from syncworker.services.locks import INTERRUPTED, release_process_leases
 from syncworker.services.runs import RunRecorder
+from syncworker.store.db import error_text
 
 log = logging.getLogger(__name__)
 DEFAULT_GRACE_SECONDS = 25  # inside the 30 s that Kubernetes and most platforms allow after SIGTERM
@@ -54,7 +55,7 @@ class InProcessExecutor:
             return execute_job(self.ctx, request, run_id)
         except Exception as exc:  # a job must never leave its run "running"
             log.exception("job crashed", extra={"run_id": run_id, "kind": request.kind})
-            RunRecorder(self.ctx.db).finish(run_id, "failed", message=f"internal error: {type(exc).__name__}: {exc}")
+            RunRecorder(self.ctx.db).finish(run_id, "failed", message=f"internal error: {error_text(exc)}")
             return None
 
     def shutdown(self, wait: bool = True, grace: float | None = None) -> list[int]:

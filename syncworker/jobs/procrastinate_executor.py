@@ -36,7 +36,7 @@ from adapters.errors import TransientError
 from syncworker.jobs.base import JobRejected, JobRequest, execute_job, prepare
 from syncworker.services.context import ServiceContext
 from syncworker.services.runs import RunRecorder
-from syncworker.store.db import Database
+from syncworker.store.db import Database, error_text
 from syncworker.store.models import JobRun
 from syncworker.store.types import utcnow
 
@@ -114,7 +114,7 @@ def run_job(context: JobContext, request: dict[str, Any], run_id: int) -> None:
                 RunRecorder(services.db).progress(run_id, phase="retrying", attempt=attempt, error=type(exc).__name__)
             else:
                 RunRecorder(services.db).finish(run_id, "failed", message=(
-                    f"internal error after {attempt} attempt(s): {type(exc).__name__}: {exc}"))
+                    f"internal error after {attempt} attempt(s): {error_text(exc)}"))
         except Exception:  # noqa: BLE001 - the database may be what failed; reap_abandoned closes the run later
             log.warning("could not record the job failure", extra={"run_id": run_id})
         log.warning("job failed%s", ", will retry" if retried else "",

@@ -19,6 +19,7 @@ from syncworker.services.locks import TenantBusy, TenantLock
 from syncworker.services.runs import RunRecorder
 from syncworker.services.systems import check_system
 from syncworker.services.tenants import get_tenant
+from syncworker.store.db import error_text
 from syncworker.store.models import TenantSystem
 from syncworker.store.types import utcnow
 
@@ -113,7 +114,7 @@ def guarded_run(
         report.status, report.message = "failed", f"{system} call failed: {exc}"
         log.warning("%s failed", kind, extra={"run_id": run_id, "error_class": type(exc).__name__})
     except Exception as exc:
-        report.status, report.message = "failed", f"internal error: {type(exc).__name__}: {exc}"
+        report.status, report.message = "failed", f"internal error: {error_text(exc)}"
         log.exception("%s crashed", kind, extra={"run_id": run_id})
     finally:
         if adapter is not None:

@@ -23,7 +23,7 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
 from syncworker.config import normalise_database_url
@@ -42,6 +42,22 @@ def include_name(name: str | None, type_: str, parent_names: object) -> bool:
 
 class SchemaNotCurrent(RuntimeError):
     pass
+
+
+def error_text(exc: BaseException) -> str:
+    """What an unexpected error may say in a run's message: its class, and for a database error never
+    SQLAlchemy's text, which carries the statement and its parameters (client data), nor the driver's,
+    whose message may quote the offending value; only the driver's class and SQLSTATE, plus the first line
+    of an OperationalError (a lost connection, a locked database: no values)."""
+    if not isinstance(exc, StatementError):
+        return f"{type(exc).__name__}: {exc}"
+    orig = exc.orig
+    what = type(orig).__name__ if orig is not None else "?"
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate:
+        what += f", SQLSTATE {sqlstate}"
+    first = (str(orig).strip().splitlines() or [""])[0] if isinstance(exc, OperationalError) else ""
+    return f"{type(exc).__name__} ({what})" + (f": {first}" if first else "")
 
 
 class Database:
