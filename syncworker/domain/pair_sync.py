@@ -44,9 +44,19 @@ class PairPlan:
     local_before: dict[str, Any]
     remote_before: dict[str, Any]
     remote_hash: str
+    # Its pushes wait for a later run (the day's write allowance is spent, `domain/write_budget.py`): no base
+    # moves for them and the pair stays due, so the next run decides them again from the records as they are.
+    deferred: bool = False
 
     def fields(self, action: Action) -> dict[str, Any]:
+        if action == Action.PUSH and self.deferred:
+            return {}
         return {d.field: d.value for d in self.decisions if d.action == action}
+
+    @property
+    def pending_pushes(self) -> list[str]:
+        """Fields this pair will push once a run's write allowance has room for it."""
+        return sorted(d.field for d in self.decisions if d.action == Action.PUSH) if self.deferred else []
 
     @property
     def conflicts(self) -> list[Decision]:
@@ -64,7 +74,8 @@ class PairPlan:
 
     def base_moves(self) -> list[tuple[str, Any, str]]:
         """(field, value, source) for every field both sides hold equal after this merge."""
-        return [(d.field, d.value, BASE_SOURCE[d.action]) for d in self.decisions if d.action in BASE_SOURCE]
+        return [(d.field, d.value, BASE_SOURCE[d.action]) for d in self.decisions if d.action in BASE_SOURCE
+                and not (self.deferred and d.action == Action.PUSH)]
 
     def settled(self) -> set[str]:
         """Fields with no conflict left: an open conflict on one of them was settled by the sides (or a rule)."""

@@ -30,6 +30,7 @@ from syncworker.domain.pair_sync import (
 from syncworker.domain.profile import ClientProfile, ClientStatus, flatten
 from syncworker.domain.serialize import content_hash, profile_from_dict, profile_to_dict
 from syncworker.domain.sync import Action, FieldRules, comparable_fields, decode, merge_record, would_do
+from syncworker.domain.write_budget import WriteAllowance
 from syncworker.services.context import ServiceContext
 from syncworker.services.run_frame import RunReport
 from syncworker.services.runs import RunRecorder
@@ -63,6 +64,12 @@ class PairMerger:
         self.store = SyncStore(tenant_id, system, country=self.country)
         self.writable = frozenset(adapter.capabilities.writable_fields) if adapter.capabilities.can_update \
             else frozenset()
+        self.pending = 0  # pairs whose pushes wait for a later day (the day's write allowance is spent)
+
+    def allowance(self) -> WriteAllowance:
+        """What today's budget lets this run write (the adapter knows the tenant's day budget and reserve)."""
+        return WriteAllowance(self.adapter.write_calls_left(), max(self.adapter.write_batch_size, 1),
+                              self.adapter.write_calls_per_day())
 
     def merge_link(self, link_id: int, pulled: ClientProfile | None, *, force: bool = False) -> None:
         self.merge_links([(link_id, pulled)], force=force)
@@ -78,7 +85,11 @@ class PairMerger:
         stored: dict[int, ClientProfile | Exception] = {}
         to_push = [p for p in plans if p.fields(Action.PUSH)]
         if to_push and not self.dry:
-            stored = self._push(to_push)
+            to_push, later = self.allowance().split(to_push)
+            for p in later:
+                p.deferred = True
+            self.pending += len(later)
+            stored = self._push(to_push) if to_push else {}
         for plan in plans:
             self._guard(plan.link_id, lambda p=plan: self._apply(p, stored.get(p.link_id)))
 
@@ -169,11 +180,14 @@ class PairMerger:
             if opened:
                 self.report.add("conflicts_new", opened)
             self.store.move_bases(s, plan, states)
-            set_state(s, states, plan.link_id, RECORD_MARK, None, remote_hash, "remote")
-            s.flush()  # the version now includes the pulled values
-            link.last_pushed_version = client.version
+            if not plan.deferred:  # a pair with pushes still to make stays due for the next run
+                set_state(s, states, plan.link_id, RECORD_MARK, None, remote_hash, "remote")
+                s.flush()  # the version now includes the pulled values
+                link.last_pushed_version = client.version
         self.report.add("pushed_fields", len(pushes))
         self.report.add("pulled_fields", len(pulls))
+        if plan.deferred:
+            changes["pending_push"] = plan.pending_pushes
         self._record(plan.link_id, plan.outcome, **ids, **changes)
 
     def _push(self, plans: list[PairPlan]) -> dict[int, ClientProfile | Exception]:

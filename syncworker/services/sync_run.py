@@ -29,6 +29,7 @@ from sqlalchemy import select
 
 from syncworker.domain.profile import ClientProfile, ClientStatus
 from syncworker.domain.sync import FieldRules
+from syncworker.domain.write_budget import pending_message
 from syncworker.jobs.base import JobRequest
 from syncworker.services.context import ServiceContext
 from syncworker.services.field_rules import tenant_field_rules
@@ -148,6 +149,9 @@ class SyncEngine(PairMerger):
             rel = sync_relationships(self.ctx, self.report.tenant, self.system, run_id=self.report.run_id,
                                      adapter=self.adapter, hold_lock=False)
             fold_relationship_report(self.report, rel)
+        if self.pending:
+            self.report.counts["pushes_pending"] = self.pending
+            self.report.message = pending_message(self.pending, self.allowance())
         with self.db.read() as s:
             self.report.counts["open_conflicts"] = self.store.open_conflicts(s)
 
