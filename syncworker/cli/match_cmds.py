@@ -52,6 +52,10 @@ def _config(path: Path | None) -> MatchConfig:
         raise click.ClickException(f"matching config: {exc}") from None
 
 
+_SCALE = ("score: the probability that the pair is one client; weight: the same as a match weight in bits "
+          "(log2 of the odds, score = 2^weight / (1 + 2^weight)), which still tells pairs apart where the "
+          "score rounds to 1.")
+
 _config_option = click.option(
     "--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Matching settings (YAML); defaults to config/matching.yaml.",
@@ -62,7 +66,7 @@ _config_option = click.option(
 @click.argument("local_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("remote_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="CSV file to write: local_id, remote_id, score, weight, decision, reasons.")
+              help="CSV file to write: local_id, remote_id, score, weight, decision, reasons. " + _SCALE)
 @_config_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def match(local_csv: Path, remote_csv: Path, out_path: Path, config_path: Path | None, as_json: bool) -> None:
@@ -90,7 +94,7 @@ def match(local_csv: Path, remote_csv: Path, out_path: Path, config_path: Path |
 @click.command("dedupe")
 @click.argument("records_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="CSV file to write: id_a, id_b, score, weight, decision, cluster_id, reasons.")
+              help="CSV file to write: id_a, id_b, score, weight, decision, cluster_id, reasons. " + _SCALE)
 @_config_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def dedupe(records_csv: Path, out_path: Path, config_path: Path | None, as_json: bool) -> None:
