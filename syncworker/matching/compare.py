@@ -438,18 +438,22 @@ def _compare_people(
     caps.apply(_mask(n, idx[dob == 3]), REVIEW, "dob=disagree")
     # Without dates of birth, a shared address, landline or family email does not tell a person from
     # a same-named relative. A tax number or mobile that differs is another person, and so is one
-    # whose e-mail and phones all differ. Where the given names are not the same (a relative's name is
-    # often one letter or an initial away) or either list holds a namesake nearby (same names and
-    # postcode: a father and his son), ask for something personal that agrees and no e-mail that
-    # differs. With the same names and no namesake in either list, the relative would have to be
-    # missing from both, and an e-mail that differs alone is as often an outdated one.
+    # whose e-mail and phones all differ. Where either list holds a namesake nearby (same names and
+    # postcode: a father and his son), or, for given names one slip apart (a relative's name is often
+    # a letter away: Brett / Brent), a relative of that initial nearby, or where the given names only
+    # share an initial or resemble each other (John / Joan), ask for something personal that agrees
+    # and no e-mail that differs. With no such relative in either list, he would have to be missing
+    # from both, and an e-mail that differs alone is as often an outdated one.
     tax, email = levels["tax"][idx], levels["email"][idx]
     own_email = ~a.email_shared[la] & ~b.email_shared[lb]
     mobile = _code_level(a.mobile[la], b.mobile[lb])
     personal_agree = (tax == 1) | (tax == 2) | ((email == 1) & own_email) | (mobile == 1)
     email_clash = (email == 3) & own_email
     hard_clash = (tax == 3) | (mobile == 2) | (email_clash & (levels["phone"][idx] == 2))
-    ask = (given_level != 1) | _namesake_nearby(a, b, la, lb)
+    close = given_level == 2
+    ask = _namesake_nearby(a, b, la, lb) | (given_level >= 3)
+    if close.any():
+        ask[close] |= _namesake_nearby(a, b, la[close], lb[close], by="initial")
     unsure = hard_clash | (ask & (email_clash | ~personal_agree))
     caps.apply(_mask(n, idx[(dob == 0) & unsure]), REVIEW, "dob=missing:review")
     caps.apply(_mask(n, idx[mid == 2]), REVIEW, "middle_initial=disagree")
@@ -458,14 +462,15 @@ def _compare_people(
     caps.apply(_mask(n, idx[partial_name]), REVIEW, "name:incomplete")
 
 
-def _namesake_nearby(a: Table, b: Table, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-    """Per pair: a person other than the two, in either list, with the same names and postcode as one of
-    them (people without both names count as having one)."""
-    ca, cb = a.namesakes()[i], b.namesakes()[j]
+def _namesake_nearby(a: Table, b: Table, i: np.ndarray, j: np.ndarray, by: str = "given") -> np.ndarray:
+    """Per pair: a person other than the two, in either list, with the same family name, postcode and
+    given name (`by="initial"`: given name's first letter) as one of them (people without both names
+    count as having one)."""
+    ca, cb = a.namesakes(by)[i], b.namesakes(by)[j]
     unnamed = (ca == 0) | (cb == 0)
     if a is b:  # deduplicating: the pair itself may be two of the group
-        same_group = (a.family_code[i] == a.family_code[j]) & (a.given_canon_code[i] == a.given_canon_code[j]) & (
-            a.postcode[i] == a.postcode[j])
+        given = a.given_canon_code if by == "given" else a.given_initial
+        same_group = (a.family_code[i] == a.family_code[j]) & (given[i] == given[j]) & (a.postcode[i] == a.postcode[j])
         return unnamed | np.where(same_group, ca >= 3, (ca >= 2) | (cb >= 2))
     return unnamed | (ca >= 2) | (cb >= 2)
 

@@ -148,18 +148,20 @@ class Table:
         return self._derive(("sorted", column),
                             lambda: _objects([" ".join(sorted(v.split())) for v in getattr(self, column)]))
 
-    def namesakes(self) -> np.ndarray:
+    def namesakes(self, by: str = "given") -> np.ndarray:
         """Per record: how many people of this list (itself included; 0 for organisations and people
-        without both names) share its family name, given name (nicknames as the full name) and postcode."""
+        without both names) share its family name, postcode and given name (nicknames as the full
+        name; with `by="initial"`, only the given name's first letter)."""
         def count() -> np.ndarray:
             named = self.is_person & (self.family_code >= 0) & (self.given_canon_code >= 0)
-            key = np.stack([self.family_code, self.given_canon_code, self.postcode], axis=1)[named]
+            given = self.given_canon_code if by == "given" else np.unique(self.given_initial, return_inverse=True)[1]
+            key = np.stack([self.family_code, given.ravel().astype(np.int64), self.postcode], axis=1)[named]
             out = np.zeros(len(self), dtype=np.int32)
             if len(key):
                 _, inverse, counts = np.unique(key, axis=0, return_inverse=True, return_counts=True)
                 out[named] = counts[inverse.ravel()]
             return out
-        return self._derive(("namesakes", "person"), count)
+        return self._derive(("namesakes", by), count)
 
     def _derive(self, key: tuple[str, str], compute: Callable[[], np.ndarray]) -> np.ndarray:
         """A per-record column computed from the others on first use, then kept with the table."""
