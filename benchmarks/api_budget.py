@@ -60,7 +60,8 @@ def writes(sim: XpmSimulator) -> int:
     return sum(v for k, v in sim.stats.calls.items() if k.startswith(("PUT", "POST")))
 
 
-def measure(size: int, edits: int, seed: int) -> list[dict]:
+def measure(size: int, edits: int, seed: int, emit=lambda row: None) -> list[dict]:  # noqa: ANN001
+    """The jobs at one practice size; `emit` gets each row as its job ends (a long run shows as it goes)."""
     rows: list[dict] = []
     practice = generate_practice(size, seed=seed)
     with tempfile.TemporaryDirectory() as tmp, XpmSimulator(
@@ -94,14 +95,19 @@ def measure(size: int, edits: int, seed: int) -> list[dict]:
             by_kind = ", ".join(f"{k} {v}" for k, v in sorted(spent.items(), key=lambda kv: -kv[1]))
             if report.counts.get("pushes_pending"):
                 by_kind += f"; {report.message}"
-            rows.append({"clients": size, "day": day, "job": label, "status": report.status, "calls": made,
+            row = {"clients": size, "day": day, "job": label, "status": report.status, "calls": made,
                          "writes": wrote, "minimum": minimum, "wall": time.perf_counter() - t,
                          "day_left": report.api_calls.get("day_remaining"), "note": by_kind,
-                         "pending": report.counts.get("pushes_pending", 0)})
-            return rows[-1]
+                   "pending": report.counts.get("pushes_pending", 0)}
+            rows.append(row)
+            if label != "first link run":
+                emit(row)
+            return row
 
         job("first link run", lambda: run_link_run(ctx, TENANT, "xpm"), 2)
         list_seconds, list_mb = sim.stats.list_seconds, sim.stats.list_bytes / 1e6
+        rows[0]["note"] += f"; listing {list_seconds / 60:.1f} min (simulated), {list_mb:.0f} MB"
+        emit(rows[0])
         sim.clock.advance(120)
         job("first sync", lambda: run_sync(ctx, TENANT, "xpm"), 1)
         for uuid in list(sim.store.clients)[:edits]:
@@ -116,9 +122,10 @@ def measure(size: int, edits: int, seed: int) -> list[dict]:
             day += 1
             last = job(f"sync on day {day}", lambda: run_sync(ctx, TENANT, "xpm"), 1, day)
         rss = listing_rss(sim)
-        rows[0]["note"] += (f"; listing {list_seconds / 60:.1f} min (simulated), {list_mb:.0f} MB; its streaming parse "
-                            f"peaks at {rss['peak_mb']:.0f} MB RSS, +{rss['growth_mb']:.0f} MB over the process before "
-                            f"the call ({rss['clients']:,} clients read)")
+        rows[0]["rss"] = (f"{size:,} clients: the detailed listing ({list_mb:.0f} MB, {list_seconds / 60:.1f} min "
+                          f"simulated) read through XpmClient in a process keeping nothing peaks at {rss['peak_mb']:.0f} "
+                          f"MB RSS, +{rss['growth_mb']:.0f} MB over that process before the call "
+                          f"({rss['clients']:,} clients read)")
         db.dispose()
     reset_shared_limiters()
     return rows
@@ -156,6 +163,13 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
 
 
+def print_row(r: dict) -> None:
+    ratio = r["calls"] / r["minimum"] if r["minimum"] else float("nan")
+    print(f"| {r['clients']:,} | {r['job']} | {r['status']} | {r['calls']} | {r['writes']} | {r['minimum']} "
+          f"| {ratio:.2f}x | {r['calls'] / 60:.1f} | {100 * r['calls'] / DAY_BUDGET:.1f}% "
+          f"| {r['day_left']} | {r['wall']:.1f} | {r.get('note', '')} |", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 15000])
@@ -169,12 +183,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     days: list[str] = []
     for n, size in enumerate(args.sizes):
-        rows = measure(size, args.edits, seed=41 + n)
-        for r in rows:
-            ratio = r["calls"] / r["minimum"] if r["minimum"] else float("nan")
-            print(f"| {r['clients']:,} | {r['job']} | {r['status']} | {r['calls']} | {r['writes']} | {r['minimum']} "
-                  f"| {ratio:.2f}x | {r['calls'] / 60:.1f} | {100 * r['calls'] / DAY_BUDGET:.1f}% "
-                  f"| {r['day_left']} | {r['wall']:.1f} | {r.get('note', '')} |", flush=True)
+        rows = measure(size, args.edits, seed=41 + n, emit=print_row)
+        days.append(rows[0]["rss"])
         first = [r for r in rows if r["day"] == 1]
         link_and_sync = sum(r["calls"] for r in first[:2])
         days.append(f"{size:,} clients: first day {sum(r['calls'] for r in first)} calls (link run + first sync "
