@@ -17,6 +17,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
@@ -89,8 +90,17 @@ class FieldRules:
     manual, first_sync the field's policy."""
 
     layers: tuple[Mapping[str, Any], ...] = ()
+    # Effective rules already worked out, by (system, field): a sync asks for every field of every pair.
+    _rules: dict[tuple[str, str], FieldRule] = dataclass_field(default_factory=dict, init=False, repr=False,
+                                                               compare=False, hash=False)
 
     def rule(self, system: str, field: str) -> FieldRule:
+        known = self._rules.get((system, field))
+        if known is None:
+            known = self._rules[(system, field)] = self._work_out(system, field)
+        return known
+
+    def _work_out(self, system: str, field: str) -> FieldRule:
         spec: dict[str, Any] = {}
         for layer in self.layers:
             sys_spec = (layer.get("systems") or {}).get(system) or {}
