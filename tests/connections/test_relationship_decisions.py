@@ -100,6 +100,12 @@ def test_member_changes_go_to_the_side_that_lacks_them() -> None:
     assert change.pull_remove == [2]  # removed there since the base
 
 
+def test_a_member_removed_on_both_sides_is_written_to_neither() -> None:
+    change = member_changes(mine={1}, theirs={1}, base_members=[1, 2], linked={1, 2})
+    assert change == member_changes(mine={1}, theirs={1}, base_members=[1], linked={1, 2})
+    assert not (change.push_add or change.push_remove or change.pull_add or change.pull_remove)
+
+
 def test_an_unlinked_former_member_is_unknown_not_removed() -> None:
     change = member_changes(mine={1}, theirs={1}, base_members=[1, 9], linked={1})
     assert change == member_changes(mine={1}, theirs={1}, base_members=[1], linked={1})
