@@ -106,7 +106,7 @@ class PairMerger:
             return None
 
     def _plan(self, link_id: int, pulled: ClientProfile | None, force: bool) -> PairPlan | None:
-        with self.db.session() as s:
+        with self.db.read() as s:  # a plan only reads: no write lock (on SQLite) while its merge is worked out
             link = s.get(Link, link_id)
             if link is None or link.status != "linked":
                 return None
