@@ -1,0 +1,103 @@
+"""The console's frame: its session and CSRF checks for pages and actions, rendering a page with the
+headers every page carries, redirects back with a message, and the practice and page a request asks for.
+The routes are in `__init__.py`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+
+from syncworker.http.console import session as sessions
+from syncworker.http.console.session import ConsoleSession
+from syncworker.services import pages
+from syncworker.services.context import ServiceContext
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+SYSTEMS = ("xpm", "xero", "aps")
+
+
+def ctx(request: Request) -> ServiceContext:
+    return request.app.state.ctx  # type: ignore[no-any-return]
+
+
+def operator_token(request: Request) -> str | None:
+    return ctx(request).settings.operator_token
+
+
+def session_of(request: Request) -> ConsoleSession | None:
+    return sessions.unseal(operator_token(request), request.cookies.get(sessions.SESSION_COOKIE))
+
+
+def page_session(request: Request) -> ConsoleSession:
+    """A page needs a session; without one the browser goes to the sign-in form."""
+    session = session_of(request)
+    if session is None:
+        raise HTTPException(303, "sign in first", headers={"Location": "/console"})
+    return session
+
+
+async def form(request: Request) -> tuple[ConsoleSession, dict[str, str]]:
+    """An action needs a session and the session's CSRF token in the form: 401 / 403 otherwise."""
+    session = session_of(request)
+    if session is None:
+        raise HTTPException(401, "sign in to the console first")
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    if not sessions.csrf_ok(session.csrf, form.get("csrf")):
+        raise HTTPException(403, "the form's CSRF token is missing or out of date: reload the page and try again")
+    return session, form
+
+
+def back(path: str, *, msg: str | None = None, error: str | None = None, **params: Any) -> RedirectResponse:
+    query = {k: v for k, v in {**params, "msg": msg, "error": error}.items() if v not in (None, "")}
+    return RedirectResponse(f"/console/{path}" + (f"?{urlencode(query)}" if query else ""), status_code=303)
+
+
+def render(request: Request, template: str, session: ConsoleSession | None, status: int = 200,
+            **context: Any) -> HTMLResponse:
+    tenants = pages.tenants(ctx(request).db) if session else []
+    tenant = context.pop("tenant", None) or request.query_params.get("tenant")
+    if session and not tenant and tenants:
+        tenant = tenants[0]["name"]
+    response = templates.TemplateResponse(request, template, {
+        "session": session, "csrf": session.csrf if session else None, "tenants": tenants, "tenant": tenant,
+        "systems": SYSTEMS, "msg": request.query_params.get("msg"), "error": request.query_params.get("error"),
+        **context}, status_code=status)
+    response.headers["Cache-Control"] = "no-store"  # client data: no cache may keep a page
+    response.headers["Content-Security-Policy"] = ("default-src 'self'; style-src 'self'; script-src 'self'; "
+                                                   "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'")
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
+
+
+def practice(request: Request) -> tuple[ConsoleSession, str]:
+    """A page about one practice: the signed-in session and the practice picked (the first one by default)."""
+    session = page_session(request)
+    tenant = tenant_of(request)
+    if tenant is None:
+        raise HTTPException(303, "no practice yet", headers={
+            "Location": "/console/runs?error=" + "No+practice+yet:+add+one+with+syncworker+tenants+add+NAME"})
+    return session, tenant
+
+
+def tenant_of(request: Request) -> str | None:
+    tenant = request.query_params.get("tenant")
+    if tenant:
+        return tenant
+    names = pages.tenants(ctx(request).db)
+    return names[0]["name"] if names else None
+
+
+def page_no(request: Request) -> int:
+    try:
+        return max(1, min(int(request.query_params.get("page", "1")), 1_000_000))
+    except ValueError:
+        return 1
+
+
