@@ -21,7 +21,7 @@ from syncworker.store.db import Database
 
 PG_URL = os.environ.get("SYNCWORKER_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-_pg_skip_reason: list[str] = []
+PG_UNREACHABLE = "PostgreSQL not reachable at"
 
 
 def _pg_engine() -> sa.Engine:
@@ -38,10 +38,9 @@ def pg_admin() -> Iterator[sa.Engine]:
         with engine.connect() as conn:
             conn.exec_driver_sql("select 1")
     except Exception as exc:  # noqa: BLE001 - any failure to connect means "not reachable"
-        reason = f"PostgreSQL not reachable at {PG_URL}: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+        reason = f"{PG_UNREACHABLE} {PG_URL}: {type(exc).__name__}: {str(exc).splitlines()[0]}"
         if IN_CI:
             pytest.fail(f"{reason}. CI requires PostgreSQL; .ci/run starts it.", pytrace=False)
-        _pg_skip_reason.append(reason)
         pytest.skip(reason)
     yield engine
     engine.dispose()
@@ -135,11 +134,23 @@ def _fresh_rate_limiters() -> Iterator[None]:
     reset_shared_limiters()
 
 
+def skip_reason(terminalreporter: pytest.TerminalReporter, *starts: str) -> str | None:
+    """The first skip reason of the run that starts with one of `starts`. Read from the reports rather than
+    from the fixture that skipped, so it works when pytest-xdist ran the tests in other processes."""
+    for report in terminalreporter.stats.get("skipped", []):
+        if isinstance(report.longrepr, tuple):
+            reason = str(report.longrepr[2]).removeprefix("Skipped: ")
+            if reason.startswith(starts):
+                return reason
+    return None
+
+
 @pytest.hookimpl(trylast=True)  # last, so the run ends with it rather than burying it above the summary
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if _pg_skip_reason:
+    reason = skip_reason(terminalreporter, PG_UNREACHABLE)
+    if reason:
         terminalreporter.write_sep("=", "PostgreSQL tests were SKIPPED", yellow=True, bold=True)
-        terminalreporter.write_line(_pg_skip_reason[0])
+        terminalreporter.write_line(reason)
         terminalreporter.write_line(
             "Only the SQLite half of the storage tests ran. Start PostgreSQL or set SYNCWORKER_TEST_POSTGRES_URL."
         )

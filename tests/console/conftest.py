@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import IN_CI
+from tests.conftest import IN_CI, skip_reason
 
-_skipped: list[str] = []
+NO_PLAYWRIGHT = "Playwright is not installed"
+NO_CHROMIUM = "no Chromium on the system path"
 
 
 def chromium_path() -> str | None:
@@ -23,9 +24,9 @@ def browser_unavailable() -> str | None:
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        return "Playwright is not installed (scripts/bootstrap installs it with the dev extra)"
+        return f"{NO_PLAYWRIGHT} (scripts/bootstrap installs it with the dev extra)"
     if chromium_path() is None:
-        return "no Chromium on the system path (Debian: apt-get install chromium; or set SYNCWORKER_CHROMIUM)"
+        return f"{NO_CHROMIUM} (Debian: apt-get install chromium; or set SYNCWORKER_CHROMIUM)"
     return None
 
 
@@ -35,7 +36,6 @@ def chromium() -> str:
     if reason:
         if IN_CI:
             pytest.fail(f"{reason}. CI requires the browser tests; .ci/run installs Chromium.", pytrace=False)
-        _skipped.append(reason)
         pytest.skip(reason)
     return chromium_path()  # type: ignore[return-value]
 
@@ -50,6 +50,7 @@ def screenshots() -> Path:
 
 @pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if _skipped:
+    reason = skip_reason(terminalreporter, NO_PLAYWRIGHT, NO_CHROMIUM)
+    if reason:
         terminalreporter.write_sep("=", "Console browser tests were SKIPPED", yellow=True, bold=True)
-        terminalreporter.write_line(_skipped[0])
+        terminalreporter.write_line(reason)

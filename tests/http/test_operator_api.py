@@ -54,7 +54,7 @@ def test_openapi_schema_lists_the_endpoints_and_bearer_auth(server: Server) -> N
     f"Bearer {OPERATOR_TOKEN[:-1]}",  # the right token, one character short
     f"Basic {OPERATOR_TOKEN}",  # the right secret under another scheme
     f"Bearer {OPERATOR_TOKEN.upper()}",
-])
+], ids=["none", "wrong", "longer", "shorter", "other-scheme", "upper-case"])  # stable: xdist workers must agree
 def test_operator_endpoints_refuse_missing_or_wrong_tokens(server: Server, authorization: str | None) -> None:
     headers = {"Authorization": authorization} if authorization else {}
     for method, path in (("GET", "/runs"), ("POST", "/runs"), ("GET", "/reviews?tenant=x"), ("GET", "/metrics"),

@@ -18,11 +18,11 @@ import pytest
 import sqlalchemy as sa
 
 from adapters.aps.client import engine_url
+from tests.conftest import skip_reason
 
 PG_URL = os.environ.get("SYNCWORKER_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
 MARIADB_URL = os.environ.get("SYNCWORKER_TEST_MARIADB_URL", "mysql://root@127.0.0.1:3306/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-_skipped: dict[str, str] = {}
 
 
 def _reachable(name: str, url: str) -> sa.Engine:
@@ -35,7 +35,6 @@ def _reachable(name: str, url: str) -> sa.Engine:
         reason = f"{name} not reachable at {url}: {type(exc).__name__}: {str(exc).splitlines()[0]}"
         if IN_CI:
             pytest.fail(f"{reason}. CI requires {name}; .ci/run starts it.", pytrace=False)
-        _skipped[name] = reason
         pytest.skip(reason)
     return engine
 
@@ -90,8 +89,9 @@ def aps_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 @pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if "MariaDB" in _skipped:
+    reason = skip_reason(terminalreporter, "MariaDB not reachable at")
+    if reason:
         terminalreporter.write_sep("=", "MariaDB tests were SKIPPED", yellow=True, bold=True)
-        terminalreporter.write_line(_skipped["MariaDB"])
+        terminalreporter.write_line(reason)
         terminalreporter.write_line("The APS adapter ran on SQLite (and PostgreSQL) only. Start MariaDB or set "
                                     "SYNCWORKER_TEST_MARIADB_URL.")
