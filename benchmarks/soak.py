@@ -6,7 +6,8 @@ and the database:
 
 - lost: an edit the sync should have pushed that the remote record does not have;
 - duplicated: a write (same record, same body) applied twice by the simulator;
-- stuck runs: runs still `running` after the periodic reaper's pass; stuck tenants: leases still held.
+- stuck runs: runs still `running` after the periodic reaper's pass; stuck tenants: leases still held
+  (summed over rounds).
 
     .venv/bin/python benchmarks/soak.py --rounds 4 --tenants 3 --seed 7            # SQLite (embedded)
     .venv/bin/python benchmarks/soak.py --database postgresql://127.0.0.1:5432/test  # PostgreSQL
@@ -298,8 +299,8 @@ def soak(database: str | None, rounds: int, tenants: int, seed: int, clients: in
                 reap_dead_leases(db, settings.lock_ttl_seconds)
                 RunRecorder(db).reap_abandoned(settings.lock_ttl_seconds)
                 with db.read() as s:
-                    totals.stuck_runs = len(s.scalars(select(JobRun.id).where(JobRun.status == "running")).all())
-                    totals.stuck_tenants = len(s.scalars(select(RunLock.tenant_id)).all())
+                    totals.stuck_runs += len(s.scalars(select(JobRun.id).where(JobRun.status == "running")).all())
+                    totals.stuck_tenants += len(s.scalars(select(RunLock.tenant_id)).all())
                 totals.rounds = round_no
                 totals.duplicated = log.duplicated()
                 say(f"round {round_no}: {totals}")
