@@ -1,5 +1,6 @@
 """`syncworker serve`: the HTTP API (operator endpoints, Xero webhooks, health, metrics) on uvicorn, with
-jobs run in-process.
+jobs run in-process (the embedded default) or, in scale-out, only deferred to the Procrastinate queue for
+`syncworker worker` processes: the web process then never runs a link run, a sync or a webhook pull.
 
 Stopping: uvicorn handles SIGTERM/SIGINT itself (stops accepting, finishes open requests) and then re-raises
 the signal with the handlers that were in place before it started. With the default SIGTERM handler that
@@ -23,7 +24,11 @@ from syncworker.jobs.inprocess import DEFAULT_GRACE_SECONDS
               help="Threads running jobs (link runs, syncs, webhook pulls) in this process.")
 @click.option("--grace", type=click.FloatRange(0, 3600), default=DEFAULT_GRACE_SECONDS, show_default=True,
               help="Seconds accepted jobs get to finish after SIGTERM/Ctrl-C; then they are closed as interrupted.")
-def serve(host: str | None, port: int | None, threads: int, grace: float) -> None:
+@click.option("--jobs", "jobs", type=click.Choice(["auto", "here", "queue"]), default="auto", show_default=True,
+              help="here: run jobs in this process; queue: defer them to the Procrastinate queue (scale-out, "
+                   "PostgreSQL) for `syncworker worker`; auto: queue when the database is PostgreSQL with the "
+                   "queue's tables installed (a clock or worker ran), else here.")
+def serve(host: str | None, port: int | None, threads: int, grace: float, jobs: str) -> None:
     """Serve the HTTP API until interrupted. SIGTERM or Ctrl-C stops it. Operator endpoints need
     SYNCWORKER_OPERATOR_TOKEN (they answer 503 without it); the Xero webhook needs SYNCWORKER_XERO_WEBHOOK_KEY. On shutdown no new job is
     taken and accepted jobs get --grace seconds to finish; any still unfinished are recorded as interrupted
@@ -41,6 +46,9 @@ def serve(host: str | None, port: int | None, threads: int, grace: float) -> Non
         click.echo(f"warning: {problem}; every run will fail until it is fixed (GET /health answers 503)", err=True)
     if not settings.operator_token:
         click.echo("warning: SYNCWORKER_OPERATOR_TOKEN is not set: operator endpoints answer 503", err=True)
+    if _scale_out(ctx, jobs):
+        _serve_deferring(ctx, create_app, host or settings.http_host, port or settings.http_port)
+        return
     executor = InProcessExecutor(ctx, workers=threads)
     server = uvicorn.Server(uvicorn.Config(
         create_app(ctx, executor), host=host or settings.http_host, port=port or settings.http_port,
@@ -69,6 +77,46 @@ def serve(host: str | None, port: int | None, threads: int, grace: float) -> Non
     if not server.started:
         raise click.ClickException(f"could not start the server on {host or settings.http_host}:"
                                    f"{port or settings.http_port} (see the log above)")
+
+
+def _scale_out(ctx, jobs: str) -> bool:  # type: ignore[no-untyped-def]
+    from syncworker.jobs.procrastinate_executor import (
+        NeedsPostgres,
+        installed_schema_version,
+        require_postgres,
+    )
+
+    if jobs == "here":
+        return False
+    if jobs == "queue":
+        try:
+            require_postgres(ctx.db, "`serve --jobs queue`")
+        except NeedsPostgres as exc:
+            raise click.ClickException(str(exc)) from None
+        return True
+    return ctx.db.dialect == "postgresql" and _quietly(lambda: installed_schema_version(ctx.db)) is not None
+
+
+def _serve_deferring(ctx, create_app, host: str, port: int) -> None:  # type: ignore[no-untyped-def]
+    """Scale-out: POST /runs and webhook pulls are deferred (runs show `queued` until a worker takes them);
+    nothing runs here, so a stop loses nothing: queued jobs wait in PostgreSQL."""
+    import uvicorn
+
+    from syncworker.jobs.procrastinate_executor import ProcrastinateExecutor, install_schema
+
+    install_schema(ctx.db)
+    executor = ProcrastinateExecutor(ctx)
+    click.echo("syncworker serve: jobs are deferred to the queue for `syncworker worker` (scale-out)", err=True)
+    server = uvicorn.Server(uvicorn.Config(
+        create_app(ctx, executor), host=host, port=port, log_config=None, server_header=False,
+        proxy_headers=False, timeout_graceful_shutdown=10,
+    ))
+    try:
+        server.run()
+    finally:
+        executor.shutdown()
+    if not server.started:
+        raise click.ClickException(f"could not start the server on {host}:{port} (see the log above)")
 
 
 def _quietly(check):  # type: ignore[no-untyped-def]

@@ -44,7 +44,8 @@ def start_run(body: RunRequest, ctx: Ctx, jobs: Jobs, response: Response) -> Run
 
 @router.get("/runs/{run_id}", responses={404: {"description": "unknown run"}})
 def get_run(run_id: Annotated[int, Path(ge=1)], ctx: Ctx) -> dict[str, Any]:
-    """A run's status (running, succeeded, partial, failed), counts, progress, message and errors."""
+    """A run's status (queued, running, succeeded, partial, failed, skipped), counts, progress, message and
+    errors. `queued`: waiting in the scale-out queue for a worker."""
     return show_run(ctx.db, run_id)
 
 

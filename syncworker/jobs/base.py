@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from sqlalchemy import select
-
 from syncworker.jobs import functions
 from syncworker.services.context import ServiceContext
 from syncworker.services.locks import live_holder
@@ -86,8 +84,9 @@ def resolve(kind: str) -> JobFunction:
         raise JobRejected(f"unknown job kind {kind!r}: expected one of {', '.join(JOBS)}") from None
 
 
-def prepare(ctx: ServiceContext, request: JobRequest, *, refuse_if_busy: bool = True) -> int:
-    """Check a request and create its run record (status running, phase queued)."""
+def prepare(ctx: ServiceContext, request: JobRequest, *, refuse_if_busy: bool = True, queued: bool = False) -> int:
+    """Check a request and create its run record: status `queued` when it waits in the scale-out queue for a
+    worker (`queued=True`), else `running` with phase queued (the in-process pool starts it at once)."""
     resolve(request.kind)
     if request.trigger not in TRIGGERS:
         raise JobRejected(f"unknown trigger {request.trigger!r}: expected one of {', '.join(TRIGGERS)}")
@@ -105,18 +104,15 @@ def prepare(ctx: ServiceContext, request: JobRequest, *, refuse_if_busy: bool = 
     system = request.params.get("system")
     run_id = RunRecorder(ctx.db).start(request.kind, tenant_id=tenant_id, trigger=request.trigger,
                                        system=str(system) if system else None, params=request.params,
-                                       dry_run=bool(request.params.get("dry_run")))
+                                       dry_run=bool(request.params.get("dry_run")),
+                                       status="queued" if queued else "running")
     RunRecorder(ctx.db).progress(run_id, phase="queued")
     return run_id
 
 
 def execute_job(ctx: ServiceContext, request: JobRequest, run_id: int) -> Any:
     """Run a prepared job. Safe to call again with the same run id (a retried delivery): a run that already
-    finished is not run twice."""
-    from syncworker.store.models import JobRun
-
-    with ctx.db.session() as s:
-        status = s.scalar(select(JobRun.status).where(JobRun.id == run_id))
-    if status is not None and status != "running":
+    finished is not run twice. A queued run becomes `running` here, when a worker picks it up."""
+    if not RunRecorder(ctx.db).claim(run_id):
         return None
     return resolve(request.kind)(ctx, request, run_id)

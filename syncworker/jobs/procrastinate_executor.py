@@ -3,8 +3,8 @@
 
 - `lock="tenant:<name>"`: a tenant's jobs run one at a time, in order, whichever worker picks them up.
 - `queueing_lock="<kind>:<tenant>:<system>"`: at most one such job waits in the queue; a duplicate is
-  refused (JobRejected) and its run recorded as failed "refused", so scheduled runs never pile up behind
-  a slow tenant.
+  refused (JobRejected) and its run recorded as `skipped`, so scheduled runs never pile up behind a slow
+  tenant. A deferred run is `queued` until a worker picks it up (`execute_job` claims it: `running`).
 - Transient failures (database or network hiccups escaping the job function) are retried a few times
   with short waits: a retried job keeps its tenant lock and blocks the tenant's later jobs until it runs,
   so the waits stay short.
@@ -29,13 +29,13 @@ import procrastinate.manager
 from procrastinate import JobContext, PsycopgConnector, RetryStrategy
 from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.schema import SchemaManager
-from sqlalchemy import make_url, text, update
+from sqlalchemy import make_url, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from adapters.errors import TransientError
 from syncworker.jobs.base import JobRejected, JobRequest, execute_job, prepare
 from syncworker.services.context import ServiceContext
-from syncworker.services.runs import RunRecorder
+from syncworker.services.runs import LIVE, RunRecorder
 from syncworker.store.db import Database, error_text
 from syncworker.store.models import JobRun
 from syncworker.store.types import utcnow
@@ -140,7 +140,7 @@ def refresh_queued_runs(db: Database) -> int:
             "SELECT (args->>'run_id')::bigint FROM procrastinate_jobs WHERE task_name = :task AND status = 'todo'"
         ), {"task": RUN_JOB}) if i is not None]
         if ids:
-            s.execute(update(JobRun).where(JobRun.id.in_(ids), JobRun.status == "running")
+            s.execute(update(JobRun).where(JobRun.id.in_(ids), JobRun.status.in_(LIVE))
                       .values(heartbeat_at=utcnow()))
     return len(ids)
 
@@ -187,6 +187,17 @@ async def recover_stalled_jobs(manager: procrastinate.manager.JobManager, db: Da
     return recovered
 
 
+def _waiting_run(db: Database, skipped_run_id: int) -> int | None:
+    """The queued run of the same kind, tenant and system that made `skipped_run_id` unnecessary."""
+    with db.session() as s:
+        skipped = s.get(JobRun, skipped_run_id)
+        if skipped is None:
+            return None
+        return s.scalar(select(JobRun.id).where(
+            JobRun.tenant_id == skipped.tenant_id, JobRun.kind == skipped.kind, JobRun.system == skipped.system,
+            JobRun.status == "queued").order_by(JobRun.id).limit(1))
+
+
 def _close_run(db: Database, run_id: int) -> None:
     RunRecorder(db).finish_if_running(
         run_id, "failed", message="abandoned: the worker died; the same job waiting in the queue runs instead")
@@ -205,7 +216,7 @@ class ProcrastinateExecutor:
         self.app.open()
 
     def submit(self, request: JobRequest) -> int:
-        run_id = prepare(self.ctx, request, refuse_if_busy=self.refuse_if_busy)
+        run_id = prepare(self.ctx, request, refuse_if_busy=self.refuse_if_busy, queued=True)
         runs = RunRecorder(self.ctx.db)
         task = self.app.tasks[RUN_JOB]
         try:
@@ -213,10 +224,10 @@ class ProcrastinateExecutor:
                 request=request.as_dict(), run_id=run_id)
         except AlreadyEnqueued:
             system = request.params.get("system")
-            message = (f"refused: a {request.kind}{f' ({system})' if system else ''} for tenant {request.tenant!r} is "
+            message = (f"skipped: a {request.kind}{f' ({system})' if system else ''} for tenant {request.tenant!r} is "
                        "already waiting in the queue; it will run when the tenant's current job finishes")
-            runs.finish(run_id, "failed", message=message)
-            raise JobRejected(message) from None
+            runs.finish(run_id, "skipped", message=message)
+            raise JobRejected(message, busy_run_id=_waiting_run(self.ctx.db, run_id)) from None
         except Exception as exc:
             runs.finish(run_id, "failed", message=f"could not queue the job: {type(exc).__name__}: {exc}")
             raise

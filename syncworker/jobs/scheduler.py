@@ -32,6 +32,7 @@ from sqlalchemy import func, select, update
 
 from syncworker.jobs.base import Executor, JobKind, JobRejected, JobRequest
 from syncworker.services.context import ServiceContext
+from syncworker.services.runs import LIVE
 from syncworker.store.models import JobRun, Tenant, TenantSystem
 from syncworker.store.types import utcnow
 
@@ -130,7 +131,7 @@ class JobScheduler:
         """A run of this tenant that is queued or running and still heart-beating."""
         cutoff = utcnow() - timedelta(seconds=self.ctx.settings.lock_ttl_seconds)
         with self.ctx.db.session() as s:
-            return s.scalar(select(JobRun.id).where(JobRun.tenant_id == tenant_id, JobRun.status == "running",
+            return s.scalar(select(JobRun.id).where(JobRun.tenant_id == tenant_id, JobRun.status.in_(LIVE),
                                                     JobRun.heartbeat_at >= cutoff).limit(1))
 
     # --- submitting ---

@@ -1,6 +1,7 @@
-"""Every run records itself: `running` when it starts, then `succeeded`, `partial` or `failed`, with
-counts and errors. A run whose worker died is found by its stale heartbeat and closed as failed, so no
-run stays "running" forever."""
+"""Every run records itself: `running` when it starts (`queued` first when it waits in the scale-out queue),
+then `succeeded`, `partial` or `failed`, with counts and errors; `skipped` when it never ran because the same
+job already waits. A run whose worker died is found by its stale heartbeat and closed as failed, so no run
+stays "running" (or "queued") forever."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from syncworker.store.types import utcnow
 
 MAX_STORED_ERRORS = 500  # the rest are counted, not stored
 ABANDONED = "abandoned: the worker stopped before finishing; the next run resumes from its checkpoint"
+LIVE = ("queued", "running")  # a run not finished yet
 
 
 HOST = socket.gethostname()
@@ -63,11 +65,12 @@ class RunRecorder:
 
     def start(
         self, kind: str, *, tenant_id: int | None, trigger: str = "cli", system: str | None = None,
-        params: dict[str, Any] | None = None, dry_run: bool = False,
+        params: dict[str, Any] | None = None, dry_run: bool = False, status: str = "running",
     ) -> int:
         with self.db.session() as s:
             run = JobRun(kind=kind, tenant_id=tenant_id, trigger=trigger, system=system, params=params or {},
-                         dry_run=dry_run, status="running", progress=_where())
+                         dry_run=dry_run, status=status,
+                         progress=_where() | ({"phase": "queued"} if status == "queued" else {}))
             s.add(run)
             s.flush()
             return run.id
@@ -94,10 +97,19 @@ class RunRecorder:
                 )
             )
 
+    def claim(self, run_id: int) -> bool:
+        """A worker picks up a queued run: `queued` -> `running` (compare-and-swap, so two deliveries of one
+        job cannot both claim it). True if the run is this caller's to do (it was queued or is running)."""
+        with self.db.session() as s:
+            progress = s.scalar(select(JobRun.progress).where(JobRun.id == run_id)) or {}
+            s.execute(update(JobRun).where(JobRun.id == run_id, JobRun.status == "queued").values(
+                status="running", heartbeat_at=utcnow(), progress=progress | _where() | {"phase": "started"}))
+            return s.scalar(select(JobRun.status).where(JobRun.id == run_id)) == "running"
+
     def finish_if_running(self, run_id: int, status: str, *, message: str) -> bool:
         """Close a run that has not finished (a run that finished keeps its outcome). True if closed."""
         with self.db.session() as s:
-            return bool(s.execute(update(JobRun).where(JobRun.id == run_id, JobRun.status == "running").values(
+            return bool(s.execute(update(JobRun).where(JobRun.id == run_id, JobRun.status.in_(LIVE)).values(
                 status=status, message=message, finished_at=utcnow(), heartbeat_at=utcnow())).rowcount)
 
     def reap_abandoned(self, ttl_seconds: int) -> list[int]:
@@ -105,12 +117,13 @@ class RunRecorder:
         whose process on this host is gone (unless merely waiting in a queue, which another process runs)."""
         cutoff = utcnow() - timedelta(seconds=ttl_seconds)
         with self.db.read() as s:
-            running = s.execute(select(JobRun.id, JobRun.heartbeat_at, JobRun.progress)
-                                .where(JobRun.status == "running")).all()
-        ids = [rid for rid, beat, progress in running if beat < cutoff or _dead(progress or {})]
+            running = s.execute(select(JobRun.id, JobRun.heartbeat_at, JobRun.status, JobRun.progress)
+                                .where(JobRun.status.in_(LIVE))).all()
+        ids = [rid for rid, beat, status, progress in running
+               if beat < cutoff or (status == "running" and _dead(progress or {}))]
         if ids:
             with self.db.session() as s:
-                s.execute(update(JobRun).where(JobRun.id.in_(ids), JobRun.status == "running").values(
+                s.execute(update(JobRun).where(JobRun.id.in_(ids), JobRun.status.in_(LIVE)).values(
                     status="failed", finished_at=utcnow(),
                     message=ABANDONED,
                 ))

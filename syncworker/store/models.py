@@ -39,7 +39,7 @@ NAMING = {
 CLIENT_KINDS = ("individual", "company", "trust", "partnership", "sole_trader", "other")
 CLIENT_STATUSES = ("active", "inactive", "archived")
 LINK_STATUSES = ("suggested", "linked", "rejected", "broken")
-RUN_STATUSES = ("running", "succeeded", "partial", "failed")
+RUN_STATUSES = ("queued", "running", "succeeded", "partial", "failed", "skipped")
 RUN_TRIGGERS = ("schedule", "operator", "webhook", "cli")
 
 

@@ -10,10 +10,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import timedelta
 
+import httpx
 import procrastinate
 import pytest
 from sqlalchemy import select, update
 
+from syncworker.cli.serve_cmds import _scale_out
+from syncworker.config import Settings
+from syncworker.http.app import create_app
 from syncworker.jobs.base import JobRejected, JobRequest
 from syncworker.jobs.procrastinate_executor import (
     RUN_JOB,
@@ -29,6 +33,7 @@ from syncworker.store.db import Database
 from syncworker.store.models import JobRun
 from syncworker.store.types import utcnow
 from tests.conftest import PG_URL
+from tests.http.conftest import OPERATOR_TOKEN, serving
 from tests.jobs import probe
 from tests.jobs.conftest import connect, services
 
@@ -82,7 +87,7 @@ def wait_finished(db: Database, run_ids: list[int], timeout: float = 20) -> dict
     while True:
         with db.session() as s:
             runs = {r.id: r for r in s.scalars(select(JobRun).where(JobRun.id.in_(run_ids)))}
-        if all(r.status != "running" for r in runs.values()) or time.monotonic() > deadline:
+        if all(r.status not in ("queued", "running") for r in runs.values()) or time.monotonic() > deadline:
             return runs
         time.sleep(0.1)
 
@@ -116,20 +121,39 @@ def test_a_tenants_jobs_never_overlap_across_worker_slots_but_tenants_run_in_par
     assert [r[0] for r in queue_rows(queue_db)] == ["succeeded"] * 3
 
 
-def test_a_duplicate_waiting_job_is_refused_and_its_run_recorded(queue_db: Database, probe_jobs: None) -> None:
+def test_a_duplicate_waiting_job_is_skipped_and_its_run_recorded(queue_db: Database, probe_jobs: None) -> None:
     connect(queue_db, "Alpha")
     ctx = services(queue_db)
     executor = ProcrastinateExecutor(ctx)
     first = executor.submit(JobRequest("probe", "Alpha", {"system": "xpm"}))
-    with pytest.raises(JobRejected, match="already waiting in the queue"):
+    with pytest.raises(JobRejected, match="already waiting in the queue") as refused:
         executor.submit(JobRequest("probe", "Alpha", {"system": "xpm"}))
+    assert refused.value.busy_run_id == first  # the run that waits instead (HTTP: 409 naming it)
     other_kind = executor.submit(JobRequest("link_run", "Alpha", {"system": "xpm"}))  # another kind may wait too
     executor.shutdown()
     with queue_db.session() as s:
         runs = list(s.scalars(select(JobRun).order_by(JobRun.id)))
-    assert [(r.id, r.status) for r in runs] == [(first, "running"), (first + 1, "failed"), (other_kind, "running")]
-    assert runs[1].message and runs[1].message.startswith("refused: a probe (xpm) for tenant 'Alpha'")
+    # Deferred runs are queued (nothing ran: no worker); the duplicate is skipped, not failed.
+    assert [(r.id, r.status) for r in runs] == [(first, "queued"), (first + 1, "skipped"), (other_kind, "queued")]
+    assert runs[1].message and runs[1].message.startswith("skipped: a probe (xpm) for tenant 'Alpha'")
     assert [r[1] for r in queue_rows(queue_db)] == ["probe:Alpha:xpm", "link_run:Alpha:xpm"]
+    assert probe.intervals == []
+
+
+def test_a_queued_run_is_running_once_a_worker_picks_it_up(queue_db: Database, probe_jobs: None) -> None:
+    connect(queue_db, "Alpha")
+    ctx = services(queue_db)
+    executor = ProcrastinateExecutor(ctx)
+    run_id = executor.submit(JobRequest("probe", "Alpha", {"system": "xpm", "sleep": 0.5}))
+    executor.shutdown()
+    seen: set[str] = set()
+    with running_worker(queue_db, ctx, concurrency=1):
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not seen & {"succeeded", "failed"}:
+            with queue_db.session() as s:
+                seen.add(s.scalar(select(JobRun.status).where(JobRun.id == run_id)) or "")
+            time.sleep(0.05)
+    assert {"running", "succeeded"} <= seen, seen
 
 
 def test_the_clock_defers_missed_fires_once_and_the_queue_refuses_a_second(
@@ -178,3 +202,28 @@ def test_queued_runs_keep_heart_beating_so_they_are_not_reaped(queue_db: Databas
 def test_schema_install_is_idempotent_and_records_its_version(queue_db: Database) -> None:
     assert install_schema(queue_db) is False
     assert installed_schema_version(queue_db) == procrastinate.__version__
+
+
+def test_serve_in_scale_out_only_defers(queue_db: Database, sqlite_db: Database) -> None:
+    """`syncworker serve` on a database with the queue installed (what the Procfile's clock and workers do)
+    defers: POST /runs answers at once and the run shows `queued`, nothing runs in the web process; a second
+    one while it waits is skipped (409), not failed. On the embedded default it runs jobs itself, as before."""
+    assert _scale_out(services(queue_db), "auto") and not _scale_out(services(sqlite_db), "auto")
+    connect(queue_db, "Alpha")
+    ctx = ServiceContext(queue_db, Settings(database_url=queue_db.url, operator_token=OPERATOR_TOKEN))
+    executor = ProcrastinateExecutor(ctx)
+    try:
+        with serving(create_app(ctx, executor)) as url, \
+                httpx.Client(base_url=url, headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"}) as http:
+            body = {"tenant": "Alpha", "kind": "link_run", "system": "xpm"}
+            first = http.post("/runs", json=body)
+            assert first.status_code == 202, first.text
+            again = http.post("/runs", json=body)
+            assert again.status_code == 409, again.text
+            shown = http.get(first.json()["status_url"]).json()
+    finally:
+        executor.shutdown()
+    assert shown["status"] == "queued"  # the tenant has no credentials: run here, it would have failed at once
+    assert [r[0] for r in queue_rows(queue_db)] == ["todo"]
+    with queue_db.session() as s:
+        assert list(s.scalars(select(JobRun.status).order_by(JobRun.id))) == ["queued", "skipped"]
