@@ -31,7 +31,7 @@ from tests.simulated import clocked_context, connect_practice
 
 @pytest.fixture
 def world(sqlite_db: Database, tmp_path: Path) -> Iterator[tuple[ServiceContext, Server]]:
-    practice = generate_practice(300, seed=19)
+    practice = generate_practice(150, seed=19)  # enough for the runs to overlap many writes; scale is benchmarks' job
     with XpmSimulator(practice=practice, seed=19) as sim:
         ctx = clocked_context(sqlite_db, sim)
         for tenant in ("Linking Practice", "Syncing Practice"):
