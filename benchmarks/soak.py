@@ -47,7 +47,7 @@ from syncworker.services.context import ServiceContext  # noqa: E402
 from syncworker.services.demo import settings_for_simulator  # noqa: E402
 from syncworker.services.importer import import_clients  # noqa: E402
 from syncworker.services.locks import reap_dead_leases  # noqa: E402
-from syncworker.services.runs import RunRecorder  # noqa: E402
+from syncworker.services.runs import LIVE, RunRecorder  # noqa: E402
 from syncworker.services.tenants import add_tenant  # noqa: E402
 from syncworker.store.crypto import generate_key  # noqa: E402
 from syncworker.store.db import Database  # noqa: E402
@@ -299,7 +299,7 @@ def soak(database: str | None, rounds: int, tenants: int, seed: int, clients: in
                 reap_dead_leases(db, settings.lock_ttl_seconds)
                 RunRecorder(db).reap_abandoned(settings.lock_ttl_seconds)
                 with db.read() as s:
-                    totals.stuck_runs += len(s.scalars(select(JobRun.id).where(JobRun.status == "running")).all())
+                    totals.stuck_runs += len(s.scalars(select(JobRun.id).where(JobRun.status.in_(LIVE))).all())
                     totals.stuck_tenants += len(s.scalars(select(RunLock.tenant_id)).all())
                 totals.rounds = round_no
                 totals.duplicated = log.duplicated()

@@ -14,7 +14,7 @@ minute), and the simulators' write logs and the database are checked:
 
 - lost: an edit that should have reached the other side and did not;
 - duplicated: a write (same record, same body) applied twice by a simulator;
-- stuck runs: runs not in a terminal status; stuck tenants: leases held, or queue jobs left `doing`; both
+- stuck runs: runs not in a terminal status (queued or running); stuck tenants: leases held, or queue jobs left `doing`; both
   after waiting for a quiet moment (up to 150 s: the recovery pass runs every minute), summed over rounds.
 
     .venv/bin/python benchmarks/soak_scaleout.py --database postgresql://127.0.0.1:5432/test --rounds 3
@@ -62,6 +62,7 @@ from syncworker.services.connect import connect_with_refresh_token  # noqa: E402
 from syncworker.services.context import ServiceContext  # noqa: E402
 from syncworker.services.demo import settings_for_simulator  # noqa: E402
 from syncworker.services.importer import import_clients  # noqa: E402
+from syncworker.services.runs import LIVE  # noqa: E402
 from syncworker.services.tenants import add_tenant  # noqa: E402
 from syncworker.store.crypto import generate_key  # noqa: E402
 from syncworker.store.db import Database  # noqa: E402
@@ -318,7 +319,7 @@ def settled(db: Database, seconds: float) -> tuple[list[int], int]:
     deadline = time.monotonic() + seconds
     while True:
         with db.read() as s:
-            running = list(s.scalars(select(JobRun.id).where(JobRun.status == "running")))
+            running = list(s.scalars(select(JobRun.id).where(JobRun.status.in_(LIVE))))
             leases = len(s.scalars(select(RunLock.tenant_id)).all())
         queue = queue_counts(db)
         if not (running or leases or queue) or time.monotonic() >= deadline:
