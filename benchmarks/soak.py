@@ -268,6 +268,7 @@ def soak(database: str | None, rounds: int, tenants: int, seed: int, clients: in
         try:
             db.upgrade()
             key = generate_key()
+            db.use_secret_key(key)  # it seals the tax numbers imported below
             settings = Settings.load(env={"SYNCWORKER_DATABASE_URL": db.connect_url})
             for i in range(tenants):
                 practice = generate_practice(clients, seed=seed * 100 + i)

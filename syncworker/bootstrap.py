@@ -29,7 +29,8 @@ def build_context(settings: Settings | None = None, *, db: Database | None = Non
     from syncworker.store.db import Database
 
     settings = settings or Settings.load()
-    return ServiceContext(db or Database(settings.database_url), settings, adapter_factory=adapter_factory or adapter_for,
+    db = db or Database(settings.database_url, secret_key=settings.secret_key)
+    return ServiceContext(db, settings, adapter_factory=adapter_factory or adapter_for,  # lends `db` the settings' key
                           identity_factory=identity_factory or identity_for, aps_opener=aps_opener or open_aps)
 
 

@@ -66,6 +66,21 @@ def default_database_url() -> str:
     return f"sqlite:///{data_dir() / 'syncworker.db'}"
 
 
+def kept_key_file(database_url: str) -> Path | None:
+    """Where a SQLite database keeps its own secret key when SYNCWORKER_SECRET_KEY is not set (`<file>.key`,
+    beside it, readable by its owner only): the demo writes one, so the commands that follow it can read the
+    tax numbers and credentials it stored. None for a server database (its key comes from the environment)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        url = make_url(database_url)
+    except Exception:  # noqa: BLE001 - an invalid URL is reported by the validation that follows
+        return None
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database).with_name(Path(url.database).name + ".key")
+
+
 class ConfigError(ValueError):
     """A setting is missing or invalid. The message names the setting."""
 
@@ -144,6 +159,10 @@ class Settings:
         for setting, name in _SECRETS.items():
             values[setting] = env.get(name) or None
             sources[setting] = name
+        kept = kept_key_file(str(values["database_url"]))
+        if values["secret_key"] is None and kept is not None and kept.is_file():
+            values["secret_key"] = kept.read_text(encoding="ascii").strip() or None
+            sources["secret_key"] = str(kept)
         for job in ("link_run", "sync"):
             name = f"SYNCWORKER_SCHEDULE_{job.upper()}"
             if name in env:

@@ -56,7 +56,7 @@ class App:
         from syncworker.store.db import Database, SchemaNotCurrent
 
         if self._db is None:
-            self._db = Database(self.settings.database_url)
+            self._db = Database(self.settings.database_url, secret_key=self.settings.secret_key)
         if require_current:
             try:
                 self._db.require_current()
@@ -64,9 +64,46 @@ class App:
                 raise CommandError(str(exc)) from None
         return self._db
 
+    @property
+    def database_url(self) -> str | None:
+        """The database URL once the settings are loaded (for error messages), else None."""
+        return self._settings.database_url if self._settings is not None else None
+
     def close(self) -> None:
         if self._db is not None:
             self._db.dispose()
+
+
+def one_line(exc: BaseException, database_url: str | None) -> str:
+    """An unexpected error as one line for the operator: our own errors by their message, a database that
+    cannot be reached by its host and port (never the URL: it may hold a password), anything else by its
+    type only (its text may quote client data)."""
+    from sqlalchemy.exc import OperationalError, StatementError
+
+    from syncworker.store.crypto import SecretKeyError
+
+    cause = exc.orig if isinstance(exc, StatementError) and exc.orig is not None else exc
+    if isinstance(cause, SecretKeyError):
+        return str(cause)
+    if isinstance(exc, OperationalError):
+        reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        where = _database_place(database_url)
+        if where is None:
+            return f"database error: {reason}"
+        return f"cannot reach the database at {where}: {reason.rsplit('failed: ', 1)[-1]}"
+    return f"unexpected {type(exc).__name__}: run again with `syncworker --debug …` for the traceback"
+
+
+def _database_place(database_url: str | None) -> str | None:
+    """host:port of a server database (None for SQLite or when unknown)."""
+    from sqlalchemy.engine import make_url
+
+    if not database_url:
+        return None
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        return None
+    return f"{url.host or 'localhost'}:{url.port or 5432}"
 
 
 def get_app() -> App:

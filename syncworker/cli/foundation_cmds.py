@@ -110,6 +110,41 @@ def tenants_unblock(name: str, force: bool, as_json: bool) -> None:
         click.echo(f"tenant {name!r} is free ({result['released']} lease(s) released)")
 
 
+@tenants.command("remove")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+@handles_errors(TenantError)
+def tenants_remove(name: str, yes: bool, as_json: bool) -> None:
+    """Delete tenant NAME and all its data (clients, contacts, links, records cache, runs, credentials).
+    Refused while one of its runs is in progress. Its audit entries stay; the removal is audited."""
+    from syncworker.services.tenants import remove_tenant
+
+    if not yes:
+        click.confirm(f"Delete tenant {name!r} and all its data for good?", abort=True)
+    result = remove_tenant(get_app().database(), name, actor="cli")
+    emit_json(result) if as_json else click.echo(
+        f"tenant {name!r} removed ({result['clients']} clients; systems: {', '.join(result['systems']) or 'none'})")
+
+
+@click.command()
+@click.argument("tenant")
+@click.option("--system", required=True, type=click.Choice(["xpm", "xero", "aps"]))
+@json_option
+@handles_errors(TenantError)
+def disconnect(tenant: str, system: str, as_json: bool) -> None:
+    """Forget TENANT's stored tokens for SYSTEM (its links stay). Runs then say "not connected" until
+    `syncworker connect SYSTEM --tenant TENANT` is run again."""
+    from syncworker.services.tenants import disconnect_system
+
+    done = disconnect_system(get_app().database(), tenant, system, actor="cli")
+    if as_json:
+        emit_json({"tenant": tenant, "system": system, "disconnected": done})
+    else:
+        click.echo(f"{tenant!r} disconnected from {system} (links kept)" if done
+                   else f"{tenant!r} was not connected to {system}")
+
+
 @click.group("import")
 def import_() -> None:
     """Import local records from canonical CSV or JSON files."""
@@ -171,10 +206,12 @@ def clients_list(tenant: str, kind: str | None, search: str | None, limit: int, 
 @click.argument("client_id")
 @click.option("--tenant", required=True)
 @json_option
+@click.option("--show-tax-number", "reveal", metavar="YOUR_NAME",
+              help="Show the tax file number in full (audited under YOUR_NAME); otherwise its last 3 digits.")
 @handles_errors(TenantError, LookupError)
-def clients_show(client_id: str, tenant: str, as_json: bool) -> None:
+def clients_show(client_id: str, tenant: str, reveal: str | None, as_json: bool) -> None:
     """Show one client: profile, contacts, links, connections, groups, duplicates."""
-    record = queries.show_client(get_app().database(), tenant, client_id)
+    record = queries.show_client(get_app().database(), tenant, client_id, reveal_tax_number=reveal)
     if as_json:
         emit_json(record)
         return
@@ -214,4 +251,4 @@ def runs_show(run_id: int, as_json: bool) -> None:
     emit_json(run) if as_json else print_record(run, title=f"run {run_id}")
 
 
-commands: list[click.Command] = [db, keygen, tenants, import_, clients, runs]
+commands: list[click.Command] = [db, keygen, tenants, disconnect, import_, clients, runs]

@@ -9,11 +9,12 @@ simulators. A test checks that the registry names every command of every `*_cmds
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import click
 
 from syncworker import __version__
-from syncworker.cli.context import App
+from syncworker.cli.context import App, CommandError, one_line
 
 # command name -> (module defining it, its one-line help as `syncworker --help` lists it)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -27,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "connections": ("syncworker.cli.connection_cmds", "Connections between clients: one fact seen from both records "
                     "(Canopy, Autosoft, XPM relationships)."),
     "db": ("syncworker.cli.foundation_cmds", "Create and migrate the database schema."),
+    "disconnect": ("syncworker.cli.foundation_cmds", "Forget TENANT's stored tokens for SYSTEM (its links stay)."),
     "dedupe": ("syncworker.cli.match_cmds", "Find duplicate records within RECORDS_CSV (canonical client CSV schema)."),
     "demo": ("syncworker.cli.demo_cmds", "Run the main job against the bundled XPM simulator: import a sample practice "
              "into the configured database, connect it, run a link run and print the report."),
@@ -81,6 +83,20 @@ class LazyGroup(click.Group):
             self.add_command(load_command(cmd_name))
         return self.commands.get(cmd_name)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        """Any error a command did not expect ends in one line and exit status 1; `--debug` shows the
+        traceback instead. The line never carries the error's own text unless the error is one of ours
+        (its text may quote client data or a database URL)."""
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            if ctx.params.get("debug"):
+                raise
+            app = ctx.find_object(App)
+            raise CommandError(one_line(exc, app.database_url if app else None)) from None
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # The same listing click prints, from the registry instead of the imported commands.
         names = self.list_commands(ctx)
@@ -93,8 +109,9 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="syncworker")
+@click.option("--debug", is_flag=True, help="Show the traceback of an unexpected error instead of one line.")
 @click.pass_context
-def cli(ctx: click.Context) -> None:
+def cli(ctx: click.Context, debug: bool) -> None:
     """syncworker: link and sync an accounting practice's clients with XPM, Xero and APS.
 
     Settings come from config/settings.yaml and the environment (DATABASE_URL, SYNCWORKER_*);

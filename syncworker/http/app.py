@@ -19,6 +19,7 @@ from syncworker.http import (
     portal,
     reviews,
     runs,
+    tenants,
     webhooks,
 )
 from syncworker.http.auth import OperatorGate, require_operator
@@ -28,7 +29,7 @@ from syncworker.jobs.base import Executor
 from syncworker.services.context import ServiceContext
 
 OPERATOR_ROUTERS = (runs.router, reviews.router, duplicates.router, links.router, metrics.router,
-                    connections.router, conflicts.router, portal.router)
+                    connections.router, conflicts.router, portal.router, tenants.router)
 
 
 def create_app(ctx: ServiceContext, executor: Executor) -> FastAPI:

@@ -15,7 +15,8 @@ if engine is None:  # invoked as plain `alembic`, outside syncworker
     from syncworker.config import Settings
     from syncworker.store.db import Database
 
-    engine = Database(Settings.load().database_url).engine
+    settings = Settings.load()
+    engine = Database(settings.database_url, secret_key=settings.secret_key).engine
 
 with engine.connect() as connection:
     context.configure(

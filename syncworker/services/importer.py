@@ -22,9 +22,9 @@ from syncworker.services.files import FileUnreadable, SourceRow, read_records
 from syncworker.services.runs import RunRecorder
 from syncworker.services.tenants import get_tenant
 from syncworker.store.db import Database
-from syncworker.store.mapping import client_columns, contact_columns, json_ready
+from syncworker.store.mapping import client_columns, contact_columns, derived_columns, json_ready
 from syncworker.store.models import AuditEntry, Client, Contact
-from syncworker.store.types import utcnow
+from syncworker.store.types import sealer_for, utcnow
 
 
 @dataclass(slots=True)
@@ -161,6 +161,8 @@ class _Importer:
         def from_file(cols: dict[str, Any]) -> dict[str, Any]:
             return {k: v for k, v in cols.items() if not k.startswith("postal_") and k not in ("website", "status")}
 
+        if any(p.tax_number for p in profiles):
+            sealer_for(s.get_bind().dialect, "stored")  # no key: refuse before a statement quotes the rows
         rows = [(p.id, client_columns(p)) for p in profiles]
         self._upsert(s, Client, "client", tenant_id, rows, report, {"other_emails": []}, from_file)
 
@@ -181,7 +183,8 @@ class _Importer:
             row = existing.get(external_id)
             if row is None:
                 new_rows.append({"tenant_id": tenant_id, "external_id": external_id, "version": 1,
-                                 "created_at": now, "updated_at": now, **new_defaults, **cols})
+                                 "created_at": now, "updated_at": now, **new_defaults, **cols,
+                                 **derived_columns(model, cols)})
                 audits.append(_audit(tenant_id, entity, external_id, "create", None, cols, report.run_id))
                 continue
             cols = updatable(cols)

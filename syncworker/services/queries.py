@@ -7,9 +7,11 @@ from typing import Any
 from sqlalchemy import or_, select
 
 from syncworker.services.tenants import get_tenant
+from syncworker.store.crypto import mask_identifier
 from syncworker.store.db import Database
 from syncworker.store.mapping import json_ready
 from syncworker.store.models import (
+    AuditEntry,
     Client,
     ClientGroupMember,
     ClientGroupRow,
@@ -48,7 +50,10 @@ def client_by_external_id(s: Any, tenant_id: int, external_id: str) -> Client:
     return client
 
 
-def show_client(db: Database, tenant_name: str, external_id: str) -> dict[str, Any]:
+def show_client(db: Database, tenant_name: str, external_id: str, *, reveal_tax_number: str | None = None,
+                ) -> dict[str, Any]:
+    """One client's record. Its tax file number shows as its last digits unless `reveal_tax_number` names
+    the operator who asked for it in full (the reveal is audited)."""
     with db.session() as s:
         tenant = get_tenant(s, tenant_name)
         c = client_by_external_id(s, tenant.id, external_id)
@@ -57,6 +62,11 @@ def show_client(db: Database, tenant_name: str, external_id: str) -> dict[str, A
             "mobile", "website", "street_line1", "street_line2", "street_city", "street_region", "street_postcode",
             "street_country", "postal_line1", "postal_city", "postal_postcode", "date_of_birth", "tax_number",
             "business_number", "company_number", "status", "version")}
+        if reveal_tax_number and c.tax_number:
+            s.add(AuditEntry(tenant_id=tenant.id, actor=reveal_tax_number, origin="operator", target="local",
+                             entity="client", entity_id=c.external_id, action="reveal_tax_number"))
+        else:
+            profile["tax_number"] = mask_identifier(c.tax_number)
         if c.merged_into_id:
             profile["merged_into"] = s.get(Client, c.merged_into_id).external_id  # type: ignore[union-attr]
         contacts = [{"id": k.external_id, "name": k.name, "email": k.email, "position": k.position,

@@ -60,7 +60,7 @@ Work = Callable[[int, ClientSystem, RunRecorder], None]  # (tenant id, adapter, 
 
 
 def refusal(conn: TenantSystem | None, system: str, now: datetime | None = None) -> str | None:
-    if conn is None:
+    if conn is None or conn.status == "disconnected":
         return f"tenant is not connected to {system}: run `syncworker connect {system}` first"
     if conn.status == "reconnect_required":
         return f"reconnect required for {system}: {conn.status_reason or 'the grant is no longer valid'}"

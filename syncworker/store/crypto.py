@@ -1,8 +1,12 @@
-"""Encryption at rest for credentials, with the key from SYNCWORKER_SECRET_KEY (a Fernet key)."""
+"""Encryption at rest for credentials and private identifiers, with the key from SYNCWORKER_SECRET_KEY (a
+Fernet key)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import base64
+import hashlib
+import hmac
+from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
@@ -26,7 +30,8 @@ class Cipher:
                 "Create one with `syncworker keygen` and put it in the environment."
             )
         try:
-            self._fernet = Fernet(key.encode("ascii"))
+            self._key = key.encode("ascii")
+            self._fernet = Fernet(self._key)
         except (ValueError, UnicodeEncodeError):
             raise SecretKeyError("SYNCWORKER_SECRET_KEY is not a valid key (32 url-safe base64 bytes)") from None
 
@@ -66,3 +71,99 @@ def secret_key_problem(db: Database, key: str | None) -> str | None:
     with db.read() as s:
         sample = s.scalar(select(TenantSystem.credentials).where(TenantSystem.credentials.is_not(None)).limit(1))
     return check_secret_key(key, sample)
+
+
+# --- government identifiers at rest (tax file numbers) ---
+# Tax file numbers are private (the Australian TFN rule requires them protected; a TFN is never shown in
+# full to anyone who does not need it), so the local database holds them encrypted, with a keyed hash
+# beside the ciphertext for lookups. ABNs, ACNs and NZBNs are on public registers and stay readable: the
+# matcher and the operators use them as they are.
+SEALED_PREFIX = "sealed:v1:"
+IDENTIFIER_FIELDS = frozenset({"tax_number", "tfn", "TaxNumber"})
+VISIBLE_DIGITS = 3
+
+
+class FieldSealer:
+    """Encrypts and indexes private identifiers with keys derived from SYNCWORKER_SECRET_KEY (HKDF-SHA256):
+    one for Fernet encryption, one for HMAC-SHA256, so the hash reveals nothing about the encryption key and
+    a stolen database cannot be brute-forced without the key (a TFN has only 9 digits)."""
+
+    def __init__(self, key: str | None) -> None:
+        master = base64.urlsafe_b64decode(Cipher(key)._key)
+        self._fernet = Fernet(base64.urlsafe_b64encode(_derive(master, b"syncworker identifier encryption v1")))
+        self._mac_key = _derive(master, b"syncworker identifier index v1")
+
+    def seal(self, value: str) -> str:
+        return SEALED_PREFIX + self._fernet.encrypt(value.encode("utf-8")).decode("ascii")
+
+    def open(self, stored: str) -> str:
+        if not stored.startswith(SEALED_PREFIX):
+            return stored  # written before encryption (the migration seals these)
+        try:
+            return self._fernet.decrypt(stored[len(SEALED_PREFIX):].encode("ascii")).decode("utf-8")
+        except InvalidToken:
+            raise SecretKeyError(
+                "stored tax numbers cannot be decrypted with SYNCWORKER_SECRET_KEY (was the key changed?)"
+            ) from None
+
+    def index(self, value: str | None) -> str | None:
+        """The keyed hash of an identifier's normal form (letters and digits, upper case); None for blank or
+        masked values (`******123` says nothing about the rest)."""
+        norm = identifier_norm(value)
+        if norm is None:
+            return None
+        return hmac.new(self._mac_key, norm.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+class UnusableSealer:
+    """Stands in for a `FieldSealer` when the configured key is invalid: every use says why."""
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+
+    def seal(self, value: str) -> str:
+        raise SecretKeyError(self.problem)
+
+    open = index = seal
+
+
+def identifier_norm(value: str | None) -> str | None:
+    if not value or "*" in value:
+        return None
+    norm = "".join(ch for ch in value.upper() if ch.isascii() and ch.isalnum())
+    return norm or None
+
+
+def mask_identifier(value: Any) -> Any:
+    """`******789`: only the last digits of a private identifier, for audit entries, logs and screens."""
+    if value is None or value == "":
+        return value
+    text = str(value)
+    if text.startswith(SEALED_PREFIX):
+        return "******"
+    tail = "".join(ch for ch in text if ch.isalnum())[-VISIBLE_DIGITS:]
+    return "******" + tail
+
+
+def mask_identifiers(data: Any) -> Any:
+    """`data` (an audit entry's JSON) with every private identifier masked: values under an identifier's key,
+    and the values of a `{"field": "tax_number", ...}` entry."""
+    if isinstance(data, list):
+        return [mask_identifiers(v) for v in data]
+    if not isinstance(data, dict):
+        return data
+    about_identifier = data.get("field") in IDENTIFIER_FIELDS
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        if k in IDENTIFIER_FIELDS or (about_identifier and k not in ("field", "resolution", "take")):
+            out[k] = mask_identifier(v) if not isinstance(v, (dict, list)) else mask_identifiers(v)
+        else:
+            out[k] = mask_identifiers(v)
+    return out
+
+
+def _derive(master: bytes, info: bytes) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(master)

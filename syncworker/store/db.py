@@ -61,14 +61,34 @@ def error_text(exc: BaseException) -> str:
 
 
 class Database:
-    def __init__(self, url: str, *, schema: str | None = None, echo: bool = False) -> None:
+    def __init__(self, url: str, *, schema: str | None = None, echo: bool = False,
+                 secret_key: str | None = None) -> None:
         self.url = normalise_database_url(url)
         self.schema = schema  # PostgreSQL only: isolate a test run in its own schema
         self.engine = _make_engine(self.url, schema=schema, echo=echo)
+        self.use_secret_key(secret_key)
         # One pool; on SQLite the units of work that may write open with BEGIN IMMEDIATE, reads (and the raw
         # engine: migrations, PRAGMAs) with a deferred BEGIN (see the module docstring).
         self._sessions = sessionmaker(self.engine.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False)
         self._readers = sessionmaker(self.engine, expire_on_commit=False)
+
+    def use_secret_key(self, key: str | None) -> None:
+        """The key that seals tax file numbers in this database (`store.types.SealedIdentifier`). Without one
+        (or with an invalid one) they can be neither written nor read, and the error says why."""
+        from syncworker.store.crypto import FieldSealer, SecretKeyError, UnusableSealer
+        from syncworker.store.types import use_sealer
+
+        if not key:
+            use_sealer(self.engine, None)
+            return
+        try:
+            use_sealer(self.engine, FieldSealer(key))
+        except SecretKeyError as exc:
+            use_sealer(self.engine, UnusableSealer(str(exc)))  # type: ignore[arg-type]
+
+    @property
+    def has_secret_key(self) -> bool:
+        return getattr(self.engine.dialect, "syncworker_sealer", None) is not None
 
     @property
     def connect_url(self) -> str:

@@ -25,6 +25,12 @@ def client_columns(p: ClientProfile) -> dict[str, Any]:
     return cols
 
 
+def derived_columns(model: type, cols: dict[str, Any]) -> dict[str, Any]:
+    """Columns a bulk insert must set itself (it bypasses the ORM events): a client's tax number hash, given
+    as the plain value (`KeyedHash` hashes it on the way in)."""
+    return {"tax_number_hash": cols.get("tax_number")} if model is Client else {}
+
+
 def client_profile(row: Client) -> ClientProfile:
     def address(prefix: str) -> Address | None:
         addr = Address(*(getattr(row, f"{prefix}_{part}") for part in _ADDRESS_PARTS))

@@ -22,11 +22,13 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
+    inspect,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from syncworker.store.types import JSONType, UTCDateTime, utcnow
+from syncworker.store.types import JSONType, KeyedHash, MaskedJSON, SealedIdentifier, UTCDateTime, utcnow
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -93,6 +95,7 @@ class Client(Timestamps, Base):
     __tablename__ = "clients"
     __table_args__ = (
         UniqueConstraint("tenant_id", "external_id"),
+        Index("ix_clients_tenant_tax_number_hash", "tenant_id", "tax_number_hash"),
         CheckConstraint(_in("kind", CLIENT_KINDS), name="kind"),
         CheckConstraint(_in("status", CLIENT_STATUSES), name="status"),
     )
@@ -122,7 +125,10 @@ class Client(Timestamps, Base):
     postal_postcode: Mapped[str | None] = mapped_column(String(20))
     postal_country: Mapped[str | None] = mapped_column(String(100))
     date_of_birth: Mapped[date | None] = mapped_column(Date)
-    tax_number: Mapped[str | None] = mapped_column(String(30))
+    # A tax file number is private: encrypted at rest, with its keyed hash beside it for lookups (ABNs and
+    # ACNs are on public registers and stay readable). Set the plain value; the hash follows (see below).
+    tax_number: Mapped[str | None] = mapped_column(SealedIdentifier())
+    tax_number_hash: Mapped[str | None] = mapped_column(KeyedHash())
     business_number: Mapped[str | None] = mapped_column(String(30))
     company_number: Mapped[str | None] = mapped_column(String(30))
     status: Mapped[str] = mapped_column(String(20), default="active")
@@ -132,6 +138,15 @@ class Client(Timestamps, Base):
 
     contacts: Mapped[list[Contact]] = relationship(back_populates="client", passive_deletes=True)
     __mapper_args__ = {"version_id_col": version}
+
+
+@event.listens_for(Client, "before_insert")
+@event.listens_for(Client, "before_update")
+def _index_tax_number(_mapper: Any, _conn: Any, client: Client) -> None:
+    """The keyed hash follows the tax number on every ORM write (the importer's bulk insert sets it itself,
+    through `store.mapping.client_columns`)."""
+    if inspect(client).attrs.tax_number.history.has_changes() or client.tax_number_hash is None:
+        client.tax_number_hash = client.tax_number
 
 
 class Contact(Timestamps, Base):
@@ -418,8 +433,9 @@ class AuditEntry(Base):
     entity: Mapped[str] = mapped_column(String(30))  # client, contact, link, connection, group, credentials
     entity_id: Mapped[str] = mapped_column(String(120))
     action: Mapped[str] = mapped_column(String(30))  # create, update, delete, link, unlink, merge, ...
-    before: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
-    after: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # Tax file numbers are masked to their last digits on the way in (`MaskedJSON`).
+    before: Mapped[dict[str, Any] | None] = mapped_column(MaskedJSON())
+    after: Mapped[dict[str, Any] | None] = mapped_column(MaskedJSON())
     run_id: Mapped[int | None] = mapped_column(ForeignKey("job_runs.id", ondelete="SET NULL"))
 
 

@@ -35,6 +35,16 @@ def test_demo_runs_the_main_job_and_leaves_the_database(tmp_path: Path) -> None:
     runner, cli_env = CliRunner(), {"SYNCWORKER_DATABASE_URL": env["SYNCWORKER_DATABASE_URL"]}
     reviews = runner.invoke(cli, ["review", "list", "--tenant", "Demo Practice", "--json"], env=cli_env)
     assert reviews.exit_code == 0 and len(json.loads(reviews.stdout)) == report["counts"]["to_review"]
+    # Without SYNCWORKER_SECRET_KEY the demo kept its key beside its database, for its owner only, so what
+    # it encrypted (tax numbers, tokens) stays readable; its simulator has stopped, so runs say to connect
+    # instead of failing on a key or sending the simulator's tokens anywhere.
+    kept = tmp_path / "demo.db.key"
+    assert kept.is_file() and kept.stat().st_mode & 0o077 == 0
+    for command in (["link-run", "--system", "xpm"], ["sync", "--system", "xpm"]):
+        after = runner.invoke(cli, [*command, "--tenant", "Demo Practice"], env=cli_env)
+        assert after.exit_code == 1, after.output
+        assert "not connected to xpm" in after.output and "Traceback" not in after.output
+        assert len(after.output.strip().splitlines()) == 1, after.output
     # A second demo is idempotent: nothing new to link.
     again_run = runner.invoke(cli, ["demo", "--clients", "120", "--json"], env=cli_env)
     assert again_run.exit_code == 0, again_run.output

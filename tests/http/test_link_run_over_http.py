@@ -42,10 +42,11 @@ def world(served_db: Database, tmp_path_factory: pytest.TempPathFactory) -> Iter
     with XpmSimulator(practice=practice, seed=11) as sim:
         settings = settings_for_simulator(Settings.load(env={"SYNCWORKER_DATABASE_URL": served_db.connect_url}), sim,
                                           secret_key=secret)
+        ctx = ServiceContext(served_db, settings)  # first: its key seals the tax numbers imported
         add_tenant(served_db, TENANT)
         import_clients(served_db, TENANT, practice.write_local_csv(tmp / "clients.csv"))
         import_contacts(served_db, TENANT, practice.write_local_contacts_csv(tmp / "contacts.csv"))
-        connect_with_refresh_token(ServiceContext(served_db, settings), TENANT, "xpm", sim.issue_refresh_token())
+        connect_with_refresh_token(ctx, TENANT, "xpm", sim.issue_refresh_token())
         server = start_server(served_db, Path(tmp / "serve.log"), SYNCWORKER_SECRET_KEY=secret, **sim.env())
         try:
             yield World(server, sim)

@@ -48,9 +48,10 @@ def world(sqlite_db: Database, tmp_path: Path) -> Iterator[World]:
     with XpmSimulator(practice=practice, seed=23) as sim:
         settings = settings_for_simulator(Settings.load(env={"SYNCWORKER_DATABASE_URL": sqlite_db.connect_url}),
                                           sim, secret_key=key)
+        ctx = ServiceContext(sqlite_db, settings)  # first: its key seals the tax numbers imported
         add_tenant(sqlite_db, TENANT)
         import_clients(sqlite_db, TENANT, practice.write_local_csv(tmp_path / "clients.csv"))
-        connect_with_refresh_token(ServiceContext(sqlite_db, settings), TENANT, "xpm", sim.issue_refresh_token())
+        connect_with_refresh_token(ctx, TENANT, "xpm", sim.issue_refresh_token())
         env = {**os.environ, **sim.env(), "SYNCWORKER_DATABASE_URL": sqlite_db.connect_url,
                "SYNCWORKER_SECRET_KEY": key, "SYNCWORKER_OPERATOR_TOKEN": OPERATOR_TOKEN,
                "SYNCWORKER_LOG_FORMAT": "json"}
