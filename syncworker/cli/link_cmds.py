@@ -182,7 +182,7 @@ def link(local_id: str, tenant: str, system: str, remote_id: str | None, query: 
         if pick == 0:
             raise CommandError("cancelled; nothing linked")
         remote_id = results[pick - 1].id
-    result = links_svc.link_manually(ctx.db, tenant, local_id, system, remote_id, actor)
+    result = links_svc.link_checked(ctx, tenant, local_id, system, remote_id, actor)
     emit_json(result) if as_json else click.echo(
         f"linked {result['local_id']} {result['local_name']!r} to {system} {result['remote_id']}")
 

@@ -37,8 +37,10 @@ def list_links(
 
 @router.post("/links", status_code=201)
 def link(body: ManualLink, ctx: Ctx, actor: Actor) -> dict[str, Any]:
-    """Link a local client to a remote record by id. 409 when either is already linked elsewhere."""
-    return links_svc.link_manually(ctx.db, body.tenant, body.local_id, body.system, body.remote_id, actor)
+    """Link a local client to a remote record by id: the id must be a client of the system (in the records
+    cache, or as the system answers): 404 when it is not; 409 when either is already linked elsewhere or
+    the tenant is not connected to the system."""
+    return links_svc.link_checked(ctx, body.tenant, body.local_id, body.system, body.remote_id, actor)
 
 
 @router.delete("/links")

@@ -10,17 +10,22 @@ first so the operator gets a message naming the conflicting record instead of an
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from adapters.errors import AdapterError, NotFound
 from syncworker.domain.csvsafe import safe_writer
 from syncworker.services.queries import client_by_external_id
 from syncworker.services.tenants import get_tenant
+from syncworker.store.crypto import SecretKeyError
 from syncworker.store.db import Database
-from syncworker.store.models import AuditEntry, Client, Link, LinkEvent, RemoteRecord
+from syncworker.store.models import AuditEntry, Client, Link, LinkEvent, RemoteRecord, TenantSystem
 from syncworker.store.types import utcnow
+
+if TYPE_CHECKING:
+    from syncworker.services.context import ServiceContext
 
 
 class LinkError(ValueError):
@@ -147,6 +152,46 @@ def link_manually(db: Database, tenant_name: str, client_external_id: str, syste
         link = make_linked(s, tenant_id=tenant.id, system=system, client=client, remote_id=remote_id, method="manual",
                            actor=actor, existing=existing)
         return link_dict(s, link)
+
+
+def link_checked(ctx: ServiceContext, tenant_name: str, client_external_id: str, system: str, remote_id: str,
+                 actor: str) -> dict[str, Any]:
+    """An operator's manual link (CLI, HTTP, console): `link_manually` once `remote_id` is known to name a
+    client of `system`, so a typo never becomes a link that every sync then fails on."""
+    check_remote_client(ctx, tenant_name, system, remote_id)
+    return link_manually(ctx.db, tenant_name, client_external_id, system, remote_id, actor)
+
+
+def check_remote_client(ctx: ServiceContext, tenant_name: str, system: str, remote_id: str) -> None:
+    """Refuse unless the tenant is connected to `system` and `remote_id` is one of its clients: in the
+    records cache (not deleted), or else as the system answers a read by id (one API call)."""
+    with ctx.db.read() as s:
+        tenant = get_tenant(s, tenant_name)
+        status = s.scalar(select(TenantSystem.status).where(TenantSystem.tenant_id == tenant.id,
+                                                            TenantSystem.system == system))
+        cached = s.scalar(select(RemoteRecord.remote_status).where(
+            RemoteRecord.tenant_id == tenant.id, RemoteRecord.system == system,
+            RemoteRecord.record_type == "client", RemoteRecord.remote_id == remote_id))
+    if status in (None, "disconnected"):
+        raise LinkError(f"tenant {tenant_name!r} is not connected to {system}: run `syncworker connect {system}` "
+                        "first")
+    if cached == "deleted":
+        raise RemoteUnknown(f"no {system} client with id {remote_id!r}: it was deleted in {system}")
+    if cached is not None:
+        return
+    try:
+        found = ctx.adapter(tenant.id, system).get_client(remote_id)
+    except (NotFound, ValueError):
+        found = None  # an id the system does not know, or cannot even be one of its ids
+    except (AdapterError, SecretKeyError) as exc:
+        raise LinkError(f"{system} client {remote_id!r} is not in the records cache and {system} cannot be asked "
+                        f"now ({type(exc).__name__}): run a link run, or try again later") from None
+    if found is None:
+        raise RemoteUnknown(f"no {system} client with id {remote_id!r} (check the id, or search by name)")
+
+
+class RemoteUnknown(LinkError, LookupError):
+    pass
 
 
 def unlink(db: Database, tenant_name: str, client_external_id: str, system: str, actor: str) -> dict[str, Any]:

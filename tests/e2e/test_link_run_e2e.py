@@ -218,3 +218,19 @@ def test_hostile_values_and_an_unreadable_record_leave_the_run_going(xpm_world: 
         assert s.scalar(cached.where(RemoteRecord.remote_id == odd)).remote_status != "missing"
         shares = s.scalar(cached.where(RemoteRecord.remote_id == other)).payload
     assert any(r["number_of_shares"] is None for r in shares["extra"]["relationships"])
+
+
+def test_manual_link_refuses_an_id_the_system_does_not_know_in_one_line(xpm_world: XpmWorld) -> None:
+    """The records cache is empty before a link run, so the id is checked by asking XPM (one read)."""
+    w = xpm_world
+    local = w.practice.local[0]
+    env = {**w.sim.env(), "SYNCWORKER_DATABASE_URL": w.ctx.db.connect_url,
+           "SYNCWORKER_SECRET_KEY": w.ctx.settings.secret_key or ""}
+    runner = CliRunner()
+    for remote_id in ("ANYTHING", "0f0e0d0c-0000-4000-8000-00000000beef"):
+        refused = runner.invoke(cli, ["link", local.id, "--tenant", w.tenant, "--system", "xpm",
+                                      "--remote", remote_id], env=env)
+        assert refused.exit_code == 1
+        assert f"no xpm client with id {remote_id!r}" in refused.output
+        assert len(refused.output.strip().splitlines()) == 1, refused.output
+    assert _count(w, Link, Link.client_id.is_not(None)) == 0

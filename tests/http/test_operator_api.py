@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from syncworker.services.locks import TenantLock
-from syncworker.store.models import AuditEntry, JobRun, Link
+from syncworker.store.models import AuditEntry, JobRun, Link, RemoteRecord, TenantSystem
 from tests.factories import make_client, make_tenant
 from tests.http import seed
 from tests.http.conftest import OPERATOR_TOKEN, Server
@@ -244,6 +244,17 @@ def test_manual_link_list_and_unlink(server: Server, tenant_name: str) -> None:
     make_client(server.db, tenant_id, "L1", "Wattle Bakery Pty Ltd")
     make_client(server.db, tenant_id, "L2", "Kestrel Plumbing")
     with server.client(**{"X-Operator": "ops"}) as api:
+        unconnected = api.post("/links", json={"tenant": tenant_name, "local_id": "L1", "system": "xpm",
+                                               "remote_id": "r-9"})
+        assert unconnected.status_code == 409 and "not connected to xpm" in unconnected.json()["detail"]
+        with server.db.session() as s:  # connected, with the remote records in the cache
+            s.add(TenantSystem(tenant_id=tenant_id, system="xpm", status="connected"))
+            for rid, status in (("r-9", "active"), ("r-1", "active"), ("r-gone", "deleted")):
+                s.add(RemoteRecord(tenant_id=tenant_id, system="xpm", remote_id=rid, payload={}, payload_hash="h",
+                                   remote_status=status))
+        gone = api.post("/links", json={"tenant": tenant_name, "local_id": "L1", "system": "xpm",
+                                        "remote_id": "r-gone"})
+        assert gone.status_code == 404 and "deleted" in gone.json()["detail"]
         r = api.post("/links", json={"tenant": tenant_name, "local_id": "L1", "system": "xpm", "remote_id": "r-9"})
         assert r.status_code == 201, r.text
         assert (r.json()["status"], r.json()["method"], r.json()["decided_by"]) == ("linked", "manual", "ops")

@@ -180,7 +180,7 @@ async def link(request: Request) -> Response:
     session, form = await frame.form(request)
     tenant, local_id, system, remote_id = (form.get(k, "") for k in ("tenant", "local_id", "system", "remote_id"))
     try:
-        out = links_svc.link_manually(frame.ctx(request).db, tenant, local_id, system, remote_id, session.actor)
+        out = links_svc.link_checked(frame.ctx(request), tenant, local_id, system, remote_id, session.actor)
     except EXPECTED as exc:
         return frame.back(f"clients/{local_id}", tenant=tenant, error=str(exc))
     return frame.back(f"clients/{local_id}", tenant=tenant,
