@@ -24,6 +24,7 @@ from syncworker.services.duplicates import DuplicateError
 from syncworker.services.links import LinkError
 from syncworker.services.systems import UnknownSystem
 from syncworker.services.tenants import TenantBusy, TenantError
+from syncworker.store.crypto import SecretKeyError
 
 log = logging.getLogger("syncworker.http")
 
@@ -115,7 +116,14 @@ async def _out_of_range(request: Request, exc: Exception) -> JSONResponse:
                                "exist, or a number or text too large)"), status_code=422)
 
 
+async def _secret_key(request: Request, exc: Exception) -> JSONResponse:
+    """Stored secrets (credentials, tax numbers) cannot be used with the configured key: the service is not
+    usable until the key is fixed, which `/health` says too."""
+    return JSONResponse(detail(str(exc)), status_code=503)
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(SecretKeyError, _secret_key)
     app.add_exception_handler(DataError, _out_of_range)
     app.add_exception_handler(OverflowError, _out_of_range)
     for exc_type in (TenantError, LookupError, LinkError, DuplicateError, ConflictError, ConnectionRefused,

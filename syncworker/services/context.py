@@ -41,8 +41,8 @@ class ServiceContext:
             self.adapter_factory = self.adapter_factory or bootstrap.adapter_for
             self.identity_factory = self.identity_factory or bootstrap.identity_for
             self.aps_opener = self.aps_opener or bootstrap.open_aps
-        if not self.db.has_secret_key and self.settings.secret_key:
-            self.db.use_secret_key(self.settings.secret_key)  # the key that seals tax numbers, too
+        if self.settings.secret_key:
+            self.db.use_secret_key(self.settings.secret_key)  # the settings' key seals tax numbers, too
 
     def adapter(self, tenant_id: int, system: str) -> ClientSystem:
         return self.adapter_factory(self, tenant_id, system)

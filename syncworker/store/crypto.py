@@ -63,14 +63,23 @@ def check_secret_key(key: str | None, sample: bytes | None) -> str | None:
 
 
 def secret_key_problem(db: Database, key: str | None) -> str | None:
-    """`check_secret_key` against one of the credentials stored in `db`."""
-    from sqlalchemy import select
+    """`check_secret_key` against one of the credentials stored in `db`, then against one of its sealed tax
+    numbers (read as stored, not through the column type)."""
+    from sqlalchemy import column, select, table
 
     from syncworker.store.models import TenantSystem
 
+    clients = table("clients", column("tax_number"))
     with db.read() as s:
         sample = s.scalar(select(TenantSystem.credentials).where(TenantSystem.credentials.is_not(None)).limit(1))
-    return check_secret_key(key, sample)
+        sealed = s.scalar(select(clients.c.tax_number).where(clients.c.tax_number.startswith(SEALED_PREFIX)).limit(1))
+    problem = check_secret_key(key, sample)
+    if problem is None and sealed is not None:
+        try:
+            FieldSealer(key).open(sealed)
+        except SecretKeyError as exc:
+            return str(exc) if key else "SYNCWORKER_SECRET_KEY is not set: stored tax numbers are encrypted with one"
+    return problem
 
 
 # --- government identifiers at rest (tax file numbers) ---

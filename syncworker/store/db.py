@@ -66,6 +66,7 @@ class Database:
         self.url = normalise_database_url(url)
         self.schema = schema  # PostgreSQL only: isolate a test run in its own schema
         self.engine = _make_engine(self.url, schema=schema, echo=echo)
+        self._secret_key: str | None = None
         self.use_secret_key(secret_key)
         # One pool; on SQLite the units of work that may write open with BEGIN IMMEDIATE, reads (and the raw
         # engine: migrations, PRAGMAs) with a deferred BEGIN (see the module docstring).
@@ -78,6 +79,9 @@ class Database:
         from syncworker.store.crypto import FieldSealer, SecretKeyError, UnusableSealer
         from syncworker.store.types import use_sealer
 
+        if key and key == self._secret_key:
+            return  # already in use (deriving the keys again would cost a little for nothing)
+        self._secret_key = key
         if not key:
             use_sealer(self.engine, None)
             return

@@ -164,3 +164,25 @@ def test_health_is_503_without_the_url_when_the_database_is_unreachable(
         gone.dispose()
     assert r.status_code == 503 and r.json()["database"] == "unreachable"
     assert "hunter2" not in r.text and "127.0.0.1:1" not in r.text
+
+
+def test_tax_numbers_unreadable_with_the_key_configured_answer_503_with_the_reason(
+        sqlite_db: Database, make_client: Callable[..., httpx.Client]) -> None:
+    from syncworker.store.crypto import generate_key
+    from syncworker.store.models import Link
+    from tests.factories import make_client as make_local_client
+
+    sqlite_db.use_secret_key(generate_key())
+    tenant_id = make_tenant(sqlite_db, "Sealed Practice")
+    client_id = make_local_client(sqlite_db, tenant_id, "C1", "Ada Quill", kind="individual", tax_number="876543217")
+    with sqlite_db.session() as s:
+        s.add(Link(tenant_id=tenant_id, client_id=client_id, system="xpm", remote_id="R1", status="linked"))
+    other_key = Database(sqlite_db.url)  # the same file, served with another key
+    client = make_client(db=other_key, secret_key=generate_key())
+
+    r = client.get("/links", params={"tenant": "Sealed Practice"})
+
+    assert r.status_code == 503
+    assert "cannot be decrypted with SYNCWORKER_SECRET_KEY" in r.json()["detail"]
+    assert "876" not in r.text and "Ada" not in r.text
+    other_key.dispose()

@@ -159,3 +159,17 @@ def test_the_migration_refuses_plain_numbers_without_a_key(tmp_path: Path) -> No
     with pytest.raises(SecretKeyError, match="1 clients hold a tax number and SYNCWORKER_SECRET_KEY is not set"):
         db.upgrade()
     db.dispose()
+
+
+def test_the_start_up_and_health_check_also_tries_a_sealed_tax_number(sqlite_db: Database, tmp_path: Path) -> None:
+    from syncworker.store.crypto import secret_key_problem
+
+    key = generate_key()
+    sqlite_db.use_secret_key(key)
+    add_tenant(sqlite_db, TENANT)
+    assert secret_key_problem(sqlite_db, None) is None  # nothing sealed yet
+    _import(sqlite_db, tmp_path)
+
+    assert secret_key_problem(sqlite_db, key) is None
+    assert "cannot be decrypted" in str(secret_key_problem(sqlite_db, generate_key()))
+    assert "is not set" in str(secret_key_problem(sqlite_db, None))
