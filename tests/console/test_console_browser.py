@@ -46,10 +46,10 @@ def console(sqlite_db: Database, tmp_path: Path) -> Iterator[Console]:
     practice = generate_practice(120, seed=11)
     with XpmSimulator(practice=practice, seed=11) as sim:
         settings = settings_for_simulator(Settings(database_url=sqlite_db.url, operator_token=TOKEN), sim)
+        ctx = ServiceContext(sqlite_db, settings)  # first: its key seals the tax numbers imported
         add_tenant(sqlite_db, TENANT)
         import_clients(sqlite_db, TENANT, practice.write_local_csv(tmp_path / "clients.csv"))
         import_contacts(sqlite_db, TENANT, practice.write_local_contacts_csv(tmp_path / "contacts.csv"))
-        ctx = ServiceContext(sqlite_db, settings)
         connect_with_refresh_token(ctx, TENANT, "xpm", sim.issue_refresh_token())
         executor = InProcessExecutor(ctx)
         try:

@@ -19,7 +19,7 @@ from syncworker.http.app import create_app
 from syncworker.http.console import session as sessions
 from syncworker.services.context import ServiceContext
 from syncworker.store.db import Database
-from syncworker.store.models import AuditEntry, Client, DuplicateCluster, Link, SyncConflict
+from syncworker.store.models import AuditEntry, Client, DuplicateCluster, Link, SyncConflict, TenantSystem
 from tests.console import seed
 from tests.http.test_app_inprocess import RecordingExecutor
 
@@ -108,6 +108,11 @@ def test_review_decisions_merge_and_links_from_the_console_are_audited(app_clien
                                                       "q": "Quokka"})
     assert "Quokka Freight Company" in found.text and "records cache" in found.text
     app_client.post("/console/links/unlink", data={"tenant": p.tenant, "csrf": csrf, "local_id": "C1", "system": "xpm"})
+    refused = app_client.post("/console/links", data={"tenant": p.tenant, "csrf": csrf, "local_id": "C1",
+                                                       "system": "xpm", "remote_id": "xpm-9"})
+    assert "is not connected to xpm" in unquote_plus(refused.headers["location"])  # a link needs the system
+    with db.session() as s:  # connected (its grant lapsed): the records cache vouches for the remote id
+        s.add(TenantSystem(tenant_id=p.tenant_id, system="xpm", status="reconnect_required"))
     linked = app_client.post("/console/links", data={"tenant": p.tenant, "csrf": csrf, "local_id": "C1",
                                                       "system": "xpm", "remote_id": "xpm-9"})
     assert linked.status_code == 303 and "Connected" in unquote_plus(linked.headers["location"])

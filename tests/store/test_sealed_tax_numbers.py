@@ -116,7 +116,7 @@ def _plain_client(db: Database) -> None:
 def _migration_round_trip(db: Database) -> None:
     key = generate_key()
     db.use_secret_key(key)
-    db.upgrade("0004_conflict_review")
+    db.upgrade("0005_run_statuses")
     _plain_client(db)  # data as an older version stored it
     with db.engine.begin() as conn:
         conn.exec_driver_sql(
@@ -134,7 +134,7 @@ def _migration_round_trip(db: Database) -> None:
     with pytest.raises(sa.exc.DBAPIError), db.engine.begin() as conn:  # the audit log is append-only again
         conn.exec_driver_sql("DELETE FROM audit_log")
 
-    db.downgrade("0004_conflict_review")
+    db.downgrade("0005_run_statuses")
     assert _raw(db, "SELECT tax_number FROM clients") == json.dumps([[TFN]])
     db.upgrade()
 
@@ -154,7 +154,7 @@ def test_the_migration_seals_stored_numbers_and_the_downgrade_opens_them_postgre
 
 def test_the_migration_refuses_plain_numbers_without_a_key(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'm.db'}")
-    db.upgrade("0004_conflict_review")
+    db.upgrade("0005_run_statuses")
     _plain_client(db)
     with pytest.raises(SecretKeyError, match="1 clients hold a tax number and SYNCWORKER_SECRET_KEY is not set"):
         db.upgrade()

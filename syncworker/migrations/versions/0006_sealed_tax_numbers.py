@@ -7,8 +7,8 @@ change through: an entry detached from a removed tenant or run (`tenants remove`
 `run_id` become NULL, nothing else changes); the entry itself stays. The downgrade decrypts the values
 again (it needs the same key) and puts the strict guard back; the masked audit entries stay masked.
 
-Revision ID: 0005_sealed_tax_numbers
-Revises: 0004_conflict_review
+Revision ID: 0006_sealed_tax_numbers
+Revises: 0005_run_statuses
 Create Date: 2026-12-07 03:00:00
 """
 
@@ -21,8 +21,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_sealed_tax_numbers"
-down_revision = "0004_conflict_review"
+revision = "0006_sealed_tax_numbers"
+down_revision = "0005_run_statuses"
 branch_labels = None
 depends_on = None
 
