@@ -303,7 +303,8 @@ def merge_record(
 
     Two things need more than one field: a street is compared as a whole (its two lines, less a line
     that repeats the suburb: XPM keeps one free-text Address), and a remote phone that is the local
-    mobile is the same number (XPM has one Phone field for clients), not a value to fill or fight over."""
+    mobile is the same number (XPM has one Phone field for clients, no Mobile), not a value to fill or fight
+    over; it is recorded as the base of the local phone, so a local phone edit is still pushed."""
     keys = _street_keys(local, remote, bases, country) | _country_keys(local, remote, bases, country)
     out = []
     for field in SYNCABLE_FIELDS:
@@ -313,8 +314,12 @@ def merge_record(
         if field in keys:
             kwargs["keys"] = keys[field]
         if field == "phone" and _phone_is_local_mobile(local, remote, country):
-            out.append(Decision(field, Action.NOOP, reason="the remote phone is the local mobile"))
-            continue
+            if not _changed_since_base(field, local, bases, country):
+                # In step, and recorded so (once): the base is the local phone, so a later local edit is one.
+                out.append(Decision(field, Action.NOOP if field in bases else Action.AGREE, local.get(field),
+                                    reason="the remote phone is the local mobile"))
+                continue
+            kwargs["base"] = remote.get(field)  # the phone slot held the mobile: only the local phone moved
         out.append(decide(field, local=local.get(field), remote=remote.get(field), rule=rules.rule(system, field),
                           remote_writable=field in remote_writable, local_newer=local_newer, country=country,
                           **kwargs))
@@ -378,6 +383,11 @@ def _line(side: Mapping[str, Any], prefix: str, field: str) -> str | None:
             equivalence.person_name(value) == equivalence.person_name(side.get(f"{prefix}.city")):
         return None
     return equivalence.street_key(value)
+
+
+def _changed_since_base(field: str, local: Mapping[str, Any], bases: Mapping[str, Any], country: str) -> bool:
+    return field in bases and normalise(field, local.get(field), country=country) != \
+        normalise(field, bases[field], country=country)
 
 
 def _phone_is_local_mobile(local: Mapping[str, Any], remote: Mapping[str, Any], country: str) -> bool:

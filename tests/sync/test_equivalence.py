@@ -162,7 +162,7 @@ def test_a_postal_address_on_one_side_only_is_a_fill() -> None:
 
 def test_xpm_one_phone_holding_the_local_mobile_is_not_a_difference() -> None:
     actions = _merge({"phone": None, "mobile": "0412 345 678"}, {"phone": "+61 412 345 678", "mobile": None})
-    assert actions["phone"] == Action.NOOP
+    assert actions["phone"] == Action.AGREE  # nothing written on either side; only the base is recorded
 
 
 def test_a_blank_country_on_an_address_is_the_tenants_own_country() -> None:
@@ -180,3 +180,23 @@ def test_a_blank_country_on_an_address_is_the_tenants_own_country() -> None:
                          remote={**local, "address.country": None}, bases={"address.country": "AU"},
                          remote_writable=frozenset(local), comparable=frozenset(local))
     assert {d.field: d.action for d in moved}["address.country"] == Action.PUSH
+
+
+def test_xpm_phone_and_mobile_sync_separately() -> None:
+    """XPM clients have one Phone slot and no Mobile (reference §1.5): the practice often keeps the mobile
+    there. That is no difference to fill or fight over, but it is recorded (the local phone as the base), so
+    a later local phone edit is pushed, not taken for the same old mobile."""
+    rules = FieldRules.parse({})
+    fields = frozenset({"phone", "mobile"})
+
+    def merge(local: dict, bases: dict) -> object:
+        return {d.field: d for d in merge_record("xpm", rules, local=local, remote={"phone": "0412 345 678"},
+                                                 bases=bases, remote_writable=fields, comparable=fields)}["phone"]
+
+    first = merge({"phone": "02 9876 5432", "mobile": "0412345678"}, {})
+    assert (first.action, first.value) == (Action.AGREE, "02 9876 5432")
+    assert merge({"phone": "02 9876 5432", "mobile": "0412345678"}, {"phone": "02 9876 5432"}).action == Action.NOOP
+    edited = merge({"phone": "02 9000 0000", "mobile": "0412345678"}, {"phone": "02 9876 5432"})
+    assert (edited.action, edited.value) == (Action.PUSH, "02 9000 0000")
+    added = merge({"phone": "02 9000 0000", "mobile": "0412345678"}, {"phone": None})  # none before, one now
+    assert (added.action, added.value) == (Action.PUSH, "02 9000 0000")
