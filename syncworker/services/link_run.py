@@ -15,7 +15,8 @@ own record.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +28,7 @@ from syncworker.domain.profile import ClientProfile, ClientStatus
 from syncworker.matching import MatchConfig, match_records
 from syncworker.services import duplicates as dup
 from syncworker.services.context import ServiceContext
-from syncworker.services.links import make_linked, record_event
+from syncworker.services.links import LinkError, make_linked, record_event
 from syncworker.services.pull import MISSING, Pulled, pull_clients
 from syncworker.services.relationship_sync import fold_relationship_report, sync_relationships
 from syncworker.services.run_frame import RunRefused, RunReport, guarded_run
@@ -41,6 +42,7 @@ __all__ = ["LinkRunReport", "RunRefused", "run_link_run"]
 ACTOR = "link-run"
 RELATIONSHIP_FETCHES_PER_LINK_RUN = 20  # fall-back reads only: two runs stay inside one minute's 60 calls
 Progress = Callable[[str, int, int | None], None]  # phase, done, total
+WRITE_BATCH = 200  # decisions per write transaction: short, so other writers wait milliseconds, not the run
 
 
 @dataclass
@@ -75,6 +77,55 @@ def _no_progress(phase: str, done: int, total: int | None) -> None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class _ClientRow:
+    id: int
+    external_id: str | None
+    display_name: str
+    kind: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class _LinkRow:
+    id: int
+    client_id: int
+    remote_id: str
+    status: str
+    local_version_at_decision: int | None
+    remote_hash_at_decision: str | None
+
+
+@dataclass
+class _LocalSnapshot:
+    """What the link run reads before it decides: plain values, usable once the read transaction is over."""
+
+    clients: list[_ClientRow]
+    profiles: list[ClientProfile]  # ids are the clients' primary keys, as text
+    links: list[_LinkRow]
+    hashes: dict[str, str | None]  # remote id -> payload hash in the records cache
+
+    @property
+    def clients_by_id(self) -> dict[int, _ClientRow]:
+        return {c.id: c for c in self.clients}
+
+    @classmethod
+    def read(cls, s: Session, tenant_id: int, system: str) -> _LocalSnapshot:
+        clients, profiles = [], []
+        for c in s.scalars(select(Client).where(Client.tenant_id == tenant_id, Client.merged_into_id.is_(None))):
+            clients.append(_ClientRow(c.id, c.external_id, c.display_name, c.kind, c.version))
+            p = client_profile(c)
+            p.id = str(c.id)
+            profiles.append(p)
+        links = [_LinkRow(lk.id, lk.client_id, lk.remote_id, lk.status, lk.local_version_at_decision,
+                          lk.remote_hash_at_decision)
+                 for lk in s.scalars(select(Link).where(Link.tenant_id == tenant_id, Link.system == system))]
+        hashes = dict(s.execute(select(RemoteRecord.remote_id, RemoteRecord.payload_hash).where(
+            RemoteRecord.tenant_id == tenant_id, RemoteRecord.system == system,
+            RemoteRecord.record_type == "client")).all())
+        return cls(clients, profiles, links, hashes)
+
+
 class _LinkRun:
     def __init__(self, ctx: ServiceContext, tenant_id: int, system: str, adapter: ClientSystem,
                  report: LinkRunReport, progress: Progress, config: MatchConfig, runs: RunRecorder) -> None:
@@ -84,17 +135,18 @@ class _LinkRun:
         self.counts = report.counts
 
     def execute(self) -> None:
+        """Read, decide outside any transaction, then write in short transactions: on SQLite a write
+        transaction holds the one write lock, so matching inside it would block every other writer (the
+        API, webhooks, other tenants' runs) for the whole matching time."""
         remote = self._pull()
-        with self.db.session() as s:
-            local_clients = list(s.scalars(select(Client).where(Client.tenant_id == self.tenant_id,
-                                                                Client.merged_into_id.is_(None))))
-            self.counts["local_clients"] = len(local_clients)
-            self.counts["remote_clients"] = sum(1 for p in remote.values() if p.status == ClientStatus.ACTIVE)
-            merge_required = self._duplicates(s)
-            self._broken(s, remote)
-            self._match(s, local_clients, remote, merge_required)
-            if self.dry:
-                s.rollback()
+        with self.db.read() as s:
+            local = _LocalSnapshot.read(s, self.tenant_id, self.system)
+            people, orgs = dup.local_records(s, self.tenant_id)
+        self.counts["local_clients"] = len(local.clients)
+        self.counts["remote_clients"] = sum(1 for p in remote.values() if p.status == ClientStatus.ACTIVE)
+        merge_required = self._duplicates(people, orgs)
+        self._broken(local, remote)
+        self._match(local, remote, merge_required)
         if not self.dry and self.adapter.capabilities.relationships:
             # Links may have changed: relationships and group members that waited for them complete now,
             # from the detailed records just pulled (no call per client). Only records known as summaries (the
@@ -125,115 +177,103 @@ class _LinkRun:
             remote = {rid: p for rid, p in remote.items() if rid in pulled.listing_ids}
         return remote
 
+    # --- writing: short transactions (a dry run rolls each back) ---
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        with self.db.session() as s:
+            yield s
+            if self.dry:
+                s.rollback()
+
     # --- 2. duplicates ---
-    def _duplicates(self, s: Session) -> set[int]:
+    def _duplicates(self, people: list[ClientProfile], orgs: list[ClientProfile]) -> set[int]:
         self.progress("duplicates", 0, None)
-        people, orgs = dup.local_records(s, self.tenant_id)
-        found = dup.detect(people, orgs, self.config)
-        c = dup.persist(s, self.tenant_id, found)
+        found = dup.detect(people, orgs, self.config)  # outside any transaction
+        with self._write() as s:
+            c = dup.persist(s, self.tenant_id, found)
+            # Resolved clusters (merged / not duplicates) are not reported again.
+            resolved = set(s.scalars(select(dup.DuplicateCluster.fingerprint).where(
+                dup.DuplicateCluster.tenant_id == self.tenant_id, dup.DuplicateCluster.status != "unresolved")))
+            merge_required = dup.merge_required_client_ids(s, self.tenant_id)
         self.counts["duplicate_clusters"] = sum(1 for f in found if f.cluster_type == "duplicate")
         self.counts["same_person_clusters"] = sum(1 for f in found if f.cluster_type == "same_person")
         self.counts["duplicate_clusters_new"] = c["new"]
         names = {p.id: p.name for p in people + orgs}
-        # Resolved clusters (merged / not duplicates) are not reported again.
-        resolved = set(s.scalars(select(dup.DuplicateCluster.fingerprint).where(
-            dup.DuplicateCluster.tenant_id == self.tenant_id, dup.DuplicateCluster.status != "unresolved")))
         for f in found:
             if f.fingerprint not in resolved:
                 self.report.duplicates.append({"type": f.cluster_type, "members": [names.get(m, m) for m in f.members],
                                                "refs": list(f.members), "score": round(f.score, 4),
                                                "reasons": f.reasons})
-        return dup.merge_required_client_ids(s, self.tenant_id)
+        return merge_required
 
     # --- 4a. broken links ---
-    def _broken(self, s: Session, remote: dict[str, ClientProfile]) -> None:
-        for link in s.scalars(select(Link).where(Link.tenant_id == self.tenant_id, Link.system == self.system,
-                                                 Link.status == "linked")):
+    def _broken(self, local: _LocalSnapshot, remote: dict[str, ClientProfile]) -> None:
+        gone: list[_LinkRow] = []
+        for link in local.links:
+            if link.status != "linked":
+                continue
             p = remote.get(link.remote_id)
             if p is not None and p.status != ClientStatus.DELETED:
                 continue
             if p is None:
-                # Full listings leave out archived and deleted clients: ask for this one.
+                # Full listings leave out archived and deleted clients: ask for this one (no transaction open).
                 p = self.adapter.get_client(link.remote_id)
                 if p is not None and not self.dry:
-                    upsert_clients(s, self.tenant_id, self.system, [p])
+                    with self.db.session() as s:
+                        upsert_clients(s, self.tenant_id, self.system, [p])
                 if p is not None and p.status != ClientStatus.DELETED:
                     remote[p.id] = p  # archived: the link stands, and is reported with the record
                     continue
-            client = s.get(Client, link.client_id)
-            link.status = "broken"
-            record_event(s, link, "broken", ACTOR, "linked", {"reason": "remote record deleted"}, self.report.run_id)
-            self.report.broken.append({"local_id": client.external_id if client else None,
-                                       "local_name": client.display_name if client else None,
-                                       "remote_id": link.remote_id, "reason": "deleted in " + self.system})
+            gone.append(link)
+        by_id = local.clients_by_id
+        with self._write() as s:
+            for row in gone:
+                link = s.get(Link, row.id)
+                if link is None or link.status != "linked":
+                    continue  # changed since it was read (an operator unlinked it): nothing to break
+                client = by_id.get(link.client_id)
+                link.status = "broken"
+                record_event(s, link, "broken", ACTOR, "linked", {"reason": "remote record deleted"},
+                             self.report.run_id)
+                self.report.broken.append({"local_id": client.external_id if client else None,
+                                           "local_name": client.display_name if client else None,
+                                           "remote_id": link.remote_id, "reason": "deleted in " + self.system})
         self.counts["broken"] = len(self.report.broken)
 
     # --- 3/4. match and record ---
-    def _match(self, s: Session, clients: list[Client], remote: dict[str, ClientProfile],
-               merge_required: set[int]) -> None:
-        links = list(s.scalars(select(Link).where(Link.tenant_id == self.tenant_id, Link.system == self.system)))
+    def _match(self, local: _LocalSnapshot, remote: dict[str, ClientProfile], merge_required: set[int]) -> None:
+        links, clients = local.links, local.clients
         linked_local = {lk.client_id for lk in links if lk.status in ("linked", "broken")}
         linked_remote = {lk.remote_id for lk in links if lk.status == "linked"}
-        self.counts["links_kept"] = sum(1 for lk in links if lk.status == "linked")
+        self.counts["links_kept"] = sum(1 for lk in links if lk.status == "linked") - len(self.report.broken)
         decided = {(lk.client_id, lk.remote_id): lk for lk in links if lk.status == "rejected"}
         suggested = {(lk.client_id, lk.remote_id): lk for lk in links if lk.status == "suggested"}
-        hashes = dict(s.execute(select(RemoteRecord.remote_id, RemoteRecord.payload_hash).where(
-            RemoteRecord.tenant_id == self.tenant_id, RemoteRecord.system == self.system,
-            RemoteRecord.record_type == "client")).all())
 
         # Linked records still take part in matching: they are the rivals that made a run's decisions what
         # they were, so leaving them out would let the next run decide differently on unchanged data.
         by_key = {str(c.id): c for c in clients}
-        local_profiles = []
-        for c in clients:
-            p = client_profile(c)
-            p.id = str(c.id)
-            local_profiles.append(p)
         # Archived records are candidates only where already linked (a full detailed listing has them all).
         candidates_remote = [p for p in remote.values()
                              if p.status == ClientStatus.ACTIVE or (p.status == ClientStatus.ARCHIVED
                                                                     and p.id in linked_remote)]
-        self.progress("match", 0, len(local_profiles))
-        candidates = match_records(local_profiles, candidates_remote, self.config) if local_profiles else []
+        self.progress("match", 0, len(local.profiles))
+        # Outside any transaction: nothing waits on the matching.
+        candidates = match_records(local.profiles, candidates_remote, self.config) if local.profiles else []
         candidates = [c for c in candidates
                       if by_key[c.local_id].id not in linked_local and c.remote_id not in linked_remote]
-        self.progress("match", len(local_profiles), len(local_profiles))
+        self.progress("match", len(local.profiles), len(local.profiles))
 
         matched_local, matched_remote = set(), set()
-        for cand in sorted(candidates, key=lambda c: -c.score):
-            client = by_key[cand.local_id]
-            rp = remote[cand.remote_id]
-            entry = {"local_id": client.external_id, "local_name": client.display_name, "remote_id": rp.id,
-                     "remote_name": rp.name, "score": round(cand.score, 4), "reasons": list(cand.reasons)}
-            matched_local.add(client.id)
-            matched_remote.add(rp.id)
-            prior = decided.get((client.id, rp.id))
-            if prior is not None and prior.local_version_at_decision == client.version \
-                    and prior.remote_hash_at_decision == hashes.get(rp.id):
-                self.counts["rejected_unchanged"] = self.counts.get("rejected_unchanged", 0) + 1
-                continue
-            if client.id in merge_required:
-                entry["action"] = "merge duplicates first (see `syncworker duplicates list`)"
-                self.report.merge_required.append(entry)
-                continue
-            if cand.decision == "link":
-                make_linked(s, tenant_id=self.tenant_id, system=self.system, client=client, remote_id=rp.id,
-                            method="auto", actor=ACTOR, score=cand.score, reasons=list(cand.reasons),
-                            existing=suggested.get((client.id, rp.id)), run_id=self.report.run_id)
-                self.report.linked.append(entry)
-                continue
-            link = suggested.get((client.id, rp.id))
-            if link is None:
-                link = Link(tenant_id=self.tenant_id, system=self.system, client_id=client.id, remote_id=rp.id,
-                            status="suggested", method="auto", run_id=self.report.run_id, reasons=[])
-                s.add(link)
-                link.score, link.reasons = cand.score, list(cand.reasons)
-                s.flush()
-                record_event(s, link, "suggested", ACTOR, None, {"score": cand.score}, self.report.run_id)
-            else:
-                link.score, link.reasons = cand.score, list(cand.reasons)
-            entry["review_id"] = link.id
-            self.report.to_review.append(entry)
+        ordered = sorted(candidates, key=lambda c: -c.score)
+        for start in range(0, len(ordered), WRITE_BATCH):
+            with self._write() as s:  # a short transaction per batch of decisions
+                for cand in ordered[start:start + WRITE_BATCH]:
+                    client = by_key[cand.local_id]
+                    matched_local.add(client.id)
+                    matched_remote.add(cand.remote_id)
+                    self._record(s, cand, client, remote[cand.remote_id], local.hashes,
+                                 decided.get((client.id, cand.remote_id)), suggested.get((client.id, cand.remote_id)),
+                                 merge_required)
 
         for c in clients:
             if c.id not in linked_local and c.id not in matched_local:
@@ -246,3 +286,48 @@ class _LinkRun:
                            merge_required=len(self.report.merge_required),
                            unmatched_local=len(self.report.unmatched_local),
                            unmatched_remote=len(self.report.unmatched_remote))
+
+    def _record(self, s: Session, cand: Any, client: _ClientRow, rp: ClientProfile, hashes: dict[str, str | None],
+                prior: _LinkRow | None, suggestion: _LinkRow | None, merge_required: set[int]) -> None:
+        """One decision, written in the batch's transaction. What changed since the read (an operator linked
+        either record meanwhile) is skipped and counted, never a failed run."""
+        entry = {"local_id": client.external_id, "local_name": client.display_name, "remote_id": rp.id,
+                 "remote_name": rp.name, "score": round(cand.score, 4), "reasons": list(cand.reasons)}
+        if prior is not None and prior.local_version_at_decision == client.version \
+                and prior.remote_hash_at_decision == hashes.get(rp.id):
+            self.counts["rejected_unchanged"] = self.counts.get("rejected_unchanged", 0) + 1
+            return
+        if client.id in merge_required:
+            entry["action"] = "merge duplicates first (see `syncworker duplicates list`)"
+            self.report.merge_required.append(entry)
+            return
+        existing = s.get(Link, suggestion.id) if suggestion is not None else None
+        if existing is not None and existing.status != "suggested":
+            existing = None
+        if cand.decision == "link":
+            orm_client = s.get(Client, client.id)
+            try:
+                if orm_client is None:
+                    raise LinkError("the client is gone")
+                # Checks before it writes: a refusal leaves the batch's transaction as it was.
+                make_linked(s, tenant_id=self.tenant_id, system=self.system, client=orm_client, remote_id=rp.id,
+                            method="auto", actor=ACTOR, score=cand.score, reasons=list(cand.reasons),
+                            existing=existing, run_id=self.report.run_id)
+            except LinkError:
+                self.counts["changed_since_read"] = self.counts.get("changed_since_read", 0) + 1
+                return
+            self.report.linked.append(entry)
+            return
+        link = existing
+        if link is None:
+            link = Link(tenant_id=self.tenant_id, system=self.system, client_id=client.id, remote_id=rp.id,
+                        status="suggested", method="auto", run_id=self.report.run_id, reasons=[])
+            s.add(link)
+            link.score, link.reasons = cand.score, list(cand.reasons)
+            s.flush()
+            record_event(s, link, "suggested", ACTOR, None, {"score": cand.score}, self.report.run_id)
+        else:
+            link.score, link.reasons = cand.score, list(cand.reasons)
+        entry["review_id"] = link.id
+        self.report.to_review.append(entry)
+
