@@ -5,7 +5,7 @@ but a report or a clear refusal, a run left `running`, or a value quoted back).
     .venv/bin/python benchmarks/import_fuzz.py                                   # SQLite, 2,500 files
     .venv/bin/python benchmarks/import_fuzz.py --database postgresql://127.0.0.1:5432/test --files 2500
 
-The suite runs the same campaign with 300 files per database (tests/fuzz/test_input_fuzz.py).
+The suite runs the same campaign with 200 files per database (tests/fuzz/test_input_fuzz.py).
 """
 
 from __future__ import annotations
