@@ -160,7 +160,13 @@ def _read_listing(raw: str) -> None:
 
 
 def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+    """This process's peak RSS (VmHWM). Not ru_maxrss: Linux keeps that across fork + exec, so a child would
+    report its parent's peak."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux: kilobytes on macOS differ
 
 
 def print_row(r: dict) -> None:
