@@ -7,6 +7,7 @@ import json
 import logging
 import re
 import sys
+import traceback
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,6 +47,29 @@ def redact(value: Any, key: str | None = None) -> Any:
     return value
 
 
+def format_exception_safely(exc_info: Any) -> str:
+    """A traceback operators can act on that quotes no data: the frames (file, line, code) and, per exception
+    in the chain, its class and the first line of its message, redacted. SQLAlchemy's statement and
+    parameters and PostgreSQL's DETAIL line (which quotes the offending values) come after the first line,
+    so they never reach a log."""
+    _, value, tb = exc_info
+    parts: list[str] = []
+    seen: set[int] = set()
+    while value is not None and id(value) not in seen:
+        seen.add(id(value))
+        first = (str(value).strip().splitlines() or [""])[0]
+        parts.append("Traceback (most recent call last):\n" + "".join(traceback.format_tb(tb))
+                     + f"{type(value).__module__}.{type(value).__qualname__}: {redact_text(first)}")
+        value = value.__cause__ or value.__context__
+        tb = value.__traceback__ if value is not None else None
+    return "\n\nwhich was caused by:\n".join(parts)
+
+
+class SafeTextFormatter(logging.Formatter):
+    def formatException(self, ei: Any) -> str:  # noqa: N802 (logging's name)
+        return format_exception_safely(ei)
+
+
 class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = redact_text(record.getMessage())
@@ -66,7 +90,7 @@ class JsonFormatter(logging.Formatter):
         }
         entry.update({k: v for k, v in vars(record).items() if k not in _RESERVED})
         if record.exc_info:
-            entry["exc"] = redact_text(self.formatException(record.exc_info))
+            entry["exc"] = format_exception_safely(record.exc_info)
         return json.dumps(entry, default=str)
 
 
@@ -75,7 +99,7 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", stream: Any = None
     use_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
     handler = logging.StreamHandler(stream)
     handler.addFilter(RedactingFilter())
-    handler.setFormatter(JsonFormatter() if use_json else logging.Formatter(
+    handler.setFormatter(JsonFormatter() if use_json else SafeTextFormatter(
         "%(asctime)s %(levelname)-7s %(name)s: %(message)s", datefmt="%Y-%m-%dT%H:%M:%S%z"))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -35,3 +35,29 @@ def test_a_lost_connection_says_so() -> None:
                             Exception("server closed the connection unexpectedly\n\tDETAIL: more"))
     assert error_text(lost) == "OperationalError (Exception): server closed the connection unexpectedly"
     assert error_text(ValueError("bad thing")) == "ValueError: bad thing"
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_a_logged_database_error_keeps_its_frames_and_quotes_no_values(db: Database, fmt: str) -> None:
+    # The run frame logs an unexpected error with its traceback; SQLAlchemy's text (statement, parameters)
+    # and PostgreSQL's DETAIL line quote the client's data, so only frames, classes and first lines reach it.
+    import io
+    import logging
+
+    from syncworker.logs import configure_logging
+
+    with db.session() as s:
+        s.add(Tenant(name=SECRET))
+    duplicate = failure(db, "INSERT INTO tenants (name, settings, created_at) VALUES (:n, '{}', CURRENT_TIMESTAMP)",
+                        n=SECRET)
+    stream = io.StringIO()
+    configure_logging("INFO", fmt, stream=stream)
+    try:
+        raise duplicate
+    except DBAPIError:
+        logging.getLogger("syncworker.test").exception("link_run crashed")
+    finally:
+        configure_logging("WARNING")
+    written = stream.getvalue()
+    assert SECRET not in written and "jane.citizen" not in written and "INSERT" not in written
+    assert "IntegrityError" in written and "test_a_logged_database_error_keeps_its_frames" in written
