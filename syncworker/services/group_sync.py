@@ -85,25 +85,29 @@ class GroupSync:
             self.report.add("groups_read")
 
     def reconcile(self) -> None:
-        with self.db.session() as s:
+        # The links are read once for the whole pass (group sync neither makes nor breaks a link), not once
+        # per group inside its write transaction: at 15,000 clients and 1,500 groups that was 22 million rows
+        # read while holding SQLite's write lock, and the lease heartbeat waited past its busy timeout.
+        with self.db.read() as s:
             row_ids = [r.id for r in self.store.rows(s, GROUP)]
             paired = self.store.paired_ids(s)
+            links = self.store.links(s)
         for row_id in row_ids:
             with self.report.recording(group_record=row_id):
-                self._group_row(row_id, paired)
+                self._group_row(row_id, paired, links)
         with self.db.session() as s:
             paired = self.store.paired_ids(s)
             new_local = [g.id for g in s.scalars(select(ClientGroupRow).where(
                 ClientGroupRow.tenant_id == self.store.tenant_id)) if g.id not in paired]
         for group_id in new_local:
             with self.report.recording(group_id=group_id):
-                self._push_group(group_id)
+                self._push_group(group_id, links)
 
     def _audit(self, s: Session, entity_id: str, action: str, before: Any, after: Any) -> None:
         self.store.audit_remote(s, writes=self.adapter.capabilities.writes_relationships, run_id=self.report.run_id,
                                 entity="group", entity_id=entity_id, action=action, before=before, after=after)
 
-    def _group_row(self, row_id: int, paired: set[int]) -> None:
+    def _group_row(self, row_id: int, paired: set[int], links: Links) -> None:
         with self.db.session() as s:
             row = s.get(RemoteRecord, row_id)
             assert row is not None
@@ -122,7 +126,6 @@ class GroupSync:
                 s.delete(row)
                 self.report.add("groups_deleted_remote")
                 return
-            links = self.store.links(s)
             if local is None:  # new in the system: adopt a local group of the same name, else create one
                 local = s.scalar(select(ClientGroupRow).where(
                     ClientGroupRow.tenant_id == self.store.tenant_id,
@@ -192,12 +195,11 @@ class GroupSync:
         row.payload = {"group": d, "base": {**group_ref(local), "name": local.name, "members": agreed}}
         row.payload_hash = content_hash(d)
 
-    def _push_group(self, group_id: int) -> None:
+    def _push_group(self, group_id: int, links: Links) -> None:
         with self.db.session() as s:
             local = s.get(ClientGroupRow, group_id)
             if local is None:
                 return
-            links = self.store.links(s)
             members = group_svc.member_ids(s, local.id)
             remote_ids = [links.by_local[m] for m in members if m in links.by_local]
             if not remote_ids:  # XPM creates a group with a first client: wait for a linked member
