@@ -184,7 +184,7 @@ class RelationshipSync:
             assert local is not None
             self._push_new(local, self.types.by_key[key[2]], links)
         elif action is Action.DELETE_REMOTE:
-            self._delete_remote(key, remote)
+            self._delete_remote(key, remote, links)
         elif action is Action.PULL:
             self._pull_new(remote, links)
         else:
@@ -246,11 +246,11 @@ class RelationshipSync:
                 relationships=[*extra.get("relationships", []), d]))
         self.report.add("relationships_pushed")
 
-    def _delete_remote(self, key: Key, remote: list[RemoteRecord]) -> None:
+    def _delete_remote(self, key: Key, remote: list[RemoteRecord], links: Links) -> None:
         """Deleted here since the base: delete in the system, unless it changed there meanwhile (then queue)."""
         changed = [r for r in remote if changed_since_base(r.payload.get("base"), r.payload_hash)]
         if changed:
-            self._queue_conflict(changed[0], key)
+            self._queue_conflict(changed[0], key, links)
             return
         for row in remote:
             with self.db.session() as s:
@@ -265,9 +265,9 @@ class RelationshipSync:
                                               r for r in extra.get("relationships", []) if r.get("id") != gone]))
         self.report.add("relationships_deleted_remote")
 
-    def _queue_conflict(self, row: RemoteRecord, key: Key) -> None:
+    def _queue_conflict(self, row: RemoteRecord, key: Key, links: Links) -> None:
         with self.db.session() as s:
-            link_id = self.store.links(s).link_ids.get(row.payload["relationship"]["client_id"])
+            link_id = links.link_ids.get(row.payload["relationship"]["client_id"])
             if link_id is None:
                 return
             c = SyncConflict(tenant_id=self.store.tenant_id, link_id=link_id,
