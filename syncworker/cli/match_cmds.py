@@ -78,9 +78,9 @@ def match(local_csv: Path, remote_csv: Path, out_path: Path, config_path: Path |
     with out_path.open("w", newline="", encoding="utf-8") as handle:
         writer = safe_writer(handle)
         writer.writerow(["local_id", "remote_id", "score", "weight", "decision", "reasons"])
-        for c in candidates:
-            writer.writerow([c.local_id, c.remote_id, f"{c.score:.6f}", f"{c.weight:.2f}", c.decision,
-                             "; ".join(c.reasons)])
+        writer.writecolumns([[c.local_id for c in candidates], [c.remote_id for c in candidates],
+                             [f"{c.score:.6f}" for c in candidates], [f"{c.weight:.2f}" for c in candidates],
+                             [c.decision for c in candidates], ["; ".join(c.reasons) for c in candidates]])
     summary = {
         "local": len(local), "remote": len(remote),
         "link": sum(c.decision == "link" for c in candidates),
@@ -107,10 +107,14 @@ def dedupe(records_csv: Path, out_path: Path, config_path: Path | None, as_json:
     with out_path.open("w", newline="", encoding="utf-8") as handle:
         writer = safe_writer(handle)
         writer.writerow(["id_a", "id_b", "score", "weight", "decision", "cluster_id", "reasons"])
-        for p in result.pairs:
-            same = cluster_of.get(p.id_a) is not None and cluster_of.get(p.id_a) == cluster_of.get(p.id_b)
-            writer.writerow([p.id_a, p.id_b, f"{p.score:.6f}", f"{p.weight:.2f}", p.decision,
-                             cluster_of[p.id_a] if same else "", "; ".join(p.reasons)])
+        pairs = result.pairs
+        clusters = [cluster_of.get(p.id_a) for p in pairs]
+        writer.writecolumns([
+            [p.id_a for p in pairs], [p.id_b for p in pairs], [f"{p.score:.6f}" for p in pairs],
+            [f"{p.weight:.2f}" for p in pairs], [p.decision for p in pairs],
+            [c if c is not None and c == cluster_of.get(p.id_b) else "" for p, c in zip(pairs, clusters, strict=True)],
+            ["; ".join(p.reasons) for p in pairs],
+        ])
     summary = {
         "records": len(records), "duplicate": sum(p.decision == "duplicate" for p in result.pairs),
         "review": sum(p.decision == "review" for p in result.pairs), "clusters": len(result.clusters),

@@ -15,10 +15,12 @@ distinct value), not as a dict per row.
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -108,6 +110,33 @@ def _kind_of(text: str, person_hint: bool) -> tuple[ClientKind, bool]:
     return (ClientKind.INDIVIDUAL if person_hint else ClientKind.OTHER), value == ""
 
 
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a file's millions of strings, lists and tuples are
+    built (none of them in a cycle): otherwise every collection pass walks all that is alive, and
+    reading 100k records took half as long again (measured: 1.5 s -> 1.0 s of CPU per file)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _stripped(values: list[str]) -> list[str]:
+    """The column with each value stripped of surrounding white space. Most columns have none: one
+    joined string tells (a value's leading or trailing space sits next to a separator, or at an end),
+    which is several times cheaper than a strip call per value."""
+    joined = "\x00".join(values)
+    if joined == joined.strip() and not _EDGE_SPACE.search(joined):
+        return values
+    return [v.strip() for v in values]
+
+
+_EDGE_SPACE = re.compile(r"\x00\s|\s\x00")
+
+
 def _columns_from_csv(lines: Iterable[str], report: ReadReport) -> dict[str, list[str]]:
     reader = csv.reader(lines)
     header = [h.strip().lower() for h in next(reader, [])]
@@ -177,7 +206,7 @@ def _records(columns: dict[str, list[str]], report: ReadReport) -> _Records:
     counted in `report`: column by column, no object per row."""
     n = len(columns["id"])
     empty = [""] * n
-    col = {c: [v.strip() for v in columns[c]] if c in columns else empty for c in CLIENT_CSV_COLUMNS}
+    col = {c: _stripped(columns[c]) if c in columns else empty for c in CLIENT_CSV_COLUMNS}
     del columns
     skipped: Counter[str] = Counter()
     ids = col["id"]
@@ -254,10 +283,14 @@ def read_raw_columns(lines: Iterable[str] | str, source: str = "input", report: 
     """What `features.raw_columns(read_profiles(...))` gives, built from the columns without a
     profile per record: the stateless commands read large files, where those objects cost a third of
     the run's memory and a fifth of its time."""
+    report = report if report is not None else ReadReport()
+    with paused_gc():
+        return _raw_columns(_records(_read_columns(lines, source, report, as_json), report))
+
+
+def _raw_columns(r: _Records):
     from .features import KIND_CODES, RawColumns, dob_number
 
-    report = report if report is not None else ReadReport()
-    r = _records(_read_columns(lines, source, report, as_json), report)
     col = r.col
     kinds = np.fromiter(map(KIND_CODES.__getitem__, r.kinds), dtype=np.int8, count=len(r.kinds))
     is_person = (kinds <= 1).tolist()
@@ -268,10 +301,12 @@ def read_raw_columns(lines: Iterable[str] | str, source: str = "input", report: 
 
     given, middle, family = opt("given_name"), opt("middle_name"), opt("family_name")
     dob_text = col["date_of_birth"]
+    # Birth dates repeat: each distinct text is turned into a number once.
+    dob_of = {text: dob_number(d, text) for text, d in dict(zip(dob_text, r.dobs, strict=True)).items()}
     return RawColumns(
         ids=col["id"], kinds=kinds,
         person_keys=[(r.names[k], given[k], middle[k], family[k]) for k in people],
-        dobs=[dob_number(r.dobs[k], dob_text[k]) for k in people],
+        dobs=[dob_of[dob_text[k]] for k in people],
         org_names=[r.names[k] for k, person in enumerate(is_person) if not person],
         emails=opt("email"), phones=opt("phone"), mobiles=opt("mobile"), tax_numbers=opt("tax_number"),
         business_numbers=opt("business_number"), company_numbers=opt("company_number"),

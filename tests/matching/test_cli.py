@@ -136,6 +136,10 @@ def test_the_commands_read_the_same_columns_as_profiles_would_give():
         _row(id="", name="Nobody"),
         _row(id="a", name="Again"),
         _row(id="d", kind="trust", name="Lee Family Trust", date_of_birth="06/05/1980", region="NSW"),
+        # White space around a value, in a middle row of a column (only some columns need stripping),
+        # non-breaking too; a date written as another row writes it.
+        _row(id=" e", kind="individual", given_name="Cy ", family_name="\u00a0Doe", date_of_birth="1980-05-06",
+             city="Perth"),
     ])
     reports = ReadReport(), ReadReport()
     expected = raw_columns(read_profiles(text, report=reports[0]))
@@ -144,3 +148,20 @@ def test_the_commands_read_the_same_columns_as_profiles_would_give():
         assert repr(getattr(got, f.name)) == repr(getattr(expected, f.name)), f.name
     assert reports[0].as_dict() == reports[1].as_dict()
     assert reports[1].skipped == {"no id": 1, "repeated id": 1} and reports[1].unparsed["date_of_birth"] == 1
+    assert got.ids[-1] == "e" and got.person_keys[-1] == ("Cy Doe", "Cy", None, "Doe") and got.cities[-1] == "Perth"
+    assert got.dobs[-1] == got.dobs[1] == 19800506
+
+
+def test_reading_pauses_the_garbage_collector_only_while_it_reads():
+    import gc
+
+    from syncworker.matching.csvio import CsvInputError, read_raw_columns
+
+    assert gc.isenabled()
+    read_raw_columns("\n".join([HEADER, _row(id="a", name="Ann Lee")]))
+    assert gc.isenabled()
+    try:
+        read_raw_columns("id,kind\na,individual\n")
+    except CsvInputError:
+        pass
+    assert gc.isenabled()  # also when the file is refused

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from syncworker.domain.csvsafe import FORMULA_START, safe_cell
+from syncworker.domain.csvsafe import FORMULA_START, safe_cell, safe_column, safe_writer
 from syncworker.services.importer import import_clients
 from syncworker.services.links import export_links_csv
 from syncworker.services.tenants import add_tenant
@@ -34,6 +34,18 @@ def assert_inert(text: str) -> None:
 def test_a_formula_gets_a_leading_quote_and_numbers_stay_numbers(value: str) -> None:
     assert safe_cell(value) == "'" + value
     assert [safe_cell(v) for v in ("-3.25", "+61", "0.5", "plain", 7)] == ["-3.25", "+61", "0.5", "plain", 7]
+
+
+@pytest.mark.parametrize("at", [0, 1, 3])
+def test_a_column_is_neutralised_like_its_cells_wherever_the_formula_sits(at: int) -> None:
+    for value in [*HOSTILE, "-3.25"]:
+        column = ["plain", "L1", "x-y", "ok"]
+        column[at] = value
+        assert safe_column(column) == [safe_cell(v) for v in column]
+    assert safe_column(["a", "b"]) == ["a", "b"]
+    buffer = io.StringIO()
+    safe_writer(buffer).writecolumns([["id1", HOSTILE[0]], ["-1.50", "2"]])
+    assert cells(buffer.getvalue()) == ["id1", "-1.50", "'" + HOSTILE[0], "2"]
 
 
 def test_links_export_and_import_rejects_are_inert(sqlite_db: Database, tmp_path: Path) -> None:
