@@ -151,6 +151,9 @@ def key_arrays(t: Table, vocab: _KeyVocab) -> tuple[np.ndarray, np.ndarray]:
     keys.add(7, people, given_sx, family_initial, valid=family_initial > 0)  # meets swapped names
     keys.add(7, people, family_sx, _initial(t.given2[people]), valid=_initial(t.given2[people]) > 0)
     keys.add(7, people, vocab.soundex(t.family2[people]), _initial(t.given2[people]))
+    # A nickname whose first letter is not its name's ("Trish" / "Patricia"): the canonical initial.
+    canon_initial = _initial(canon)
+    keys.add(7, people, family_sx, canon_initial, valid=(canon_initial != given_initial) & (canon_initial > 0))
     family3 = vocab.factor(_prefixes(family, 3))
     keys.add(8, people, postcode[people], family3)
     # Same surname start and suburb, postcode digits swapped ("2112" / "2121"), while given name, birth
@@ -184,7 +187,37 @@ def key_arrays(t: Table, vocab: _KeyVocab) -> tuple[np.ndarray, np.ndarray]:
     keys.add(13, orgs, vocab.factor(["q" + c if c else "" for c in compact]))
     first = [next((w for w in k.split() if len(w) > 1 and w not in _ORG_STOPWORDS), "") for k in t.name_key[orgs]]
     keys.add(14, orgs, postcode[orgs], vocab.factor(["r" + w[:2] if w else "" for w in first]))
+    first_initial = _initial(first)
+    keys.add(21, orgs, postcode[orgs], first_initial, valid=first_initial > 0)  # first word mistyped
+    # An organisation name with one slip ("Dvais Holdings", "Prie Nominees") whose words are each too
+    # common to block on alone, and nothing else on file in common: its spelling one deletion away.
+    for column in (t.name_key, t.alt):
+        for start in range(0, len(orgs), _CHUNK):  # one chunk of strings at a time
+            chunk = orgs[start:start + _CHUNK]
+            recs, variants = _deletion_neighbourhood(chunk, column[chunk])
+            keys.add(19, recs, vocab.factor(variants))
+    # The same e-mail domain: an organisation's own (free-mail domains yield blocks too large to keep).
+    keys.add(20, every, vocab.factor([e.rpartition("@")[2] for e in t.email_text]))
     return keys.arrays()
+
+
+NEIGHBOURHOOD_CHARS = 20  # deletion neighbourhoods of a name's first 20 letters
+_CHUNK = 5_000
+
+
+def _deletion_neighbourhood(recs: np.ndarray, names: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Per record, its name's first NEIGHBOURHOOD_CHARS letters (no spaces or digits) and every string one
+    letter shorter: two spellings one edit (or one swap) apart share one of them."""
+    out_recs: list[int] = []
+    out: list[str] = []
+    for rec, name in zip(recs.tolist(), names.tolist(), strict=True):
+        head = "".join(filter(str.isalpha, name))[:NEIGHBOURHOOD_CHARS]  # numbers are compared apart
+        if len(head) < 4:
+            continue
+        variants = {head, *(head[:k] + head[k + 1:] for k in range(len(head)))}
+        out.extend(variants)
+        out_recs.extend([rec] * len(variants))
+    return np.asarray(out_recs, dtype=np.int64), out
 
 
 def _groups(recs: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -15,7 +15,8 @@ from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 from syncworker.domain.profile import ClientKind
 
 from .features import KIND_CODES, KIND_NAMES, Table
-from .nicknames import nickname_compatible
+from .frequencies import name_unique, own_domain_agrees
+from .nicknames import nickname_compatible, slipped_nickname
 
 LINK, REVIEW, NONE = 2, 1, 0
 INDIVIDUAL = KIND_CODES[ClientKind.INDIVIDUAL]
@@ -251,11 +252,15 @@ def compare(
     levels["city"] = city
 
     # An organisation name alone (nothing else on file agrees) is not enough: same-named trusts exist.
+    # Enough are the organisation's own e-mail domain, or the same name where each list holds it once.
     other_agree = np.zeros(n, dtype=bool)
     for name in ("email", "phone", "tax", "bizno", "street", "postcode"):
         level = levels[name]
         other_agree |= (level == 1) | ((level == 2) & (name in ("tax", "street")))
-    caps.apply(~pp & ~other_agree, REVIEW, "name_only:review")
+    only = np.flatnonzero(~pp & ~other_agree)
+    settled = own_domain_agrees(a, b, li[only], ri[only]) | (
+        (levels["name"][only] == 1) & name_unique(a, b, li[only], ri[only]))
+    caps.apply(_mask(n, only[~settled]), REVIEW, "name_only:review")
 
     # People: family and given names (allowing a swap), initials, nicknames, couples, middle initial.
     idx = np.flatnonzero(pp)
@@ -386,6 +391,12 @@ def _compare_people(
     if len(weak):
         canon_sim = _sim(jw, a.given_canon[la[weak]], b.given_canon[lb[weak]], workers)
         given_level[weak[canon_sim >= 0.88]] = 2
+    # A nickname with a slip the list does not know ("Toyn" / "Anthony", "Jses" / "Jessica"): one by
+    # one, there are few. Only 'resembles' (level 3): without a birth date it still asks for more.
+    slipped = np.flatnonzero((given_level == 4) & ~swapped)
+    if len(slipped):
+        ok = [slipped_nickname(x, y) for x, y in zip(ga[slipped], gb[slipped], strict=True)]
+        given_level[slipped[np.asarray(ok, dtype=bool)]] = 3
     # Ambiguous diminutives ("chris", "pat") are checked one by one; there are few.
     maybe = np.flatnonzero((given_level == 4) & (a.given_ambiguous[la] | b.given_ambiguous[lb]))
     if len(maybe):

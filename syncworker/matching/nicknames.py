@@ -11,7 +11,7 @@ _GROUPS: dict[str, tuple[str, ...]] = {
     "william": ("will", "bill", "billy", "willy", "liam"),
     "richard": ("rick", "ricky", "dick", "rich", "richie"),
     "katherine": ("kate", "katie", "kathy", "kath", "cathy", "catherine", "kathryn", "katharine", "kat", "kitty"),
-    "elizabeth": ("liz", "lizzie", "beth", "betty", "eliza", "libby", "lisa", "elisabeth"),
+    "elizabeth": ("liz", "lizzie", "beth", "betty", "eliza", "libby", "elisabeth"),
     "margaret": ("maggie", "meg", "peggy", "marge", "margie", "greta"),
     "james": ("jim", "jimmy", "jamie"),
     "john": ("jack", "johnny", "jon"),
@@ -125,3 +125,58 @@ def nickname_compatible(a: str, b: str) -> bool:
     if ca == cb:
         return True
     return cb in AMBIGUOUS.get(a, ()) or ca in AMBIGUOUS.get(b, ())
+
+
+def _groups_of(name: str) -> frozenset[str]:
+    """The canonical names a known given name stands for (itself when it is one)."""
+    groups = set(AMBIGUOUS.get(name, ()))
+    if name in _GROUPS or name in NICKNAMES:
+        groups.add(canonical_given(name))
+    return frozenset(groups)
+
+
+_KNOWN = frozenset(_GROUPS) | frozenset(NICKNAMES) | frozenset(AMBIGUOUS)
+_MIN_SLIP_LENGTH = 3  # "al", "ed", "jo" are one letter from too many names to count a slip
+
+
+def _deletions(name: str) -> set[str]:
+    return {name, *(name[:k] + name[k + 1:] for k in range(len(name)))}
+
+
+_BY_DELETION: dict[str, set[str]] = {}
+for _name in _KNOWN:
+    if len(_name) >= _MIN_SLIP_LENGTH:
+        for _variant in _deletions(_name):
+            _BY_DELETION.setdefault(_variant, set()).add(_name)
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """One letter changed, dropped or added, or two neighbours swapped."""
+    if a == b:
+        return True
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [k for k in range(len(a)) if a[k] != b[k]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                                   and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:k] + long_[k + 1:] == short for k in range(len(long_)))
+
+
+def slipped_groups(name: str) -> frozenset[str]:
+    """For a given name the nickname list does not know ('toyn', 'jses'): the canonical names of the
+    known names one slip away ('tony' -> anthony, 'jess' -> jessica). Known names: their own groups."""
+    if name in _KNOWN or len(name) < _MIN_SLIP_LENGTH:
+        return _groups_of(name)
+    near = {k for v in _deletions(name) for k in _BY_DELETION.get(v, ()) if _one_edit(name, k)}
+    return frozenset(g for k in near for g in _groups_of(k))
+
+
+def slipped_nickname(a: str, b: str) -> bool:
+    """Two given names that are one name under the nickname list once a slip in one of them is
+    undone ('Toyn' / 'Anthony', 'Tonny' / 'Anthrny', 'Jses' / 'Jessica'). Two known names are left to
+    the list itself: 'Jake' is not 'Jack'."""
+    if not a or not b or (a in _KNOWN and b in _KNOWN):
+        return False
+    return bool(slipped_groups(a) & slipped_groups(b))

@@ -340,3 +340,63 @@ def test_em_fits_m_to_the_list_and_zero_rounds_keep_the_configured_m():
     assert configured is model
     near = 2
     assert fitted.weights["dob"][near] > model.weights["dob"][near] + 1  # bits
+
+
+def test_blocking_meets_an_organisation_name_one_slip_away_whose_words_are_all_common():
+    # Forty "Harbourside ..." companies: the first word alone is too common to block on, so only the
+    # whole name one deletion away meets the mistyped record (it shares nothing else on file).
+    common = [ClientProfile(f"c{i}", CO, f"Harbourside {_word(random.Random(i), 2)} Pty Ltd", phone=f"0299{i:06d}")
+              for i in range(40)]
+    local = common + [ClientProfile("x", CO, "Harbourside Pools Pty Ltd", phone="0299 412 195")]
+    remote = common + [ClientProfile("y", CO, "Hrabourside Pools Pty. Ltd.", email="office@harboursidepools.com.au")]
+    vocab = Vocab()
+    li, ri = link_candidates(build_table(local, vocab, "AU"), build_table(remote, vocab, "AU"), CONFIG.max_block_pairs)
+    assert (40, 40) in set(zip(li.tolist(), ri.tolist(), strict=True))
+    # "Trust No 2" and "Trust No 3" are not one slip apart: numbers are compared apart.
+    numbered = [ClientProfile(f"n{i}", CO, f"Zarkov Widgets No {i} Pty Ltd") for i in range(2, 4)]
+    a, b = dedupe_candidates(table(numbered + fillers("f")), CONFIG.max_block_pairs)
+    assert (0, 1) in set(zip(a.tolist(), b.tolist(), strict=True))  # (same letters: one key, not a link)
+    nums = {x.id_a + x.id_b: x for x in find_duplicates(numbered + fillers("f"), CONFIG).pairs}
+    assert all(p.decision == "review" for p in nums.values())
+
+
+def test_an_organisation_name_of_two_distinctive_words_that_each_list_holds_once_links():
+    local = [ClientProfile("l1", CO, "Binnorstone Hardware Investments Pty Limited", business_number="79130495640")]
+    remote = [ClientProfile("r1", CO, "Binnorstone Hardware Investments Proprietary Limited",
+                            email="accounts@binnorstone.com.au")]
+    c = {x.local_id: x for x in match_records(local + fillers("a"), remote + fillers("b"), CONFIG)}["l1"]
+    assert (c.remote_id, c.decision) == ("r1", "link")
+    # Held when the other list holds that name twice: which of the two is the operator's call.
+    twice = remote + [ClientProfile("r2", CO, "Binnorstone Hardware Investments Pty Ltd", phone="0299 000 111")]
+    c = {x.local_id: x for x in match_records(local + fillers("a"), twice + fillers("b"), CONFIG)}["l1"]
+    assert c.decision == "review" and "name_only:review" in c.reasons
+
+
+def test_the_same_own_email_domain_backs_an_organisation_name_but_a_free_mail_domain_does_not():
+    local = [ClientProfile("l1", CO, "Gum Signs Pty Ltd", email="old.office@gumsigns.com.au")]
+    remote = [ClientProfile("r1", CO, "Gum Signs", email="office@gumsigns.com.au")]
+    c = {x.local_id: x for x in match_records(local + fillers("a"), remote + fillers("b"), CONFIG)}["l1"]
+    assert "name_only:review" not in c.reasons
+    free = [ClientProfile(f"g{i}", CO, f"{_word(random.Random(i), 3)} Pty Ltd", email=f"x{i}@gmail.com") for i in range(5)]
+    local = [ClientProfile("l1", CO, "Smith Holdings Pty Ltd", email="smithholdings@gmail.com")] + free
+    remote = [ClientProfile("r1", CO, "Smith Holdings", email="jsmith@gmail.com")] + free
+    c = {x.local_id: x for x in match_records(local, remote, CONFIG)}["l1"]
+    assert c.decision == "review"
+
+
+def test_a_nickname_with_a_slip_is_not_another_given_name():
+    from syncworker.matching.nicknames import slipped_nickname
+
+    assert slipped_nickname("toyn", "anthony") and slipped_nickname("tonny", "anthrny")
+    assert slipped_nickname("jses", "jessica") and slipped_nickname("bil", "william")
+    assert not slipped_nickname("jake", "jack")  # two known names: the list decides
+    assert not slipped_nickname("mary", "mark") and not slipped_nickname("nany", "nancy")
+    local = [person("l1", "Anthony Binbardale", email="anthony.binbardale@gmail.com", mobile="0461 888 412",
+                    date_of_birth=date(1945, 4, 27), address=at("28 Anzac Court"))] + households()
+    remote = [person("r1", "Toyn Binbardale", mobile="0461888412", address=at("28 Anzac Ct"))] + households("k")
+    c = {x.local_id: x for x in match_records(local, remote, CONFIG)}["l1"]
+    assert c.remote_id == "r1" and c.decision == "link"
+    # Without anything personal that agrees, it is only a review (a brother Toby at that address?).
+    remote = [person("r1", "Toyn Binbardale", address=at("28 Anzac Ct"))] + households("k")
+    c = {x.local_id: x for x in match_records(local, remote, CONFIG)}.get("l1")
+    assert c is None or c.decision == "review"

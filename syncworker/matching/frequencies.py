@@ -1,0 +1,59 @@
+"""How common a value is within each list, estimated from the data of the run (no fixed lists).
+
+A name or e-mail domain that one record of each list carries, and no other record of either, tells the
+two apart from everyone else in a way a common one ("Smith Family Trust", gmail.com) does not.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .features import Table
+
+OWN_DOMAIN_MAX = 3  # an organisation's own domain: at most this many records of a list use it
+
+
+def _counts(codes: np.ndarray) -> np.ndarray:
+    """Per record: how many records of the list share its code (0 where the code is missing, < 0)."""
+    out = np.zeros(len(codes), dtype=np.int64)
+    present = codes >= 0
+    if present.any():
+        _, inverse, counts = np.unique(codes[present], return_inverse=True, return_counts=True)
+        out[present] = counts[inverse]
+    return out
+
+
+def domain_codes(t: Table) -> np.ndarray:
+    """Per record: a code of its e-mail's domain (the same on both sides of a link), -1 without one."""
+    from .blocking import _KeyVocab  # the blocking keys' batch-independent string hash
+
+    return t._derive(("domain", "email"), lambda: _KeyVocab.factor([e.rpartition("@")[2] for e in t.email_text]))
+
+
+def own_domain_agrees(a: Table, b: Table, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Per pair: the two e-mails (different addresses or not) are at one domain that few records of
+    either list use: the organisation's own, not a free-mail provider's."""
+    da, db = domain_codes(a), domain_codes(b)
+    ca = a._derive(("count", "domain"), lambda: _counts(da))
+    cb = b._derive(("count", "domain"), lambda: _counts(db))
+    return (da[i] >= 0) & (da[i] == db[j]) & (ca[i] <= OWN_DOMAIN_MAX) & (cb[j] <= OWN_DOMAIN_MAX)
+
+
+def _org_name_counts(t: Table) -> np.ndarray:
+    """Per record: how many organisations of the list carry its name; 0 for people and for names of
+    fewer than two distinctive words ("Smith Family Trust", "Taylor Enterprises": a surname and words
+    any organisation may use say too little on their own)."""
+    from .blocking import _ORG_STOPWORDS
+
+    words = np.fromiter((sum(len(w) > 1 and w not in _ORG_STOPWORDS for w in k.split()) for k in t.name_key.tolist()),
+                        dtype=np.int64, count=len(t))
+    return _counts(np.where(t.is_person | (words < 2), -1, t.name_code))
+
+
+def name_unique(a: Table, b: Table, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Per pair: each record's organisation name (its core, without the legal form, of two distinctive
+    words or more) is carried by no other record of its list. Deduplicating, the pair's own two records
+    share it: never unique."""
+    ca = a._derive(("count", "org_name"), lambda: _org_name_counts(a))
+    cb = ca if b is a else b._derive(("count", "org_name"), lambda: _org_name_counts(b))
+    return (ca[i] == 1) & (cb[j] == 1)
