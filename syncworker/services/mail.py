@@ -3,9 +3,10 @@
 A message is written to `mail_outbox` in the same transaction as what it announces (an invitation), so a
 mail server that is down never loses one. `deliver_due` claims a due row (compare-and-swap on its status,
 so two workers never both send it), sends it with the Message-ID fixed when it was queued, and marks it sent;
-a failure puts it back with a backoff, a permanent refusal (5xx) or too many attempts mark it failed. The one
-window left is a crash after the server accepted the message and before `sent` is committed: the claim then
-goes stale and the message is sent again with the same Message-ID, which lets receivers drop the copy.
+a failure puts it back with a backoff, a permanent refusal (5xx) or too many attempts mark it failed. Once the
+server has answered 250 to the message it counts as sent, whatever QUIT answers after. The one window left
+is a crash after the server accepted the message and before `sent` is committed: the claim then goes stale
+and the message is sent again with the same Message-ID, which lets receivers drop the copy.
 
 Transports: `SYNCWORKER_SMTP_URL` (`smtp://[user:password@]host[:port]`, `smtp+starttls://…`, `smtps://…`);
 without it, the embedded default writes each message to a folder as `<id>.eml` (`file:mail` in the per-user data folder).
@@ -61,14 +62,15 @@ class SmtpTransport:
     timeout: float = 15.0
 
     def send(self, message: EmailMessage) -> None:
+        cls = smtplib.SMTP_SSL if self.security == "ssl" else smtplib.SMTP
+        smtp: smtplib.SMTP | None = None
         try:
-            cls = smtplib.SMTP_SSL if self.security == "ssl" else smtplib.SMTP
-            with cls(self.host, self.port, timeout=self.timeout) as smtp:
-                if self.security == "starttls":
-                    smtp.starttls(context=ssl.create_default_context())
-                if self.username:
-                    smtp.login(self.username, self.password or "")
-                smtp.send_message(message)
+            smtp = cls(self.host, self.port, timeout=self.timeout)
+            if self.security == "starttls":
+                smtp.starttls(context=ssl.create_default_context())
+            if self.username:
+                smtp.login(self.username, self.password or "")
+            smtp.send_message(message)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             raise MailError(f"recipient refused ({', '.join(map(str, codes))})",
@@ -77,6 +79,18 @@ class SmtpTransport:
             raise MailError(f"SMTP {exc.smtp_code}: {_text(exc.smtp_error)}", permanent=exc.smtp_code >= 500) from None
         except (smtplib.SMTPException, OSError) as exc:
             raise MailError(f"{type(exc).__name__}: {exc}") from None
+        finally:
+            if smtp is not None and smtp.sock is not None:
+                _quit_quietly(smtp)
+
+
+def _quit_quietly(smtp: smtplib.SMTP) -> None:
+    """Say goodbye, or just hang up. Once the server has answered 250 to the message it is delivered: a QUIT
+    that fails (an error reply, a dropped connection) must not turn it into a failure that sends it again."""
+    try:
+        smtp.quit()
+    except (smtplib.SMTPException, OSError):
+        smtp.close()
 
 
 def _text(value: bytes | str) -> str:

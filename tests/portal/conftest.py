@@ -37,13 +37,15 @@ def free_port() -> int:
 
 @dataclass
 class Inbox:
-    """What the SMTP server accepted. `fail_next` answers that many DATA commands with 451 (try later)."""
+    """What the SMTP server accepted. `fail_next` answers that many DATA commands with 451 (try later);
+    `quit_reply` answers QUIT with something other than 221 after the message was accepted."""
 
     messages: list[EmailMessage] = field(default_factory=list)
     fail_next: int = 0
     refused: int = 0
     reply: str = "451 4.3.0 mailbox busy, try again later"
     delay: float = 0.0  # seconds before answering DATA: a slow server
+    quit_reply: str = "221 Bye"
 
     async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802 - aiosmtpd hook
         if self.delay:
@@ -54,6 +56,9 @@ class Inbox:
             return self.reply
         self.messages.append(email.message_from_bytes(envelope.content, policy=default))  # type: ignore[attr-defined, arg-type]
         return "250 OK"
+
+    async def handle_QUIT(self, server: object, session: object, envelope: object) -> str:  # noqa: N802 - aiosmtpd hook
+        return self.quit_reply
 
     def to(self, address: str) -> list[EmailMessage]:
         return [m for m in self.messages if m["To"] == address]

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from syncworker.domain.portal import PortalRefused
 from syncworker.services import connections as conn_svc
-from syncworker.store.models import MailOutbox, PortalInvitation
+from syncworker.store.models import AuditEntry, MailOutbox, PortalInvitation
 from tests.portal.conftest import TENANT, World
 
 PASSWORD = "correct horse battery"
@@ -276,3 +277,61 @@ def test_a_user_of_one_portal_joins_another_with_the_same_password(world: World)
     refused("wrong_password", world.portal.accept, token, "not his password")
     assert world.portal.login("jack.ryan@example.test", PASSWORD)["records"] == [{"client": "JR", "name": "Jack Ryan"}]
     assert [r["client"] for r in world.portal.accept(token, PASSWORD)["records"]] == ["CR", "JR"]
+
+
+def test_a_server_that_accepts_the_message_and_then_falters_gets_it_once(world: World) -> None:
+    # The server takes the invitation (250 to DATA) and then answers QUIT with an error: the message has left,
+    # so it is sent, not retried (a retry would give Jack a second email with the same link).
+    world.smtp.inbox.quit_reply = "421 4.3.0 shutting down"
+    out = world.portal.invite(TENANT, "JR")
+    assert out["mail"] == {"sent": 1, "retrying": 0, "failed": 0} and out["invited"][0]["mail"] == "sent"
+    world.smtp.inbox.quit_reply = "221 Bye"
+    world.clock.advance(hours=2)
+    assert world.portal.maintain()["sent"] == 0
+    assert len(world.inbox.to("jack.ryan@example.test")) == 1
+
+
+def test_an_invitation_whose_mail_never_left_expires_and_is_not_sent_afterwards(world: World) -> None:
+    world.smtp.stop()  # down from the start: the invitation waits in the outbox
+    assert world.portal.invite(TENANT, "JR")["mail"]["retrying"] == 1
+    world.clock.advance(days=30)
+    assert world.portal.maintain()["expired"] == 1
+    with world.db.session() as s:  # the job wrote it down: the invitation ended, its email was dropped
+        assert s.scalar(select(PortalInvitation.status)) == "expired"
+        assert s.scalar(select(MailOutbox.status)) == "cancelled"
+    world.smtp.start()
+    world.clock.advance(hours=2)
+    assert world.portal.maintain()["sent"] == 0 and world.inbox.messages == []  # no dead link in anyone's inbox
+    listed = row(world, "jack.ryan@example.test")
+    assert (listed["status"], listed["sent"]) == ("expired", None)
+
+
+def test_a_link_clicked_several_times_at_once_is_accepted_once(world: World) -> None:
+    world.portal.invite(TENANT, "JR")
+    token = world.inbox.token(world.inbox.messages[0])
+    passwords = [f"{PASSWORD} {i}" for i in range(4)]
+    start = threading.Barrier(len(passwords))
+    won: list[str] = []
+    lost: list[str] = []
+
+    def click(password: str) -> None:
+        start.wait()
+        try:
+            world.portal.accept(token, password)
+            won.append(password)
+        except PortalRefused as exc:
+            lost.append(exc.code)
+
+    threads = [threading.Thread(target=click, args=(p,)) for p in passwords]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(won) == 1 and lost == ["used"] * (len(passwords) - 1)
+    with world.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "accept")) == 1
+    # the password is the winner's: the others' were rolled back with their refusal
+    assert world.portal.login("jack.ryan@example.test", won[0])["records"][0]["client"] == "JR"
+    for other in set(passwords) - set(won):
+        refused("login", world.portal.login, "jack.ryan@example.test", other)
+
