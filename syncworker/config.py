@@ -209,7 +209,7 @@ class Settings:
     def portal(self) -> PortalConfig:
         from syncworker.services.portal import PortalConfig
 
-        return self._section("portal.yaml", lambda _path: PortalConfig.load())
+        return self._section("portal.yaml", PortalConfig.load)
 
     def validate_sections(self) -> None:
         for name in ("xpm", "matching", "field_rules", "relationships", "portal"):

@@ -19,9 +19,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from email.utils import parseaddr
+from pathlib import Path
 from typing import Any
 
-from syncworker.config import ConfigError, load_yaml_config
+from syncworker.config import ConfigError, config_file, load_yaml_config, read_yaml
 from syncworker.domain.portal import DEFAULT_INVITATION_DAYS, PortalRefused
 from syncworker.services.context import ServiceContext
 from syncworker.services.portal_accounts import PortalAccounts, hash_password, password_matches
@@ -51,8 +52,11 @@ class PortalConfig:
     max_attempts: int = 10
 
     @classmethod
-    def load(cls) -> PortalConfig:
-        raw = load_yaml_config("portal.yaml")
+    def load(cls, path: Path | None = None) -> PortalConfig:
+        """The portal's settings from `path` (the settings' own config folder's portal.yaml), else from the
+        config folder in force (SYNCWORKER_CONFIG_DIR or the bundled default)."""
+        where = path or config_file("portal.yaml")
+        raw = read_yaml(where) if path is not None else load_yaml_config("portal.yaml")
         mail_raw = raw.get("mail") or {}
         values = {"invitation_days": raw.get("invitation_days", cls.invitation_days),
                   "remind_days_before": raw.get("remind_days_before", cls.remind_days_before),
@@ -60,11 +64,11 @@ class PortalConfig:
                   "max_attempts": mail_raw.get("max_attempts", cls.max_attempts)}
         for key, value in values.items():
             if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key == "remind_days_before" else 1):
-                raise ConfigError(f"invalid setting {key} in config/portal.yaml: {value!r} is not a whole number "
+                raise ConfigError(f"invalid setting {key} in {where}: {value!r} is not a whole number "
                                   f"{'of 0 or more' if key == 'remind_days_before' else 'of 1 or more'}")
         sender = str(mail_raw.get("from", cls.mail_from))
         if "@" not in parseaddr(sender)[1]:
-            raise ConfigError(f"invalid setting mail.from in config/portal.yaml: {sender!r} has no email address")
+            raise ConfigError(f"invalid setting mail.from in {where}: {sender!r} has no email address")
         return cls(mail_from=sender, **values)
 
     @property

@@ -8,10 +8,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from syncworker.config import Settings
 from syncworker.domain.portal import PortalRefused
 from syncworker.services import connections as conn_svc
+from syncworker.services.portal import PortalService
 from syncworker.store.models import AuditEntry, MailOutbox, PortalInvitation
-from tests.portal.conftest import TENANT, World
+from tests.portal.conftest import TENANT, World, seed
 
 PASSWORD = "correct horse battery"
 
@@ -335,3 +337,18 @@ def test_a_link_clicked_several_times_at_once_is_accepted_once(world: World) -> 
     for other in set(passwords) - set(won):
         refused("login", world.portal.login, "jack.ryan@example.test", other)
 
+
+def test_how_long_an_invitation_lasts_comes_from_the_settings(db, smtp, clock, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "portal.yaml").write_text("invitation_days: 14\nremind_days_before: 0\n", encoding="utf-8")
+    settings = Settings.load(env={"SYNCWORKER_DATABASE_URL": db.connect_url, "SYNCWORKER_SMTP_URL": smtp.url},
+                             config_dir=tmp_path)
+    portal = PortalService(db, settings, clock=clock)
+    seed(db)
+    out = portal.invite(TENANT, "JR")
+    assert out["invited"][0]["expires"] == (clock.now + timedelta(days=14)).isoformat()
+    token = smtp.inbox.token(smtp.inbox.messages[0])
+    clock.advance(days=14, seconds=-1)
+    portal.inspect_token(token)
+    clock.advance(seconds=1)
+    refused("expired", portal.accept, token, PASSWORD)
+    assert portal.maintain() == {"expired": 1, "reminded": 0, "sent": 0, "retrying": 0, "failed": 0}
