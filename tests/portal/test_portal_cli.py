@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import email
 import json
+from email.policy import default
+from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner
 
 from syncworker.cli.main import cli
 from syncworker.store.db import Database
-from tests.portal.conftest import TENANT, SmtpServer, seed
+from tests.portal.conftest import LINK, TENANT, SmtpServer, seed
 
 
 def run(db: Database, smtp: SmtpServer, *args: str, input: str | None = None) -> Any:  # noqa: A002
@@ -66,3 +69,21 @@ def test_refusals_exit_non_zero_with_one_line(db: Database, smtp: SmtpServer) ->
     assert both.exit_code == 2
     maintain = run(db, smtp, "maintain", "--json")
     assert json.loads(maintain.output)["expired"] == 0
+
+
+def test_without_an_smtp_url_the_invitation_is_written_to_the_data_folder(db: Database, tmp_path: Path) -> None:
+    seed(db)
+    env = {"SYNCWORKER_DATABASE_URL": db.connect_url, "SYNCWORKER_LOG_FORMAT": "text", "SYNCWORKER_SMTP_URL": None,
+           "XDG_DATA_HOME": str(tmp_path), "SYNCWORKER_PUBLIC_URL": "http://127.0.0.1:8080"}
+    out = CliRunner().invoke(cli, ["portal", "invite", "JR", "--tenant", TENANT, "--message", "Files & forms here"],
+                             env=env, catch_exceptions=False)
+    assert out.exit_code == 0 and "1 sent" in out.output, out.output
+    [eml] = (tmp_path / "syncworker" / "mail").glob("*.eml")
+    msg = email.message_from_bytes(eml.read_bytes(), policy=default)
+    assert msg["To"] == "jack.ryan@example.test"
+    text, page = msg.get_body(("plain",)).get_content(), msg.get_body(("html",)).get_content()
+    assert "Files & forms here" in text and "Files &amp; forms here" in page
+    token = LINK.search(text).group(1)  # type: ignore[union-attr]
+    assert f"/portal/accept/{token}" in page  # the same link in both parts
+    accepted = CliRunner().invoke(cli, ["portal", "accept", token], env=env, input="p" * 12 + "\n" + "p" * 12 + "\n")
+    assert accepted.exit_code == 0 and "Jack Ryan" in accepted.output, accepted.output

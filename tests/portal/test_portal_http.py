@@ -109,3 +109,26 @@ def test_bulk_invitations_over_http_are_for_admins(server: Server, mail_server: 
         assert {i["portal"] for i in bulk.json()["invited"]} == {"ACME", "JR"}
         assert op.post("/portal/invitations", json={"tenant": tenant}).status_code == 422
         assert op.post("/portal/invitations", json={"tenant": tenant, "client": "LEE"}).status_code == 422
+
+
+def test_expired_invitations_are_resent_in_bulk_and_the_upkeep_runs_over_http(
+        server: Server, mail_server: SmtpServer, tenant: str) -> None:
+    month_ago = Clock(utcnow() - timedelta(days=30, minutes=1))
+    make_portal(server.db, mail_server.url, month_ago).invite(tenant, "JR")
+    old = mail_server.inbox.token(mail_server.inbox.to("jack.ryan@example.test")[-1])
+    assert httpx.post(f"{server.url}/portal/maintenance").status_code == 401  # operator only
+    with server.client(**{"X-Operator": "Sam"}) as op:
+        upkeep = op.post("/portal/maintenance")
+        assert upkeep.status_code == 200 and upkeep.json()["expired"] >= 1  # ours, maybe others' too
+        users = op.get("/portal/users", params={"tenant": tenant, "status": "expired"}).json()
+        assert [u["email"] for u in users] == ["jack.ryan@example.test"]
+        refused = op.post("/portal/invitations/resend-expired", json={"tenant": tenant})
+        assert refused.status_code == 403 and refused.headers["x-rule"] == "no_admins"
+        op.post("/portal/admins", json={"tenant": tenant, "name": "Sam"})
+        resent = op.post("/portal/invitations/resend-expired", json={"tenant": tenant})
+        assert resent.status_code == 200, resent.text
+        assert [r["email"] for r in resent.json()["resent"]] == ["jack.ryan@example.test"]
+        assert [u["status"] for u in op.get("/portal/users", params={"tenant": tenant}).json()] == ["invited"]
+    new = mail_server.inbox.token(mail_server.inbox.to("jack.ryan@example.test")[-1])
+    assert new != old and httpx.get(f"{server.url}/portal/accept/{new}").status_code == 200
+    assert httpx.get(f"{server.url}/portal/accept/{old}").status_code == 410
