@@ -10,23 +10,18 @@ import click
 
 from syncworker.domain.csvsafe import safe_writer
 from syncworker.matching import MatchConfig, find_duplicates, match_records
-from syncworker.matching.csvio import CsvInputError, ReadReport, read_raw_columns
+from syncworker.matching.csvio import CsvInputError, ReadReport, read_file
 from syncworker.matching.engine import return_freed_memory
 from syncworker.matching.features import RawColumns
+from syncworker.matching.tables import read_link_sides
 
 
 def _load(path: Path) -> tuple[RawColumns, ReadReport]:
     """The records of a CSV or JSON file (JSON: a .json name, or text starting with '[' or '{') as
     the matcher's columns (no object per record), and what could not be parsed. Malformed values are
     kept and counted; only an unreadable file is refused."""
-    report = ReadReport()
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            head = handle.read(1)
-            handle.seek(0)
-            if path.suffix.lower() == ".json" or head in ("[", "{"):
-                return read_raw_columns(handle.read(), source=str(path), report=report, as_json=True), report
-            return read_raw_columns(handle, source=str(path), report=report), report
+        return read_file(path)
     except UnicodeDecodeError as exc:
         raise click.ClickException(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except csv.Error as exc:
@@ -72,7 +67,7 @@ _config_option = click.option(
 def match(local_csv: Path, remote_csv: Path, out_path: Path, config_path: Path | None, as_json: bool) -> None:
     """Link LOCAL_CSV records to REMOTE_CSV records one-to-one (canonical client CSV schema)."""
     config = _config(config_path)
-    (local, local_report), (remote, remote_report) = _load(local_csv), _load(remote_csv)
+    local, local_report, remote, remote_report = read_link_sides(local_csv, remote_csv, _load, config)
     return_freed_memory()  # the reader's transient columns, so they do not add to the run's peak
     candidates = match_records(local, remote, config)
     with out_path.open("w", newline="", encoding="utf-8") as handle:

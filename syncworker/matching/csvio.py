@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -276,6 +277,19 @@ def read_profiles(lines: Iterable[str] | str, source: str = "input", report: Rea
             company_number=col["company_number"][k] or None, extra={RAW_DOB: raw_dob} if raw_dob else {},
         ))
     return profiles
+
+
+def read_file(path: Path):
+    """`read_raw_columns` of a CSV or JSON file (JSON: a .json name, or text starting with '[' or '{'),
+    with its ReadReport. Raises CsvInputError, UnicodeDecodeError or csv.Error for a file that cannot
+    be read at all (the commands say which)."""
+    report = ReadReport()
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        head = handle.read(1)
+        handle.seek(0)
+        if path.suffix.lower() == ".json" or head in ("[", "{"):
+            return read_raw_columns(handle.read(), source=str(path), report=report, as_json=True), report
+        return read_raw_columns(handle, source=str(path), report=report), report
 
 
 def read_raw_columns(lines: Iterable[str] | str, source: str = "input", report: ReadReport | None = None,

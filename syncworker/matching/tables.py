@@ -1,4 +1,5 @@
-"""The feature tables of a run, with one share of the normalising done in a second process.
+"""The feature tables of a run, with one share of the normalising done in a second process (for
+`syncworker match` on large files, the reading of the remote file too: `read_link_sides`).
 
 Normalising is per-record Python, the largest part of a large run, and it would otherwise use one
 core of a machine that has two or more. The second process gets plain columns (not profiles, which
@@ -21,35 +22,107 @@ import pickle
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
-from typing import IO
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Any
 
 from syncworker.domain.profile import ClientProfile
 
 from .config import MatchConfig
+from .csvio import ReadReport, paused_gc
 from .features import Normalised, RawColumns, Table, Vocab, assemble, normalise, raw_columns
 
 log = logging.getLogger(__name__)
 
 
-Records = Sequence[ClientProfile] | RawColumns  # profiles, or their columns as csvio.read_raw_columns reads them
+class Prepared:
+    """One side of a link, already normalised (see `read_link_sides`). Used once: building the
+    tables takes its columns, so that they are not kept alive beside the table made of them."""
+
+    def __init__(self, columns: Normalised, region: str) -> None:
+        self._columns: Normalised | None = columns
+        self.region = region
+        self._count = len(columns.fields["ids"])
+
+    def __len__(self) -> int:
+        return self._count
+
+    def take(self, region: str) -> Normalised:
+        if self.region != region:
+            raise ValueError(f"records normalised for region {self.region!r}, matched for {region!r}")
+        columns, self._columns = self._columns, None
+        if columns is None:
+            raise RuntimeError("prepared records serve one run")
+        return columns
+
+
+# Profiles, their columns as csvio.read_raw_columns reads them, or (link runs) a side already normalised.
+Records = Sequence[ClientProfile] | RawColumns | Prepared
 
 
 def _raw(records: Records) -> RawColumns:
-    return records if isinstance(records, RawColumns) else raw_columns(records)
+    return records if isinstance(records, RawColumns) else raw_columns(records)  # type: ignore[arg-type]
+
+
+def _normalised(records: Records | RawColumns, vocab: Vocab, region: str) -> Normalised:
+    return records.take(region) if isinstance(records, Prepared) else normalise(_raw(records), vocab, region)
 
 
 def build_link_tables(local: Records, remote: Records, config: MatchConfig) -> tuple[Table, Table]:
     """Tables of both sides, coded by one Vocab; the remote side normalised in a second process when
-    both lists reach `config.background_table_min`."""
+    both lists reach `config.background_table_min` (unless it comes normalised already)."""
     region = config.default_region
-    raw_remote = _raw(remote)
-    background = _Background(raw_remote, region) if _worth_it(min(len(local), len(remote)), config) else None
+    remote_side = remote if isinstance(remote, Prepared) else _raw(remote)
+    background = None
+    if isinstance(remote_side, RawColumns) and _worth_it(min(len(local), len(remote)), config):
+        background = _Background(remote_side, region)
     # Memos are shared with the other side only when this process normalises it too.
     vocab = Vocab(keep_memos=background is None)
-    left = assemble(normalise(_raw(local), vocab, region), vocab)
-    right_columns = background.result(vocab) if background else normalise(raw_remote, vocab, region)
+    left = assemble(_normalised(local, vocab, region), vocab)
+    right_columns = background.result(vocab) if background else _normalised(remote_side, vocab, region)
     return left, assemble(right_columns, vocab)
+
+
+def read_link_sides(local_path: Path, remote_path: Path, read: Callable[[Path], tuple[RawColumns, ReadReport]],
+                    config: MatchConfig) -> tuple[Records, ReadReport, Records, ReadReport]:
+    """Both files of a link run, read and normalised, for `match_records`: (local, its report,
+    remote, its report), where `read` turns a path into columns and a report (and refuses a file
+    that cannot be read).
+
+    Large files are each read and normalised by a process of their own, the remote one in a second
+    process that reads the file itself: reading is a fifth of a large run and was done here for both
+    files before anything else could start. The decisions are the same as from `read` and
+    `build_link_tables` alone; a failure over there (or a file it cannot read, which `read` then
+    refuses here with its own message) only costs time."""
+    region = config.default_region
+    background = None
+    if _worth_it(min(_lines(local_path), _lines(remote_path)), config):
+        background = _Background(remote_path, region)
+    try:
+        local, local_report = read(local_path)
+    except BaseException:
+        if background is not None:
+            background.abandon()
+        raise
+    if background is None:
+        return (local, local_report, *read(remote_path))
+    local.consume = True  # ours alone: let go of each raw column once normalised
+    with paused_gc():
+        local_side = Prepared(normalise(local, Vocab(keep_memos=False), region), region)
+    answer = background.collect()
+    if answer is None:  # failed over there: read here (and normalise in a second process as usual)
+        return (local_side, local_report, *read(remote_path))
+    columns, remote_report = answer
+    return local_side, local_report, Prepared(columns, region), remote_report
+
+
+def _lines(path: Path) -> int:
+    """Lines in the file: about its records for a CSV file (a quick count, to choose how to read it)."""
+    count = 0
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            count += chunk.count(b"\n")
+    return count
 
 
 def build_dedupe_table(records: Records, config: MatchConfig) -> Table:
@@ -72,7 +145,9 @@ def _worth_it(records: int, config: MatchConfig) -> bool:
 
 
 class _Background:
-    """normalise(raw) in a second Python process, started at once; `result` collects it.
+    """normalise(raw) in a second Python process, started at once; `result` collects it. Given a
+    path instead, the process reads the file too (csvio.read_file), and `collect` gives the
+    normalised columns with the file's ReadReport.
 
     Input and output go through anonymous temporary files (unlinked from the start, so nothing is
     left on disk whatever happens), not pipes: a pipe moves 64 KiB at a time, and each step waits for
@@ -81,7 +156,7 @@ class _Background:
 
     command = [sys.executable, "-m", "syncworker.matching.normalise_worker"]  # tests make it fail
 
-    def __init__(self, raw: RawColumns, region: str) -> None:
+    def __init__(self, raw: RawColumns | Path, region: str) -> None:
         self._raw, self._region = raw, region
         self._proc: subprocess.Popen[bytes] | None = None
         self._output: IO[bytes] | None = None
@@ -97,6 +172,26 @@ class _Background:
             self._failed(exc)
 
     def result(self, vocab: Vocab) -> Normalised:
+        assert isinstance(self._raw, RawColumns)
+        columns = self._answer(Normalised)
+        return columns if columns is not None else normalise(self._raw, vocab, self._region)
+
+    def collect(self) -> tuple[Normalised, ReadReport] | None:
+        """For a path: its normalised columns and ReadReport; None when that failed (logged)."""
+        answer = self._answer(tuple)
+        if answer is not None and not (len(answer) == 2 and isinstance(answer[0], Normalised)
+                                       and isinstance(answer[1], ReadReport)):
+            self._failed(TypeError("got another tuple"))
+            return None
+        return answer
+
+    def abandon(self) -> None:
+        """Stop the process and drop its output (the run ends without it)."""
+        proc, self._proc = self._proc, None
+        output, self._output = self._output, None
+        self._end(proc, output)
+
+    def _answer(self, kind: type) -> Any:
         proc, self._proc = self._proc, None
         output, self._output = self._output, None
         try:
@@ -104,19 +199,23 @@ class _Background:
                 if proc.wait() != 0:
                     raise ChildProcessError(f"exit status {proc.returncode}")
                 output.seek(0)
-                columns = pickle.load(output)
-                if not isinstance(columns, Normalised):
-                    raise TypeError(f"got {type(columns).__name__}")
-                return columns
-        except Exception as exc:  # any failure over there: do the share here
+                answer = pickle.load(output)
+                if not isinstance(answer, kind):
+                    raise TypeError(f"got {type(answer).__name__}")
+                return answer
+        except Exception as exc:  # any failure over there: the caller does the share here
             self._failed(exc)
         finally:
-            if proc is not None and proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            if output is not None:
-                output.close()
-        return normalise(self._raw, vocab, self._region)
+            self._end(proc, output)
+        return None
+
+    @staticmethod
+    def _end(proc: subprocess.Popen[bytes] | None, output: IO[bytes] | None) -> None:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if output is not None:
+            output.close()
 
     def _failed(self, exc: Exception) -> None:
         # The type and exit status only: a message raised over there could quote a client's details.

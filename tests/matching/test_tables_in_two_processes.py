@@ -3,6 +3,7 @@ same as when one process does it all, and any failure over there only costs time
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 import subprocess
@@ -12,10 +13,19 @@ from dataclasses import fields
 import numpy as np
 import pytest
 
+from syncworker.domain.profile import CLIENT_CSV_COLUMNS
 from syncworker.matching import MatchConfig, find_duplicates, match_records
+from syncworker.matching.csvio import CsvInputError, read_file
 from syncworker.matching.features import Table, Vocab, build_table
-from syncworker.matching.tables import _Background, build_dedupe_table, build_link_tables
+from syncworker.matching.tables import (
+    Prepared,
+    _Background,
+    build_dedupe_table,
+    build_link_tables,
+    read_link_sides,
+)
 from syncworker.sample import generate_practice
+from syncworker.sample.generator import _csv_value
 
 ALONE = MatchConfig.default().with_changes(background_table_min=0)
 SPLIT = MatchConfig.default().with_changes(background_table_min=1)
@@ -105,3 +115,71 @@ def test_small_lists_or_one_worker_stay_in_one_process(practice, monkeypatch) ->
 def test_background_table_min_must_not_be_negative() -> None:
     with pytest.raises(ValueError, match="background_table_min"):
         MatchConfig.from_mapping({"background_table_min": -1})
+
+
+def _files(practice, tmp_path):
+    paths = []
+    for name, profiles in (("local.csv", practice.local), ("remote.csv", practice.remote)):
+        path = tmp_path / name
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(CLIENT_CSV_COLUMNS)
+            # A date that is not one, so that the reports have something to say.
+            writer.writerows([_csv_value(p, c) if c != "date_of_birth" or k else "1853-01-81" for c in CLIENT_CSV_COLUMNS]
+                             for k, p in enumerate(profiles))
+        paths.append(path)
+    return paths
+
+
+def test_files_read_in_two_processes_give_the_same_tables_reports_and_decisions(practice, tmp_path) -> None:
+    local_path, remote_path = _files(practice, tmp_path)
+    local, local_report, remote, remote_report = read_link_sides(local_path, remote_path, read_file, SPLIT)
+    assert isinstance(local, Prepared) and isinstance(remote, Prepared)  # both read and normalised apart
+    assert (len(local), len(remote)) == (len(practice.local), len(practice.remote))
+    (raw_local, expected_local), (raw_remote, expected_remote) = read_file(local_path), read_file(remote_path)
+    assert local_report.as_dict() == expected_local.as_dict() and local_report.unparsed == {"date_of_birth": 1}
+    assert remote_report.as_dict() == expected_remote.as_dict() and remote_report.unparsed == {"date_of_birth": 1}
+    left, right = build_link_tables(local, remote, SPLIT)
+    alone_left, alone_right = build_link_tables(raw_local, raw_remote, ALONE)
+    _assert_same_table(left, alone_left)
+    _assert_same_table(right, alone_right)
+    again = read_link_sides(local_path, remote_path, read_file, SPLIT)
+    assert match_records(again[0], again[2], SPLIT) == match_records(*read_link_sides(
+        local_path, remote_path, read_file, ALONE)[::2], ALONE)
+
+
+def test_prepared_records_serve_one_run_in_their_region(practice, tmp_path) -> None:
+    local, _, remote, _ = read_link_sides(*_files(practice, tmp_path), read_file, SPLIT)
+    with pytest.raises(ValueError, match="region 'AU', matched for 'NZ'"):
+        build_link_tables(local, remote, SPLIT.with_changes(default_region="NZ"))
+    build_link_tables(local, remote, SPLIT)
+    with pytest.raises(RuntimeError, match="one run"):
+        build_link_tables(local, remote, SPLIT)
+
+
+@pytest.mark.parametrize("command", [
+    [sys.executable, "-c", "import sys; sys.exit(3)"],
+    [sys.executable, "-c", "import sys, pickle; sys.stdin.buffer.read(); pickle.dump((1, 2), sys.stdout.buffer)"],
+], ids=["exits", "wrong-answer"])
+def test_a_failing_file_reader_over_there_costs_time_not_results(practice, tmp_path, monkeypatch, caplog,
+                                                                 command) -> None:
+    paths = _files(practice, tmp_path)
+    expected = match_records(*read_link_sides(*paths, read_file, ALONE)[::2], ALONE)
+    monkeypatch.setattr(_Background, "command", command)
+    with caplog.at_level(logging.WARNING, logger="syncworker.matching.tables"):
+        local, _, remote, report = read_link_sides(*paths, read_file, SPLIT)
+    assert "normalising here instead" in caplog.text and report.unparsed == {"date_of_birth": 1}
+    assert match_records(local, remote, SPLIT) == expected
+
+
+def test_an_unreadable_file_is_refused_as_when_read_in_one_process(practice, tmp_path, monkeypatch) -> None:
+    local_path, remote_path = _files(practice, tmp_path)
+    broken = tmp_path / "broken.csv"
+    broken.write_text("id,kind\n" + "x,individual\n" * 200)
+    with pytest.raises(CsvInputError, match="broken.csv: missing required column"):
+        read_link_sides(local_path, broken, read_file, SPLIT)
+    abandoned = []
+    monkeypatch.setattr(_Background, "abandon", lambda self: abandoned.append(self._raw))
+    with pytest.raises(CsvInputError, match="broken.csv: missing required column"):
+        read_link_sides(broken, remote_path, read_file, SPLIT)
+    assert abandoned == [remote_path]  # the other file's process is not left running
