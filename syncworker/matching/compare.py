@@ -252,14 +252,15 @@ def compare(
     levels["city"] = city
 
     # An organisation name alone (nothing else on file agrees) is not enough: same-named trusts exist.
-    # Enough are the organisation's own e-mail domain, or the same name where each list holds it once.
+    # Enough are the organisation's own e-mail domain, or the same name (up to a slip) of two distinctive
+    # words where each list holds it once.
     other_agree = np.zeros(n, dtype=bool)
     for name in ("email", "phone", "tax", "bizno", "street", "postcode"):
         level = levels[name]
         other_agree |= (level == 1) | ((level == 2) & (name in ("tax", "street")))
     only = np.flatnonzero(~pp & ~other_agree)
     settled = own_domain_agrees(a, b, li[only], ri[only]) | (
-        (levels["name"][only] == 1) & name_unique(a, b, li[only], ri[only]))
+        (levels["name"][only] <= 2) & name_unique(a, b, li[only], ri[only]))
     caps.apply(_mask(n, only[~settled]), REVIEW, "name_only:review")
 
     # People: family and given names (allowing a swap), initials, nicknames, couples, middle initial.
@@ -465,7 +466,11 @@ def _compare_people(
     ask = _namesake_nearby(a, b, la, lb) | (given_level >= 3)
     if close.any():
         ask[close] |= _namesake_nearby(a, b, la[close], lb[close], by="initial")
-    unsure = hard_clash | (ask & (email_clash | ~personal_agree))
+    # An e-mail that differs is as often an outdated one: the same mobile (or tax number) outweighs it
+    # where the given names are the same (or a nickname or one slip apart); names that only resemble
+    # each other (John / Joan, who may share a phone) ask for both.
+    outweighed = np.where(given_level <= 2, (mobile == 1) | (tax == 1), (mobile == 1) & ((tax == 1) | (tax == 2)))
+    unsure = hard_clash | (ask & ((email_clash & ~outweighed) | ~personal_agree))
     caps.apply(_mask(n, idx[(dob == 0) & unsure]), REVIEW, "dob=missing:review")
     caps.apply(_mask(n, idx[mid == 2]), REVIEW, "middle_initial=disagree")
     strong_id = (dob == 1) | (dob == 2) | (levels["tax"][idx] == 1) | (levels["tax"][idx] == 2)

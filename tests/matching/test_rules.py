@@ -400,3 +400,20 @@ def test_a_nickname_with_a_slip_is_not_another_given_name():
     remote = [person("r1", "Toyn Binbardale", address=at("28 Anzac Ct"))] + households("k")
     c = {x.local_id: x for x in match_records(local, remote, CONFIG)}.get("l1")
     assert c is None or c.decision == "review"
+
+
+def test_the_same_mobile_outweighs_an_outdated_email_beside_a_namesake():
+    # A father and son of one name at one address: the son's records share his mobile, not his e-mail
+    # (one list holds an old address). The mobile tells him from his father; a differing mobile holds.
+    father = person("l0", "John Citizen", email="john.citizen@mail.com", mobile="0412 999 999",
+                    date_of_birth=date(1950, 1, 1), address=at("7 Oak Street"))
+    son = person("l1", "John Citizen", email="jc.junior@mail.com", mobile="0412 000 111",
+                 date_of_birth=date(1985, 1, 1), address=at("7 Oak Street"))
+    remote = [person("r1", "Citizen, John", email="john.c.1985@other.com", mobile="+61 412 000 111",
+                     address=at("7 Oak St"))] + households("k")
+    c = {x.local_id: x for x in match_records([father, son] + households(), remote, CONFIG)}["l1"]
+    assert (c.remote_id, c.decision) == ("r1", "link")
+    other = [person("r1", "Citizen, John", email="john.c.1985@other.com", mobile="+61 412 555 555",
+                    address=at("7 Oak St"))] + households("k")
+    found = [x for x in match_records([father, son] + households(), other, CONFIG) if x.remote_id == "r1"]
+    assert all(x.decision == "review" for x in found)
