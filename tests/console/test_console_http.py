@@ -202,6 +202,12 @@ def test_every_page_runs_a_bounded_number_of_queries_at_15000_clients(app_client
 def test_docs_work_without_the_internet(app_client: TestClient) -> None:
     docs = app_client.get("/docs")
     assert docs.status_code == 200
-    assert "/docs/assets/swagger-ui-bundle.js" in docs.text and "cdn" not in docs.text.lower()
-    assert app_client.get("/docs/assets/swagger-ui-bundle.js").status_code == 200
-    assert app_client.get("/docs/assets/swagger-ui.css").status_code == 200
+    assets = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+    assert assets and all(a.startswith("/docs/assets/") for a in assets), assets  # nothing from a CDN
+    for asset in assets:
+        assert app_client.get(asset).status_code == 200, asset
+    bundle = app_client.get("/docs/assets/swagger-ui-bundle.js").text
+    openapi = app_client.get("/openapi.json").json()["openapi"]
+    # FastAPI writes OpenAPI 3.1, which only Swagger UI 5 renders (4 showed "Unable to render this definition");
+    # the browser test renders /docs with the internet out of reach
+    assert openapi.startswith("3.1") and "oas31" in bundle.lower(), openapi
