@@ -93,15 +93,35 @@ def runs(db: Database, tenant_name: str | None, page: int = 1) -> Page:
         return Page([run_dict(run, name) for run, name in rows], page, total)
 
 
-def _compare(local: ClientProfile | None, remote: ClientProfile | None) -> list[dict[str, Any]]:
+def _compare(local: ClientProfile | None, remote: ClientProfile | None,
+             rival: ClientProfile | None = None) -> list[dict[str, Any]]:
+    """Field by field: the practice's record, the suggested remote one and, when a third record held the
+    pair back, that one too (`same`: the two suggested agree, whatever the rival says)."""
     out = []
     for label, read in COMPARED:
         a = read(local) if local else None
         b = read(remote) if remote else None
-        if a or b:
+        c = read(rival) if rival else None
+        if a or b or c:
             same = (a or "").strip().casefold() == (b or "").strip().casefold()
-            out.append({"field": label, "local": a, "remote": b, "same": same})
+            out.append({"field": label, "local": a, "remote": b, "rival": c, "same": same})
     return out
+
+
+def competing_id(reasons: list[Any] | None) -> str | None:
+    """The record named in `held_back_by=competing:<id> (...)`: the runner-up that kept a pair from being
+    linked automatically (another remote record for the same client, or another client for the record)."""
+    for reason in reasons or []:
+        if isinstance(reason, str) and reason.startswith("held_back_by=competing:"):
+            return reason.removeprefix("held_back_by=competing:").split(" ", 1)[0] or None
+    return None
+
+
+def _rival_clients(s: Session, tenant_id: int, ids: set[str]) -> dict[str, ClientProfile]:
+    if not ids:
+        return {}
+    return {c.external_id: client_profile(c) for c in s.scalars(select(Client).where(
+        Client.tenant_id == tenant_id, Client.external_id.in_(ids)))}
 
 
 def _remote_profiles(s: Session, tenant_id: int, keys: set[tuple[str, str]]) -> dict[tuple[str, str], ClientProfile]:
@@ -135,8 +155,12 @@ def reviews(db: Database, tenant_name: str, system: str | None = None, page: int
             Link.tenant_id == tenant.id, Link.status.in_(("suggested", "linked")),
             or_(Link.client_id.in_({lk.client_id for lk in links}), Link.remote_id.in_({lk.remote_id for lk in links})))
         rivals = s.execute(rivals_q).all() if links else []
+        rival_ids = {lk.id: rid for lk in links if (rid := competing_id(lk.reasons))}
         remote = _remote_profiles(s, tenant.id, {(lk.system, lk.remote_id) for lk in links}
-                                  | {(lk.system, lk.remote_id) for lk, _ in rivals})
+                                  | {(lk.system, lk.remote_id) for lk, _ in rivals}
+                                  | {(lk.system, rival_ids[lk.id]) for lk in links if lk.id in rival_ids})
+        rival_locals = _rival_clients(s, tenant.id, {rid for lk in links if (rid := rival_ids.get(lk.id))
+                                                     and (lk.system, rid) not in remote})
         out = []
         for link, client in rows:
             competing = [{"id": r.id, "status": r.status, "local_id": c.external_id, "local_name": c.display_name,
@@ -146,10 +170,19 @@ def reviews(db: Database, tenant_name: str, system: str | None = None, page: int
                          for r, c in rivals if r.id != link.id and r.system == link.system
                          and (r.client_id == link.client_id or r.remote_id == link.remote_id)]
             theirs = remote.get((link.system, link.remote_id))
+            rid = rival_ids.get(link.id)
+            rival_profile = remote.get((link.system, rid)) if rid else None
+            rival = None
+            if rid:  # the runner-up: a remote record if the cache knows it, else one of the practice's clients
+                side = "remote" if rival_profile is not None else "local" if rid in rival_locals else None
+                rival_profile = rival_profile or rival_locals.get(rid)
+                rival = {"id": rid, "side": side, "name": rival_profile.name if rival_profile else None,
+                         "known": rival_profile is not None}
             out.append({"id": link.id, "system": link.system, "score": link.score, "reasons": link.reasons or [],
                         "local_id": client.external_id, "local_name": client.display_name,
                         "remote_id": link.remote_id, "remote_name": theirs.name if theirs else None,
-                        "fields": _compare(client_profile(client), theirs), "competing": competing})
+                        "fields": _compare(client_profile(client), theirs, rival_profile), "competing": competing,
+                        "rival": rival})
         return Page(out, page, total)
 
 

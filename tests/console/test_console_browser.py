@@ -6,9 +6,11 @@ of each page is written under test-output/console/."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -65,6 +67,16 @@ def test_an_operators_day_in_the_console(console: Console, chromium: str, screen
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
+        outside: list[str] = []  # every asset is served by us: anything else is refused and remembered
+
+        def only_ours(route: Any) -> None:
+            if route.request.url.startswith(console.url) or route.request.url.startswith("data:"):
+                route.continue_()
+            else:
+                outside.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", only_ours)
         page.set_default_timeout(30_000)  # generous: the suite shares two cores with a link run and a server
         expect.set_options(timeout=30_000)
 
@@ -84,8 +96,12 @@ def test_an_operators_day_in_the_console(console: Console, chromium: str, screen
         page.select_option("form.start select[name=system]", "xpm")
         page.click("form.start button:has-text('Start')")
         expect(page.locator("#run-status")).to_have_text("succeeded", timeout=90_000)
+        expect(page.locator("#budget-left")).to_have_text(re.compile(r"^\d[\d,]*$"))  # XPM's day budget left
         shot("02-run-finished")
         page.goto(f"{console.url}/console/runs")
+        latest = page.locator("table.runs tbody tr").first
+        expect(latest).to_contain_text("linked new")  # what it did, the telling counts first
+        expect(latest.locator("td.num").nth(1)).to_have_text(re.compile(r"^\d[\d,]* today$"))  # budget left
         shot("03-runs")
 
         # the review queue: approve one, reject another
@@ -153,6 +169,14 @@ def test_an_operators_day_in_the_console(console: Console, chromium: str, screen
         stranger = browser.new_context().request.post(f"{console.url}/console/runs",
                                                       form={"tenant": TENANT, "kind": "sync", "system": "xpm"})
         assert stranger.status == 401
+
+        # /docs: Swagger UI from our own files, rendered with the internet out of reach
+        page.goto(f"{console.url}/docs")
+        expect(page.locator(".swagger-ui .info .title")).to_contain_text("syncworker")
+        expect(page.locator(".opblock").first).to_be_visible()
+        shot("10-docs")
+        page.goto(f"{console.url}/console/runs")
+        assert outside == [], f"pages fetched from outside the app: {outside}"
 
         # sign out: the pages are closed again
         page.click("form.signout button")

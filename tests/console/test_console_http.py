@@ -12,14 +12,22 @@ from urllib.parse import unquote_plus
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 
 from syncworker.config import Settings
 from syncworker.http.app import create_app
 from syncworker.http.console import session as sessions
 from syncworker.services.context import ServiceContext
 from syncworker.store.db import Database
-from syncworker.store.models import AuditEntry, Client, DuplicateCluster, Link, SyncConflict, TenantSystem
+from syncworker.store.models import (
+    AuditEntry,
+    Client,
+    DuplicateCluster,
+    JobRun,
+    Link,
+    SyncConflict,
+    TenantSystem,
+)
 from tests.console import seed
 from tests.http.test_app_inprocess import RecordingExecutor
 
@@ -77,6 +85,98 @@ def test_pages_need_a_session_and_actions_need_its_csrf_token(app_client: TestCl
     csrf = page_csrf(app_client, f"/console/reviews?tenant={p.tenant}")
     app_client.post("/console/signout", data={"csrf": csrf})
     assert app_client.get("/console/runs").status_code == 303  # signed out
+
+
+# Every action the console takes: (path, form). Each must refuse a request with no session (401) and one
+# whose CSRF token is not the session's (403), and leave the database as it was.
+ACTIONS = [("/console/runs", {"kind": "sync", "system": "xpm"}),
+           ("/console/reviews/{review}/approve", {}), ("/console/reviews/{review}/reject", {}),
+           ("/console/links", {"local_id": "C1", "system": "xpm", "remote_id": "xpm-9"}),
+           ("/console/links/unlink", {"local_id": "L0", "system": "xpm"}),
+           ("/console/duplicates/{cluster}", {"action": "not_duplicates"}),
+           ("/console/conflicts/resolve", {"scope": "all", "take": "local"}),
+           ("/console/signout", {})]
+
+
+def test_every_form_carries_the_csrf_token_and_every_action_refuses_without_it(app_client: TestClient,
+                                                                              db: Database) -> None:
+    p = seed.practice(db, "Harbour " + uuid.uuid4().hex[:6])
+    with db.session() as s:
+        run = JobRun(tenant_id=p.tenant_id, kind="sync", system="xpm", status="succeeded")
+        s.add(run)
+        s.flush()
+        run_id = run.id
+    for path, form in ACTIONS:  # no session at all
+        answer = app_client.post(path.format(review=p.reviews[0], cluster=p.cluster), data={"tenant": p.tenant, **form})
+        assert answer.status_code == 401, path
+    sign_in(app_client)
+    token = next(c.value for c in app_client.cookies.jar if c.name == sessions.SESSION_COOKIE)
+    csrf = sessions.unseal(TOKEN, token).csrf
+    forms = 0
+    for page in ("runs", f"runs/{run_id}", "reviews", "duplicates", "conflicts", "clients", "clients/L0",
+                 "search?local_id=C1&system=xpm&q=Bluegum"):
+        html = app_client.get(f"/console/{page}", params={"tenant": p.tenant}).text
+        for found in re.finditer(r"<form\b[^>]*>.*?</form>", html, re.S):
+            if 'method="post"' in found.group(0).split(">", 1)[0]:
+                forms += 1
+                assert f'name="csrf" value="{csrf}"' in found.group(0), (page, found.group(0)[:200])
+    assert forms >= 15  # sign-out on every page, approve/reject, merge, conflicts, unlink, Connect now, start
+    for bad in (None, "", "not-the-token", csrf[:-1]):
+        for path, form in ACTIONS:
+            data = {"tenant": p.tenant, **form} | ({} if bad is None else {"csrf": bad})
+            answer = app_client.post(path.format(review=p.reviews[0], cluster=p.cluster), data=data)
+            assert answer.status_code == 403, (path, bad)
+    with db.session() as s:  # nothing happened
+        assert [s.get(Link, i).status for i in p.reviews] == ["suggested", "suggested"]
+        assert s.get(DuplicateCluster, p.cluster).status == "unresolved"
+        assert s.scalar(select(func.count()).select_from(SyncConflict).where(
+            SyncConflict.tenant_id == p.tenant_id, SyncConflict.status == "open")) == 4
+        assert s.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.actor.like("% (console)"), AuditEntry.tenant_id == p.tenant_id)) == 0
+    assert app_client.get("/console/runs").status_code == 200  # still signed in: a forged sign-out did nothing
+    stale = app_client.post("/console/signin", data={"csrf": "forged", "operator": "Eve", "token": TOKEN})
+    assert stale.status_code == 403
+    assert not [h for h in stale.headers.get_list("set-cookie") if h.startswith(sessions.SESSION_COOKIE + "=")]
+
+
+def test_the_session_cookie_is_httponly_samesite_and_secure_behind_tls(app_client: TestClient) -> None:
+    def session_cookie(client: TestClient) -> str:
+        form = client.get("/console")
+        answer = client.post("/console/signin", data={"csrf": csrf_of(form.text), "operator": "Alice", "token": TOKEN})
+        assert answer.status_code == 303
+        return next(h for h in answer.headers.get_list("set-cookie")
+                    if h.startswith(sessions.SESSION_COOKIE + "=")).lower()
+
+    plain = session_cookie(app_client)
+    assert "httponly" in plain and "samesite=strict" in plain and "path=/console" in plain
+    assert "secure" not in plain  # plain HTTP (a practice's LAN): a Secure cookie would never come back
+    with TestClient(app_client.app, base_url="https://testserver", follow_redirects=False) as tls:
+        behind_tls = session_cookie(tls)
+    assert "httponly" in behind_tls and "samesite=strict" in behind_tls and "; secure" in behind_tls
+    app_client.cookies.clear()
+    proxied = app_client.get("/console", headers={"X-Forwarded-Proto": "https"})  # TLS ends at the proxy
+    assert "; secure" in proxied.headers["set-cookie"].lower()
+
+
+def test_each_console_action_is_audited_with_who_did_it(app_client: TestClient, db: Database) -> None:
+    p = seed.practice(db, "Harbour " + uuid.uuid4().hex[:6])
+    with db.session() as s:
+        s.add(TenantSystem(tenant_id=p.tenant_id, system="xpm", status="reconnect_required"))
+    sign_in(app_client, "Dee Ops")
+    csrf = page_csrf(app_client, "/console/runs")
+    for path, form in [(f"/console/reviews/{p.reviews[0]}/approve", {}),
+                       (f"/console/reviews/{p.reviews[1]}/reject", {}),
+                       ("/console/links/unlink", {"local_id": "C1", "system": "xpm"}),
+                       ("/console/links", {"local_id": "C1", "system": "xpm", "remote_id": "xpm-9"}),
+                       (f"/console/duplicates/{p.cluster}", {"action": "not_duplicates"}),
+                       ("/console/conflicts/resolve", {"scope": "all", "take": "local"})]:
+        answer = app_client.post(path, data={"tenant": p.tenant, "csrf": csrf, **form})
+        assert answer.status_code == 303 and "error=" not in answer.headers["location"], (path, answer.headers)
+    with db.session() as s:
+        done = {(e.entity, e.action) for e in s.scalars(select(AuditEntry).where(
+            AuditEntry.tenant_id == p.tenant_id, AuditEntry.actor == "Dee Ops (console)"))}
+    assert done >= {("link", "approved"), ("link", "rejected"), ("link", "linked"), ("link", "unlinked"),
+                    ("duplicates", "not_duplicates"), ("conflict", "resolve"), ("conflict", "resolve_bulk")}, done
 
 
 def test_a_session_cookie_cannot_be_forged_and_dies_with_the_token(app_client: TestClient) -> None:
@@ -171,6 +271,61 @@ def test_starting_a_run_queues_it_and_audits_who(app_client: TestClient, db: Dat
     bad = app_client.post("/console/runs", data={"tenant": p.tenant, "csrf": csrf, "kind": "drop_tables",
                                                  "system": "xpm"})
     assert "error=" in bad.headers["location"] and len(executor.requests) == 1
+
+
+def test_the_runs_page_shows_progress_errors_api_calls_and_the_budget_left(app_client: TestClient,
+                                                                          db: Database) -> None:
+    p = seed.practice(db, "Harbour " + uuid.uuid4().hex[:6])
+    with db.session() as s:
+        live = JobRun(tenant_id=p.tenant_id, kind="sync", system="xpm", status="running",
+                      progress={"phase": "merge", "done": 200, "total": 1500})
+        done = JobRun(tenant_id=p.tenant_id, kind="link_run", system="xpm", status="partial",
+                      counts={"pages": 3, "linked_new": 97, "to_review": 4, "broken": 0, "api_calls": 37, "api_retries": 2,
+                              "api_rate_limited_minute": 1, "api_rate_limited_day": 0, "api_day_remaining": 4963},
+                      errors=[{"remote_id": "xpm-7", "error": "XpmError: 404 Not Found"}],
+                      message="1 relationship could not be read")
+        s.add_all([live, done])
+        s.flush()
+        live_id, done_id = live.id, done.id
+    sign_in(app_client)
+    runs = app_client.get("/console/runs", params={"tenant": p.tenant}).text
+    row = runs[runs.index(f"#{done_id}<"):]
+    row = row[:row.index("</tr>")]
+    assert "linked new 97, to review 4, pages 3<" in row and "broken" not in row  # what it did, zeros left out
+    assert re.search(r">37 <small>\(2 retried\)</small> <small class=\"warn\">1 × 429", row)  # API calls
+    assert "4,963 today" in row  # the day budget the system reported left
+    assert f'href="/console/runs/{done_id}#errors">1<' in row and "1 relationship could not be read" in row
+    live_row = runs[runs.index(f"#{live_id}<"):]
+    assert "merge 200 of 1,500" in live_row[:live_row.index("</tr>")]  # progress while running
+    assert '<meta http-equiv="refresh"' in runs  # and the page refreshes itself while a run is live
+
+    page = app_client.get(f"/console/runs/{done_id}").text
+    assert re.search(r'id="budget-left">4,963<', page)
+    assert "remote id xpm-7: XpmError: 404 Not Found" in page and 'http-equiv="refresh"' not in page
+    assert "merge 200 of 1,500" in app_client.get(f"/console/runs/{live_id}").text
+
+
+def test_a_review_shows_the_competing_record_that_held_it_back(app_client: TestClient, db: Database) -> None:
+    p = seed.practice(db, "Harbour " + uuid.uuid4().hex[:6])
+    with db.session() as s:  # C1 ~ xpm-1 was held back: xpm-9 was nearly as good a match for C1
+        s.get(Link, p.reviews[0]).reasons = [
+            "name=0.91", "held_back_by=competing:xpm-9 (score 0.690, 3.1 of 6 bits ahead)"]
+        s.get(Link, p.reviews[1]).reasons = ["name=0.95", "held_back_by=competing:C1 (score 0.800, 2.0 of 6 bits ahead)"]
+    sign_in(app_client)
+    page = app_client.get("/console/reviews", params={"tenant": p.tenant}).text
+
+    def card_of(review: int) -> str:
+        card = page[page.index(f'id="review-{review}"'):]
+        return card[:card.index("</article>")]
+
+    card = card_of(p.reviews[0])
+    assert '<th class="rival">Competing XPM <code>xpm-9</code></th>' in card  # a third column, field by field
+    assert '<td class="rival">Bluegum Joinery &amp; Sons Pty Ltd</td>' in card
+    assert "Held back by a competing record in XPM:</strong> Bluegum Joinery &amp; Sons Pty Ltd (xpm-9)" in card
+    assert "score 0.690, 3.1 of 6 bits ahead" in card  # and the reason, as the matcher gave it
+    other = card_of(p.reviews[1])
+    assert '<th class="rival">Competing practice client <code>C1</code></th>' in other  # the rival may be a local client
+    assert '<td class="rival">Bluegum Joinery Pty Ltd</td>' in other
 
 
 def test_every_page_runs_a_bounded_number_of_queries_at_15000_clients(app_client: TestClient, db: Database) -> None:

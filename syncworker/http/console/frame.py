@@ -20,6 +20,74 @@ from syncworker.services.context import ServiceContext
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 SYSTEMS = ("xpm", "xero", "aps")
+HEADLINE_COUNTS = 6  # how many of a run's counts the runs list shows; the run's page has them all
+
+
+# --- how a run reads on a page (registered as template filters below) ---
+def when(iso: str | None, seconds: bool = True) -> str:
+    """'2026-12-07T05:23:18+00:00' as '2026-12-07 05:23:18 UTC' (run times are stored in UTC)."""
+    if not iso:
+        return ""
+    text = iso.replace("T", " ").removesuffix("+00:00")
+    return (text if seconds else text[:16]) + " UTC"
+
+
+def results(counts: Any) -> dict[str, Any]:
+    """A run's own counts, without the API usage (shown apart) or nested detail."""
+    if not isinstance(counts, dict):
+        return {}
+    return {k: v for k, v in counts.items() if not k.startswith("api_") and not isinstance(v, dict | list)}
+
+
+# The counts an operator looks for first (what changed, what needs them), before the rest in the run's order.
+FIRST_COUNTS = ("linked_new", "to_review", "merge_required", "broken", "created", "updated", "rejected",
+                "local_writes", "remote_writes", "pushed_fields", "pulled_fields", "conflicts_new", "conflicts_open",
+                "open_conflicts", "clients_pulled", "events_processed")
+
+
+def headline(counts: Any) -> str:
+    """The non-zero counts, the telling ones first, a few of them: what a run did, at a glance."""
+    found = [(k, v) for k, v in results(counts).items() if v]
+    found.sort(key=lambda kv: FIRST_COUNTS.index(kv[0]) if kv[0] in FIRST_COUNTS else len(FIRST_COUNTS))
+    shown = [f"{k.replace('_', ' ')} {v}" for k, v in found]
+    more = len(shown) - HEADLINE_COUNTS
+    return ", ".join(shown[:HEADLINE_COUNTS]) + (f" (+{more} more)" if more > 0 else "")
+
+
+def api_usage(counts: Any) -> dict[str, Any]:
+    """The API calls a run made, their retries and 429s, and the day budget the system said was left."""
+    if not isinstance(counts, dict) or "api_calls" not in counts:
+        return {}
+    return {"calls": counts.get("api_calls", 0), "retries": counts.get("api_retries", 0),
+            "limited": counts.get("api_rate_limited_minute", 0) + counts.get("api_rate_limited_day", 0),
+            "left": counts.get("api_day_remaining")}
+
+
+def progress_line(progress: Any) -> str:
+    """Where a live run is: its phase and how far through it ('merge 200 of 1,500', 'pull 3 pages, 300 records')."""
+    if not isinstance(progress, dict) or not progress.get("phase"):
+        return ""
+    parts = [str(progress["phase"])]
+    if progress.get("done") is not None:
+        parts.append(f"{progress['done']:,}" + (f" of {progress['total']:,}" if progress.get("total") else ""))
+    counted = [f"{progress[k]:,} {k}" for k in ("pages", "records") if isinstance(progress.get(k), int)]
+    if counted:
+        parts.append(", ".join(counted))
+    if progress.get("attempt"):
+        parts.append(f"attempt {progress['attempt']}")
+    return " ".join(parts)
+
+
+def error_line(error: Any) -> str:
+    """One stored run error as a line: what it was about, then the error."""
+    if not isinstance(error, dict):
+        return str(error)
+    about = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in error.items() if k != "error")
+    return f"{about}: {error.get('error', '')}" if about else str(error.get("error", ""))
+
+
+templates.env.filters.update(when=when, headline=headline, results=results, api_usage=api_usage,
+                             progress_line=progress_line, error_line=error_line)
 
 
 def ctx(request: Request) -> ServiceContext:
