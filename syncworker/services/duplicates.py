@@ -222,8 +222,8 @@ def _merge(s: Session, tenant_id: int, keep: DuplicateMember, absorbed: list[Dup
             if link.status == "linked" and clash is not None:
                 link.status = "rejected"  # the survivor keeps its own link; this one is history
             link.client_id = survivor_id
+        portal.move_client_portals(s, old, survivor_id)  # first: a connection the merge deletes hands its access on
         _repoint_connections(s, old, survivor_id, actor)
-        portal.move_client_portals(s, old, survivor_id)
         s.execute(update(Contact).where(Contact.client_id == old).values(client_id=survivor_id))
         groups = set(s.scalars(select(ClientGroupMember.group_id).where(ClientGroupMember.client_id == survivor_id)))
         for gm in s.scalars(select(ClientGroupMember).where(ClientGroupMember.client_id == old)):

@@ -179,15 +179,29 @@ def move_contact_users(s: Session, old_contact_id: int, keep_contact_id: int) ->
 
 def end_connection_access(s: Session, connection_id: int, actor: str, now: datetime | None = None) -> int:
     """Removing a connection ends the portal access it gave (a spouse loses the other's portal); pending
-    invitations through it are revoked and their unsent emails cancelled. Returns how many ended."""
+    invitations through it are revoked and their unsent emails cancelled. Access that another connection
+    between the same two clients still gives stays, resting on that one (a merge deletes the duplicate's
+    copy of a connection the survivor has too); access to the person's own portal (a merge made the two
+    one client) stays too. Returns how many ended."""
     now = now or utcnow()
-    rows = list(s.scalars(select(PortalAccess).where(PortalAccess.via_connection_id == connection_id,
-                                                     PortalAccess.ended_at.is_(None))))
-    for access in rows:
+    ended = 0
+    for access in list(s.scalars(select(PortalAccess).where(PortalAccess.via_connection_id == connection_id,
+                                                            PortalAccess.ended_at.is_(None)))):
+        person = s.scalar(select(PortalUser.client_id).where(PortalUser.id == access.user_id))
+        other = None if person == access.client_id else s.scalar(select(Connection.id).where(
+            Connection.id != connection_id,
+            or_((Connection.client_id == access.client_id) & (Connection.related_client_id == person),
+                (Connection.client_id == person) & (Connection.related_client_id == access.client_id)))
+            .order_by(Connection.id).limit(1))
+        if person == access.client_id or other is not None:
+            access.via_connection_id = other
+            audit(s, access.tenant_id, actor, "portal_access", access.id, "reconnect", {"connection": other})
+            continue
         end_access(s, access, now, "connection removed")
         audit(s, access.tenant_id, actor, "portal_access", access.id, "end", {"reason": "connection removed"})
+        ended += 1
     s.flush()
-    return len(rows)
+    return ended
 
 
 def stamp_sent(s: Session, row: MailOutbox, now: datetime) -> None:

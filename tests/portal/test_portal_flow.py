@@ -236,6 +236,38 @@ def test_merging_duplicates_moves_portal_access_to_the_survivor(world: World) ->
     assert listed["records"] == [{"client": "JR", "name": "Jack Ryan"}]
 
 
+def merge(world: World, survivor: str, absorbed_id: int) -> None:
+    from syncworker.services.duplicates import resolve
+    from syncworker.store.models import DuplicateCluster, DuplicateMember
+
+    with world.db.session() as s:
+        cluster = DuplicateCluster(tenant_id=world.ids["tenant"], scope="local", fingerprint="e" * 64,
+                                   record_type="person", cluster_type="duplicate")
+        cluster.members = [DuplicateMember(member_ref=f"client:{world.ids[survivor]}", client_id=world.ids[survivor]),
+                           DuplicateMember(member_ref=f"client:{absorbed_id}", client_id=absorbed_id)]
+        s.add(cluster)
+        s.flush()
+        cluster_id = cluster.id
+    resolve(world.db, TENANT, cluster_id, "merged", "sam", survivor=survivor)
+
+
+def test_a_spouse_keeps_the_merged_portal_through_the_connection_that_survives(world: World) -> None:
+    from tests.factories import make_client
+
+    # Jack was entered twice; Cathy is connected to both records and was invited to the duplicate's portal.
+    dup = make_client(world.db, world.ids["tenant"], "JR2", "Jack Ryan", kind="individual", email="jack.r@example.test")
+    conn_svc.add_connection(world.db, TENANT, "JR2", "CR", "spouse")
+    world.portal.invite(TENANT, "JR2", ["CR"])
+    world.portal.accept(world.inbox.token(world.inbox.to("cathy@example.test")[-1]), PASSWORD)
+    merge(world, "JR", dup)  # the duplicate's spouse connection goes: JR already states the same fact
+    listed = row(world, "cathy@example.test")
+    assert (listed["status"], listed["records"]) == ("accepted", [{"client": "JR", "name": "Jack Ryan"}])
+    assert world.portal.login("cathy@example.test", PASSWORD)["records"] == [{"client": "JR", "name": "Jack Ryan"}]
+    # her access now rests on the connection that stayed: removing that one ends it
+    conn_svc.remove_connection(world.db, TENANT, world.ids["spouse"], actor="sam")
+    assert row(world, "cathy@example.test")["records"] == []
+
+
 def test_the_scheduler_runs_the_portal_upkeep(world: World) -> None:
     from syncworker.jobs.scheduler import JobScheduler
     from syncworker.services.context import ServiceContext
