@@ -20,8 +20,8 @@ Reads
 - family groups are client groups; relationships and contacts come from their own tables.
 
 Writes are off unless the tenant allowed fields (`writable_fields`): APS is the practice's system of record.
-While they are off, an engine event refuses any statement that could change data before it reaches the
-database. An allowed write is one transaction: the client row, its address rows, the modified time.
+While they are off (and outside an allowed write), an engine event refuses every statement but a plain SELECT
+before it reaches the database. An allowed write is one transaction: the client row, its address rows, the modified time.
 """
 
 from __future__ import annotations
@@ -51,11 +51,11 @@ from syncworker.domain.profile import (
     Relationship,
 )
 
-# Statements that can change data or schema. While writes are off none of them may reach the database.
-_WRITE_WORDS = frozenset({
-    "INSERT", "UPDATE", "DELETE", "MERGE", "UPSERT", "REPLACE", "CREATE", "DROP", "ALTER", "TRUNCATE", "GRANT",
-    "REVOKE", "EXEC", "EXECUTE", "CALL", "DO", "LOCK", "RENAME",
-})
+# Outside an allowed write only a plain SELECT may reach the database: a list of what is allowed, not of what is
+# not, so `WITH x AS (...) DELETE ...`, `SELECT ... INTO`, `SELECT ... FOR UPDATE`, a stored procedure's EXEC or a
+# SET is refused too, and so is anything a mistake in this module or a new SQLAlchemy version might send.
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|`[^`]*`|\[[^\]]*\]")
+_CHANGES_DATA = re.compile(r"\b(INTO|FOR\s+UPDATE|FOR\s+SHARE|LOCK|UPDLOCK|XLOCK|HOLDLOCK|TABLOCKX)\b", re.I)
 _DATE_FIELDS = frozenset({"date_of_birth", "start_date", "end_date"})
 _TRUE = frozenset({"1", "y", "yes", "true", "t", "-1"})
 SEARCH_LIMIT = 50
@@ -195,8 +195,9 @@ class ApsClient(ClientSystem):
     # --- SQL plumbing ---
     def _guard(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
         self._stats["calls"] += 1
-        if not self._writing and _first_word(statement) in _WRITE_WORDS:
-            raise WritesDisabled(f"refused to send {_first_word(statement)} to APS: writes are off for this tenant")
+        if not self._writing and not _plain_select(statement):
+            raise WritesDisabled(f"refused to send {_first_word(statement) or 'a statement'} to APS: only SELECT is "
+                                 "sent outside a write the tenant allowed")
 
     def _table(self, name: str, columns: Iterable[str], types: Mapping[str, Any] | None = None) -> sa.TableClause:
         types = types or {}
@@ -594,6 +595,12 @@ class ApsClient(ClientSystem):
 def _first_word(statement: str) -> str:
     m = re.match(r"\s*(?:/\*.*?\*/\s*|--[^\n]*\n\s*)*([A-Za-z]+)", statement, re.S)
     return m.group(1).upper() if m else ""
+
+
+def _plain_select(statement: str) -> bool:
+    """A SELECT that neither stores its result (INTO) nor takes locks (FOR UPDATE / SHARE, LOCK IN SHARE MODE).
+    Quoted names and string literals are left out of the check (a column may be called "Lock")."""
+    return _first_word(statement) == "SELECT" and not _CHANGES_DATA.search(_QUOTED.sub("_", statement))
 
 
 def _first_line(exc: BaseException) -> str:

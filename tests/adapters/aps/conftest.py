@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -85,6 +87,94 @@ def aps_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         finally:
             with admin.begin() as conn:
                 conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+
+
+@contextmanager
+def readonly_login(url: str) -> Iterator[str]:
+    """A URL for the same APS database that can only read it, as the README (APS) tells a practice to connect: on
+    SQLite the file opened read-only (mode=ro), on PostgreSQL a role of its own with USAGE on the schema and
+    SELECT on its tables, on MariaDB a user with SELECT on the database. Dropped afterwards."""
+    u = sa.engine.make_url(engine_url(url))
+    name = f"aps_ro_{uuid.uuid4().hex[:10]}"
+    if u.get_backend_name() == "sqlite":
+        yield f"sqlite:///file:{u.database}?mode=ro&uri=true"
+        return
+    if u.get_backend_name() == "postgresql":
+        schema = u.query["options"].removeprefix("-csearch_path=")
+        grant = [f"CREATE ROLE {name} LOGIN", f"GRANT USAGE ON SCHEMA {schema} TO {name}",
+                 f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {name}"]
+        drop = [f"DROP OWNED BY {name}", f"DROP ROLE {name}"]
+    else:  # MariaDB ('%%': pymysql formats even a statement without parameters)
+        grant = [f"CREATE USER '{name}'@'%%'", f"GRANT SELECT ON `{u.database}`.* TO '{name}'@'%%'"]
+        drop = [f"DROP USER '{name}'@'%%'"]
+    admin = sa.create_engine(u)
+    try:
+        with admin.begin() as conn:
+            for statement in grant:
+                conn.exec_driver_sql(statement)
+        try:
+            yield u.set(username=name, password=None).render_as_string(hide_password=False)
+        finally:
+            with admin.begin() as conn:
+                for statement in drop:
+                    conn.exec_driver_sql(statement)
+    finally:
+        admin.dispose()
+
+
+@dataclass
+class StatementLog:
+    """Every statement sent to one database by any engine in the process (class-level SQLAlchemy events, so the
+    engines the code under test creates and disposes of are heard too); on SQLite also every statement the SQLite
+    library itself ran there (its trace callback: the driver's own BEGIN / COMMIT and the dialect's start-up
+    queries, which pass no SQLAlchemy event, included)."""
+
+    database: str
+    sqlite_file: str | None
+    sent: list[str] = field(default_factory=list)
+    traced: list[str] = field(default_factory=list)
+
+    def on_execute(self, conn: sa.Connection, cursor: object, statement: str, *args: object) -> None:
+        if _database_of(conn.engine.url) == self.database:
+            self.sent.append(statement)
+
+    def on_connect(self, dbapi_conn: object, record: object) -> None:
+        if self.sqlite_file is None or not hasattr(dbapi_conn, "set_trace_callback"):
+            return
+        files = [row[2] for row in dbapi_conn.execute("PRAGMA database_list")]  # type: ignore[attr-defined]
+        if self.sqlite_file in (os.path.realpath(f) for f in files if f):
+            dbapi_conn.set_trace_callback(self.traced.append)  # type: ignore[attr-defined]
+
+
+def _database_of(url: sa.URL) -> str:
+    return (url.database or "").removeprefix("file:") + "|" + str(url.query.get("options", ""))
+
+
+@contextmanager
+def statements_to(url: str) -> Iterator[StatementLog]:
+    """Record what reaches the database `url` names while the block runs (whatever login or engine is used)."""
+    u = sa.engine.make_url(engine_url(url))
+    sqlite_file = os.path.realpath(u.database.removeprefix("file:")) if u.get_backend_name() == "sqlite" else None
+    log = StatementLog(_database_of(u), sqlite_file)
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", log.on_execute)
+    sa.event.listen(sa.pool.Pool, "connect", log.on_connect)
+    try:
+        yield log
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", log.on_execute)
+        sa.event.remove(sa.pool.Pool, "connect", log.on_connect)
+
+
+@pytest.fixture
+def aps_readonly_login() -> object:
+    """`readonly_login` (a context manager: URL in, read-only login's URL out)."""
+    return readonly_login
+
+
+@pytest.fixture
+def aps_statements() -> object:
+    """`statements_to` (a context manager: URL in, the StatementLog of what reached that database out)."""
+    return statements_to
 
 
 @pytest.hookimpl(trylast=True)

@@ -152,9 +152,22 @@ def test_with_writes_off_only_select_statements_reach_the_database(standin: Stan
     aps.get_client(first.items[0].id)
     with pytest.raises(WritesDisabled):
         aps.update_client(first.items[0].id, {"phone": "1"})
-    # A write slipping past the port is stopped by the engine guard before the database sees it.
-    with pytest.raises(WritesDisabled), aps.engine.begin() as conn:
-        conn.execute(sa.text('UPDATE "Entity" SET "Phone" = NULL'))
+    # A write slipping past the port is stopped by the engine guard before the database sees it: anything but a
+    # plain SELECT, not only statements that start with a word that writes.
+    q = aps.engine.dialect.identifier_preparer.quote
+    before = entity_rows(standin)
+    for sneaky in (f"UPDATE {q('Entity')} SET {q('Phone')} = NULL",
+                   f"WITH x AS (SELECT 1 AS y) DELETE FROM {q('Entity')}",
+                   f"SELECT * INTO {q('EntityCopy')} FROM {q('Entity')}",
+                   f"SELECT * FROM {q('Entity')} FOR UPDATE",
+                   f"/* a comment first */ DELETE FROM {q('Entity')}",
+                   "SET @x = 1"):
+        with pytest.raises(WritesDisabled), aps.engine.begin() as conn:
+            conn.execute(sa.text(sneaky))
+    assert entity_rows(standin) == before
+    with aps.engine.connect() as conn:  # a column called "Lock" or "Into" is a name, not a lock
+        assert conn.execute(sa.text(f"SELECT {q('Name')} AS {q('Into')} FROM {q('Entity')} "
+                                    f"WHERE {q('Name')} = 'for update'")).all() == []
     assert len(sent) > 10
     assert [s for s in sent if not s.lstrip().upper().startswith("SELECT")] == []
     assert entity_rows(standin)[0]["Phone"] == first.items[0].phone or first.items[0].phone is None

@@ -37,7 +37,9 @@ def invoke(env: dict[str, str], *args: str) -> str:
     return result.output
 
 
-def test_the_commands_on_a_fresh_database(aps_url: str, tmp_path: Path) -> None:
+def test_the_commands_on_a_fresh_database(aps_url: str, tmp_path: Path, aps_readonly_login, aps_statements) -> None:  # type: ignore[no-untyped-def]
+    """The issue's sequence through the CLI, then connected (as the README advises for APS) with a login that can only
+    read: everything works, and every statement that reached the APS database was a SELECT."""
     env = {"SYNCWORKER_DATABASE_URL": f"sqlite:///{tmp_path / 'sw.db'}", "SYNCWORKER_SECRET_KEY": generate_key(),
            "SYNCWORKER_LOG_FORMAT": "text"}
     local = tmp_path / "local.csv"
@@ -47,18 +49,26 @@ def test_the_commands_on_a_fresh_database(aps_url: str, tmp_path: Path) -> None:
     invoke(env, "db", "upgrade")
     invoke(env, "tenants", "add", TENANT)
     invoke(env, "import", "clients", str(local), "--tenant", TENANT)
-    assert "writes: off" in invoke(env, "connect", "aps", "--tenant", TENANT, "--database-url", aps_url)
-    report = json.loads(invoke(env, "link-run", "--tenant", TENANT, "--system", "aps", "--json"))
-    assert report["status"] == "succeeded", report["message"]
+    with aps_readonly_login(aps_url) as read_only, aps_statements(aps_url) as log:
+        assert "writes: off" in invoke(env, "connect", "aps", "--tenant", TENANT, "--database-url", read_only)
+        report = json.loads(invoke(env, "link-run", "--tenant", TENANT, "--system", "aps", "--json"))
+        assert report["status"] == "succeeded", report["message"]
+        synced = json.loads(invoke(env, "sync", "--tenant", TENANT, "--system", "aps", "--json"))
+        again = json.loads(invoke(env, "sync", "--tenant", TENANT, "--system", "aps", "--json"))
     practice = generate_practice(120, 5)
     standin_ids = _ids(practice, aps_url)
     truth = {lid: standin_ids[rid] for lid, rid in practice.truth.items() if rid in standin_ids}
     linked = [(x["local_id"], x["remote_id"]) for x in report["linked"]]
     wrong = [pair for pair in linked if truth.get(pair[0]) != pair[1]]
     assert len(linked) >= 0.75 * len(truth) and wrong == []
-    synced = json.loads(invoke(env, "sync", "--tenant", TENANT, "--system", "aps", "--json"))
     assert synced["status"] == "succeeded" and synced["counts"]["created"] == len(linked)
     assert synced["counts"].get("remote_writes", 0) == 0  # writes are off
+    assert again["status"] == "succeeded" and again["counts"]["unchanged"] == len(linked)
+    assert again["counts"].get("created", 0) == 0 and again["counts"].get("remote_writes", 0) == 0
+    assert len(log.sent) > 20 and [s for s in log.sent if not s.lstrip().upper().startswith("SELECT")] == []
+    if aps_url.startswith("sqlite"):  # what SQLite itself ran: no BEGIN, no write; the dialect reads its isolation
+        assert len(log.traced) >= len(log.sent)
+        assert [s for s in log.traced if not s.startswith("SELECT") and s != "PRAGMA read_uncommitted"] == []
 
 
 def _ids(practice, aps_url: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
