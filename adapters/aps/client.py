@@ -257,6 +257,10 @@ class ApsClient(ClientSystem):
     def _full(self, after: Any) -> Iterator[Page[ClientProfile]]:
         m, t = self.mapping, self._clients_table()
         key = t.c[m.key]
+        # Where the next incremental read starts, on the modified column's clock: the newest change before this
+        # read began (a change made while it runs is newer), less the overlap. Not the worker's clock, which
+        # may not agree with the practice's server.
+        next_cursor = self._newest_change() if after is None and m.modified and _PAGES_CARRY_CURSOR else None
         while True:
             q = sa.select(t).order_by(key).limit(m.page_size)
             if after is not None:
@@ -267,9 +271,20 @@ class ApsClient(ClientSystem):
                         if m.include_archived_in_full_read or p.status != ClientStatus.ARCHIVED]
             last = len(rows) < m.page_size
             after = rows[-1][m.key] if rows else after
-            yield Page(profiles, checkpoint=None if last else f"key:{json.dumps(after)}")
+            page = Page(profiles, checkpoint=None if last else f"key:{json.dumps(after)}")
+            if last and next_cursor is not None:
+                page.next_cursor = next_cursor  # type: ignore[attr-defined]
+            yield page
             if last:
                 return
+
+    def _newest_change(self) -> datetime | None:
+        m, t = self.mapping, self._clients_table()
+        assert m.modified is not None
+        newest = self._rows(sa.select(sa.func.max(t.c[m.modified]).label("newest")))[0]["newest"]
+        if isinstance(newest, str):  # SQLite hands back an aggregate of a DATETIME column as text
+            newest = datetime.fromisoformat(newest)
+        return self._utc(_naive(newest)) - self._overlap if isinstance(newest, datetime) else None
 
     def _since(self, since: datetime) -> Iterator[Page[ClientProfile]]:
         m, t = self.mapping, self._clients_table()

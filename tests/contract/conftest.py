@@ -9,7 +9,8 @@ import pytest
 from tests.contract.harness import HARNESSES, SystemHarness
 
 
-@pytest.fixture(params=HARNESSES, ids=lambda h: h.name)
+@pytest.fixture(params=[pytest.param(h, id=h.name, marks=[getattr(pytest.mark, m) for m in h.marks])
+                        for h in HARNESSES])
 def system(request: pytest.FixtureRequest) -> Iterator[SystemHarness]:
     harness = request.param()
     harness.start()

@@ -33,6 +33,7 @@ _names = itertools.count(1)
 class SystemHarness(ABC):
     name: ClassVar[str]
     http: ClassVar[bool] = True  # the adapter talks HTTP to its simulator
+    marks: ClassVar[tuple[str, ...]] = ()  # pytest marks of the servers it needs (postgres, mariadb)
 
     adapter: ClientSystem
 
@@ -202,12 +203,14 @@ class XpmHarness(LoopbackHarness):
 
 
 class ApsHarness(SystemHarness):
-    """APS is a SQL database, not an API: the stand-in on SQLite, the adapter with writes allowed for email
-    (so the update cases run), no HTTP cases. A "call" is a query on the clients table (a page of a listing, a
-    read by id); the address rows each page also reads are part of that call."""
+    """APS is a SQL database, not an API: the stand-in on SQLite (and, in the subclasses, on PostgreSQL and
+    MariaDB: the same contract on three dialects shows the mapping and the SQL are dialect-neutral), the adapter
+    with writes allowed for email (so the update cases run), no HTTP cases. A "call" is a query on the clients
+    table (a page of a listing, a read by id); the address rows each page also reads are part of that call."""
 
     name = "aps"
     http = False
+    dialect = "sqlite"
 
     def start(self) -> None:
         import tempfile
@@ -222,22 +225,78 @@ class ApsHarness(SystemHarness):
         self._tmp = tempfile.TemporaryDirectory()
         self._offset = 0.0
         self._base = datetime.now(UTC)
-        self.standin, _ = build(f"sqlite:///{self._tmp.name}/aps.db", RECORDS, 47)
-        self.standin.clock = self.now
-        mapping = ApsMapping.parse(DEFAULT_MAPPING_FILE.read_text().replace("page_size: 500", f"page_size: {PAGE_SIZE}"))
-        self.adapter = ApsClient(self.standin.url, mapping, writable_fields={"email"})
+        self._drop: Any = None
+        url = self._database()
+        try:
+            self.standin, _ = build(url, RECORDS, 47)
+            self.standin.clock = self.now
+            mapping = ApsMapping.parse(DEFAULT_MAPPING_FILE.read_text()
+                                       .replace("page_size: 500", f"page_size: {PAGE_SIZE}"))
+            self.adapter = ApsClient(self.standin.url, mapping, writable_fields={"email"})
+        except BaseException:
+            self._cleanup()
+            raise
         self._statements = 0
+        clients = f"FROM {self.adapter.engine.dialect.identifier_preparer.quote('Entity')}"
 
         def count(conn: object, cursor: object, statement: str, *_: object) -> None:
-            if 'FROM "Entity"' in statement:
+            if clients in statement:
                 self._statements += 1
 
         sa.event.listen(self.adapter.engine, "before_cursor_execute", count)
 
+    # On a server: (env var of its URL, the default URL, create and drop a schema / database {name}).
+    server: ClassVar[tuple[str, str, str, str] | None] = None
+
+    @staticmethod
+    def url_for(url: Any, name: str) -> Any:
+        """The server URL pointed at the schema or database `name`."""
+        return url
+
+    def _database(self) -> str:
+        """SQLite in the temporary folder, or a schema or database of its own on the server (skipped when the
+        server is unreachable, failed in CI)."""
+        import os
+        import uuid
+
+        import pytest
+        import sqlalchemy as sa
+
+        from adapters.aps.client import engine_url
+
+        if self.server is None:
+            return f"sqlite:///{self._tmp.name}/aps.db"
+        env, default, create, drop = self.server
+        admin_url = os.environ.get(env, default)
+        name = f"aps_contract_{uuid.uuid4().hex[:8]}"
+        admin = sa.create_engine(engine_url(admin_url), connect_args={"connect_timeout": 3})
+        try:
+            with admin.begin() as conn:
+                conn.exec_driver_sql(create.format(name=name))
+        except sa.exc.OperationalError as exc:
+            admin.dispose()
+            reason = f"{self.dialect} not reachable at {admin_url}: {str(exc.orig).splitlines()[0]}"
+            if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+                pytest.fail(reason, pytrace=False)
+            pytest.skip(reason)
+
+        def dropped() -> None:
+            with admin.begin() as conn:
+                conn.exec_driver_sql(drop.format(name=name))
+            admin.dispose()
+
+        self._drop = dropped
+        return self.url_for(sa.engine.make_url(engine_url(admin_url)), name).render_as_string(hide_password=False)
+
+    def _cleanup(self) -> None:
+        if self._drop is not None:
+            self._drop()
+        self._tmp.cleanup()
+
     def stop(self) -> None:
         self.adapter.close()
         self.standin.dispose()
-        self._tmp.cleanup()
+        self._cleanup()
 
     def _rows(self) -> list[dict]:
         import sqlalchemy as sa
@@ -272,5 +331,25 @@ class ApsHarness(SystemHarness):
         return self._statements
 
 
+class ApsPostgresHarness(ApsHarness):
+    name, dialect, marks = "aps-postgresql", "postgresql", ("postgres",)
+    server = ("SYNCWORKER_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test", "CREATE SCHEMA {name}",
+              "DROP SCHEMA IF EXISTS {name} CASCADE")
+
+    @staticmethod
+    def url_for(url: Any, name: str) -> Any:
+        return url.update_query_dict({"options": f"-csearch_path={name}"})
+
+
+class ApsMariadbHarness(ApsHarness):
+    name, dialect, marks = "aps-mariadb", "mariadb", ("mariadb",)
+    server = ("SYNCWORKER_TEST_MARIADB_URL", "mysql://root@127.0.0.1:3306/test",
+              "CREATE DATABASE {name} CHARACTER SET utf8mb4", "DROP DATABASE IF EXISTS {name}")
+
+    @staticmethod
+    def url_for(url: Any, name: str) -> Any:
+        return url.set(database=name).update_query_dict({"charset": "utf8mb4"})
+
+
 # The systems under the contract. Append a harness here.
-HARNESSES: list[type[SystemHarness]] = [XeroHarness, XpmHarness, ApsHarness]
+HARNESSES: list[type[SystemHarness]] = [XeroHarness, XpmHarness, ApsHarness, ApsPostgresHarness, ApsMariadbHarness]

@@ -41,7 +41,7 @@ def test_a_listing_resumed_from_a_checkpoint_continues_where_it_stopped(system: 
 
 
 def test_an_incremental_read_returns_what_changed_archived_included(system: SystemHarness) -> None:
-    need(system, "incremental", "deletes")
+    need(system, "incremental")
     edited, archived, *_ = sorted(system.active_ids())
     system.advance(3600)
     since = system.now()
@@ -164,9 +164,9 @@ def test_server_errors_and_resets_are_retried(system: SystemHarness, kind: str) 
 def test_the_last_page_sets_the_next_cursor_and_an_incremental_read_from_it_sees_later_edits(
         system: SystemHarness) -> None:
     """The shared pull loop stores `Page.next_cursor` and never parses a checkpoint: the adapter says where the
-    next incremental read starts, on the system's own clock, and reading from there misses nothing after it.
-    (APS keeps its cursor in its checkpoints, on the practice database's clock: HTTP systems only.)"""
-    need(system, "http", "incremental")
+    next incremental read starts, on the system's own clock (APS: the practice database's), and reading from
+    there misses nothing after it."""
+    need(system, "incremental")
     pages = list(system.adapter.iter_client_pages())
     cursor = pages[-1].next_cursor
     assert cursor is not None and cursor.tzinfo is not None
