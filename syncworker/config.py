@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -299,8 +300,14 @@ def normalise_database_url(url: str, fail: Any = None) -> str:
     return url
 
 
+# A password in the query string: ?password=..., SQL Server's odbc_connect=...PWD%3D...%3B, libpq's sslpassword.
+_QUERY_SECRET = re.compile(r"(?i)((?:[?&;]|%3B)(?:ssl)?(?:password|passwd|pwd)(?:=|%3D))[^&;]*?(?=&|;|%3B|$)")
+
+
 def redact_url(url: str) -> str:
-    """`url` with the password of its user:password@host hidden, for messages, `info` and audit entries."""
+    """`url` with its passwords hidden (user:password@host, and password / pwd in the query string), for
+    messages, `info` and audit entries."""
+    url = _QUERY_SECRET.sub(r"\1***", url)
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)
         creds, host = rest.rsplit("@", 1)

@@ -41,6 +41,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from adapters.aps.mapping import ADDRESS_KINDS, ApsMapping, MappingError
 from adapters.base import Capabilities, ClientSystem, Page
 from adapters.errors import NotFound, ReadOnly, RemoteRejected, TransientError
+from syncworker.config import redact_url
 from syncworker.domain.profile import (
     Address,
     ClientGroup,
@@ -83,10 +84,8 @@ def engine_url(url: str) -> str:
 
 
 def redact(url: str) -> str:
-    try:
-        return sa.engine.make_url(engine_url(url)).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - a URL we cannot parse is shown by its scheme only
-        return url.split("://", 1)[0] + "://…"
+    """The URL for a message: its passwords hidden, in the user part and in the query string (odbc_connect)."""
+    return redact_url(url)
 
 
 def create_aps_engine(url: str) -> Engine:

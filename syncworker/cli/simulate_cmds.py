@@ -177,7 +177,11 @@ def aps(database_url: str, clients: int, seed: int, country: str, replace: bool,
     if write_local:
         click.echo(f"Local clients CSV: {write_local} ({len(practice.local)} records)")
     click.echo("Connect a tenant to it:")
-    click.echo(f"  syncworker connect aps --tenant NAME --database-url '{database_url}'")
+    if info["database"] == database_url:
+        click.echo(f"  syncworker connect aps --tenant NAME --database-url '{database_url}'")
+    else:  # the URL holds a password: it stays off the screen (and out of shell history)
+        click.echo("  syncworker connect aps --tenant NAME --database-url -")
+        click.echo(f"  and give it the URL on standard input: {info['database']} with its password")
 
 
 def _announce_and_serve(sim, info: dict, as_json: bool, system: str, headline: str, notes: list[str]) -> None:

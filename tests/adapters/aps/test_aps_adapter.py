@@ -202,3 +202,18 @@ def test_allowed_fields_are_written_in_one_transaction(standin: StandIn) -> None
 def test_writes_name_only_fields_the_mapping_can_write(standin: StandIn) -> None:
     with pytest.raises(MappingError, match="status"):
         ApsClient(standin.url, writable_fields={"status"})
+
+
+@pytest.mark.parametrize("url", [
+    "mssql+pymssql://aps_reader:s3cret@practice-sql:1433/APS",
+    "mssql+pyodbc://aps_reader:s3cret@practice-sql/APS?driver=ODBC+Driver+18+for+SQL+Server&Encrypt=yes",
+    "mssql+pyodbc:///?odbc_connect=DRIVER%3D%7BODBC+Driver+18+for+SQL+Server%7D%3BSERVER%3Dpractice-sql%3B"
+    "UID%3Daps_reader%3BPWD%3Ds3cret%3BEncrypt%3Dyes",
+    "postgresql://practice-db/aps?user=aps_reader&password=s3cret&sslmode=require",
+])
+def test_a_database_url_is_shown_without_its_password(url: str) -> None:
+    from adapters.aps.client import redact
+
+    shown = redact(url)
+    assert "s3cret" not in shown and "***" in shown
+    assert "practice-" in shown  # where it points stays readable

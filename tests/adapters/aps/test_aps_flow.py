@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -285,3 +286,35 @@ def test_local_connections_and_groups_stay_local_with_a_read_only_aps(world: tup
         assert link_report.status == "succeeded" and link_report.errors == []
     with ctx.db.session() as s:  # nothing was written to APS, so nothing is in the log as written there
         assert s.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(AuditEntry.target == "aps")) == audited
+
+
+@pytest.mark.postgres
+def test_simulate_aps_keeps_the_password_of_its_url_off_the_screen(_aps_pg_admin: sa.Engine, tmp_path: Path) -> None:
+    """A URL that holds a password is printed with the password hidden, and the hint reads it from standard input
+    (PostgreSQL trusts loopback here, so the password is carried but never checked)."""
+    schema = f"aps_{uuid.uuid4().hex[:10]}"
+    with _aps_pg_admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+        user = conn.exec_driver_sql("SELECT current_user").scalar()
+    url = (_aps_pg_admin.url.set(username=user, password="s3cret-Pw")
+           .update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False))
+    env = {"SYNCWORKER_DATABASE_URL": f"sqlite:///{tmp_path / 'sw.db'}", "SYNCWORKER_SECRET_KEY": generate_key()}
+    try:
+        shown = invoke(env, "simulate", "aps", "--database-url", url, "--clients", "20", "--seed", "2")
+        assert "s3cret-Pw" not in shown and f"{user}:***@" in shown
+        assert "--database-url -\n" in shown
+        invoke(env, "db", "upgrade")
+        invoke(env, "tenants", "add", TENANT)
+        result = CliRunner().invoke(cli, ["connect", "aps", "--tenant", TENANT, "--database-url", "-"], env=env,
+                                    input=url + "\n", catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        assert "writes: off" in result.output and "s3cret-Pw" not in result.output
+        db = Database(env["SYNCWORKER_DATABASE_URL"])
+        with db.session() as s:  # the audit entry and the connection's label name the database, not its password
+            audit = s.scalar(sa.select(AuditEntry).where(AuditEntry.entity == "credentials"))
+            label = s.scalar(sa.select(TenantSystem.remote_tenant_id).where(TenantSystem.system == "aps"))
+        db.dispose()
+        assert "s3cret-Pw" not in json.dumps(audit.after) and "s3cret-Pw" not in label
+    finally:
+        with _aps_pg_admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
