@@ -1,7 +1,8 @@
 """Link quality with APS against XPM on the same generated practice: one link run each, on a fresh syncworker
 database (SQLite file), XPM through its simulator over real sockets, APS through its stand-in database on
-each dialect. Scored with the generator's answer key: linked (right / wrong), to review (right pair or not),
-merge required, and the true pairs whose remote record is in the listing but were not linked.
+each dialect. Scored with the generator's answer key: linked (right / twin / wrong), to review (right pair, a twin
+of it: another record of the same client in the remote list, or neither), merge required, and the true pairs
+whose remote record is in the listing but were not linked.
 
     PYTHONPATH=. .venv/bin/python benchmarks/aps_link_quality.py [--clients 1000] [--seed 7]
         [--dialects sqlite,postgresql,mariadb]
@@ -94,6 +95,8 @@ def score(report: LinkRunReport, truth: dict[str, str], listed: set[str],
     return {"status": report.status, "linked": len(linked), "right": linked_ok, "twin": twin,
             "wrong": len(linked) - linked_ok - twin,
             "review": len(review), "review_right": sum(1 for lid, rid in review if truth.get(lid) == rid),
+            "review_twin": sum(1 for lid, rid in review
+                               if truth.get(lid) != rid and rid in twins.get(truth.get(lid, ""), ())),
             "merge_req": len(report.merge_required), "true_pairs": len(reachable),
             "missed": len(reachable - {lid for lid, _ in linked})}
 
@@ -131,7 +134,8 @@ def main() -> None:
                 rows.append((f"aps ({dialect})", score(report, standin.truth, listed, twins), time.perf_counter() - t))
                 standin.dispose()
                 ctx.db.dispose()
-    cols = ("status", "linked", "right", "twin", "wrong", "review", "review_right", "merge_req", "true_pairs", "missed")
+    cols = ("status", "linked", "right", "twin", "wrong", "review", "review_right", "review_twin", "merge_req",
+            "true_pairs", "missed")
     print(f"link quality, {args.clients} clients, seed {args.seed} (one link run on a fresh database)")
     print(f"{'system':<20}" + "".join(f"{c:>13}" for c in cols) + f"{'seconds':>10}")
     for label, s, took in rows:
