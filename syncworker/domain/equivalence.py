@@ -55,7 +55,9 @@ _COUNTRY_ALIASES = {
     "aus": "AU", "commonwealth of australia": "AU", "nzl": "NZ", "aotearoa": "NZ", "aotearoa new zealand": "NZ",
     "gbr": "GB", "can": "CA", "irl": "IE", "zaf": "ZA", "sgp": "SG", "hkg": "HK", "ind": "IN", "chn": "CN",
     "fji": "FJ", "png": "PG", "deu": "DE", "fra": "FR", "jpn": "JP", "mys": "MY", "idn": "ID", "phl": "PH",
-    "south korea": "KR", "korea": "KR", "republic of korea": "KR", "holland": "NL", "the netherlands": "NL",
+    "south korea": "KR", "korea": "KR", "republic of korea": "KR", "korea republic of": "KR", "holland": "NL",
+    "the netherlands": "NL", "viet nam": "VN", "russian federation": "RU", "hong kong sar china": "HK",
+    "united kingdom of great britain and northern ireland": "GB",
 }
 
 
@@ -83,8 +85,9 @@ def country(value: Any) -> str | None:
     t = text(value)
     if t is None:
         return None
-    folded = _fold(t)
-    return _country_names().get(folded) or _country_names().get(folded.removeprefix("the ")) or folded
+    folded, names = _fold(t), _country_names()
+    acronym = folded.replace(" ", "") if re.fullmatch(r"(?:\w )+\w", folded) else None  # U.S.A., U.K.
+    return names.get(folded) or names.get(folded.removeprefix("the ")) or names.get(acronym or "") or folded
 
 
 # --- regions (states) ------------------------------------------------------------------------------------
@@ -102,6 +105,16 @@ def region(value: Any) -> str | None:
         return None
     folded = _fold(t)
     return _REGIONS.get(folded, folded)
+
+
+_PLACE_WORDS = {"saint": "st", "mount": "mt", "fort": "ft"}
+
+
+def place(value: Any) -> str | None:
+    """A suburb or town: case, accents and punctuation do not count, nor `Saint`/`St`, `Mount`/`Mt`
+    (`St Kilda` = `Saint Kilda`, `Mt Eden` = `Mount Eden`)."""
+    folded = person_name(value)
+    return None if folded is None else " ".join(_PLACE_WORDS.get(w, w) for w in folded.split())
 
 
 # --- phones, emails, websites, identifiers ---------------------------------------------------------------
@@ -144,9 +157,9 @@ def iso_date(value: Any) -> str | None:
     t = text(value)
     if t is None:
         return None
-    m = re.match(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ]00:00(?::00(?:\.0+)?)?(?:Z|[+-]00:?00)?)?$", t)
-    if m:
-        return f"{m.group(1)}-{m.group(2)}-{m.group(3)}"
+    m = re.match(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ]00:00(?::00(?:\.0+)?)?(?:Z|[+-]\d\d:?\d\d)?)?$", t)
+    if m:  # a date-time at midnight, in whatever zone it was written, is that day
+        return f"{m.group(1)}-{int(m.group(2)):02d}-{int(m.group(3)):02d}"
     m = re.match(r"^(\d{1,2})/(\d{1,2})/(\d{4})$", t)  # d/m/yyyy, as AU and NZ write dates
     if m:
         return f"{m.group(3)}-{int(m.group(2)):02d}-{int(m.group(1)):02d}"
@@ -156,7 +169,7 @@ def iso_date(value: Any) -> str | None:
 # --- names ----------------------------------------------------------------------------------------------
 
 _LEGAL = (
-    (r"\bproprietary\b", "pty"), (r"\blimited\b", "ltd"), (r"\bincorporated\b", "inc"), (r"\bcompany\b", "co"),
+    (r"\bp/l\b", "pty ltd"), (r"\bproprietary\b", "pty"), (r"\blimited\b", "ltd"), (r"\bincorporated\b", "inc"), (r"\bcompany\b", "co"),
     (r"\bcorporation\b", "corp"), (r"\band\b", "&"),
 )
 _BUSINESS_WORDS = re.compile(r"\b(pty|ltd|inc|co|corp|llc|plc|trust|fund|partnership|group|holdings|t/as)\b")
@@ -169,6 +182,7 @@ def person_name(value: Any) -> str | None:
 
 
 _TRUST_WORDING = re.compile(r"^(?:the )?(?:(?:the )?trustees? for|t/f|atf) (?:the )?|^the (?=.* trust$)|(?<= trust) the$")
+_TITLE = re.compile(r"^(?:mr|mrs|ms|miss|mx|dr) (?=\w+ \w)")  # "Mr Shane Ward"; never "Dr Lee" alone
 _INITIAL = re.compile(r"(?<=\w\w) \w\b(?! &| and\b)|(?<=\w\w) \w(?= &| and\b)")
 
 
@@ -192,8 +206,8 @@ def client_name(value: Any) -> str | None:
     folded = _SPACES.sub(" ", folded).strip()
     if folded.endswith(" trust") or " trust " in f"{folded} ":
         folded = _TRUST_WORDING.sub("", folded).strip()
-    elif not _BUSINESS_WORDS.search(folded):  # a person's initials, never a business's ("A & B Plumbing")
-        folded = _INITIAL.sub("", folded)
+    elif not _BUSINESS_WORDS.search(folded):  # a person's title and initials, never a business's ("A & B Plumbing")
+        folded = _INITIAL.sub("", _TITLE.sub("", folded))
     return folded or None
 
 
@@ -205,8 +219,9 @@ _STREET_TYPES = {
     "close": "cl", "boulevard": "blvd", "circuit": "cct", "square": "sq", "esplanade": "esp", "grove": "gr",
     "way": "way", "mount": "mt", "saint": "st", "north": "n", "south": "s", "east": "e", "west": "w",
     "level": "lvl", "suite": "ste", "apartment": "unit", "apt": "unit", "flat": "unit", "u": "unit",
-    "pobox": "po box",
+    "pobox": "po box", "corner": "cnr", "and": "&",
 }
+_UNIT_SLASH = re.compile(r"^(?:unit|ste|u)\s*(\w+)\s*/\s*(?=\d)")
 _UNIT_FORMS = (
     re.compile(r"^(?:unit|ste)\s*(\w+)\s*,?\s*(\d+\w*\s.*)$"),  # unit 3, 12 x st / unit 3 12 x st
     re.compile(r"^(\w+)\s*/\s*(\d+\w*\s.*)$"),  # 3/12 x st
@@ -235,6 +250,7 @@ def street_key(line1: Any, line2: Any = None, *, city: Any = None) -> str | None
         return None
     joined = " ".join(_street_words(x) for x in lines)
     joined = _SPACES.sub(" ", joined.replace(" , ", " ").replace(",", " ")).strip()
+    joined = _UNIT_SLASH.sub(r"\1/", joined)  # unit 3/12 x st, u3/12 x st
     for form in _UNIT_FORMS:
         m = form.match(joined)
         if m:
@@ -263,7 +279,7 @@ _BY_FIELD: dict[str, Callable[[Any], str | None]] = {
     "name": client_name, "given_name": person_name, "middle_name": person_name, "family_name": person_name,
     "email": email, "website": website, "date_of_birth": iso_date,
     "tax_number": identifier, "business_number": identifier, "company_number": identifier, "postcode": identifier,
-    "country": country, "region": region, "city": person_name,
+    "country": country, "region": region, "city": place,
     "line1": lambda v: street_key(v), "line2": lambda v: street_key(v),
     "status": lambda v: (text(v) or "").casefold() or None,
 }

@@ -14,7 +14,8 @@ MANUAL = FieldRule(Direction.BOTH, Policy.MANUAL, Policy.MANUAL)
 
 @pytest.mark.parametrize(("a", "b"), [
     ("AU", "Australia"), ("au", "AUSTRALIA"), ("Australia ", "aus"), ("NZ", "New Zealand"), ("UK", "United Kingdom"),
-    ("GB", "united kingdom"), ("USA", "United States"), ("The Netherlands", "NL"),
+    ("GB", "united kingdom"), ("USA", "United States"), ("The Netherlands", "NL"), ("U.S.A.", "US"), ("U.K.", "GB"),
+    ("Viet Nam", "Vietnam"), ("Korea, Republic of", "KR"),
 ])
 def test_countries_by_code_name_and_case(a: str, b: str) -> None:
     assert eq.same("address.country", a, b)
@@ -48,7 +49,8 @@ def test_emails_by_case_only() -> None:
     ("Ward, Shane", "Shane Ward"), ("shane  WARD", "Shane Ward"), ("Zoë Lee", "Zoe Lee"),
     ("Acme Pty. Ltd.", "ACME PTY LTD"), ("Acme Proprietary Limited", "Acme Pty Ltd"), ("Smith and Jones", "Smith & Jones"),
     ("The Trustee for the Ward Family Trust", "Ward Family Trust"), ("Ward Family Trust (The)", "T/F Ward Family Trust"),
-    ("Shane A. Ward", "Shane Ward"), ("Ward, Shane A. & Mary B.", "Shane & Mary Ward"),
+    ("Shane A. Ward", "Shane Ward"), ("Ward, Shane A. & Mary B.", "Shane & Mary Ward"), ("Mr Shane Ward", "Shane Ward"),
+    ("Mrs Mary Ward", "Ward, Mary"), ("Ward Pty Ltd", "Ward P/L"),
 ])
 def test_client_names(a: str, b: str) -> None:
     assert eq.same("name", a, b)
@@ -57,7 +59,7 @@ def test_client_names(a: str, b: str) -> None:
 @pytest.mark.parametrize(("a", "b"), [
     ("Shane Ward", "Shane Warde"), ("Shane Ward", "Shayne Ward"), ("Smith, Jones & Co", "Jones & Co Smith"),
     ("Acme Pty Ltd", "Acme"), ("Jo Ward", "Joanne Ward"), ("A & B Plumbing", "B Plumbing"),
-    ("Ward Family Trust", "Warde Family Trust"),
+    ("Ward Family Trust", "Warde Family Trust"), ("Dr Lee", "Lee"), ("Dr Lee Dental Pty Ltd", "Lee Dental Pty Ltd"),
 ])
 def test_different_names_stay_different(a: str, b: str) -> None:
     assert not eq.same("name", a, b)
@@ -76,6 +78,8 @@ def test_person_name_parts_by_case_and_whitespace() -> None:
     (("Level 5", "12 Smith Rd"), ("Level 5\n12 Smith Road", None)),
     (("12 Smith Road", None), ("12 smith rd", "Parramatta")),  # the suburb typed into the street as well
     (("PO Box 42", None), ("P.O. Box 42", None)),
+    (("Unit 3/12 Smith St", None), ("3/12 Smith Street", None)), (("U3/12 Smith St", None), ("3 / 12 Smith St", None)),
+    (("Cnr George and King Sts", None), ("Corner George & King Sts", None)),
 ])
 def test_streets_by_meaning(a: tuple[str, str | None], b: tuple[str, str | None]) -> None:
     assert eq.street_key(*a, city="Parramatta") == eq.street_key(*b, city="Parramatta")
@@ -85,6 +89,12 @@ def test_different_streets_stay_different() -> None:
     assert eq.street_key("12 Smith St") != eq.street_key("14 Smith St")
     assert eq.street_key("12 Smith St") != eq.street_key("12 Smith Rd")
     assert eq.street_key("Unit 3, 12 Smith St") != eq.street_key("12 Smith St")
+    assert eq.street_key("12/3 Smith St") != eq.street_key("3/12 Smith St")
+
+
+def test_suburbs_by_meaning() -> None:
+    assert eq.same("address.city", "St Kilda", "SAINT KILDA") and eq.same("postal_address.city", "Mt Eden", "Mount Eden")
+    assert not eq.same("address.city", "Mt Eden", "Eden")
 
 
 def test_regions_and_postcodes() -> None:
@@ -93,9 +103,14 @@ def test_regions_and_postcodes() -> None:
 
 
 @pytest.mark.parametrize("value", [date(1980, 2, 29), datetime(1980, 2, 29), "1980-02-29", "1980-02-29T00:00:00",
-                                   "29/02/1980"])
+                                   "29/02/1980", "1980-02-29T00:00:00+10:00", "1980-2-29"])
 def test_dates(value: object) -> None:
     assert eq.canonical("date_of_birth", value) == "1980-02-29"
+
+
+def test_a_time_of_day_is_not_a_date() -> None:
+    assert not eq.same("date_of_birth", "1980-02-29T10:00:00", "1980-02-29")
+    assert not eq.same("date_of_birth", "1980-02-29", "1980-02-28")
 
 
 def test_blank_is_blank() -> None:
