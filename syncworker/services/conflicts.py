@@ -17,11 +17,14 @@ from sqlalchemy.orm import Session
 from syncworker.domain.profile import SYNCABLE_FIELDS
 from syncworker.domain.sync import decode, encode, normalise, value_hash
 from syncworker.services.context import ServiceContext
+from syncworker.services.relationship_store import CONFLICT_PREFIX
+from syncworker.services.relationship_sync import settle_relationship_conflict
 from syncworker.services.sync_store import column_value, local_column
+from syncworker.services.systems import UnknownSystem, check_system
 from syncworker.services.tenants import get_tenant
 from syncworker.store.db import Database
 from syncworker.store.mapping import json_ready
-from syncworker.store.models import AuditEntry, Client, FieldSyncState, Link, SyncConflict
+from syncworker.store.models import AuditEntry, Client, FieldSyncState, JobRun, Link, SyncConflict
 from syncworker.store.types import utcnow
 
 TAKES = ("local", "remote")
@@ -89,52 +92,21 @@ def resolve_conflict(ctx: ServiceContext, tenant_name: str, conflict_id: int, *,
                      value: Any = None, actor: str = "operator") -> dict[str, Any]:
     """Settle a conflict with the local value, the remote value (`take`) or a value of the operator's own
     (`value`). Returns the conflict as resolved; the next sync propagates it. Relationship conflicts
-    (queued by the relationship sync in the same table) are handed to it."""
+    (queued by the relationship sync in the same table) are settled as the relationship sync reads them."""
     if (take is None) == (value is None):
         raise ConflictError("give exactly one of --take local|remote or --value")
     if take is not None and take not in TAKES:
         raise ConflictError(f"--take must be one of {', '.join(TAKES)}")
     with ctx.db.session() as s:
         tenant = get_tenant(s, tenant_name)
-        c = s.get(SyncConflict, conflict_id)
-        if c is None or c.tenant_id != tenant.id:
+        row = s.execute(_select(tenant.id, status=None, system=None, client=None, field=None, run_id=None)
+                        .where(SyncConflict.id == conflict_id)).first()
+        if row is None:
             raise ConflictError(f"no conflict with id {conflict_id} in this tenant")
-        profile_field = c.field in SYNCABLE_FIELDS
-    if not profile_field:
-        return _resolve_other(ctx, tenant_name, conflict_id, take, actor)
-    with ctx.db.session() as s:
-        tenant = get_tenant(s, tenant_name)
-        c = s.get(SyncConflict, conflict_id)
-        assert c is not None
-        if c.status != "open":
-            raise ConflictError(f"conflict {conflict_id} is already resolved ({c.resolution} by {c.resolved_by})")
-        link = s.get(Link, c.link_id)
-        client = s.get(Client, link.client_id) if link else None
-        if link is None or client is None:
-            raise ConflictError(f"conflict {conflict_id} belongs to a link that no longer exists")
-        column = local_column(c.field)
-        current = getattr(client, column)
-        # "local" keeps the record as it is now (it may have moved on since the conflict was queued);
-        # "remote" takes the value the conflict saw, which is also the base set below.
-        chosen = current if take == "local" else decode(c.remote_value) if take == "remote" else value
-        try:
-            new_value = column_value(c.field, chosen)
-        except ValueError as exc:
-            raise ConflictError(f"not a valid {c.field}: {exc}") from None
-        if normalise(c.field, current) != normalise(c.field, new_value):
-            setattr(client, column, new_value)
-            s.add(AuditEntry(tenant_id=tenant.id, actor=actor, origin="operator", target="local", entity="client",
-                             entity_id=client.external_id, action="update",
-                             before=json_ready({c.field: current}), after=json_ready({c.field: new_value})))
-        _set_base(s, c)
-        link.last_pushed_version = None  # the pair is merged on the next sync, whatever else changed
-        c.status, c.resolution, c.resolved_by, c.resolved_at = "resolved", take or "custom", actor, utcnow()
-        c.resolved_value = encode(new_value)
-        s.add(AuditEntry(tenant_id=tenant.id, actor=actor, origin="operator", target="local", entity="conflict",
-                         entity_id=str(c.id), action="resolve", before=None,
-                         after={"field": c.field, "resolution": c.resolution, "value": decode(c.resolved_value)}))
-        s.flush()
-        return conflict_dict(c, link, client)
+        c, link, client = row
+        if c.field not in SYNCABLE_FIELDS and take is None:
+            raise ConflictError("a relationship conflict is settled with --take local|remote, not a value")
+        return _settle(s, c, link, client, take, value, actor)
 
 
 def resolve_many(ctx: ServiceContext, tenant_name: str, take: str, *, client: str | None = None,
@@ -142,16 +114,19 @@ def resolve_many(ctx: ServiceContext, tenant_name: str, take: str, *, client: st
                  all_open: bool = False, actor: str = "operator") -> dict[str, Any]:
     """Take one side for every open conflict chosen by client (local id), field, run and/or system
     (`all_open` when none of them: every open conflict of the tenant). Each conflict is settled and audited
-    as `resolve_conflict` does, and the whole decision is one more audit entry naming what was chosen."""
+    as `resolve_conflict` does, and the whole decision is one more audit entry naming what was chosen, all
+    in one transaction: a bulk resolution is applied whole or not at all. A filter that names nothing in the
+    tenant (an unknown client, field, run or system) is refused rather than settling nothing."""
     if take not in TAKES:
         raise ConflictError(f"take must be one of {', '.join(TAKES)}")
     chosen = {"client": client, "field": field, "run_id": run_id, "system": system}
     if all(v is None for v in chosen.values()) and not all_open:
         raise ConflictError("say which conflicts: a client, a field, a run or a system (or all open conflicts)")
-    rows = list_conflicts(ctx.db, tenant_name, status="open", **chosen)
-    resolved = [resolve_conflict(ctx, tenant_name, c["id"], take=take, actor=actor) for c in rows]
     with ctx.db.session() as s:
         tenant = get_tenant(s, tenant_name)
+        _check_filters(s, tenant.id, **chosen)
+        rows = s.execute(_select(tenant.id, status="open", **chosen)).all()
+        resolved = [_settle(s, c, link, row, take, None, actor) for c, link, row in rows]
         s.add(AuditEntry(tenant_id=tenant.id, actor=actor, origin="operator", target="local", entity="conflict",
                          entity_id="bulk", action="resolve_bulk", before=None,
                          after={"take": take, **{k: v for k, v in chosen.items() if v is not None},
@@ -160,22 +135,60 @@ def resolve_many(ctx: ServiceContext, tenant_name: str, take: str, *, client: st
             "conflicts": resolved}
 
 
-def _resolve_other(ctx: ServiceContext, tenant_name: str, conflict_id: int, take: str | None,
-                   actor: str) -> dict[str, Any]:
-    from syncworker.services.relationship_sync import resolve_relationship_conflict
+def _check_filters(s: Session, tenant_id: int, *, client: str | None, field: str | None, run_id: int | None,
+                   system: str | None) -> None:
+    """One line naming a filter that cannot match anything of this tenant (a typo must not settle nothing
+    and look done)."""
+    if field is not None and field not in SYNCABLE_FIELDS and not field.startswith(CONFLICT_PREFIX):
+        raise ConflictError(f"{field!r} is not a synced field (one of {', '.join(SYNCABLE_FIELDS)}, "
+                            f"or {CONFLICT_PREFIX}<id>)")
+    if system is not None:
+        try:
+            check_system(system)
+        except UnknownSystem as exc:
+            raise ConflictError(str(exc)) from None
+    if client is not None and s.scalar(select(Client.id).where(Client.tenant_id == tenant_id,
+                                                               Client.external_id == client)) is None:
+        raise ConflictError(f"no client with id {client!r} in this tenant")
+    if run_id is not None and s.scalar(select(JobRun.id).where(JobRun.tenant_id == tenant_id, JobRun.id == run_id)) is None:
+        raise ConflictError(f"no run with id {run_id} in this tenant")
 
-    if take is None:
-        raise ConflictError("a relationship conflict is settled with --take local|remote, not a value")
-    try:
-        resolve_relationship_conflict(ctx, tenant_name, conflict_id, take, actor)
-    except (LookupError, ValueError) as exc:
-        raise ConflictError(str(exc)) from None
-    with ctx.db.session() as s:
-        c = s.get(SyncConflict, conflict_id)
-        link = s.get(Link, c.link_id) if c else None
-        client = s.get(Client, link.client_id) if link else None
-        assert c is not None and link is not None and client is not None
+
+def _settle(s: Session, c: SyncConflict, link: Link, client: Client, take: str | None, value: Any,
+            actor: str) -> dict[str, Any]:
+    """Settle one conflict inside the caller's unit of work: the local record takes the chosen value
+    (audited), the base becomes the remote value the conflict saw, and the pair is merged on the next sync."""
+    if c.status != "open":
+        raise ConflictError(f"conflict {c.id} is already resolved ({c.resolution} by {c.resolved_by})")
+    if c.field not in SYNCABLE_FIELDS:
+        try:
+            settle_relationship_conflict(s, c, str(take), actor)
+        except ValueError as exc:
+            raise ConflictError(str(exc)) from None
         return conflict_dict(c, link, client)
+    column = local_column(c.field)
+    current = getattr(client, column)
+    # "local" keeps the record as it is now (it may have moved on since the conflict was queued);
+    # "remote" takes the value the conflict saw, which is also the base set below.
+    chosen = current if take == "local" else decode(c.remote_value) if take == "remote" else value
+    try:
+        new_value = column_value(c.field, chosen)
+    except ValueError as exc:
+        raise ConflictError(f"not a valid {c.field}: {exc}") from None
+    if normalise(c.field, current) != normalise(c.field, new_value):
+        setattr(client, column, new_value)
+        s.add(AuditEntry(tenant_id=c.tenant_id, actor=actor, origin="operator", target="local", entity="client",
+                         entity_id=client.external_id, action="update",
+                         before=json_ready({c.field: current}), after=json_ready({c.field: new_value})))
+    _set_base(s, c)
+    link.last_pushed_version = None  # the pair is merged on the next sync, whatever else changed
+    c.status, c.resolution, c.resolved_by, c.resolved_at = "resolved", take or "custom", actor, utcnow()
+    c.resolved_value = encode(new_value)
+    s.add(AuditEntry(tenant_id=c.tenant_id, actor=actor, origin="operator", target="local", entity="conflict",
+                     entity_id=str(c.id), action="resolve", before=None,
+                     after={"field": c.field, "resolution": c.resolution, "value": decode(c.resolved_value)}))
+    s.flush()
+    return conflict_dict(c, link, client)
 
 
 def _set_base(s: Session, c: SyncConflict) -> None:

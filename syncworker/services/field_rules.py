@@ -83,6 +83,10 @@ def set_rule(db: Database, tenant_name: str, *, field: str, system: str | None =
 def clear_rules(db: Database, tenant_name: str, *, field: str | None = None, system: str | None = None,
                 actor: str = "operator") -> dict[str, Any]:
     """Drop a tenant's overrides: of one field (for one system or at the top level), of one system, or all."""
+    if field is not None and field not in SYNCABLE_FIELDS:
+        raise RuleError(f"{field!r} is not a syncable field (one of {', '.join(SYNCABLE_FIELDS)})")
+    if system is not None:
+        _system(system)
 
     def change(doc: dict[str, Any]) -> None:
         if field is None and system is None:

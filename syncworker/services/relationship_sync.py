@@ -44,6 +44,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from adapters.base import ClientSystem
 from adapters.http_core import usage_since
 from syncworker.jobs.base import JobRequest
@@ -60,7 +62,7 @@ from syncworker.store.models import AuditEntry, SyncConflict
 from syncworker.store.types import utcnow
 
 __all__ = ["RelationshipSyncReport", "fold_relationship_report", "resolve_relationship_conflict",
-           "run_relationship_sync_job", "sync_relationships"]
+           "run_relationship_sync_job", "settle_relationship_conflict", "sync_relationships"]
 
 
 # --- entry point ----------------------------------------------------------------------------------------
@@ -134,20 +136,25 @@ def resolve_relationship_conflict(ctx: ServiceContext, tenant_name: str, conflic
                                   actor: str = "operator") -> dict[str, Any]:
     """Settle a relationship conflict: "local" (the local deletion wins: XPM's copy is deleted by the next
     sync) or "remote" (XPM's copy wins: the connection comes back locally on the next sync)."""
-    if take not in ("local", "remote"):
-        raise ValueError("take must be local or remote")
     with ctx.db.session() as s:
         tenant = get_tenant(s, tenant_name)
         c = s.get(SyncConflict, conflict_id)
         if c is None or c.tenant_id != tenant.id or not c.field.startswith(CONFLICT_PREFIX):
             raise LookupError(f"no relationship conflict with id {conflict_id} in this tenant")
-        if c.status != "open":
-            raise ValueError(f"conflict {conflict_id} is already resolved ({c.resolution})")
-        c.status, c.resolution, c.resolved_by, c.resolved_at = "resolved", take, actor, utcnow()
-        s.add(AuditEntry(tenant_id=tenant.id, actor=actor, origin="operator", target="local", entity="conflict",
-                         entity_id=str(c.id), action="resolve", before=None,
-                         after={"field": c.field, "resolution": take}))
-        return {"id": c.id, "field": c.field, "status": c.status, "resolution": take}
+        return settle_relationship_conflict(s, c, take, actor)
+
+
+def settle_relationship_conflict(s: Session, c: SyncConflict, take: str, actor: str) -> dict[str, Any]:
+    """`resolve_relationship_conflict` inside the caller's unit of work (a bulk resolution settles many in
+    one); the conflict must be a relationship conflict of the caller's tenant."""
+    if take not in ("local", "remote"):
+        raise ValueError("take must be local or remote")
+    if c.status != "open":
+        raise ValueError(f"conflict {c.id} is already resolved ({c.resolution})")
+    c.status, c.resolution, c.resolved_by, c.resolved_at = "resolved", take, actor, utcnow()
+    s.add(AuditEntry(tenant_id=c.tenant_id, actor=actor, origin="operator", target="local", entity="conflict",
+                     entity_id=str(c.id), action="resolve", before=None, after={"field": c.field, "resolution": take}))
+    return {"id": c.id, "field": c.field, "status": c.status, "resolution": take}
 
 
 def fold_relationship_report(report: Any, rel: RelationshipSyncReport) -> None:

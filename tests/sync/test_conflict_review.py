@@ -105,6 +105,27 @@ def test_bulk_resolution_by_client_by_field_and_by_run_each_audited(conflicted: 
     assert w.remote_writes() == writes and quiet.counts.get("local_writes", 0) == 0
 
 
+def test_a_bulk_resolution_is_applied_whole_or_not_at_all(conflicted: tuple[SyncWorld, int]) -> None:
+    w, run_id = conflicted
+    c0 = list(w.pairs)[0]
+    # A filter that names nothing in the tenant is one line, not "0 settled".
+    for chosen, why in (({"field": "nmae"}, "'nmae' is not a synced field"),
+                        ({"client": "NOBODY"}, "no client with id 'NOBODY'"),
+                        ({"run_id": run_id + 1000}, f"no run with id {run_id + 1000}"),
+                        ({"system": "myob"}, "unknown system 'myob'")):
+        with pytest.raises(ConflictError, match=why):
+            resolve_many(w.ctx, w.tenant, "remote", **chosen)
+    # The last conflict cannot be applied (a remote date that is no date): nothing of the bulk is kept.
+    with w.db.session() as s:
+        last = s.scalars(sa.select(SyncConflict).order_by(SyncConflict.link_id.desc(), SyncConflict.id.desc())).first()
+        last.field, last.remote_value = "date_of_birth", json.dumps("1980-13-45")
+    audit = len(_audit(w))
+    with pytest.raises(ConflictError, match="not a valid date_of_birth"):
+        resolve_many(w.ctx, w.tenant, "remote", run_id=run_id, actor="erin")
+    assert len(list_conflicts(w.db, w.tenant)) == 5 and len(_audit(w)) == audit
+    assert w.local(c0).display_name == "Local 0 Pty Ltd"  # the first conflicts' values were rolled back too
+
+
 def test_a_dry_run_says_what_it_would_write_and_open_and_writes_nothing(db: Database) -> None:
     with xpm_world(db, clients=6) as w:
         assert run_sync(w.ctx, w.tenant, "xpm").status == "succeeded"
@@ -147,6 +168,10 @@ def test_tenant_rule_overrides_are_validated_audited_and_used(db: Database) -> N
         report = run_sync(w.ctx, w.tenant, "xpm")
         assert [c["field"] for c in list_conflicts(w.db, w.tenant)] == ["name"], report.records
 
+        with pytest.raises(RuleError, match="'nmae' is not a syncable field"):
+            clear_rules(w.db, w.tenant, field="nmae")
+        with pytest.raises(RuleError, match="unknown system 'myob'"):
+            clear_rules(w.db, w.tenant, system="myob")
         assert clear_rules(w.db, w.tenant, actor="dana") == {}
         assert tenant_field_rules(w.db, w.tenant).rule("xpm", "name").first_sync == Policy.ALWAYS_LOCAL
 
@@ -165,6 +190,8 @@ def test_review_bulk_take_and_rules_from_the_cli(world: SyncWorld) -> None:  # n
     assert len(items) == 2 and all(len(i["fields"]) == 2 for i in items)
     refused = _cli(w, "conflicts", "take", "local", "--tenant", w.tenant)
     assert refused.exit_code == 1 and "say which" in refused.output
+    typo = _cli(w, "conflicts", "take", "local", "--tenant", w.tenant, "--field", "adress.city")
+    assert typo.exit_code == 1 and "'adress.city' is not a synced field" in typo.output, typo.output
     took = _cli(w, "conflicts", "take", "remote", "--tenant", w.tenant, "--field", "address.city", "--json")
     assert took.exit_code == 0 and json.loads(took.output)["resolved"] == 2, took.output
     took = _cli(w, "conflicts", "take", "local", "--tenant", w.tenant, "--run", str(run.run_id))
@@ -194,6 +221,10 @@ def test_review_bulk_and_rules_over_http(world: SyncWorld, api: httpx.Client) ->
     items = api.get("/conflicts/by-client", params={"tenant": w.tenant}).json()
     assert sorted(len(i["fields"]) for i in items) == [1, 2]
     assert api.post("/conflicts/resolve", json={"tenant": w.tenant, "take": "local"}).status_code == 422
+    typo = api.post("/conflicts/resolve", json={"tenant": w.tenant, "take": "local", "field": "nmae"})
+    assert typo.status_code == 422 and "not a synced field" in typo.json()["detail"]
+    nobody = api.post("/conflicts/resolve", json={"tenant": w.tenant, "take": "local", "client": "NOBODY"})
+    assert nobody.status_code == 404, nobody.text
     one = api.post("/conflicts/resolve", json={"tenant": w.tenant, "take": "remote", "client": items[0]["local_id"]})
     assert one.status_code == 200 and one.json()["clients"] == 1, one.text
     rest = api.post("/conflicts/resolve", json={"tenant": w.tenant, "take": "local", "all_open": True}).json()
