@@ -174,13 +174,19 @@ AfterSent = Callable[[Session, MailOutbox, datetime], None]
 
 
 def deliver_due(db: Database, transport: MailTransport, sender: str, *, now: datetime | None = None,
-                limit: int = 100, max_attempts: int = 10, claim_ttl: timedelta = timedelta(minutes=10),
-                after_sent: AfterSent | None = None) -> DeliveryReport:
+                clock: Callable[[], datetime] | None = None, limit: int = 100, max_attempts: int = 10,
+                claim_ttl: timedelta = timedelta(minutes=10), after_sent: AfterSent | None = None) -> DeliveryReport:
     """Send what is due, one row at a time. `after_sent` runs in the transaction that marks a row sent (the
-    portal stamps its invitation's `sent_at` there)."""
+    portal stamps its invitation's `sent_at` there).
+
+    The clock is read for each row (`now` fixes it): a pass through a slow server can outlast `claim_ttl`,
+    and a claim stamped with the pass's start would look stale to another sender while this one is still
+    sending it, which would then send it too."""
     report = DeliveryReport()
-    now = now or utcnow()
+    if clock is None:
+        clock = utcnow if now is None else (lambda fixed=now: fixed)
     for _ in range(limit):
+        now = clock()
         claimed = _claim(db, now, claim_ttl)
         if claimed is None:
             break

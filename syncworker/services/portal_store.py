@@ -56,7 +56,7 @@ class PortalCore:
         return cls(ctx.db, ctx.settings)
 
     def deliver(self) -> mail.DeliveryReport:
-        return mail.deliver_due(self.db, self.transport, self.config.mail_from, now=self.clock(),
+        return mail.deliver_due(self.db, self.transport, self.config.mail_from, clock=self.clock,
                                 max_attempts=self.config.max_attempts, after_sent=stamp_sent)
 
 

@@ -107,3 +107,16 @@ def test_portal_settings_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(portal_svc, "load_yaml_config", lambda name: {"mail": {"from": "nobody"}})
     with pytest.raises(ConfigError, match="mail.from"):
         PortalConfig.load()
+
+
+def test_a_long_pass_stamps_each_claim_when_it_is_taken(db: Database, smtp: SmtpServer) -> None:
+    # A slow server: each message takes the pass four more minutes. Had the last claims been stamped with the
+    # pass's start, they would look stale (claim_ttl 10 min) to another sender while still being sent here.
+    ids = queue(db, 4, make_tenant(db))
+    ticks = iter(START + timedelta(minutes=4 * i) for i in range(100))
+    report = mail.deliver_due(db, mail.transport_from_url(smtp.url), SENDER, clock=lambda: next(ticks))
+    assert report.sent == 4 and len(smtp.inbox.messages) == 4
+    with db.session() as s:
+        rows = {r.id: r for r in s.query(MailOutbox)}
+        assert [rows[i].claimed_at for i in ids] == [START + timedelta(minutes=4 * i) for i in range(4)]
+        assert [rows[i].sent_at for i in ids] == [rows[i].claimed_at for i in ids]
