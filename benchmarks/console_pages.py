@@ -121,6 +121,9 @@ def main() -> None:
                      ("/console/clients", {"tenant": tenant}), ("/console/clients", {"tenant": tenant, "q": "07"}),
                      ("/console/clients", {"tenant": tenant, "page": "400"}),
                      ("/console/clients/B00042", {"tenant": tenant}),
+                     ("/console/reviews", {"tenant": tenant, "q": "Client 001"}),
+                     ("/console/duplicates", {"tenant": tenant, "q": "Client 0004"}),
+                     ("/console/conflicts", {"tenant": tenant, "q": "Client 002"}),
                      ("/console/runs/1000", {}), ("/console/runs", {"page": "60"}),
                      ("/console/search", {"tenant": tenant, "local_id": "B00042", "system": "xpm",
                                           "q": "Client 0004"})]

@@ -20,7 +20,9 @@ from syncworker.store.db import Database
 from syncworker.store.mapping import client_profile
 from syncworker.store.models import (
     Client,
+    Contact,
     DuplicateCluster,
+    DuplicateMember,
     JobRun,
     Link,
     RemoteRecord,
@@ -70,6 +72,19 @@ def _paged(s: Session, q: Select[Any], page: int, per_page: int = PER_PAGE) -> t
     total = s.scalar(select(func.count()).select_from(q.order_by(None).subquery())) or 0
     page = max(1, min(page, max(1, -(-total // per_page))))
     return list(s.execute(q.limit(per_page).offset((page - 1) * per_page)).all()), total
+
+
+def _like(text: str) -> str:
+    """A search box's text as a LIKE pattern that matches it anywhere, its own % and _ taken literally."""
+    escaped = text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _client_matches(search: str) -> Any:
+    """A client whose name, id or email contains the search text (the console's search boxes)."""
+    like = _like(search)
+    return or_(Client.display_name.ilike(like, escape="\\"), Client.external_id.ilike(like, escape="\\"),
+               Client.email.ilike(like, escape="\\"))
 
 
 def tenants(db: Database) -> list[dict[str, Any]]:
@@ -140,7 +155,8 @@ def _remote_profiles(s: Session, tenant_id: int, keys: set[tuple[str, str]]) -> 
     return out
 
 
-def reviews(db: Database, tenant_name: str, system: str | None = None, page: int = 1) -> Page:
+def reviews(db: Database, tenant_name: str, system: str | None = None, page: int = 1,
+            search: str | None = None) -> Page:
     """Suggested pairs, best score first, each with the two records side by side and the competing
     suggestions: other candidates for the same local client or the same remote record."""
     with db.session() as s:
@@ -149,6 +165,8 @@ def reviews(db: Database, tenant_name: str, system: str | None = None, page: int
             Link.tenant_id == tenant.id, Link.status == "suggested")
         if system:
             q = q.where(Link.system == system)
+        if search:  # the practice's client by name, id or email, or the remote record by its id
+            q = q.where(or_(_client_matches(search), Link.remote_id.ilike(_like(search), escape="\\")))
         rows, total = _paged(s, q.order_by(Link.score.desc().nulls_last(), Link.id), page)
         links = [link for link, _ in rows]
         rivals_q = select(Link, Client).join(Client, Client.id == Link.client_id).where(
@@ -186,11 +204,17 @@ def reviews(db: Database, tenant_name: str, system: str | None = None, page: int
         return Page(out, page, total)
 
 
-def clusters(db: Database, tenant_name: str, page: int = 1) -> Page:
+def clusters(db: Database, tenant_name: str, page: int = 1, search: str | None = None) -> Page:
     with db.session() as s:
         tenant = get_tenant(s, tenant_name)
         q = select(DuplicateCluster).where(DuplicateCluster.tenant_id == tenant.id,
                                            DuplicateCluster.status == "unresolved").order_by(DuplicateCluster.id)
+        if search:  # a member client by name, id or email, or a member contact by name
+            clients = select(Client.id).where(Client.tenant_id == tenant.id, _client_matches(search))
+            contacts = select(Contact.id).where(Contact.tenant_id == tenant.id,
+                                                Contact.name.ilike(_like(search), escape="\\"))
+            q = q.where(DuplicateCluster.id.in_(select(DuplicateMember.cluster_id).where(
+                or_(DuplicateMember.client_id.in_(clients), DuplicateMember.contact_id.in_(contacts)))))
         rows, total = _paged(s, q.options(selectinload(DuplicateCluster.members)), page)
         members = [m for (c,) in rows for m in c.members]
         labels = iter(member_labels(s, members))
@@ -199,7 +223,7 @@ def clusters(db: Database, tenant_name: str, page: int = 1) -> Page:
                       "members": [next(labels) for _ in c.members]} for (c,) in rows], page, total)
 
 
-def conflicts_by_client(db: Database, tenant_name: str, page: int = 1) -> Page:
+def conflicts_by_client(db: Database, tenant_name: str, page: int = 1, search: str | None = None) -> Page:
     """Open conflicts grouped per linked client: one item per client, its fields side by side. Paged by
     client, so a client's fields never straddle two pages."""
     with db.session() as s:
@@ -207,6 +231,10 @@ def conflicts_by_client(db: Database, tenant_name: str, page: int = 1) -> Page:
         q = select(SyncConflict.link_id, func.min(SyncConflict.id).label("first")).where(
             SyncConflict.tenant_id == tenant.id, SyncConflict.status == "open").group_by(SyncConflict.link_id) \
             .order_by("first")
+        if search:  # the client by name, id or email, or the remote record by its id
+            q = q.where(SyncConflict.link_id.in_(select(Link.id).join(Client, Client.id == Link.client_id).where(
+                Link.tenant_id == tenant.id, or_(_client_matches(search),
+                                                 Link.remote_id.ilike(_like(search), escape="\\")))))
         rows, total = _paged(s, q, page)
         link_ids = [r.link_id for r in rows]
         found = s.execute(select(SyncConflict, Link, Client).join(Link, Link.id == SyncConflict.link_id)
@@ -237,8 +265,7 @@ def clients(db: Database, tenant_name: str, search: str | None = None, page: int
         tenant = get_tenant(s, tenant_name)
         q = select(Client).where(Client.tenant_id == tenant.id, Client.merged_into_id.is_(None))
         if search:
-            like = f"%{search.strip()}%"
-            q = q.where(or_(Client.display_name.ilike(like), Client.external_id.ilike(like), Client.email.ilike(like)))
+            q = q.where(_client_matches(search))
         rows, total = _paged(s, q.order_by(Client.display_name, Client.id), page)
         ids = [c.id for (c,) in rows]
         links: dict[int, list[str]] = {}
@@ -256,6 +283,6 @@ def search_records_cache(db: Database, tenant_name: str, system: str, text: str,
         name = RemoteRecord.payload["name"].as_string()
         rows = s.execute(select(RemoteRecord.remote_id, RemoteRecord.payload).where(
             RemoteRecord.tenant_id == tenant.id, RemoteRecord.system == system, RemoteRecord.record_type == "client",
-            RemoteRecord.remote_status != "deleted", name.ilike(f"%{text.strip()}%")).order_by(name).limit(limit))
+            RemoteRecord.remote_status != "deleted", name.ilike(_like(text), escape="\\")).order_by(name).limit(limit))
         return [{"remote_id": rid, "name": (p or {}).get("name"), "kind": (p or {}).get("kind"),
                  "email": (p or {}).get("email")} for rid, p in rows]

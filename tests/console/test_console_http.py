@@ -328,6 +328,28 @@ def test_a_review_shows_the_competing_record_that_held_it_back(app_client: TestC
     assert '<td class="rival">Bluegum Joinery Pty Ltd</td>' in other
 
 
+def test_the_review_duplicate_conflict_and_client_lists_are_searchable(app_client: TestClient, db: Database) -> None:
+    p = seed.practice(db, "Harbour " + uuid.uuid4().hex[:6])
+    sign_in(app_client)
+
+    def listed(path: str, q: str, marker: str) -> int:
+        page = app_client.get(f"/console/{path}", params={"tenant": p.tenant, "q": q})
+        assert page.status_code == 200 and f'name="q" value="{q}"' in page.text
+        return page.text.count(marker)
+
+    reviews, clusters, conflicts = 'class="card review"', 'class="card cluster"', 'class="card conflict-client"'
+    assert (listed("reviews", "", reviews), listed("reviews", "quokka", reviews), listed("reviews", "xpm-1", reviews),
+            listed("reviews", "nobody", reviews)) == (2, 1, 1, 0)
+    assert (listed("duplicates", "", clusters), listed("duplicates", "test-person", clusters),
+            listed("duplicates", "Bluegum", clusters)) == (1, 1, 0)
+    assert (listed("conflicts", "", conflicts), listed("conflicts", "banksia", conflicts),
+            listed("conflicts", "xpm-l0", conflicts), listed("conflicts", "x@banksia", conflicts)) == (2, 1, 1, 1)
+    rows = '<tr><td><a href="/console/clients/'
+    assert (listed("clients", "wattle", rows), listed("clients", "%", rows), listed("clients", "_", rows)) == (1, 0, 0)
+    found = app_client.get("/console/conflicts", params={"tenant": p.tenant, "q": "nobody"}).text
+    assert "Nothing matches “nobody”." in found
+
+
 def test_every_page_runs_a_bounded_number_of_queries_at_15000_clients(app_client: TestClient, db: Database) -> None:
     p = seed.practice(db, "Big Practice " + uuid.uuid4().hex[:6])
     seed.many_clients(db, p.tenant_id, 15_000)
@@ -343,7 +365,7 @@ def test_every_page_runs_a_bounded_number_of_queries_at_15000_clients(app_client
             statements.clear()
             started = time.perf_counter()
             page = app_client.get(f"/console/{path}", params={"tenant": p.tenant, "q": "Bulk Client 0001"}
-                                  if path == "clients" else {"tenant": p.tenant})
+                                  if path in ("clients", "reviews", "duplicates", "conflicts") else {"tenant": p.tenant})
             took = time.perf_counter() - started
             assert page.status_code == 200, (path, page.text[:300])
             assert len(statements) <= 14, (path, len(statements))  # no query per row

@@ -127,8 +127,10 @@ async def start_run(request: Request) -> Response:
 def reviews_page(request: Request) -> Response:
     session, tenant = frame.practice(request)
     system = request.query_params.get("system") or None
-    page = pages.reviews(frame.ctx(request).db, tenant, system if system in frame.SYSTEMS else None, frame.page_no(request))
-    return frame.render(request, "reviews.html", session, tenant=tenant, page=page, system=system)
+    q = frame.search_text(request)
+    page = pages.reviews(frame.ctx(request).db, tenant, system if system in frame.SYSTEMS else None, frame.page_no(request),
+                         q or None)
+    return frame.render(request, "reviews.html", session, tenant=tenant, page=page, system=system, q=q)
 
 
 @router.post("/reviews/{review_id}/{decision}")
@@ -202,8 +204,9 @@ async def unlink(request: Request) -> Response:
 @router.get("/duplicates", response_class=HTMLResponse)
 def duplicates_page(request: Request) -> Response:
     session, tenant = frame.practice(request)
-    return frame.render(request, "duplicates.html", session, tenant=tenant,
-                   page=pages.clusters(frame.ctx(request).db, tenant, frame.page_no(request)))
+    q = frame.search_text(request)
+    return frame.render(request, "duplicates.html", session, tenant=tenant, q=q,
+                   page=pages.clusters(frame.ctx(request).db, tenant, frame.page_no(request), q or None))
 
 
 @router.post("/duplicates/{cluster_id}")
@@ -229,8 +232,9 @@ async def resolve_duplicates(request: Request, cluster_id: int) -> Response:
 def conflicts_page(request: Request) -> Response:
     session, tenant = frame.practice(request)
     db = frame.ctx(request).db
-    return frame.render(request, "conflicts.html", session, tenant=tenant,
-                   page=pages.conflicts_by_client(db, tenant, frame.page_no(request)),
+    q = frame.search_text(request)
+    return frame.render(request, "conflicts.html", session, tenant=tenant, q=q,
+                   page=pages.conflicts_by_client(db, tenant, frame.page_no(request), q or None),
                    fields=pages.open_conflict_fields(db, tenant))
 
 
@@ -264,7 +268,7 @@ async def resolve_conflicts(request: Request) -> Response:
 @router.get("/clients", response_class=HTMLResponse)
 def clients_page(request: Request) -> Response:
     session, tenant = frame.practice(request)
-    q = (request.query_params.get("q") or "").strip()[:200]
+    q = frame.search_text(request)
     return frame.render(request, "clients.html", session, tenant=tenant, q=q,
                    page=pages.clients(frame.ctx(request).db, tenant, q or None, frame.page_no(request)))
 

@@ -162,6 +162,11 @@ def tenant_of(request: Request) -> str | None:
     return names[0]["name"] if names else None
 
 
+def search_text(request: Request) -> str:
+    """What the page's search box asks for (at most 200 characters)."""
+    return (request.query_params.get("q") or "").strip()[:200]
+
+
 def page_no(request: Request) -> int:
     try:
         return max(1, min(int(request.query_params.get("page", "1")), 1_000_000))
