@@ -26,7 +26,7 @@ from syncworker.services.demo import settings_for_simulator
 from syncworker.services.importer import import_clients, import_contacts
 from syncworker.services.tenants import add_tenant
 from syncworker.store.db import Database
-from syncworker.store.models import Client, Link, RemoteRecord, SyncConflict
+from syncworker.store.models import Client, Connection, Link, RemoteRecord, SyncConflict
 from tests.http import seed as http_seed
 from tests.http.conftest import serving
 
@@ -95,6 +95,8 @@ def test_an_operators_day_in_the_console(console: Console, chromium: str, screen
         page.select_option("form.start select[name=kind]", "link_run")
         page.select_option("form.start select[name=system]", "xpm")
         page.click("form.start button:has-text('Start')")
+        expect(page).to_have_url(re.compile(r"/console/runs/\d+$"))
+        shot("02a-run-started")  # queued or running: the page refreshes itself until the run ends
         expect(page.locator("#run-status")).to_have_text("succeeded", timeout=90_000)
         expect(page.locator("#budget-left")).to_have_text(re.compile(r"^\d[\d,]*$"))  # XPM's day budget left
         shot("02-run-finished")
@@ -137,6 +139,21 @@ def test_an_operators_day_in_the_console(console: Console, chromium: str, screen
         shot("07-client")
         with console.db.session() as s:
             assert s.scalar(select(Link.status).where(Link.remote_id == remote_id, Link.status == "linked"))
+
+        # connections, both sides: each record shows the other with its own description
+        with console.db.session() as s:
+            conn = s.scalars(select(Connection).where(Connection.description.is_not(None),
+                                                      Connection.related_description.is_not(None))).first()
+            assert conn is not None, "the link run should pull XPM's relationships"
+            one, other = s.get(Client, conn.client_id), s.get(Client, conn.related_client_id)
+            sides = [(one.external_id, other.display_name, conn.description),
+                     (other.external_id, one.display_name, conn.related_description)]
+        for i, (client_id, name, description) in enumerate(sides):
+            page.goto(f"{console.url}/console/clients/{client_id}?tenant={TENANT}")
+            expect(page.locator("section.card", has_text="Connections").locator("li", has_text=name)) \
+                .to_contain_text(description)
+            if i == 0:
+                shot("07b-client-connections")
 
         # duplicates: merge into the chosen record
         with console.db.session() as s:

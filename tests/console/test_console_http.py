@@ -279,14 +279,16 @@ def test_the_runs_page_shows_progress_errors_api_calls_and_the_budget_left(app_c
     with db.session() as s:
         live = JobRun(tenant_id=p.tenant_id, kind="sync", system="xpm", status="running",
                       progress={"phase": "merge", "done": 200, "total": 1500})
+        starting = JobRun(tenant_id=p.tenant_id, kind="link_run", system="xero", status="running",
+                          progress={"phase": "queued"})  # off the queue, before its first step reports
         done = JobRun(tenant_id=p.tenant_id, kind="link_run", system="xpm", status="partial",
                       counts={"pages": 3, "linked_new": 97, "to_review": 4, "broken": 0, "api_calls": 37, "api_retries": 2,
                               "api_rate_limited_minute": 1, "api_rate_limited_day": 0, "api_day_remaining": 4963},
                       errors=[{"remote_id": "xpm-7", "error": "XpmError: 404 Not Found"}],
                       message="1 relationship could not be read")
-        s.add_all([live, done])
+        s.add_all([live, done, starting])
         s.flush()
-        live_id, done_id = live.id, done.id
+        live_id, done_id, starting_id = live.id, done.id, starting.id
     sign_in(app_client)
     runs = app_client.get("/console/runs", params={"tenant": p.tenant}).text
     row = runs[runs.index(f"#{done_id}<"):]
@@ -303,6 +305,7 @@ def test_the_runs_page_shows_progress_errors_api_calls_and_the_budget_left(app_c
     assert re.search(r'id="budget-left">4,963<', page)
     assert "remote id xpm-7: XpmError: 404 Not Found" in page and 'http-equiv="refresh"' not in page
     assert "merge 200 of 1,500" in app_client.get(f"/console/runs/{live_id}").text
+    assert "every 2 seconds · starting<" in app_client.get(f"/console/runs/{starting_id}").text
 
 
 def test_a_review_shows_the_competing_record_that_held_it_back(app_client: TestClient, db: Database) -> None:

@@ -63,11 +63,13 @@ def api_usage(counts: Any) -> dict[str, Any]:
             "left": counts.get("api_day_remaining")}
 
 
-def progress_line(progress: Any) -> str:
-    """Where a live run is: its phase and how far through it ('merge 200 of 1,500', 'pull 3 pages, 300 records')."""
+def progress_line(progress: Any, status: str | None = None) -> str:
+    """Where a live run is: its phase and how far through it ('merge 200 of 1,500', 'pull 3 pages, 300 records').
+    A run taken off the queue keeps the phase 'queued' until its first step reports: that reads 'starting'."""
     if not isinstance(progress, dict) or not progress.get("phase"):
         return ""
-    parts = [str(progress["phase"])]
+    phase = str(progress["phase"])
+    parts = ["starting" if status == "running" and phase == "queued" else phase]
     if progress.get("done") is not None:
         parts.append(f"{progress['done']:,}" + (f" of {progress['total']:,}" if progress.get("total") else ""))
     counted = [f"{progress[k]:,} {k}" for k in ("pages", "records") if isinstance(progress.get(k), int)]
