@@ -14,7 +14,7 @@ import numpy as np
 
 from .blocking import dedupe_candidates, link_candidates
 from .clusters import build_clusters
-from .compare import LINK, NONE, REVIEW, Comparison, compare, settle_relatives
+from .compare import LINK, NONE, REVIEW, Comparison, _code_level, compare, settle_relatives
 from .config import MatchConfig
 from .explain import reasons_for_many
 from .households import fields_corrupted, find_households
@@ -72,6 +72,21 @@ class ScoredPairs:
     score: np.ndarray
     # (i, j) -> whether remote records i and j are certainly one client, scored like the pairs above
     same_remote_client: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+    # per pair of people: 1 a personal identifier agrees and none differs, -1 one differs, 0 neither
+    personal: np.ndarray | None = None
+
+
+def personal_evidence(left, right, comparison: Comparison) -> np.ndarray:
+    """Per pair: 1 where something only this person has agrees (whole or masked tax number, own
+    e-mail, mobile) and nothing of the kind differs, -1 where one differs, 0 otherwise or for
+    organisations (whose role addresses differ within one organisation)."""
+    i, j, lv = comparison.left, comparison.right, comparison.levels
+    own = ~left.email_shared[i] & ~right.email_shared[j]
+    mobile = _code_level(left.mobile[i], right.mobile[j])
+    agree = (lv["tax"] == 1) | (lv["tax"] == 2) | ((lv["email"] == 1) & own) | (mobile == 1)
+    clash = (lv["tax"] == 3) | (mobile == 2) | ((lv["email"] == 3) & own)
+    people = left.is_person[i] & right.is_person[j]
+    return np.where(people & clash, -1, np.where(people & agree, 1, 0)).astype(np.int8)
 
 
 def score_links(local: Records, remote: Records, config: MatchConfig):
@@ -93,9 +108,11 @@ def score_links(local: Records, remote: Records, config: MatchConfig):
     def same_remote_client(i: np.ndarray, j: np.ndarray) -> np.ndarray:
         between = compare(right, right, i, j, config.workers, strict)
         odds = model.total(between) - between.penalty + prior
-        return (between.cap == LINK) & (probability(odds) >= config.link_auto_threshold)
+        sure = (between.cap == LINK) & (probability(odds) >= config.link_auto_threshold)
+        return sure & (personal_evidence(right, right, between) >= 0)  # not two mobiles, tax numbers, ...
 
-    return left, right, ScoredPairs(comparison, log2_odds, probability(log2_odds), same_remote_client)
+    return left, right, ScoredPairs(comparison, log2_odds, probability(log2_odds), same_remote_client,
+                                    personal_evidence(left, right, comparison))
 
 
 def _best_other(group: np.ndarray, weight: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -171,9 +188,23 @@ def decide_links(pairs: ScoredPairs, config: MatchConfig) -> list[LinkDecision]:
         twin[at] = pairs.same_remote_client(right[chosen[at]], right[remote_at[at]])
     local_twin = sure & (local_at >= 0) & certain[np.maximum(local_at, 0)]
     by_remote, by_local = by_left[chosen], np.where(local_twin, -np.inf, by_right[chosen])
+    if pairs.personal is not None:
+        # A competitor that a personal identifier rules out (another tax number, mobile or own e-mail)
+        # does not compete with a pair that one agrees on and none rules out: a namesake nearby with
+        # a score as certain is another person, not a reason to ask.
+        personal = pairs.personal[eligible]
+        clean = np.where(personal < 0, -np.inf, w)
+        vouched = np.flatnonzero(personal[chosen] > 0)
+        at = chosen[vouched]
+        cl, cl_at = _best_other(left, clean, at)
+        cr, cr_at = _best_other(right, clean, at)
+        by_remote[vouched] = np.where(twin[vouched], by_remote[vouched], cl)
+        remote_at[vouched] = np.where(twin[vouched], remote_at[vouched], cl_at)
+        by_local[vouched] = np.where(local_twin[vouched], -np.inf, cr)
+        local_at[vouched] = np.where(local_twin[vouched], local_at[vouched], cr_at)
     best_other = np.where(twin, by_remote, np.maximum(by_remote, by_local))
     other_at = np.where(twin | (by_remote >= by_local), remote_at, local_at)
-    other_pos = np.where(other_at >= 0, eligible[np.maximum(other_at, 0)], -1)
+    other_pos = np.where((other_at >= 0) & np.isfinite(best_other), eligible[np.maximum(other_at, 0)], -1)
     margin = w[chosen] - best_other
     auto = sure & (margin >= config.runner_up_margin_bits) & ~twin
     runner_score = probability(best_other).tolist()

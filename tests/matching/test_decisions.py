@@ -277,3 +277,21 @@ def test_namesakes_do_not_teach_em_that_disagreeing_dates_are_usual():
     duplicates = {(p.id_a, p.id_b) for p in find_duplicates(records, CONFIG).pairs if p.decision == "duplicate"}
     assert all(a[:-1] == b[:-1] for a, b in duplicates)
     assert len(duplicates) >= 25  # those whose email ties them
+
+
+def test_a_competitor_that_a_personal_identifier_rules_out_does_not_hold_a_pair_one_vouches_for():
+    # Father and son of one name at one address, both records with the house's landline and e-mail.
+    # The son's local record shares his mobile with r1; r2 (the father) has another mobile.
+    home_ = home("7 Oak Street")
+    local = [person("l1", "John Citizen", email="citizens@home.com.au", phone="03 9999 0000", mobile="0412 000 111",
+                    address=home_)]
+    son = person("r1", "Citizen, John", email="citizens@home.com.au", phone="03 9999 0000", mobile="+61 412 000 111",
+                 address=home_)
+    father = person("r2", "John Citizen", email="citizens@home.com.au", phone="03 9999 0000", mobile="0412 999 999",
+                    address=home_)
+    c = by_local(match_records(local + filler("a"), [son, father] + filler("b"), CONFIG))["l1"]
+    assert (c.remote_id, c.decision) == ("r1", "link")
+    # Without the mobile, nothing tells the two apart: a review naming the other record.
+    local = [person("l1", "John Citizen", email="citizens@home.com.au", phone="03 9999 0000", address=home_)]
+    c = by_local(match_records(local + filler("a"), [son, father] + filler("b"), CONFIG))["l1"]
+    assert c.decision == "review"
