@@ -199,6 +199,9 @@ def compare(
             edits[check] = process.cpdist(a.email_text[x[check]], b.email_text[y[check]],
                                           scorer=DamerauLevenshtein.distance, workers=workers)
         email[near_idx] = np.where(edits <= 2, 2, 3)
+        # Two addresses of an organisation at its own domain ("office@" / "old.accounts@"): similar.
+        org_idx = near_idx[oo[near_idx] & (email[near_idx] == 3)]
+        email[org_idx[own_domain_agrees(a, b, li[org_idx], ri[org_idx])]] = 2
     levels["email"] = email
     phone_agree = np.zeros(n, dtype=bool)
     for x in (a.phone1[li], a.phone2[li]):

@@ -98,8 +98,41 @@ def _strip_forms(tokens: list[str]) -> tuple[list[str], str]:
     return out, form
 
 
+# Words that shape an organisation's name rather than tell it apart: a slip in one ("Pattners",
+# "Supeannuation", "Anustralia") must not leave it among the distinguishing words.
+_STRUCTURAL_WORDS = frozenset("""partners partnership proprietary limited superannuation australia family
+    holdings investments services solutions enterprises nominees consulting management properties trustee
+    trustees""".split())
+_STRUCTURAL_BY_DELETION: dict[str, str] = {}
+for _word in _STRUCTURAL_WORDS:
+    for _k in range(1, len(_word) - 1):  # not the first letter, nor the last ("investment" is a word)
+        _STRUCTURAL_BY_DELETION.setdefault(_word[:_k] + _word[_k + 1:], _word)
+
+
+def _structural(token: str) -> str:
+    """The structural word a token is one slip from (a letter changed, dropped, added or two swapped,
+    not the first), else the token itself."""
+    if len(token) < 6 or token in _STRUCTURAL_WORDS:
+        return token
+    if token in _STRUCTURAL_BY_DELETION:  # a letter dropped
+        return _STRUCTURAL_BY_DELETION[token]
+    for k in range(1, len(token)):
+        shorter = token[:k] + token[k + 1:]
+        if shorter in _STRUCTURAL_WORDS:  # a letter added
+            return shorter
+        word = _STRUCTURAL_BY_DELETION.get(shorter)
+        if word is not None and len(word) == len(token) and _one_slip_same_length(token, word):
+            return word  # a letter changed, or two swapped
+    return token
+
+
+def _one_slip_same_length(a: str, b: str) -> bool:
+    diff = [k for k in range(len(a)) if a[k] != b[k]]
+    return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]])
+
+
 def _core_tokens(text: str) -> tuple[list[str], str, bool]:
-    tokens = [_WORD_ABBREVIATIONS.get(t, t) for t in text.split()]
+    tokens = [_WORD_ABBREVIATIONS.get(t, t) for t in map(_structural, text.split())]
     while tokens and tokens[0] == "the":
         tokens = tokens[1:]
     tokens, form = _strip_forms(tokens)

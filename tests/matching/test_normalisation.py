@@ -127,3 +127,13 @@ def test_masked_identifier_keeps_visible_digits_only():
 def test_mr_and_mrs_is_a_couple_with_an_unknown_partner():
     p = parse_person("Mr & Mrs John Smith")
     assert (p.given, p.family, p.couple) == ("john", "smith", True)
+
+
+def test_a_slip_in_a_word_that_shapes_an_organisation_name_is_undone():
+    assert parse_org("Ocean Panel Pattners Pty Limited").core == parse_org("Ocean Panel Partners").core == "ocean panel"
+    assert parse_org("Vertex Architecture Anustralia Pty Ltd").core == "vertex architecture australia"
+    assert parse_org("Legacy Sheep Srvices").core == "legacy sheep services"
+    assert parse_org("Smith Fmaily Trust").core == "smith family"
+    # Not the first letter, not a word of its own ("investment" is not a slip of "investments").
+    assert parse_org("Hamily Trust").core == "hamily"
+    assert parse_org("Chen Investment Trust").core == "chen investment"

@@ -417,3 +417,16 @@ def test_the_same_mobile_outweighs_an_outdated_email_beside_a_namesake():
                     address=at("7 Oak St"))] + households("k")
     found = [x for x in match_records([father, son] + households(), other, CONFIG) if x.remote_id == "r1"]
     assert all(x.decision == "review" for x in found)
+
+
+def test_two_addresses_at_an_organisations_own_domain_are_similar_not_different():
+    local = [ClientProfile("l1", CO, "Clever Zenith Holdings Pty Ltd", email="accounts@cleverzenith.com.au",
+                           phone="03 3658 0875")]
+    remote = [ClientProfile("r1", CO, "Clever Zenith Holdings Pty Ltd", email="old.accounts@cleverzenith.com.au")]
+    c = {x.local_id: x for x in match_records(local + fillers("a"), remote + fillers("b"), CONFIG)}["l1"]
+    assert "email=similar" in c.reasons and "email=disagree" not in c.reasons
+    # People at one company domain are colleagues, not one person.
+    local = [person("l1", "Ann Lee", email="ann@cleverzenith.com.au")]
+    remote = [person("r1", "Ann Lee", email="bob@cleverzenith.com.au")]
+    c = {x.local_id: x for x in match_records(local + fillers("a"), remote + fillers("b"), CONFIG)}["l1"]
+    assert "email=disagree" in c.reasons
