@@ -383,14 +383,15 @@ def _compare_people(
     given_level[~has_giv] = 0
     # One letter mistyped, dropped, added or two swapped after the first letter ("Seanna" / "Sehnna"):
     # Jaro-Winkler rates such a slip early in a short name below 'similar', yet it is one edit like
-    # any other. Not at the first letter, where different names differ (Jason / Mason), and not in
-    # lists with households, where a name one letter off is as often a relative's (Brett / Brent,
-    # Louis / Louise) and an upgrade can hand a same-named father's record to his son.
-    if not strict_family:
-        slip = np.flatnonzero((given_level == 3) & ~swapped & (a.given_len[la] >= 5) & (b.given_len[lb] >= 5)
-                              & (a.given_initial[la] == b.given_initial[lb]))
-        edits = process.cpdist(ga[slip], gb[slip], scorer=DamerauLevenshtein.distance, workers=workers)
-        given_level[slip[edits <= 1]] = 2
+    # any other. Not at the first letter, where different names differ (Jason / Mason). In lists with
+    # households a name one letter off is as often a relative's (Brett / Brent, Louis / Louise), so
+    # there only where neither list holds another person of that family and initial nearby.
+    slip = np.flatnonzero((given_level == 3) & ~swapped & (a.given_len[la] >= 5) & (b.given_len[lb] >= 5)
+                          & (a.given_initial[la] == b.given_initial[lb]))
+    if strict_family and len(slip):
+        slip = slip[~_namesake_nearby(a, b, la[slip], lb[slip], by="initial")]
+    edits = process.cpdist(ga[slip], gb[slip], scorer=DamerauLevenshtein.distance, workers=workers)
+    given_level[slip[edits <= 1]] = 2
     # A nickname with a typo ("Jenifer" / "Jenny"): compare the canonical forms too.
     # (only where that can differ from the spelling compared above: a nickname, or swapped names)
     weak = np.flatnonzero((given_level == 4) & (a.nicknamed()[la] | b.nicknamed()[lb] | swapped))
