@@ -145,12 +145,8 @@ class Table:
     def sorted_words(self, column: str) -> np.ndarray:
         """The string column with its words sorted, once per record: fuzz.ratio on these equals
         fuzz.token_sort_ratio on the originals, without re-sorting both strings for every pair."""
-        def sort_words() -> np.ndarray:
-            values = getattr(self, column).tolist()
-            # Names and street lines repeat: each distinct value is sorted once.
-            of = {v: " ".join(sorted(v.split())) for v in set(values)}
-            return _objects(list(map(of.__getitem__, values)))
-        return self._derive(("sorted", column), sort_words)
+        return self._derive(("sorted", column),
+                            lambda: _objects([" ".join(sorted(v.split())) for v in getattr(self, column)]))
 
     def namesakes(self, by: str = "given") -> np.ndarray:
         """Per record: how many people of this list (itself included; 0 for organisations and people

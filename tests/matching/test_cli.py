@@ -164,3 +164,11 @@ def test_reading_pauses_the_garbage_collector_only_while_it_reads():
     with pytest.raises(CsvInputError):
         read_raw_columns("id,kind\na,individual\n")
     assert gc.isenabled()  # also when the file is refused
+    assert gc.get_freeze_count() == 0  # what was read joined the old generation, not a frozen one
+    gc.freeze()  # an application that freezes its objects (before forking) keeps them frozen
+    try:
+        frozen = gc.get_freeze_count()
+        read_raw_columns("\n".join([HEADER, _row(id="a", name="Ann Lee")]))
+        assert gc.get_freeze_count() == frozen and gc.isenabled()
+    finally:
+        gc.unfreeze()
