@@ -148,7 +148,10 @@ class PairMerger:
         pushes, pulls = plan.fields(Action.PUSH), plan.fields(Action.PULL)
         ids = {"local_id": plan.local_id, "remote_id": plan.remote_id, "name": plan.name}
         changes = {"pushed": sorted(pushes), "pulled": sorted(pulls), "conflicts": [d.field for d in plan.conflicts]}
-        if self.dry:  # what it would write, and the conflicts it would open, value by value
+        if self.dry:  # what it would write, and the conflicts it would open, value by value (counted too, so
+            # a dry run queued over HTTP says as much in its counts)
+            self.report.add("would_write_fields", len(pushes) + len(pulls))
+            self.report.add("would_open_conflicts", len(plan.conflicts))
             self._record(plan.link_id, plan.outcome, **ids, **changes,
                          **would_do(plan.decisions, plan.local_before, plan.remote_before))
             return

@@ -5,6 +5,7 @@ The services on SQLite and PostgreSQL, the CLI and the HTTP API on SQLite."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -140,6 +141,7 @@ def test_a_dry_run_says_what_it_would_write_and_open_and_writes_nothing(db: Data
                                                       "reason": "changed on both sides: manual"}]
         [write] = by_client[other_id]["would_write"]
         assert (write["field"], write["to"], write["value"]) == ("email", "remote", "dry.run@example.test")
+        assert (report.counts["would_write_fields"], report.counts["would_open_conflicts"]) == (1, 1)
         assert len(_audit(w)) == audit and w.remote_writes() == 0
         with w.db.session() as s:
             assert s.scalar(sa.select(sa.func.count()).select_from(SyncConflict)) == 0
@@ -217,6 +219,15 @@ def test_review_bulk_and_rules_over_http(world: SyncWorld, api: httpx.Client) ->
     w = world
     for n in range(2):
         _both_sides_edit(w, n, city=n == 0)
+    # A dry run queued over HTTP says in its counts what it would write and open, and writes nothing.
+    dry = api.post("/runs", json={"tenant": w.tenant, "kind": "sync", "dry_run": True})
+    assert dry.status_code == 202, dry.text
+    deadline = time.monotonic() + 20
+    while (run := api.get(dry.json()["status_url"]).json())["status"] in ("queued", "running") \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert run["status"] == "succeeded" and run["counts"]["would_open_conflicts"] == 3, run
+    assert api.get("/conflicts", params={"tenant": w.tenant}).json() == [] and w.remote_writes() == 0
     run_sync(w.ctx, w.tenant, "xpm")
     items = api.get("/conflicts/by-client", params={"tenant": w.tenant}).json()
     assert sorted(len(i["fields"]) for i in items) == [1, 2]
