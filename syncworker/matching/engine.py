@@ -78,13 +78,15 @@ class ScoredPairs:
 
 def personal_evidence(left, right, comparison: Comparison) -> np.ndarray:
     """Per pair: 1 where something only this person has agrees (whole or masked tax number, own
-    e-mail, mobile) and nothing of the kind differs, -1 where one differs, 0 otherwise or for
-    organisations (whose role addresses differ within one organisation)."""
+    e-mail, mobile, birth date) and nothing of the kind differs, -1 where one differs, 0 otherwise or
+    for organisations (whose role addresses differ within one organisation). An own e-mail that
+    differs is as often an outdated one: the same mobile or whole tax number outweighs it."""
     i, j, lv = comparison.left, comparison.right, comparison.levels
     own = ~left.email_shared[i] & ~right.email_shared[j]
     mobile = _code_level(left.mobile[i], right.mobile[j])
-    agree = (lv["tax"] == 1) | (lv["tax"] == 2) | ((lv["email"] == 1) & own) | (mobile == 1)
-    clash = (lv["tax"] == 3) | (mobile == 2) | ((lv["email"] == 3) & own)
+    agree = (lv["tax"] == 1) | (lv["tax"] == 2) | ((lv["email"] == 1) & own) | (mobile == 1) | (lv["dob"] == 1)
+    old_email = (lv["email"] == 3) & own & (mobile != 1) & (lv["tax"] != 1)
+    clash = (lv["tax"] == 3) | (mobile == 2) | (lv["dob"] == 3) | old_email
     people = left.is_person[i] & right.is_person[j]
     return np.where(people & clash, -1, np.where(people & agree, 1, 0)).astype(np.int8)
 
