@@ -3,10 +3,12 @@
 A message is written to `mail_outbox` in the same transaction as what it announces (an invitation), so a
 mail server that is down never loses one. `deliver_due` claims a due row (compare-and-swap on its status,
 so two workers never both send it), sends it with the Message-ID fixed when it was queued, and marks it sent;
-a failure puts it back with a backoff, a permanent refusal (5xx) or too many attempts mark it failed. Once the
-server has answered 250 to the message it counts as sent, whatever QUIT answers after. The one window left
-is a crash after the server accepted the message and before `sent` is committed: the claim then goes stale
-and the message is sent again with the same Message-ID, which lets receivers drop the copy.
+a failure puts it back with a backoff, a refusal of that message for good (5xx) or too many attempts mark it
+failed. Trouble with the server itself (down, unreachable, refusing our login or sender) is never final: the
+pass stops there and every due message waits as long, untried. Once the server has answered 250 to the
+message it counts as sent, whatever QUIT answers after. The one window left is a crash after the server
+accepted the message and before `sent` is committed: the claim then goes stale and the message is sent again
+with the same Message-ID, which lets receivers drop the copy.
 
 Transports: `SYNCWORKER_SMTP_URL` (`smtp://[user:password@]host[:port]`, `smtp+starttls://…`, `smtps://…`);
 without it, the embedded default writes each message to a folder as `<id>.eml` (`file:mail` in the per-user data folder).
@@ -41,11 +43,13 @@ DEFAULT_MAIL_DIR = "mail"
 
 
 class MailError(Exception):
-    """A message could not be handed over. `permanent` when retrying cannot help (the server refused it)."""
+    """A message could not be handed over. `permanent` when retrying cannot help (the server refused this
+    message); `server` when the trouble is the server or our account there, not the message (down,
+    unreachable, refusing our login or our sender): then no other message can go either, for now."""
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    def __init__(self, message: str, *, permanent: bool = False, server: bool = False) -> None:
         super().__init__(message)
-        self.permanent = permanent
+        self.permanent, self.server = permanent and not server, server
 
 
 class MailTransport(Protocol):
@@ -75,13 +79,20 @@ class SmtpTransport:
             codes = [code for code, _ in exc.recipients.values()]
             raise MailError(f"recipient refused ({', '.join(map(str, codes))})",
                             permanent=all(c >= 500 for c in codes)) from None
+        except _SERVER_REFUSALS as exc:
+            raise MailError(f"SMTP {exc.smtp_code}: {_text(exc.smtp_error)}", server=True) from None
         except smtplib.SMTPResponseException as exc:
             raise MailError(f"SMTP {exc.smtp_code}: {_text(exc.smtp_error)}", permanent=exc.smtp_code >= 500) from None
         except (smtplib.SMTPException, OSError) as exc:
-            raise MailError(f"{type(exc).__name__}: {exc}") from None
+            raise MailError(f"{type(exc).__name__}: {exc}", server=True) from None
         finally:
             if smtp is not None and smtp.sock is not None:
                 _quit_quietly(smtp)
+
+
+# Refusals of the server or of us (greeting, HELO, login, MAIL FROM), not of one message: retried, never final.
+_SERVER_REFUSALS = (smtplib.SMTPConnectError, smtplib.SMTPHeloError, smtplib.SMTPAuthenticationError,
+                    smtplib.SMTPSenderRefused)
 
 
 def _quit_quietly(smtp: smtplib.SMTP) -> None:
@@ -105,12 +116,15 @@ class FolderTransport:
     folder: Path
 
     def send(self, message: EmailMessage) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
         name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(message["Message-ID"]).strip("<>"))
-        fd, tmp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(bytes(message))
-        os.replace(tmp, self.folder / f"{name}.eml")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(bytes(message))
+            os.replace(tmp, self.folder / f"{name}.eml")
+        except OSError as exc:  # no room, no right to write: the folder's trouble, not the message's
+            raise MailError(f"cannot write to {self.folder}: {exc.strerror or exc}", server=True) from None
 
 
 def transport_from_url(url: str | None) -> MailTransport:
@@ -199,6 +213,9 @@ def deliver_due(db: Database, transport: MailTransport, sender: str, *, now: dat
             transport.send(message)
         except MailError as exc:
             _failed(db, row_id, attempts, now, exc, max_attempts, report)
+            if exc.server:  # the rest would meet the same server: they wait as long, without a try each
+                report.retrying += _defer_due(db, now, now + backoff(attempts))
+                break
             continue
         # Each writing unit of work starts with its write, so on SQLite it waits for the write lock instead of
         # failing to upgrade a read snapshot another sender has moved past.
@@ -229,9 +246,15 @@ def _claim(db: Database, now: datetime, claim_ttl: timedelta) -> tuple[int, int]
     return None
 
 
+def _defer_due(db: Database, now: datetime, until: datetime) -> int:
+    due = (MailOutbox.status == "pending") & (MailOutbox.next_attempt_at <= now)
+    with db.session() as s:
+        return int(s.execute(update(MailOutbox).where(due).values(next_attempt_at=until)).rowcount or 0)
+
+
 def _failed(db: Database, row_id: int, attempts: int, now: datetime, exc: MailError, max_attempts: int,
             report: DeliveryReport) -> None:
-    final = exc.permanent or attempts >= max_attempts
+    final = exc.permanent or (attempts >= max_attempts and not exc.server)
     with db.session() as s:
         s.execute(update(MailOutbox).where(MailOutbox.id == row_id).values(
             last_error=str(exc)[:500], status="failed" if final else "pending",

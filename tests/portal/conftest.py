@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import default
+from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -38,7 +39,8 @@ def free_port() -> int:
 @dataclass
 class Inbox:
     """What the SMTP server accepted. `fail_next` answers that many DATA commands with 451 (try later);
-    `quit_reply` answers QUIT with something other than 221 after the message was accepted."""
+    `quit_reply` answers QUIT with something other than 221 after the message was accepted; `sender_reply`
+    refuses MAIL FROM (a server that will not take mail from us at all, e.g. a relay not set up yet)."""
 
     messages: list[EmailMessage] = field(default_factory=list)
     fail_next: int = 0
@@ -46,6 +48,7 @@ class Inbox:
     reply: str = "451 4.3.0 mailbox busy, try again later"
     delay: float = 0.0  # seconds before answering DATA: a slow server
     quit_reply: str = "221 Bye"
+    sender_reply: str | None = None
 
     async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802 - aiosmtpd hook
         if self.delay:
@@ -55,6 +58,14 @@ class Inbox:
             self.refused += 1
             return self.reply
         self.messages.append(email.message_from_bytes(envelope.content, policy=default))  # type: ignore[attr-defined, arg-type]
+        return "250 OK"
+
+    async def handle_MAIL(self, server: object, session: object, envelope: Any, address: str,  # noqa: N802
+                          options: list[str]) -> str:
+        if self.sender_reply:
+            return self.sender_reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
         return "250 OK"
 
     async def handle_QUIT(self, server: object, session: object, envelope: object) -> str:  # noqa: N802 - aiosmtpd hook

@@ -120,3 +120,34 @@ def test_a_long_pass_stamps_each_claim_when_it_is_taken(db: Database, smtp: Smtp
         rows = {r.id: r for r in s.query(MailOutbox)}
         assert [rows[i].claimed_at for i in ids] == [START + timedelta(minutes=4 * i) for i in range(4)]
         assert [rows[i].sent_at for i in ids] == [rows[i].claimed_at for i in ids]
+
+
+def test_a_server_down_or_refusing_us_costs_one_try_a_pass_and_loses_nothing(db: Database, smtp: SmtpServer) -> None:
+    ids = queue(db, 5, make_tenant(db))
+    transport = mail.transport_from_url(smtp.url)
+    smtp.inbox.sender_reply = "550 5.7.1 relaying denied"  # about the server and us, not about any one message
+    report = mail.deliver_due(db, transport, SENDER, now=START)
+    assert report.as_dict() == {"sent": 0, "retrying": 5, "failed": 0}
+    smtp.stop()  # then down altogether
+    assert mail.deliver_due(db, transport, SENDER, now=START + timedelta(seconds=31)).as_dict() == {
+        "sent": 0, "retrying": 5, "failed": 0}
+    with db.session() as s:  # one connection a pass, not one per message; every message waits, none failed
+        rows = {r.id: r for r in s.query(MailOutbox)}
+        assert [rows[i].attempts for i in ids] == [2, 0, 0, 0, 0]
+        assert {rows[i].status for i in ids} == {"pending"}
+    smtp.inbox.sender_reply = None
+    smtp.start()
+    assert mail.deliver_due(db, transport, SENDER, now=START + timedelta(minutes=2)).sent == 5
+    assert sorted(m["To"] for m in smtp.inbox.messages) == sorted(f"person{i}@example.test" for i in range(5))
+
+
+def test_a_mail_folder_that_cannot_be_written_keeps_the_messages_waiting(sqlite_db: Database, tmp_path: Path) -> None:
+    queue(sqlite_db, 2)
+    (tmp_path / "blocked").write_text("a file where the folder should be", encoding="utf-8")
+    report = mail.deliver_due(sqlite_db, mail.FolderTransport(tmp_path / "blocked" / "mail"), SENDER, now=START)
+    assert report.as_dict() == {"sent": 0, "retrying": 2, "failed": 0} and statuses(sqlite_db) == ["pending"] * 2
+    with sqlite_db.session() as s:
+        assert "cannot write to" in s.query(MailOutbox).order_by(MailOutbox.id).first().last_error
+    later = START + timedelta(minutes=1)
+    assert mail.deliver_due(sqlite_db, mail.FolderTransport(tmp_path / "mail"), SENDER, now=later).sent == 2
+    assert len(list((tmp_path / "mail").glob("*.eml"))) == 2
