@@ -16,7 +16,7 @@ from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 from syncworker.domain.profile import ClientKind
 
 from .features import KIND_CODES, KIND_NAMES, Table
-from .frequencies import name_unique, own_domain_agrees
+from .frequencies import name_unique, namesakes_apart, own_domain_agrees
 from .nicknames import _KNOWN as KNOWN_NAMES
 from .nicknames import nickname_compatible, slipped_groups
 
@@ -508,7 +508,7 @@ def _namesake_nearby(a: Table, b: Table, i: np.ndarray, j: np.ndarray, by: str =
     """Per pair: a person other than the two, in either list, with the same family name, postcode and
     given name (`by="initial"`: given name's first letter) as one of them (people without both names
     count as having one)."""
-    ca, cb = a.namesakes(by)[i], b.namesakes(by)[j]
+    ca, cb = namesakes_apart(a, by)[i], namesakes_apart(b, by)[j]
     unnamed = (ca == 0) | (cb == 0)
     if a is b:  # deduplicating: the pair itself may be two of the group
         given = a.given_canon_code if by == "given" else a.given_initial

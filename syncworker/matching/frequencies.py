@@ -57,3 +57,33 @@ def name_unique(a: Table, b: Table, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     ca = a._derive(("count", "org_name"), lambda: _org_name_counts(a))
     cb = ca if b is a else b._derive(("count", "org_name"), lambda: _org_name_counts(b))
     return (ca[i] == 1) & (cb[j] == 1)
+
+
+def namesakes_apart(t: Table, by: str = "given") -> np.ndarray:
+    """Table.namesakes, except that two records of one name and postcode that are evidently one client
+    entered twice (a birth date, mobile, own e-mail or whole tax number in common, and none of them
+    different) count as one person: the list's duplicate is not a father or son of that name."""
+    def compute() -> np.ndarray:
+        counts = t.namesakes(by).copy()
+        two = np.flatnonzero(counts == 2)
+        if len(two) == 0:
+            return counts
+        given = t.given_canon_code if by == "given" else np.unique(t.given_initial, return_inverse=True)[1].ravel()
+        order = two[np.lexsort((t.postcode[two], given[two], t.family_code[two]))]
+        x, y = order[0::2], order[1::2]  # each group of two is adjacent once sorted by its key
+
+        def both(col: np.ndarray) -> np.ndarray:
+            return (col[x] >= 0) & (col[y] >= 0)
+
+        dob_both = (t.dob[x] > 0) & (t.dob[y] > 0)
+        own = both(t.email) & ~t.email_shared[x] & ~t.email_shared[y]
+        agree = ((dob_both & (t.dob[x] == t.dob[y])) | (both(t.mobile) & (t.mobile[x] == t.mobile[y]))
+                 | (own & (t.email[x] == t.email[y])) | (both(t.tax_full) & (t.tax_full[x] == t.tax_full[y])))
+        differ = ((dob_both & (t.dob[x] != t.dob[y])) | (both(t.mobile) & (t.mobile[x] != t.mobile[y]))
+                  | (both(t.tax_full) & (t.tax_full[x] != t.tax_full[y])))
+        twice = agree & ~differ
+        counts[x[twice]] = 1
+        counts[y[twice]] = 1
+        return counts
+
+    return t._derive(("namesakes_apart", by), compute)

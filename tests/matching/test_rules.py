@@ -433,3 +433,17 @@ def test_two_addresses_at_an_organisations_own_domain_are_similar_not_different(
     remote = [person("r1", "Ann Lee", email="bob@cleverzenith.com.au")]
     c = {x.local_id: x for x in match_records(local + fillers("a"), remote + fillers("b"), CONFIG)}["l1"]
     assert "email=disagree" in c.reasons
+
+
+def test_a_record_entered_twice_is_not_its_own_namesake():
+    # The local list holds John Citizen twice (same mobile): not a father and son, so the remote
+    # record, with the household's landline and address only, links without a birth date.
+    twice = [person("l1", "John Citizen", address=at("7 Oak St"), phone="03 9000 0000", mobile="0412 000 111"),
+             person("l2", "John Citizen", address=at("7 Oak St"), mobile="0412 000 111", email="jc@mail.com")]
+    remote = [person("r1", "John Citizen", address=at("7 Oak St"), phone="03 9000 0000")] + fillers("b")
+    found = [x for x in match_records(twice + households(), remote, CONFIG) if x.remote_id == "r1"]
+    assert [x.decision for x in found] == ["link"]
+    # Two mobiles: a father and his son, and nothing tells which one the remote record is.
+    apart = [twice[0], person("l2", "John Citizen", address=at("7 Oak St"), mobile="0499 000 222")]
+    found = [x for x in match_records(apart + households(), remote, CONFIG) if x.remote_id == "r1"]
+    assert [x.decision for x in found] == ["review"]
