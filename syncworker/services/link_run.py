@@ -42,6 +42,9 @@ __all__ = ["LinkRunReport", "RunRefused", "run_link_run"]
 ACTOR = "link-run"
 RELATIONSHIP_FETCHES_PER_LINK_RUN = 20  # fall-back reads only: two runs stay inside one minute's 60 calls
 Progress = Callable[[str, int, int | None], None]  # phase, done, total
+# The phases a link run reports, in order (`relationships` only where the system has them). Each is written to
+# the run's record (`RunRecorder.step`, throttled) for the console, and given to `progress` for the CLI's bar.
+PHASES = ("pull", "load", "duplicates", "broken links", "match", "write", "relationships")
 WRITE_BATCH = 200  # decisions per write transaction: short, so other writers wait milliseconds, not the run
 
 
@@ -134,11 +137,17 @@ class _LinkRun:
         self.dry = report.dry_run
         self.counts = report.counts
 
+    def step(self, phase: str, done: int | None = None, total: int | None = None, **detail: Any) -> None:
+        """Where the run is: to the caller's progress display, and to the run's record for the console."""
+        self.progress(phase, done if done is not None else detail.get("records", 0), total)
+        self.runs.step(self.report.run_id, phase, done, total, **detail)
+
     def execute(self) -> None:
         """Read, decide outside any transaction, then write in short transactions: on SQLite a write
         transaction holds the one write lock, so matching inside it would block every other writer (the
         API, webhooks, other tenants' runs) for the whole matching time."""
         remote = self._pull()
+        self.step("load")
         with self.db.read() as s:
             local = _LocalSnapshot.read(s, self.tenant_id, self.system)
             people, orgs = dup.local_records(s, self.tenant_id)
@@ -152,6 +161,7 @@ class _LinkRun:
             # from the detailed records just pulled (no call per client). Only records known as summaries (the
             # paged-list fall-back) cost a read each: a link run spends a small budget on them and leaves the
             # rest, and listing groups with their members, to the syncs.
+            self.step("relationships")
             rel = sync_relationships(self.ctx, self.report.tenant, self.system, run_id=self.report.run_id,
                                      adapter=self.adapter, hold_lock=False,
                                      max_fetches=RELATIONSHIP_FETCHES_PER_LINK_RUN, read_groups=False)
@@ -163,8 +173,7 @@ class _LinkRun:
         cursor every run shares) into the records cache. Returns every remote client the cache holds, as of
         this pull: a repeated link run costs one call, not a listing of the whole practice."""
         def on_page(p: Pulled) -> None:
-            self.progress("pull", len(p.seen), None)
-            self.runs.progress(self.report.run_id, phase="pull", pages=p.pages, records=len(p.seen))
+            self.step("pull", pages=p.pages, records=len(p.seen))
 
         self.counts.setdefault("pages", 0)
         pulled = pull_clients(self.db, self.tenant_id, self.system, self.adapter, dry=self.dry, on_page=on_page,
@@ -187,8 +196,10 @@ class _LinkRun:
 
     # --- 2. duplicates ---
     def _duplicates(self, people: list[ClientProfile], orgs: list[ClientProfile]) -> set[int]:
-        self.progress("duplicates", 0, None)
+        records = len(people) + len(orgs)
+        self.step("duplicates", 0, records)
         found = dup.detect(people, orgs, self.config)  # outside any transaction
+        self.step("duplicates", records, records)
         with self._write() as s:
             c = dup.persist(s, self.tenant_id, found)
             # Resolved clusters (merged / not duplicates) are not reported again.
@@ -209,9 +220,9 @@ class _LinkRun:
     # --- 4a. broken links ---
     def _broken(self, local: _LocalSnapshot, remote: dict[str, ClientProfile]) -> None:
         gone: list[_LinkRow] = []
-        for link in local.links:
-            if link.status != "linked":
-                continue
+        linked = [link for link in local.links if link.status == "linked"]
+        for done, link in enumerate(linked):
+            self.step("broken links", done, len(linked))
             p = remote.get(link.remote_id)
             if p is not None and p.status != ClientStatus.DELETED:
                 continue
@@ -225,6 +236,7 @@ class _LinkRun:
                     remote[p.id] = p  # archived: the link stands, and is reported with the record
                     continue
             gone.append(link)
+        self.step("broken links", len(linked), len(linked))
         by_id = local.clients_by_id
         with self._write() as s:
             for row in gone:
@@ -256,16 +268,17 @@ class _LinkRun:
         candidates_remote = [p for p in remote.values()
                              if p.status == ClientStatus.ACTIVE or (p.status == ClientStatus.ARCHIVED
                                                                     and p.id in linked_remote)]
-        self.progress("match", 0, len(local.profiles))
+        self.step("match", 0, len(local.profiles))
         # Outside any transaction: nothing waits on the matching.
         candidates = match_records(local.profiles, candidates_remote, self.config) if local.profiles else []
         candidates = [c for c in candidates
                       if by_key[c.local_id].id not in linked_local and c.remote_id not in linked_remote]
-        self.progress("match", len(local.profiles), len(local.profiles))
+        self.step("match", len(local.profiles), len(local.profiles))
 
         matched_local, matched_remote = set(), set()
         ordered = sorted(candidates, key=lambda c: -c.score)
         for start in range(0, len(ordered), WRITE_BATCH):
+            self.step("write", start, len(ordered))
             with self._write() as s:  # a short transaction per batch of decisions
                 for cand in ordered[start:start + WRITE_BATCH]:
                     client = by_key[cand.local_id]
@@ -274,6 +287,7 @@ class _LinkRun:
                     self._record(s, cand, client, remote[cand.remote_id], local.hashes,
                                  decided.get((client.id, cand.remote_id)), suggested.get((client.id, cand.remote_id)),
                                  merge_required)
+        self.step("write", len(ordered), len(ordered))
 
         for c in clients:
             if c.id not in linked_local and c.id not in matched_local:
