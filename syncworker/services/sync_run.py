@@ -139,11 +139,12 @@ class SyncEngine(PairMerger):
         self.report.add("unchanged", len(links) - len(todo))
         step = max(self.adapter.write_batch_size, 1)
         for start in range(0, len(todo), step):
+            self.runs.step(self.report.run_id, "merge", start, len(todo))
             chunk = todo[start:start + step]
             self.merge_links([(link_id, pulled.get(remote_id)) for link_id, remote_id in chunk], force=full)
-            if (start + len(chunk)) // 200 > start // 200:
-                self.runs.progress(self.report.run_id, phase="merge", done=start + len(chunk), total=len(todo))
+        self.runs.step(self.report.run_id, "merge", len(todo), len(todo))
         if not self.dry and self.adapter.capabilities.relationships:
+            self.runs.step(self.report.run_id, "relationships")
             from syncworker.services.relationship_sync import fold_relationship_report, sync_relationships
 
             rel = sync_relationships(self.ctx, self.report.tenant, self.system, run_id=self.report.run_id,
@@ -159,7 +160,7 @@ class SyncEngine(PairMerger):
         """Pull into the records cache (the shared loop and stream, `services/pull.py`). Returns this run's
         profiles by id and, for a completed full listing, every id the listing held."""
         def on_page(p: Pulled) -> None:
-            self.runs.progress(self.report.run_id, phase="pull", pages=p.pages, records=len(p.seen))
+            self.runs.step(self.report.run_id, "pull", pages=p.pages, records=len(p.seen))
 
         pulled = pull_clients(self.db, self.tenant_id, self.system, self.adapter, full=full, dry=self.dry,
                               on_page=on_page, counts=self.report.counts)
@@ -191,6 +192,7 @@ class SyncEngine(PairMerger):
         resources = list(by_resource)
         step = max(PULL_BATCH, self.adapter.write_batch_size)
         for start in range(0, len(resources), step):
+            self.runs.step(self.report.run_id, "webhook pull", start, len(resources))
             chunk = resources[start:start + step]
             found = {p.id: p for p in self.adapter.get_clients(chunk)}
             with self.db.session() as s:

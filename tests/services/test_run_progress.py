@@ -23,6 +23,7 @@ from syncworker.sample import generate_practice
 from syncworker.services.context import ServiceContext
 from syncworker.services.link_run import PHASES, run_link_run
 from syncworker.services.runs import RunRecorder
+from syncworker.services.sync_run import run_sync
 from syncworker.store.db import Database
 from syncworker.store.models import JobRun
 from tests.console.test_console_http import sign_in
@@ -115,6 +116,18 @@ def test_a_link_run_reports_each_phase_in_order_to_the_record_the_console_reads(
     assert again.status == "succeeded" and watch.phases() == list(PHASES)
     broken = [s.progress for s in watch.seen if s.progress["phase"] == "broken links"]
     assert broken[-1]["done"] == broken[-1]["total"] == again.counts["links_kept"] > 0
+    _assert_console_showed_each(watch)
+
+
+def test_a_sync_reports_its_pull_then_its_merge_then_relationships(watched: tuple[ServiceContext, Watch]) -> None:
+    ctx, watch = watched
+    assert run_link_run(ctx, TENANT, "xpm").counts["linked_new"] > 0
+    watch.seen.clear()
+    report = run_sync(ctx, TENANT, "xpm")
+    assert report.status == "succeeded", report.message
+    assert watch.phases() == ["pull", "merge", "relationships"]
+    merged = [s.progress for s in watch.seen if s.progress["phase"] == "merge"]
+    assert merged[0]["done"] == 0 and merged[-1]["done"] == merged[-1]["total"] > 0
     _assert_console_showed_each(watch)
 
 
