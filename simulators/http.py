@@ -114,6 +114,11 @@ def _make_handler(sim: LoopbackSimulator) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
+            if len(body) < length:
+                # The client went away mid-request (e.g. a worker killed while sending): a real server never
+                # runs a request it did not receive whole, and there is no one to answer.
+                self.close_connection = True
+                return
             req = SimRequest.from_target(self.command, self.path, self.headers.items(), body)
             try:
                 resp = sim.handle(req)

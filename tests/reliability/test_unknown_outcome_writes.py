@@ -8,6 +8,7 @@ XPM simulator; every write the simulator applies is counted."""
 
 from __future__ import annotations
 
+import socket
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -19,7 +20,7 @@ from adapters.ratelimit import Limits, RateLimiter
 from adapters.xero_identity.memory_store import InMemoryTokenStore
 from adapters.xero_identity.tokens import TokenManager
 from adapters.xpm.client import XpmClient
-from simulators.xpm import XpmSimulator
+from simulators.xpm import XpmSimulator, api
 from simulators.xpm import server as xpm_server
 
 UPDATE = "client.api/update"
@@ -74,3 +75,28 @@ def test_an_update_with_an_unknown_outcome_is_applied_exactly_once(sim: XpmSimul
     assert applied[UPDATE] == 1  # malformed: applied once and read back; 500/reset: not applied, sent again
     assert client.get_client(target).phone == "02 9123 4567"  # type: ignore[union-attr]
 
+
+
+def _raw_put(sim: XpmSimulator, body: bytes, declared: int) -> bytes:
+    """A PUT whose Content-Length says `declared` and which sends `body`, then stops sending (as a worker
+    killed mid-request does); everything the server answers before it closes."""
+    head = (f"PUT {api.API_PREFIX}{UPDATE} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/xml\r\n"
+            f"Content-Length: {declared}\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", sim.port), timeout=30) as sock:
+        sock.sendall(head + body)
+        sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_a_request_cut_short_by_a_dying_client_is_neither_run_nor_counted(sim: XpmSimulator) -> None:
+    # A worker SIGKILLed while sending an update: the simulator used to run what it had (a truncated body:
+    # answered 400) and count it as a call, so the e2e kill test saw 9 updates for 8 records.
+    body = b"<Client><UUID>00000000-0000-0000-0000-000000000000</UUID><Email>x@example.test</Email></Client>"
+    assert _raw_put(sim, body[:40], declared=len(body)) == b""
+    assert sim.stats.calls[f"PUT {UPDATE}"] == 0 and not sim.stats.statuses
+    # The same request whole is run (and refused: no token) and counted.
+    assert _raw_put(sim, body, declared=len(body)).startswith(b"HTTP/1.1 401")
+    assert sim.stats.calls[f"PUT {UPDATE}"] == 1
