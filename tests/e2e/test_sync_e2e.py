@@ -8,8 +8,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -291,7 +291,7 @@ def test_webhook_pull_updates_the_snapshot_once_and_replay_changes_nothing(xero:
         events = [WebhookEvent(tenant_id=tenant_id, system="xero", category="CONTACT", event_type="UPDATE",
                                resource_id=rid, event_date=when),
                   WebhookEvent(tenant_id=tenant_id, system="xero", category="CONTACT", event_type="UPDATE",
-                               resource_id=rid, event_date=when.replace(second=(when.second + 1) % 60))]
+                               resource_id=rid, event_date=when + timedelta(seconds=1))]
         s.add_all(events)
         s.flush()
         ids = [e.id for e in events]
@@ -336,6 +336,19 @@ def _sync_subprocess(w: SyncWorld, db_url: str) -> subprocess.Popen[str]:
                              "--json"], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def _wait_for(condition: Callable[[], bool], proc: subprocess.Popen[str] | None, what: str,
+              timeout: float = 240) -> None:
+    """Poll until `condition` holds; fail with `what` if `proc` (when given) exits first or `timeout` passes
+    (generous: a deadline here only catches a hang, it measures nothing)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc is not None and proc.poll() is not None:
+            pytest.fail(f"the worker exited before {what}: {proc.communicate()}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"waited {timeout:.0f} s and still not: {what}")
+        time.sleep(0.02)
+
+
 def test_a_worker_killed_mid_sync_and_restarted_converges_with_nothing_lost_or_written_twice(
         tmp_path: Path, _sqlite_template: Path) -> None:
     import shutil
@@ -354,32 +367,37 @@ def test_a_worker_killed_mid_sync_and_restarted_converges_with_nothing_lost_or_w
             for lid, phone in pulled.items():
                 w.sim.store.edit_client(w.pairs[lid], Phone=phone)
             w.sim.stats.reset()
-            # Every update answers slowly (the write is applied after the delay, even if the caller is gone).
-            w.sim.faults.inject("slow", times=100, path_contains="client.api/update", delay=0.4)
+            # Every update answers slowly; the 4th much more slowly, so the worker is surely waiting on it when
+            # it is killed. The simulator applies a write after its delay even though the caller is gone.
+            updates = "client.api/update"
+            w.sim.faults.inject("slow", times=3, path_contains=updates, delay=0.4)
+            w.sim.faults.inject("slow", times=1, path_contains=updates, delay=3)
+            w.sim.faults.inject("slow", times=100, path_contains=updates, delay=0.4)
 
             proc = _sync_subprocess(w, db.connect_url)
-            deadline = time.monotonic() + 30
-            while w.sim.stats.calls["PUT client.api/update"] < 3 and time.monotonic() < deadline:
-                assert proc.poll() is None, proc.communicate()
-                time.sleep(0.02)
-            time.sleep(0.2)  # in the middle of the next write
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=10)
-            killed_at = w.sim.stats.calls["PUT client.api/update"]
-            assert 3 <= killed_at < len(pushed), "the worker must die mid-run"
+            # Events, not timings: the worker's start-up alone takes 30 s on a loaded machine.
+            _wait_for(lambda: w.sim.faults.fired["slow"] >= 4, proc, "the 4th update reached XPM")
+            proc.send_signal(signal.SIGKILL)  # while it waits 3 s for the answer to the 4th update
+            proc.wait(timeout=30)
+            assert w.sim.stats.calls["PUT client.api/update"] == 3, "the worker must die mid-run"
+            # The write in flight lands after all (its outcome was unknown to the dead worker), as it would in
+            # XPM long before the lease (5 minutes in production) lets another worker take the tenant.
+            _wait_for(lambda: w.sim.stats.calls["PUT client.api/update"] == 4, None, "the 4th update landed")
             w.sim.faults.clear()
             time.sleep(2.5)  # the dead worker's lease expires (TTL 2 s)
 
             again = _sync_subprocess(w, db.connect_url)
-            out, err = again.communicate(timeout=60)
+            out, err = again.communicate(timeout=240)
             assert again.returncode == 0, err
             # Converged: every local edit is in XPM, every XPM edit is local.
             for lid, email in pushed.items():
                 assert w.remote(w.pairs[lid]).email == email
             for lid, phone in pulled.items():
                 assert w.local(lid).phone == phone
-            # Nothing written twice: one update per pushed record across both runs.
-            assert w.sim.stats.calls["PUT client.api/update"] == len(pushed)
+            # Nothing written twice: one update per pushed record across both runs, every one applied. The
+            # record whose write landed after the kill was seen to agree and was not written again.
+            assert w.sim.stats.calls["PUT client.api/update"] == len(pushed), w.sim.stats.snapshot()
+            assert set(w.sim.stats.statuses) == {200}, w.sim.stats.snapshot()
             with db.session() as s:
                 assert s.scalar(sa.select(sa.func.count()).select_from(JobRun).where(JobRun.status == "running")) == 0
                 versions = s.execute(sa.select(Client.version, Link.last_pushed_version)
