@@ -122,8 +122,10 @@ def test_limiter_keeps_under_a_tight_minute_limit() -> None:
 
 @pytest.mark.parametrize("kind", ["500", "reset", "malformed_xml", "minute_429", "slow"])
 def test_transient_faults_are_absorbed(sim: XpmSimulator, kind: str) -> None:
-    client, _ = connect(sim, read_timeout=0.5)  # a slow response (1.5 s) is a read timeout
-    sim.faults.inject(kind, times=2)
+    # A slow response (20 s) is a read timeout (3 s); a normal page must never be one, even on a loaded
+    # machine, or the retries count one too many (0.5 s was too close).
+    client, _ = connect(sim, read_timeout=3.0)
+    sim.faults.inject(kind, times=2, delay=20 if kind == "slow" else None)
     run = Run().load(client)
     assert run.error is None, run.error
     assert sorted(run.ids) == sorted(active_ids(sim))
@@ -230,7 +232,7 @@ def test_two_processes_refreshing_at_once_keep_the_grant(sim: XpmSimulator, monk
     monkeypatch.setattr(tokens_module, "_process_lock", lambda key: threading.Lock())
     store = InMemoryTokenStore(TokenSet(access_token=None, refresh_token=sim.issue_refresh_token(), expires_at=None,
                                         remote_tenant_id=sim.xero_tenant_id))
-    together = threading.Barrier(4, timeout=10)
+    together = threading.Barrier(4, timeout=120)  # only a hang should break it
 
     class SimultaneousSession(requests.Session):
         def post(self, *args, **kwargs):  # type: ignore[no-untyped-def]

@@ -29,6 +29,9 @@ from tests.conftest import PG_URL
 
 OPERATOR_TOKEN = "op-" + uuid.uuid4().hex
 WEBHOOK_KEY = base64.b64encode(os.urandom(48)).decode()
+# How long a server may take to come up. Only a hang should hit it: `syncworker serve` took 22-30+ s to
+# import and answer /health at load 16 on 2 cores, so the former 30 s failed test modules on a busy CI.
+STARTUP_DEADLINE = 180
 
 
 def free_port() -> int:
@@ -45,9 +48,13 @@ def serving(app: object) -> Iterator[str]:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))  # type: ignore[arg-type]
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + STARTUP_DEADLINE
     while not server.started and time.monotonic() < deadline:
+        if not thread.is_alive():
+            raise RuntimeError("uvicorn stopped before it started serving")
         time.sleep(0.02)
+    if not server.started:
+        raise RuntimeError(f"uvicorn did not start serving within {STARTUP_DEADLINE} s")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -99,7 +106,7 @@ def start_server(db: Database, log: Path, **env_overrides: str) -> Server:
             [sys.executable, "-m", "syncworker.cli.serve_cmds", "--host", "127.0.0.1", "--port", str(port),
              "--workers-threads", "2"], env=env, stdout=out, stderr=subprocess.STDOUT)
     server = Server(f"http://127.0.0.1:{port}", db, process, log)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + STARTUP_DEADLINE
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"syncworker serve exited with {process.returncode}:\n{server.log_text()}")

@@ -18,7 +18,7 @@ from tests.http import seed
 from tests.http.conftest import OPERATOR_TOKEN, Server
 
 
-def wait_for_run(api: httpx.Client, run_id: int, timeout: float = 20) -> dict[str, Any]:
+def wait_for_run(api: httpx.Client, run_id: int, timeout: float = 120) -> dict[str, Any]:  # a hang only
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         run = api.get(f"/runs/{run_id}").json()

@@ -82,7 +82,7 @@ def running_worker(db: Database, ctx: ServiceContext, concurrency: int) -> Itera
         assert not failed, failed
 
 
-def wait_finished(db: Database, run_ids: list[int], timeout: float = 20) -> dict[int, JobRun]:
+def wait_finished(db: Database, run_ids: list[int], timeout: float = 120) -> dict[int, JobRun]:  # a hang only
     deadline = time.monotonic() + timeout
     while True:
         with db.session() as s:
@@ -148,7 +148,7 @@ def test_a_queued_run_is_running_once_a_worker_picks_it_up(queue_db: Database, p
     executor.shutdown()
     seen: set[str] = set()
     with running_worker(queue_db, ctx, concurrency=1):
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 120  # a hang only
         while time.monotonic() < deadline and not seen & {"succeeded", "failed"}:
             with queue_db.session() as s:
                 seen.add(s.scalar(select(JobRun.status).where(JobRun.id == run_id)) or "")

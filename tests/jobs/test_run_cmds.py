@@ -59,11 +59,11 @@ def process(*args: str, env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
 
 def stop(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=30)
+    out, err = proc.communicate(timeout=120)
     return proc.returncode, out, err
 
 
-def wait_for(check: Callable[[], bool], timeout: float = 30) -> None:
+def wait_for(check: Callable[[], bool], timeout: float = 240) -> None:  # a hang only: start-up is 30 s under load
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, "timed out"

@@ -28,7 +28,7 @@ from syncworker.services.tenants import add_tenant
 from syncworker.store.crypto import generate_key
 from syncworker.store.db import Database
 from syncworker.store.models import JobRun, RunLock
-from tests.http.conftest import OPERATOR_TOKEN, free_port
+from tests.http.conftest import OPERATOR_TOKEN, STARTUP_DEADLINE, free_port
 
 TENANT = "Stopping Practice"
 
@@ -65,7 +65,7 @@ def serve(w: World, grace: float) -> tuple[subprocess.Popen[bytes], str]:
         proc = subprocess.Popen([sys.executable, "-m", "syncworker.cli.serve_cmds", "--port", str(port),
                                  "--grace", str(grace)], env=w.env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + STARTUP_DEADLINE
     while True:
         assert proc.poll() is None and time.monotonic() < deadline, w.log.read_text()
         try:
@@ -80,7 +80,7 @@ def start_link_run(w: World, url: str) -> int:
                    headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"}, timeout=10)
     assert r.status_code == 202, r.text
     run_id = int(r.json()["run_id"])
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 120  # a hang only: the run's thread is slow to start on a loaded machine
     while not (w.sim.stats.calls or w.sim.faults.fired):  # the run has started calling XPM
         assert time.monotonic() < deadline, w.log.read_text()
         time.sleep(0.05)
@@ -96,10 +96,10 @@ def outcome(db: Database, run_id: int) -> tuple[str, str | None, int]:
 
 def test_sigterm_lets_an_accepted_run_finish_within_the_grace_period(world: World) -> None:
     world.sim.faults.inject("slow", times=2, delay=1.5)  # the run takes ~3 s
-    proc, url = serve(world, grace=30)
+    proc, url = serve(world, grace=120)  # ample: what is tested is that the run finishes, not how fast
     run_id = start_link_run(world, url)
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=40) == 0, world.log.read_text()
+    assert proc.wait(timeout=180) == 0, world.log.read_text()
     status, message, leases = outcome(world.db, run_id)
     assert (status, leases) == ("succeeded", 0), (message, world.log.read_text()[-2000:])
 
@@ -128,7 +128,7 @@ def test_a_killed_link_run_frees_its_tenant_at_once_and_unblock_says_so(world: W
     proc = subprocess.Popen([sys.executable, "-c", "from syncworker.cli.main import cli; cli()", "link-run",
                              "--tenant", TENANT, "--system", "xpm"], env=world.env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + STARTUP_DEADLINE  # the CLI's start-up alone took 30 s at load 16 on 2 cores
     while outcome_leases(world.db) == 0:
         assert proc.poll() is None and time.monotonic() < deadline
         time.sleep(0.05)
