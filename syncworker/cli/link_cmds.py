@@ -31,6 +31,10 @@ system_option = click.option("--system", default="xpm", show_default=True, help=
 tenant_option = click.option("--tenant", required=True, help="Tenant name.")
 actor_option = click.option("--as", "actor", default="operator", show_default=True, help="Who is deciding (audit).")
 SHOW = 15  # rows per section in the human report
+# What the progress bar says for each phase a link run reports (services.link_run.PHASES).
+PHASE_LABELS = {"pull": "pulling clients", "load": "loading local records", "duplicates": "finding duplicates",
+                "broken links": "checking kept links", "match": "matching", "write": "recording decisions",
+                "relationships": "syncing relationships"}
 
 
 def services() -> ServiceContext:
@@ -56,8 +60,7 @@ def link_run(tenant: str, system: str, dry_run: bool, as_json: bool) -> None:
                 task = bar.add_task("pulling clients", total=None)
 
                 def progress(phase: str, done: int, total: int | None) -> None:
-                    bar.update(task, description={"pull": "pulling clients", "duplicates": "finding duplicates",
-                                                  "match": "matching"}.get(phase, phase), completed=done, total=total)
+                    bar.update(task, description=PHASE_LABELS.get(phase, phase), completed=done, total=total)
 
                 report = run_link_run(ctx, tenant, system, dry_run=dry_run, trigger="operator", progress=progress)
         else:

@@ -48,3 +48,10 @@ def test_help_starts_without_the_heavy_layers() -> None:
     loaded = json.loads(out.stdout)
     heavy = [m for m in loaded if m.split(".")[0] in HEAVY or m.startswith(HEAVY)]
     assert heavy == []
+
+
+def test_the_link_run_progress_bar_names_every_phase_a_run_reports() -> None:
+    from syncworker.cli.link_cmds import PHASE_LABELS
+    from syncworker.services.link_run import PHASES
+
+    assert set(PHASE_LABELS) == set(PHASES)
