@@ -539,6 +539,11 @@ def _same_given(a: Table, b: Table, i: np.ndarray, j: np.ndarray, sa: str, sb: s
     ambiguous = getattr(a, "given" + sa + "_ambiguous")[i[rest]] | getattr(b, "given" + sb + "_ambiguous")[j[rest]]
     rest = rest[ambiguous]
     same[rest] = [nickname_compatible(x, y) for x, y in zip(xa[rest], xb[rest], strict=True)]
+    # A nickname with a slip ("Rcik & Heather" / "Richard & Heather"): both names of the couple must
+    # still agree, which one person's given name alone cannot offer.
+    rest = np.flatnonzero(present & ~same)
+    if len(rest):
+        same[rest] = _slipped_nicknames(xa[rest], xb[rest])
     return same
 
 

@@ -447,3 +447,16 @@ def test_a_record_entered_twice_is_not_its_own_namesake():
     apart = [twice[0], person("l2", "John Citizen", address=at("7 Oak St"), mobile="0499 000 222")]
     found = [x for x in match_records(apart + households(), remote, CONFIG) if x.remote_id == "r1"]
     assert [x.decision for x in found] == ["review"]
+
+
+def test_a_couple_whose_first_name_is_a_nickname_with_a_slip_is_the_same_couple():
+    local = [person("l1", "Richard and Heather Borlandale", email="borlandales@bigpond.com", mobile="0450 211 748",
+                    date_of_birth=date(1963, 4, 28), address=at("259 Clarence Cres"))] + households()
+    remote = [person("r1", "Rcik & Heather Borlandale", email="borlandales@bigpond.com", mobile="+61 450 211 748",
+                     date_of_birth=date(1963, 4, 28))] + households("k")
+    c = {x.local_id: x for x in match_records(local, remote, CONFIG)}["l1"]
+    assert (c.remote_id, c.decision) == ("r1", "link")
+    other = [person("r1", "Rcik & Helen Borlandale", email="borlandales@bigpond.com", mobile="+61 450 211 748",
+                    date_of_birth=date(1963, 4, 28))] + households("k")
+    c = {x.local_id: x for x in match_records(local, other, CONFIG)}["l1"]
+    assert c.decision == "review" and "couple:different" in c.reasons
