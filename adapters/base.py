@@ -43,9 +43,11 @@ class Page(Generic[T]):
     checkpoint: str | None = None
     # True for pages of an incremental ("modified since") pull.
     incremental: bool = False
-    # Set by the adapter on the last page of a listing that knows it (on the server's clock, overlap
-    # included): where the next incremental pull starts. Callers store it; they never parse `checkpoint`.
-    next_cursor: datetime | None = None
+    # Set by the adapter on the last page of a listing that knows it: where the next incremental pull starts.
+    # A time (on the server's clock, overlap included) comes back as `modified_since`; a string is the
+    # adapter's own token (APS: "rv:<n>", a rowversion), stored as is and handed back unchanged as
+    # `resume_from`. Callers store it; they never parse it, nor `checkpoint`.
+    next_cursor: datetime | str | None = None
     # Records of this page the system sent but the adapter could not read (a malformed record): one
     # `{"remote_id": <id or None>, "error": <what is wrong, no client data>}` each. Skipped and reported,
     # never a failed listing; their cached copies stand.

@@ -13,7 +13,9 @@ Reads
 - incremental, when a modified-time column is mapped: `WHERE modified > :since`, keyset pages on
   (modified, key); every page carries `since:<ISO UTC>` of the pull, the last one the next cursor (the
   newest change seen minus an overlap, on the column's own clock). With a rowversion column,
-  `resume_from="rv:<n>"` reads what changed after n and the last page carries `rv:<newest>`.
+  `resume_from="rv:<n>"` reads what changed after n and the last page carries `rv:<newest>`; without a
+  modified column that token is also the pages' `next_cursor` (a full read's: the newest rowversion before it
+  began), which the shared pull loop hands back as `resume_from`.
   Without either the port reports `incremental=False` and a "modified since" request is a full read: the
   caller's records cache tells changed from unchanged by hash.
 - one value may hold several emails: the first is the profile's email, the rest stay in `extra`.
@@ -259,7 +261,10 @@ class ApsClient(ClientSystem):
         # Where the next incremental read starts, on the modified column's clock: the newest change before this
         # read began (a change made while it runs is newer), less the overlap. Not the worker's clock, which
         # may not agree with the practice's server.
-        next_cursor = self._newest_change() if after is None and m.modified and _PAGES_CARRY_CURSOR else None
+        next_cursor: datetime | str | None = None
+        if after is None and _PAGES_CARRY_CURSOR:
+            # Without a modified column, a rowversion is the cursor: the newest one before this read began.
+            next_cursor = self._newest_change() if m.modified else self._newest_rowversion() if m.rowversion else None
         while True:
             q = sa.select(t).order_by(key).limit(m.page_size)
             if after is not None:
@@ -284,6 +289,12 @@ class ApsClient(ClientSystem):
         if isinstance(newest, str):  # SQLite hands back an aggregate of a DATETIME column as text
             newest = datetime.fromisoformat(newest)
         return self._utc(_naive(newest)) - self._overlap if isinstance(newest, datetime) else None
+
+    def _newest_rowversion(self) -> str:
+        m, t = self.mapping, self._clients_table()
+        assert m.rowversion is not None
+        newest = self._rows(sa.select(sa.func.max(t.c[m.rowversion]).label("newest")))[0]["newest"]
+        return f"rv:{_rv_int(newest) if newest is not None else 0}"
 
     def _since(self, since: datetime) -> Iterator[Page[ClientProfile]]:
         m, t = self.mapping, self._clients_table()
@@ -326,7 +337,10 @@ class ApsClient(ClientSystem):
             if rows:
                 newest = _rv_int(rows[-1][m.rowversion])
             last = len(rows) < m.page_size
-            yield Page(self._profiles(rows), checkpoint=f"rv:{newest if last else start}", incremental=True)
+            page = Page(self._profiles(rows), checkpoint=f"rv:{newest if last else start}", incremental=True)
+            if last and _PAGES_CARRY_CURSOR:  # the shared pull loop hands it back as `resume_from` next time
+                page.next_cursor = f"rv:{newest}"  # type: ignore[attr-defined]
+            yield page
             if last:
                 return
 

@@ -4,14 +4,16 @@ All of them read the same thing (a tenant's clients in one system) into the same
 share one stream and one cursor: whichever run pulls, the others find the cache current and spend no call.
 
 - The first pull (no cursor) or a `full` one is the adapter's full listing; later ones are incremental
-  from the stored cursor. The adapter sets the next cursor (`Page.next_cursor`, on the server's clock);
-  when it gives none, the pull's own start time minus `OVERLAP` is used.
+  from the stored cursor. The adapter sets the next cursor (`Page.next_cursor`): a time (on the server's
+  clock) is passed back as `modified_since`; a string is the adapter's own token (APS: `rv:<n>`), stored and
+  passed back unchanged as `resume_from`. When it gives none, the pull's own start time minus `OVERLAP` is used.
 - Every page is committed with the stream's state in one transaction, so a run that dies (or is parked by
   the daily limit) resumes from the last stored page; pages are upserted by remote id, so a replayed page
   changes nothing.
 - The adapter's checkpoint is opaque here: stored and handed back as `resume_from`, never parsed.
 
-State (`checkpoints` row, stream `clients`): `cursor` (ISO time the next incremental pull starts from),
+State (`checkpoints` row, stream `clients`): `cursor` (ISO time the next incremental pull starts from) or
+`cursor_token` (the adapter's token for it; only when it gave one, so time-cursor states are unchanged),
 `resume` (the adapter's checkpoint of a listing in progress), `mode` (full/incremental), `started_at`.
 """
 
@@ -88,10 +90,11 @@ def pull_clients(db: Database, tenant_id: int, system: str, adapter: ClientSyste
 
     store = Checkpoints(db, tenant_id, system)
     state = store.load(STREAM)
-    cursor = state.get("cursor")
+    cursor, token = state.get("cursor"), state.get("cursor_token")
     resuming = bool(state.get("resume")) and not dry and (not full or state.get("mode") == "full")
     # A system that cannot list "modified since" is read whole; the records cache diffs it by hash.
-    incremental = bool(cursor) and adapter.capabilities.incremental
+    # An adapter that gave a token can take it back whatever it says it can list.
+    incremental = bool(token) or (bool(cursor) and adapter.capabilities.incremental)
     mode = state.get("mode") if resuming else ("full" if full or not incremental else "incremental")
     out = Pulled(full=mode == "full", resumed=resuming,
                  started=datetime.fromisoformat(state["started_at"]) if resuming else utcnow())
@@ -100,9 +103,12 @@ def pull_clients(db: Database, tenant_id: int, system: str, adapter: ClientSyste
         pages = adapter.iter_client_pages(resume_from=state["resume"])
     elif mode == "full":
         pages = adapter.iter_client_pages()
+    elif token:
+        pages = adapter.iter_client_pages(resume_from=token)
     else:
         pages = adapter.iter_client_pages(modified_since=datetime.fromisoformat(cursor))
-    next_cursor: datetime | None = None
+    carried = {"cursor": cursor, **({"cursor_token": token} if token else {})}
+    next_cursor: datetime | str | None = None
     for page in pages:
         for p in page.items:
             out.seen[p.id] = p
@@ -123,7 +129,7 @@ def pull_clients(db: Database, tenant_id: int, system: str, adapter: ClientSyste
                         RemoteRecord.tenant_id == tenant_id, RemoteRecord.system == system,
                         RemoteRecord.record_type == "client", RemoteRecord.remote_id.in_(unreadable))
                         .values(last_seen_at=utcnow()))
-                store.save(s, STREAM, {"cursor": cursor, "mode": mode, "resume": page.checkpoint,
+                store.save(s, STREAM, {**carried, "mode": mode, "resume": page.checkpoint,
                                        "started_at": out.started.isoformat()})
         out.pages += 1
         add("pages")
@@ -131,8 +137,9 @@ def pull_clients(db: Database, tenant_id: int, system: str, adapter: ClientSyste
             on_page(out)
     if not dry:
         with db.session() as s:
-            store.save(s, STREAM, {"cursor": (next_cursor or out.started - OVERLAP).isoformat(), "mode": None,
-                                   "resume": None})
+            after = ({"cursor": None, "cursor_token": next_cursor} if isinstance(next_cursor, str)
+                     else {"cursor": (next_cursor or out.started - OVERLAP).isoformat()})
+            store.save(s, STREAM, {**after, "mode": None, "resume": None})
     if out.full and not dry:
         with db.session() as s:  # not in a complete listing: gone there (or, for some systems, archived)
             s.execute(update(RemoteRecord).where(
