@@ -106,7 +106,9 @@ def test_a_tenants_jobs_never_overlap_across_worker_slots_but_tenants_run_in_par
         connect(queue_db, name)
     ctx = services(queue_db)
     executor = ProcrastinateExecutor(ctx)
-    ids = [executor.submit(JobRequest("probe", tenant, {"system": system, "sleep": 0.8}))
+    # 3 s jobs: on a loaded machine the worker may take a second or more to start the next slot, and beta must
+    # still start while alpha_1 runs for the overlap to show that tenants do not wait on each other.
+    ids = [executor.submit(JobRequest("probe", tenant, {"system": system, "sleep": 3.0}))
            for tenant, system in (("Alpha", "xpm"), ("Alpha", "xero"), ("Beta", "xpm"))]
     executor.shutdown()
 
