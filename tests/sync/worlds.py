@@ -3,7 +3,6 @@ one local client per remote record with the same values, and a `linked` Link for
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -12,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from adapters.ratelimit import reset_shared_limiters
 from simulators.xero import XeroSimulator
 from simulators.xpm import XpmSimulator
 from syncworker.config import Settings
@@ -26,14 +26,15 @@ from syncworker.store.mapping import client_columns
 from syncworker.store.models import AuditEntry, Client, Link, Tenant
 
 TENANT = "Harbour Accounting"
-# Each world is a different organisation: the adapters' client-side rate limiters are shared per remote
-# tenant id (derived from the seed) across the process, so reusing one would carry one test's calls into
-# the next one's per-minute budget.
-_worlds = itertools.count()
 
 
 def _seed(base: int) -> int:
-    return base + 1000 * next(_worlds)
+    """The world's data comes from `base` alone, so a test sees the same practice however pytest-xdist
+    schedules it. The adapters' client-side rate limiters are shared per remote tenant id (derived from the
+    seed) across the process, so a new world starts them afresh: one test's calls never count against the
+    next one's per-minute budget."""
+    reset_shared_limiters()
+    return base
 
 
 @dataclass
