@@ -150,6 +150,7 @@ class LinkDecision(NamedTuple):
     runner_pos: int  # its pair position, -1 when none
     twin: bool  # the competitor is a second certain remote match (the remote list holds the client twice)
     margin_bits: float  # log2 odds ahead of the competitor (inf when none)
+    born_that_day: bool = False  # the competitor shares the birth date this pair disagrees on
 
 
 def decide_links(pairs: ScoredPairs, config: MatchConfig) -> list[LinkDecision]:
@@ -206,16 +207,41 @@ def decide_links(pairs: ScoredPairs, config: MatchConfig) -> list[LinkDecision]:
         local_at[vouched] = np.where(local_twin[vouched], local_at[vouched], cr_at)
     best_other = np.where(twin, by_remote, np.maximum(by_remote, by_local))
     other_at = np.where(twin | (by_remote >= by_local), remote_at, local_at)
+    # A birth date that differs, where a competing candidate was born on that very day: the fields
+    # this pair agrees on are as often a household's (its e-mail, landline, address) as one person's,
+    # and a father and son of one name differ by that date alone. Never a link; the competitor is named.
+    rival = _born_that_day(comp.levels["dob"][eligible], w, pairs.score[eligible] >= config.link_review_threshold,
+                           left, right, chosen)
+    born = rival >= 0
+    best_other[born] = w[rival[born]]
+    other_at[born] = rival[born]
     other_pos = np.where((other_at >= 0) & np.isfinite(best_other), eligible[np.maximum(other_at, 0)], -1)
     margin = w[chosen] - best_other
-    auto = sure & (margin >= config.runner_up_margin_bits) & ~twin
+    auto = sure & (margin >= config.runner_up_margin_bits) & ~twin & ~born
     runner_score = probability(best_other).tolist()
     return [
-        LinkDecision(p, "link" if a else "review", None if inf else r, o, t, m)
-        for p, a, inf, r, o, t, m in zip(eligible[chosen].tolist(), auto.tolist(), np.isinf(best_other).tolist(),
-                                         runner_score, other_pos.tolist(), twin.tolist(), margin.tolist(),
-                                         strict=True)
+        LinkDecision(p, "link" if a else "review", None if inf else r, o, t, m, b)
+        for p, a, inf, r, o, t, m, b in zip(eligible[chosen].tolist(), auto.tolist(), np.isinf(best_other).tolist(),
+                                            runner_score, other_pos.tolist(), twin.tolist(), margin.tolist(),
+                                            born.tolist(), strict=True)
     ]
+
+
+def _born_that_day(dob: np.ndarray, w: np.ndarray, plausible: np.ndarray, left: np.ndarray, right: np.ndarray,
+                   chosen: np.ndarray) -> np.ndarray:
+    """Per chosen pair whose birth dates both exist and differ: the strongest other pair of either of
+    its records whose birth dates agree and that is itself a candidate (`plausible`), -1 when none."""
+    out = np.full(len(chosen), -1, dtype=np.int64)
+    differs = np.flatnonzero(dob[chosen] == 3)
+    if len(differs) == 0:
+        return out
+    same_day = np.where((dob == 1) & plausible, w, -np.inf)
+    at = chosen[differs]
+    by_left, by_left_at = _best_other(left, same_day, at)
+    by_right, by_right_at = _best_other(right, same_day, at)
+    best = np.where(by_left >= by_right, by_left_at, by_right_at)
+    out[differs] = np.where(np.isfinite(np.maximum(by_left, by_right)), best, -1)
+    return out
 
 
 def _first_per_group(group: np.ndarray, weight: np.ndarray, candidates: np.ndarray) -> np.ndarray:
@@ -293,7 +319,7 @@ def _match_records(
     decided = decide_links(pairs, config)
     comp = pairs.comparison
     all_reasons = reasons_for_many(comp, np.asarray([d.pos for d in decided], dtype=np.int64))
-    for (pos, decision, runner_score, other, twin, margin), reasons in zip(decided, all_reasons, strict=True):
+    for (pos, decision, runner_score, other, twin, margin, born), reasons in zip(decided, all_reasons, strict=True):
         local_id = left.ids[comp.left[pos]]
         remote_id = right.ids[comp.right[pos]]
         runner_id = None
@@ -302,7 +328,8 @@ def _match_records(
         if decision == "review":
             reasons.append("held_back_by=" + _held_back_by(
                 comp.cap_reason(pos) if comp.cap[pos] < LINK else None, float(pairs.score[pos]),
-                config.link_auto_threshold, runner_id, runner_score, margin, config.runner_up_margin_bits, twin))
+                config.link_auto_threshold, runner_id, runner_score, margin, config.runner_up_margin_bits, twin,
+                born))
         if local_id in merge_required:
             decision = "review"
             reasons.append("merge_required")
@@ -316,10 +343,12 @@ def _match_records(
 
 def _held_back_by(rule: str | None, score: float, threshold: float, runner_id: str | None,
                   runner_score: float | None, margin: float | None, margin_needed: float,
-                  twin: bool = False) -> str:
+                  twin: bool = False, born_that_day: bool = False) -> str:
     """The one thing that kept a pair from being decided automatically, named for a reviewer."""
     if rule:
         return f"rule:{rule}"
+    if born_that_day and runner_id is not None:
+        return f"competing:{runner_id} (score {runner_score:.3f}, born on the date this pair disagrees on)"
     if twin and runner_id is not None:
         return f"competing:{runner_id} (score {runner_score:.3f}, also a certain match: the remote list holds this client twice)"
     if runner_id is not None and margin is not None and margin < margin_needed:

@@ -295,3 +295,29 @@ def test_a_competitor_that_a_personal_identifier_rules_out_does_not_hold_a_pair_
     local = [person("l1", "John Citizen", email="citizens@home.com.au", phone="03 9999 0000", address=home_)]
     c = by_local(match_records(local + filler("a"), [son, father] + filler("b"), CONFIG))["l1"]
     assert c.decision == "review"
+
+
+def test_a_birth_date_that_differs_never_auto_links_against_a_candidate_born_that_day():
+    # A list without households (father and son share a given name, so neither list shows a relative):
+    # the local record is the son's, with the family's e-mail, landline and address. The remote list
+    # holds the father with all of those and the son with his name and birth date only. The shared
+    # fields outweigh one differing birth date, yet the son's record was born on the local's day.
+    home_ = home("7 Oak Street")
+    family = dict(email="citizens@home.com.au", phone="03 9999 0000", address=home_)
+    local = [person("l1", "John Citizen", date_of_birth=date(1995, 4, 12), **family)]
+    father = person("r1", "John Citizen", date_of_birth=date(1963, 9, 30), **family)
+    son = person("r2", "Citizen, John", date_of_birth=date(1995, 4, 12))
+    for remote in ([father, son], [son, father]):
+        c = by_local(match_records(local + filler("a"), remote + filler("b"), CONFIG))["l1"]
+        # Either the son's record, or a review that names it: never an automatic link to the father's.
+        assert c.remote_id == "r2" or (c.decision == "review" and c.runner_up_id == "r2")
+        assert c.decision == "link" or any(r.startswith(f"held_back_by=competing:{c.runner_up_id} ") for r in c.reasons)
+    # Without the son's record the father's is the only candidate: the fields decide as before.
+    alone = by_local(match_records(local + filler("a"), [father] + filler("b"), CONFIG))["l1"]
+    assert (alone.remote_id, alone.decision) == ("r1", "link")
+    # The other way round: the local list holds father and son, the remote one record of the son's.
+    local_son = person("l2", "Citizen, John", date_of_birth=date(1995, 4, 12))
+    remote = [person("r3", "John Citizen", date_of_birth=date(1995, 4, 12), **family)]
+    local = [person("l1", "John Citizen", date_of_birth=date(1963, 9, 30), **family), local_son]
+    c = next(c for c in match_records(local + filler("a"), remote + filler("b"), CONFIG) if c.remote_id == "r3")
+    assert c.local_id == "l2" or (c.decision == "review" and c.runner_up_id == "l2")
