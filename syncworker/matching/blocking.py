@@ -7,6 +7,8 @@ cost); the other keys still reach those records.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jellyfish
 import numpy as np
 
@@ -52,11 +54,47 @@ class _KeyVocab:
         codes[chars[:, 0] == 0] = -1
         return codes
 
+    def factor_each(self, values, key: Callable[[str], str] | None = None) -> np.ndarray:
+        """`factor` of every value's `key(value)` (of the value itself without one), made and hashed once
+        per distinct value: names, streets and domains repeat."""
+        distinct, inverse = _distinct(values)
+        return self.factor(distinct if key is None else [key(v) for v in distinct])[inverse]
+
+    def factor_many(self, recs: np.ndarray, values, keys_of: Callable[[str], list[str]]):
+        """(record, code) for every string `keys_of(value)` yields for each record's value, the strings
+        made and hashed once per distinct value and repeated for each record carrying it."""
+        distinct, inverse = _distinct(values)
+        counts: list[int] = []
+        codes = [np.empty(0, dtype=np.int64)]
+        for start in range(0, len(distinct), _CHUNK):  # one chunk of strings at a time
+            strings: list[str] = []
+            for value in distinct[start:start + _CHUNK]:
+                keys = keys_of(value)
+                strings.extend(keys)
+                counts.append(len(keys))
+            codes.append(self.factor(strings))
+        per_value = np.asarray(counts, dtype=np.int64)
+        per_record = per_value[inverse]
+        # Record r's codes are its value's run of codes: [first[value], first[value] + count).
+        run_start = np.repeat((np.cumsum(per_value) - per_value)[inverse] - (np.cumsum(per_record) - per_record),
+                              per_record)
+        return np.repeat(np.asarray(recs, dtype=np.int64), per_record), \
+            np.concatenate(codes)[run_start + np.arange(len(run_start))]
+
     def soundex(self, values) -> np.ndarray:
         cache = self.soundex_cache
-        for v in set(values).difference(cache):
+        distinct, inverse = _distinct(values)
+        for v in set(distinct).difference(cache):
             cache[v] = ("~" + (jellyfish.soundex(v) if v[:1].isalpha() else v[:4])) if v else ""
-        return self.factor(list(map(cache.__getitem__, values)))
+        return self.factor(list(map(cache.__getitem__, distinct)))[inverse]
+
+
+def _distinct(values) -> tuple[list, np.ndarray]:
+    """The distinct values of a column, in order of first appearance, and each value's position among
+    them: per-value work is then done once per distinct value and mapped back with `[inverse]`."""
+    distinct = list(dict.fromkeys(values))
+    position = {v: k for k, v in enumerate(distinct)}
+    return distinct, np.fromiter(map(position.__getitem__, values), dtype=np.int64, count=len(values))
 
 
 KEY_CHARS = 32  # longer key strings are cut: a 32-character prefix is as selective as the whole
@@ -134,7 +172,8 @@ def key_arrays(t: Table, vocab: _KeyVocab) -> tuple[np.ndarray, np.ndarray]:
     name_initial = _initial(t.name_key)
     keys.add(5, every, t.tax_tail.astype(np.int64), name_initial, valid=name_initial > 0)
     postcode = t.postcode.astype(np.int64)
-    street2, number_street = (vocab.factor(column) for column in _street_keys(t.street))
+    streets, street_of = _distinct(t.street)
+    street2, number_street = (vocab.factor(column)[street_of] for column in _street_keys(streets))
     number = t.street_number.astype(np.int64)  # the house number, coded alike on both sides
     # Same street address: households, and records whose names are too damaged for name keys.
     keys.add(6, every, postcode, street2)
@@ -168,36 +207,25 @@ def key_arrays(t: Table, vocab: _KeyVocab) -> tuple[np.ndarray, np.ndarray]:
     keys.add(10, people, vocab.soundex(canon), dob, valid=has_dob)
     keys.add(11, people, dob, valid=has_dob)
 
-    token_recs: list[int] = []
-    token_words: list[str] = []
-    for i in np.flatnonzero(~t.is_person | (t.alt != "")).tolist():
-        words = t.alt[i].split() if t.is_person[i] else t.name_key[i].split() + t.alt[i].split()
-        taken = 0
-        for word in words:
-            if len(word) > 1 and word not in _ORG_STOPWORDS:
-                token_recs.append(i)
-                token_words.append("o" + word)
-                taken += 1
-                if taken == 4:
-                    break
-    if token_recs:
-        keys.add(12, np.asarray(token_recs, dtype=np.int64), vocab.factor(token_words))
+    # Distinctive words: of a person's trading name, of an organisation's name and trading name.
+    named = np.flatnonzero(~t.is_person | (t.alt != ""))
+    texts = [a if person else f"{k} {a}" for person, k, a in
+             zip(t.is_person[named].tolist(), t.name_key[named].tolist(), t.alt[named].tolist(), strict=True)]
+    keys.add(12, *vocab.factor_many(named, texts, _tokens))
     orgs = np.flatnonzero(~t.is_person)
-    compact = [k.replace(" ", "")[:6] for k in t.name_key[orgs]]
-    keys.add(13, orgs, vocab.factor(["q" + c if c else "" for c in compact]))
-    first = [next((w for w in k.split() if len(w) > 1 and w not in _ORG_STOPWORDS), "") for k in t.name_key[orgs]]
-    keys.add(14, orgs, postcode[orgs], vocab.factor(["r" + w[:2] if w else "" for w in first]))
-    first_initial = _initial(first)
+    org_names, org_name_of = _distinct(t.name_key[orgs])
+    compact = [k.replace(" ", "")[:6] for k in org_names]
+    keys.add(13, orgs, vocab.factor(["q" + c if c else "" for c in compact])[org_name_of])
+    first = [next((w for w in k.split() if len(w) > 1 and w not in _ORG_STOPWORDS), "") for k in org_names]
+    keys.add(14, orgs, postcode[orgs], vocab.factor(["r" + w[:2] if w else "" for w in first])[org_name_of])
+    first_initial = _initial(first)[org_name_of]
     keys.add(21, orgs, postcode[orgs], first_initial, valid=first_initial > 0)  # first word mistyped
     # An organisation name with one slip ("Dvais Holdings", "Prie Nominees") whose words are each too
     # common to block on alone, and nothing else on file in common: its spelling one deletion away.
-    for column in (t.name_key, t.alt):
-        for start in range(0, len(orgs), _CHUNK):  # one chunk of strings at a time
-            chunk = orgs[start:start + _CHUNK]
-            recs, variants = _deletion_neighbourhood(chunk, column[chunk])
-            keys.add(19, recs, vocab.factor(variants))
+    # Each of the two names of a record brings its own keys.
+    keys.add(19, *vocab.factor_many(np.r_[orgs, orgs], np.r_[t.name_key[orgs], t.alt[orgs]], _deletion_neighbourhood))
     # The same e-mail domain: an organisation's own (free-mail domains yield blocks too large to keep).
-    keys.add(20, every, vocab.factor([e.rpartition("@")[2] for e in t.email_text]))
+    keys.add(20, every, vocab.factor_each(t.email_text, key=lambda e: e.rpartition("@")[2]))
     return keys.arrays()
 
 
@@ -205,19 +233,18 @@ NEIGHBOURHOOD_CHARS = 20  # deletion neighbourhoods of a name's first 20 letters
 _CHUNK = 5_000
 
 
-def _deletion_neighbourhood(recs: np.ndarray, names: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """Per record, its name's first NEIGHBOURHOOD_CHARS letters (no spaces or digits) and every string one
-    letter shorter: two spellings one edit (or one swap) apart share one of them."""
-    out_recs: list[int] = []
-    out: list[str] = []
-    for rec, name in zip(recs.tolist(), names.tolist(), strict=True):
-        head = "".join(filter(str.isalpha, name))[:NEIGHBOURHOOD_CHARS]  # numbers are compared apart
-        if len(head) < 4:
-            continue
-        variants = {head, *(head[:k] + head[k + 1:] for k in range(len(head)))}
-        out.extend(variants)
-        out_recs.extend([rec] * len(variants))
-    return np.asarray(out_recs, dtype=np.int64), out
+def _deletion_neighbourhood(name: str) -> list[str]:
+    """A name's first NEIGHBOURHOOD_CHARS letters (no spaces or digits) and every string one letter
+    shorter, each once: two spellings one edit (or one swap) apart share one of them."""
+    head = "".join(filter(str.isalpha, name))[:NEIGHBOURHOOD_CHARS]  # numbers are compared apart
+    if len(head) < 4:
+        return []
+    return list({head, *(head[:k] + head[k + 1:] for k in range(len(head)))})
+
+
+def _tokens(text: str) -> list[str]:
+    """Up to four distinctive words of a name (no stopwords, no single letters), each as a key."""
+    return ["o" + word for word in text.split() if len(word) > 1 and word not in _ORG_STOPWORDS][:4]
 
 
 def _groups(recs: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -1,0 +1,60 @@
+"""Blocking keys are made once per distinct name, yet each record gets exactly the keys of its own."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+
+import numpy as np
+
+from syncworker.domain.profile import Address, ClientKind, ClientProfile
+from syncworker.matching import MatchConfig
+from syncworker.matching.blocking import _KeyVocab, key_arrays, link_candidates
+from syncworker.matching.features import Vocab, build_table
+
+CO, IND = ClientKind.COMPANY, ClientKind.INDIVIDUAL
+
+
+def _records() -> list[ClientProfile]:
+    """Organisation and trading names that repeat (in a different order each time), people among them."""
+    names = ["Davis Holdings Pty Ltd", "Prie Nominees Pty Ltd", "Smith Family Trust",
+             "Acme Plumbing Pty Ltd trading as Acme Pipes", "Jo Brown trading as Brown Bakery", "Ng Co"]
+    out = []
+    for i in range(24):
+        name = names[(i * 7) % len(names)] if i % 5 else names[i % len(names)]
+        kind = IND if name.startswith("Jo ") else CO
+        out.append(ClientProfile(f"r{i}", kind, name, email=f"office{i % 3}@{name.split()[0].lower()}.com.au",
+                                 address=Address(line1=f"{i % 4 + 1} Banksia St", city="Perth", postcode="6000")))
+    out.append(ClientProfile("p", IND, "Ann Lee", date_of_birth=date(1970, 1, 2)))
+    return out
+
+
+def _keys_by_record(recs: np.ndarray, codes: np.ndarray) -> dict[int, Counter]:
+    out: dict[int, Counter] = {}
+    for rec, code in zip(recs.tolist(), codes.tolist(), strict=True):
+        out.setdefault(rec, Counter())[code] += 1
+    return out
+
+
+def test_each_record_gets_the_keys_it_has_alone_however_often_its_name_repeats():
+    records = _records()
+    vocab = Vocab()
+    together = _keys_by_record(*key_arrays(build_table(records, vocab, "AU"), _KeyVocab()))
+    for i, record in enumerate(records):
+        # Alone in its list, and after another list's keys were made with the same key vocabulary.
+        key_vocab = _KeyVocab()
+        key_arrays(build_table(records[::-1], vocab, "AU"), key_vocab)
+        alone = _keys_by_record(*key_arrays(build_table([record], vocab, "AU"), key_vocab))
+        assert together[i] == alone[0], record.name  # the same keys, each as often (block sizes count them)
+    shared = Counter(code for keys in together.values() for code in keys)
+    assert max(shared.values()) > 4  # the names do repeat: a per-distinct shortcut has work to share
+
+
+def test_organisation_names_one_letter_apart_are_candidates_with_nothing_else_in_common():
+    local = [ClientProfile("l", CO, "Davis Holdings Pty Ltd", address=Address(line1="1 Oak St", postcode="2000"))]
+    remote = [ClientProfile("r", CO, "Dvais Holdings Pty Ltd", address=Address(line1="9 Elm Rd", postcode="4000")),
+              ClientProfile("x", CO, "Harris Holdings Pty Ltd", address=Address(line1="9 Elm Rd", postcode="4000"))]
+    vocab = Vocab()
+    li, ri = link_candidates(build_table(local, vocab, "AU"), build_table(remote, vocab, "AU"),
+                             MatchConfig().max_block_pairs)
+    assert list(zip(li.tolist(), ri.tolist(), strict=True)) == [(0, 0)]
