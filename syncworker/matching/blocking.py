@@ -60,26 +60,18 @@ class _KeyVocab:
         distinct, inverse = _distinct(values)
         return self.factor(distinct if key is None else [key(v) for v in distinct])[inverse]
 
-    def factor_many(self, recs: np.ndarray, values, keys_of: Callable[[str], list[str]]):
-        """(record, code) for every string `keys_of(value)` yields for each record's value, the strings
-        made and hashed once per distinct value and repeated for each record carrying it."""
+    @staticmethod
+    def factor_many(recs: np.ndarray, values, codes_of: Callable[[list], tuple[np.ndarray, np.ndarray]]):
+        """(record, code) for every key of each record's value, where `codes_of(distinct values)` gives
+        (per value its number of keys, their codes one value after the other): the keys are made and
+        hashed once per distinct value and repeated for each record carrying it."""
         distinct, inverse = _distinct(values)
-        counts: list[int] = []
-        codes = [np.empty(0, dtype=np.int64)]
-        for start in range(0, len(distinct), _CHUNK):  # one chunk of strings at a time
-            strings: list[str] = []
-            for value in distinct[start:start + _CHUNK]:
-                keys = keys_of(value)
-                strings.extend(keys)
-                counts.append(len(keys))
-            codes.append(self.factor(strings))
-        per_value = np.asarray(counts, dtype=np.int64)
+        per_value, codes = codes_of(distinct)
         per_record = per_value[inverse]
         # Record r's codes are its value's run of codes: [first[value], first[value] + count).
         run_start = np.repeat((np.cumsum(per_value) - per_value)[inverse] - (np.cumsum(per_record) - per_record),
                               per_record)
-        return np.repeat(np.asarray(recs, dtype=np.int64), per_record), \
-            np.concatenate(codes)[run_start + np.arange(len(run_start))]
+        return np.repeat(np.asarray(recs, dtype=np.int64), per_record), codes[run_start + np.arange(len(run_start))]
 
     def soundex(self, values) -> np.ndarray:
         cache = self.soundex_cache
@@ -211,7 +203,7 @@ def key_arrays(t: Table, vocab: _KeyVocab) -> tuple[np.ndarray, np.ndarray]:
     named = np.flatnonzero(~t.is_person | (t.alt != ""))
     texts = [a if person else f"{k} {a}" for person, k, a in
              zip(t.is_person[named].tolist(), t.name_key[named].tolist(), t.alt[named].tolist(), strict=True)]
-    keys.add(12, *vocab.factor_many(named, texts, _tokens))
+    keys.add(12, *vocab.factor_many(named, texts, _hashed(_tokens)))
     orgs = np.flatnonzero(~t.is_person)
     org_names, org_name_of = _distinct(t.name_key[orgs])
     compact = [k.replace(" ", "")[:6] for k in org_names]
@@ -223,7 +215,7 @@ def key_arrays(t: Table, vocab: _KeyVocab) -> tuple[np.ndarray, np.ndarray]:
     # An organisation name with one slip ("Dvais Holdings", "Prie Nominees") whose words are each too
     # common to block on alone, and nothing else on file in common: its spelling one deletion away.
     # Each of the two names of a record brings its own keys.
-    keys.add(19, *vocab.factor_many(np.r_[orgs, orgs], np.r_[t.name_key[orgs], t.alt[orgs]], _deletion_neighbourhood))
+    keys.add(19, *vocab.factor_many(np.r_[orgs, orgs], np.r_[t.name_key[orgs], t.alt[orgs]], _deletion_neighbourhoods))
     # The same e-mail domain: an organisation's own (free-mail domains yield blocks too large to keep).
     keys.add(20, every, vocab.factor_each(t.email_text, key=lambda e: e.rpartition("@")[2]))
     return keys.arrays()
@@ -233,13 +225,45 @@ NEIGHBOURHOOD_CHARS = 20  # deletion neighbourhoods of a name's first 20 letters
 _CHUNK = 5_000
 
 
-def _deletion_neighbourhood(name: str) -> list[str]:
-    """A name's first NEIGHBOURHOOD_CHARS letters (no spaces or digits) and every string one letter
-    shorter, each once: two spellings one edit (or one swap) apart share one of them."""
-    head = "".join(filter(str.isalpha, name))[:NEIGHBOURHOOD_CHARS]  # numbers are compared apart
-    if len(head) < 4:
-        return []
-    return list({head, *(head[:k] + head[k + 1:] for k in range(len(head)))})
+def _deletion_neighbourhoods(names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per name, its first NEIGHBOURHOOD_CHARS letters (no spaces or digits) and every distinct string
+    one letter shorter: two spellings one edit (or one swap) apart share one of them. Names of fewer
+    than 4 letters have none. Hashed as `factor` hashes those strings, for all names at once: a
+    deleted letter is a zeroed code point, which the hash skips as it skips padding."""
+    width = NEIGHBOURHOOD_CHARS
+    counts, codes = [np.empty(0, dtype=np.int64)], [np.empty(0, dtype=np.int64)]
+    skip = np.eye(width, width + 1, dtype=bool)  # row p: the variant that lacks letter p (the last: none)
+    for start in range(0, len(names), _CHUNK):
+        heads = ["".join(filter(str.isalpha, name))[:width] for name in names[start:start + _CHUNK]]  # numbers are compared apart
+        chars = np.asarray(heads, dtype=f"<U{width}").view(np.uint32).reshape(len(heads), width).astype(np.uint64)
+        h = np.full((len(heads), width + 1), _FNV_OFFSET, dtype=np.uint64)
+        for p in range(width):
+            c = chars[:, p:p + 1]
+            h = np.where((c != 0) & ~skip[p], (h ^ c) * _FNV_PRIME, h)
+        length = (chars != 0).sum(axis=1)
+        # Deleting either letter of a doubled pair ("ll") gives one string: only the first of a run counts.
+        first_of_run = np.c_[np.ones((len(heads), 1), dtype=bool), chars[:, 1:] != chars[:, :-1]]
+        keep = np.c_[first_of_run & (np.arange(width) < length[:, None]), np.ones((len(heads), 1), dtype=bool)]
+        keep &= (length >= 4)[:, None]
+        counts.append(keep.sum(axis=1))
+        codes.append(((h[keep] >> np.uint64(36)) & np.uint64(_MASK)).astype(np.int64))
+    return np.concatenate(counts), np.concatenate(codes)
+
+
+def _hashed(keys_of: Callable[[str], list[str]]) -> Callable[[list], tuple[np.ndarray, np.ndarray]]:
+    """For `factor_many`: the key strings `keys_of` makes of each value, hashed by `factor`."""
+    def codes_of(values: list) -> tuple[np.ndarray, np.ndarray]:
+        counts: list[int] = []
+        codes = [np.empty(0, dtype=np.int64)]
+        for start in range(0, len(values), _CHUNK):  # one chunk of strings at a time
+            strings: list[str] = []
+            for value in values[start:start + _CHUNK]:
+                keys = keys_of(value)
+                strings.extend(keys)
+                counts.append(len(keys))
+            codes.append(_KeyVocab.factor(strings))
+        return np.asarray(counts, dtype=np.int64), np.concatenate(codes)
+    return codes_of
 
 
 def _tokens(text: str) -> list[str]:

@@ -9,7 +9,13 @@ import numpy as np
 
 from syncworker.domain.profile import Address, ClientKind, ClientProfile
 from syncworker.matching import MatchConfig
-from syncworker.matching.blocking import _KeyVocab, key_arrays, link_candidates
+from syncworker.matching.blocking import (
+    NEIGHBOURHOOD_CHARS,
+    _deletion_neighbourhoods,
+    _KeyVocab,
+    key_arrays,
+    link_candidates,
+)
 from syncworker.matching.features import Vocab, build_table
 
 CO, IND = ClientKind.COMPANY, ClientKind.INDIVIDUAL
@@ -58,3 +64,19 @@ def test_organisation_names_one_letter_apart_are_candidates_with_nothing_else_in
     li, ri = link_candidates(build_table(local, vocab, "AU"), build_table(remote, vocab, "AU"),
                              MatchConfig().max_block_pairs)
     assert list(zip(li.tolist(), ri.tolist(), strict=True)) == [(0, 0)]
+
+
+def _neighbourhood_by_strings(name: str) -> set[str]:
+    head = "".join(filter(str.isalpha, name))[:NEIGHBOURHOOD_CHARS]
+    return {head, *(head[:k] + head[k + 1:] for k in range(len(head)))} if len(head) >= 4 else set()
+
+
+def test_deletion_neighbourhood_codes_are_the_codes_of_each_distinct_variant_string():
+    names = ["davis holdings", "elliott", "aaaa", "bookkeeping", "abc", "ab 12 cd", "", "2020 nominees",
+             "zoë müller", "abcdefghijklmnopqrstuvwxyz", "mississippi river", "ab ba", "llll lll"]
+    counts, codes = _deletion_neighbourhoods(names)
+    ends = np.cumsum(counts)
+    for name, end, count in zip(names, ends.tolist(), counts.tolist(), strict=True):
+        variants = sorted(_neighbourhood_by_strings(name))
+        # One code per distinct variant string: a record's keys count once each in its blocks.
+        assert sorted(codes[end - count:end].tolist()) == sorted(_KeyVocab.factor(variants).tolist()), name
