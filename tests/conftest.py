@@ -112,6 +112,18 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
         yield database
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def blank_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """An empty, unmigrated database, for tests of the migrations themselves: once on SQLite, once on
+    PostgreSQL (a schema of its own)."""
+    if request.param == "sqlite":
+        database = Database(f"sqlite:///{tmp_path / 'm.db'}")
+    else:
+        database = Database(PG_URL, schema=request.getfixturevalue("pg_schema_factory")())
+    yield database
+    database.dispose()
+
+
 @pytest.fixture
 def db_url(db: Database) -> str:
     """The URL of `db`, for code that opens its own connection (CLI subprocesses, other threads)."""

@@ -3,14 +3,10 @@ on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
 import sqlalchemy as sa
 
 from syncworker.store.db import Database
 from syncworker.store.models import Base
-from tests.conftest import PG_URL
 
 
 def _tables(db: Database) -> set[str]:
@@ -29,17 +25,8 @@ def _round_trip(db: Database) -> None:
     assert _tables(db) == set(Base.metadata.tables)
 
 
-def test_migration_round_trip_sqlite(tmp_path: Path) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'm.db'}")
-    _round_trip(db)
-    db.dispose()
-
-
-@pytest.mark.postgres
-def test_migration_round_trip_postgresql(pg_schema_factory: object) -> None:
-    db = Database(PG_URL, schema=pg_schema_factory())  # type: ignore[operator]
-    _round_trip(db)
-    db.dispose()
+def test_migration_round_trip(blank_db: Database) -> None:
+    _round_trip(blank_db)
 
 
 def test_models_match_migrations(db: Database) -> None:

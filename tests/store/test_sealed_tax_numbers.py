@@ -19,7 +19,6 @@ from syncworker.store.crypto import SecretKeyError, generate_key
 from syncworker.store.db import Database
 from syncworker.store.mapping import client_profile
 from syncworker.store.models import AuditEntry, Client
-from tests.conftest import PG_URL
 
 TENANT = "Harbour Accounting"
 TFN = "876 543 217"  # a made-up number with a valid TFN checksum shape; no real person's
@@ -139,17 +138,8 @@ def _migration_round_trip(db: Database) -> None:
     db.upgrade()
 
 
-def test_the_migration_seals_stored_numbers_and_the_downgrade_opens_them_sqlite(tmp_path: Path) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'm.db'}")
-    _migration_round_trip(db)
-    db.dispose()
-
-
-@pytest.mark.postgres
-def test_the_migration_seals_stored_numbers_and_the_downgrade_opens_them_postgresql(pg_schema_factory: object) -> None:
-    db = Database(PG_URL, schema=pg_schema_factory())  # type: ignore[operator]
-    _migration_round_trip(db)
-    db.dispose()
+def test_the_migration_seals_stored_numbers_and_the_downgrade_opens_them(blank_db: Database) -> None:
+    _migration_round_trip(blank_db)
 
 
 def test_the_migration_refuses_plain_numbers_without_a_key(tmp_path: Path) -> None:
