@@ -18,6 +18,7 @@ from syncworker.cli.context import (
 from syncworker.services import queries
 from syncworker.services.files import FileUnreadable
 from syncworker.services.importer import ImportRejected, import_clients, import_contacts
+from syncworker.services.systems import SYSTEMS
 from syncworker.services.tenants import TenantError, add_tenant, list_tenants
 from syncworker.store.crypto import generate_key
 
@@ -129,7 +130,7 @@ def tenants_remove(name: str, yes: bool, as_json: bool) -> None:
 
 @click.command()
 @click.argument("tenant")
-@click.option("--system", required=True, type=click.Choice(["xpm", "xero", "aps"]))
+@click.option("--system", required=True, type=click.Choice(SYSTEMS))
 @json_option
 @handles_errors(TenantError)
 def disconnect(tenant: str, system: str, as_json: bool) -> None:

@@ -87,6 +87,11 @@ def _client_matches(search: str) -> Any:
                Client.email.ilike(like, escape="\\"))
 
 
+def _link_matches(search: str) -> Any:
+    """A link whose client matches the search text, or whose remote record's id contains it."""
+    return or_(_client_matches(search), Link.remote_id.ilike(_like(search), escape="\\"))
+
+
 def tenants(db: Database) -> list[dict[str, Any]]:
     """Every practice with the systems it is connected to (the console's tenant picker)."""
     with db.session() as s:
@@ -166,7 +171,7 @@ def reviews(db: Database, tenant_name: str, system: str | None = None, page: int
         if system:
             q = q.where(Link.system == system)
         if search:  # the practice's client by name, id or email, or the remote record by its id
-            q = q.where(or_(_client_matches(search), Link.remote_id.ilike(_like(search), escape="\\")))
+            q = q.where(_link_matches(search))
         rows, total = _paged(s, q.order_by(Link.score.desc().nulls_last(), Link.id), page)
         links = [link for link, _ in rows]
         rivals_q = select(Link, Client).join(Client, Client.id == Link.client_id).where(
@@ -233,8 +238,7 @@ def conflicts_by_client(db: Database, tenant_name: str, page: int = 1, search: s
             .order_by("first")
         if search:  # the client by name, id or email, or the remote record by its id
             q = q.where(SyncConflict.link_id.in_(select(Link.id).join(Client, Client.id == Link.client_id).where(
-                Link.tenant_id == tenant.id, or_(_client_matches(search),
-                                                 Link.remote_id.ilike(_like(search), escape="\\")))))
+                Link.tenant_id == tenant.id, _link_matches(search))))
         rows, total = _paged(s, q, page)
         link_ids = [r.link_id for r in rows]
         found = s.execute(select(SyncConflict, Link, Client).join(Link, Link.id == SyncConflict.link_id)

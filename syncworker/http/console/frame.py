@@ -16,10 +16,10 @@ from syncworker.http.console import session as sessions
 from syncworker.http.console.session import ConsoleSession
 from syncworker.services import pages
 from syncworker.services.context import ServiceContext
+from syncworker.services.systems import SYSTEMS
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
-SYSTEMS = ("xpm", "xero", "aps")
 HEADLINE_COUNTS = 6  # how many of a run's counts the runs list shows; the run's page has them all
 
 
