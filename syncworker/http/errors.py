@@ -23,7 +23,7 @@ from syncworker.services.conflicts import ConflictError
 from syncworker.services.duplicates import DuplicateError
 from syncworker.services.links import LinkError
 from syncworker.services.systems import UnknownSystem
-from syncworker.services.tenants import TenantBusy, TenantError
+from syncworker.services.tenants import TenantError, TenantInUse
 from syncworker.store.crypto import SecretKeyError
 
 log = logging.getLogger("syncworker.http")
@@ -41,7 +41,7 @@ def status_for(exc: Exception) -> int:
     """The status for a known service error: 404 missing, 409 clashes with the current state, 422 invalid."""
     if isinstance(exc, JobRejected):
         return 409 if exc.busy_run_id is not None else 422
-    if isinstance(exc, TenantBusy):
+    if isinstance(exc, TenantInUse):
         return 409
     if isinstance(exc, TenantError | LookupError):
         return 404

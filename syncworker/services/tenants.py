@@ -76,7 +76,7 @@ def remove_tenant(db: Database, tenant_name: str, *, actor: str = "operator") ->
         tenant = get_tenant(s, tenant_name)
         busy = s.scalars(select(JobRun.id).where(JobRun.tenant_id == tenant.id, JobRun.status == "running")).all()
         if busy:
-            raise TenantBusy(f"tenant {tenant_name!r} has runs in progress ({', '.join(map(str, busy))}): wait for "
+            raise TenantInUse(f"tenant {tenant_name!r} has runs in progress ({', '.join(map(str, busy))}): wait for "
                              "them to end (or `syncworker tenants unblock` if their process died), then remove it")
         counts = {"clients": s.scalar(select(func.count()).select_from(Client).where(Client.tenant_id == tenant.id)),
                   "systems": [ts.system for ts in s.scalars(select(TenantSystem).where(
@@ -89,5 +89,5 @@ def remove_tenant(db: Database, tenant_name: str, *, actor: str = "operator") ->
     return {"id": tenant_id, "name": tenant_name, **counts}
 
 
-class TenantBusy(TenantError):
+class TenantInUse(TenantError):
     pass
