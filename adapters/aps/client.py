@@ -62,8 +62,6 @@ _CHANGES_DATA = re.compile(r"\b(INTO|FOR\s+UPDATE|FOR\s+SHARE|LOCK|UPDLOCK|XLOCK
 _DATE_FIELDS = frozenset({"date_of_birth", "start_date", "end_date"})
 _TRUE = frozenset({"1", "y", "yes", "true", "t", "-1"})
 SEARCH_LIMIT = 50
-# Pages say where the next incremental pull starts once the port has `Page.next_cursor` (the shared pull loop).
-_PAGES_CARRY_CURSOR = "next_cursor" in getattr(Page, "__dataclass_fields__", {})
 
 
 class WritesDisabled(ReadOnly):
@@ -262,7 +260,7 @@ class ApsClient(ClientSystem):
         # read began (a change made while it runs is newer), less the overlap. Not the worker's clock, which
         # may not agree with the practice's server.
         next_cursor: datetime | str | None = None
-        if after is None and _PAGES_CARRY_CURSOR:
+        if after is None:
             # Without a modified column, a rowversion is the cursor: the newest one before this read began.
             next_cursor = self._newest_change() if m.modified else self._newest_rowversion() if m.rowversion else None
         while True:
@@ -277,7 +275,7 @@ class ApsClient(ClientSystem):
             after = rows[-1][m.key] if rows else after
             page = Page(profiles, checkpoint=None if last else f"key:{json.dumps(after)}")
             if last and next_cursor is not None:
-                page.next_cursor = next_cursor  # type: ignore[attr-defined]
+                page.next_cursor = next_cursor
             yield page
             if last:
                 return
@@ -322,8 +320,8 @@ class ApsClient(ClientSystem):
             last = i == len(pages) - 1
             cursor = next_since if last else since_utc
             page = Page(items, checkpoint=f"since:{cursor.isoformat()}", incremental=True)
-            if last and _PAGES_CARRY_CURSOR:  # the next pull starts on the column's clock, not the caller's
-                page.next_cursor = next_since  # type: ignore[attr-defined]
+            if last:  # the next pull starts on the column's clock, not the caller's
+                page.next_cursor = next_since
             yield page
 
     def _rowversion(self, after: int) -> Iterator[Page[ClientProfile]]:
@@ -338,8 +336,8 @@ class ApsClient(ClientSystem):
                 newest = _rv_int(rows[-1][m.rowversion])
             last = len(rows) < m.page_size
             page = Page(self._profiles(rows), checkpoint=f"rv:{newest if last else start}", incremental=True)
-            if last and _PAGES_CARRY_CURSOR:  # the shared pull loop hands it back as `resume_from` next time
-                page.next_cursor = f"rv:{newest}"  # type: ignore[attr-defined]
+            if last:  # the shared pull loop hands it back as `resume_from` next time
+                page.next_cursor = f"rv:{newest}"
             yield page
             if last:
                 return
