@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .nicknames import canonical_given
-from .text import fold
+from .text import fold, one_edit
 
 # Multi-token legal forms, longest first, each mapped to a canonical form.
 _LEGAL_FORMS: tuple[tuple[tuple[str, ...], str], ...] = tuple(
@@ -121,14 +121,9 @@ def _structural(token: str) -> str:
         if shorter in _STRUCTURAL_WORDS:  # a letter added
             return shorter
         word = _STRUCTURAL_BY_DELETION.get(shorter)
-        if word is not None and len(word) == len(token) and _one_slip_same_length(token, word):
+        if word is not None and len(word) == len(token) and one_edit(token, word):
             return word  # a letter changed, or two swapped
     return token
-
-
-def _one_slip_same_length(a: str, b: str) -> bool:
-    diff = [k for k in range(len(a)) if a[k] != b[k]]
-    return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]])
 
 
 def _core_tokens(text: str) -> tuple[list[str], str, bool]:

@@ -6,6 +6,8 @@ Groups are deliberately conservative: a wrong entry can merge two different peop
 
 from __future__ import annotations
 
+from .text import one_edit
+
 _GROUPS: dict[str, tuple[str, ...]] = {
     "robert": ("rob", "robbie", "bob", "bobby", "bert"),
     "william": ("will", "bill", "billy", "willy", "liam"),
@@ -150,26 +152,12 @@ for _name in _KNOWN:
             _BY_DELETION.setdefault(_variant, set()).add(_name)
 
 
-def _one_edit(a: str, b: str) -> bool:
-    """One letter changed, dropped or added, or two neighbours swapped."""
-    if a == b:
-        return True
-    if abs(len(a) - len(b)) > 1:
-        return False
-    if len(a) == len(b):
-        diff = [k for k in range(len(a)) if a[k] != b[k]]
-        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
-                                   and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
-    short, long_ = (a, b) if len(a) < len(b) else (b, a)
-    return any(long_[:k] + long_[k + 1:] == short for k in range(len(long_)))
-
-
 def slipped_groups(name: str) -> frozenset[str]:
     """For a given name the nickname list does not know ('toyn', 'jses'): the canonical names of the
     known names one slip away ('tony' -> anthony, 'jess' -> jessica). Known names: their own groups."""
     if name in _KNOWN or len(name) < _MIN_SLIP_LENGTH:
         return _groups_of(name)
-    near = {k for v in _deletions(name) for k in _BY_DELETION.get(v, ()) if _one_edit(name, k)}
+    near = {k for v in _deletions(name) for k in _BY_DELETION.get(v, ()) if one_edit(name, k)}
     return frozenset(g for k in near for g in _groups_of(k))
 
 

@@ -137,3 +137,11 @@ def test_a_slip_in_a_word_that_shapes_an_organisation_name_is_undone():
     # Not the first letter, not a word of its own ("investment" is not a slip of "investments").
     assert parse_org("Hamily Trust").core == "hamily"
     assert parse_org("Chen Investment Trust").core == "chen investment"
+
+
+def test_two_letters_changed_in_a_structural_word_are_not_a_slip():
+    # One of the two changed letters is its neighbour's ("Fmxily": the m moved, the a became an x): two
+    # slips, not a swap, so the word stays among the distinguishing words.
+    assert parse_org("Smith Fmxily Trust").core == "smith fmxily"
+    assert parse_org("Chen Hodxings Pty Ltd").core == "chen hodxings"
+    assert parse_org("Chen Hodlings Pty Ltd").core == "chen holdings"  # a true swap is still undone
