@@ -13,6 +13,7 @@ import jellyfish
 import numpy as np
 
 from .features import Table
+from .frequencies import domain_codes
 
 # Organisation words too common to block on.
 _ORG_STOPWORDS = frozenset(
@@ -217,7 +218,7 @@ def key_arrays(t: Table, vocab: _KeyVocab) -> tuple[np.ndarray, np.ndarray]:
     # Each of the two names of a record brings its own keys.
     keys.add(19, *vocab.factor_many(np.r_[orgs, orgs], np.r_[t.name_key[orgs], t.alt[orgs]], _deletion_neighbourhoods))
     # The same e-mail domain: an organisation's own (free-mail domains yield blocks too large to keep).
-    keys.add(20, every, vocab.factor_each(t.email_text, key=lambda e: e.rpartition("@")[2]))
+    keys.add(20, every, domain_codes(t))
     return keys.arrays()
 
 

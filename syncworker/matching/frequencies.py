@@ -24,10 +24,11 @@ def _counts(codes: np.ndarray) -> np.ndarray:
 
 
 def domain_codes(t: Table) -> np.ndarray:
-    """Per record: a code of its e-mail's domain (the same on both sides of a link), -1 without one."""
+    """Per record: a code of its e-mail's domain (the same on both sides of a link), -1 without one; also
+    a blocking key (blocking.key_arrays), so computed once per table."""
     from .blocking import _KeyVocab  # the blocking keys' batch-independent string hash
 
-    return t._derive(("domain", "email"), lambda: _KeyVocab.factor([e.rpartition("@")[2] for e in t.email_text]))
+    return t._derive(("domain", "email"), lambda: _KeyVocab().factor_each(t.email_text, key=lambda e: e.rpartition("@")[2]))
 
 
 def own_domain_agrees(a: Table, b: Table, i: np.ndarray, j: np.ndarray) -> np.ndarray:
