@@ -59,6 +59,19 @@ def _code_level(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return level
 
 
+def personal_agreement(
+    a: Table, b: Table, i: np.ndarray, j: np.ndarray, tax: np.ndarray, email: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per pair a[i], b[j], given its tax and e-mail levels: whether something only this person has
+    agrees (the whole or masked tax number, an own e-mail, the mobile); whether both e-mails are the
+    person's own (not one the list shares); the mobile's level (1 agree, 2 disagree, 0 missing). The
+    person rules and engine.personal_evidence both judge a pair by these."""
+    own_email = ~a.email_shared[i] & ~b.email_shared[j]
+    mobile = _code_level(a.mobile[i], b.mobile[j])
+    agree = (tax == 1) | (tax == 2) | ((email == 1) & own_email) | (mobile == 1)
+    return agree, own_email, mobile
+
+
 def _bucket(sim: np.ndarray, cuts: tuple[float, ...]) -> np.ndarray:
     """Level 1 for sim >= cuts[0], 2 for >= cuts[1], ..., last level below the last cut."""
     level = np.full(len(sim), len(cuts) + 1, dtype=np.int8)
@@ -462,9 +475,7 @@ def _compare_people(
     # and no e-mail that differs. With no such relative in either list, he would have to be missing
     # from both, and an e-mail that differs alone is as often an outdated one.
     tax, email = levels["tax"][idx], levels["email"][idx]
-    own_email = ~a.email_shared[la] & ~b.email_shared[lb]
-    mobile = _code_level(a.mobile[la], b.mobile[lb])
-    personal_agree = (tax == 1) | (tax == 2) | ((email == 1) & own_email) | (mobile == 1)
+    personal_agree, own_email, mobile = personal_agreement(a, b, la, lb, tax, email)
     email_clash = (email == 3) & own_email
     hard_clash = (tax == 3) | (mobile == 2) | (email_clash & (levels["phone"][idx] == 2))
     close = given_level == 2

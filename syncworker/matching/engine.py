@@ -13,7 +13,7 @@ import numpy as np
 
 from .blocking import dedupe_candidates, link_candidates
 from .clusters import build_clusters
-from .compare import LINK, NONE, REVIEW, Comparison, _code_level, compare, settle_relatives
+from .compare import LINK, NONE, REVIEW, Comparison, compare, personal_agreement, settle_relatives
 from .config import MatchConfig
 from .csvio import paused_gc
 from .explain import reasons_for_many
@@ -82,9 +82,8 @@ def personal_evidence(left, right, comparison: Comparison) -> np.ndarray:
     for organisations (whose role addresses differ within one organisation). An own e-mail that
     differs is as often an outdated one: the same mobile or whole tax number outweighs it."""
     i, j, lv = comparison.left, comparison.right, comparison.levels
-    own = ~left.email_shared[i] & ~right.email_shared[j]
-    mobile = _code_level(left.mobile[i], right.mobile[j])
-    agree = (lv["tax"] == 1) | (lv["tax"] == 2) | ((lv["email"] == 1) & own) | (mobile == 1) | (lv["dob"] == 1)
+    personal, own, mobile = personal_agreement(left, right, i, j, lv["tax"], lv["email"])
+    agree = personal | (lv["dob"] == 1)
     old_email = (lv["email"] == 3) & own & (mobile != 1) & (lv["tax"] != 1)
     clash = (lv["tax"] == 3) | (mobile == 2) | (lv["dob"] == 3) | old_email
     people = left.is_person[i] & right.is_person[j]
