@@ -522,7 +522,7 @@ def _namesake_nearby(a: Table, b: Table, i: np.ndarray, j: np.ndarray, by: str =
     ca, cb = namesakes_apart(a, by)[i], namesakes_apart(b, by)[j]
     unnamed = (ca == 0) | (cb == 0)
     if a is b:  # deduplicating: the pair itself may be two of the group
-        given = a.given_canon_code if by == "given" else a.given_initial
+        given = a.namesake_given(by)
         same_group = (a.family_code[i] == a.family_code[j]) & (given[i] == given[j]) & (a.postcode[i] == a.postcode[j])
         return unnamed | np.where(same_group, ca >= 3, (ca >= 2) | (cb >= 2))
     return unnamed | (ca >= 2) | (cb >= 2)

@@ -154,20 +154,28 @@ class Table:
         name; with `by="initial"`, only the given name's first letter)."""
         def count() -> np.ndarray:
             named = self.is_person & (self.family_code >= 0) & (self.given_canon_code >= 0)
-            given = self.given_canon_code if by == "given" else np.unique(self.given_initial, return_inverse=True)[1]
+            given = self.namesake_given(by)
             out = np.zeros(len(self), dtype=np.int32)
             if not named.any():
                 return out
             # One integer per (family, given, postcode): each part as its rank among the named, so the
             # product fits; a 1-D unique is several times faster than np.unique(axis=0) on the triples.
             key = np.zeros(int(named.sum()), dtype=np.int64)
-            for part in (self.family_code, given.ravel(), self.postcode):
+            for part in (self.family_code, given, self.postcode):
                 values, rank = np.unique(part[named], return_inverse=True)
                 key = key * len(values) + rank.ravel()
             _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
             out[named] = counts[inverse.ravel()]
             return out
         return self._derive(("namesakes", by), count)
+
+    def namesake_given(self, by: str = "given") -> np.ndarray:
+        """Per record: the integer code by which namesakes are told apart by given name: the canonical
+        name's code (`by="given"`) or, with `by="initial"`, the given name's first letter as a code."""
+        if by == "given":
+            return self.given_canon_code
+        return self._derive(("namesake", "given_initial"),
+                            lambda: np.unique(self.given_initial, return_inverse=True)[1].ravel())
 
     def _derive(self, key: tuple[str, str], compute: Callable[[], np.ndarray]) -> np.ndarray:
         """A per-record column computed from the others on first use, then kept with the table."""

@@ -69,7 +69,7 @@ def namesakes_apart(t: Table, by: str = "given") -> np.ndarray:
         two = np.flatnonzero(counts == 2)
         if len(two) == 0:
             return counts
-        given = t.given_canon_code if by == "given" else np.unique(t.given_initial, return_inverse=True)[1].ravel()
+        given = t.namesake_given(by)
         order = two[np.lexsort((t.postcode[two], given[two], t.family_code[two]))]
         x, y = order[0::2], order[1::2]  # each group of two is adjacent once sorted by its key
 
