@@ -69,15 +69,13 @@ class Vocab:
             cache = {}
             if self.keep_memos:
                 self._memos[key] = cache
-        # One C-level lookup per value; the misses (None: no normaliser returns None) are filled after.
-        out = list(map(cache.get, values))
-        for i in [i for i, result in enumerate(out) if result is None]:
-            value = values[i]
-            result = cache.get(value)
-            if result is None:
-                result = cache[value] = function(value)
-            out[i] = result
-        return out
+        # The distinct values not seen yet are normalised (a Python call each); every record then
+        # takes its result by a C-level lookup, with no Python step per record.
+        new = dict.fromkeys(values).keys()
+        if cache:
+            new = new - cache.keys()
+        cache.update(zip(new, map(function, new), strict=True))
+        return list(map(cache.__getitem__, values))
 
 
 @dataclass(slots=True)
@@ -145,8 +143,7 @@ class Table:
     def sorted_words(self, column: str) -> np.ndarray:
         """The string column with its words sorted, once per record: fuzz.ratio on these equals
         fuzz.token_sort_ratio on the originals, without re-sorting both strings for every pair."""
-        return self._derive(("sorted", column),
-                            lambda: _objects([" ".join(sorted(v.split())) for v in getattr(self, column)]))
+        return self._derive(("sorted", column), lambda: _objects(each_distinct(_sort_words, getattr(self, column))))
 
     def namesakes(self, by: str = "given") -> np.ndarray:
         """Per record: how many people of this list (itself included; 0 for organisations and people
@@ -477,6 +474,18 @@ def _shared_by_others(codes: np.ndarray, given: np.ndarray, is_person: np.ndarra
     shared = np.zeros(len(codes), dtype=bool)
     shared[people] = np.isin(codes[people], emails[counts > 1])
     return shared
+
+
+def _sort_words(text: str) -> str:
+    return " ".join(sorted(text.split())) if " " in text else text
+
+
+def each_distinct(function: Callable[[Any], Any], values: Sequence[Any]) -> list[Any]:
+    """[function(v) for v in values], called once per distinct value (values repeat: empty names,
+    the same street on both sides of a household)."""
+    distinct = dict.fromkeys(values).keys()
+    results = dict(zip(distinct, map(function, distinct), strict=True))
+    return list(map(results.__getitem__, values))
 
 
 def _objects(values: list[str]) -> np.ndarray:

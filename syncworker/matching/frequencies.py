@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .features import Table
+from .features import Table, each_distinct
 
 OWN_DOMAIN_MAX = 3  # an organisation's own domain: at most this many records of a list use it
 
@@ -46,8 +46,12 @@ def _org_name_counts(t: Table) -> np.ndarray:
     any organisation may use say too little on their own)."""
     from .blocking import _ORG_STOPWORDS
 
-    words = np.fromiter((sum(len(w) > 1 and w not in _ORG_STOPWORDS for w in k.split()) for k in t.name_key.tolist()),
-                        dtype=np.int64, count=len(t))
+    def distinctive(name: str) -> int:
+        return sum(len(w) > 1 and w not in _ORG_STOPWORDS for w in name.split())
+
+    orgs = np.flatnonzero(~t.is_person)
+    words = np.zeros(len(t), dtype=np.int64)
+    words[orgs] = each_distinct(distinctive, t.name_key[orgs].tolist())
     return _counts(np.where(t.is_person | (words < 2), -1, t.name_code))
 
 
