@@ -149,7 +149,7 @@ class LinkDecision(NamedTuple):
     runner_pos: int  # its pair position, -1 when none
     twin: bool  # the competitor is a second certain remote match (the remote list holds the client twice)
     margin_bits: float  # log2 odds ahead of the competitor (inf when none)
-    born_that_day: bool = False  # the competitor shares the birth date this pair disagrees on
+    born_that_day: bool  # the competitor shares the birth date this pair disagrees on
 
 
 def decide_links(pairs: ScoredPairs, config: MatchConfig) -> list[LinkDecision]:
@@ -341,8 +341,8 @@ def _match_records(
 
 
 def _held_back_by(rule: str | None, score: float, threshold: float, runner_id: str | None,
-                  runner_score: float | None, margin: float | None, margin_needed: float,
-                  twin: bool = False, born_that_day: bool = False) -> str:
+                  runner_score: float | None, margin: float, margin_needed: float,
+                  twin: bool, born_that_day: bool) -> str:
     """The one thing that kept a pair from being decided automatically, named for a reviewer."""
     if rule:
         return f"rule:{rule}"
@@ -350,7 +350,7 @@ def _held_back_by(rule: str | None, score: float, threshold: float, runner_id: s
         return f"competing:{runner_id} (score {runner_score:.3f}, born on the date this pair disagrees on)"
     if twin and runner_id is not None:
         return f"competing:{runner_id} (score {runner_score:.3f}, also a certain match: the remote list holds this client twice)"
-    if runner_id is not None and margin is not None and margin < margin_needed:
+    if runner_id is not None and margin < margin_needed:
         return f"competing:{runner_id} (score {runner_score:.3f}, {margin:.1f} of {margin_needed:.0f} bits ahead)"
     return f"score {score:.6f} < {threshold}"
 
