@@ -1,8 +1,8 @@
 """A tolerant reader of canonical client files (CSV or JSON) for the stateless match/dedupe commands.
 
 Matching reads what people actually keep: a malformed value is data, not an error. A date of birth
-that is not a date ('1853-01-81') keeps its raw text in `extra[RAW_DOB]` (the engine compares its
-digits, so a typo still lands near the right date), an unknown kind is inferred, and every such
+that is not a date ('1853-01-81') keeps its digits as written (the engine compares them, so a typo
+still lands near the right date), an unknown kind is inferred, and every such
 value is counted per column in `ReadReport.unparsed`. A file is refused only when it cannot be read
 as CSV/JSON at all, or lacks the `id` or `name` column. Rows without an id, or repeating an earlier
 id, cannot be reported on and are skipped, and counted. (Imports into the database stay strict:
@@ -28,10 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from syncworker.domain.profile import CLIENT_CSV_COLUMNS, Address, ClientKind, ClientProfile
+from syncworker.domain.profile import CLIENT_CSV_COLUMNS, ClientKind
 
 REQUIRED = ("id", "name")
-RAW_DOB = "date_of_birth_raw"  # ClientProfile.extra key: a date of birth kept as written
 _KIND_ALIASES = {"person": "individual", "sole trader": "sole_trader", "soletrader": "sole_trader",
                  "organisation": "other", "organization": "other", "": ""}
 _KINDS = {k.value: k for k in ClientKind}
@@ -174,10 +173,6 @@ class _Records:
     kinds: list[ClientKind]
     dobs: list[date | None]
 
-    def raw_dob(self, k: int) -> str:
-        """The date of birth as written when it could not be read as a date, else ''."""
-        return self.col["date_of_birth"][k] if self.dobs[k] is None else ""
-
 
 def _read_columns(lines: Iterable[str] | str, source: str, report: ReadReport, as_json: bool) -> dict[str, list[str]]:
     try:
@@ -247,32 +242,6 @@ def _records(columns: dict[str, list[str]], report: ReadReport) -> _Records:
     return _Records(col, names, kinds, dobs)
 
 
-def read_profiles(lines: Iterable[str] | str, source: str = "input", report: ReadReport | None = None,
-                  *, as_json: bool = False) -> list[ClientProfile]:
-    """ClientProfiles from canonical CSV (or JSON) text; unknown columns are ignored, missing optional
-    ones are empty. What could not be parsed is counted in `report` (see the module docstring)."""
-    report = report if report is not None else ReadReport()
-    r = _records(_read_columns(lines, source, report, as_json), report)
-    col = r.col
-    profiles: list[ClientProfile] = []
-    for k, rid in enumerate(col["id"]):
-        raw_dob = r.raw_dob(k)
-        address = Address(
-            col["address_line1"][k] or None, col["address_line2"][k] or None, col["city"][k] or None,
-            col["region"][k] or None, col["postcode"][k] or None, col["country"][k] or None,
-        )
-        profiles.append(ClientProfile(
-            id=rid, kind=r.kinds[k], name=r.names[k],
-            given_name=col["given_name"][k] or None, middle_name=col["middle_name"][k] or None,
-            family_name=col["family_name"][k] or None, email=col["email"][k] or None,
-            phone=col["phone"][k] or None, mobile=col["mobile"][k] or None,
-            address=None if address.is_empty() else address, date_of_birth=r.dobs[k],
-            tax_number=col["tax_number"][k] or None, business_number=col["business_number"][k] or None,
-            company_number=col["company_number"][k] or None, extra={RAW_DOB: raw_dob} if raw_dob else {},
-        ))
-    return profiles
-
-
 def read_file(path: Path):
     """`read_raw_columns` of a CSV or JSON file (JSON: a .json name, or text starting with '[' or '{'),
     with its ReadReport. Raises CsvInputError, UnicodeDecodeError or csv.Error for a file that cannot
@@ -288,9 +257,10 @@ def read_file(path: Path):
 
 def read_raw_columns(lines: Iterable[str] | str, source: str = "input", report: ReadReport | None = None,
                      *, as_json: bool = False):
-    """What `features.raw_columns(read_profiles(...))` gives, built from the columns without a
-    profile per record: the stateless commands read large files, where those objects cost a third of
-    the run's memory and a fifth of its time."""
+    """The columns `features.raw_columns` gives for the profiles of these records, built from the file's
+    columns without a profile per record (the stateless commands read large files, where those objects
+    cost a third of the run's memory and a fifth of its time). A date of birth that is not a date
+    keeps its digits as written (dob_digits)."""
     report = report if report is not None else ReadReport()
     with paused_gc():
         return _raw_columns(_records(_read_columns(lines, source, report, as_json), report))

@@ -21,7 +21,7 @@ import numpy as np
 from syncworker.domain.profile import Address, ClientKind, ClientProfile
 
 from .contact import normalise_email, normalise_phone, normalise_street
-from .csvio import RAW_DOB, dob_digits
+from .csvio import dob_digits
 from .identifiers import parse_identifier
 from .names import display_name_adds, given_and_middle, name_words, parse_org, person_from_fields
 from .nicknames import AMBIGUOUS, canonical_given
@@ -198,12 +198,12 @@ def generation_of(*texts: str | None) -> str:
 
 
 def _dob_of(profile: ClientProfile) -> int:
-    return dob_number(profile.date_of_birth, profile.extra.get(RAW_DOB) if profile.extra else None)
+    return dob_number(profile.date_of_birth, None)
 
 
 def dob_number(d: date | None, raw: str | None) -> int:
-    """yyyymmdd of the date of birth; for one kept as malformed text (csvio.RAW_DOB), its digits as
-    written (see csvio.dob_digits), so a typo still compares close to the right date; 0 when none."""
+    """yyyymmdd of the date of birth; for one read from a file as malformed text (`raw`), its digits
+    as written (see csvio.dob_digits), so a typo still compares close to the right date; 0 when none."""
     if d is not None:
         return d.year * 10000 + d.month * 100 + d.day
     return dob_digits(raw) if raw else 0
