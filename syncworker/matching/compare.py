@@ -461,8 +461,19 @@ def _compare_people(
         deferred[idx[conflict & (dob == 3)]] = True
     if not strict_family:
         return
-    caps.apply(_mask(n, idx[conflict & ~dob_exact]), NONE, "given=disagree")
-    caps.apply(_mask(n, idx[conflict]), REVIEW, "given=disagree")  # same birthday: twins or spouses
+    tax, email = levels["tax"][idx], levels["email"][idx]
+    personal_agree, own_email, mobile = personal_agreement(a, b, la, lb, tax, email)
+    # A given name that differs where no birth date settles it is a typo, not a relative, when the
+    # family name and initial agree and something only this person has agrees: a whole tax number, a
+    # business number (a sole trader's own) or a mobile, and none differs ("Ketith J Vencaler" / "Knith
+    # Vencaler", both slips of Keith, with one e-mail, mobile, ABN and tax number). One such identifier
+    # asks a reviewer; two (an own e-mail counts then) link. An e-mail alone does not: relatives share one.
+    ids = (tax == 1).astype(np.int8) + (levels["bizno"][idx] == 1) + (mobile == 1) + ((email == 1) & own_email)
+    typo = (conflict & (dob != 3) & ((family_level == 1) | (family_level == 2)) & (a.given_initial[la] == b.given_initial[lb])
+            & ((tax == 1) | (levels["bizno"][idx] == 1) | (mobile == 1)) & (tax != 3) & (mobile != 2))
+    caps.apply(_mask(n, idx[conflict & ~dob_exact & ~typo]), NONE, "given=disagree")
+    # The same birthday (twins or spouses), or a typo with a single identifier: a review.
+    caps.apply(_mask(n, idx[conflict & ~(typo & (ids >= 2))]), REVIEW, "given=disagree")
     caps.apply(_mask(n, idx[family_level == 4]), REVIEW, "family=disagree")
     # Different dates of birth in a list with households: a same-named relative (father and son).
     caps.apply(_mask(n, idx[dob == 3]), REVIEW, "dob=disagree")
@@ -474,8 +485,6 @@ def _compare_people(
     # share an initial or resemble each other (John / Joan), ask for something personal that agrees
     # and no e-mail that differs. With no such relative in either list, he would have to be missing
     # from both, and an e-mail that differs alone is as often an outdated one.
-    tax, email = levels["tax"][idx], levels["email"][idx]
-    personal_agree, own_email, mobile = personal_agreement(a, b, la, lb, tax, email)
     email_clash = (email == 3) & own_email
     hard_clash = (tax == 3) | (mobile == 2) | (email_clash & (levels["phone"][idx] == 2))
     close = given_level == 2

@@ -460,3 +460,23 @@ def test_a_couple_whose_first_name_is_a_nickname_with_a_slip_is_the_same_couple(
                     date_of_birth=date(1963, 4, 28))] + households("k")
     c = {x.local_id: x for x in match_records(local, other, CONFIG)}["l1"]
     assert c.decision == "review" and "couple:different" in c.reasons
+
+
+def test_a_given_name_typo_is_not_another_person_where_a_personal_identifier_agrees():
+    # Two slips of Keith, no birth date: the same mobile and tax number say one person, not a relative.
+    local = [person("l1", "Ketith Vencaler", email="keith.v@icloud.com", mobile="0431 906 571",
+                    tax_number="123 456 782", address=at("68 Hunter Place"))] + households()
+
+    def decision(name, **kw):
+        remote = [person("r1", name, address=at("68 Hunter Pl"), **kw)] + households("k")
+        c = {x.local_id: x for x in match_records(local, remote, CONFIG)}.get("l1")
+        return c.decision if c is not None and c.remote_id == "r1" else None
+
+    assert decision("Knith Vencaler", mobile="0431906571", tax_number="123456782") == "link"
+    assert decision("Knith Vencaler", mobile="0431906571") == "review"  # one identifier: asked
+    assert decision("Knith Vencaler", email="keith.v@icloud.com") is None  # an e-mail alone: a relative's?
+    assert decision("Knith Vencaler") is None
+    # Another initial is another name (a son with his father's mobile on file), and another tax number
+    # another person.
+    assert decision("Brian Vencaler", mobile="0431906571", tax_number="123456782") is None
+    assert decision("Knith Vencaler", mobile="0431906571", tax_number="876 543 210") is None
