@@ -35,9 +35,12 @@ class Model:
     u: dict[str, np.ndarray] | None = None  # field -> P(level | different clients)
 
     def total(self, comparison: Comparison) -> np.ndarray:
-        out = np.zeros(len(comparison), dtype=np.float64)
+        return self._total(comparison.levels, len(comparison))
+
+    def _total(self, levels: dict[str, np.ndarray], n: int) -> np.ndarray:
+        out = np.zeros(n, dtype=np.float64)
         for name in FIELDS:
-            out += self.weights[name][comparison.levels[name]]
+            out += self.weights[name][levels[name]]
         return out
 
 
@@ -124,20 +127,26 @@ def refine_m(model: Model, comparison: Comparison, config: MatchConfig, cap_none
     # would otherwise teach EM that disagreeing birth dates and emails are usual among matches.
     agree = {name: counts[name] == 1 for name in _ANCHORS}
     anchored = {
-        name: np.logical_or.reduce([agree[a] for a in _ANCHORS if a != name and a not in _SAME_PERSON.get(name, ())])
+        name: np.flatnonzero(np.logical_or.reduce(
+            [agree[a] for a in _ANCHORS if a != name and a not in _SAME_PERSON.get(name, ())]))
         for name in FIELDS
     }
+    anchored_levels = {name: counts[name][anchored[name]] for name in FIELDS}
+    # Pairs repeat a few thousand patterns of levels: each iteration sums the weights once per
+    # pattern (the same additions in the same order as Model.total, so the same sums).
+    patterns, pattern_of = _level_patterns(counts, model.m)
     current = model
     prior = config.prior_log2_odds
     for _ in range(config.em_iterations):
-        evidence = current.total(comparison) - comparison.penalty
+        evidence = current._total(patterns, len(patterns[FIELDS[0]]))[pattern_of] - comparison.penalty
         post = np.where(allowed, probability(evidence + prior), 0.0)
         share = min(max(float(post.mean()), 1e-9), 1 - 1e-9)
         prior = min(float(np.log2(share / (1 - share))), config.prior_log2_odds_max)
         weights = {}
         for name in FIELDS:
             m0, u = model.m[name], model.u[name]
-            mass = np.bincount(counts[name], weights=post * anchored[name], minlength=len(m0))[: len(m0)]
+            # Only anchored pairs carry mass (the others would add exact zeros to the same sums).
+            mass = np.bincount(anchored_levels[name], weights=post[anchored[name]], minlength=len(m0))[: len(m0)]
             seen = mass[1:].sum()
             m = m0.copy()
             m[1:] = (mass[1:] + config.m_prior_pairs * m0[1:]) / (seen + config.m_prior_pairs)
@@ -147,6 +156,19 @@ def refine_m(model: Model, comparison: Comparison, config: MatchConfig, cap_none
             weights[name] = w
         current = Model(weights, model.m, model.u)
     return current
+
+
+def _level_patterns(levels: dict[str, np.ndarray], m: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The distinct combinations of levels over FIELDS (field -> level per pattern), and each
+    pair's pattern."""
+    code = np.zeros(len(levels[FIELDS[0]]), dtype=np.int64)
+    for name in FIELDS:  # at most 6 levels a field: 12 fields fit an int64
+        code = code * len(m[name]) + levels[name]
+    distinct, pattern_of = np.unique(code, return_inverse=True)
+    patterns = {}
+    for name in reversed(FIELDS):
+        distinct, patterns[name] = np.divmod(distinct, len(m[name]))
+    return {name: patterns[name].astype(np.int8) for name in FIELDS}, pattern_of.ravel()
 
 
 def probability(log2_odds: np.ndarray) -> np.ndarray:
