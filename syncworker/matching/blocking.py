@@ -283,7 +283,7 @@ def _groups(recs: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 def _unique_sorted(values: np.ndarray) -> np.ndarray:
-    values = np.sort(values)
+    values = np.sort(values, kind="stable")  # a radix sort for integers: faster than the default
     return values[np.r_[True, values[1:] != values[:-1]]] if len(values) else values
 
 

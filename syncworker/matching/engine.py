@@ -118,28 +118,43 @@ def score_links(local: Records, remote: Records, config: MatchConfig):
 
 def _best_other(group: np.ndarray, weight: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each pair, the best weight among the *other* pairs of its group (-inf when none), and
-    which pair that is (-1 when none)."""
-    order = np.lexsort((-weight, group))
-    g, w = group[order], weight[order]
-    n = len(g)
-    first = np.ones(n, dtype=bool)
-    first[1:] = g[1:] != g[:-1]
-    start = np.maximum.accumulate(np.where(first, np.arange(n), 0))
-    nxt = start + 1
-    second = np.full(n, -np.inf)
-    second_at = np.full(n, -1, dtype=np.int64)
-    ok = nxt < n
-    ok[ok] = g[nxt[ok]] == g[ok]
-    second[ok] = w[nxt[ok]]
-    second_at[ok] = order[nxt[ok]]
-    is_first = np.arange(n) == start
-    other_sorted = np.where(is_first, second, w[start])
-    other_at_sorted = np.where(is_first, second_at, order[start])
+    which pair that is (-1 when none); of equal weights, the pair that comes first.
+
+    Each group's best and second best by maxima over its run of pairs, after one stable sort by
+    group (none when the groups come sorted, as the left side does): a sort by weight within the
+    groups cost half of deciding the links."""
+    n = len(group)
+    if n == 0:
+        return np.empty(0), np.empty(0, dtype=np.int64)
+    order = np.argsort(group, kind="stable")  # keeps each group's pairs in their order: ties go to the first
+    w = weight[order]
+    starts, of = _runs(group[order])
+    best_at = _first_best(w, starts, of)
+    rest = w.copy()
+    rest[best_at] = -np.inf
+    is_best = np.arange(n) == best_at[of]
+    second_at = _first_best(rest, starts, of, ~is_best)
+    second_at = np.where(second_at < n, second_at, -1)
+    other_sorted = np.where(is_best, np.where(second_at >= 0, w[second_at], -np.inf)[of], w[best_at][of])
+    other_at_sorted = np.where(is_best, np.where(second_at >= 0, order[second_at], -1)[of], order[best_at][of])
     other = np.empty(n)
     other[order] = other_sorted
     other_at = np.empty(n, dtype=np.int64)
     other_at[order] = other_at_sorted
     return other[positions], other_at[positions]
+
+
+def _runs(sorted_group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each run of equal values starts, and each element's run."""
+    starts = np.flatnonzero(np.r_[True, sorted_group[1:] != sorted_group[:-1]])
+    return starts, np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(sorted_group)]))
+
+
+def _first_best(w: np.ndarray, starts: np.ndarray, of: np.ndarray, eligible: np.ndarray | None = None) -> np.ndarray:
+    """Per run: the first position holding its largest weight (among `eligible`; len(w) when none is)."""
+    k = np.arange(len(w))
+    hit = w == np.maximum.reduceat(w, starts)[of]
+    return np.minimum.reduceat(np.where(hit if eligible is None else hit & eligible, k, len(w)), starts)
 
 
 class LinkDecision(NamedTuple):
@@ -244,10 +259,13 @@ def _born_that_day(dob: np.ndarray, w: np.ndarray, plausible: np.ndarray, left: 
 
 
 def _first_per_group(group: np.ndarray, weight: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-    # Ties are broken by position, the same way for both sides, so a mutual best always exists.
-    order = candidates[np.lexsort((candidates, -weight[candidates], group[candidates]))]
-    g = group[order]
-    return order[np.r_[True, g[1:] != g[:-1]]] if len(order) else order
+    # Ties are broken by position (candidates come in order), the same way for both sides, so a
+    # mutual best always exists.
+    if len(candidates) == 0:
+        return candidates
+    order = candidates[np.argsort(group[candidates], kind="stable")]
+    starts, of = _runs(group[order])
+    return order[_first_best(weight[order], starts, of)]
 
 
 def _greedy_one_to_one(left: np.ndarray, right: np.ndarray, w: np.ndarray, candidates: np.ndarray) -> np.ndarray:
