@@ -37,6 +37,9 @@ class Comparison:
     penalty: np.ndarray  # float64 log2 evidence against the pair beyond the field weights (kind clashes)
     capper: _Capper  # why each capped pair was capped
     relatives: np.ndarray  # bool: people whose given name and birth date both differ, rule not yet applied
+    # bool: held for review only because a namesake lives nearby (see engine.decide_links, which frees
+    # such a pair where every namesake is linked to someone else)
+    namesake_held: np.ndarray
 
     def cap_reason(self, i: int) -> str | None:
         return self.capper.reason(i)
@@ -284,10 +287,11 @@ def compare(
     # People: family and given names (allowing a swap), initials, nicknames, couples, middle initial.
     idx = np.flatnonzero(pp)
     relatives = np.zeros(n, dtype=bool)
+    namesake_held = np.zeros(n, dtype=bool)
     if len(idx):
         _compare_people(a, b, li, ri, idx, levels, name_sim, caps, workers, strict_family,
-                        relatives if defer_relatives and not strict_family else None)
-    return Comparison(li, ri, levels, name_sim, caps.cap, penalty, caps, relatives)
+                        relatives if defer_relatives and not strict_family else None, namesake_held)
+    return Comparison(li, ri, levels, name_sim, caps.cap, penalty, caps, relatives, namesake_held)
 
 
 def settle_relatives(comparison: Comparison, in_family_context: np.ndarray, fields_corrupted: bool) -> None:
@@ -353,7 +357,7 @@ def _mask(n: int, positions: np.ndarray) -> np.ndarray:
 
 def _compare_people(
     a, b, li, ri, idx, levels, name_sim, caps: _Capper, workers: int, strict_family: bool,
-    deferred: np.ndarray | None,
+    deferred: np.ndarray | None, namesake_held: np.ndarray,
 ) -> None:
     n = len(li)
     la, lb = li[idx], ri[idx]
@@ -488,19 +492,24 @@ def _compare_people(
     email_clash = (email == 3) & own_email
     hard_clash = (tax == 3) | (mobile == 2) | (email_clash & (levels["phone"][idx] == 2))
     close = given_level == 2
-    ask = _namesake_nearby(a, b, la, lb) | (given_level >= 3)
+    namesake = _namesake_nearby(a, b, la, lb)
+    ask = given_level >= 3
     if close.any():
         ask[close] |= _namesake_nearby(a, b, la[close], lb[close], by="initial")
     # An e-mail that differs is as often an outdated one: the same mobile (or tax number) outweighs it
     # where the given names are the same (or a nickname or one slip apart); names that only resemble
     # each other (John / Joan, who may share a phone) ask for both.
     outweighed = np.where(given_level <= 2, (mobile == 1) | (tax == 1), (mobile == 1) & ((tax == 1) | (tax == 2)))
-    unsure = hard_clash | (ask & ((email_clash & ~outweighed) | ~personal_agree))
+    doubt = (email_clash & ~outweighed) | ~personal_agree
+    unsure = hard_clash | ((ask | namesake) & doubt)
+    uncapped = caps.cap[idx] == LINK
     caps.apply(_mask(n, idx[(dob == 0) & unsure]), REVIEW, "dob=missing:review")
     caps.apply(_mask(n, idx[mid == 2]), REVIEW, "middle_initial=disagree")
     strong_id = (dob == 1) | (dob == 2) | (levels["tax"][idx] == 1) | (levels["tax"][idx] == 2)
     partial_name = (~has_giv | ~has_fam) & ~strong_id
     caps.apply(_mask(n, idx[partial_name]), REVIEW, "name:incomplete")
+    # Held for the namesake alone: no other rule would hold the pair.
+    namesake_held[idx] = uncapped & (dob == 0) & namesake & doubt & ~hard_clash & ~ask & (mid != 2) & ~partial_name
 
 
 def _slipped_nicknames(xa: np.ndarray, xb: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ from .compare import LINK, NONE, REVIEW, Comparison, compare, personal_agreement
 from .config import MatchConfig
 from .csvio import paused_gc
 from .explain import reasons_for_many
+from .frequencies import namesake_groups
 from .households import fields_corrupted, find_households
 from .model import estimate_model, estimate_prior, probability, refine_m
 from .normalise_cache import clear_caches
@@ -74,6 +75,8 @@ class ScoredPairs:
     same_remote_client: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
     # per pair of people: 1 a personal identifier agrees and none differs, -1 one differs, 0 neither
     personal: np.ndarray | None = None
+    # per record of the left and of the right list: its namesakes' group (frequencies.namesake_groups)
+    namesake_groups: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def personal_evidence(left, right, comparison: Comparison) -> np.ndarray:
@@ -113,7 +116,8 @@ def score_links(local: Records, remote: Records, config: MatchConfig):
         return sure & (personal_evidence(right, right, between) >= 0)  # not two mobiles, tax numbers, ...
 
     return left, right, ScoredPairs(comparison, log2_odds, probability(log2_odds), same_remote_client,
-                                    personal_evidence(left, right, comparison))
+                                    personal_evidence(left, right, comparison),
+                                    (namesake_groups(left), namesake_groups(right)))
 
 
 def _best_other(group: np.ndarray, weight: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -232,6 +236,11 @@ def decide_links(pairs: ScoredPairs, config: MatchConfig) -> list[LinkDecision]:
     other_pos = np.where((other_at >= 0) & np.isfinite(best_other), eligible[np.maximum(other_at, 0)], -1)
     margin = w[chosen] - best_other
     auto = sure & (margin >= config.runner_up_margin_bits) & ~twin & ~born
+    if pairs.namesake_groups is not None:
+        freed, f_other, f_at = _namesakes_accounted_for(pairs, eligible, chosen, auto, config)
+        auto[freed] = True
+        best_other[freed], margin[freed] = f_other, w[chosen[freed]] - f_other
+        other_pos[freed] = np.where(f_at >= 0, eligible[np.maximum(f_at, 0)], -1)
     runner_score = probability(best_other).tolist()
     return [
         LinkDecision(p, "link" if a else "review", None if inf else r, o, t, m, b)
@@ -239,6 +248,49 @@ def decide_links(pairs: ScoredPairs, config: MatchConfig) -> list[LinkDecision]:
                                             runner_score, other_pos.tolist(), twin.tolist(), margin.tolist(),
                                             born.tolist(), strict=True)
     ]
+
+
+def _namesakes_accounted_for(pairs: ScoredPairs, eligible: np.ndarray, chosen: np.ndarray, auto: np.ndarray,
+                             config: MatchConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Chosen pairs held for review only because a namesake lives nearby (a father and son of one
+    name, without birth dates), where every namesake of either record, in either list, is linked
+    automatically to someone else: the namesake is accounted for, and the pair is what remains, as a
+    reviewer would conclude. Such a pair links when it is certain and ahead of its competitors by the
+    runner-up margin, not counting competitors whose other record is linked elsewhere. Returns the
+    positions in `chosen` to link, their best remaining competitor's weight and its position."""
+    comp = pairs.comparison
+    assert pairs.namesake_groups is not None
+    left, right, w = comp.left[eligible], comp.right[eligible], pairs.log2_odds[eligible]
+    at = np.flatnonzero(comp.namesake_held[eligible[chosen]] & ~auto
+                        & (pairs.score[eligible[chosen]] >= config.link_auto_threshold))
+    none = np.empty(0, dtype=np.int64)
+    if len(at) == 0:
+        return none, np.empty(0), none
+    groups_l, groups_r = pairs.namesake_groups
+    linked_l = np.zeros(len(groups_l), dtype=bool)
+    linked_r = np.zeros(len(groups_r), dtype=bool)
+    linked_l[left[chosen[auto]]] = True
+    linked_r[right[chosen[auto]]] = True
+
+    def accounted(groups: np.ndarray, linked: np.ndarray, records: np.ndarray) -> np.ndarray:
+        named = groups >= 0
+        size = np.bincount(groups[named])
+        done = np.bincount(groups[named & linked], minlength=len(size))
+        g = groups[records]
+        # the record itself is not linked (its pair is held): all the others are
+        return (g >= 0) & (size[np.maximum(g, 0)] - 1 == done[np.maximum(g, 0)])
+
+    pos = chosen[at]
+    ok = accounted(groups_l, linked_l, left[pos]) & accounted(groups_r, linked_r, right[pos])
+    at, pos = at[ok], pos[ok]
+    clean = np.where(linked_l[left] | linked_r[right], -np.inf, w)
+    by_l, by_l_at = _best_other(left, clean, pos)
+    by_r, by_r_at = _best_other(right, clean, pos)
+    best = np.maximum(by_l, by_r)
+    best_at = np.where(by_l >= by_r, by_l_at, by_r_at)
+    ahead = w[pos] - best >= config.runner_up_margin_bits
+    best_at = np.where(np.isfinite(best), best_at, -1)
+    return at[ahead], best[ahead], best_at[ahead]
 
 
 def _born_that_day(dob: np.ndarray, w: np.ndarray, plausible: np.ndarray, left: np.ndarray, right: np.ndarray,
@@ -347,6 +399,9 @@ def _match_records(
                 comp.cap_reason(pos) if comp.cap[pos] < LINK else None, float(pairs.score[pos]),
                 config.link_auto_threshold, runner_id, runner_score, margin, config.runner_up_margin_bits, twin,
                 born))
+        elif comp.cap[pos] < LINK:  # a link the rule held back: its namesake is linked elsewhere
+            held = comp.cap_reason(pos)
+            reasons = [r for r in reasons if r != held] + ["namesake=linked_elsewhere"]
         if local_id in merge_required:
             decision = "review"
             reasons.append("merge_required")

@@ -92,3 +92,18 @@ def namesakes_apart(t: Table, by: str = "given") -> np.ndarray:
         return counts
 
     return t._derive(("namesakes_apart", by), compute)
+
+
+def namesake_groups(t: Table) -> np.ndarray:
+    """Per record: a number shared by the people of the list with its family name, given name
+    (nicknames as the full name) and postcode, the namesakes Table.namesakes counts; -1 for
+    organisations and for people without both names or without a postcode."""
+    named = t.is_person & (t.family_code >= 0) & (t.given_canon_code >= 0) & (t.postcode >= 0)
+    out = np.full(len(t), -1, dtype=np.int64)
+    if named.any():
+        key = np.zeros(int(named.sum()), dtype=np.int64)
+        for part in (t.family_code, t.namesake_given("given"), t.postcode):  # each part as its rank: fits
+            values, rank = np.unique(part[named], return_inverse=True)
+            key = key * len(values) + rank.ravel()
+        out[named] = np.unique(key, return_inverse=True)[1].ravel()
+    return out

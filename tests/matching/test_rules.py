@@ -480,3 +480,23 @@ def test_a_given_name_typo_is_not_another_person_where_a_personal_identifier_agr
     # another person.
     assert decision("Brian Vencaler", mobile="0431906571", tax_number="123456782") is None
     assert decision("Knith Vencaler", mobile="0431906571", tax_number="876 543 210") is None
+
+
+def test_without_birth_dates_a_namesake_linked_to_someone_else_no_longer_holds_the_pair():
+    # Father and son John Citizen at one address in both lists, no birth dates: the son's records
+    # share his mobile and link; what remains of the father's is his, as a reviewer would conclude.
+    father = person("l1", "John Citizen", address=at("7 Oak St"), phone="03 9000 0000")
+    son = person("l2", "John Citizen", address=at("7 Oak St"), mobile="0412 000 111", email="jc.junior@mail.com")
+    remote_father = person("r1", "Citizen, John", address=at("7 Oak Street"), phone="03 9000 0000")
+    remote_son = person("r2", "John Citizen", address=at("7 Oak St"), mobile="+61 412 000 111")
+    found = {x.local_id: x for x in match_records([father, son] + households(),
+                                                   [remote_father, remote_son] + fillers("b"), CONFIG)}
+    assert (found["l2"].remote_id, found["l2"].decision) == ("r2", "link")
+    assert (found["l1"].remote_id, found["l1"].decision) == ("r1", "link")
+    assert "namesake=linked_elsewhere" in found["l1"].reasons
+    # The son's remote record with another mobile: he is not accounted for, and the father's pair is
+    # only a review (either record may be the son's).
+    other_son = person("r2", "John Citizen", address=at("7 Oak St"), mobile="+61 499 000 222")
+    found = {x.local_id: x for x in match_records([father, son] + households(),
+                                                   [remote_father, other_son] + fillers("b"), CONFIG)}
+    assert all(x.decision == "review" for x in found.values() if x.local_id in ("l1", "l2"))
