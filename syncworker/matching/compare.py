@@ -44,6 +44,11 @@ class Comparison:
     def cap_reason(self, i: int) -> str | None:
         return self.capper.reason(i)
 
+    def cap_reasons(self, positions: np.ndarray) -> list[str | None]:
+        """cap_reason of each position, at once."""
+        reasons = [*self.capper.reasons, None]  # code -1: none
+        return list(map(reasons.__getitem__, self.capper.reason_code[positions].tolist()))
+
     def __len__(self) -> int:
         return len(self.left)
 

@@ -479,22 +479,30 @@ def _find_duplicates(records: Records, config: MatchConfig) -> DuplicateResult:
         cluster_of[members] = number
     ka, kb = li[keep], ri[keep]
     same_cluster = (cluster_of[ka] == cluster_of[kb]) & (cluster_of[ka] >= 0)
+    # A pair inside a cluster is a duplicate like the cluster, unless a rule holds it for review.
+    capped = comparison.cap[keep] < LINK
+    joined = same_cluster & ~is_dup & ~capped
+    duplicate = (is_dup & ~split) | joined
+    cluster_a = cluster_of[ka]
+    joins = np.where(cluster_a >= 0, cluster_a, cluster_of[kb])  # the cluster a split-off pair joins
+    rules = comparison.cap_reasons(keep)
+    ids = table.ids
     pairs: list[DuplicatePair] = []
-    for n, (k, reasons) in enumerate(zip(keep.tolist(), reasons_for_many(comparison, keep), strict=True)):
-        # A pair inside a cluster is a duplicate like the cluster, unless a rule holds it for review.
-        joined = same_cluster[n] and not is_dup[n] and comparison.cap[k] == LINK
-        decision = "duplicate" if (is_dup[n] and not split[n]) or joined else "review"
-        if split[n]:
-            other = cluster_of[ka[n]] if cluster_of[ka[n]] >= 0 else cluster_of[kb[n]]
+    # Each pair's values as Python lists, taken out at once (a NumPy scalar per value and pair cost
+    # more than half a second at 100k records).
+    for reasons, a, b, s, w, dup, cut, join, cluster, other, rule, cap in zip(
+            reasons_for_many(comparison, keep), ka.tolist(), kb.tolist(), score[keep].tolist(),
+            log2_odds[keep].tolist(), duplicate.tolist(), split.tolist(), joined.tolist(), cluster_a.tolist(),
+            joins.tolist(), rules, capped.tolist(), strict=True):
+        if cut:
             reasons.append("held_back_by=cluster_guard:split" + (f" (joins c{other + 1})" if other >= 0 else ""))
-        elif joined:
-            reasons.append(f"cluster=c{cluster_of[ka[n]] + 1}")
-        elif decision == "review":
-            rule = comparison.cap_reason(k) if comparison.cap[k] < LINK else None
-            reasons.append("held_back_by=" + (f"rule:{rule}" if rule else
-                                              f"score {float(score[k]):.6f} < {config.duplicate_threshold}"))
-        pairs.append(DuplicatePair(table.ids[li[k]], table.ids[ri[k]], round(float(score[k]), 6), decision, reasons,  # type: ignore[arg-type]
-                                   round(float(log2_odds[k]), 2)))
+        elif join:
+            reasons.append(f"cluster=c{cluster + 1}")
+        elif not dup:
+            rule = rule if cap else None
+            reasons.append("held_back_by=" + (f"rule:{rule}" if rule else f"score {s:.6f} < {config.duplicate_threshold}"))
+        pairs.append(DuplicatePair(ids[a], ids[b], round(s, 6), "duplicate" if dup else "review", reasons,
+                                   round(w, 2)))
     pairs.extend(_pairs_implied_by_clusters(table.ids, clusters, ka, kb, compare_extra,
                                             config.duplicate_review_threshold))
     out_clusters = [
