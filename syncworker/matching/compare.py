@@ -37,8 +37,9 @@ class Comparison:
     penalty: np.ndarray  # float64 log2 evidence against the pair beyond the field weights (kind clashes)
     capper: _Capper  # why each capped pair was capped
     relatives: np.ndarray  # bool: people whose given name and birth date both differ, rule not yet applied
-    # bool: held for review only because a namesake lives nearby (see engine.decide_links, which frees
-    # such a pair where every namesake is linked to someone else)
+    # int8: held for review only because a namesake (1), or for given names one slip apart a relative of
+    # that initial (2), or both (3), lives nearby; engine.decide_links frees such a pair where every one
+    # of them is linked to someone else
     namesake_held: np.ndarray
 
     def cap_reason(self, i: int) -> str | None:
@@ -292,7 +293,7 @@ def compare(
     # People: family and given names (allowing a swap), initials, nicknames, couples, middle initial.
     idx = np.flatnonzero(pp)
     relatives = np.zeros(n, dtype=bool)
-    namesake_held = np.zeros(n, dtype=bool)
+    namesake_held = np.zeros(n, dtype=np.int8)
     if len(idx):
         _compare_people(a, b, li, ri, idx, levels, name_sim, caps, workers, strict_family,
                         relatives if defer_relatives and not strict_family else None, namesake_held)
@@ -499,22 +500,24 @@ def _compare_people(
     close = given_level == 2
     namesake = _namesake_nearby(a, b, la, lb)
     ask = given_level >= 3
+    relative = np.zeros(len(idx), dtype=bool)
     if close.any():
-        ask[close] |= _namesake_nearby(a, b, la[close], lb[close], by="initial")
+        relative[close] = _namesake_nearby(a, b, la[close], lb[close], by="initial")
     # An e-mail that differs is as often an outdated one: the same mobile (or tax number) outweighs it
     # where the given names are the same (or a nickname or one slip apart); names that only resemble
     # each other (John / Joan, who may share a phone) ask for both.
     outweighed = np.where(given_level <= 2, (mobile == 1) | (tax == 1), (mobile == 1) & ((tax == 1) | (tax == 2)))
     doubt = (email_clash & ~outweighed) | ~personal_agree
-    unsure = hard_clash | ((ask | namesake) & doubt)
+    unsure = hard_clash | ((ask | namesake | relative) & doubt)
     uncapped = caps.cap[idx] == LINK
     caps.apply(_mask(n, idx[(dob == 0) & unsure]), REVIEW, "dob=missing:review")
     caps.apply(_mask(n, idx[mid == 2]), REVIEW, "middle_initial=disagree")
     strong_id = (dob == 1) | (dob == 2) | (levels["tax"][idx] == 1) | (levels["tax"][idx] == 2)
     partial_name = (~has_giv | ~has_fam) & ~strong_id
     caps.apply(_mask(n, idx[partial_name]), REVIEW, "name:incomplete")
-    # Held for the namesake alone: no other rule would hold the pair.
-    namesake_held[idx] = uncapped & (dob == 0) & namesake & doubt & ~hard_clash & ~ask & (mid != 2) & ~partial_name
+    # Held for the namesake or relative alone: no other rule would hold the pair.
+    alone = uncapped & (dob == 0) & doubt & ~hard_clash & ~ask & (mid != 2) & ~partial_name
+    namesake_held[idx] = np.where(alone, namesake + 2 * relative.astype(np.int8), 0)
 
 
 def _slipped_nicknames(xa: np.ndarray, xb: np.ndarray) -> np.ndarray:

@@ -17,7 +17,8 @@ from .compare import LINK, NONE, REVIEW, Comparison, compare, personal_agreement
 from .config import MatchConfig
 from .csvio import paused_gc
 from .explain import reasons_for_many
-from .frequencies import namesake_groups
+from .features import Table
+from .frequencies import namesakes_apart_and_linked
 from .households import fields_corrupted, find_households
 from .model import estimate_model, estimate_prior, probability, refine_m
 from .normalise_cache import clear_caches
@@ -75,8 +76,8 @@ class ScoredPairs:
     same_remote_client: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
     # per pair of people: 1 a personal identifier agrees and none differs, -1 one differs, 0 neither
     personal: np.ndarray | None = None
-    # per record of the left and of the right list: its namesakes' group (frequencies.namesake_groups)
-    namesake_groups: tuple[np.ndarray, np.ndarray] | None = None
+    # the two lists, for rules that look at other records of a list (a namesake linked elsewhere)
+    tables: tuple[Table, Table] | None = None
 
 
 def personal_evidence(left, right, comparison: Comparison) -> np.ndarray:
@@ -117,7 +118,7 @@ def score_links(local: Records, remote: Records, config: MatchConfig):
 
     return left, right, ScoredPairs(comparison, log2_odds, probability(log2_odds), same_remote_client,
                                     personal_evidence(left, right, comparison),
-                                    (namesake_groups(left), namesake_groups(right)))
+                                    (left, right))
 
 
 def _best_other(group: np.ndarray, weight: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -236,7 +237,7 @@ def decide_links(pairs: ScoredPairs, config: MatchConfig) -> list[LinkDecision]:
     other_pos = np.where((other_at >= 0) & np.isfinite(best_other), eligible[np.maximum(other_at, 0)], -1)
     margin = w[chosen] - best_other
     auto = sure & (margin >= config.runner_up_margin_bits) & ~twin & ~born
-    if pairs.namesake_groups is not None:
+    if pairs.tables is not None:
         freed, f_other, f_at = _namesakes_accounted_for(pairs, eligible, chosen, auto, config)
         auto[freed] = True
         best_other[freed], margin[freed] = f_other, w[chosen[freed]] - f_other
@@ -253,35 +254,32 @@ def decide_links(pairs: ScoredPairs, config: MatchConfig) -> list[LinkDecision]:
 def _namesakes_accounted_for(pairs: ScoredPairs, eligible: np.ndarray, chosen: np.ndarray, auto: np.ndarray,
                              config: MatchConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Chosen pairs held for review only because a namesake lives nearby (a father and son of one
-    name, without birth dates), where every namesake of either record, in either list, is linked
-    automatically to someone else: the namesake is accounted for, and the pair is what remains, as a
-    reviewer would conclude. Such a pair links when it is certain and ahead of its competitors by the
-    runner-up margin, not counting competitors whose other record is linked elsewhere. Returns the
-    positions in `chosen` to link, their best remaining competitor's weight and its position."""
+    name, without birth dates; for given names one slip apart, a relative of that initial: Brett /
+    Brent), where every one of them, in either list, is linked automatically to someone else and is
+    evidently another person than the pair's record of that list (not that record entered twice): they
+    are accounted for, and the pair is what remains, as a reviewer would conclude. Such a pair links
+    when it is certain and ahead of its competitors by the runner-up margin, not counting competitors
+    whose other record is linked elsewhere. Returns the positions in `chosen` to link, their best
+    remaining competitor's weight and its position."""
     comp = pairs.comparison
-    assert pairs.namesake_groups is not None
+    assert pairs.tables is not None
     left, right, w = comp.left[eligible], comp.right[eligible], pairs.log2_odds[eligible]
-    at = np.flatnonzero(comp.namesake_held[eligible[chosen]] & ~auto
-                        & (pairs.score[eligible[chosen]] >= config.link_auto_threshold))
+    held = comp.namesake_held[eligible[chosen]]
+    at = np.flatnonzero((held > 0) & ~auto & (pairs.score[eligible[chosen]] >= config.link_auto_threshold))
     none = np.empty(0, dtype=np.int64)
     if len(at) == 0:
         return none, np.empty(0), none
-    groups_l, groups_r = pairs.namesake_groups
-    linked_l = np.zeros(len(groups_l), dtype=bool)
-    linked_r = np.zeros(len(groups_r), dtype=bool)
+    table_l, table_r = pairs.tables
+    linked_l = np.zeros(len(table_l), dtype=bool)
+    linked_r = np.zeros(len(table_r), dtype=bool)
     linked_l[left[chosen[auto]]] = True
     linked_r[right[chosen[auto]]] = True
-
-    def accounted(groups: np.ndarray, linked: np.ndarray, records: np.ndarray) -> np.ndarray:
-        named = groups >= 0
-        size = np.bincount(groups[named])
-        done = np.bincount(groups[named & linked], minlength=len(size))
-        g = groups[records]
-        # the record itself is not linked (its pair is held): all the others are
-        return (g >= 0) & (size[np.maximum(g, 0)] - 1 == done[np.maximum(g, 0)])
-
     pos = chosen[at]
-    ok = accounted(groups_l, linked_l, left[pos]) & accounted(groups_r, linked_r, right[pos])
+    ok = np.ones(len(at), dtype=bool)
+    for table, records, linked in ((table_l, left[pos], linked_l), (table_r, right[pos], linked_r)):
+        for bit, by in ((1, "given"), (2, "initial")):
+            check = np.flatnonzero((held[at] & bit) > 0)
+            ok[check] &= namesakes_apart_and_linked(table, records[check], linked, by)
     at, pos = at[ok], pos[ok]
     clean = np.where(linked_l[left] | linked_r[right], -np.inf, w)
     by_l, by_l_at = _best_other(left, clean, pos)

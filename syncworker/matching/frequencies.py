@@ -94,16 +94,34 @@ def namesakes_apart(t: Table, by: str = "given") -> np.ndarray:
     return t._derive(("namesakes_apart", by), compute)
 
 
-def namesake_groups(t: Table) -> np.ndarray:
-    """Per record: a number shared by the people of the list with its family name, given name
-    (nicknames as the full name) and postcode, the namesakes Table.namesakes counts; -1 for
-    organisations and for people without both names or without a postcode."""
-    named = t.is_person & (t.family_code >= 0) & (t.given_canon_code >= 0) & (t.postcode >= 0)
-    out = np.full(len(t), -1, dtype=np.int64)
-    if named.any():
-        key = np.zeros(int(named.sum()), dtype=np.int64)
-        for part in (t.family_code, t.namesake_given("given"), t.postcode):  # each part as its rank: fits
-            values, rank = np.unique(part[named], return_inverse=True)
-            key = key * len(values) + rank.ravel()
-        out[named] = np.unique(key, return_inverse=True)[1].ravel()
+def evidently_apart(t: Table, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per pair of records of one list: a birth date, mobile or whole tax number that differs (two
+    people, not one client entered twice)."""
+    def differ(col: np.ndarray) -> np.ndarray:
+        return (col[x] >= 0) & (col[y] >= 0) & (col[x] != col[y])
+
+    return ((t.dob[x] > 0) & (t.dob[y] > 0) & (t.dob[x] != t.dob[y])) | differ(t.mobile) | differ(t.tax_full)
+
+
+def namesakes_apart_and_linked(t: Table, records: np.ndarray, linked: np.ndarray, by: str = "given") -> np.ndarray:
+    """Per record (a person with both names and a postcode): every other person of the list with its
+    family name and given name (`by="initial"`: its first letter), at its postcode or without one
+    (who may live there too), is `linked`, and evidently another person than the record (see
+    evidently_apart: not the record entered twice). False for records without both names or a
+    postcode. One look-up per record: for the few pairs a namesake holds back."""
+    given = t.namesake_given(by)
+    out = np.zeros(len(records), dtype=bool)
+    named = t.is_person[records] & (t.family_code[records] >= 0) & (t.given_canon_code[records] >= 0) & (
+        t.postcode[records] >= 0)
+    if not named.any():
+        return out
+    people = np.flatnonzero(t.is_person & np.isin(t.family_code, t.family_code[records[named]]))
+    members: dict[tuple[int, int], list[int]] = {}
+    for k, f, g in zip(people.tolist(), t.family_code[people].tolist(), given[people].tolist(), strict=True):
+        members.setdefault((f, g), []).append(k)
+    for n in np.flatnonzero(named).tolist():
+        x = int(records[n])
+        others = np.asarray([k for k in members.get((int(t.family_code[x]), int(given[x])), ())
+                             if k != x and (t.postcode[k] == t.postcode[x] or t.postcode[k] < 0)], dtype=np.int64)
+        out[n] = bool(np.all(linked[others]) and np.all(evidently_apart(t, np.full(len(others), x), others)))
     return out
