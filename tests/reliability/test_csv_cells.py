@@ -48,6 +48,16 @@ def test_a_column_is_neutralised_like_its_cells_wherever_the_formula_sits(at: in
     assert cells(buffer.getvalue()) == ["id1", "-1.50", "'" + HOSTILE[0], "2"]
 
 
+def test_columns_are_written_as_csv_writer_writes_their_rows() -> None:
+    awkward = ["plain", "", "a,b", 'say "hi"', "two\nlines", "cr\rhere", " spaced ", "-3.25", "-x", HOSTILE[4]]
+    columns = [awkward, list(reversed(awkward)), ["1"] * len(awkward)]
+    buffer, expected = io.StringIO(), io.StringIO()
+    safe_writer(buffer).writecolumns(columns)
+    csv.writer(expected).writerows(zip(*[[safe_cell(v) for v in c] for c in columns], strict=True))
+    assert buffer.getvalue() == expected.getvalue()
+    assert list(csv.reader(io.StringIO(buffer.getvalue(), newline="")))[2] == ["a,b", "-3.25", "1"]
+
+
 def test_links_export_and_import_rejects_are_inert(sqlite_db: Database, tmp_path: Path) -> None:
     add_tenant(sqlite_db, "Cells")
     with sqlite_db.read() as s:
