@@ -109,6 +109,7 @@ for _word in _STRUCTURAL_WORDS:
         _STRUCTURAL_BY_DELETION.setdefault(_word[:_k] + _word[_k + 1:], _word)
 
 
+@lru_cache(maxsize=50_000)  # an organisation's words repeat across names ("holdings", a surname)
 def _structural(token: str) -> str:
     """The structural word a token is one slip from (a letter changed, dropped, added or two swapped,
     not the first), else the token itself."""
