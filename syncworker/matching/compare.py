@@ -496,7 +496,10 @@ def _compare_people(
     # and no e-mail that differs. With no such relative in either list, he would have to be missing
     # from both, and an e-mail that differs alone is as often an outdated one.
     email_clash = (email == 3) & own_email
-    hard_clash = (tax == 3) | (mobile == 2) | (email_clash & (levels["phone"][idx] == 2))
+    # An e-mail and phones that all differ are outdated contact details, not another person, where the
+    # tax number agrees: whole, or its masked tail ("******017") for given names that agree.
+    tax_backs = (tax == 1) | ((tax == 2) & ((given_level == 1) | (given_level == 2)))
+    hard_clash = (tax == 3) | (mobile == 2) | (email_clash & (levels["phone"][idx] == 2) & ~tax_backs)
     close = given_level == 2
     namesake = _namesake_nearby(a, b, la, lb)
     ask = given_level >= 3

@@ -530,3 +530,20 @@ def test_given_names_one_slip_apart_link_when_the_relative_of_that_initial_is_li
     found = {x.local_id: x for x in match_records([brett, brent] + households(),
                                                    [remote_brett, other_brent] + fillers("b"), CONFIG)}
     assert found["l1"].decision == "review"
+
+
+def test_a_tax_number_that_agrees_outweighs_an_email_and_phone_that_both_differ():
+    # Without a birth date, an e-mail and phone that both differ say another person, unless the tax
+    # number agrees (here masked by the other system): then they are outdated contact details.
+    local = [person("l1", "Mary Falholworth", email="mary.falholworth@bigpond.com", phone="03 9000 0000",
+                    tax_number="123 456 782", address=at("94 Victoria Road"))] + households()
+
+    def decision(**kw):
+        remote = [person("r1", "Falholworth, Mary", email="m.falholworth@gmail.com", phone="03 9111 1111",
+                         address=at("94 Victoria Rd"), **kw)] + households("k")
+        return {x.local_id: x for x in match_records(local, remote, CONFIG)}["l1"].decision
+
+    assert decision(tax_number="******782") == "link"
+    assert decision(tax_number="123456782") == "link"
+    assert decision() == "review"
+    assert decision(tax_number="******999") == "review"
