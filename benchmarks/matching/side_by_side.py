@@ -31,7 +31,7 @@ block, score each blocked pair with rapidfuzz, keep the best per record above a 
 above the cut, clusters as connected components). Ratios are printed to both, wall and CPU:
 - reference (narrow): blocks on surname start + postcode, birth date and e-mail and scores the name
   (token-sort ratio) + 4 points per agreeing birth date / e-mail / postcode, cut 88. On the 100k scale
-  set it scores about 0.3M pairs and finds 64% of the links (P 0.99, F1 0.77) in about 3 s: it does a
+  set it scores about 0.28M pairs and finds 64% of the links (P 0.99, F1 0.77) in about 3 CPU s: it does a
   third less of the job, so a time ratio to it compares unlike work;
 - reference_wide (reference_wide.py): what one writes when recall on practice data (people and
   organisations) matters: keys on the family name's Soundex + given initial, both name Soundex codes in
@@ -40,7 +40,7 @@ above the cut, clusters as connected components). Ratios are printed to both, wa
   shared by more than 30 records is skipped (the hand-writer's cap against quadratic blocks, chosen
   where recall stops growing); scores names and every field that agrees or contradicts, cut 65,
   one-to-one when linking. On the 100k scale set it scores about 1.0M pairs (syncworker's blocking:
-  about 1.0M too) and finds 98% of the links at precision 0.9995 in about 16 CPU s, one core. On FEBRL,
+  about 1.0M too) and finds 98% of the links at precision 0.9995 in about 13 CPU s, one core. On FEBRL,
   people_1000 and noisy it keeps precision >= 0.9995 at recall 0.85 / 0.38 / 0.76 (FEBRL4 / people_1000
   / noisy pairs): field evidence there is thinner than in practice data.
 `pairs scored` counts the distinct pairs each tool compared: the references count theirs; syncworker's
