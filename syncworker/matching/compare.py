@@ -16,7 +16,7 @@ from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 from syncworker.domain.profile import ClientKind
 
 from .features import KIND_CODES, KIND_NAMES, Table
-from .frequencies import name_unique, namesakes_apart, own_domain_agrees
+from .frequencies import name_unique, namesakes_apart, own_domain_agrees, rare_name_unique
 from .nicknames import _KNOWN as KNOWN_NAMES
 from .nicknames import nickname_compatible, slipped_groups
 
@@ -279,8 +279,11 @@ def compare(
     levels["city"] = city
 
     # An organisation name alone (nothing else on file agrees) is not enough: same-named trusts exist.
-    # Enough are the organisation's own e-mail domain, or the same name (up to a slip) of two distinctive
-    # words where each list holds it once.
+    # Enough are the organisation's own e-mail domain, the same name (up to a slip) of two distinctive
+    # words where each list holds it once, or the very same name with a rare word ('Falsalfield Family
+    # Trust') where each list holds it once and nothing on file disagrees: the fields each side lacks
+    # (a business number, a phone on one side only) are not a disagreement, but another phone or
+    # e-mail is as likely another organisation of that name as an outdated one.
     other_agree = np.zeros(n, dtype=bool)
     for name in ("email", "phone", "tax", "bizno", "street", "postcode"):
         level = levels[name]
@@ -288,6 +291,8 @@ def compare(
     only = np.flatnonzero(~pp & ~other_agree)
     settled = own_domain_agrees(a, b, li[only], ri[only]) | (
         (levels["name"][only] <= 2) & name_unique(a, b, li[only], ri[only]))
+    rest = np.flatnonzero(~settled & ~_disagrees(levels, only))
+    settled[rest] = rare_name_unique(a, b, li[only[rest]], ri[only[rest]])
     caps.apply(_mask(n, only[~settled]), REVIEW, "name_only:review")
 
     # People: family and given names (allowing a swap), initials, nicknames, couples, middle initial.
@@ -349,6 +354,14 @@ def _holds_with_one_typo(x: str, y: str) -> bool:
         return False
     word = missing[0]
     return any(len(w) >= 4 and DamerauLevenshtein.distance(word, w, score_cutoff=1) <= 1 for w in others)
+
+
+def _disagrees(levels: dict[str, np.ndarray], pos: np.ndarray) -> np.ndarray:
+    """Per pair at `pos`: a field both records hold differs (e-mail, phone, tax or business number,
+    street, postcode or suburb); a field one side lacks is no disagreement."""
+    lv = {name: levels[name][pos] for name in ("email", "phone", "tax", "bizno", "street", "postcode", "city")}
+    return ((lv["email"] == 3) | (lv["phone"] == 2) | (lv["tax"] == 3) | (lv["bizno"] == 2) | (lv["street"] == 3)
+            | (lv["postcode"] == 3) | (lv["city"] == 3))
 
 
 def _squash(values: np.ndarray) -> list[str]:

@@ -6,6 +6,10 @@ two apart from everyone else in a way a common one ("Smith Family Trust", gmail.
 
 from __future__ import annotations
 
+import functools
+import itertools
+from collections import Counter
+
 import numpy as np
 
 from .features import Table, each_distinct
@@ -40,28 +44,82 @@ def own_domain_agrees(a: Table, b: Table, i: np.ndarray, j: np.ndarray) -> np.nd
     return (da[i] >= 0) & (da[i] == db[j]) & (ca[i] <= OWN_DOMAIN_MAX) & (cb[j] <= OWN_DOMAIN_MAX)
 
 
-def _org_name_counts(t: Table) -> np.ndarray:
-    """Per record: how many organisations of the list carry its name; 0 for people and for names of
-    fewer than two distinctive words ("Smith Family Trust", "Taylor Enterprises": a surname and words
-    any organisation may use say too little on their own)."""
+def _distinctive(name: str) -> list[str]:
+    """The words of an organisation name that tell it apart: no legal-form or stock words, no initials."""
+    stop = _stopwords()
+    return [w for w in name.split() if len(w) > 1 and w not in stop]
+
+
+@functools.cache
+def _stopwords() -> frozenset[str]:
+    # Blocking's word list, imported when first needed (as the other imports from blocking here are).
     from .blocking import _ORG_STOPWORDS
 
-    def distinctive(name: str) -> int:
-        return sum(len(w) > 1 and w not in _ORG_STOPWORDS for w in name.split())
+    return _ORG_STOPWORDS
 
-    orgs = np.flatnonzero(~t.is_person)
-    words = np.zeros(len(t), dtype=np.int64)
-    words[orgs] = each_distinct(distinctive, t.name_key[orgs].tolist())
-    return _counts(np.where(t.is_person | (words < 2), -1, t.name_code))
+
+def _org_name_counts(t: Table, min_words: int) -> np.ndarray:
+    """Per record: how many organisations of the list carry its name; 0 for people and for names of
+    fewer than `min_words` distinctive words."""
+    def words() -> np.ndarray:
+        orgs = np.flatnonzero(~t.is_person)
+        out = np.zeros(len(t), dtype=np.int64)
+        out[orgs] = each_distinct(lambda name: len(_distinctive(name)), t.name_key[orgs].tolist())
+        return out
+
+    distinctive = t._derive(("words", "org_name"), words)
+    return _counts(np.where(t.is_person | (distinctive < min_words), -1, t.name_code))
+
+
+def _unique(a: Table, b: Table, i: np.ndarray, j: np.ndarray, min_words: int) -> np.ndarray:
+    ca = a._derive(("count", f"org_name{min_words}"), lambda: _org_name_counts(a, min_words))
+    cb = ca if b is a else b._derive(("count", f"org_name{min_words}"), lambda: _org_name_counts(b, min_words))
+    return (ca[i] == 1) & (cb[j] == 1)
 
 
 def name_unique(a: Table, b: Table, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     """Per pair: each record's organisation name (its core, without the legal form, of two distinctive
     words or more) is carried by no other record of its list. Deduplicating, the pair's own two records
-    share it: never unique."""
-    ca = a._derive(("count", "org_name"), lambda: _org_name_counts(a))
-    cb = ca if b is a else b._derive(("count", "org_name"), lambda: _org_name_counts(b))
-    return (ca[i] == 1) & (cb[j] == 1)
+    share it: never unique. ("Smith Family Trust", "Taylor Enterprises": a surname and words any
+    organisation may use say too little on their own; see `rare_name_unique` for such names.)"""
+    return _unique(a, b, i, j, 2)
+
+
+RARE_WORD_SHARE = 1_000  # a rare word: carried by at most one record in this many of a list
+
+
+def _word_counts(t: Table, words: set[str]) -> Counter[str]:
+    """How often each of `words` occurs in the names of the list: people's family names, organisations'
+    names and trading or trustee names (so that a common surname is a common word in an organisation's
+    name too). Counted over all the text at once: a word twice in one name counts twice."""
+    people = t.is_person
+    text = " ".join(itertools.chain(t.family[people].tolist(), t.name_key[~people].tolist(), t.alt[~people].tolist()))
+    return Counter(filter(words.__contains__, text.split()))
+
+
+def _has_rare_word(t: Table, records: np.ndarray) -> np.ndarray:
+    """Per record: its organisation name has a word that at most one record in RARE_WORD_SHARE of the
+    list carries in its name (see `_word_counts`)."""
+    most = len(t) // RARE_WORD_SHARE
+    if most == 0 or len(records) == 0:
+        return np.zeros(len(records), dtype=bool)
+    keys = t.name_key[records].tolist()
+    words = {k: _distinctive(k) for k in set(keys)}
+    counts = _word_counts(t, set(itertools.chain.from_iterable(words.values())))
+    rare = {k: any(counts[w] <= most for w in own) for k, own in words.items()}
+    return np.fromiter(map(rare.__getitem__, keys), dtype=bool, count=len(keys))
+
+
+def rare_name_unique(a: Table, b: Table, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Per pair: the two organisations carry the same name (core, without the legal form), no other
+    record of either list carries it, and a word of it is rare in both lists: 'Falsalfield Family
+    Trust' where no more than one record in RARE_WORD_SHARE of each list has 'falsalfield' in its
+    name. A common surname ('Smith Family Trust') is not rare, and in a list of fewer than
+    RARE_WORD_SHARE records no word can be shown rare. Deduplicating, never (see `name_unique`)."""
+    out = (a.name_code[i] == b.name_code[j]) & ~a.is_person[i] & _unique(a, b, i, j, 1)
+    at = np.flatnonzero(out)
+    out[at] = _has_rare_word(a, i[at]) & _has_rare_word(b, j[at])  # the words counted only when needed
+    return out
 
 
 def namesakes_apart(t: Table, by: str = "given") -> np.ndarray:

@@ -12,6 +12,7 @@ from syncworker.domain.profile import Address, ClientKind, ClientProfile
 from syncworker.matching import MatchConfig, find_duplicates, match_records
 from syncworker.matching.blocking import dedupe_candidates, link_candidates
 from syncworker.matching.features import Vocab, build_table
+from syncworker.matching.frequencies import rare_name_unique
 from syncworker.matching.households import household_rate
 from syncworker.matching.model import estimate_prior
 
@@ -373,6 +374,34 @@ def test_an_organisation_name_of_two_distinctive_words_that_each_list_holds_once
     twice = remote + [ClientProfile("r2", CO, "Binnorstone Hardware Investments Pty Ltd", phone="0299 000 111")]
     c = {x.local_id: x for x in match_records(local + fillers("a"), twice + fillers("b"), CONFIG)}["l1"]
     assert c.decision == "review" and "name_only:review" in c.reasons
+
+
+def test_the_same_name_with_a_rare_word_that_each_list_holds_once_links_when_nothing_disagrees():
+    # One distinctive word only, but one that no other record of either list carries: with nothing on
+    # file that differs (each side holds what the other lacks), the name alone is that organisation.
+    people = [person(f"p{i}", f"Ann Smith{i % 2}") for i in range(8)]  # 'smith0' / 'smith1': common words
+    local = [ClientProfile("l1", ClientKind.TRUST, "The Trustee for the Falsalfield Family Trust",
+                           phone="+61 274 734 908", business_number="89824821097"),
+             ClientProfile("l2", ClientKind.TRUST, "Smith0 Family Trust", phone="0274 111 908")]
+    remote = [ClientProfile("r1", ClientKind.TRUST, "Falsalfield Family Trust", address=at("248 Macquarie Tce")),
+              ClientProfile("r2", ClientKind.TRUST, "The Smith0 Family Trust", address=at("12 Oak St"))]
+
+    def decided(local, remote, fill=1_000):
+        out = match_records(local + people + fillers("a", fill), remote + people + fillers("b", fill), CONFIG)
+        return {x.local_id: (x.remote_id, x.decision) for x in out}
+
+    got = decided(local, remote)
+    assert got["l1"] == ("r1", "link")
+    assert got["l2"] == ("r2", "review")  # a common surname: other Smith trusts may be clients too
+    # A phone on both sides that differs: as likely another trust of that name as an old number.
+    other_phone = [ClientProfile("r1", ClientKind.TRUST, "Falsalfield Family Trust", phone="0399 000 111")]
+    assert decided(local, other_phone)["l1"] == ("r1", "review")
+    # Among fewer than a thousand records per list, no word can be shown to be rare.
+    for fill, rare in ((200, False), (1_000, True)):
+        vocab = Vocab()
+        a = build_table(local + fillers("a", fill), vocab, "AU")
+        b = build_table(remote + fillers("b", fill), vocab, "AU")
+        assert rare_name_unique(a, b, np.array([0]), np.array([0])).tolist() == [rare]
 
 
 def test_the_same_own_email_domain_backs_an_organisation_name_but_a_free_mail_domain_does_not():
