@@ -242,6 +242,15 @@ def decide_links(pairs: ScoredPairs, config: MatchConfig) -> list[LinkDecision]:
         auto[freed] = True
         best_other[freed], margin[freed] = f_other, w[chosen[freed]] - f_other
         other_pos[freed] = np.where(f_at >= 0, eligible[np.maximum(f_at, 0)], -1)
+    if pairs.personal is not None:
+        # A pair vouched for by a personal identifier, held only by competitors whose other record is
+        # linked to someone else (or that a personal identifier rules out): those are accounted for.
+        vouched = np.flatnonzero(sure & ~auto & ~twin & ~born & (pairs.personal[eligible[chosen]] > 0))
+        ahead, f_other, f_at = _ahead_of_unlinked(pairs, eligible, chosen, auto, vouched, config, personal=True)
+        freed = vouched[ahead]
+        auto[freed] = True
+        best_other[freed], margin[freed] = f_other, w[chosen[freed]] - f_other
+        other_pos[freed] = np.where(f_at >= 0, eligible[np.maximum(f_at, 0)], -1)
     runner_score = probability(best_other).tolist()
     return [
         LinkDecision(p, "link" if a else "review", None if inf else r, o, t, m, b)
@@ -263,7 +272,7 @@ def _namesakes_accounted_for(pairs: ScoredPairs, eligible: np.ndarray, chosen: n
     remaining competitor's weight and its position."""
     comp = pairs.comparison
     assert pairs.tables is not None
-    left, right, w = comp.left[eligible], comp.right[eligible], pairs.log2_odds[eligible]
+    left, right = comp.left[eligible], comp.right[eligible]
     held = comp.namesake_held[eligible[chosen]]
     at = np.flatnonzero((held > 0) & ~auto & (pairs.score[eligible[chosen]] >= config.link_auto_threshold))
     none = np.empty(0, dtype=np.int64)
@@ -280,15 +289,34 @@ def _namesakes_accounted_for(pairs: ScoredPairs, eligible: np.ndarray, chosen: n
         for bit, by in ((1, "given"), (2, "initial")):
             check = np.flatnonzero((held[at] & bit) > 0)
             ok[check] &= namesakes_apart_and_linked(table, records[check], linked, by)
-    at, pos = at[ok], pos[ok]
-    clean = np.where(linked_l[left] | linked_r[right], -np.inf, w)
+    at = at[ok]
+    ahead, best, best_at = _ahead_of_unlinked(pairs, eligible, chosen, auto, at, config)
+    return at[ahead], best, best_at
+
+
+def _ahead_of_unlinked(pairs: ScoredPairs, eligible: np.ndarray, chosen: np.ndarray, auto: np.ndarray,
+                       at: np.ndarray, config: MatchConfig,
+                       personal: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which of the chosen pairs `chosen[at]` are ahead by the runner-up margin of every competing pair
+    whose other record is not linked automatically (`auto`) to someone else (with `personal`, nor
+    ruled out by a personal identifier); for those, that best competitor's weight and position."""
+    comp = pairs.comparison
+    left, right, w = comp.left[eligible], comp.right[eligible], pairs.log2_odds[eligible]
+    linked_l = np.zeros(int(left.max(initial=-1)) + 1, dtype=bool)
+    linked_r = np.zeros(int(right.max(initial=-1)) + 1, dtype=bool)
+    linked_l[left[chosen[auto]]] = True
+    linked_r[right[chosen[auto]]] = True
+    out = linked_l[left] | linked_r[right]
+    if personal and pairs.personal is not None:
+        out |= pairs.personal[eligible] < 0
+    pos = chosen[at]
+    clean = np.where(out, -np.inf, w)
     by_l, by_l_at = _best_other(left, clean, pos)
     by_r, by_r_at = _best_other(right, clean, pos)
     best = np.maximum(by_l, by_r)
-    best_at = np.where(by_l >= by_r, by_l_at, by_r_at)
+    best_at = np.where(np.isfinite(best), np.where(by_l >= by_r, by_l_at, by_r_at), -1)
     ahead = w[pos] - best >= config.runner_up_margin_bits
-    best_at = np.where(np.isfinite(best), best_at, -1)
-    return at[ahead], best[ahead], best_at[ahead]
+    return ahead, best[ahead], best_at[ahead]
 
 
 def _born_that_day(dob: np.ndarray, w: np.ndarray, plausible: np.ndarray, left: np.ndarray, right: np.ndarray,

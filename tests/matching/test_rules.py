@@ -576,3 +576,24 @@ def test_a_tax_number_that_agrees_outweighs_an_email_and_phone_that_both_differ(
     assert decision(tax_number="123456782") == "link"
     assert decision() == "review"
     assert decision(tax_number="******999") == "review"
+
+
+def test_a_pair_a_mobile_vouches_for_is_not_held_by_a_competitor_linked_to_someone_else():
+    # The son's remote record carries the household's address and landline, so his father's local
+    # record outscores the son's own for it; but the father links to his own remote record (birth date,
+    # e-mail) and the son's records share a mobile: the competitor is accounted for.
+    son = person("l1", "John Citizen", mobile="0412 000 111", email="john.c@mail.com")
+    father = person("l2", "John Citizen", address=at("7 Oak St"), phone="03 9000 0000",
+                    date_of_birth=date(1950, 1, 1), email="jc@mail.com")
+    remote_son = person("r1", "Citizen, John", address=at("7 Oak Street"), phone="03 9000 0000",
+                        mobile="+61 412 000 111")
+    remote_father = person("r2", "John Citizen", address=at("7 Oak St"), date_of_birth=date(1950, 1, 1),
+                           email="jc@mail.com")
+
+    def decisions(remote):
+        found = match_records([son, father] + households(), remote + fillers("b"), CONFIG)
+        return {(x.local_id, x.remote_id): x.decision for x in found if x.local_id in ("l1", "l2")}
+
+    assert decisions([remote_son, remote_father]) == {("l1", "r1"): "link", ("l2", "r2"): "link"}
+    # Without the father's own remote record he may be the one the remote record means.
+    assert decisions([remote_son]).get(("l1", "r1")) != "link"
