@@ -497,7 +497,12 @@ def _compare_people(
     caps.apply(_mask(n, idx[conflict & ~dob_exact & ~typo]), NONE, "given=disagree")
     # The same birthday (twins or spouses), or a typo with a single identifier: a review.
     caps.apply(_mask(n, idx[conflict & ~(typo & (ids >= 2))]), REVIEW, "given=disagree")
-    caps.apply(_mask(n, idx[family_level == 4]), REVIEW, "family=disagree")
+    # A family name that differs is a slip on each side (Roeid / Rid) or a new married name, not another
+    # person, where the given names agree and two things only this person has agree (birth date,
+    # mobile, own e-mail, whole tax or business number) and none differs. One alone may be a relative's.
+    renamed = (((given_level == 1) | (given_level == 2)) & (ids + dob_exact >= 2)
+               & (tax != 3) & (mobile != 2) & (dob != 3))
+    caps.apply(_mask(n, idx[(family_level == 4) & ~renamed]), REVIEW, "family=disagree")
     # Different dates of birth in a list with households: a same-named relative (father and son).
     caps.apply(_mask(n, idx[dob == 3]), REVIEW, "dob=disagree")
     # Without dates of birth, a shared address, landline or family email does not tell a person from

@@ -597,3 +597,19 @@ def test_a_pair_a_mobile_vouches_for_is_not_held_by_a_competitor_linked_to_someo
     assert decisions([remote_son, remote_father]) == {("l1", "r1"): "link", ("l2", "r2"): "link"}
     # Without the father's own remote record he may be the one the remote record means.
     assert decisions([remote_son]).get(("l1", "r1")) != "link"
+
+
+def test_a_family_name_that_differs_is_a_slip_where_two_personal_identifiers_agree():
+    # Reid mistyped differently on each side: the family names read as different, yet the birth date and
+    # the mobile agree. One of them alone could be a relative's (a sister-in-law born the same day).
+    local = [person("l1", "Douglas Roeid", mobile="0494 131 830", date_of_birth=date(1945, 6, 23),
+                    address=at("199 Jones Pl"))] + households()
+
+    def decision(**kw):
+        remote = [person("r1", "Rid, Douglas", address=at("199 Jones Place"), **kw)] + households("k")
+        c = {x.local_id: x for x in match_records(local, remote, CONFIG)}.get("l1")
+        return c.decision if c is not None and c.remote_id == "r1" else None
+
+    assert decision(date_of_birth=date(1945, 6, 23), mobile="+61 494 131 830") == "link"
+    assert decision(date_of_birth=date(1945, 6, 23)) == "review"
+    assert decision(date_of_birth=date(1945, 6, 23), mobile="0499 000 222") == "review"
