@@ -219,7 +219,19 @@ def key_arrays(t: Table, vocab: _KeyVocab) -> tuple[np.ndarray, np.ndarray]:
     keys.add(19, *vocab.factor_many(np.r_[orgs, orgs], np.r_[t.name_key[orgs], t.alt[orgs]], _deletion_neighbourhoods))
     # The same e-mail domain: an organisation's own (free-mail domains yield blocks too large to keep).
     keys.add(20, every, domain_codes(t))
+    # The whole name (a person's canonical given and family name, an organisation's core name), kept
+    # only where each list holds it once: records that share nothing else on file ("Brenda Kato" with an
+    # e-mail on one side, phones on the other) and whose coarser name keys yield blocks too large to keep.
+    keys.add(UNIQUE_NAME_KEY, every, t.name_code.astype(np.int64))
     return keys.arrays()
+
+
+UNIQUE_NAME_KEY = 22  # the kind of key kept only for a block of one record per list
+
+
+def _kept(codes: np.ndarray, pairs: np.ndarray, max_block_pairs: int) -> np.ndarray:
+    """Which blocks to keep, by the pairs each yields: at most `max_block_pairs`, one for a whole name."""
+    return (pairs <= max_block_pairs) & ((codes >> 56 != UNIQUE_NAME_KEY) | (pairs == 1))
 
 
 NEIGHBOURHOOD_CHARS = 20  # deletion neighbourhoods of a name's first 20 letters
@@ -306,7 +318,7 @@ def link_candidates(left: Table, right: Table, max_block_pairs: int) -> tuple[np
     ul, sl, cl, recs_l = _groups(*key_arrays(left, vocab))
     ur, sr, cr, recs_r = _groups(*key_arrays(right, vocab))
     _, il, ir = np.intersect1d(ul, ur, assume_unique=True, return_indices=True)
-    keep = cl[il] * cr[ir] <= max_block_pairs
+    keep = _kept(ul[il], cl[il] * cr[ir], max_block_pairs)
     il, ir = il[keep], ir[keep]
     a, b = _expand(sl[il], cl[il], sr[ir], cr[ir])
     pair = _unique_sorted(recs_l[a] * len(right) + recs_r[b])
@@ -316,7 +328,7 @@ def link_candidates(left: Table, right: Table, max_block_pairs: int) -> tuple[np
 def dedupe_candidates(table: Table, max_block_pairs: int) -> tuple[np.ndarray, np.ndarray]:
     """Unique (i, j), i < j, candidate pairs within one table."""
     u, s, c, recs = _groups(*key_arrays(table, _KeyVocab()))
-    keep = (c > 1) & (c * (c - 1) // 2 <= max_block_pairs)
+    keep = (c > 1) & _kept(u, c * (c - 1) // 2, max_block_pairs)
     a, b = _expand(s[keep], c[keep], s[keep], c[keep])
     ra, rb = recs[a], recs[b]
     lower = ra < rb

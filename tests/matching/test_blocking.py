@@ -80,3 +80,21 @@ def test_deletion_neighbourhood_codes_are_the_codes_of_each_distinct_variant_str
         variants = sorted(_neighbourhood_by_strings(name))
         # One code per distinct variant string: a record's keys count once each in its blocks.
         assert sorted(codes[end - count:end].tolist()) == sorted(_KeyVocab.factor(variants).tolist()), name
+
+
+def test_a_whole_name_each_list_holds_once_pairs_records_that_share_nothing_else():
+    # Twenty people per list whose names share Brenda Kato's coarse keys (family-name sound K300 with
+    # given initial B, given-name sound with family initial K): those blocks are too large to keep.
+    surnames = ["kate", "katy", "kati", "kadi", "kade", "kado", "kota", "kote", "kodi", "kuta",
+                "kude", "kita", "kido", "keto", "kedi", "kaat", "koot", "kaid", "kout", "kudo"]
+    crowd = [ClientProfile(f"c{i}", IND, f"Brenda {s.title()}", phone=f"0299{i:06d}") for i, s in enumerate(surnames)]
+    local = crowd + [ClientProfile("l", IND, "Brenda Kato", email="brenda.kato6909@bigpond.com")]
+    remote = crowd + [ClientProfile("r", IND, "Brenda Kato", phone="0736 777 562")]
+    vocab = Vocab()
+    a, b = build_table(local, vocab, "AU"), build_table(remote, vocab, "AU")
+    li, ri = link_candidates(a, b, MatchConfig().max_block_pairs)
+    assert (20, 20) in set(zip(li.tolist(), ri.tolist(), strict=True))
+    # Where a list holds the name twice, the name alone yields no pair: it never yields more than one.
+    twice = remote + [ClientProfile("r2", IND, "Brenda Kato", phone="0736 000 111")]
+    li, ri = link_candidates(a, build_table(twice, vocab, "AU"), MatchConfig().max_block_pairs)
+    assert not {(20, 20), (20, 21)} & set(zip(li.tolist(), ri.tolist(), strict=True))
