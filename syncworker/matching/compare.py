@@ -171,6 +171,13 @@ def compare(
         la, lb = li[idx], ri[idx]
         an, bn, aa, ba = a.sorted_words("name_key"), b.sorted_words("name_key"), a.sorted_words("alt"), b.sorted_words("alt")
         sim = _sim(fuzz.ratio, an[la], bn[lb], workers)  # token_sort_ratio (see Table.sorted_words)
+        # Sorting the words ignores their order, but a slip in a word's first letters moves the word
+        # ("city grain group" / "city grain gorup" sorts to "city gorup grain": 0.62): the names as
+        # written are compared too where sorting moved a word of either.
+        moved = np.flatnonzero((sim < 0.95) & (a.words_moved("name_key")[la] | b.words_moved("name_key")[lb]))
+        if len(moved):
+            as_written = _sim(fuzz.ratio, a.name_key[la[moved]], b.name_key[lb[moved]], workers)
+            sim[moved] = np.maximum(sim[moved], as_written)
         has_alt = np.flatnonzero(a.present("alt")[la] | b.present("alt")[lb])
         if len(has_alt):
             ha, hb = la[has_alt], lb[has_alt]

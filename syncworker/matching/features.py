@@ -145,6 +145,10 @@ class Table:
         fuzz.token_sort_ratio on the originals, without re-sorting both strings for every pair."""
         return self._derive(("sorted", column), lambda: _objects(each_distinct(_sort_words, getattr(self, column))))
 
+    def words_moved(self, column: str) -> np.ndarray:
+        """Per record: sorting the words of the string column changed their order (see sorted_words)."""
+        return self._derive(("moved", column), lambda: self.sorted_words(column) != getattr(self, column))
+
     def namesakes(self, by: str = "given") -> np.ndarray:
         """Per record: how many people of this list (itself included; 0 for organisations and people
         without both names) share its family name, postcode and given name (nicknames as the full

@@ -404,6 +404,20 @@ def test_the_same_name_with_a_rare_word_that_each_list_holds_once_links_when_not
         assert rare_name_unique(a, b, np.array([0]), np.array([0])).tolist() == [rare]
 
 
+def test_a_slip_that_moves_a_word_when_sorted_is_still_a_similar_name():
+    # "gorup" sorts before "grain": compared with its words sorted, the name looked dissimilar (0.62).
+    local = [ClientProfile("l1", CO, "City Grain Group PTY LTD", email="accounts@citygraingroup.com.au",
+                           phone="0817 155 509", address=at("25 Flinders Court", "3073"))]
+    remote = [ClientProfile("r1", CO, "City Grain Gorup Pty Ltd", phone="0817155509",
+                            address=at("25 Flinders Ct", "3073"))]
+    c = {x.local_id: x for x in match_records(local + fillers("a"), remote + fillers("b"), CONFIG)}["l1"]
+    assert (c.remote_id, c.decision) == ("r1", "link") and "name:dissimilar" not in c.reasons
+    # Words in another order are still compared sorted: "Grain City Group" is not dissimilar either.
+    remote = [ClientProfile("r1", CO, "Grain City Group Pty Ltd", phone="0817155509", address=at("25 Flinders Ct", "3073"))]
+    c = {x.local_id: x for x in match_records(local + fillers("a"), remote + fillers("b"), CONFIG)}["l1"]
+    assert "name:dissimilar" not in c.reasons
+
+
 def test_the_same_own_email_domain_backs_an_organisation_name_but_a_free_mail_domain_does_not():
     local = [ClientProfile("l1", CO, "Gum Signs Pty Ltd", email="old.office@gumsigns.com.au")]
     remote = [ClientProfile("r1", CO, "Gum Signs", email="office@gumsigns.com.au")]
