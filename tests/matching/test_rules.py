@@ -3,6 +3,7 @@ blocking and configuration."""
 
 import gc
 import random
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
@@ -525,54 +526,48 @@ def test_a_given_name_typo_is_not_another_person_where_a_personal_identifier_agr
     assert decision("Knith Vencaler", mobile="0431906571", tax_number="876 543 210") is None
 
 
+def relatives_at_one_address(older_local, older_remote, younger):
+    """An older and a younger relative at one address in both lists, without birth dates in common:
+    nothing personal in common between the older one's two records, a mobile between the younger
+    one's, and each list shows the two apart (tax numbers locally, birth dates remotely)."""
+    local = [person("l1", older_local, address=at("7 Oak St"), phone="03 9000 0000", tax_number="123 456 782"),
+             person("l2", younger, address=at("7 Oak St"), mobile="0412 000 111", tax_number="876 543 210")]
+    remote = [person("r1", older_remote, address=at("7 Oak Street"), phone="03 9000 0000",
+                     date_of_birth=date(1950, 1, 1)),
+              person("r2", younger, address=at("7 Oak St"), mobile="+61 412 000 111", date_of_birth=date(1985, 1, 1))]
+    return local, remote
+
+
+def decided(local, remote):
+    found = match_records(local + households(), remote + fillers("b"), CONFIG)
+    return {(x.local_id, x.remote_id): x for x in found if x.local_id in ("l1", "l2", "l3")}
+
+
 def test_without_birth_dates_a_namesake_linked_to_someone_else_no_longer_holds_the_pair():
-    # Father and son John Citizen at one address in both lists; nothing personal in common between the
-    # father's two records. The son's records share his mobile and link; each list shows him another
-    # person than the father (another tax number, another birth date): what remains is the father's.
-    father = person("l1", "John Citizen", address=at("7 Oak St"), phone="03 9000 0000", tax_number="123 456 782")
-    son = person("l2", "John Citizen", address=at("7 Oak St"), mobile="0412 000 111", tax_number="876 543 210")
-    remote_father = person("r1", "Citizen, John", address=at("7 Oak Street"), phone="03 9000 0000",
-                           date_of_birth=date(1950, 1, 1))
-    remote_son = person("r2", "John Citizen", address=at("7 Oak St"), mobile="+61 412 000 111",
-                        date_of_birth=date(1985, 1, 1))
-
-    def decisions(local, remote):
-        found = match_records(local + households(), remote + fillers("b"), CONFIG)
-        return {(x.local_id, x.remote_id): x for x in found if x.local_id in ("l1", "l2", "l3")}
-
-    found = decisions([father, son], [remote_father, remote_son])
+    # Father and son John Citizen: the son's records link by their mobile; what remains is the father's.
+    local, remote = relatives_at_one_address("John Citizen", "Citizen, John", "John Citizen")
+    found = decided(local, remote)
     assert found[("l2", "r2")].decision == "link"
     assert found[("l1", "r1")].decision == "link" and "namesake=linked_elsewhere" in found[("l1", "r1")].reasons
     # The son's remote record with another mobile: he is not accounted for, and the father's pair is
     # only a review (either record may be the son's).
-    other_son = person("r2", "John Citizen", address=at("7 Oak St"), mobile="+61 499 000 222",
-                       date_of_birth=date(1985, 1, 1))
-    assert {x.decision for x in decisions([father, son], [remote_father, other_son]).values()} == {"review"}
+    other_son = replace(remote[1], mobile="+61 499 000 222")
+    assert {x.decision for x in decided(local, [remote[0], other_son]).values()} == {"review"}
     # The local list holds the son twice and not the father: the second record is not shown to be
     # another person than the son, so it may be him again, not the remote father.
     son_again = person("l3", "John Citizen", address=at("7 Oak St"))
-    found = decisions([son, son_again], [remote_father, remote_son])
+    found = decided([local[1], son_again], remote)
     assert found[("l2", "r2")].decision == "link" and found[("l3", "r1")].decision == "review"
 
 
 def test_given_names_one_slip_apart_link_when_the_relative_of_that_initial_is_linked_elsewhere():
-    # Brett / Brtet at one address beside a relative Brent (one letter from Brett): held while Brent may be
-    # either record, linked once Brent's own records link to each other and are shown to be someone else.
-    brett = person("l1", "Brett Citizen", address=at("7 Oak St"), phone="03 9000 0000", tax_number="123 456 782")
-    brent = person("l2", "Brent Citizen", address=at("7 Oak St"), mobile="0412 000 111", tax_number="876 543 210")
-    remote_brett = person("r1", "Brtet Citizen", address=at("7 Oak Street"), phone="03 9000 0000",
-                          date_of_birth=date(1950, 1, 1))
-    remote_brent = person("r2", "Brent Citizen", address=at("7 Oak St"), mobile="+61 412 000 111",
-                          date_of_birth=date(1985, 1, 1))
-    found = {x.local_id: x for x in match_records([brett, brent] + households(),
-                                                   [remote_brett, remote_brent] + fillers("b"), CONFIG)}
-    assert (found["l2"].remote_id, found["l2"].decision) == ("r2", "link")
-    assert (found["l1"].remote_id, found["l1"].decision) == ("r1", "link")
-    other_brent = person("r2", "Brent Citizen", address=at("7 Oak St"), mobile="+61 499 000 222",
-                         date_of_birth=date(1985, 1, 1))
-    found = {x.local_id: x for x in match_records([brett, brent] + households(),
-                                                   [remote_brett, other_brent] + fillers("b"), CONFIG)}
-    assert found["l1"].decision == "review"
+    # Brett / Brtet beside a relative Brent (one letter from Brett): held while Brent may be either
+    # record, linked once Brent's own records link to each other and are shown to be someone else.
+    local, remote = relatives_at_one_address("Brett Citizen", "Brtet Citizen", "Brent Citizen")
+    found = decided(local, remote)
+    assert found[("l2", "r2")].decision == "link" and found[("l1", "r1")].decision == "link"
+    other_brent = replace(remote[1], mobile="+61 499 000 222")
+    assert decided(local, [remote[0], other_brent])[("l1", "r1")].decision == "review"
 
 
 def test_a_tax_number_that_agrees_outweighs_an_email_and_phone_that_both_differ():
