@@ -245,7 +245,13 @@ def decide_links(pairs: ScoredPairs, config: MatchConfig) -> list[LinkDecision]:
     if pairs.personal is not None:
         # A pair vouched for by a personal identifier, held only by competitors whose other record is
         # linked to someone else (or that a personal identifier rules out): those are accounted for.
-        vouched = np.flatnonzero(sure & ~auto & ~twin & ~born & (pairs.personal[eligible[chosen]] > 0))
+        # So for organisations (whose names settle a pair, see compare): the same-named or one slip
+        # apart organisation ("Harrison Fitnes Services" beside "Harrison Fitness Services") has its
+        # own match, and the certain pair is what remains, as a reviewer would conclude.
+        vouched = pairs.personal[eligible[chosen]] > 0
+        if pairs.tables is not None:
+            vouched |= ~pairs.tables[0].is_person[left[chosen]] & ~pairs.tables[1].is_person[right[chosen]]
+        vouched = np.flatnonzero(sure & ~auto & ~twin & ~born & vouched)
         ahead, f_other, f_at = _ahead_of_unlinked(pairs, eligible, chosen, auto, vouched, config, personal=True)
         freed = vouched[ahead]
         auto[freed] = True

@@ -419,6 +419,22 @@ def test_a_slip_that_moves_a_word_when_sorted_is_still_a_similar_name():
     assert "name:dissimilar" not in c.reasons
 
 
+def test_a_same_named_organisation_linked_elsewhere_does_not_compete():
+    # Two "Harrison Fitness Services" in each list. One pair shares a phone and links; the other shares
+    # the organisation's own e-mail domain, and its only competitor is the first pair's record: that one
+    # has its own match, so the pair that remains links.
+    local = [ClientProfile("l1", CO, "Harrison Fitness Services Pty Limited", email="info@harrisonfitness.com.au"),
+             ClientProfile("l2", CO, "Harrison Fitness Services Pty Ltd", phone="0262 428 855")]
+    remote = [ClientProfile("r1", CO, "Harrison Fitness Services", email="accounts@harrisonfitness.com.au"),
+              ClientProfile("r2", CO, "Harrison Fitness Services", phone="+61 262 428 855")]
+    got = {x.local_id: x for x in match_records(local + fillers("a"), remote + fillers("b"), CONFIG)}
+    assert (got["l2"].remote_id, got["l2"].decision) == ("r2", "link")
+    assert (got["l1"].remote_id, got["l1"].decision) == ("r1", "link")
+    # Where the competitor has no match of its own, which of the two is meant is the reviewer's call.
+    got = {x.local_id: x for x in match_records(local + fillers("a"), remote[:1] + fillers("b"), CONFIG)}
+    assert got["l1"].decision == "review" and "competing:l2" in got["l1"].reasons[-1]
+
+
 def test_the_same_own_email_domain_backs_an_organisation_name_but_a_free_mail_domain_does_not():
     local = [ClientProfile("l1", CO, "Gum Signs Pty Ltd", email="old.office@gumsigns.com.au")]
     remote = [ClientProfile("r1", CO, "Gum Signs", email="office@gumsigns.com.au")]
