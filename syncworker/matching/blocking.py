@@ -9,90 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import jellyfish
 import numpy as np
 
 from .features import Table
-from .frequencies import domain_codes
-
-# Organisation words too common to block on.
-_ORG_STOPWORDS = frozenset(
-    """family trust holdings holding investments investment group services service super fund
-    nominees enterprises australia nz new zealand the of and consulting management properties property
-    trading company partners partnership no unit discretionary pty ltd co inc""".split()
-)
-
-
-class _KeyVocab:
-    """Integer codes for key parts, equal on both sides of a link for equal strings.
-
-    Codes are 28-bit string hashes rather than dictionary entries: no table of every key string is
-    kept (that was the largest transient allocation of a run). A rare hash collision only adds a
-    spurious candidate pair, which scoring then rejects; it never hides a pair. The hash is FNV-1a over
-    the code points, computed for a whole column at once in NumPy, not Python's `hash()`, which is
-    salted per process: with it, two runs on the same data in different processes (two workers, or
-    today's run and tomorrow's) could meet different stray pairs, and a stray runner-up can turn a
-    link into a review.
-    """
-
-    def __init__(self) -> None:
-        self.soundex_cache: dict[str, str] = {}
-
-    @staticmethod
-    def factor(values) -> np.ndarray:
-        """28-bit hash of each string's first KEY_CHARS characters; -1 for ''."""
-        n = len(values)
-        if n == 0:
-            return np.empty(0, dtype=np.int64)
-        chars = np.asarray(values, dtype=f"<U{KEY_CHARS}").view(np.uint32).reshape(n, KEY_CHARS)
-        width = int(np.flatnonzero(chars.any(axis=0))[-1]) + 1 if chars.any() else 0
-        h = np.full(n, _FNV_OFFSET, dtype=np.uint64)
-        for k in range(width):  # one vectorised step per character position, not per string
-            c = chars[:, k]
-            # Padding past a string's end must not count: a code may not depend on the batch it is in.
-            h = np.where(c != 0, (h ^ c) * _FNV_PRIME, h)
-        codes = ((h >> np.uint64(36)) & np.uint64(_MASK)).astype(np.int64)
-        codes[chars[:, 0] == 0] = -1
-        return codes
-
-    def factor_each(self, values, key: Callable[[str], str] | None = None) -> np.ndarray:
-        """`factor` of every value's `key(value)` (of the value itself without one), made and hashed once
-        per distinct value: names, streets and domains repeat."""
-        distinct, inverse = _distinct(values)
-        return self.factor(distinct if key is None else [key(v) for v in distinct])[inverse]
-
-    @staticmethod
-    def factor_many(recs: np.ndarray, values, codes_of: Callable[[list], tuple[np.ndarray, np.ndarray]]):
-        """(record, code) for every key of each record's value, where `codes_of(distinct values)` gives
-        (per value its number of keys, their codes one value after the other): the keys are made and
-        hashed once per distinct value and repeated for each record carrying it."""
-        distinct, inverse = _distinct(values)
-        per_value, codes = codes_of(distinct)
-        per_record = per_value[inverse]
-        # Record r's codes are its value's run of codes: [first[value], first[value] + count).
-        run_start = np.repeat((np.cumsum(per_value) - per_value)[inverse] - (np.cumsum(per_record) - per_record),
-                              per_record)
-        return np.repeat(np.asarray(recs, dtype=np.int64), per_record), codes[run_start + np.arange(len(run_start))]
-
-    def soundex(self, values) -> np.ndarray:
-        cache = self.soundex_cache
-        distinct, inverse = _distinct(values)
-        for v in set(distinct).difference(cache):
-            cache[v] = ("~" + (jellyfish.soundex(v) if v[:1].isalpha() else v[:4])) if v else ""
-        return self.factor(list(map(cache.__getitem__, distinct)))[inverse]
-
-
-def _distinct(values) -> tuple[list, np.ndarray]:
-    """The distinct values of a column, in order of first appearance, and each value's position among
-    them: per-value work is then done once per distinct value and mapped back with `[inverse]`."""
-    distinct = list(dict.fromkeys(values))
-    position = {v: k for k, v in enumerate(distinct)}
-    return distinct, np.fromiter(map(position.__getitem__, values), dtype=np.int64, count=len(values))
-
-
-KEY_CHARS = 32  # longer key strings are cut: a 32-character prefix is as selective as the whole
-_FNV_OFFSET, _FNV_PRIME = np.uint64(0xCBF29CE484222325), np.uint64(0x100000001B3)
-_MASK = (1 << 28) - 1
+from .keycodes import CODE_MASK, FNV_OFFSET, FNV_PRIME, ORG_STOPWORDS, KeyVocab, distinct_values, domain_codes
 
 
 def _street_keys(streets) -> tuple[list[str], list[str]]:
@@ -125,7 +45,7 @@ def _digit_multiset(postcode_digits: np.ndarray) -> np.ndarray:
 def _mix(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """A 28-bit code of two non-negative codes (a rare collision only adds a spurious candidate pair)."""
     h = (x * 0x9E3779B1 + y) & 0xFFFFFFFFFFFF
-    return (h ^ (h >> 28)) & _MASK
+    return (h ^ (h >> 28)) & CODE_MASK
 
 
 def _initial(values) -> np.ndarray:
@@ -152,7 +72,7 @@ class _Keys:
         return np.concatenate(self.recs), np.concatenate(self.codes)
 
 
-def key_arrays(t: Table, vocab: _KeyVocab) -> tuple[np.ndarray, np.ndarray]:
+def key_arrays(t: Table, vocab: KeyVocab) -> tuple[np.ndarray, np.ndarray]:
     """(record index, key code) for every blocking key of every record."""
     n = len(t)
     every = np.arange(n, dtype=np.int64)
@@ -165,7 +85,7 @@ def key_arrays(t: Table, vocab: _KeyVocab) -> tuple[np.ndarray, np.ndarray]:
     name_initial = _initial(t.name_key)
     keys.add(5, every, t.tax_tail.astype(np.int64), name_initial, valid=name_initial > 0)
     postcode = t.postcode.astype(np.int64)
-    streets, street_of = _distinct(t.street)
+    streets, street_of = distinct_values(t.street)
     street2, number_street = (vocab.factor(column)[street_of] for column in _street_keys(streets))
     number = t.street_number.astype(np.int64)  # the house number, coded alike on both sides
     # Same street address: households, and records whose names are too damaged for name keys.
@@ -206,10 +126,10 @@ def key_arrays(t: Table, vocab: _KeyVocab) -> tuple[np.ndarray, np.ndarray]:
              zip(t.is_person[named].tolist(), t.name_key[named].tolist(), t.alt[named].tolist(), strict=True)]
     keys.add(12, *vocab.factor_many(named, texts, _hashed(_tokens)))
     orgs = np.flatnonzero(~t.is_person)
-    org_names, org_name_of = _distinct(t.name_key[orgs])
+    org_names, org_name_of = distinct_values(t.name_key[orgs])
     compact = [k.replace(" ", "")[:6] for k in org_names]
     keys.add(13, orgs, vocab.factor(["q" + c if c else "" for c in compact])[org_name_of])
-    first = [next((w for w in k.split() if len(w) > 1 and w not in _ORG_STOPWORDS), "") for k in org_names]
+    first = [next((w for w in k.split() if len(w) > 1 and w not in ORG_STOPWORDS), "") for k in org_names]
     keys.add(14, orgs, postcode[orgs], vocab.factor(["r" + w[:2] if w else "" for w in first])[org_name_of])
     first_initial = _initial(first)[org_name_of]
     keys.add(21, orgs, postcode[orgs], first_initial, valid=first_initial > 0)  # first word mistyped
@@ -249,17 +169,17 @@ def _deletion_neighbourhoods(names: list[str]) -> tuple[np.ndarray, np.ndarray]:
     for start in range(0, len(names), _CHUNK):
         heads = ["".join(filter(str.isalpha, name))[:width] for name in names[start:start + _CHUNK]]  # numbers are compared apart
         chars = np.asarray(heads, dtype=f"<U{width}").view(np.uint32).reshape(len(heads), width).astype(np.uint64)
-        h = np.full((len(heads), width + 1), _FNV_OFFSET, dtype=np.uint64)
+        h = np.full((len(heads), width + 1), FNV_OFFSET, dtype=np.uint64)
         for p in range(width):
             c = chars[:, p:p + 1]
-            h = np.where((c != 0) & ~skip[p], (h ^ c) * _FNV_PRIME, h)
+            h = np.where((c != 0) & ~skip[p], (h ^ c) * FNV_PRIME, h)
         length = (chars != 0).sum(axis=1)
         # Deleting either letter of a doubled pair ("ll") gives one string: only the first of a run counts.
         first_of_run = np.c_[np.ones((len(heads), 1), dtype=bool), chars[:, 1:] != chars[:, :-1]]
         keep = np.c_[first_of_run & (np.arange(width) < length[:, None]), np.ones((len(heads), 1), dtype=bool)]
         keep &= (length >= 4)[:, None]
         counts.append(keep.sum(axis=1))
-        codes.append(((h[keep] >> np.uint64(36)) & np.uint64(_MASK)).astype(np.int64))
+        codes.append(((h[keep] >> np.uint64(36)) & np.uint64(CODE_MASK)).astype(np.int64))
     return np.concatenate(counts), np.concatenate(codes)
 
 
@@ -274,14 +194,14 @@ def _hashed(keys_of: Callable[[str], list[str]]) -> Callable[[list], tuple[np.nd
                 keys = keys_of(value)
                 strings.extend(keys)
                 counts.append(len(keys))
-            codes.append(_KeyVocab.factor(strings))
+            codes.append(KeyVocab.factor(strings))
         return np.asarray(counts, dtype=np.int64), np.concatenate(codes)
     return codes_of
 
 
 def _tokens(text: str) -> list[str]:
     """Up to four distinctive words of a name (no stopwords, no single letters), each as a key."""
-    return ["o" + word for word in text.split() if len(word) > 1 and word not in _ORG_STOPWORDS][:4]
+    return ["o" + word for word in text.split() if len(word) > 1 and word not in ORG_STOPWORDS][:4]
 
 
 def _groups(recs: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -314,7 +234,7 @@ def _expand(start_a: np.ndarray, count_a: np.ndarray, start_b: np.ndarray, count
 
 def link_candidates(left: Table, right: Table, max_block_pairs: int) -> tuple[np.ndarray, np.ndarray]:
     """Unique (left index, right index) candidate pairs."""
-    vocab = _KeyVocab()
+    vocab = KeyVocab()
     ul, sl, cl, recs_l = _groups(*key_arrays(left, vocab))
     ur, sr, cr, recs_r = _groups(*key_arrays(right, vocab))
     _, il, ir = np.intersect1d(ul, ur, assume_unique=True, return_indices=True)
@@ -327,7 +247,7 @@ def link_candidates(left: Table, right: Table, max_block_pairs: int) -> tuple[np
 
 def dedupe_candidates(table: Table, max_block_pairs: int) -> tuple[np.ndarray, np.ndarray]:
     """Unique (i, j), i < j, candidate pairs within one table."""
-    u, s, c, recs = _groups(*key_arrays(table, _KeyVocab()))
+    u, s, c, recs = _groups(*key_arrays(table, KeyVocab()))
     keep = (c > 1) & _kept(u, c * (c - 1) // 2, max_block_pairs)
     a, b = _expand(s[keep], c[keep], s[keep], c[keep])
     ra, rb = recs[a], recs[b]

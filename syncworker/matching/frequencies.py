@@ -6,13 +6,13 @@ two apart from everyone else in a way a common one ("Smith Family Trust", gmail.
 
 from __future__ import annotations
 
-import functools
 import itertools
 from collections import Counter
 
 import numpy as np
 
 from .features import Table, each_distinct
+from .keycodes import ORG_STOPWORDS, domain_codes
 
 OWN_DOMAIN_MAX = 3  # an organisation's own domain: at most this many records of a list use it
 
@@ -27,14 +27,6 @@ def _counts(codes: np.ndarray) -> np.ndarray:
     return out
 
 
-def domain_codes(t: Table) -> np.ndarray:
-    """Per record: a code of its e-mail's domain (the same on both sides of a link), -1 without one; also
-    a blocking key (blocking.key_arrays), so computed once per table."""
-    from .blocking import _KeyVocab  # the blocking keys' batch-independent string hash
-
-    return t._derive(("domain", "email"), lambda: _KeyVocab().factor_each(t.email_text, key=lambda e: e.rpartition("@")[2]))
-
-
 def own_domain_agrees(a: Table, b: Table, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     """Per pair: the two e-mails (different addresses or not) are at one domain that few records of
     either list use: the organisation's own, not a free-mail provider's."""
@@ -46,16 +38,7 @@ def own_domain_agrees(a: Table, b: Table, i: np.ndarray, j: np.ndarray) -> np.nd
 
 def _distinctive(name: str) -> list[str]:
     """The words of an organisation name that tell it apart: no legal-form or stock words, no initials."""
-    stop = _stopwords()
-    return [w for w in name.split() if len(w) > 1 and w not in stop]
-
-
-@functools.cache
-def _stopwords() -> frozenset[str]:
-    # Blocking's word list, imported when first needed (as the other imports from blocking here are).
-    from .blocking import _ORG_STOPWORDS
-
-    return _ORG_STOPWORDS
+    return [w for w in name.split() if len(w) > 1 and w not in ORG_STOPWORDS]
 
 
 def _org_name_counts(t: Table, min_words: int) -> np.ndarray:

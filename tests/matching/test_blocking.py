@@ -12,11 +12,11 @@ from syncworker.matching import MatchConfig
 from syncworker.matching.blocking import (
     NEIGHBOURHOOD_CHARS,
     _deletion_neighbourhoods,
-    _KeyVocab,
     key_arrays,
     link_candidates,
 )
 from syncworker.matching.features import Vocab, build_table
+from syncworker.matching.keycodes import KeyVocab
 
 CO, IND = ClientKind.COMPANY, ClientKind.INDIVIDUAL
 
@@ -45,10 +45,10 @@ def _keys_by_record(recs: np.ndarray, codes: np.ndarray) -> dict[int, Counter]:
 def test_each_record_gets_the_keys_it_has_alone_however_often_its_name_repeats():
     records = _records()
     vocab = Vocab()
-    together = _keys_by_record(*key_arrays(build_table(records, vocab, "AU"), _KeyVocab()))
+    together = _keys_by_record(*key_arrays(build_table(records, vocab, "AU"), KeyVocab()))
     for i, record in enumerate(records):
         # Alone in its list, and after another list's keys were made with the same key vocabulary.
-        key_vocab = _KeyVocab()
+        key_vocab = KeyVocab()
         key_arrays(build_table(records[::-1], vocab, "AU"), key_vocab)
         alone = _keys_by_record(*key_arrays(build_table([record], vocab, "AU"), key_vocab))
         assert together[i] == alone[0], record.name  # the same keys, each as often (block sizes count them)
@@ -79,7 +79,7 @@ def test_deletion_neighbourhood_codes_are_the_codes_of_each_distinct_variant_str
     for name, end, count in zip(names, ends.tolist(), counts.tolist(), strict=True):
         variants = sorted(_neighbourhood_by_strings(name))
         # One code per distinct variant string: a record's keys count once each in its blocks.
-        assert sorted(codes[end - count:end].tolist()) == sorted(_KeyVocab.factor(variants).tolist()), name
+        assert sorted(codes[end - count:end].tolist()) == sorted(KeyVocab.factor(variants).tolist()), name
 
 
 def test_a_whole_name_each_list_holds_once_pairs_records_that_share_nothing_else():

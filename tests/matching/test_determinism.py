@@ -10,8 +10,8 @@ import sys
 
 SCRIPT = """
 import json
-from syncworker.matching.blocking import _KeyVocab
-print(json.dumps(_KeyVocab.factor(["smith", "#12 ba", "~S530", "2000", ""]).tolist()))
+from syncworker.matching.keycodes import KeyVocab
+print(json.dumps(KeyVocab.factor(["smith", "#12 ba", "~S530", "2000", ""]).tolist()))
 """
 
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from syncworker.domain.profile import Address, ClientKind, ClientProfile
-from syncworker.matching.blocking import KEY_CHARS, _KeyVocab
 from syncworker.matching.features import Vocab, build_table
 from syncworker.matching.identifiers import parse_identifier
+from syncworker.matching.keycodes import KEY_CHARS, KeyVocab
 from syncworker.matching.text import _TABLE, fold, strip_accents
 
 
@@ -79,13 +79,13 @@ def test_table_columns_for_people_organisations_and_missing_fields() -> None:
 
 
 def test_blocking_key_hash_is_positional_and_cut_at_key_chars() -> None:
-    codes = _KeyVocab.factor(["ab", "ba", "", "x" * KEY_CHARS, "x" * KEY_CHARS + "tail"])
+    codes = KeyVocab.factor(["ab", "ba", "", "x" * KEY_CHARS, "x" * KEY_CHARS + "tail"])
     assert codes[0] != codes[1] and codes[2] == -1
     assert codes[3] == codes[4]  # only the first KEY_CHARS characters count
     assert np.all(codes[[0, 1, 3]] < 1 << 28)
 
 
 def test_blocking_key_hash_of_a_string_does_not_depend_on_its_batch() -> None:
-    alone = _KeyVocab.factor(["#6"])[0]
-    assert _KeyVocab.factor(["#6", "a much longer key string"])[0] == alone
-    assert _KeyVocab.factor(["a much longer key string", "#6"])[1] == alone
+    alone = KeyVocab.factor(["#6"])[0]
+    assert KeyVocab.factor(["#6", "a much longer key string"])[0] == alone
+    assert KeyVocab.factor(["a much longer key string", "#6"])[1] == alone
