@@ -17,8 +17,7 @@ from syncworker.domain.profile import ClientKind
 
 from .features import KIND_CODES, KIND_NAMES, Table
 from .frequencies import name_unique, namesakes_apart, own_domain_agrees, rare_name_unique
-from .nicknames import _KNOWN as KNOWN_NAMES
-from .nicknames import nickname_compatible, slipped_groups
+from .nicknames import KNOWN_NAMES, nickname_compatible, slipped_groups
 
 LINK, REVIEW, NONE = 2, 1, 0
 INDIVIDUAL = KIND_CODES[ClientKind.INDIVIDUAL]

@@ -64,6 +64,7 @@ def normalise_phone(raw: str | None, region: str) -> str:
 
 
 _PHONE_SEPARATORS = str.maketrans("", "", " -().\t")
+MEMOISED = (_parse_phone,)  # the caches normalise_cache empties after each run
 
 
 def normalise_street(raw: str) -> str:

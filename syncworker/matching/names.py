@@ -273,3 +273,6 @@ def person_from_fields(
         given or parsed.given, middle or parsed.middle, family or parsed.family,
         parsed.given2, parsed.family2, parsed.alt,
     )
+
+
+MEMOISED = (parse_person, _person_tokens, _structural)  # the caches normalise_cache empties after each run

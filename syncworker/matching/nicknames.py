@@ -137,7 +137,8 @@ def _groups_of(name: str) -> frozenset[str]:
     return frozenset(groups)
 
 
-_KNOWN = frozenset(_GROUPS) | frozenset(NICKNAMES) | frozenset(AMBIGUOUS)
+# Every given name the list knows (canonical, nickname or ambiguous): a name outside it may be a slip of one.
+KNOWN_NAMES = frozenset(_GROUPS) | frozenset(NICKNAMES) | frozenset(AMBIGUOUS)
 _MIN_SLIP_LENGTH = 3  # "al", "ed", "jo" are one letter from too many names to count a slip
 
 
@@ -146,7 +147,7 @@ def _deletions(name: str) -> set[str]:
 
 
 _BY_DELETION: dict[str, set[str]] = {}
-for _name in _KNOWN:
+for _name in KNOWN_NAMES:
     if len(_name) >= _MIN_SLIP_LENGTH:
         for _variant in _deletions(_name):
             _BY_DELETION.setdefault(_variant, set()).add(_name)
@@ -155,7 +156,7 @@ for _name in _KNOWN:
 def slipped_groups(name: str) -> frozenset[str]:
     """For a given name the nickname list does not know ('toyn', 'jses'): the canonical names of the
     known names one slip away ('tony' -> anthony, 'jess' -> jessica). Known names: their own groups."""
-    if name in _KNOWN or len(name) < _MIN_SLIP_LENGTH:
+    if name in KNOWN_NAMES or len(name) < _MIN_SLIP_LENGTH:
         return _groups_of(name)
     near = {k for v in _deletions(name) for k in _BY_DELETION.get(v, ()) if one_edit(name, k)}
     return frozenset(g for k in near for g in _groups_of(k))
@@ -165,6 +166,6 @@ def slipped_nickname(a: str, b: str) -> bool:
     """Two given names that are one name under the nickname list once a slip in one of them is
     undone ('Toyn' / 'Anthony', 'Tonny' / 'Anthrny', 'Jses' / 'Jessica'). Two known names are left to
     the list itself: 'Jake' is not 'Jack'."""
-    if not a or not b or (a in _KNOWN and b in _KNOWN):
+    if not a or not b or (a in KNOWN_NAMES and b in KNOWN_NAMES):
         return False
     return bool(slipped_groups(a) & slipped_groups(b))

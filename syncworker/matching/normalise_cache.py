@@ -1,13 +1,13 @@
 """The memo caches of the normalisers, emptied after each run (whole org names and street lines are
-remembered per run by features.Vocab instead)."""
+remembered per run by features.Vocab instead). Each normaliser module names its own memoised
+functions (`MEMOISED`), so they stay private to it."""
 
 from __future__ import annotations
 
-from .contact import _parse_phone
-from .names import _person_tokens, _structural, parse_person
+from . import contact, names
 from .text import fold
 
-_CACHED = (fold, parse_person, _person_tokens, _structural, _parse_phone)
+_CACHED = (fold, *names.MEMOISED, *contact.MEMOISED)
 
 
 def clear_caches() -> None:

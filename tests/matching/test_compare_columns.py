@@ -8,7 +8,7 @@ import numpy as np
 
 from syncworker.matching.compare import _slipped_nicknames
 from syncworker.matching.features import Vocab, build_table
-from syncworker.matching.nicknames import _KNOWN, slipped_nickname
+from syncworker.matching.nicknames import KNOWN_NAMES, slipped_nickname
 from syncworker.sample import generate_practice
 
 
@@ -19,7 +19,7 @@ def _slips(name: str, rng: random.Random) -> str:
 
 def test_slipped_nicknames_of_a_column_are_those_of_each_pair() -> None:
     rng = random.Random(3)
-    known = sorted(_KNOWN)
+    known = sorted(KNOWN_NAMES)
     names = [*rng.sample(known, 100), *(_slips(n, rng) for n in rng.sample(known, 150)), "", "al", "toyn", "jses"]
     xa = np.asarray([rng.choice(names) for _ in range(6000)], dtype=object)
     xb = np.asarray([rng.choice(names) for _ in range(6000)], dtype=object)
