@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from syncworker.domain.csvsafe import safe_writer
-from syncworker.matching import MatchConfig, find_duplicates, match_records
+from syncworker.matching import MatchConfig, find_duplicates, link_records
 from syncworker.matching.csvio import CsvInputError, ReadReport, read_file
 from syncworker.matching.engine import return_freed_memory
 from syncworker.matching.features import RawColumns
@@ -69,7 +69,8 @@ def match(local_csv: Path, remote_csv: Path, out_path: Path, config_path: Path |
     config = _config(config_path)
     local, local_report, remote, remote_report = read_link_sides(local_csv, remote_csv, _load, config)
     return_freed_memory()  # the reader's transient columns, so they do not add to the run's peak
-    candidates = match_records(local, remote, config)
+    linked = link_records(local, remote, config)
+    candidates = linked.candidates
     with out_path.open("w", newline="", encoding="utf-8") as handle:
         writer = safe_writer(handle)
         writer.writerow(["local_id", "remote_id", "score", "weight", "decision", "reasons"])
@@ -79,7 +80,8 @@ def match(local_csv: Path, remote_csv: Path, out_path: Path, config_path: Path |
     summary = {
         "local": len(local), "remote": len(remote),
         "link": sum(c.decision == "link" for c in candidates),
-        "review": sum(c.decision == "review" for c in candidates), "out": str(out_path),
+        "review": sum(c.decision == "review" for c in candidates), "candidate_pairs": linked.candidate_pairs,
+        "out": str(out_path),
     }
     _echo_summary(summary, f"{summary['local']} local, {summary['remote']} remote: {summary['link']} links, "
                            f"{summary['review']} to review -> {out_path}",
@@ -113,7 +115,7 @@ def dedupe(records_csv: Path, out_path: Path, config_path: Path | None, as_json:
     summary = {
         "records": len(records), "duplicate": sum(p.decision == "duplicate" for p in result.pairs),
         "review": sum(p.decision == "review" for p in result.pairs), "clusters": len(result.clusters),
-        "out": str(out_path),
+        "candidate_pairs": result.candidate_pairs, "out": str(out_path),
     }
     _echo_summary(summary, f"{summary['records']} records: {summary['duplicate']} duplicate pairs in "
                            f"{summary['clusters']} clusters, {summary['review']} to review -> {out_path}",

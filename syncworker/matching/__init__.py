@@ -4,9 +4,18 @@ Pure domain code (no I/O besides reading the default configuration file).
 """
 
 from .config import MatchConfig
-from .engine import Cluster, DuplicatePair, DuplicateResult, MatchCandidate, find_duplicates, match_records
+from .engine import (
+    Cluster,
+    DuplicatePair,
+    DuplicateResult,
+    LinkResult,
+    MatchCandidate,
+    find_duplicates,
+    link_records,
+    match_records,
+)
 
 __all__ = [
-    "Cluster", "DuplicatePair", "DuplicateResult", "MatchCandidate", "MatchConfig", "find_duplicates",
-    "match_records",
+    "Cluster", "DuplicatePair", "DuplicateResult", "LinkResult", "MatchCandidate", "MatchConfig", "find_duplicates",
+    "link_records", "match_records",
 ]

@@ -56,9 +56,16 @@ class Cluster:
 
 
 @dataclass(slots=True)
+class LinkResult:
+    candidates: list[MatchCandidate] = field(default_factory=list)
+    candidate_pairs: int = 0  # the pairs blocking put side by side (each one compared and scored)
+
+
+@dataclass(slots=True)
 class DuplicateResult:
     pairs: list[DuplicatePair] = field(default_factory=list)
     clusters: list[Cluster] = field(default_factory=list)
+    candidate_pairs: int = 0  # the pairs blocking put side by side (each one compared and scored)
 
     def cluster_of(self, record_id: str) -> Cluster | None:
         for cluster in self.clusters:
@@ -405,6 +412,14 @@ def match_records(
     `merge_required`: local ids in an unresolved duplicate cluster; they are never auto-linked
     (their candidate, if any, is a review with the reason `merge_required`).
     """
+    return link_records(local, remote, config, merge_required=merge_required).candidates
+
+
+def link_records(
+    local: Records, remote: Records, config: MatchConfig | None = None,
+    *, merge_required: Collection[str] = (),
+) -> LinkResult:
+    """`match_records`, with what the run counted: how many candidate pairs blocking put side by side."""
     with _bulk_allocation():
         return _match_records(local, remote, config or MatchConfig.default(), frozenset(merge_required))
 
@@ -412,9 +427,9 @@ def match_records(
 def _match_records(
     local: Records, remote: Records, config: MatchConfig,
     merge_required: frozenset[str],
-) -> list[MatchCandidate]:
+) -> LinkResult:
     if not local or not remote:
-        return []
+        return LinkResult()
     left, right, pairs = score_links(local, remote, config)
     result: list[MatchCandidate] = []
     decided = decide_links(pairs, config)
@@ -442,7 +457,7 @@ def _match_records(
             runner_score, round(float(pairs.log2_odds[pos]), 2), runner_id,
         ))
     result.sort(key=lambda c: c.local_id)
-    return result
+    return LinkResult(result, len(comp.left))
 
 
 def _held_back_by(rule: str | None, score: float, threshold: float, runner_id: str | None,
@@ -542,7 +557,7 @@ def _find_duplicates(records: Records, config: MatchConfig) -> DuplicateResult:
                 [f"members={len(members)}", f"min_pair_score={min_score:.3f}"])
         for n, (members, min_score) in enumerate(clusters)
     ]
-    return DuplicateResult(pairs, out_clusters)
+    return DuplicateResult(pairs, out_clusters, len(li))
 
 
 IMPLIED_PAIRS_MAX_CLUSTER = 50  # larger clusters list only the pairs compared directly

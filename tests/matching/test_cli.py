@@ -9,6 +9,10 @@ from click.testing import CliRunner
 
 from syncworker.cli.match_cmds import commands, dedupe, match
 from syncworker.domain.profile import CLIENT_CSV_COLUMNS
+from syncworker.matching import MatchConfig
+from syncworker.matching.blocking import dedupe_candidates, link_candidates
+from syncworker.matching.csvio import read_file
+from syncworker.matching.tables import build_dedupe_table, build_link_tables
 
 HEADER = ",".join(CLIENT_CSV_COLUMNS)
 
@@ -188,3 +192,38 @@ def test_reading_pauses_the_garbage_collector_only_while_it_reads():
         assert gc.get_freeze_count() == frozen and gc.isenabled()
     finally:
         gc.unfreeze()
+
+def _blocked_pairs(mode, paths):
+    """The candidate pairs syncworker's blocking yields on these files, counted through its parts."""
+    config = MatchConfig.default()
+    sides = [read_file(p)[0] for p in paths]
+    if mode == "link":
+        return len(link_candidates(*build_link_tables(*sides, config), config.max_block_pairs)[0])
+    return len(dedupe_candidates(build_dedupe_table(sides[0], config), config.max_block_pairs)[0])
+
+
+def test_json_summaries_count_the_candidate_pairs_blocking_put_side_by_side(tmp_path):
+    """`candidate_pairs` (JSON only; the text summary is unchanged): every pair compared, so at least
+    one per row written and at most every pair there is, and exactly what blocking yields: here more
+    than the rows, as the people share one street address."""
+    people = [_row(id=f"p{i}", kind="individual", name=f"{g} {f}", email=f"{g.lower()}@{f.lower()}.com",
+                   date_of_birth=f"19{60 + i}-0{1 + i % 9}-1{i % 10}", address_line1="12 Banksia St", postcode="2000")
+              for i, (g, f) in enumerate([("Kate", "Jones"), ("Katherine", "Jones"), ("Ann", "Lee"), ("Anne", "Lee"),
+                                          ("Bob", "Stone"), ("Robert", "Stone")])]
+    local = _write(tmp_path / "local.csv", [*people[0::2], *_fillers("a")])
+    remote = _write(tmp_path / "remote.csv", [*people[1::2], *_fillers("b")])
+    records = _write(tmp_path / "records.csv", [*people, *_fillers("f")])
+    for command, mode, paths, most in ((match, "link", [local, remote], 33 * 33), (dedupe, "dedupe", [records], 36 * 35 // 2)):
+        out = tmp_path / f"{mode}.csv"
+        result = CliRunner().invoke(command, [*map(str, paths), "--out", str(out), "--json"])
+        assert result.exit_code == 0, result.output
+        written = len(list(csv.DictReader(out.read_text().splitlines())))
+        s = json.loads(result.output)
+        pairs = s["candidate_pairs"]
+        assert 1 <= written <= pairs <= most, (mode, written, pairs)
+        assert pairs == _blocked_pairs(mode, paths), mode
+        line = (f"{s['local']} local, {s['remote']} remote: {s['link']} links, {s['review']} to review -> {out}"
+                if mode == "link" else f"{s['records']} records: {s['duplicate']} duplicate pairs in {s['clusters']} "
+                                       f"clusters, {s['review']} to review -> {out}")
+        text = CliRunner().invoke(command, [*map(str, paths), "--out", str(out)])
+        assert text.exit_code == 0 and text.output == line + "\n"
