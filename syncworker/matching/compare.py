@@ -492,16 +492,17 @@ def _compare_people(
         return
     tax, email = levels["tax"][idx], levels["email"][idx]
     personal_agree, own_email, mobile = personal_agreement(a, b, la, lb, tax, email)
-    # A given name that differs where no birth date settles it is a typo, not a relative, when the
+    # A given name that differs where either record lacks a birth date is a typo, not a relative, when the
     # family name and initial agree and something only this person has agrees: a whole tax number, a
     # business number (a sole trader's own) or a mobile, and none differs ("Ketith J Vencaler" / "Knith
     # Vencaler", both slips of Keith, with one e-mail, mobile, ABN and tax number). One such identifier
     # asks a reviewer; two (an own e-mail counts then) link. An e-mail alone does not: relatives share one.
     ids = (tax == 1).astype(np.int8) + (levels["bizno"][idx] == 1) + (mobile == 1) + ((email == 1) & own_email)
-    typo = (conflict & (dob != 3) & ((family_level == 1) | (family_level == 2)) & (a.given_initial[la] == b.given_initial[lb])
+    typo = (conflict & (dob == 0) & ((family_level == 1) | (family_level == 2)) & (a.given_initial[la] == b.given_initial[lb])
             & ((tax == 1) | (levels["bizno"][idx] == 1) | (mobile == 1)) & (tax != 3) & (mobile != 2))
     caps.apply(_mask(n, idx[conflict & ~dob_exact & ~typo]), NONE, "given=disagree")
-    # The same birthday (twins or spouses), or a typo with a single identifier: a review.
+    # The same birthday (twins or spouses, who share a family e-mail, address and business: never a
+    # typo, whatever else agrees), or a typo with a single identifier: a review.
     caps.apply(_mask(n, idx[conflict & ~(typo & (ids >= 2))]), REVIEW, "given=disagree")
     # A family name that differs is a slip on each side (Roeid / Rid) or a new married name, not another
     # person, where the given names agree and two things only this person has agree (birth date,

@@ -542,6 +542,19 @@ def test_a_given_name_typo_is_not_another_person_where_a_personal_identifier_agr
     assert decision("Knith Vencaler", mobile="0431906571", tax_number="876 543 210") is None
 
 
+def test_twins_with_one_birthday_e_mail_and_business_are_asked_about_not_linked():
+    # Keith and Kevin Vencaler, born the same day, at one address with the family's e-mail and their
+    # partnership's ABN: a given name that differs beside an identical birth date is twins (or
+    # spouses), not a typo, however much else the two records share.
+    born = date(1980, 3, 14)
+    shared = dict(date_of_birth=born, email="vencalers@icloud.com", business_number="89824821097",
+                  address=at("68 Hunter Place"))
+    local = [person("l1", "Keith Vencaler", **shared)] + households()
+    remote = [person("r1", "Kevin Vencaler", **shared)] + households("k")
+    c = {x.local_id: x for x in match_records(local, remote, CONFIG)}["l1"]
+    assert (c.remote_id, c.decision) == ("r1", "review") and c.reasons[-1] == "held_back_by=rule:given=disagree"
+
+
 def relatives_at_one_address(older_local, older_remote, younger):
     """An older and a younger relative at one address in both lists, without birth dates in common:
     nothing personal in common between the older one's two records, a mobile between the younger
