@@ -21,6 +21,7 @@ from .nicknames import KNOWN_NAMES, nickname_compatible, slipped_groups
 
 LINK, REVIEW, NONE = 2, 1, 0
 INDIVIDUAL = KIND_CODES[ClientKind.INDIVIDUAL]
+SOLE_TRADER = KIND_CODES[ClientKind.SOLE_TRADER]
 KIND_CLASH_BITS = 10.0
 FIELDS = ("name", "family", "given", "middle", "dob", "email", "phone", "tax", "bizno", "street",
           "postcode", "city")
@@ -492,21 +493,27 @@ def _compare_people(
         return
     tax, email = levels["tax"][idx], levels["email"][idx]
     personal_agree, own_email, mobile = personal_agreement(a, b, la, lb, tax, email)
+    # A business number is this person's own only where both records are a sole trader's: an individual's
+    # record may carry the family partnership's or the employer's ABN, which twins, spouses and colleagues
+    # share.
+    own_bizno = (levels["bizno"][idx] == 1) & (a.kind[la] == SOLE_TRADER) & (b.kind[lb] == SOLE_TRADER)
     # A given name that differs where either record lacks a birth date is a typo, not a relative, when the
     # family name and initial agree and something only this person has agrees: a whole tax number, a
-    # business number (a sole trader's own) or a mobile, and none differs ("Ketith J Vencaler" / "Knith
+    # sole trader's own business number or a mobile, and none differs ("Ketith J Vencaler" / "Knith
     # Vencaler", both slips of Keith, with one e-mail, mobile, ABN and tax number). One such identifier
     # asks a reviewer; two (an own e-mail counts then) link. An e-mail alone does not: relatives share one.
-    ids = (tax == 1).astype(np.int8) + (levels["bizno"][idx] == 1) + (mobile == 1) + ((email == 1) & own_email)
+    ids = (tax == 1).astype(np.int8) + own_bizno + (mobile == 1) + ((email == 1) & own_email)
     typo = (conflict & (dob == 0) & ((family_level == 1) | (family_level == 2)) & (a.given_initial[la] == b.given_initial[lb])
-            & ((tax == 1) | (levels["bizno"][idx] == 1) | (mobile == 1)) & (tax != 3) & (mobile != 2))
+            & ((tax == 1) | own_bizno | (mobile == 1)) & (tax != 3) & (mobile != 2))
     caps.apply(_mask(n, idx[conflict & ~dob_exact & ~typo]), NONE, "given=disagree")
     # The same birthday (twins or spouses, who share a family e-mail, address and business: never a
     # typo, whatever else agrees), or a typo with a single identifier: a review.
     caps.apply(_mask(n, idx[conflict & ~(typo & (ids >= 2))]), REVIEW, "given=disagree")
     # A family name that differs is a slip on each side (Roeid / Rid) or a new married name, not another
     # person, where the given names agree and two things only this person has agree (birth date,
-    # mobile, own e-mail, whole tax or business number) and none differs. One alone may be a relative's.
+    # mobile, own e-mail, whole tax number, a sole trader's own business number) and none differs. One
+    # alone may be a relative's, or a colleague's (Mary Smith / Mary Jones at one firm, its ABN and
+    # office e-mail on both records).
     renamed = (((given_level == 1) | (given_level == 2)) & (ids + dob_exact >= 2)
                & (tax != 3) & (mobile != 2) & (dob != 3))
     caps.apply(_mask(n, idx[(family_level == 4) & ~renamed]), REVIEW, "family=disagree")

@@ -542,6 +542,22 @@ def test_a_given_name_typo_is_not_another_person_where_a_personal_identifier_agr
     assert decision("Knith Vencaler", mobile="0431906571", tax_number="876 543 210") is None
 
 
+def test_a_business_number_vouches_for_a_given_name_typo_only_as_a_sole_traders_own():
+    # The same mobile and ABN, no birth date: on two individuals' records the ABN may be the family
+    # partnership's (a brother's mobile once on file), so one identifier, a review; two sole traders'
+    # records carry their own ABN, so two identifiers, a link.
+    def decision(kind):
+        local = [ClientProfile("l1", kind, "Ketith Vencaler", mobile="0431 906 571", business_number="89824821097",
+                               address=at("68 Hunter Place"))] + households()
+        remote = [ClientProfile("r1", kind, "Knith Vencaler", mobile="0431906571", business_number="89824821097",
+                                address=at("68 Hunter Pl"))] + households("k")
+        c = {x.local_id: x for x in match_records(local, remote, CONFIG)}["l1"]
+        return c.remote_id, c.decision
+
+    assert decision(IND) == ("r1", "review")
+    assert decision(ClientKind.SOLE_TRADER) == ("r1", "link")
+
+
 def test_twins_with_one_birthday_e_mail_and_business_are_asked_about_not_linked():
     # Keith and Kevin Vencaler, born the same day, at one address with the family's e-mail and their
     # partnership's ABN: a given name that differs beside an identical birth date is twins (or
@@ -651,3 +667,13 @@ def test_a_family_name_that_differs_is_a_slip_where_two_personal_identifiers_agr
     assert decision(date_of_birth=date(1945, 6, 23), mobile="+61 494 131 830") == "link"
     assert decision(date_of_birth=date(1945, 6, 23)) == "review"
     assert decision(date_of_birth=date(1945, 6, 23), mobile="0499 000 222") == "review"
+
+
+def test_two_colleagues_with_their_firms_abn_and_office_e_mail_are_not_one_renamed_person():
+    # Mary Smith and Mary Jones at one firm: each record carries the firm's ABN and the office e-mail
+    # (each list holds it once). Neither is the person's own, so the family names that differ hold.
+    firm = dict(business_number="89824821097", email="office@harbourlegal.com.au", address=at("10 Quay St"))
+    local = [person("l1", "Mary Smith", **firm)] + households()
+    remote = [person("r1", "Mary Jones", **firm)] + households("k")
+    c = {x.local_id: x for x in match_records(local, remote, CONFIG)}["l1"]
+    assert (c.remote_id, c.decision) == ("r1", "review") and c.reasons[-1] == "held_back_by=rule:family=disagree"
