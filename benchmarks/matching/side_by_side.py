@@ -44,8 +44,8 @@ above the cut, clusters as connected components). Ratios are printed to both, wa
   people_1000 and noisy it keeps precision >= 0.9995 at recall 0.85 / 0.38 / 0.76 (FEBRL4 / people_1000
   / noisy pairs): field evidence there is thinner than in practice data.
 `pairs scored` counts the distinct pairs each tool compared: the references count theirs; syncworker's
-are the candidate pairs its blocking hands to its scorer, counted apart (untimed) through its internals
-since the CLI does not print them ("?" when those internals moved); splink's are not counted.
+are the candidate pairs its blocking hands to its scorer, as its CLI reports them in the timed run
+(`candidate_pairs` of the --json summary); splink's are not counted.
 """
 
 from __future__ import annotations
@@ -329,34 +329,16 @@ def run_reference(mode: str, files: list[str], out: str) -> None:
     Path(out + ".stats.json").write_text(json.dumps({"pairs_scored": scored}))
 
 
-def count_syncworker_pairs(mode: str, files: list[str], out: str) -> None:
-    """The candidate pairs syncworker's blocking gives its scorer on these files (each one is compared
-    and scored), counted apart from its timed run through its internals: the CLI does not print them."""
-    from syncworker.matching import MatchConfig
-    from syncworker.matching.blocking import dedupe_candidates, link_candidates
-    from syncworker.matching.csvio import read_file
-    from syncworker.matching.tables import build_dedupe_table, build_link_tables
-
-    config = MatchConfig.default()
-    sides = [read_file(Path(f))[0] for f in files]
-    if mode == "link":
-        left, right = build_link_tables(*sides, config)
-        n = len(link_candidates(left, right, config.max_block_pairs)[0])
-    else:
-        n = len(dedupe_candidates(build_dedupe_table(sides[0], config), config.max_block_pairs)[0])
-    Path(out).write_text(json.dumps({"pairs_scored": n}))
-
-
 # ---------------------------------------------------------------- measuring and scoring
 
-def _measure(cmd: list[str]) -> tuple[float, float, float]:
-    """(wall seconds, peak summed RSS of the process tree in MB, CPU seconds of the tree). CPU time
-    (user + system of the tool and the processes it waited for) is what a busy machine leaves alone:
-    wall time there also counts the time the tool waited for a core."""
+def _measure(cmd: list[str], stdout: Path) -> tuple[float, float, float]:
+    """(wall seconds, peak summed RSS of the process tree in MB, CPU seconds of the tree); what the tool
+    prints is kept in `stdout`. CPU time (user + system of the tool and the processes it waited for) is
+    what a busy machine leaves alone: wall time there also counts the time the tool waited for a core."""
     cpu_before = _children_cpu()
     start = time.perf_counter()
-    with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+    with tempfile.TemporaryFile() as err, stdout.open("wb") as printed:
+        proc = subprocess.Popen(cmd, stdout=printed, stderr=err)
         peak = 0.0
         while proc.poll() is None:
             peak = max(peak, _tree_rss_mb(proc.pid))
@@ -446,7 +428,7 @@ def _command(tool: str, data: dict, out: Path, scale: bool) -> list[str]:
     files = [str(f) for f in data["files"]]
     if tool == "syncworker":
         exe = str(Path(sys.executable).with_name("syncworker"))
-        return [exe, "match" if data["mode"] == "link" else "dedupe", *files, "--out", str(out)]
+        return [exe, "match" if data["mode"] == "link" else "dedupe", *files, "--out", str(out), "--json"]
     return [sys.executable, "-m", "benchmarks.matching.side_by_side", "--worker", tool, data["mode"], *files,
             "--worker-out", str(out), *(["--worker-scale"] if scale else [])]
 
@@ -456,18 +438,16 @@ def _ratio(value: float, results: dict, reference: str, column: int) -> str:
     return f"{value / base:.2f}x" if base else "-"
 
 
-def _pairs_scored(tool: str, data: dict, out: Path, folder: Path) -> str:
+def _printed(out: Path) -> Path:
+    return Path(str(out) + ".stdout")
+
+
+def _pairs_scored(tool: str, out: Path) -> str:
     """Distinct pairs the tool compared and scored, where known: the references count theirs; syncworker's
-    blocked candidates are counted apart, untimed (`count_syncworker_pairs`); splink's are not counted."""
-    stats = Path(str(out) + ".stats.json")
+    CLI reports its blocked candidate pairs (`candidate_pairs` in its --json summary); splink's are not counted."""
     if tool == "syncworker":
-        stats = folder / "syncworker_pairs.json"
-        cmd = [sys.executable, "-m", "benchmarks.matching.side_by_side", "--worker", "syncworker_pairs", data["mode"],
-               *map(str, data["files"]), "--worker-out", str(stats)]
-        done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        if done.returncode != 0:  # the engine's internals moved: say so, keep the table
-            print(f"syncworker pairs not counted: {done.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
-            return "?"
+        return f"{json.loads(_printed(out).read_text())['candidate_pairs']:,}"
+    stats = Path(str(out) + ".stats.json")
     return f"{json.loads(stats.read_text())['pairs_scored']:,}" if stats.exists() else "-"
 
 
@@ -492,8 +472,6 @@ def main() -> None:
             run_splink_tutorial(mode, files, args.worker_out)
         elif args.worker == "reference_wide":
             reference_wide.run(mode, files, args.worker_out)
-        elif args.worker == "syncworker_pairs":
-            count_syncworker_pairs(mode, files, args.worker_out)
         else:
             run_reference(mode, files, args.worker_out)
         return
@@ -511,8 +489,8 @@ def main() -> None:
                 if tool == "splink_tutorial" and name != "people_1000":
                     continue  # the tutorial's model is for that data set (fake_1000) only
                 out = folder / f"{name}_{tool}.csv"
-                wall, peak, cpu = _measure(_command(tool, data, out, name == "scale"))
-                results[tool] = (score(tool, data, out), wall, peak, cpu, _pairs_scored(tool, data, out, folder))
+                wall, peak, cpu = _measure(_command(tool, data, out, name == "scale"), _printed(out))
+                results[tool] = (score(tool, data, out), wall, peak, cpu, _pairs_scored(tool, out))
             for tool, (figures, wall, peak, cpu, scored) in results.items():
                 lines.append(f"| {label} | {tool} | {_fmt(figures['pairs'])} | {_fmt(figures.get('clusters'))} | "
                              f"{_fmt(figures.get('with_reviews'))} | {scored} | {wall:.1f} | {peak:.0f} | "
