@@ -69,6 +69,11 @@ def name_unique(a: Table, b: Table, i: np.ndarray, j: np.ndarray) -> np.ndarray:
 
 
 RARE_WORD_SHARE = 1_000  # a rare word: carried by at most one record in this many of a list
+# ... and by at most this many or fewer: so a list of at least RARE_WORD_SHARE * RARE_WORD_MIN_COUNT
+# (10,000) records. A count is a sample of how common a name is: in a list of 1,000 records "at most
+# one" is any word the list holds once, a common surname's own trust included; at 10,000, a surname
+# one person in 300 carries (expected 33) comes to 10 or fewer in fewer than one list in 100,000.
+RARE_WORD_MIN_COUNT = 10
 
 
 def _word_counts(t: Table, words: set[str]) -> Counter[str]:
@@ -82,9 +87,10 @@ def _word_counts(t: Table, words: set[str]) -> Counter[str]:
 
 def _has_rare_word(t: Table, records: np.ndarray) -> np.ndarray:
     """Per record: its organisation name has a word that at most one record in RARE_WORD_SHARE of the
-    list carries in its name (see `_word_counts`)."""
+    list carries in its name (see `_word_counts`); none in a list too small to show it (fewer than
+    RARE_WORD_SHARE * RARE_WORD_MIN_COUNT records)."""
     most = len(t) // RARE_WORD_SHARE
-    if most == 0 or len(records) == 0:
+    if most < RARE_WORD_MIN_COUNT or len(records) == 0:
         return np.zeros(len(records), dtype=bool)
     keys = t.name_key[records].tolist()
     words = {k: _distinctive(k) for k in set(keys)}
@@ -97,8 +103,10 @@ def rare_name_unique(a: Table, b: Table, i: np.ndarray, j: np.ndarray) -> np.nda
     """Per pair: the two organisations carry the same name (core, without the legal form), no other
     record of either list carries it, and a word of it is rare in both lists: 'Falsalfield Family
     Trust' where no more than one record in RARE_WORD_SHARE of each list has 'falsalfield' in its
-    name. A common surname ('Smith Family Trust') is not rare, and in a list of fewer than
-    RARE_WORD_SHARE records no word can be shown rare. Deduplicating, never (see `name_unique`)."""
+    name. Only a list of RARE_WORD_SHARE * RARE_WORD_MIN_COUNT records or more can show a word rare:
+    in a smaller one, a surname the list happens to hold once ('Nguyen Family Trust' among 1,200
+    clients) would count as rare; in a large one a common surname is not. Deduplicating, never (see
+    `name_unique`)."""
     out = (a.name_code[i] == b.name_code[j]) & ~a.is_person[i] & _unique(a, b, i, j, 1)
     at = np.flatnonzero(out)
     out[at] = _has_rare_word(a, i[at]) & _has_rare_word(b, j[at])  # the words counted only when needed

@@ -378,16 +378,17 @@ def test_an_organisation_name_of_two_distinctive_words_that_each_list_holds_once
 
 
 def test_the_same_name_with_a_rare_word_that_each_list_holds_once_links_when_nothing_disagrees():
-    # One distinctive word only, but one that no other record of either list carries: with nothing on
-    # file that differs (each side holds what the other lacks), the name alone is that organisation.
-    people = [person(f"p{i}", f"Ann Smith{i % 2}") for i in range(8)]  # 'smith0' / 'smith1': common words
+    # One distinctive word only, but one that no other record of either list of 10,000 carries: with
+    # nothing on file that differs (each side holds what the other lacks), the name alone is that
+    # organisation.
+    people = [person(f"p{i}", f"Ann Smith{i % 2}") for i in range(60)]  # 'smith0' / 'smith1': 30 each
     local = [ClientProfile("l1", ClientKind.TRUST, "The Trustee for the Falsalfield Family Trust",
                            phone="+61 274 734 908", business_number="89824821097"),
              ClientProfile("l2", ClientKind.TRUST, "Smith0 Family Trust", phone="0274 111 908")]
     remote = [ClientProfile("r1", ClientKind.TRUST, "Falsalfield Family Trust", address=at("248 Macquarie Tce")),
               ClientProfile("r2", ClientKind.TRUST, "The Smith0 Family Trust", address=at("12 Oak St"))]
 
-    def decided(local, remote, fill=1_000):
+    def decided(local, remote, fill=10_000):
         out = match_records(local + people + fillers("a", fill), remote + people + fillers("b", fill), CONFIG)
         return {x.local_id: (x.remote_id, x.decision) for x in out}
 
@@ -397,12 +398,23 @@ def test_the_same_name_with_a_rare_word_that_each_list_holds_once_links_when_not
     # A phone on both sides that differs: as likely another trust of that name as an old number.
     other_phone = [ClientProfile("r1", ClientKind.TRUST, "Falsalfield Family Trust", phone="0399 000 111")]
     assert decided(local, other_phone)["l1"] == ("r1", "review")
-    # Among fewer than a thousand records per list, no word can be shown to be rare.
-    for fill, rare in ((200, False), (1_000, True)):
+    # Among fewer than 10,000 records per list, no word can be shown to be rare.
+    for fill, rare in ((9_000, False), (10_000, True)):
         vocab = Vocab()
         a = build_table(local + fillers("a", fill), vocab, "AU")
         b = build_table(remote + fillers("b", fill), vocab, "AU")
         assert rare_name_unique(a, b, np.array([0]), np.array([0])).tolist() == [rare]
+
+
+def test_a_surname_trust_that_each_practice_list_holds_once_is_not_linked_on_its_name_alone():
+    # Two lists of 1,201 clients, each with one 'Nguyen Family Trust' (a phone on one side, an address
+    # on the other): a list that size holds most surnames once, so the name says nothing rare; these
+    # may be two families' trusts.
+    local = [ClientProfile("l1", ClientKind.TRUST, "Nguyen Family Trust", phone="+61 274 734 908")]
+    remote = [ClientProfile("r1", ClientKind.TRUST, "Nguyen Family Trust", address=at("12 Oak St"))]
+    found = match_records(local + fillers("a", 1_200), remote + fillers("b", 1_200), CONFIG)
+    c = {x.local_id: x for x in found}["l1"]
+    assert (c.remote_id, c.decision) == ("r1", "review") and c.reasons[-1] == "held_back_by=rule:name_only:review"
 
 
 def test_a_slip_that_moves_a_word_when_sorted_is_still_a_similar_name():
