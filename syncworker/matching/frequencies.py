@@ -144,12 +144,12 @@ def namesakes_apart(t: Table, by: str = "given") -> np.ndarray:
 
 
 def evidently_apart(t: Table, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Per pair of records of one list: a birth date, mobile or whole tax number that differs (two
-    people, not one client entered twice)."""
-    def differ(col: np.ndarray) -> np.ndarray:
-        return (col[x] >= 0) & (col[y] >= 0) & (col[x] != col[y])
-
-    return ((t.dob[x] > 0) & (t.dob[y] > 0) & (t.dob[x] != t.dob[y])) | differ(t.mobile) | differ(t.tax_full)
+    """Per pair of records of one list: a birth date or whole tax number that differs (two people, not
+    one client entered twice). Not a mobile: a client's old duplicate record keeps an old mobile, and
+    taking it for another person would free that person's namesake to link to it."""
+    tax = t.tax_full
+    return (((t.dob[x] > 0) & (t.dob[y] > 0) & (t.dob[x] != t.dob[y]))
+            | ((tax[x] >= 0) & (tax[y] >= 0) & (tax[x] != tax[y])))
 
 
 def namesakes_apart_and_linked(t: Table, records: np.ndarray, linked: np.ndarray, by: str = "given") -> np.ndarray:

@@ -617,6 +617,21 @@ def test_without_birth_dates_a_namesake_linked_to_someone_else_no_longer_holds_t
     assert found[("l2", "r2")].decision == "link" and found[("l3", "r1")].decision == "review"
 
 
+def test_a_namesake_shown_apart_only_by_another_mobile_may_be_the_same_client_entered_twice():
+    # Father and son John Smith, no birth date on the father's record. The son's records link by mobile
+    # and birth date; the remote list also holds the son's old duplicate (the home address and landline,
+    # an old mobile). That record differs from the son's own only by the mobile, which an old record
+    # keeps: it is not shown to be another person, so the father's record is not freed to link to it.
+    home = dict(address=at("7 Oak St"), phone="03 9000 0000")
+    local = [person("l1", "John Smith", tax_number="123 456 782", **home),
+             person("l2", "John Smith", tax_number="876 543 210", mobile="0412 000 111",
+                    date_of_birth=date(1985, 1, 1), address=at("7 Oak St"))]
+    remote = [person("r2", "John Smith", mobile="+61 412 000 111", date_of_birth=date(1985, 1, 1), address=at("7 Oak St")),
+              person("r1", "Smith, John", mobile="0412 999 000", **home)]
+    found = decided(local, remote)
+    assert found[("l2", "r2")].decision == "link" and found[("l1", "r1")].decision == "review"
+
+
 def test_given_names_one_slip_apart_link_when_the_relative_of_that_initial_is_linked_elsewhere():
     # Brett / Brtet beside a relative Brent (one letter from Brett): held while Brent may be either
     # record, linked once Brent's own records link to each other and are shown to be someone else.
