@@ -18,7 +18,7 @@ from .config import MatchConfig
 from .csvio import paused_gc
 from .explain import reasons_for_many
 from .features import Table
-from .frequencies import namesakes_apart_and_linked
+from .frequencies import namesakes_apart_and_linked, own_domain_agrees
 from .households import fields_corrupted, find_households
 from .model import estimate_model, estimate_prior, probability, refine_m
 from .normalise_cache import clear_caches
@@ -252,12 +252,15 @@ def decide_links(pairs: ScoredPairs, config: MatchConfig) -> list[LinkDecision]:
     if pairs.personal is not None:
         # A pair vouched for by a personal identifier, held only by competitors whose other record is
         # linked to someone else (or that a personal identifier rules out): those are accounted for.
-        # So for organisations (whose names settle a pair, see compare): the same-named or one slip
-        # apart organisation ("Harrison Fitnes Services" beside "Harrison Fitness Services") has its
-        # own match, and the certain pair is what remains, as a reviewer would conclude.
+        # So for organisations backed by an identifier of their own (an ABN, phone or own e-mail
+        # domain that agrees): the same-named or one slip apart organisation ("Harrison Fitnes
+        # Services" beside "Harrison Fitness Services") has its own match, and the certain pair is
+        # what remains, as a reviewer would conclude. Not on the name (and an area) alone: the
+        # organisation meant may be missing from the other list, and what remains another of that name.
         vouched = pairs.personal[eligible[chosen]] > 0
         if pairs.tables is not None:
-            vouched |= ~pairs.tables[0].is_person[left[chosen]] & ~pairs.tables[1].is_person[right[chosen]]
+            orgs = np.flatnonzero(~pairs.tables[0].is_person[left[chosen]] & ~pairs.tables[1].is_person[right[chosen]])
+            vouched[orgs] = _org_backed(pairs, eligible[chosen[orgs]])
         vouched = np.flatnonzero(sure & ~auto & ~twin & ~born & vouched)
         ahead, f_other, f_at = _ahead_of_unlinked(pairs, eligible, chosen, auto, vouched, config, personal=True)
         freed = vouched[ahead]
@@ -271,6 +274,16 @@ def decide_links(pairs: ScoredPairs, config: MatchConfig) -> list[LinkDecision]:
                                             runner_score, other_pos.tolist(), twin.tolist(), margin.tolist(),
                                             born.tolist(), strict=True)
     ]
+
+
+def _org_backed(pairs: ScoredPairs, pos: np.ndarray) -> np.ndarray:
+    """Per organisation pair at `pos`: an identifier of its own agrees (business number, phone, or
+    the organisation's own e-mail domain), not only its name and address."""
+    assert pairs.tables is not None
+    comp, (table_l, table_r) = pairs.comparison, pairs.tables
+    lv = comp.levels
+    return ((lv["bizno"][pos] == 1) | (lv["phone"][pos] == 1)
+            | own_domain_agrees(table_l, table_r, comp.left[pos], comp.right[pos]))
 
 
 def _namesakes_accounted_for(pairs: ScoredPairs, eligible: np.ndarray, chosen: np.ndarray, auto: np.ndarray,

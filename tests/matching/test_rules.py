@@ -447,6 +447,30 @@ def test_a_same_named_organisation_linked_elsewhere_does_not_compete():
     assert got["l1"].decision == "review" and "competing:l2" in got["l1"].reasons[-1]
 
 
+def test_an_organisation_freed_from_a_competitor_linked_elsewhere_needs_an_identifier_of_its_own():
+    # "Harrison Fitness Services" (no address) and its sibling "... No 2" at Maitland 2140; remotely the
+    # sibling (e-mail, phone) and a "Harrison Fitness Services" at Maitland 2140, which the sibling's
+    # local record competes for. The sibling links to its own record, yet with nothing but the name
+    # in common the remaining record may be another organisation of that name (the one meant missing
+    # from the remote list): a review. With the phone in common, it links.
+    maitland = Address(postcode="2140", city="Maitland")
+    local = [ClientProfile("l1", CO, "Harrison Fitness Services Pty Limited", email="info@harrisonfitness.com.au",
+                           phone="0262 428 855"),
+             ClientProfile("l2", CO, "Harrison Fitness Services No 2 Pty Ltd", email="admin@hfs2.com.au",
+                           phone="0796 819 190", address=maitland)]
+
+    def decided(**kw):
+        remote = [ClientProfile("r1", CO, "Harrison Fitness Services", address=maitland, **kw),
+                  ClientProfile("r2", CO, "Harrison Fitness Services No 2", email="admin@hfs2.com.au",
+                                phone="0796 819 190")]
+        found = match_records(local + fillers("a"), remote + fillers("b"), CONFIG)
+        return {x.local_id: (x.remote_id, x.decision) for x in found}
+
+    got = decided()
+    assert got["l2"] == ("r2", "link") and got["l1"] == ("r1", "review")
+    assert decided(phone="+61 262 428 855")["l1"] == ("r1", "link")
+
+
 def test_the_same_own_email_domain_backs_an_organisation_name_but_a_free_mail_domain_does_not():
     local = [ClientProfile("l1", CO, "Gum Signs Pty Ltd", email="old.office@gumsigns.com.au")]
     remote = [ClientProfile("r1", CO, "Gum Signs", email="office@gumsigns.com.au")]
