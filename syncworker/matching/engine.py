@@ -177,6 +177,7 @@ class LinkDecision(NamedTuple):
     twin: bool  # the competitor is a second certain remote match (the remote list holds the client twice)
     margin_bits: float  # log2 odds ahead of the competitor (inf when none)
     born_that_day: bool  # the competitor shares the birth date this pair disagrees on
+    elsewhere_pos: int  # linked only as its competitor (this pair position) is linked elsewhere; -1 if not
 
 
 def decide_links(pairs: ScoredPairs, config: MatchConfig) -> list[LinkDecision]:
@@ -191,7 +192,19 @@ def decide_links(pairs: ScoredPairs, config: MatchConfig) -> list[LinkDecision]:
       however far one outscores the other;
     - a remote record with two local candidates that are each certain is a client the local list holds
       twice: either link is that client, so the better links and the margin is not asked against the
-      other (the duplicate is for `dedupe`; a link run flags it "merge required" before matching)."""
+      other (the duplicate is for `dedupe`; a link run flags it "merge required" before matching).
+
+    Then two passes free certain pairs that only competitors accounted for hold back, in this order and
+    once each (no further rounds):
+    1. namesakes (`_namesakes_accounted_for`): a pair held only by a rule for a namesake or relative
+       nearby, where each is linked to someone else and shown to be another person;
+    2. competitors linked elsewhere (`_ahead_of_unlinked` with `personal`): a pair that a personal
+       identifier (people) or an identifier of its own (organisations: ABN, phone, own e-mail domain)
+       backs, held only by competitors whose other record is linked to someone else.
+    Links made by pass 1 count as "linked elsewhere" in pass 2, not the reverse, and a pair freed in
+    pass 2 frees no other: deterministic, but the order matters (a review may remain that another
+    round would free; a reviewer settles it). A link from pass 1 carries `namesake=linked_elsewhere`,
+    one from pass 2 `competitor=linked_elsewhere:<the competitor's record>`."""
     comp = pairs.comparison
     eligible = np.flatnonzero(comp.cap >= REVIEW)
     if len(eligible) == 0:
@@ -244,12 +257,13 @@ def decide_links(pairs: ScoredPairs, config: MatchConfig) -> list[LinkDecision]:
     other_pos = np.where((other_at >= 0) & np.isfinite(best_other), eligible[np.maximum(other_at, 0)], -1)
     margin = w[chosen] - best_other
     auto = sure & (margin >= config.runner_up_margin_bits) & ~twin & ~born
-    if pairs.tables is not None:
+    elsewhere = np.full(len(chosen), -1, dtype=np.int64)
+    if pairs.tables is not None:  # pass 1 (see the docstring)
         freed, f_other, f_at = _namesakes_accounted_for(pairs, eligible, chosen, auto, config)
         auto[freed] = True
         best_other[freed], margin[freed] = f_other, w[chosen[freed]] - f_other
         other_pos[freed] = np.where(f_at >= 0, eligible[np.maximum(f_at, 0)], -1)
-    if pairs.personal is not None:
+    if pairs.personal is not None:  # pass 2
         # A pair vouched for by a personal identifier, held only by competitors whose other record is
         # linked to someone else (or that a personal identifier rules out): those are accounted for.
         # So for organisations backed by an identifier of their own (an ABN, phone or own e-mail
@@ -265,14 +279,15 @@ def decide_links(pairs: ScoredPairs, config: MatchConfig) -> list[LinkDecision]:
         ahead, f_other, f_at = _ahead_of_unlinked(pairs, eligible, chosen, auto, vouched, config, personal=True)
         freed = vouched[ahead]
         auto[freed] = True
+        elsewhere[freed] = other_pos[freed]  # the competitor that held it, before the next best replaces it
         best_other[freed], margin[freed] = f_other, w[chosen[freed]] - f_other
         other_pos[freed] = np.where(f_at >= 0, eligible[np.maximum(f_at, 0)], -1)
     runner_score = probability(best_other).tolist()
     return [
-        LinkDecision(p, "link" if a else "review", None if inf else r, o, t, m, b)
-        for p, a, inf, r, o, t, m, b in zip(eligible[chosen].tolist(), auto.tolist(), np.isinf(best_other).tolist(),
-                                            runner_score, other_pos.tolist(), twin.tolist(), margin.tolist(),
-                                            born.tolist(), strict=True)
+        LinkDecision(p, "link" if a else "review", None if inf else r, o, t, m, b, e)
+        for p, a, inf, r, o, t, m, b, e in zip(eligible[chosen].tolist(), auto.tolist(), np.isinf(best_other).tolist(),
+                                               runner_score, other_pos.tolist(), twin.tolist(), margin.tolist(),
+                                               born.tolist(), elsewhere.tolist(), strict=True)
     ]
 
 
@@ -448,12 +463,16 @@ def _match_records(
     decided = decide_links(pairs, config)
     comp = pairs.comparison
     all_reasons = reasons_for_many(comp, np.asarray([d.pos for d in decided], dtype=np.int64))
-    for (pos, decision, runner_score, other, twin, margin, born), reasons in zip(decided, all_reasons, strict=True):
+
+    def competing(pos: int, other: int) -> str:
+        """The record competing for this pair's: the other side of the competing pair."""
+        return right.ids[comp.right[other]] if comp.left[other] == comp.left[pos] else left.ids[comp.left[other]]
+
+    for (pos, decision, runner_score, other, twin, margin, born, elsewhere), reasons in zip(
+            decided, all_reasons, strict=True):
         local_id = left.ids[comp.left[pos]]
         remote_id = right.ids[comp.right[pos]]
-        runner_id = None
-        if other >= 0:  # the record competing for this one: the other side of the runner-up pair
-            runner_id = right.ids[comp.right[other]] if comp.left[other] == comp.left[pos] else left.ids[comp.left[other]]
+        runner_id = competing(pos, other) if other >= 0 else None
         if decision == "review":
             reasons.append("held_back_by=" + _held_back_by(
                 comp.cap_reason(pos) if comp.cap[pos] < LINK else None, float(pairs.score[pos]),
@@ -462,6 +481,8 @@ def _match_records(
         elif comp.cap[pos] < LINK:  # a link the rule held back: its namesake is linked elsewhere
             held = comp.cap_reason(pos)
             reasons = [r for r in reasons if r != held] + ["namesake=linked_elsewhere"]
+        elif elsewhere >= 0:  # a link its competitor held back: that record is linked elsewhere
+            reasons.append("competitor=linked_elsewhere:" + competing(pos, elsewhere))
         if local_id in merge_required:
             decision = "review"
             reasons.append("merge_required")

@@ -442,6 +442,8 @@ def test_a_same_named_organisation_linked_elsewhere_does_not_compete():
     got = {x.local_id: x for x in match_records(local + fillers("a"), remote + fillers("b"), CONFIG)}
     assert (got["l2"].remote_id, got["l2"].decision) == ("r2", "link")
     assert (got["l1"].remote_id, got["l1"].decision) == ("r1", "link")
+    # The link says why its competitor (l1 against r2) did not hold it: r2 is linked to l2.
+    assert got["l1"].reasons[-1] == "competitor=linked_elsewhere:r2" and "linked_elsewhere" not in str(got["l2"].reasons)
     # Where the competitor has no match of its own, which of the two is meant is the reviewer's call.
     got = {x.local_id: x for x in match_records(local + fillers("a"), remote[:1] + fillers("b"), CONFIG)}
     assert got["l1"].decision == "review" and "competing:l2" in got["l1"].reasons[-1]
