@@ -506,9 +506,14 @@ def _compare_people(
     typo = (conflict & (dob == 0) & ((family_level == 1) | (family_level == 2)) & (a.given_initial[la] == b.given_initial[lb])
             & ((tax == 1) | own_bizno | (mobile == 1)) & (tax != 3) & (mobile != 2))
     caps.apply(_mask(n, idx[conflict & ~dob_exact & ~typo]), NONE, "given=disagree")
-    # The same birthday (twins or spouses, who share a family e-mail, address and business: never a
-    # typo, whatever else agrees), or a typo with a single identifier: a review.
-    caps.apply(_mask(n, idx[conflict & ~(typo & (ids >= 2))]), REVIEW, "given=disagree")
+    # Twins share a birthday, a family e-mail, an address and a partnership's ABN, but never a tax number:
+    # beside the same birthday, a given name that differs is a typo only where the same whole tax number
+    # agrees (not a masked tail), the family name and initial agree, and no mobile or own e-mail differs.
+    twin_ruled_out = (conflict & dob_exact & (family_level == 1) & (a.given_initial[la] == b.given_initial[lb])
+                      & (tax == 1) & (mobile != 2) & ~((email == 3) & own_email))
+    # The same birthday otherwise (twins or spouses: never a typo, whatever else agrees), or a typo with
+    # a single identifier: a review.
+    caps.apply(_mask(n, idx[conflict & ~(typo & (ids >= 2)) & ~twin_ruled_out]), REVIEW, "given=disagree")
     # A family name that differs is a slip on each side (Roeid / Rid) or a new married name, not another
     # person, where the given names agree and two things only this person has agree (birth date,
     # mobile, own e-mail, whole tax number, a sole trader's own business number) and none differs. One

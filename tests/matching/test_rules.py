@@ -609,6 +609,28 @@ def test_twins_with_one_birthday_e_mail_and_business_are_asked_about_not_linked(
     assert (c.remote_id, c.decision) == ("r1", "review") and c.reasons[-1] == "held_back_by=rule:given=disagree"
 
 
+def test_the_same_whole_tax_number_beside_one_birthday_makes_a_given_name_a_typo():
+    # Twins share a birthday, an address, the family's e-mail and ABN, never a tax number: "Ketith" and
+    # "Knith" Vencaler, born the same day, with one whole TFN on both records, are one Keith. Without it,
+    # or with only its masked tail, another initial or a mobile that differs, they may be twins: a review.
+    born = date(1980, 3, 14)
+    shared = dict(date_of_birth=born, email="vencalers@icloud.com", business_number="89824821097",
+                  address=at("68 Hunter Place"))
+
+    def decision(local_kw, remote_kw, given="Knith"):
+        local = [person("l1", "Ketith Vencaler", **shared, **local_kw)] + households()
+        remote = [person("r1", f"{given} Vencaler", **shared, **remote_kw)] + households("k")
+        c = {x.local_id: x for x in match_records(local, remote, CONFIG)}.get("l1")
+        return c.decision if c is not None and c.remote_id == "r1" else None
+
+    tfn = dict(tax_number="123 456 782")
+    assert decision({}, {}) == "review"
+    assert decision(tfn, dict(tax_number="123456782")) == "link"
+    assert decision(tfn, dict(tax_number="******782")) == "review"
+    assert decision(tfn, dict(tax_number="123456782"), given="Brian") == "review"
+    assert decision(dict(mobile="0431 906 571", **tfn), dict(mobile="0499 111 222", tax_number="123456782")) == "review"
+
+
 def relatives_at_one_address(older_local, older_remote, younger):
     """An older and a younger relative at one address in both lists, without birth dates in common:
     nothing personal in common between the older one's two records, a mobile between the younger
