@@ -189,7 +189,9 @@ def test_reading_pauses_the_garbage_collector_only_while_it_reads():
     try:
         frozen = gc.get_freeze_count()
         read_raw_columns("\n".join([HEADER, _row(id="a", name="Ann Lee")]))
-        assert gc.get_freeze_count() == frozen and gc.isenabled()
+        # Not an exact count: a frozen object another thread lets go of (pytest-xdist's) leaves the
+        # permanent generation meanwhile. Freezing what was read would grow it; unfreezing would empty it.
+        assert frozen // 2 < gc.get_freeze_count() <= frozen and gc.isenabled()
     finally:
         gc.unfreeze()
 
