@@ -314,12 +314,12 @@ def run_reference(mode: str, files: list[str], out: str) -> None:
                 if j in seen or (mode == "dedupe" and j <= i):
                     continue
                 seen.add(j)
-                scored += 1
                 s = score(r, right[j])
                 if mode == "dedupe" and s >= REFERENCE_CUT:
                     pairs.append((r["id"], right[j]["id"]))
                 elif s > best:
                     best, best_j = s, j
+        scored += len(seen)
         if mode == "link" and best >= REFERENCE_CUT:
             pairs.append((r["id"], right[best_j]["id"]))
     with open(out, "w", newline="") as f:
