@@ -12,7 +12,15 @@ from collections.abc import Callable
 import numpy as np
 
 from .features import Table
-from .keycodes import CODE_MASK, FNV_OFFSET, FNV_PRIME, ORG_STOPWORDS, KeyVocab, distinct_values, domain_codes
+from .keycodes import (
+    CODE_MASK,
+    FNV_OFFSET,
+    FNV_PRIME,
+    KeyVocab,
+    distinct_values,
+    distinctive_words,
+    domain_codes,
+)
 
 
 def _street_keys(streets) -> tuple[list[str], list[str]]:
@@ -129,7 +137,7 @@ def key_arrays(t: Table, vocab: KeyVocab) -> tuple[np.ndarray, np.ndarray]:
     org_names, org_name_of = distinct_values(t.name_key[orgs])
     compact = [k.replace(" ", "")[:6] for k in org_names]
     keys.add(13, orgs, vocab.factor(["q" + c if c else "" for c in compact])[org_name_of])
-    first = [next((w for w in k.split() if len(w) > 1 and w not in ORG_STOPWORDS), "") for k in org_names]
+    first = [next(iter(distinctive_words(k)), "") for k in org_names]
     keys.add(14, orgs, postcode[orgs], vocab.factor(["r" + w[:2] if w else "" for w in first])[org_name_of])
     first_initial = _initial(first)[org_name_of]
     keys.add(21, orgs, postcode[orgs], first_initial, valid=first_initial > 0)  # first word mistyped
@@ -201,7 +209,7 @@ def _hashed(keys_of: Callable[[str], list[str]]) -> Callable[[list], tuple[np.nd
 
 def _tokens(text: str) -> list[str]:
     """Up to four distinctive words of a name (no stopwords, no single letters), each as a key."""
-    return ["o" + word for word in text.split() if len(word) > 1 and word not in ORG_STOPWORDS][:4]
+    return ["o" + word for word in distinctive_words(text)[:4]]
 
 
 def _groups(recs: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -12,7 +12,7 @@ from collections import Counter
 import numpy as np
 
 from .features import Table, each_distinct
-from .keycodes import ORG_STOPWORDS, domain_codes
+from .keycodes import distinctive_words, domain_codes
 
 OWN_DOMAIN_MAX = 3  # an organisation's own domain: at most this many records of a list use it
 
@@ -36,18 +36,13 @@ def own_domain_agrees(a: Table, b: Table, i: np.ndarray, j: np.ndarray) -> np.nd
     return (da[i] >= 0) & (da[i] == db[j]) & (ca[i] <= OWN_DOMAIN_MAX) & (cb[j] <= OWN_DOMAIN_MAX)
 
 
-def _distinctive(name: str) -> list[str]:
-    """The words of an organisation name that tell it apart: no legal-form or stock words, no initials."""
-    return [w for w in name.split() if len(w) > 1 and w not in ORG_STOPWORDS]
-
-
 def _org_name_counts(t: Table, min_words: int) -> np.ndarray:
     """Per record: how many organisations of the list carry its name; 0 for people and for names of
     fewer than `min_words` distinctive words."""
     def words() -> np.ndarray:
         orgs = np.flatnonzero(~t.is_person)
         out = np.zeros(len(t), dtype=np.int64)
-        out[orgs] = each_distinct(lambda name: len(_distinctive(name)), t.name_key[orgs].tolist())
+        out[orgs] = each_distinct(lambda name: len(distinctive_words(name)), t.name_key[orgs].tolist())
         return out
 
     distinctive = t._derive(("words", "org_name"), words)
@@ -93,7 +88,7 @@ def _has_rare_word(t: Table, records: np.ndarray) -> np.ndarray:
     if most < RARE_WORD_MIN_COUNT or len(records) == 0:
         return np.zeros(len(records), dtype=bool)
     keys = t.name_key[records].tolist()
-    words = {k: _distinctive(k) for k in set(keys)}
+    words = {k: distinctive_words(k) for k in set(keys)}
     counts = _word_counts(t, set(itertools.chain.from_iterable(words.values())))
     rare = {k: any(counts[w] <= most for w in own) for k, own in words.items()}
     return np.fromiter(map(rare.__getitem__, keys), dtype=bool, count=len(keys))
@@ -133,8 +128,7 @@ def namesakes_apart(t: Table, by: str = "given") -> np.ndarray:
         own = both(t.email) & ~t.email_shared[x] & ~t.email_shared[y]
         agree = ((dob_both & (t.dob[x] == t.dob[y])) | (both(t.mobile) & (t.mobile[x] == t.mobile[y]))
                  | (own & (t.email[x] == t.email[y])) | (both(t.tax_full) & (t.tax_full[x] == t.tax_full[y])))
-        differ = ((dob_both & (t.dob[x] != t.dob[y])) | (both(t.mobile) & (t.mobile[x] != t.mobile[y]))
-                  | (both(t.tax_full) & (t.tax_full[x] != t.tax_full[y])))
+        differ = evidently_apart(t, x, y) | (both(t.mobile) & (t.mobile[x] != t.mobile[y]))
         twice = agree & ~differ
         counts[x[twice]] = 1
         counts[y[twice]] = 1

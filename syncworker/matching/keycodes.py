@@ -17,6 +17,11 @@ ORG_STOPWORDS = frozenset(
     trading company partners partnership no unit discretionary pty ltd co inc""".split()
 )
 
+
+def distinctive_words(name: str) -> list[str]:
+    """The words of an organisation name that tell it apart: no legal-form or stock words, no initials."""
+    return [w for w in name.split() if len(w) > 1 and w not in ORG_STOPWORDS]
+
 KEY_CHARS = 32  # longer key strings are cut: a 32-character prefix is as selective as the whole
 FNV_OFFSET, FNV_PRIME = np.uint64(0xCBF29CE484222325), np.uint64(0x100000001B3)
 CODE_MASK = (1 << 28) - 1  # codes are 28 bits
