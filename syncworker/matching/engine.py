@@ -341,6 +341,8 @@ def _ahead_of_unlinked(pairs: ScoredPairs, eligible: np.ndarray, chosen: np.ndar
     """Which of the chosen pairs `chosen[at]` are ahead by the runner-up margin of every competing pair
     whose other record is not linked automatically (`auto`) to someone else (with `personal`, nor
     ruled out by a personal identifier); for those, that best competitor's weight and position."""
+    if len(at) == 0:
+        return np.zeros(0, dtype=bool), np.empty(0), np.empty(0, dtype=np.int64)
     comp = pairs.comparison
     left, right, w = comp.left[eligible], comp.right[eligible], pairs.log2_odds[eligible]
     linked_l = np.zeros(int(left.max(initial=-1)) + 1, dtype=bool)
@@ -351,11 +353,7 @@ def _ahead_of_unlinked(pairs: ScoredPairs, eligible: np.ndarray, chosen: np.ndar
     if personal and pairs.personal is not None:
         out |= pairs.personal[eligible] < 0
     pos = chosen[at]
-    clean = np.where(out, -np.inf, w)
-    by_l, by_l_at = _best_other(left, clean, pos)
-    by_r, by_r_at = _best_other(right, clean, pos)
-    best = np.maximum(by_l, by_r)
-    best_at = np.where(np.isfinite(best), np.where(by_l >= by_r, by_l_at, by_r_at), -1)
+    best, best_at = _best_other_either(left, right, np.where(out, -np.inf, w), pos)
     ahead = w[pos] - best >= config.runner_up_margin_bits
     return ahead, best[ahead], best_at[ahead]
 
@@ -368,13 +366,18 @@ def _born_that_day(dob: np.ndarray, w: np.ndarray, plausible: np.ndarray, left: 
     differs = np.flatnonzero(dob[chosen] == 3)
     if len(differs) == 0:
         return out
-    same_day = np.where((dob == 1) & plausible, w, -np.inf)
-    at = chosen[differs]
-    by_left, by_left_at = _best_other(left, same_day, at)
-    by_right, by_right_at = _best_other(right, same_day, at)
-    best = np.where(by_left >= by_right, by_left_at, by_right_at)
-    out[differs] = np.where(np.isfinite(np.maximum(by_left, by_right)), best, -1)
+    out[differs] = _best_other_either(left, right, np.where((dob == 1) & plausible, w, -np.inf), chosen[differs])[1]
     return out
+
+
+def _best_other_either(left: np.ndarray, right: np.ndarray, weight: np.ndarray,
+                       positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """_best_other over both records of each pair at `positions`: the best weight among the other pairs
+    of its left or of its right record, and which pair that is (the left's on a tie; -1 when none)."""
+    by_l, by_l_at = _best_other(left, weight, positions)
+    by_r, by_r_at = _best_other(right, weight, positions)
+    best = np.maximum(by_l, by_r)
+    return best, np.where(np.isfinite(best), np.where(by_l >= by_r, by_l_at, by_r_at), -1)
 
 
 def _first_per_group(group: np.ndarray, weight: np.ndarray, candidates: np.ndarray) -> np.ndarray:
