@@ -31,7 +31,7 @@ from syncworker.services.connect import (
     scopes_for,
 )
 from syncworker.services.context import ServiceContext
-from syncworker.services.systems import UnknownSystem
+from syncworker.services.systems import SYSTEMS, UnknownSystem
 from syncworker.services.tenants import TenantError
 from syncworker.store.crypto import SecretKeyError
 
@@ -44,7 +44,7 @@ class CallbackError(ValueError):
 
 
 @click.command("connect")
-@click.argument("system", type=click.Choice(["xpm", "xero", "aps"]))
+@click.argument("system", type=click.Choice(SYSTEMS))
 @click.option("--tenant", "tenant_name", required=True, help="The syncworker tenant (see `syncworker tenants list`).")
 @click.option("--refresh-token", help="Register an existing grant's refresh token instead of using a browser "
                                      "('-' reads it from stdin, keeping it out of shell history).")

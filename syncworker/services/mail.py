@@ -232,8 +232,7 @@ def deliver_due(db: Database, transport: MailTransport, sender: str, *, now: dat
 
 def _claim(db: Database, now: datetime, claim_ttl: timedelta) -> tuple[int, int] | None:
     """A due row, now ours (status `sending`), with its attempt count including this one."""
-    claimable = or_((MailOutbox.status == "pending") & (MailOutbox.next_attempt_at <= now),
-                    (MailOutbox.status == "sending") & (MailOutbox.claimed_at < now - claim_ttl))
+    claimable = or_(_due(now), (MailOutbox.status == "sending") & (MailOutbox.claimed_at < now - claim_ttl))
     with db.session() as s:
         candidates = list(s.scalars(select(MailOutbox.id).where(claimable)
                                     .order_by(MailOutbox.next_attempt_at, MailOutbox.id).limit(5)))
@@ -246,10 +245,14 @@ def _claim(db: Database, now: datetime, claim_ttl: timedelta) -> tuple[int, int]
     return None
 
 
+def _due(now: datetime):
+    """Rows waiting to be sent whose time has come."""
+    return (MailOutbox.status == "pending") & (MailOutbox.next_attempt_at <= now)
+
+
 def _defer_due(db: Database, now: datetime, until: datetime) -> int:
-    due = (MailOutbox.status == "pending") & (MailOutbox.next_attempt_at <= now)
     with db.session() as s:
-        return int(s.execute(update(MailOutbox).where(due).values(next_attempt_at=until)).rowcount or 0)
+        return int(s.execute(update(MailOutbox).where(_due(now)).values(next_attempt_at=until)).rowcount or 0)
 
 
 def _failed(db: Database, row_id: int, attempts: int, now: datetime, exc: MailError, max_attempts: int,
