@@ -8,21 +8,11 @@ import csv
 from pathlib import Path
 
 from benchmarks.matching import reference_wide
-from benchmarks.matching.generate import generate_practice
-from benchmarks.matching.side_by_side import _profile_row, _write, run_reference, score
-from syncworker.domain.profile import CLIENT_CSV_COLUMNS
-
-
-def _practice_files(tmp_path: Path) -> dict:
-    practice = generate_practice(1500, seed=3)
-    _write(tmp_path / "local.csv", map(_profile_row, practice.local))
-    _write(tmp_path / "remote.csv", map(_profile_row, practice.remote))
-    return {"mode": "link", "files": [str(tmp_path / "local.csv"), str(tmp_path / "remote.csv")],
-            "truth": [practice.local_entity, practice.remote_entity]}
+from benchmarks.matching.side_by_side import _write, prepare, run_reference, score
 
 
 def test_the_wide_reference_finds_most_links_where_the_narrow_one_finds_two_thirds(tmp_path: Path) -> None:
-    data = _practice_files(tmp_path)
+    data = prepare("scale", tmp_path, 1500, seed=3)
     figures = {}
     for tool, run in (("reference", run_reference), ("reference_wide", reference_wide.run)):
         out = tmp_path / f"{tool}.csv"
@@ -33,15 +23,11 @@ def test_the_wide_reference_finds_most_links_where_the_narrow_one_finds_two_thir
     assert figures["reference"][1] < 0.8  # the narrow one: a third less of the job
 
 
-def _rows(*records: dict) -> list[dict]:
-    return [{c: r.get(c, "") for c in CLIENT_CSV_COLUMNS} for r in records]
-
-
 def test_dedupe_keeps_a_typo_and_a_short_form_and_leaves_a_sibling_at_the_same_address(tmp_path: Path) -> None:
     home = {"kind": "individual", "family_name": "Calwinford", "phone": "03 9999 1234", "postcode": "3000",
             "address_line1": "12 Station Street"}
     path = tmp_path / "people.csv"
-    _write(path, _rows(
+    _write(path, (
         {**home, "id": "a", "name": "Robert Calwinford", "given_name": "Robert", "date_of_birth": "1970-05-01"},
         {**home, "id": "b", "name": "Bob Calwinfrod", "given_name": "Bob", "family_name": "Calwinfrod"},
         {**home, "id": "c", "name": "Margaret Calwinford", "given_name": "Margaret"},
@@ -54,8 +40,8 @@ def test_dedupe_keeps_a_typo_and_a_short_form_and_leaves_a_sibling_at_the_same_a
 
 def _office(tmp_path: Path, n: int) -> dict:
     path = tmp_path / f"office{n}.csv"  # everyone gives the office phone: one block of n records
-    _write(path, _rows(*({"id": f"r{k}", "kind": "individual", "name": f"Person{k} Family{k}",
-                          "phone": "02 9000 0000"} for k in range(n))))
+    _write(path, ({"id": f"r{k}", "kind": "individual", "name": f"Person{k} Family{k}", "phone": "02 9000 0000"}
+                  for k in range(n)))
     return reference_wide.run("dedupe", [str(path)], str(tmp_path / "pairs.csv"))
 
 
