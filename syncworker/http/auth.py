@@ -9,8 +9,10 @@ dependency on the operator routers repeats the check and puts the scheme in the 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
 import re
+from collections.abc import Iterable
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
@@ -89,6 +91,31 @@ def require_operator(
     if refused:
         status, reason = refused
         raise HTTPException(status, reason, headers=CHALLENGE if status == 401 else None)
+
+
+def client_address(request: Request, trusted: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> str:
+    """Who is on the other end: the peer, or, when the peer is one of the `trusted` proxies, the nearest hop
+    of X-Forwarded-For that is not (a client can write anything at the left of that header; only what our
+    own proxies appended is believed). A hop that is not an IP address ends the walk at the last good one."""
+    peer = request.client.host if request.client else "unknown"
+    networks = tuple(trusted)
+
+    def is_trusted(address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in net for net in networks)
+
+    found = peer
+    hops = [h.strip() for h in ",".join(request.headers.getlist("x-forwarded-for")).split(",") if h.strip()]
+    while is_trusted(found) and hops:
+        hop = hops.pop()
+        try:
+            found = str(ipaddress.ip_address(hop))
+        except ValueError:
+            break
+    return found
 
 
 def operator_name(

@@ -16,6 +16,7 @@ module is the configuration, the one `PortalService` they make up, and the sched
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from dataclasses import dataclass
 from email.utils import parseaddr
@@ -50,6 +51,9 @@ class PortalConfig:
     maintenance_minutes: int = 5
     mail_from: str = "Client portal <portal@localhost>"
     max_attempts: int = 10
+    # The reverse proxies in front of `syncworker serve`, whose X-Forwarded-For names the client: addresses
+    # or networks. The client address counts failed portal logins and is written in the audit of sign-ins.
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
 
     @classmethod
     def load(cls, path: Path | None = None) -> PortalConfig:
@@ -69,11 +73,26 @@ class PortalConfig:
         sender = str(mail_raw.get("from", cls.mail_from))
         if "@" not in parseaddr(sender)[1]:
             raise ConfigError(f"invalid setting mail.from in {where}: {sender!r} has no email address")
-        return cls(mail_from=sender, **values)
+        proxies = raw.get("trusted_proxies", list(cls.trusted_proxies)) or []
+        if not isinstance(proxies, list) or not all(_network(p) for p in proxies):
+            raise ConfigError(f"invalid setting trusted_proxies in {where}: {proxies!r} is not a list of IP "
+                              "addresses or networks")
+        return cls(mail_from=sender, trusted_proxies=tuple(str(p) for p in proxies), **values)
 
     @property
     def sender_domain(self) -> str:
         return parseaddr(self.mail_from)[1].rsplit("@", 1)[1]
+
+    @property
+    def proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(n for n in map(_network, self.trusted_proxies) if n is not None)
+
+
+def _network(value: object) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        return ipaddress.ip_network(str(value), strict=False)
+    except ValueError:
+        return None
 
 
 class PortalService(PortalInvitations, PortalAccounts, PortalManager):

@@ -107,6 +107,9 @@ def test_portal_settings_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(portal_svc, "load_yaml_config", lambda name: {"mail": {"from": "nobody"}})
     with pytest.raises(ConfigError, match="mail.from"):
         PortalConfig.load()
+    monkeypatch.setattr(portal_svc, "load_yaml_config", lambda name: {"trusted_proxies": ["10.0.0.0/8", "proxy"]})
+    with pytest.raises(ConfigError, match="trusted_proxies"):
+        PortalConfig.load()
 
 
 def test_a_long_pass_stamps_each_claim_when_it_is_taken(db: Database, smtp: SmtpServer) -> None:

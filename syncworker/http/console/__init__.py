@@ -2,7 +2,8 @@
 queue, duplicates, conflicts, clients and links), under /console, in the same FastAPI app as the JSON API.
 
 Entry point only: every page reads through `services.pages` (the paged read model) and every action calls
-the same service function as the CLI and the JSON API, with the signed-in operator as the audit actor.
+the same service function as the CLI and the JSON API, with the signed-in operator as the audit actor. Signing in (and failing to, with a
+wrong operator token) and signing out are audited too, with the client's address and never the token.
 Every asset is served from `static/`; nothing is fetched from the internet. Sign-in, the session cookie and
 CSRF are in `session.py`."""
 
@@ -14,7 +15,7 @@ from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from syncworker.http.auth import tokens_match
+from syncworker.http.auth import client_address, tokens_match
 from syncworker.http.console import frame
 from syncworker.http.console import session as sessions
 from syncworker.jobs.base import JobRequest
@@ -52,6 +53,15 @@ def _signin_form(request: Request, error: str | None = None, status: int = 200) 
     return response
 
 
+def _audit_sign(request: Request, actor: str, action: str, **after: str) -> None:
+    """A console sign-in, failed sign-in or sign-out in the audit log (no tenant: it is the operator's)."""
+    address = client_address(request, frame.ctx(request).settings.portal.proxy_networks)
+    with frame.ctx(request).db.session() as s:
+        s.add(AuditEntry(tenant_id=None, actor=actor[:100], origin="operator", target="local",
+                         entity="console_session", entity_id=actor[:120], action=action,
+                         after={"client": address, **after}))
+
+
 @router.post("/signin")
 async def signin(request: Request) -> Response:
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
@@ -63,18 +73,25 @@ async def signin(request: Request) -> Response:
     name = (form.get("operator") or "").strip()
     if not sessions.OPERATOR_NAME.match(name):
         return _signin_form(request, "Your name (for the audit log): 1-89 letters, digits, spaces or . @ ' - _", 422)
+    if tokens_match(name, expected):  # the two fields swapped: the token must never become a name in the log
+        return _signin_form(request, "Your name goes in the first field, the operator token in the second.", 422)
     if not tokens_match(form.get("token") or "", expected):
+        _audit_sign(request, sessions.ConsoleSession(name, "", 0).actor, "sign_in_failed",
+                    reason="wrong operator token")
         return _signin_form(request, "That operator token is not right.", 401)
+    session = sessions.new_session(name)
+    _audit_sign(request, session.actor, "sign_in")
     response = RedirectResponse("/console/runs", status_code=303)
     sessions.set_cookie(response, request, sessions.SESSION_COOKIE,
-                        sessions.seal(expected, sessions.new_session(name)), sessions.SESSION_SECONDS)
+                        sessions.seal(expected, session), sessions.SESSION_SECONDS)
     sessions.clear_cookie(response, request, sessions.SIGNIN_COOKIE)
     return response
 
 
 @router.post("/signout")
 async def signout(request: Request) -> Response:
-    await frame.form(request)
+    session, _ = await frame.form(request)
+    _audit_sign(request, session.actor, "sign_out")
     response = RedirectResponse("/console?msg=Signed+out", status_code=303)
     sessions.clear_cookie(response, request, sessions.SESSION_COOKIE)
     return response
