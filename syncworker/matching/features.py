@@ -22,7 +22,7 @@ from syncworker.domain.profile import Address, ClientKind, ClientProfile
 
 from .contact import normalise_email, normalise_phone, normalise_street
 from .csvio import dob_digits
-from .identifiers import parse_identifier
+from .identifiers import TAIL, checksums_hold, visible_digits
 from .names import display_name_adds, given_and_middle, name_words, parse_org, person_from_fields
 from .nicknames import AMBIGUOUS, canonical_given
 from .text import fold
@@ -63,18 +63,23 @@ class Vocab:
 
         Results are remembered under `memo` (default: the function itself) for the other table.
         """
-        key = function if memo is None else memo
-        cache = self._memos.get(key)
+        return self.mapped_together(partial(map, function), values, function if memo is None else memo)
+
+    def mapped_together(self, function: Callable[[list[Any]], Any], values: Sequence[Any], memo: object) -> list[Any]:
+        """As `mapped`, for a function of a list of distinct values that gives their results in order
+        (one that does its work on many values at once), remembered under `memo`."""
+        cache = self._memos.get(memo)
         if cache is None:
             cache = {}
             if self.keep_memos:
-                self._memos[key] = cache
-        # The distinct values not seen yet are normalised (a Python call each); every record then
-        # takes its result by a C-level lookup, with no Python step per record.
+                self._memos[memo] = cache
+        # The distinct values not seen yet are normalised; every record then takes its result by a
+        # C-level lookup, with no Python step per record.
         new = dict.fromkeys(values).keys()
         if cache:
             new = new - cache.keys()
-        cache.update(zip(new, map(function, new), strict=True))
+        new = list(new)
+        cache.update(zip(new, function(new), strict=True))
         return list(map(cache.__getitem__, values))
 
 
@@ -260,13 +265,19 @@ def _street_line(lines: tuple[str | None, str | None]) -> str:
 _NO_ADDRESS = Address()
 
 
-def _identifier_parts(raw: str | None) -> tuple[str, str, bool, bool]:
-    """(full, tail, valid, parsed): the whole visible number ('' when masked), its last digits,
-    whether a checksum holds, and whether the value held any digits at all."""
-    ident = parse_identifier(raw)
-    if ident is None:
-        return "", "", False, False
-    return ident.full, ident.tail, ident.valid, True
+def _identifier_parts(raws: list[str | None]) -> list[tuple[str, str, bool, bool]]:
+    """(full, tail, valid, parsed) of each value: the whole visible number ('' when masked), its last
+    digits, whether a checksum holds, and whether the value held any digits at all."""
+    visible = list(map(visible_digits, raws))
+    full = [v[0] if v is not None and not v[1] else "" for v in visible]
+    parts = []
+    for seen, whole, valid in zip(visible, full, checksums_hold(full).tolist(), strict=True):
+        if seen is None:
+            parts.append(("", "", False, False))
+        else:
+            digits = seen[0]
+            parts.append((whole, digits[-TAIL:] if len(digits) >= TAIL else "", valid, True))
+    return parts
 
 
 _get = attrgetter
@@ -394,10 +405,11 @@ def normalise(raw: RawColumns, vocab: Vocab, region: str) -> Normalised:
     phone1 = mapped(phone, raw.take("phones"), memo=("phone", region))
     phone2 = mapped(phone, raw.take("mobiles"), memo=("phone", region))
     phone2 = ["" if a == b else b for a, b in zip(phone1, phone2, strict=True)]
-    tax_full, tax_tail, tax_valid, _ = zip(*mapped(_identifier_parts, raw.take("tax_numbers")), strict=True) if n else ((),) * 4
+    identifiers = partial(vocab.mapped_together, _identifier_parts, memo=_identifier_parts)
+    tax_full, tax_tail, tax_valid, _ = zip(*identifiers(raw.take("tax_numbers")), strict=True) if n else ((),) * 4
     # The ABN, or the company number when there is no ABN (a masked ABN is not replaced).
-    abn = mapped(_identifier_parts, raw.take("business_numbers"))
-    acn = mapped(_identifier_parts, raw.take("company_numbers"))
+    abn = identifiers(raw.take("business_numbers"))
+    acn = identifiers(raw.take("company_numbers"))
     business = [a if a[3] else c for a, c in zip(abn, acn, strict=True)]
     street = mapped(_street_line, raw.take("street_lines"))
     postcode = mapped(_postcode_text, raw.take("postcodes"))

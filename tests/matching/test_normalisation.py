@@ -1,9 +1,18 @@
 """Each normalisation rule, pinned."""
 
+import random
+
 import pytest
 
 from syncworker.matching.contact import normalise_email, normalise_phone, normalise_street
-from syncworker.matching.identifiers import abn_is_valid, ird_is_valid, parse_identifier, tfn_is_valid
+from syncworker.matching.identifiers import (
+    abn_is_valid,
+    checksum_holds,
+    checksums_hold,
+    ird_is_valid,
+    parse_identifier,
+    tfn_is_valid,
+)
 from syncworker.matching.names import forms_conflict, parse_org, parse_person, person_from_fields
 from syncworker.matching.nicknames import canonical_given, nickname_compatible
 from syncworker.matching.text import fold
@@ -114,6 +123,15 @@ def test_abn_tfn_ird_checksums():
     assert abn_is_valid("51824753556") and not abn_is_valid("51824753557")
     assert tfn_is_valid("123456782") and not tfn_is_valid("123456789")
     assert ird_is_valid("49091850") and ird_is_valid("136410132") and not ird_is_valid("136410133")
+
+
+def test_checksums_of_many_numbers_at_once_agree_with_one_at_a_time():
+    rng = random.Random(5)
+    numbers = ["51824753556", "51824753557", "123456782", "123456789", "49091850", "136410132", "136410133", "", "7"]
+    numbers += ["".join(rng.choices("0123456789", k=rng.choice((7, 8, 9, 10, 11)))) for _ in range(20_000)]
+    expected = [checksum_holds(n) for n in numbers]
+    assert sum(expected) > 500  # ABNs, TFNs and IRD numbers of both weightings among them
+    assert checksums_hold(numbers).tolist() == expected
 
 
 def test_masked_identifier_keeps_visible_digits_only():
