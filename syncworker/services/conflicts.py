@@ -15,13 +15,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from syncworker.domain.profile import SYNCABLE_FIELDS
-from syncworker.domain.sync import decode, encode, normalise, value_hash
+from syncworker.domain.sync import decode, encode, normalise
 from syncworker.services.context import ServiceContext
 from syncworker.services.relationship_store import CONFLICT_PREFIX
 from syncworker.services.relationship_sync import settle_relationship_conflict
-from syncworker.services.sync_store import column_value, local_column
+from syncworker.services.sync_store import column_value, field_digest, local_column
 from syncworker.services.systems import UnknownSystem, check_system
 from syncworker.services.tenants import get_tenant
+from syncworker.store.crypto import IDENTIFIER_FIELDS, mask_identifier
 from syncworker.store.db import Database
 from syncworker.store.mapping import json_ready
 from syncworker.store.models import AuditEntry, Client, FieldSyncState, JobRun, Link, SyncConflict
@@ -76,16 +77,24 @@ def review_items(db: Database, tenant_name: str, *, status: str | None = "open",
 
 
 def conflict_dict(c: SyncConflict, link: Link, client: Client) -> dict[str, Any]:
+    """A conflict as operators see it. A tax file number's values show as their last digits (`******789`),
+    enough to tell the sides apart; `take local|remote` settles it without anyone reading the number."""
+    shown = mask_identifier if c.field in IDENTIFIER_FIELDS else _same
     return {
         "id": c.id, "kind": "profile" if c.field in SYNCABLE_FIELDS else c.field.partition(":")[0],
         "status": c.status, "system": link.system, "link_id": link.id, "run_id": c.run_id, "reason": c.reason,
         "local_id": client.external_id,
         "local_name": client.display_name, "remote_id": link.remote_id, "field": c.field,
-        "base": decode(c.base_value), "local": decode(c.local_value), "remote": decode(c.remote_value),
-        "resolution": c.resolution, "resolved_value": decode(c.resolved_value), "resolved_by": c.resolved_by,
+        "base": shown(decode(c.base_value)), "local": shown(decode(c.local_value)),
+        "remote": shown(decode(c.remote_value)), "resolution": c.resolution,
+        "resolved_value": shown(decode(c.resolved_value)), "resolved_by": c.resolved_by,
         "created_at": c.created_at.isoformat(timespec="seconds"),
         "resolved_at": c.resolved_at.isoformat(timespec="seconds") if c.resolved_at else None,
     }
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def resolve_conflict(ctx: ServiceContext, tenant_name: str, conflict_id: int, *, take: str | None = None,
@@ -195,7 +204,7 @@ def _set_base(s: Session, c: SyncConflict) -> None:
     """The base becomes the remote value the conflict saw: the next merge then sees only local changed."""
     row = s.scalar(select(FieldSyncState).where(FieldSyncState.link_id == c.link_id, FieldSyncState.field == c.field))
     remote = decode(c.remote_value)
-    digest = value_hash(c.field, remote)
+    digest = field_digest(s, c.field, remote)
     if row is None:
         s.add(FieldSyncState(link_id=c.link_id, field=c.field, base_value=c.remote_value, base_hash=digest,
                              source="remote", synced_at=utcnow()))

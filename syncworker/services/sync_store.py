@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session, aliased
 
 from syncworker.domain.pair_sync import PairPlan, merge_required
 from syncworker.domain.profile import ClientStatus
-from syncworker.domain.sync import encode, value_hash
+from syncworker.domain.sync import encode, normalise, value_hash
+from syncworker.store.crypto import IDENTIFIER_FIELDS
 from syncworker.store.mapping import json_ready
 from syncworker.store.models import (
     AuditEntry,
@@ -26,7 +27,7 @@ from syncworker.store.models import (
     SyncConflict,
     WebhookEvent,
 )
-from syncworker.store.types import utcnow
+from syncworker.store.types import sealer_for, utcnow
 
 ACTOR = "sync"
 RECORD_MARK = "@record"  # FieldSyncState row holding the hash of the remote record as last merged
@@ -132,7 +133,8 @@ class SyncStore:
 
     def move_bases(self, s: Session, plan: PairPlan, states: dict[str, FieldSyncState]) -> None:
         for f, value, source in plan.base_moves():
-            set_state(s, states, plan.link_id, f, encode(value), value_hash(f, value, country=self.country), source)
+            set_state(s, states, plan.link_id, f, encode(value), field_digest(s, f, value, country=self.country),
+                      source)
 
     def queue_conflicts(self, s: Session, plan: PairPlan, base_rows: dict[str, FieldSyncState],
                         run_id: int | None) -> int:
@@ -156,6 +158,16 @@ class SyncStore:
             if f in settled:  # the sides settled it themselves (or a rule now does)
                 row.status, row.resolution, row.resolved_by, row.resolved_at = "resolved", "converged", ACTOR, utcnow()
         return opened
+
+
+def field_digest(s: Session, f: str, value: Any, *, country: str = "AU") -> str:
+    """A merge base's hash: SHA-256 of the value's comparable form, but for a private identifier (a tax
+    file number) its keyed hash, since a plain hash of nine digits gives them away to anyone who tries them
+    all. A masked value (`******123`) hides nothing more and keeps the plain hash."""
+    norm = normalise(f, value, country=country) if f in IDENTIFIER_FIELDS else None
+    if norm is not None and "*" not in norm:
+        return sealer_for(s.get_bind().dialect, "stored").index(norm) or value_hash(f, value, country=country)
+    return value_hash(f, value, country=country)
 
 
 def set_state(s: Session, states: dict[str, FieldSyncState], link_id: int, f: str, value: str | None, digest: str,

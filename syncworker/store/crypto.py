@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -169,6 +170,21 @@ def mask_identifiers(data: Any) -> Any:
         else:
             out[k] = mask_identifiers(v)
     return out
+
+
+def map_identifiers(data: Any, change: Callable[[str], str]) -> Any:
+    """`data` (a remote record's payload) with `change` applied to every text under a private identifier's
+    key, at any depth: how `store.types.SealedJSON` seals and opens them."""
+    if isinstance(data, list):
+        return [map_identifiers(v, change) for v in data]
+    if not isinstance(data, dict):
+        return data
+    return {k: change(v) if k in IDENTIFIER_FIELDS and isinstance(v, str) else map_identifiers(v, change)
+            for k, v in data.items()}
+
+
+def is_sealed(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(SEALED_PREFIX)
 
 
 def _derive(master: bytes, info: bytes) -> bytes:

@@ -28,7 +28,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from syncworker.store.types import JSONType, KeyedHash, MaskedJSON, SealedIdentifier, UTCDateTime, utcnow
+from syncworker.store.crypto import IDENTIFIER_FIELDS
+from syncworker.store.types import (
+    JSONType,
+    KeyedHash,
+    MaskedJSON,
+    PrivateText,
+    SealedIdentifier,
+    SealedJSON,
+    SealedText,
+    UTCDateTime,
+    utcnow,
+)
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -219,7 +230,8 @@ class RemoteRecord(Base):
     system: Mapped[str] = mapped_column(String(20))
     record_type: Mapped[str] = mapped_column(String(20), default="client")  # client, contact, relationship, group
     remote_id: Mapped[str] = mapped_column(String(100))
-    payload: Mapped[dict[str, Any]] = mapped_column()  # canonical profile, JSON-ready
+    # The canonical profile, JSON-ready; a tax file number in it is stored sealed (`SealedJSON`).
+    payload: Mapped[dict[str, Any]] = mapped_column(SealedJSON())
     payload_hash: Mapped[str] = mapped_column(String(64))
     remote_status: Mapped[str] = mapped_column(String(20), default="active")  # active, archived, deleted
     remote_modified_at: Mapped[datetime | None]
@@ -324,7 +336,9 @@ class FieldSyncState(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     link_id: Mapped[int] = mapped_column(ForeignKey("links.id", ondelete="CASCADE"), index=True)
     field: Mapped[str] = mapped_column(String(60))
-    base_value: Mapped[str | None] = mapped_column(Text)  # JSON-encoded
+    # JSON-encoded; sealed for a private identifier (see `_seal_private_values`), whose `base_hash` is then
+    # a keyed hash (`services.sync_store.field_digest`): a plain SHA-256 of 9 digits is no secret.
+    base_value: Mapped[str | None] = mapped_column(SealedText())
     base_hash: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(20))  # local, remote, both
     synced_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -337,18 +351,38 @@ class SyncConflict(Base):
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     link_id: Mapped[int] = mapped_column(ForeignKey("links.id", ondelete="CASCADE"), index=True)
     field: Mapped[str] = mapped_column(String(60))
-    base_value: Mapped[str | None] = mapped_column(Text)
-    local_value: Mapped[str | None] = mapped_column(Text)
-    remote_value: Mapped[str | None] = mapped_column(Text)
+    # JSON-encoded values; sealed for a private identifier (see `_seal_private_values`).
+    base_value: Mapped[str | None] = mapped_column(SealedText())
+    local_value: Mapped[str | None] = mapped_column(SealedText())
+    remote_value: Mapped[str | None] = mapped_column(SealedText())
     status: Mapped[str] = mapped_column(String(10), default="open")
     resolution: Mapped[str | None] = mapped_column(String(20))  # local, remote, custom
-    resolved_value: Mapped[str | None] = mapped_column(Text)
+    resolved_value: Mapped[str | None] = mapped_column(SealedText())
     resolved_by: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[datetime | None]
     # The run that opened it (bulk resolution "all of a run") and why the field is in conflict.
     run_id: Mapped[int | None] = mapped_column(ForeignKey("job_runs.id", ondelete="SET NULL"), index=True)
     reason: Mapped[str | None] = mapped_column(String(200))
+
+
+_VALUE_COLUMNS = {FieldSyncState: ("base_value",),
+                  SyncConflict: ("base_value", "local_value", "remote_value", "resolved_value")}
+
+
+@event.listens_for(FieldSyncState, "before_insert")
+@event.listens_for(FieldSyncState, "before_update")
+@event.listens_for(SyncConflict, "before_insert")
+@event.listens_for(SyncConflict, "before_update")
+def _seal_private_values(_mapper: Any, _conn: Any, row: FieldSyncState | SyncConflict) -> None:
+    """The values of a row about a private identifier (a tax file number) are marked so that their column
+    (`SealedText`) stores them sealed, whichever path wrote them; other fields' values stay readable."""
+    if row.field not in IDENTIFIER_FIELDS:
+        return
+    for name in _VALUE_COLUMNS[type(row)]:
+        value = getattr(row, name)
+        if value is not None and not isinstance(value, PrivateText):
+            setattr(row, name, PrivateText(value))
 
 
 class Checkpoint(Base):

@@ -9,7 +9,7 @@ from sqlalchemy import JSON, DateTime, Engine, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 
-from syncworker.store.crypto import SecretKeyError, identifier_norm
+from syncworker.store.crypto import SecretKeyError, identifier_norm, is_sealed, map_identifiers
 
 if TYPE_CHECKING:
     from syncworker.store.crypto import FieldSealer
@@ -108,3 +108,51 @@ class KeyedHash(TypeDecorator[str]):
 
 def _is_hash(value: str) -> bool:
     return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+class SealedJSON(TypeDecorator[Any]):
+    """JSON (a remote record's payload) whose private identifiers are stored sealed: every value under an
+    identifier's key (`tax_number`, at any depth) is encrypted on the way in and opened on the way out, so
+    readers see the record as pulled. Masked values (`******123`, as XPM sends them) stay as they are."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Any) -> Any:
+        return dialect.type_descriptor(JSONB() if dialect.name == "postgresql" else JSON())
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        return map_identifiers(value, lambda v: sealer_for(dialect, "stored").seal(v) if _sealable(v) else v)
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        return map_identifiers(value, lambda v: sealer_for(dialect, "read").open(v) if is_sealed(v) else v)
+
+
+def _sealable(value: str) -> bool:
+    return identifier_norm(value) is not None and not is_sealed(value)
+
+
+class PrivateText(str):
+    """The JSON text of a private identifier's value (a tax number's merge base or conflict side): a
+    `SealedText` column stores it sealed. `store.models` marks the values of rows about such a field."""
+
+    __slots__ = ()
+
+
+class SealedText(TypeDecorator[str]):
+    """Text that is stored sealed when it is a `PrivateText` and read back (opened) as one; other text is
+    stored as it is. Merge bases and conflict values of every field share these columns: only the rows about
+    a private identifier need (and pay for) encryption."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        if isinstance(value, PrivateText) and not is_sealed(value):
+            return sealer_for(dialect, "stored").seal(value)
+        return value
+
+    def process_result_value(self, value: str | None, dialect: Any) -> str | None:
+        if is_sealed(value):
+            return PrivateText(sealer_for(dialect, "read").open(value))  # type: ignore[arg-type]
+        return value

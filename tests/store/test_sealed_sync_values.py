@@ -1,0 +1,174 @@
+"""Tax file numbers where the sync keeps them: a pulled record's payload, a merge base and a conflict hold
+them sealed (never in plain text, never as a plain hash), yet the sync still merges them, recognises its own
+write when it reads it back, and an operator settles a tax-number conflict seeing only the last digits; the
+migration seals what an older version stored, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from syncworker.domain.sync import value_hash
+from syncworker.services.conflicts import list_conflicts, resolve_conflict
+from syncworker.services.field_rules import set_rule
+from syncworker.services.sync_run import run_sync
+from syncworker.store.crypto import SecretKeyError, generate_key
+from syncworker.store.db import Database
+from syncworker.store.models import FieldSyncState, RemoteRecord, SyncConflict
+from tests.sync.worlds import SyncWorld, xero_world
+
+TFN, DIGITS = "876 543 217", "876543217"  # made-up numbers, no real person's
+OTHER, OTHER_DIGITS = "123 456 782", "123456782"
+SYNC_TABLES = ("remote_records", "field_sync_state", "sync_conflicts")
+
+
+def _raw(db: Database, *tables: str) -> str:
+    """Every row of `tables` as the database holds it (no column type in between), spaces removed."""
+    out = []
+    with db.engine.connect() as conn:
+        for table in tables:
+            out += [list(map(str, row)) for row in conn.exec_driver_sql(f"SELECT * FROM {table}")]
+    return json.dumps(out).replace(" ", "")
+
+
+def _plain_hashes(field: str, *values: str) -> set[str]:
+    return {value_hash(field, v) for v in values}
+
+
+def _sync(w: SyncWorld) -> dict[str, int]:
+    report = run_sync(w.ctx, w.tenant, "xero")
+    assert report.status == "succeeded", (report.message, report.errors[:3])
+    return report.counts
+
+
+@pytest.fixture
+def world(db: Database) -> Iterator[SyncWorld]:
+    with xero_world(db, contacts=3) as w:
+        yield w
+
+
+def test_a_sync_keeps_tax_numbers_sealed_and_still_recognises_its_own_write(world: SyncWorld) -> None:
+    w = world
+    local_id, rid = next(iter(w.pairs.items()))
+    w.sim.store.edit(rid, TaxNumber=TFN)
+
+    _sync(w)  # pulled: the payload, the local record and the merge base all hold it
+
+    assert w.local(local_id).tax_number == TFN
+    with w.db.read() as s:
+        assert s.scalar(sa.select(RemoteRecord.payload).where(RemoteRecord.remote_id == rid))["tax_number"] == TFN
+        base = s.scalar(sa.select(FieldSyncState).where(FieldSyncState.field == "tax_number",
+                                                        FieldSyncState.base_value.is_not(None)))
+        assert base is not None and json.loads(base.base_value) == TFN
+    raw = _raw(w.db, *SYNC_TABLES, "clients", "audit_log", "job_runs")
+    assert DIGITS not in raw and "sealed:v1:" in raw
+
+    w.edit_local(local_id, tax_number=OTHER)  # pushed to Xero, then read back on the next pull
+    pushed = _sync(w)
+    assert pushed.get("pushed_fields") == 1 and w.remote(rid).tax_number == OTHER
+    writes = w.remote_writes()
+
+    again = _sync(w)  # our own write comes back: nothing to pull, push or queue
+
+    assert again.get("pushed_fields", 0) == again.get("pulled_fields", 0) == again.get("conflicts", 0) == 0
+    assert w.remote_writes() == writes and w.local(local_id).tax_number == OTHER
+    raw = _raw(w.db, *SYNC_TABLES, "clients", "audit_log", "job_runs")
+    assert DIGITS not in raw and OTHER_DIGITS not in raw
+    cells = {c for row in json.loads(_raw(w.db, "field_sync_state")) for c in row}
+    assert not _plain_hashes("tax_number", TFN, OTHER) & cells  # no hash anyone can reverse by trying numbers
+
+
+def test_a_tax_number_conflict_shows_the_last_digits_and_resolves(world: SyncWorld) -> None:
+    w = world
+    local_id, rid = next(iter(w.pairs.items()))
+    w.sim.store.edit(rid, TaxNumber=TFN)
+    _sync(w)
+    set_rule(w.db, w.tenant, field="tax_number", system="xero", policy="manual")
+    w.edit_local(local_id, tax_number="111 222 333")
+    w.sim.store.edit(rid, TaxNumber=OTHER)
+
+    assert _sync(w)["conflicts"] == 1
+
+    [c] = list_conflicts(w.db, w.tenant, field="tax_number")
+    assert (c["local"], c["remote"], c["base"]) == ("******333", "******782", "******217")
+    raw = _raw(w.db, *SYNC_TABLES)
+    assert not any(d in raw for d in (DIGITS, OTHER_DIGITS, "111222333"))
+
+    done = resolve_conflict(w.ctx, w.tenant, c["id"], take="remote", actor="robin")
+
+    assert (done["status"], done["resolved_value"]) == ("resolved", "******782")
+    assert w.local(local_id).tax_number == OTHER
+    assert _sync(w).get("conflicts", 0) == 0 and w.remote(rid).tax_number == OTHER
+    assert list_conflicts(w.db, w.tenant, field="tax_number") == []
+    raw = _raw(w.db, *SYNC_TABLES, "audit_log")
+    assert not any(d in raw for d in (DIGITS, OTHER_DIGITS, "111222333"))
+
+
+def _plain_sync_rows(db: Database) -> None:
+    """A record, a merge base and a conflict holding a tax number, as 0006 left them."""
+    with db.engine.begin() as conn:
+        run = conn.exec_driver_sql
+        run("INSERT INTO tenants (id, name, settings, created_at, updated_at) "
+            "VALUES (1, 'T', '{}', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
+        run("INSERT INTO clients (id, tenant_id, external_id, kind, display_name, other_emails, status, version, "
+            "created_at, updated_at) VALUES (1, 1, 'C1', 'individual', 'Ada', '[]', 'active', 1, "
+            "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
+        payload = json.dumps({"id": "R1", "name": "Ada", "tax_number": TFN, "extra": {"TaxNumber": TFN},
+                              "email": "ada@example.test"})
+        run("INSERT INTO remote_records (tenant_id, system, record_type, remote_id, payload, payload_hash, "
+            f"remote_status, first_seen_at, last_seen_at, changed_at) VALUES (1, 'xero', 'client', 'R1', '{payload}', "
+            "'h', 'active', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
+        run("INSERT INTO links (id, tenant_id, system, client_id, remote_id, status, method, reasons, created_at, "
+            "updated_at) VALUES (1, 1, 'xero', 1, 'R1', 'linked', 'manual', '[]', CURRENT_TIMESTAMP, "
+            "CURRENT_TIMESTAMP)")
+        plain = value_hash("tax_number", TFN)
+        run("INSERT INTO field_sync_state (link_id, field, base_value, base_hash, source, synced_at) VALUES "
+            f"(1, 'tax_number', '\"{TFN}\"', '{plain}', 'both', CURRENT_TIMESTAMP), "
+            f"(1, 'email', '\"ada@example.test\"', '{value_hash('email', 'ada@example.test')}', 'both', "
+            "CURRENT_TIMESTAMP)")
+        run("INSERT INTO sync_conflicts (tenant_id, link_id, field, base_value, local_value, remote_value, status, "
+            f"created_at) VALUES (1, 1, 'tax_number', '\"{TFN}\"', '\"{OTHER}\"', '\"111 222 333\"', 'open', "
+            "CURRENT_TIMESTAMP)")
+
+
+def test_the_migration_seals_stored_sync_values_and_the_downgrade_opens_them(blank_db: Database) -> None:
+    db = blank_db
+    db.use_secret_key(generate_key())
+    db.upgrade("0006_sealed_tax_numbers")
+    _plain_sync_rows(db)
+    before = _raw(db, *SYNC_TABLES)
+
+    db.upgrade()
+
+    raw = _raw(db, *SYNC_TABLES)
+    assert not any(d in raw for d in (DIGITS, OTHER_DIGITS, "111222333"))
+    assert value_hash("tax_number", TFN) not in raw and "ada@example.test" in raw  # other fields stay readable
+    with db.read() as s:
+        payload = s.scalar(sa.select(RemoteRecord.payload))
+        assert (payload["tax_number"], payload["extra"]["TaxNumber"]) == (TFN, TFN)
+        base = s.scalar(sa.select(FieldSyncState).where(FieldSyncState.field == "tax_number"))
+        assert json.loads(base.base_value) == TFN
+        c = s.scalar(sa.select(SyncConflict))
+        assert [json.loads(v) for v in (c.base_value, c.local_value, c.remote_value)] == [TFN, OTHER, "111 222 333"]
+    assert [(x["local"], x["remote"]) for x in list_conflicts(db, "T")] == [("******782", "******333")]
+
+    db.downgrade("0006_sealed_tax_numbers")
+
+    after = _raw(db, *SYNC_TABLES)
+    assert DIGITS in after and "sealed:v1:" not in after
+    assert sorted(json.loads(after)) == sorted(json.loads(before))  # as it was, plain hash included
+    db.upgrade()
+
+
+def test_the_migration_refuses_stored_sync_values_without_a_key(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'm.db'}")
+    db.upgrade("0006_sealed_tax_numbers")
+    _plain_sync_rows(db)
+    with pytest.raises(SecretKeyError, match="3 remote records, merge bases or conflicts hold a tax number and "
+                                             "SYNCWORKER_SECRET_KEY is not set.*keygen"):
+        db.upgrade()
+    db.dispose()
