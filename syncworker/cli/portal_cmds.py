@@ -1,4 +1,4 @@
-"""The client portal: `syncworker portal invite|resend|revoke|list|accept|admins|maintain`."""
+"""The client portal: `syncworker portal invite|resend|revoke|list|accept|admins|maintain|lockouts|unlock`."""
 
 from __future__ import annotations
 
@@ -163,6 +163,37 @@ def portal_maintain(as_json: bool) -> None:
         emit_json(out)
     else:
         click.echo(f"{out['expired']} expired, {out['reminded']} reminded; {_mail_line(out)}")
+
+
+@portal.command("lockouts")
+@json_option
+@handles_errors(*KNOWN)
+def portal_lockouts(as_json: bool) -> None:
+    """Logins paused after too many failed attempts (`login` in portal.yaml): for an email (shown when it is a
+    portal user's) or for a client address, and until when."""
+    rows = portal_service().lockouts()
+    if as_json:
+        emit_json(rows)
+        return
+    print_table([r | {"email": r["email"] or ("(no account) " + str(r["account"]) if r["kind"] == "email" else "")}
+                 for r in rows], ["kind", "email", "address", "until"], title="login lockouts")
+
+
+@portal.command("unlock")
+@click.argument("email", required=False)
+@click.option("--address", default=None, help="A client address (from `portal lockouts`) instead of an email.")
+@actor_option
+@json_option
+@handles_errors(*KNOWN)
+def portal_unlock(email: str | None, address: str | None, actor: str, as_json: bool) -> None:
+    """End the lockout of EMAIL (its count of failed logins starts again), or of a client --address."""
+    if (email is None) == (address is None):
+        raise click.UsageError("give either EMAIL or --address")
+    out = portal_service().unlock(email=email, address=address, actor=actor)
+    if as_json:
+        emit_json(out)
+    else:
+        click.echo(f"{email or address}: logins allowed again ({out['cleared']} record(s) cleared)")
 
 
 @portal.group("admins")

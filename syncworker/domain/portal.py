@@ -9,12 +9,14 @@
 - An invitation lasts `days` (30) from when it is made; then it must be resent. A resend makes a new token
   and ends the old one at once.
 - Bulk invitations are for admins only and go to the clients without portal access.
+- Failed logins lock an email address (known or not, alike) and a client address for a while (`LoginLimits`).
 
 The service layer loads rows into these shapes, asks, and writes what the answer says.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -189,6 +191,52 @@ def check_token(status: str | None, expiry: datetime | None, now: datetime) -> N
 def check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise PortalRefused("weak_password", f"Choose a password of at least {MIN_PASSWORD_LENGTH} characters.")
+
+
+# --- failed logins ---
+@dataclass(frozen=True)
+class LoginLimits:
+    """How failed logins lock (`portal.yaml` `login`): `max_failures` for one email address within
+    `window_minutes` stop logins to that address for `lockout_minutes`, whether or not it has an account (so
+    the answers do not tell which do); `max_failures_per_address` from one client address, whatever the email,
+    stop that client address as long (0: no such limit). A lockout uses up the failures that caused it: the
+    count starts again after it, and a successful login starts it again for its email."""
+
+    max_failures: int = 5
+    window_minutes: int = 15
+    lockout_minutes: int = 15
+    max_failures_per_address: int = 20
+
+    @property
+    def window(self) -> timedelta:
+        return timedelta(minutes=self.window_minutes)
+
+    @property
+    def lockout(self) -> timedelta:
+        return timedelta(minutes=self.lockout_minutes)
+
+    def counted_since(self, now: datetime, last_lock: datetime | None) -> datetime:
+        """Failures after this moment count: those within the window, and none a lockout already used."""
+        start = now - self.window
+        return max(start, last_lock) if last_lock is not None else start
+
+    def locks_account(self, failures: int) -> bool:
+        return failures >= self.max_failures
+
+    def locks_address(self, failures: int) -> bool:
+        return bool(self.max_failures_per_address) and failures >= self.max_failures_per_address
+
+
+class LoginLocked(PortalRefused):
+    """Logins are paused for this email or client address. The same words whether the email has an account
+    or not, and the password is not looked at (a right one would be refused too)."""
+
+    def __init__(self, until: datetime, now: datetime) -> None:
+        self.until = until
+        self.retry_after = max(1, math.ceil((until - now).total_seconds()))
+        minutes = math.ceil(self.retry_after / 60)
+        super().__init__("locked", "Too many failed attempts to log in. For your security, logging in is paused: "
+                                   f"try again in {minutes} minute{'' if minutes == 1 else 's'}.")
 
 
 @dataclass(frozen=True)

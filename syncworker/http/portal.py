@@ -3,10 +3,11 @@
 `public_router`: the pages an invited person reaches from the email, open to the world (no operator token):
 `GET/POST /portal/accept/{token}` (choose a password, once; expired, reused, replaced and withdrawn links get a
 page saying so) and `GET/POST /portal/login`. Nobody can sign up here: every account starts from an
-invitation. Pages are never cached and send no Referer (the token is in the URL).
+invitation. Too many failed logins for an email or from a client address answer 429 with Retry-After, the
+same for an email with an account as for one without (`services/portal_logins.py`). Pages are never cached and send no Referer (the token is in the URL).
 
 `router`: the operator's side (behind the bearer token, like every operator route), the same operations as
-`syncworker portal`: invite, bulk invite, resend, revoke, list, admins, upkeep.
+`syncworker portal`: invite, bulk invite, resend, revoke, list, admins, upkeep, login lockouts.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from syncworker.domain.portal import MIN_PASSWORD_LENGTH, PortalRefused
-from syncworker.http.auth import Actor
+from syncworker.domain.portal import MIN_PASSWORD_LENGTH, LoginLocked, PortalRefused
+from syncworker.http.auth import Actor, client_address
 from syncworker.http.deps import TenantQuery
 from syncworker.services.portal import TEMPLATES, PortalService
 
@@ -130,8 +131,14 @@ def login_page() -> HTMLResponse:
 @public_router.post(LOGIN_PATH, response_class=HTMLResponse)
 async def login_submit(request: Request) -> HTMLResponse:
     form = await _form(request)
+    svc = get_portal(request)
+    address = client_address(request, svc.config.proxy_networks)
     try:
-        done = await run_in_threadpool(get_portal(request).login, form.get("email", ""), form.get("password", ""))
+        done = await run_in_threadpool(svc.login, form.get("email", ""), form.get("password", ""), address)
+    except LoginLocked as exc:  # the same page for an email with an account and one without
+        answer = page("Log in to your client portal", _p(str(exc)) + LOGIN_FORM, 429)
+        answer.headers["Retry-After"] = str(exc.retry_after)
+        return answer
     except PortalRefused as exc:
         return page("Log in to your client portal", _p(str(exc)) + LOGIN_FORM, 401)
     return page("Your client portal", _p(f"Logged in as {done['email']}. You can see:") + _records(done["records"]))
@@ -210,6 +217,24 @@ def users(request: Request, tenant: TenantQuery,
 @router.post("/portal/admins", summary="Add or remove a portal admin (may send bulk invitations)")
 def set_admin(body: Admin, request: Request) -> dict[str, Any]:
     return {"admins": _refusals(lambda: get_portal(request).set_admin(body.tenant, body.name, remove=body.remove))}
+
+
+class Unlock(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: str | None = Field(default=None, min_length=1, max_length=320)
+    address: str | None = Field(default=None, min_length=1, max_length=64, description="A client address.")
+
+
+@router.get("/portal/lockouts", summary="Logins paused after too many failures: emails and client addresses")
+def lockouts(request: Request) -> list[dict[str, Any]]:
+    return get_portal(request).lockouts()
+
+
+@router.post("/portal/lockouts/clear", summary="End the lockout of an email (its count starts again) or address")
+def unlock(body: Unlock, request: Request, actor: Actor) -> dict[str, Any]:
+    if (body.email is None) == (body.address is None):
+        raise HTTPException(422, "give either email or address")
+    return get_portal(request).unlock(email=body.email, address=body.address, actor=actor)
 
 
 @router.post("/portal/maintenance", summary="Expire, remind and retry waiting mail now (the scheduled job)")

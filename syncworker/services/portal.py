@@ -9,8 +9,8 @@ compare-and-swap from `pending` to `accepted`, so it works exactly once even whe
 Emails go through the outbox (`services/mail.py`) in the same transaction as the invitation they carry.
 
 Where each part lives: `services/portal_invites.py` (invite, resend, revoke, upkeep),
-`services/portal_accounts.py` (accept, login, passwords), `services/portal_manager.py` (the Manager's list,
-admins), `services/portal_store.py` (the rows, tokens, and the hooks for merges and connections). This
+`services/portal_accounts.py` (accept, login, passwords), `services/portal_logins.py` (failed logins and
+lockouts), `services/portal_manager.py` (the Manager's list, admins), `services/portal_store.py` (the rows, tokens, and the hooks for merges and connections). This
 module is the configuration, the one `PortalService` they make up, and the scheduled upkeep.
 """
 
@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from syncworker.config import ConfigError, config_file, load_yaml_config, read_yaml
-from syncworker.domain.portal import DEFAULT_INVITATION_DAYS, PortalRefused
+from syncworker.domain.portal import DEFAULT_INVITATION_DAYS, LoginLimits, PortalRefused
 from syncworker.services.context import ServiceContext
 from syncworker.services.portal_accounts import PortalAccounts, hash_password, password_matches
 from syncworker.services.portal_invites import TEMPLATES, PortalInvitations
+from syncworker.services.portal_logins import PortalLogins
 from syncworker.services.portal_manager import PortalManager
 from syncworker.services.portal_store import (
     end_connection_access,
@@ -54,6 +55,7 @@ class PortalConfig:
     # The reverse proxies in front of `syncworker serve`, whose X-Forwarded-For names the client: addresses
     # or networks. The client address counts failed portal logins and is written in the audit of sign-ins.
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    login: LoginLimits = LoginLimits()
 
     @classmethod
     def load(cls, path: Path | None = None) -> PortalConfig:
@@ -67,9 +69,11 @@ class PortalConfig:
                   "maintenance_minutes": raw.get("maintenance_minutes", cls.maintenance_minutes),
                   "max_attempts": mail_raw.get("max_attempts", cls.max_attempts)}
         for key, value in values.items():
-            if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key == "remind_days_before" else 1):
-                raise ConfigError(f"invalid setting {key} in {where}: {value!r} is not a whole number "
-                                  f"{'of 0 or more' if key == 'remind_days_before' else 'of 1 or more'}")
+            _whole(where, key, value, 0 if key == "remind_days_before" else 1)
+        login_raw = raw.get("login") or {}
+        limits = {key: _whole(where, f"login.{key}", login_raw.get(key, default),
+                              0 if key == "max_failures_per_address" else 1)
+                  for key, default in vars(LoginLimits()).items()}
         sender = str(mail_raw.get("from", cls.mail_from))
         if "@" not in parseaddr(sender)[1]:
             raise ConfigError(f"invalid setting mail.from in {where}: {sender!r} has no email address")
@@ -77,7 +81,8 @@ class PortalConfig:
         if not isinstance(proxies, list) or not all(_network(p) for p in proxies):
             raise ConfigError(f"invalid setting trusted_proxies in {where}: {proxies!r} is not a list of IP "
                               "addresses or networks")
-        return cls(mail_from=sender, trusted_proxies=tuple(str(p) for p in proxies), **values)
+        return cls(mail_from=sender, trusted_proxies=tuple(str(p) for p in proxies), login=LoginLimits(**limits),
+                   **values)
 
     @property
     def sender_domain(self) -> str:
@@ -88,6 +93,12 @@ class PortalConfig:
         return tuple(n for n in map(_network, self.trusted_proxies) if n is not None)
 
 
+def _whole(where: Path, key: str, value: object, least: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < least:
+        raise ConfigError(f"invalid setting {key} in {where}: {value!r} is not a whole number of {least} or more")
+    return value
+
+
 def _network(value: object) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
     try:
         return ipaddress.ip_network(str(value), strict=False)
@@ -95,9 +106,9 @@ def _network(value: object) -> ipaddress.IPv4Network | ipaddress.IPv6Network | N
         return None
 
 
-class PortalService(PortalInvitations, PortalAccounts, PortalManager):
+class PortalService(PortalInvitations, PortalAccounts, PortalManager, PortalLogins):
     """The portal's use cases for one database, with the mail transport and the clock injected: invitations,
-    the invitee's side and the Manager's views (each in its own module, over `PortalCore`)."""
+    the invitee's side, the Manager's views and the login lockouts (each in its own module, over `PortalCore`)."""
 
 
 def upkeep(ctx: ServiceContext) -> dict[str, int] | None:

@@ -11,17 +11,27 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import secrets
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from syncworker.domain.portal import PortalRefused, check_password, check_token, normalise_email
+from syncworker.domain.portal import LoginLocked, PortalRefused, check_password, check_token, normalise_email
+from syncworker.services.portal_logins import (
+    account_key,
+    audit_login,
+    clear_account,
+    lockout_until,
+    record_failure,
+)
 from syncworker.services.portal_store import PortalCore, audit, token_hash, visible_records
 from syncworker.store.models import Client, PortalAccess, PortalInvitation, PortalUser
 
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+log = logging.getLogger(__name__)
 
 
 def hash_password(password: str) -> str:
@@ -82,20 +92,63 @@ class PortalAccounts(PortalCore):
                 check_token("accepted", inv.expires_at, now)
             user.accepted_at = user.accepted_at or now
             user.last_login_at = now
+            clear_account(s, account_key(user.email))  # the token proved who it is: a first login
             audit(s, inv.tenant_id, f"portal:{user.id}", "portal_invitation", inv.id, "accept")
             return {"email": user.email, "records": visible_records(s, user.id)}
 
-    def login(self, email: str, password: str) -> dict[str, Any]:
+    def login(self, email: str, password: str, address: str | None = None) -> dict[str, Any]:
         """Check a portal user's password and record the login. The same answer for an unknown email and a wrong
-        password."""
+        password, and the same pause after too many failures (`LoginLimits`) of the email or of the client
+        `address`. Logins, failures and lockouts are audited in the tenants where the email has an account,
+        with the client address and never the password."""
         now = self.clock()
-        address = normalise_email(email) or ""
+        wanted = normalise_email(email) or ""
+        key = account_key(wanted)
+        with self.db.read() as s:  # the password is checked outside any transaction: scrypt takes a while
+            until = lockout_until(s, key, address, now)
+            users = list(s.execute(select(PortalUser.id, PortalUser.password_hash).where(
+                PortalUser.email == wanted, PortalUser.password_hash.is_not(None))).all())
+        if until is not None:
+            log.info("portal login refused: paused after too many failed attempts", extra={"client_host": address})
+            raise LoginLocked(until, now)
+        matched = None
+        for user_id, stored in users or [(None, None)]:
+            if password_matches(password, stored) and user_id is not None:
+                matched = user_id
+                break
         with self.db.session() as s:
-            users = list(s.scalars(select(PortalUser).where(PortalUser.email == address,
-                                                            PortalUser.password_hash.is_not(None))))
-            for user in users or [None]:
-                if password_matches(password, user.password_hash if user else None) and user is not None:
-                    user.last_login_at = now
-                    return {"email": user.email, "records": visible_records(s, user.id)}
+            until = lockout_until(s, key, address, now)  # one that an attempt running beside this one started
+            if until is None and matched is not None:
+                user = s.get(PortalUser, matched)
+                assert user is not None
+                user.last_login_at = now
+                clear_account(s, key)
+                audit(s, user.tenant_id, f"portal:{user.id}", "portal_user", user.id, "login", {"client": address})
+                return {"email": user.email, "records": visible_records(s, user.id)}
+            if until is None:
+                until = self._failed(s, key, address, now, [user_id for user_id, _ in users])
+        if until is not None:
+            raise LoginLocked(until, now)
         raise PortalRefused("login", "Wrong email address or password.")
 
+    def _failed(self, s: Session, key: str, address: str | None, now: datetime,
+                user_ids: list[int]) -> datetime | None:
+        """Record a failed login and audit it; the end of the lockout it started, if it started one."""
+        limits = self.config.login
+        failures, started = record_failure(s, key, address, now, limits)
+        until = now + limits.lockout if started else None
+        for user_id in user_ids:
+            user = s.get(PortalUser, user_id)
+            assert user is not None
+            audit(s, user.tenant_id, "portal login", "portal_user", user.id, "login_failed",
+                  {"client": address, "failures": failures})
+            if "account" in started:
+                audit(s, user.tenant_id, "portal login", "portal_user", user.id, "login_locked",
+                      {"client": address, "until": until.isoformat() if until else None})
+        if "address" in started:
+            audit_login(s, "portal login", address or "", "address_locked",
+                        {"until": until.isoformat() if until else None})
+        if started:
+            log.warning("portal logins paused after too many failed attempts",
+                        extra={"client_host": address, "locked": ",".join(started)})
+        return until

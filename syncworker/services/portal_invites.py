@@ -35,6 +35,7 @@ from syncworker.domain.portal import (
     plan_resend,
 )
 from syncworker.services import mail
+from syncworker.services.portal_logins import prune as prune_logins
 from syncworker.services.portal_store import (
     ADMINS_SETTING,
     PortalCore,
@@ -249,7 +250,8 @@ class PortalInvitations(PortalCore):
             return {"access": access.id, "status": "revoked"}
 
     def maintain(self) -> dict[str, int]:
-        """The scheduled job: expire what is past its date, remind what is about to be, then send what is due."""
+        """The scheduled job: expire what is past its date (and forget failed logins past their window), remind
+        what is about to be, then send what is due."""
         now = self.clock()
         expired = reminded = 0
         with self.db.session() as s:
@@ -257,6 +259,7 @@ class PortalInvitations(PortalCore):
                                                                 PortalInvitation.expires_at <= now)))
             end_invitations(s, due, "expired", now, "invitation expired")
             expired = len(due)
+            prune_logins(s, now, self.config.login)
         if self.config.remind_days_before:
             horizon = now + timedelta(days=self.config.remind_days_before)
             with self.db.session() as s:

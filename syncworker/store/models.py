@@ -571,3 +571,26 @@ class MailOutbox(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+
+
+LOGIN_ATTEMPT_KINDS = ("failure", "account_lock", "address_lock")
+
+
+class PortalLoginAttempt(Base):
+    """A failed client portal login, or a lockout failures started (`domain.portal.LoginLimits`), kept here
+    so that a restart or a second server process forgets none. `account` is the SHA-256 of the email as typed
+    (normalised): an email without an account counts the same way and is not kept in the clear. `address` is
+    the client's. A successful login or an operator clears an email's rows; the portal's upkeep prunes the rest."""
+
+    __tablename__ = "portal_login_attempts"
+    __table_args__ = (
+        CheckConstraint(_in("kind", LOGIN_ATTEMPT_KINDS), name="kind"),
+        Index("ix_portal_login_attempts_account_at", "account", "at"),
+        Index("ix_portal_login_attempts_address_at", "address", "at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    account: Mapped[str | None] = mapped_column(String(64))  # NULL on an address lock
+    address: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    until: Mapped[datetime | None]  # a lockout's end

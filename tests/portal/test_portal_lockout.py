@@ -1,0 +1,166 @@
+"""Failed portal logins lock an email address, and a client address, for a while: the rules on an injected
+clock (any date), the rows in the database (SQLite and PostgreSQL: a restart forgets nothing), the audit, and
+the operator's `portal lockouts` / `portal unlock`. Over HTTP: tests/portal/test_portal_lockout_http.py."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from syncworker.cli.main import cli
+from syncworker.domain.portal import LoginLimits, LoginLocked, PortalRefused
+from syncworker.services.portal_logins import account_key
+from syncworker.store.db import Database
+from syncworker.store.models import AuditEntry, PortalLoginAttempt
+from syncworker.store.types import utcnow
+from tests.portal.conftest import TENANT, World, make_portal
+
+PASSWORD = "a long enough secret"
+JACK = "jack.ryan@example.test"
+NOBODY = "nobody-here@example.test"  # no portal account anywhere
+HOME, ELSEWHERE = "198.51.100.7", "203.0.113.9"
+
+
+def with_account(world: World) -> None:
+    world.portal.invite(TENANT, "JR")
+    world.portal.accept(world.inbox.token(world.inbox.to(JACK)[-1]), PASSWORD)
+
+
+def attempt(world: World, email: str, password: str = "wrong password!", address: str | None = HOME) -> str:
+    """'ok', 'wrong' or the lockout's message."""
+    try:
+        world.portal.login(email, password, address)
+    except LoginLocked as exc:
+        return str(exc)
+    except PortalRefused as exc:
+        assert exc.code == "login"
+        return "wrong"
+    return "ok"
+
+
+def audit_actions(db: Database) -> list[tuple[str, str]]:
+    with db.session() as s:
+        return [(e.actor, e.action) for e in s.scalars(select(AuditEntry).where(
+            AuditEntry.action.like("%lock%") | AuditEntry.action.like("login%")).order_by(AuditEntry.id))]
+
+
+def test_five_failures_pause_an_email_with_an_account_and_one_without_alike(world: World) -> None:
+    with_account(world)
+    answers = {email: [attempt(world, email) for _ in range(5)] for email in (JACK, NOBODY)}
+    paused = "Too many failed attempts to log in. For your security, logging in is paused: try again in 15 minutes."
+    assert answers[JACK] == answers[NOBODY] == ["wrong"] * 4 + [paused]  # nothing tells the two apart
+    assert attempt(world, JACK, PASSWORD) == paused  # the right password too: it is not even looked at
+    with pytest.raises(LoginLocked) as caught:
+        world.portal.login(JACK, PASSWORD, ELSEWHERE)  # from anywhere: the lockout is the email's
+    assert caught.value.retry_after == 15 * 60
+    world.clock.advance(minutes=14)
+    assert "try again in 1 minute." in attempt(world, NOBODY)
+    world.clock.advance(minutes=1)
+    assert attempt(world, JACK, PASSWORD) == "ok"
+    # A lockout uses up its failures and a success starts the count again: four more are four, not nine.
+    assert [attempt(world, JACK) for _ in range(4)] == ["wrong"] * 4
+    assert attempt(world, JACK, PASSWORD) == "ok"
+    assert [attempt(world, JACK) for _ in range(4)] == ["wrong"] * 4
+
+
+def test_failures_count_within_the_window_only(world: World) -> None:
+    with_account(world)
+    assert [attempt(world, JACK) for _ in range(4)] == ["wrong"] * 4
+    world.clock.advance(minutes=15, seconds=1)
+    assert [attempt(world, JACK) for _ in range(4)] == ["wrong"] * 4  # the first four have left the window
+    assert attempt(world, JACK).startswith("Too many")
+
+
+def test_a_lockout_survives_a_restart_and_the_limits_come_from_the_settings(world: World) -> None:
+    with_account(world)
+    strict = make_portal(world.db, world.smtp.url, world.clock, login=LoginLimits(max_failures=2, lockout_minutes=60))
+    assert [attempt(World(world.db, strict, world.smtp, world.clock, world.ids), JACK) for _ in range(2)][-1] \
+        .endswith("try again in 60 minutes.")
+    restarted = make_portal(world.db, world.smtp.url, world.clock)  # another process, nothing in memory
+    with pytest.raises(LoginLocked):
+        restarted.login(JACK, PASSWORD, HOME)
+
+
+def test_one_client_address_is_bounded_across_emails(world: World) -> None:
+    with_account(world)
+    portal = make_portal(world.db, world.smtp.url, world.clock,
+                         login=LoginLimits(max_failures=5, max_failures_per_address=6))
+    spray = World(world.db, portal, world.smtp, world.clock, world.ids)
+    answers = [attempt(spray, f"person{i}@example.test") for i in range(6)]  # one guess each: no email reaches 5
+    assert answers[:5] == ["wrong"] * 5 and answers[5].startswith("Too many")
+    assert attempt(spray, JACK, PASSWORD).startswith("Too many")  # from that address, even the right password
+    assert attempt(spray, JACK, PASSWORD, ELSEWHERE) == "ok"  # Jack at home is not locked out
+    assert attempt(spray, JACK, PASSWORD, None) == "ok"  # an address unknown is never one that is paused
+    # A success on one email does not clear the address's failures on others.
+    assert attempt(spray, "person9@example.test").startswith("Too many")
+
+
+def test_logins_failures_and_lockouts_are_audited_without_the_password(world: World) -> None:
+    with_account(world)
+    assert attempt(world, JACK, PASSWORD) == "ok"
+    for _ in range(5):
+        attempt(world, JACK, "hunter2 guess")
+        attempt(world, NOBODY, "hunter2 guess")
+    assert audit_actions(world.db) == [("portal:1", "login")] + [("portal login", "login_failed")] * 5 + [
+        ("portal login", "login_locked")]  # the email with no account has no tenant to audit in
+    with world.db.session() as s:
+        locked = s.scalar(select(AuditEntry).where(AuditEntry.action == "login_locked"))
+        assert locked.tenant_id == world.ids["tenant"] and locked.entity == "portal_user"
+        assert locked.after == {"client": HOME, "until": world.clock.advance(minutes=15).isoformat()}
+        everything = json.dumps([[e.actor, e.entity_id, e.before, e.after] for e in s.scalars(select(AuditEntry))])
+        stored = json.dumps([[r.account, r.address] for r in s.scalars(select(PortalLoginAttempt))])
+    assert "hunter2" not in everything and PASSWORD not in everything
+    assert NOBODY not in stored and JACK not in stored and account_key(NOBODY) in stored  # hashed, not in the clear
+
+
+def test_operators_list_and_end_lockouts_and_the_upkeep_prunes(world: World) -> None:
+    with_account(world)
+    for _ in range(5):
+        attempt(world, JACK, address=HOME)
+        attempt(world, NOBODY, address=HOME)
+    spray = make_portal(world.db, world.smtp.url, world.clock, login=LoginLimits(max_failures_per_address=3))
+    for i in range(3):
+        attempt(World(world.db, spray, world.smtp, world.clock, world.ids), f"p{i}@example.test", address=ELSEWHERE)
+    shown = {(r["kind"], r["email"], r["address"], r["until"]) for r in world.portal.lockouts()}
+    until = (world.clock.now + timedelta(minutes=15)).isoformat()
+    assert shown == {("email", JACK, HOME, until), ("email", None, HOME, until), ("address", None, ELSEWHERE, until)}
+
+    assert world.portal.unlock(email="Jack.Ryan@Example.test", actor="Sam")["cleared"] == 6
+    assert attempt(world, JACK, PASSWORD) == "ok"
+    world.portal.unlock(address=ELSEWHERE, actor="Sam")
+    assert attempt(world, "p9@example.test", address=ELSEWHERE) == "wrong"  # the count starts after the lockout
+    assert ("Sam", "login_unlocked") in audit_actions(world.db)
+    with world.db.session() as s:
+        assert s.scalar(select(AuditEntry.after).where(AuditEntry.action == "address_unlocked")) == {"removed": 1}
+
+    world.clock.advance(minutes=31)  # past the lockout and a window after it
+    world.portal.maintain()
+    with world.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(PortalLoginAttempt)) == 0
+    assert world.portal.lockouts() == []
+
+
+def test_portal_lockouts_and_unlock_on_the_command_line(world: World) -> None:
+    world.clock.now = utcnow()  # the CLI's clock is the real one: the lockout must be in force now
+    with_account(world)
+    for _ in range(5):
+        attempt(world, JACK, address=HOME)
+
+    def run(*args: str) -> Any:
+        env = {"SYNCWORKER_DATABASE_URL": world.db.connect_url, "SYNCWORKER_LOG_FORMAT": "text"}
+        return CliRunner().invoke(cli, ["portal", *args], env=env, catch_exceptions=False)
+
+    listed = run("lockouts", "--json")
+    assert listed.exit_code == 0, listed.output
+    assert [(r["kind"], r["email"], r["address"]) for r in json.loads(listed.output)] == [("email", JACK, HOME)]
+    assert JACK in run("lockouts").output
+    assert run("unlock").exit_code == 2  # neither an email nor an address
+    out = run("unlock", JACK, "--as", "Sam")
+    assert out.exit_code == 0 and "logins allowed again" in out.output
+    assert attempt(world, JACK, PASSWORD) == "ok"
+    assert "nothing to show" in run("lockouts").output
