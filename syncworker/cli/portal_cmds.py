@@ -32,6 +32,9 @@ def _mail_line(mail: dict[str, int]) -> str:
         line += f", {mail['retrying']} waiting for the mail server (retried by `syncworker run` or `portal maintain`)"
     if mail.get("failed"):
         line += f", {mail['failed']} failed"
+    if mail.get("interrupted"):
+        line += (f", {mail['interrupted']} sent again after a sender stopped mid-send (the recipient may get it "
+                 "twice, with the same Message-ID)")
     return line
 
 

@@ -6,9 +6,15 @@ so two workers never both send it), sends it with the Message-ID fixed when it w
 a failure puts it back with a backoff, a refusal of that message for good (5xx) or too many attempts mark it
 failed. Trouble with the server itself (down, unreachable, refusing our login or sender) is never final: the
 pass stops there and every due message waits as long, untried. Once the server has answered 250 to the
-message it counts as sent, whatever QUIT answers after. The one window left is a crash after the server
-accepted the message and before `sent` is committed: the claim then goes stale and the message is sent again
-with the same Message-ID, which lets receivers drop the copy.
+message it counts as sent, whatever QUIT answers after.
+
+At least once, not exactly once: a sender that dies mid-send leaves its claim (`sending`), and once the claim
+is stale (`claim_ttl`) the next pass sends the message again, with the same Message-ID. SMTP cannot tell us
+whether the dead sender got as far as the server's 250: most often it did not (a conversation takes seconds,
+the gap between 250 and our commit milliseconds), and an invitation that never arrives is worse than one
+that arrives twice with the same link, which mail programs can recognise by its Message-ID. So the message
+goes again, and not blindly: the pass counts it as `interrupted` in its report and logs a warning naming the
+message, so the operator knows its recipient may have two copies.
 
 Transports: `SYNCWORKER_SMTP_URL` (`smtp://[user:password@]host[:port]`, `smtp+starttls://…`, `smtps://…`);
 without it, the embedded default writes each message to a folder as `<id>.eml` (`file:mail` in the per-user data folder).
@@ -174,9 +180,10 @@ class DeliveryReport:
     sent: int = 0
     retrying: int = 0
     failed: int = 0
+    interrupted: int = 0  # taken over from a sender that died mid-send: their recipients may get two copies
 
     def as_dict(self) -> dict[str, int]:
-        return {"sent": self.sent, "retrying": self.retrying, "failed": self.failed}
+        return {"sent": self.sent, "retrying": self.retrying, "failed": self.failed, "interrupted": self.interrupted}
 
 
 def backoff(attempts: int) -> timedelta:
@@ -204,11 +211,15 @@ def deliver_due(db: Database, transport: MailTransport, sender: str, *, now: dat
         claimed = _claim(db, now, claim_ttl)
         if claimed is None:
             break
-        row_id, attempts = claimed
+        row_id, attempts, taken_over = claimed
         with db.session() as s:
             row = s.get(MailOutbox, row_id)
             assert row is not None
             message = build_message(row, sender)
+        if taken_over:
+            report.interrupted += 1
+            log.warning("mail %s (%s) was being sent by a sender that stopped (attempt %s): sending it again; its "
+                        "recipient may get it twice", row_id, row.message_id, attempts - 1)
         try:
             transport.send(message)
         except MailError as exc:
@@ -230,18 +241,20 @@ def deliver_due(db: Database, transport: MailTransport, sender: str, *, now: dat
     return report
 
 
-def _claim(db: Database, now: datetime, claim_ttl: timedelta) -> tuple[int, int] | None:
-    """A due row, now ours (status `sending`), with its attempt count including this one."""
+def _claim(db: Database, now: datetime, claim_ttl: timedelta) -> tuple[int, int, bool] | None:
+    """A due row, now ours (status `sending`), with its attempt count including this one, and whether it was
+    taken over from a sender whose claim went stale (the message may have left already)."""
     claimable = or_(_due(now), (MailOutbox.status == "sending") & (MailOutbox.claimed_at < now - claim_ttl))
     with db.session() as s:
-        candidates = list(s.scalars(select(MailOutbox.id).where(claimable)
+        candidates = list(s.execute(select(MailOutbox.id, MailOutbox.status).where(claimable)
                                     .order_by(MailOutbox.next_attempt_at, MailOutbox.id).limit(5)))
-    for row_id in candidates:
+    for row_id, seen in candidates:
         with db.session() as s:
-            claimed = s.execute(update(MailOutbox).where(MailOutbox.id == row_id, claimable)
+            claimed = s.execute(update(MailOutbox).where(MailOutbox.id == row_id, MailOutbox.status == seen, claimable)
                                 .values(status="sending", claimed_at=now, attempts=MailOutbox.attempts + 1)).rowcount
             if claimed:
-                return row_id, int(s.scalar(select(MailOutbox.attempts).where(MailOutbox.id == row_id)) or 0)
+                attempts = int(s.scalar(select(MailOutbox.attempts).where(MailOutbox.id == row_id)) or 0)
+                return row_id, attempts, seen == "sending"
     return None
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,9 @@ from syncworker.services.portal import PortalConfig
 from syncworker.store.db import Database
 from syncworker.store.models import MailOutbox
 from tests.factories import make_tenant
-from tests.portal.conftest import START, SmtpServer
+from tests.portal.conftest import START, TENANT, SmtpServer, World
+
+JACK = "jack.ryan@example.test"
 
 SENDER = "Practice <portal@practice.test>"
 
@@ -57,7 +60,7 @@ def test_a_refusal_for_good_fails_at_once_and_transient_ones_stop_after_max_atte
     queue(db, 1)
     smtp.inbox.fail_next, smtp.inbox.reply = 1, "550 5.1.1 no such mailbox"
     report = mail.deliver_due(db, mail.transport_from_url(smtp.url), SENDER, now=START)
-    assert report.as_dict() == {"sent": 0, "retrying": 0, "failed": 1}
+    assert report.as_dict() == {"sent": 0, "retrying": 0, "failed": 1, "interrupted": 0}
     queue(db, 1)
     smtp.inbox.fail_next, smtp.inbox.reply = 10, "451 4.3.0 later"
     now = START
@@ -130,10 +133,10 @@ def test_a_server_down_or_refusing_us_costs_one_try_a_pass_and_loses_nothing(db:
     transport = mail.transport_from_url(smtp.url)
     smtp.inbox.sender_reply = "550 5.7.1 relaying denied"  # about the server and us, not about any one message
     report = mail.deliver_due(db, transport, SENDER, now=START)
-    assert report.as_dict() == {"sent": 0, "retrying": 5, "failed": 0}
+    assert report.as_dict() == {"sent": 0, "retrying": 5, "failed": 0, "interrupted": 0}
     smtp.stop()  # then down altogether
     assert mail.deliver_due(db, transport, SENDER, now=START + timedelta(seconds=31)).as_dict() == {
-        "sent": 0, "retrying": 5, "failed": 0}
+        "sent": 0, "retrying": 5, "failed": 0, "interrupted": 0}
     with db.session() as s:  # one connection a pass, not one per message; every message waits, none failed
         rows = {r.id: r for r in s.query(MailOutbox)}
         assert [rows[i].attempts for i in ids] == [2, 0, 0, 0, 0]
@@ -148,9 +151,50 @@ def test_a_mail_folder_that_cannot_be_written_keeps_the_messages_waiting(sqlite_
     queue(sqlite_db, 2)
     (tmp_path / "blocked").write_text("a file where the folder should be", encoding="utf-8")
     report = mail.deliver_due(sqlite_db, mail.FolderTransport(tmp_path / "blocked" / "mail"), SENDER, now=START)
-    assert report.as_dict() == {"sent": 0, "retrying": 2, "failed": 0} and statuses(sqlite_db) == ["pending"] * 2
+    assert report.as_dict() == {"sent": 0, "retrying": 2, "failed": 0, "interrupted": 0} and statuses(sqlite_db) == ["pending"] * 2
     with sqlite_db.session() as s:
         assert "cannot write to" in s.query(MailOutbox).order_by(MailOutbox.id).first().last_error
     later = START + timedelta(minutes=1)
     assert mail.deliver_due(sqlite_db, mail.FolderTransport(tmp_path / "mail"), SENDER, now=later).sent == 2
     assert len(list((tmp_path / "mail").glob("*.eml"))) == 2
+
+
+class DiesAfterTheServerAccepts:
+    """The worker is killed right after the SMTP server answered 250, before `sent` is committed."""
+
+    def __init__(self, transport: mail.MailTransport) -> None:
+        self.transport = transport
+
+    def send(self, message: EmailMessage) -> None:
+        self.transport.send(message)
+        raise KeyboardInterrupt("killed")
+
+
+def test_an_invitation_whose_sender_died_after_250_goes_again_reported_with_the_same_message_id(
+        world: World) -> None:
+    smtp_transport = world.portal.transport
+    world.portal.transport = DiesAfterTheServerAccepts(smtp_transport)
+    with pytest.raises(KeyboardInterrupt):
+        world.portal.invite(TENANT, "JR")
+    assert len(world.inbox.to(JACK)) == 1 and statuses(world.db) == ["sending"]
+    assert world.portal.list(TENANT)[0]["sent"] is None  # we do not know that it left
+
+    world.portal.transport = smtp_transport  # the next process
+    world.clock.advance(minutes=5)
+    assert world.portal.maintain()["sent"] == 0  # the claim is not stale yet: its sender may be alive
+    world.clock.advance(minutes=6)
+    report = world.portal.maintain()
+    assert (report["sent"], report["interrupted"]) == (1, 1)  # sent again, and said so
+    first, second = world.inbox.to(JACK)
+    assert first["Message-ID"] == second["Message-ID"]  # a mail program can tell the copy
+    assert world.inbox.token(first) == world.inbox.token(second)  # one link, either copy works
+    assert world.portal.list(TENANT)[0]["sent"] is not None
+    assert world.portal.accept(world.inbox.token(second), "a long enough secret")["email"] == JACK
+    assert world.portal.maintain()["interrupted"] == 0  # reported once, not on every pass
+
+
+def test_the_mail_line_says_when_a_message_may_have_gone_twice() -> None:
+    from syncworker.cli.portal_cmds import _mail_line
+
+    line = _mail_line({"sent": 1, "retrying": 0, "failed": 0, "interrupted": 1})
+    assert line.startswith("mail: 1 sent, 1 sent again after a sender stopped mid-send")

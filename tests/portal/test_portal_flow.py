@@ -169,7 +169,7 @@ def test_a_failing_mail_server_loses_nothing_and_sends_each_invitation_once(worl
     world.smtp.inbox.fail_next = 10**6  # every delivery is refused with 451 for now
     world.portal.set_admin(TENANT, "alex")
     first = world.portal.invite(TENANT, "JR", ["JR", "CR"])
-    assert first["mail"] == {"sent": 0, "retrying": 2, "failed": 0}
+    assert first["mail"] == {"sent": 0, "retrying": 2, "failed": 0, "interrupted": 0}
     assert [i["mail"] for i in first["invited"]] == ["pending", "pending"]
     world.portal.invite_without_portal(TENANT, actor="alex")
     assert world.inbox.messages == [] and world.inbox.refused == 3
@@ -186,7 +186,7 @@ def test_a_failing_mail_server_loses_nothing_and_sends_each_invitation_once(worl
     assert world.portal.maintain()["sent"] == 3
     recovered = world.clock.now
     world.clock.advance(hours=2)
-    assert world.portal.maintain() == {"expired": 0, "reminded": 0, "sent": 0, "retrying": 0, "failed": 0}
+    assert world.portal.maintain() == {"expired": 0, "reminded": 0, "sent": 0, "retrying": 0, "failed": 0, "interrupted": 0}
     assert sorted(m["To"] for m in world.inbox.messages) == ["cathy@example.test", "jack.ryan@example.test",
                                                                "pat@acme.test"]
     assert len({m["Message-ID"] for m in world.inbox.messages}) == 3
@@ -282,7 +282,7 @@ def test_the_scheduler_runs_the_portal_upkeep(world: World) -> None:
     world.portal.invite(TENANT, "JR")  # refused once by the server: waits in the outbox
     with world.db.session() as s:  # upkeep runs on the real clock: make the retry due by that clock
         s.query(MailOutbox).update({MailOutbox.next_attempt_at: utcnow() - timedelta(seconds=1)})
-    assert upkeep(ctx) == {"expired": 0, "reminded": 0, "sent": 1, "retrying": 0, "failed": 0}
+    assert upkeep(ctx) == {"expired": 0, "reminded": 0, "sent": 1, "retrying": 0, "failed": 0, "interrupted": 0}
     assert len(world.inbox.to("jack.ryan@example.test")) == 1
 
 
@@ -318,7 +318,7 @@ def test_a_server_that_accepts_the_message_and_then_falters_gets_it_once(world: 
     # so it is sent, not retried (a retry would give Jack a second email with the same link).
     world.smtp.inbox.quit_reply = "421 4.3.0 shutting down"
     out = world.portal.invite(TENANT, "JR")
-    assert out["mail"] == {"sent": 1, "retrying": 0, "failed": 0} and out["invited"][0]["mail"] == "sent"
+    assert out["mail"] == {"sent": 1, "retrying": 0, "failed": 0, "interrupted": 0} and out["invited"][0]["mail"] == "sent"
     world.smtp.inbox.quit_reply = "221 Bye"
     world.clock.advance(hours=2)
     assert world.portal.maintain()["sent"] == 0
@@ -383,4 +383,4 @@ def test_how_long_an_invitation_lasts_comes_from_the_settings(db, smtp, clock, t
     portal.inspect_token(token)
     clock.advance(seconds=1)
     refused("expired", portal.accept, token, PASSWORD)
-    assert portal.maintain() == {"expired": 1, "reminded": 0, "sent": 0, "retrying": 0, "failed": 0}
+    assert portal.maintain() == {"expired": 1, "reminded": 0, "sent": 0, "retrying": 0, "failed": 0, "interrupted": 0}
