@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 
 import phonenumbers
 
-from .text import fold
+from .text import fold, folded_words
 
 _STREET_TYPES = {
     "st": "street", "str": "street", "rd": "road", "ave": "avenue", "av": "avenue", "dr": "drive",
@@ -69,4 +70,13 @@ MEMOISED = (_parse_phone,)  # the caches normalise_cache empties after each run
 
 def normalise_street(raw: str) -> str:
     """Folded street line with street types spelled out ('12 Smith St.' -> '12 smith street')."""
-    return " ".join(_STREET_TYPES.get(t, t) for t in fold(raw).split())
+    return _spelled_out(fold(raw).split())
+
+
+def normalise_streets(lines: Sequence[str]) -> list[str]:
+    """normalise_street of each line, folded all together (see text.folded_words)."""
+    return list(map(_spelled_out, folded_words(lines)))
+
+
+def _spelled_out(words: list[str]) -> str:
+    return " ".join(map(_STREET_TYPES.get, words, words))

@@ -20,10 +20,10 @@ import numpy as np
 
 from syncworker.domain.profile import Address, ClientKind, ClientProfile
 
-from .contact import normalise_email, normalise_phone, normalise_street
+from .contact import normalise_email, normalise_phone, normalise_streets
 from .csvio import dob_digits
 from .identifiers import TAIL, checksums_hold, visible_digits
-from .names import display_name_adds, given_and_middle, name_words, parse_org, person_from_fields
+from .names import display_name_adds, given_and_middle, name_words, parse_orgs, person_from_fields
 from .nicknames import AMBIGUOUS, canonical_given
 from .text import fold
 
@@ -251,15 +251,19 @@ def _person_rows(keys: list[_PersonFields], mapped: Callable) -> list[tuple[str,
     return rows  # type: ignore[return-value]
 
 
-def _org_features(name: str) -> tuple[str, str, str, str]:
-    """(core name, trading/trustee alt, legal form, digit tokens of the core name)."""
-    org = parse_org(name)
-    return org.core, org.alt, org.form, " ".join(_DIGIT_TOKEN.findall(org.core))
+def _org_features(names: list[str]) -> list[tuple[str, str, str, str]]:
+    """(core name, trading/trustee alt, legal form, digit tokens of the core name) of each name."""
+    return [(org.core, org.alt, org.form, " ".join(_DIGIT_TOKEN.findall(org.core))) for org in parse_orgs(names)]
 
 
-def _street_line(lines: tuple[str | None, str | None]) -> str:
-    line1, line2 = lines
-    return normalise_street(f"{line1} {line2}" if line1 and line2 else line1 or line2 or "")
+def _street_lines(lines: list[tuple[str | None, str | None]]) -> list[str]:
+    """The normalised street of each (line 1, line 2)."""
+    return normalise_streets([f"{line1} {line2}" if line1 and line2 else line1 or line2 or "" for line1, line2 in lines])
+
+
+def _street_number(street: str) -> str:
+    """The house number: the first word of a street line that starts with a digit."""
+    return street.partition(" ")[0] if street[:1].isdigit() else ""
 
 
 _NO_ADDRESS = Address()
@@ -395,7 +399,7 @@ def normalise(raw: RawColumns, vocab: Vocab, region: str) -> Normalised:
         name_key[people] = [f"{g} {f}".strip() for g, f in zip(columns[1], columns[3], strict=True)]
         dob[people] = raw.take("dobs")
     if len(orgs):
-        columns = list(zip(*mapped(_org_features, raw.take("org_names")), strict=True))
+        columns = list(zip(*vocab.mapped_together(_org_features, raw.take("org_names"), memo=_org_features), strict=True))
         for column, values in zip((name_key, alt, form, numbers), columns, strict=True):
             column[orgs] = values
         form[orgs[(form[orgs] == "") & (kinds[orgs] == KIND_CODES[ClientKind.TRUST])]] = "trust"
@@ -411,7 +415,7 @@ def normalise(raw: RawColumns, vocab: Vocab, region: str) -> Normalised:
     abn = identifiers(raw.take("business_numbers"))
     acn = identifiers(raw.take("company_numbers"))
     business = [a if a[3] else c for a, c in zip(abn, acn, strict=True)]
-    street = mapped(_street_line, raw.take("street_lines"))
+    street = vocab.mapped_together(_street_lines, raw.take("street_lines"), memo=_street_lines)
     postcode = mapped(_postcode_text, raw.take("postcodes"))
     city = mapped(fold, raw.take("cities"))
 
@@ -443,7 +447,7 @@ def normalise(raw: RawColumns, vocab: Vocab, region: str) -> Normalised:
         "mobile": ("", list(map(_mobile, phone1, phone2))), "phone1": ("", phone1), "phone2": ("", phone2),
         "tax_full": ("t", list(tax_full)), "tax_tail": ("tt", list(tax_tail)), "bizno": ("b", [b[0] for b in business]),
         "postcode": ("p", postcode),
-        "street_number": ("#", [s.partition(" ")[0] if s[:1].isdigit() else "" for s in street]),
+        "street_number": ("#", each_distinct(_street_number, street)),
         "city_code": ("c", city),
     }
     return Normalised(table_fields, strings)

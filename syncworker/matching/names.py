@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 from .nicknames import canonical_given
-from .text import fold, one_edit
+from .text import fold, fold_all, one_edit
 
 # Multi-token legal forms, longest first, each mapped to a canonical form.
 _LEGAL_FORMS: tuple[tuple[tuple[str, ...], str], ...] = tuple(
@@ -110,6 +111,12 @@ for _word in _STRUCTURAL_WORDS:
 
 
 @lru_cache(maxsize=50_000)  # an organisation's words repeat across names ("holdings", a surname)
+def _org_word(token: str) -> str:
+    """A word of an organisation's name as compared: its structural spelling, abbreviations spelled out."""
+    word = _structural(token)
+    return _WORD_ABBREVIATIONS.get(word, word)
+
+
 def _structural(token: str) -> str:
     """The structural word a token is one slip from (a letter changed, dropped, added or two swapped,
     not the first), else the token itself."""
@@ -128,7 +135,7 @@ def _structural(token: str) -> str:
 
 
 def _core_tokens(text: str) -> tuple[list[str], str, bool]:
-    tokens = [_WORD_ABBREVIATIONS.get(t, t) for t in map(_structural, text.split())]
+    tokens = list(map(_org_word, text.split()))
     while tokens and tokens[0] == "the":
         tokens = tokens[1:]
     tokens, form = _strip_forms(tokens)
@@ -138,7 +145,8 @@ def _core_tokens(text: str) -> tuple[list[str], str, bool]:
         tokens = tokens[:-1] if len(tokens) > 1 else tokens
     elif len(tokens) >= 2 and tuple(tokens[-2:]) == _SUPER_FUND:
         is_trust = True
-    tokens = [t for t in tokens if t not in ("and", "the")] or tokens
+    if "and" in tokens or "the" in tokens:
+        tokens = [t for t in tokens if t not in ("and", "the")] or tokens
     if is_trust:
         form = "trust"
     return tokens, form, is_trust
@@ -151,7 +159,15 @@ def _may_trade(text: str) -> bool:
 
 def parse_org(name: str) -> OrgName:
     """'The Trustee for the Smith Family Trust' -> core 'smith family', form 'trust'."""
-    text = fold(name)
+    return _org_of_folded(fold(name))
+
+
+def parse_orgs(names: Sequence[str]) -> list[OrgName]:
+    """parse_org of each name, the names folded all together (see text.folded_words)."""
+    return list(map(_org_of_folded, fold_all(names)))
+
+
+def _org_of_folded(text: str) -> OrgName:
     alt = ""
     trading = _TRADING.search(text) if _may_trade(text) else None
     if trading:
@@ -275,4 +291,4 @@ def person_from_fields(
     )
 
 
-MEMOISED = (parse_person, _person_tokens, _structural)  # the caches normalise_cache empties after each run
+MEMOISED = (parse_person, _person_tokens, _org_word)  # the caches normalise_cache empties after each run

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from functools import lru_cache
 
 # Punctuation becomes a space, except apostrophes and dots which are dropped so that
@@ -35,6 +36,27 @@ def fold(text: str | None) -> str:
         return " ".join(text.lower().encode().translate(_ASCII_TABLE, _ASCII_DROP).decode().split())
     folded = strip_accents(text).lower().translate(_TABLE)
     return " ".join(folded.split())
+
+
+_JOIN = "\x00"  # folding keeps it and it is not white space: it joins texts to fold them as one
+
+
+def folded_words(texts: Sequence[str]) -> list[list[str]]:
+    """fold(text).split() of each text. The ASCII texts are folded together, as one string joined by a
+    character none of them holds: a few string operations for all of them instead of several each."""
+    words: list[list[str] | None] = [None] * len(texts)
+    plain = [i for i, text in enumerate(texts) if text.isascii() and _JOIN not in text]
+    if plain:
+        joined = _JOIN.join([texts[i] for i in plain]).replace("&", " and ")
+        folded = joined.lower().encode().translate(_ASCII_TABLE, _ASCII_DROP).decode()
+        for i, text in zip(plain, folded.split(_JOIN), strict=True):
+            words[i] = text.split()
+    return [fold(text).split() if w is None else w for text, w in zip(texts, words, strict=True)]
+
+
+def fold_all(texts: Sequence[str]) -> list[str]:
+    """fold(text) of each text, folded all together (see folded_words)."""
+    return list(map(" ".join, folded_words(texts)))
 
 
 def squash(text: str) -> str:

@@ -15,12 +15,19 @@ from syncworker.matching.identifiers import (
 )
 from syncworker.matching.names import forms_conflict, parse_org, parse_person, person_from_fields
 from syncworker.matching.nicknames import canonical_given, nickname_compatible
-from syncworker.matching.text import fold
+from syncworker.matching.text import fold, fold_all, folded_words
 
 
 def test_fold_case_punctuation_diacritics_whitespace():
     assert fold("  José   MÜLLER-O'Brien ") == "jose muller obrien"
     assert fold("Smith & Jones") == fold("Smith and Jones") == "smith and jones"
+
+
+def test_folding_many_texts_together_folds_each_as_alone():
+    texts = ["  José   MÜLLER-O'Brien ", "Smith & Jones", "", "P.T.Y. L/td\t\n", "a\x00b", "\x0bUnit\x1c3 ", "x"]
+    assert fold_all(texts) == [fold(t) for t in texts]
+    assert folded_words(texts) == [fold(t).split() for t in texts]
+    assert fold_all([]) == []
 
 
 @pytest.mark.parametrize("name", ["Acme Widgets Pty Ltd", "ACME WIDGETS PROPRIETARY LIMITED", "Acme Widgets Pty. Ltd.",
