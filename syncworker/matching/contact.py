@@ -7,6 +7,7 @@ from functools import lru_cache
 
 import phonenumbers
 
+from .text import JOIN as _JOIN
 from .text import fold, folded_words
 
 _STREET_TYPES = {
@@ -52,19 +53,42 @@ def normalise_phone(raw: str | None, region: str) -> str:
     if not raw:
         return ""
     text = raw.strip()
-    compact = text.translate(_PHONE_SEPARATORS)
+    return _common_form(text.translate(_PHONE_SEPARATORS), text, f"+{_country_code(region)}") or _other_form(text, region)
+
+
+def normalise_phones(raws: Sequence[str | None], region: str) -> list[str]:
+    """normalise_phone of each value. The separators of the ASCII values are dropped all at once (see
+    text.folded_words), so a number in a common form costs one test; the others go one at a time."""
+    texts = [raw or "" for raw in raws]
+    joined = _JOIN.join(texts)
+    if not joined.isascii() or joined.count(_JOIN) != len(texts) - 1:
+        return [normalise_phone(raw, region) for raw in raws]
+    compacts = joined.encode().translate(None, _PHONE_SEPARATOR_BYTES).decode().split(_JOIN)
+    national = f"+{_country_code(region)}"
+    # No compact form (nothing but separators): nothing to parse either.
+    return [_common_form(compact, text, national) or (compact and normalise_phone(text, region))
+            for text, compact in zip(texts, compacts, strict=True)]
+
+
+def _common_form(compact: str, text: str, national: str) -> str:
+    """E.164 of a number written in a common form (`compact`: `text` without separators), else ''."""
     if compact.isdigit():
         if compact[0] == "0" and compact[1:2] != "0" and 9 <= len(compact) <= 11:
-            return f"+{_country_code(region)}{compact[1:]}"
+            return national + compact[1:]
     elif compact[:1] == "+" and compact[1:].isdigit() and compact[1:2] != "0" and "(0)" not in text \
             and 8 <= len(compact) <= 16:
         return compact
+    return ""
+
+
+def _other_form(text: str, region: str) -> str:
     if sum(c.isdigit() for c in text) < 6:
         return ""
     return _parse_phone(text, region)
 
 
 _PHONE_SEPARATORS = str.maketrans("", "", " -().\t")
+_PHONE_SEPARATOR_BYTES = b" -().\t"
 MEMOISED = (_parse_phone,)  # the caches normalise_cache empties after each run
 
 

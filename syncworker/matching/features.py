@@ -20,12 +20,12 @@ import numpy as np
 
 from syncworker.domain.profile import Address, ClientKind, ClientProfile
 
-from .contact import normalise_email, normalise_phone, normalise_streets
+from .contact import normalise_email, normalise_phones, normalise_streets
 from .csvio import dob_digits
 from .identifiers import TAIL, checksums_hold, visible_digits
 from .names import display_name_adds, given_and_middle, name_words, parse_orgs, person_from_fields
 from .nicknames import AMBIGUOUS, canonical_given
-from .text import fold
+from .text import JOIN, fold
 
 KIND_CODES = {
     ClientKind.INDIVIDUAL: 0, ClientKind.SOLE_TRADER: 1, ClientKind.COMPANY: 2, ClientKind.TRUST: 3,
@@ -68,19 +68,20 @@ class Vocab:
     def mapped_together(self, function: Callable[[list[Any]], Any], values: Sequence[Any], memo: object) -> list[Any]:
         """As `mapped`, for a function of a list of distinct values that gives their results in order
         (one that does its work on many values at once), remembered under `memo`."""
-        cache = self._memos.get(memo)
-        if cache is None:
-            cache = {}
-            if self.keep_memos:
-                self._memos[memo] = cache
         # The distinct values not seen yet are normalised; every record then takes its result by a
         # C-level lookup, with no Python step per record.
-        new = dict.fromkeys(values).keys()
-        if cache:
-            new = new - cache.keys()
-        new = list(new)
-        cache.update(zip(new, function(new), strict=True))
-        return list(map(cache.__getitem__, values))
+        cache = self._memos.get(memo)
+        if cache:  # the other table's results, and this table's new values added to them
+            new = list(dict.fromkeys(values).keys() - cache.keys())
+            cache.update(zip(new, function(new), strict=True))
+            return list(map(cache.__getitem__, values))
+        # The first table: its distinct values, then their results in place (no second dict to grow).
+        results = dict.fromkeys(values)
+        new = list(results)
+        results.update(zip(new, function(new), strict=True))
+        if self.keep_memos:
+            self._memos[memo] = results
+        return list(map(results.__getitem__, values))
 
 
 @dataclass(slots=True)
@@ -405,9 +406,9 @@ def normalise(raw: RawColumns, vocab: Vocab, region: str) -> Normalised:
         form[orgs[(form[orgs] == "") & (kinds[orgs] == KIND_CODES[ClientKind.TRUST])]] = "trust"
 
     email = mapped(normalise_email, raw.take("emails"))
-    phone = partial(normalise_phone, region=region)
-    phone1 = mapped(phone, raw.take("phones"), memo=("phone", region))
-    phone2 = mapped(phone, raw.take("mobiles"), memo=("phone", region))
+    phones = partial(vocab.mapped_together, partial(normalise_phones, region=region), memo=("phone", region))
+    phone1 = phones(raw.take("phones"))
+    phone2 = phones(raw.take("mobiles"))
     phone2 = ["" if a == b else b for a, b in zip(phone1, phone2, strict=True)]
     identifiers = partial(vocab.mapped_together, _identifier_parts, memo=_identifier_parts)
     tax_full, tax_tail, tax_valid, _ = zip(*identifiers(raw.take("tax_numbers")), strict=True) if n else ((),) * 4
@@ -441,7 +442,7 @@ def normalise(raw: RawColumns, vocab: Vocab, region: str) -> Normalised:
         family_initial=obj([f[:1] for f in family.tolist()]), city=obj(city),
     )
     strings = {  # Table code field -> (namespace, values); codes are unique across namespaces
-        "email": ("", email), "email_digits": ("@#", ["".join(filter(str.isdigit, e)) for e in email]),
+        "email": ("", email), "email_digits": ("@#", _digits_of_each(email)),
         "given_canon_code": ("g", given_canon.tolist()), "name_code": ("n", name_key.tolist()),
         "family_code": ("f", family.tolist()),
         "mobile": ("", list(map(_mobile, phone1, phone2))), "phone1": ("", phone1), "phone2": ("", phone2),
@@ -463,6 +464,17 @@ def assemble(columns: Normalised, vocab: Vocab) -> Table:
 def build_table(profiles: Sequence[ClientProfile], vocab: Vocab, region: str) -> Table:
     """Column by column: each normaliser runs once per distinct raw value (see Vocab.mapped)."""
     return assemble(normalise(raw_columns(profiles), vocab, region), vocab)
+
+
+_NOT_DIGITS = bytes(c for c in range(128) if not chr(c).isdigit() and chr(c) != JOIN)
+
+
+def _digits_of_each(texts: list[str]) -> list[str]:
+    """The digits of each text in order; those of ASCII texts dropped from all of them at once."""
+    joined = JOIN.join(texts)
+    if joined.isascii() and joined.count(JOIN) == len(texts) - 1:
+        return joined.encode().translate(None, _NOT_DIGITS).decode().split(JOIN)
+    return ["".join(filter(str.isdigit, text)) for text in texts]
 
 
 def _postcode_text(raw: str | None) -> str:

@@ -38,18 +38,18 @@ def fold(text: str | None) -> str:
     return " ".join(folded.split())
 
 
-_JOIN = "\x00"  # folding keeps it and it is not white space: it joins texts to fold them as one
+JOIN = "\x00"  # folding keeps it and it is not white space: it joins texts to fold them as one
 
 
 def folded_words(texts: Sequence[str]) -> list[list[str]]:
     """fold(text).split() of each text. The ASCII texts are folded together, as one string joined by a
     character none of them holds: a few string operations for all of them instead of several each."""
     words: list[list[str] | None] = [None] * len(texts)
-    plain = [i for i, text in enumerate(texts) if text.isascii() and _JOIN not in text]
+    plain = [i for i, text in enumerate(texts) if text.isascii() and JOIN not in text]
     if plain:
-        joined = _JOIN.join([texts[i] for i in plain]).replace("&", " and ")
+        joined = JOIN.join([texts[i] for i in plain]).replace("&", " and ")
         folded = joined.lower().encode().translate(_ASCII_TABLE, _ASCII_DROP).decode()
-        for i, text in zip(plain, folded.split(_JOIN), strict=True):
+        for i, text in zip(plain, folded.split(JOIN), strict=True):
             words[i] = text.split()
     return [fold(text).split() if w is None else w for text, w in zip(texts, words, strict=True)]
 

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from syncworker.matching.contact import normalise_email, normalise_phone, normalise_street
+from syncworker.matching.contact import normalise_email, normalise_phone, normalise_phones, normalise_street
 from syncworker.matching.identifiers import (
     abn_is_valid,
     checksum_holds,
@@ -120,6 +120,15 @@ def test_email_lowercased_and_invalid_dropped():
 ])
 def test_phones_to_e164_with_region_from_config(raw, region, e164):
     assert normalise_phone(raw, region) == e164
+
+
+def test_phones_of_many_values_at_once_agree_with_one_at_a_time():
+    rng = random.Random(1)
+    parts = ["0", "+", "61", "4", " ", "-", "(", ")", ".", "\t", "\n", "(0)", "00", "1", "9", "x", ""]
+    values = ["".join(rng.choices(parts, k=rng.randint(0, 14))) for _ in range(3000)] + [None, "0412 345 678"]
+    for batch in (values, [*values, "٣٤"]):  # all ASCII, and not
+        assert normalise_phones(batch, "AU") == [normalise_phone(v, "AU") for v in batch]
+    assert sum(map(bool, normalise_phones(values, "NZ"))) > 100
 
 
 def test_street_types_spelled_out():
