@@ -6,7 +6,6 @@ amount of agreeing evidence overrides: the most a pair may become is LINK, REVIE
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +14,7 @@ from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
 from syncworker.domain.profile import ClientKind
 
-from .features import KIND_CODES, KIND_NAMES, Table
+from .features import KIND_CODES, KIND_NAMES, Table, each_distinct
 from .frequencies import name_unique, namesakes_apart, own_domain_agrees, rare_name_unique
 from .nicknames import KNOWN_NAMES, nickname_compatible, slipped_groups
 
@@ -67,9 +66,91 @@ def _sim(scorer, a: np.ndarray, b: np.ndarray, workers: int) -> np.ndarray:
     return out / 100.0 if scorer is not JaroWinkler.normalized_similarity else out
 
 
+# Table columns whose strings the run's Vocab already codes (the same code, the same string).
+_VOCAB_CODES = {"family": "family_code", "city": "city_code", "name_key": "name_code"}
+
+
+def _codes(t: Table, column: str) -> np.ndarray:
+    """Per record: an integer per distinct string of the column (this table's own numbering, dense,
+    unless the Vocab codes the column), kept with the table for its every comparison."""
+    vocab = _VOCAB_CODES.get(column)
+    if vocab is not None:
+        return getattr(t, vocab)
+
+    def number() -> np.ndarray:  # dense: 0, 1, ... in order of first appearance
+        values = getattr(t, column)
+        index = {value: code for code, value in enumerate(dict.fromkeys(values))}
+        return np.fromiter(map(index.__getitem__, values), dtype=np.int32, count=len(t))
+
+    return t._derive(("code", column), number)
+
+
+def _short_codes(t: Table, column: str) -> np.ndarray:
+    """Per record: the column's string of at most three characters (an initial, 'jr') as one integer,
+    0 when empty. The same string has the same integer in every table and column, so pairs compare
+    integers: a fraction of the cost of comparing a million pairs of Python strings."""
+    def compute() -> np.ndarray:
+        chars = getattr(t, column).astype("U4").view(np.uint32).reshape(len(t), 4).astype(np.int64)
+        if chars[:, 3].any():
+            raise ValueError(f"{column} holds strings of more than three characters")
+        return chars[:, 0] | (chars[:, 1] << 21) | (chars[:, 2] << 42)
+
+    return t._derive(("short", column), compute)
+
+
+def _same_initial(a: Table, b: Table, i: np.ndarray, j: np.ndarray, column_a: str = "given_initial",
+                  column_b: str = "given_initial") -> np.ndarray:
+    """Per pair: a's column_a at i equals b's column_b at j (both empty counts as equal)."""
+    return _short_codes(a, column_a)[i] == _short_codes(b, column_b)[j]
+
+
+def _each_pair_once(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Of the pairs of integer codes (x[k], y[k]): the first position of each distinct pair, and the
+    distinct pair of each position (so `result_of_distinct[inverse]` is the result of every pair).
+
+    One plain sort of the pairs with their positions packed into the low bits: an argsort (what
+    np.unique's inverse costs) takes several times as long."""
+    n = len(x)
+    x, y = x.astype(np.int64), y.astype(np.int64)
+    if n:
+        x -= x.min()
+        y -= y.min()
+        span = int(y.max()) + 1
+        key_bits = (int(x.max()) * span + span - 1).bit_length()
+        position_bits = max(n - 1, 1).bit_length()
+    if n == 0 or key_bits + position_bits > 63:
+        _, first, inverse = np.unique(x << 32 | y, return_index=True, return_inverse=True)
+        return first, inverse.ravel()
+    packed = np.sort(((x * span + y) << position_bits) | np.arange(n))
+    order = packed & ((1 << position_bits) - 1)
+    packed >>= position_bits
+    first = np.empty(n, dtype=bool)
+    first[0] = True
+    np.not_equal(packed[1:], packed[:-1], out=first[1:])
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[order] = np.cumsum(first) - 1
+    return order[first], inverse
+
+
+def _sim_once(scorer, a: Table, b: Table, i: np.ndarray, j: np.ndarray, column_a: str, column_b: str, workers: int,
+              strings_a: np.ndarray | None = None, strings_b: np.ndarray | None = None) -> np.ndarray:
+    """_sim of a's column_a at i and b's column_b at j (or of `strings_*`, per record and determined by
+    that column's string: its words sorted), scoring each distinct pair of strings once: the candidate
+    pairs repeat a family name, a given name or a suburb many times over."""
+    rep, inverse = _each_pair_once(_codes(a, column_a)[i], _codes(b, column_b)[j])
+    xa = getattr(a, column_a) if strings_a is None else strings_a
+    xb = getattr(b, column_b) if strings_b is None else strings_b
+    return _sim(scorer, xa[i[rep]], xb[j[rep]], workers)[inverse]
+
+
+def _test_once(test, xa: np.ndarray, xb: np.ndarray) -> np.ndarray:
+    """test(x, y) -> bool of each pair of strings xa[k], xb[k], called once per distinct pair."""
+    return np.asarray(each_distinct(lambda pair: test(*pair), list(zip(xa, xb, strict=True))), dtype=bool)
+
+
 def _code_level(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """1 agree, 2 disagree, 0 missing, for integer codes (-1 = missing)."""
-    level = np.where(a == b, 1, 2).astype(np.int8)
+    level = np.not_equal(a, b).view(np.int8) + np.int8(1)
     level[(a < 0) | (b < 0)] = 0
     return level
 
@@ -98,8 +179,12 @@ def _bucket(sim: np.ndarray, cuts: tuple[float, ...]) -> np.ndarray:
 def _dob_levels(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """1 same date, 2 one digit off, two neighbouring digits swapped ('1853-01-81' / '1853-01-18':
     a malformed date is compared by its digits as written), day and month swapped, or within a month
-    (days counted as 31 a month, 372 a year), 3 other."""
-    level = np.full(len(a), 3, dtype=np.int8)
+    (days counted as 31 a month, 372 a year), 3 other; 0 where either is missing."""
+    level = np.zeros(len(a), dtype=np.int8)
+    both = (a != 0) & (b != 0)
+    level[both & (a == b)] = 1
+    differ_at = np.flatnonzero(both & (a != b))  # only these need the digits
+    a, b = a[differ_at], b[differ_at]
     da_digits = [(a // 10**k) % 10 for k in range(8)]
     db_digits = [(b // 10**k) % 10 for k in range(8)]
     differ = [x != y for x, y in zip(da_digits, db_digits, strict=True)]
@@ -112,9 +197,7 @@ def _dob_levels(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     yb, mb, db = b // 10000, (b // 100) % 100, b % 100
     swapped = (ya == yb) & (ma == db) & (da == mb)
     within_month = np.abs((ya * 372 + ma * 31 + da) - (yb * 372 + mb * 31 + db)) <= 31
-    level[(mismatched_digits <= 1) | swapped | transposed | within_month] = 2
-    level[a == b] = 1
-    level[(a == 0) | (b == 0)] = 0
+    level[differ_at] = np.where((mismatched_digits <= 1) | swapped | transposed | within_month, 2, 3)
     return level
 
 
@@ -135,17 +218,20 @@ class _Capper:
         return code
 
     def apply(self, mask: np.ndarray, to: int, reason: str) -> None:
-        hit = mask & (self.cap > to)
+        self.apply_at(np.flatnonzero(mask), to, reason)
+
+    def apply_at(self, positions: np.ndarray, to: int, reason: str) -> None:
+        """Cap the pairs at `positions` (work in proportion to them, not to all pairs)."""
+        code = self._code(reason)
+        hit = positions[self.cap[positions] > to]
         self.cap[hit] = to
-        self.reason_code[hit & (self.reason_code < 0)] = self._code(reason)
+        self.reason_code[hit[self.reason_code[hit] < 0]] = code
 
     def apply_kinds(self, positions: np.ndarray, to: int, ka: np.ndarray, kb: np.ndarray, verdict: str) -> None:
         """Cap pairs of two kinds, each with the reason 'kind=<a>/<b>:<verdict>' (one pass per kind pair)."""
         combo = ka.astype(np.int16) * 8 + kb
         for value in np.unique(combo).tolist():
-            hit = np.zeros(len(self.cap), dtype=bool)
-            hit[positions[combo == value]] = True
-            self.apply(hit, to, f"kind={KIND_NAMES[value // 8]}/{KIND_NAMES[value % 8]}:{verdict}")
+            self.apply_at(positions[combo == value], to, f"kind={KIND_NAMES[value // 8]}/{KIND_NAMES[value % 8]}:{verdict}")
 
     def reason(self, i: int) -> str | None:
         code = int(self.reason_code[i])
@@ -176,21 +262,21 @@ def compare(
     if len(idx):
         la, lb = li[idx], ri[idx]
         an, bn, aa, ba = a.sorted_words("name_key"), b.sorted_words("name_key"), a.sorted_words("alt"), b.sorted_words("alt")
-        sim = _sim(fuzz.ratio, an[la], bn[lb], workers)  # token_sort_ratio (see Table.sorted_words)
+        sim = _sim_once(fuzz.ratio, a, b, la, lb, "name_key", "name_key", workers, an, bn)  # token_sort_ratio (see Table.sorted_words)
         # Sorting the words ignores their order, but a slip in a word's first letters moves the word
         # ("city grain group" / "city grain gorup" sorts to "city gorup grain": 0.62): the names as
         # written are compared too where sorting moved a word of either.
         moved = np.flatnonzero((sim < 0.95) & (a.words_moved("name_key")[la] | b.words_moved("name_key")[lb]))
         if len(moved):
-            as_written = _sim(fuzz.ratio, a.name_key[la[moved]], b.name_key[lb[moved]], workers)
+            as_written = _sim_once(fuzz.ratio, a, b, la[moved], lb[moved], "name_key", "name_key", workers)
             sim[moved] = np.maximum(sim[moved], as_written)
         has_alt = np.flatnonzero(a.present("alt")[la] | b.present("alt")[lb])
         if len(has_alt):
             ha, hb = la[has_alt], lb[has_alt]
             alt_best = np.maximum.reduce([
-                _sim(fuzz.ratio, aa[ha], bn[hb], workers),
-                _sim(fuzz.ratio, an[ha], ba[hb], workers),
-                _sim(fuzz.ratio, aa[ha], ba[hb], workers),
+                _sim_once(fuzz.ratio, a, b, ha, hb, "alt", "name_key", workers, aa, bn),
+                _sim_once(fuzz.ratio, a, b, ha, hb, "name_key", "alt", workers, an, ba),
+                _sim_once(fuzz.ratio, a, b, ha, hb, "alt", "alt", workers, aa, ba),
             ])
             sim[has_alt] = np.maximum(sim[has_alt], alt_best)
         name_sim[idx] = sim
@@ -200,15 +286,15 @@ def compare(
         org_idx = np.flatnonzero(oo[idx])
         org_pairs = idx[org_idx]
         oa, ob = li[org_pairs], ri[org_pairs]
-        caps.apply(_mask(n, org_pairs[name_level[org_idx] >= 5]), REVIEW, "name:dissimilar")
-        caps.apply(_mask(n, org_pairs[a.name_numbers[oa] != b.name_numbers[ob]]), REVIEW, "name_number:differs")
+        caps.apply_at(org_pairs[name_level[org_idx] >= 5], REVIEW, "name:dissimilar")
+        caps.apply_at(org_pairs[a.name_numbers[oa] != b.name_numbers[ob]], REVIEW, "name_number:differs")
         ka, kb = a.kind[oa], b.kind[ob]
         kind_clash = (ka != kb) & (ka != 5) & (kb != 5)
         clash_pos = org_pairs[kind_clash]
         caps.apply_kinds(clash_pos, REVIEW, ka[kind_clash], kb[kind_clash], "blocked")
         fa, fb = a.form_group[oa], b.form_group[ob]
         form_clash = (fa != fb) & (fa > 0) & (fb > 0)
-        caps.apply(_mask(n, org_pairs[form_clash]), REVIEW, "legal_form:conflict")
+        caps.apply_at(org_pairs[form_clash], REVIEW, "legal_form:conflict")
         penalty[org_pairs[kind_clash | form_clash]] = KIND_CLASH_BITS
     cross_idx = np.flatnonzero(cross)
     penalty[cross_idx] = KIND_CLASH_BITS
@@ -276,7 +362,7 @@ def compare(
             # The same with one word mistyped ("medical" / "meedical"), checked word by word: few pairs
             # share a house number but not the street line.
             rest = np.flatnonzero(~contained)
-            contained[rest] = [_holds_with_one_typo(x, y) for x, y in zip(sa[rest], sb[rest], strict=True)]
+            contained[rest] = _test_once(_holds_with_one_typo, sa[rest], sb[rest])
             street_level[partial[contained]] = 2
         levels["street"][street_idx] = street_level
     postcode = _code_level(a.postcode[li], b.postcode[ri])
@@ -287,7 +373,7 @@ def compare(
     city = _code_level(a.city_code[li], b.city_code[ri])
     near_idx = np.flatnonzero(city == 2)
     if len(near_idx):
-        sim = _sim(JaroWinkler.normalized_similarity, a.city[li[near_idx]], b.city[ri[near_idx]], workers)
+        sim = _sim_once(JaroWinkler.normalized_similarity, a, b, li[near_idx], ri[near_idx], "city", "city", workers)
         city[near_idx] = np.where(sim >= 0.9, 2, 3)
     levels["city"] = city
 
@@ -306,7 +392,7 @@ def compare(
         (levels["name"][only] <= 2) & name_unique(a, b, li[only], ri[only]))
     rest = np.flatnonzero(~settled & ~_disagrees(levels, only))
     settled[rest] = rare_name_unique(a, b, li[only[rest]], ri[only[rest]])
-    caps.apply(_mask(n, only[~settled]), REVIEW, "name_only:review")
+    caps.apply_at(only[~settled], REVIEW, "name_only:review")
 
     # People: family and given names (allowing a swap), initials, nicknames, couples, middle initial.
     idx = np.flatnonzero(pp)
@@ -330,12 +416,12 @@ def settle_relatives(comparison: Comparison, in_family_context: np.ndarray, fiel
         return
     caps = comparison.capper
     freed = ~in_family_context if fields_corrupted else np.zeros(len(pos), dtype=bool)
-    caps.apply(_mask(len(comparison), pos[~freed]), NONE, "given=disagree")
-    lv = comparison.levels
+    caps.apply_at(pos[~freed], NONE, "given=disagree")
+    lv = {name: comparison.levels[name][pos] for name in ("family", "street", "postcode", "city")}
     backed = ((lv["family"] == 1) | (lv["family"] == 2)) & ((lv["street"] == 1) | (lv["street"] == 2)) & (
         (lv["postcode"] == 1) | (lv["city"] == 1)
     )
-    caps.apply(_mask(len(comparison), pos[freed & ~backed[pos]]), REVIEW, "given+dob=disagree:review")
+    caps.apply_at(pos[freed & ~backed], REVIEW, "given+dob=disagree:review")
     comparison.cap = caps.cap
     comparison.relatives[:] = False
 
@@ -348,11 +434,11 @@ def _digits_near(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     dx = [(x // 10**k) % 10 for k in range(6)]
     dy = [(y // 10**k) % 10 for k in range(6)]
     differ = [p != q for p, q in zip(dx, dy, strict=True)]
-    one = np.sum(differ, axis=0) == 1
+    mismatched = np.sum(differ, axis=0)
+    one, two = mismatched == 1, mismatched == 2
     swap = np.zeros(len(x), dtype=bool)
     for k in range(5):
-        only_k = (np.sum(differ, axis=0) == 2) & differ[k] & differ[k + 1]
-        swap |= only_k & (dx[k] == dy[k + 1]) & (dx[k + 1] == dy[k])
+        swap |= two & differ[k] & differ[k + 1] & (dx[k] == dy[k + 1]) & (dx[k + 1] == dy[k])
     return ok & (one | swap)
 
 
@@ -381,21 +467,14 @@ def _squash(values: np.ndarray) -> list[str]:
     return [v.replace(" ", "") for v in values]
 
 
-def _mask(n: int, positions: np.ndarray) -> np.ndarray:
-    mask = np.zeros(n, dtype=bool)
-    mask[positions] = True
-    return mask
-
-
 def _compare_people(
     a, b, li, ri, idx, levels, name_sim, caps: _Capper, workers: int, strict_family: bool,
     deferred: np.ndarray | None, namesake_held: np.ndarray,
 ) -> None:
-    n = len(li)
     la, lb = li[idx], ri[idx]
     jw = JaroWinkler.normalized_similarity
-    fam = _sim(jw, a.family[la], b.family[lb], workers)
-    giv = _sim(jw, a.given[la], b.given[lb], workers)
+    fam = _sim_once(jw, a, b, la, lb, "family", "family", workers)
+    giv = straight_giv = _sim_once(jw, a, b, la, lb, "given", "given", workers)
     has_fam = a.present("family")[la] & b.present("family")[lb]
     has_giv = a.present("given")[la] & b.present("given")[lb]
     # Swapped given/family (e.g. "Smith John" keyed the wrong way round), possibly with one of the two
@@ -407,11 +486,11 @@ def _compare_people(
     cross_giv = a.present("given")[la] & b.present("family")[lb]
     straight = np.where(has_fam, fam, 0) + np.where(has_giv, giv, 0)
     # Only these can gain: a name that could meet its counterpart on the other side (same initial).
-    meets = (a.family_initial[la] == b.given_initial[lb]) | (a.given_initial[la] == b.family_initial[lb])
+    meets = _same_initial(a, b, la, lb, "family_initial", "given_initial") | _same_initial(a, b, la, lb, "given_initial", "family_initial")
     poor = np.flatnonzero((cross_fam | cross_giv) & (straight < 1.8) & meets)
     if len(poor):
-        sw_fam[poor] = _sim(jw, a.family[la[poor]], b.given[lb[poor]], workers)
-        sw_giv[poor] = _sim(jw, a.given[la[poor]], b.family[lb[poor]], workers)
+        sw_fam[poor] = _sim_once(jw, a, b, la[poor], lb[poor], "family", "given", workers)
+        sw_giv[poor] = _sim_once(jw, a, b, la[poor], lb[poor], "given", "family", workers)
         sw_fam[~cross_fam] = 0
         sw_giv[~cross_giv] = 0
         one_found = (np.minimum(sw_fam, sw_giv) >= 0.9) | (np.maximum(sw_fam, sw_giv) >= 0.92)
@@ -426,8 +505,8 @@ def _compare_people(
     given_level = _bucket(giv, (1.0, 0.92, 0.80))
     nick = a.given_canon_code[la] == b.given_canon_code[lb]
     given_level[nick & ~swapped & (a.given_canon_code[la] >= 0)] = 1
-    ga, gb = a.given[la], b.given[lb]
-    initial_ok = (a.given_initial[la] == b.given_initial[lb]) & ((a.given_len[la] == 1) | (b.given_len[lb] == 1))
+    same_initial = _same_initial(a, b, la, lb)
+    initial_ok = same_initial & ((a.given_len[la] == 1) | (b.given_len[lb] == 1))
     given_level[(given_level == 4) & initial_ok & ~swapped] = 3
     given_level[~has_giv] = 0
     # One letter mistyped, dropped, added or two swapped after the first letter ("Seanna" / "Sehnna"):
@@ -436,34 +515,33 @@ def _compare_people(
     # households a name one letter off is as often a relative's (Brett / Brent, Louis / Louise), so
     # there only where neither list holds another person of that family and initial nearby.
     slip = np.flatnonzero((given_level == 3) & ~swapped & (a.given_len[la] >= 5) & (b.given_len[lb] >= 5)
-                          & (a.given_initial[la] == b.given_initial[lb]))
+                          & same_initial)
     if strict_family and len(slip):
         slip = slip[~_namesake_nearby(a, b, la[slip], lb[slip], by="initial")]
-    edits = process.cpdist(ga[slip], gb[slip], scorer=DamerauLevenshtein.distance, workers=workers)
+    edits = process.cpdist(a.given[la[slip]], b.given[lb[slip]], scorer=DamerauLevenshtein.distance, workers=workers)
     given_level[slip[edits <= 1]] = 2
     # A nickname with a typo ("Jenifer" / "Jenny"): compare the canonical forms too.
     # (only where that can differ from the spelling compared above: a nickname, or swapped names)
     weak = np.flatnonzero((given_level == 4) & (a.nicknamed()[la] | b.nicknamed()[lb] | swapped))
     if len(weak):
-        canon_sim = _sim(jw, a.given_canon[la[weak]], b.given_canon[lb[weak]], workers)
+        canon_sim = _sim_once(jw, a, b, la[weak], lb[weak], "given", "given", workers, a.given_canon, b.given_canon)
         given_level[weak[canon_sim >= 0.88]] = 2
     # A nickname with a slip the list does not know ("Toyn" / "Anthony", "Jses" / "Jessica"): one by
     # one, there are few. Only 'resembles' (level 3): without a birth date it still asks for more.
     slipped = np.flatnonzero((given_level == 4) & ~swapped)
     if len(slipped):
-        given_level[slipped[_slipped_nicknames(ga[slipped], gb[slipped])]] = 3
+        given_level[slipped[_slipped_pairs(a, b, la[slipped], lb[slipped])]] = 3
     # Ambiguous diminutives ("chris", "pat") are checked one by one; there are few.
     maybe = np.flatnonzero((given_level == 4) & (a.given_ambiguous[la] | b.given_ambiguous[lb]))
     if len(maybe):
-        ok = [nickname_compatible(x, y) for x, y in zip(ga[maybe], gb[maybe], strict=True)]
-        given_level[maybe[np.asarray(ok, dtype=bool)]] = 1
+        given_level[maybe[_test_once(nickname_compatible, a.given[la[maybe]], b.given[lb[maybe]])]] = 1
 
     # Couples: compare the set of given names; a couple is never auto-linked to one person.
     ca, cb = a.present("given2")[la], b.present("given2")[lb]
     couple_pos = np.flatnonzero(ca | cb)
     if len(couple_pos):
         i, j = la[couple_pos], lb[couple_pos]
-        g1 = _same_given(a, b, i, j, "", "", workers)
+        g1 = _same_given(a, b, i, j, "", "", workers, straight_giv[couple_pos])
         g12 = _same_given(a, b, i, j, "", "2", workers)
         g21 = _same_given(a, b, i, j, "2", "", workers)
         g22 = _same_given(a, b, i, j, "2", "2", workers)
@@ -472,8 +550,8 @@ def _compare_people(
         single_in_couple = np.where(ca[couple_pos], g1 | g21, g1 | g12)
         same = np.where(both, same_couple, single_in_couple)
         given_level[couple_pos] = np.where(same, 1, 4)
-        caps.apply(_mask(n, idx[couple_pos[both & ~same_couple]]), REVIEW, "couple:different")
-        caps.apply(_mask(n, idx[couple_pos[~both]]), REVIEW, "couple/single:review")
+        caps.apply_at(idx[couple_pos[both & ~same_couple]], REVIEW, "couple:different")
+        caps.apply_at(idx[couple_pos[~both]], REVIEW, "couple/single:review")
 
     mid = _code_pairs(a, la, b, lb, "middle_initial")
     levels["family"][idx] = family_level
@@ -489,10 +567,10 @@ def _compare_people(
     # a given-name conflict is only a typo when the date of birth agrees exactly.
     conflict = given_level == 4
     gen = _code_pairs(a, la, b, lb, "generation")
-    caps.apply(_mask(n, idx[gen == 2]), NONE, "generation=disagree")
+    caps.apply_at(idx[gen == 2], NONE, "generation=disagree")
     # Another given name and another birth date: a relative (see households.py for the exception).
     if deferred is None:
-        caps.apply(_mask(n, idx[conflict & (dob == 3)]), NONE, "given=disagree")
+        caps.apply_at(idx[conflict & (dob == 3)], NONE, "given=disagree")
     else:
         deferred[idx[conflict & (dob == 3)]] = True
     if not strict_family:
@@ -509,17 +587,17 @@ def _compare_people(
     # Vencaler", both slips of Keith, with one e-mail, mobile, ABN and tax number). One such identifier
     # asks a reviewer; two (an own e-mail counts then) link. An e-mail alone does not: relatives share one.
     ids = (tax == 1).astype(np.int8) + own_bizno + (mobile == 1) + ((email == 1) & own_email)
-    typo = (conflict & (dob == 0) & ((family_level == 1) | (family_level == 2)) & (a.given_initial[la] == b.given_initial[lb])
+    typo = (conflict & (dob == 0) & ((family_level == 1) | (family_level == 2)) & same_initial
             & ((tax == 1) | own_bizno | (mobile == 1)) & (tax != 3) & (mobile != 2))
-    caps.apply(_mask(n, idx[conflict & ~dob_exact & ~typo]), NONE, "given=disagree")
+    caps.apply_at(idx[conflict & ~dob_exact & ~typo], NONE, "given=disagree")
     # Twins share a birthday, a family e-mail, an address and a partnership's ABN, but never a tax number:
     # beside the same birthday, a given name that differs is a typo only where the same whole tax number
     # agrees (not a masked tail), the family name and initial agree, and no mobile or own e-mail differs.
-    twin_ruled_out = (conflict & dob_exact & (family_level == 1) & (a.given_initial[la] == b.given_initial[lb])
+    twin_ruled_out = (conflict & dob_exact & (family_level == 1) & same_initial
                       & (tax == 1) & (mobile != 2) & ~((email == 3) & own_email))
     # The same birthday otherwise (twins or spouses: never a typo, whatever else agrees), or a typo with
     # a single identifier: a review.
-    caps.apply(_mask(n, idx[conflict & ~(typo & (ids >= 2)) & ~twin_ruled_out]), REVIEW, "given=disagree")
+    caps.apply_at(idx[conflict & ~(typo & (ids >= 2)) & ~twin_ruled_out], REVIEW, "given=disagree")
     # A family name that differs is a slip on each side (Roeid / Rid) or a new married name, not another
     # person, where the given names agree and two things only this person has agree (birth date,
     # mobile, own e-mail, whole tax number, a sole trader's own business number) and none differs. One
@@ -527,9 +605,9 @@ def _compare_people(
     # office e-mail on both records).
     renamed = (((given_level == 1) | (given_level == 2)) & (ids + dob_exact >= 2)
                & (tax != 3) & (mobile != 2) & (dob != 3))
-    caps.apply(_mask(n, idx[(family_level == 4) & ~renamed]), REVIEW, "family=disagree")
+    caps.apply_at(idx[(family_level == 4) & ~renamed], REVIEW, "family=disagree")
     # Different dates of birth in a list with households: a same-named relative (father and son).
-    caps.apply(_mask(n, idx[dob == 3]), REVIEW, "dob=disagree")
+    caps.apply_at(idx[dob == 3], REVIEW, "dob=disagree")
     # Without dates of birth, a shared address, landline or family email does not tell a person from
     # a same-named relative. A tax number or mobile that differs is another person, and so is one
     # whose e-mail and phones all differ. Where either list holds a namesake nearby (same names and
@@ -556,35 +634,66 @@ def _compare_people(
     doubt = (email_clash & ~outweighed) | ~personal_agree
     unsure = hard_clash | ((ask | namesake | relative) & doubt)
     uncapped = caps.cap[idx] == LINK
-    caps.apply(_mask(n, idx[(dob == 0) & unsure]), REVIEW, "dob=missing:review")
-    caps.apply(_mask(n, idx[mid == 2]), REVIEW, "middle_initial=disagree")
+    caps.apply_at(idx[(dob == 0) & unsure], REVIEW, "dob=missing:review")
+    caps.apply_at(idx[mid == 2], REVIEW, "middle_initial=disagree")
     strong_id = (dob == 1) | (dob == 2) | (levels["tax"][idx] == 1) | (levels["tax"][idx] == 2)
     partial_name = (~has_giv | ~has_fam) & ~strong_id
-    caps.apply(_mask(n, idx[partial_name]), REVIEW, "name:incomplete")
+    caps.apply_at(idx[partial_name], REVIEW, "name:incomplete")
     # Held for the namesake or relative alone: no other rule would hold the pair.
     alone = uncapped & (dob == 0) & doubt & ~hard_clash & ~ask & (mid != 2) & ~partial_name
     namesake_held[idx] = np.where(alone, namesake + 2 * relative.astype(np.int8), 0)
 
 
-def _slipped_nicknames(xa: np.ndarray, xb: np.ndarray) -> np.ndarray:
-    """nicknames.slipped_nickname of each pair of given names, each distinct name looked up once: at
-    100k x 100k a few hundred thousand pairs get here, and a call per pair cost a tenth of the run.
-    Only pairs where both names have groups and one is not a known name are compared one by one."""
-    code_of: dict[str, int] = {}
-    counter = itertools.count()
-    ca = np.fromiter(map(code_of.setdefault, xa, counter), dtype=np.int64, count=len(xa))
-    cb = np.fromiter(map(code_of.setdefault, xb, counter), dtype=np.int64, count=len(xb))
-    size = next(counter)
-    groups: list[frozenset[str]] = [frozenset()] * size
-    grouped, unknown = np.zeros(size, dtype=bool), np.zeros(size, dtype=bool)
-    for name, code in code_of.items():
-        if name:
-            groups[code] = slipped_groups(name)
-            grouped[code], unknown[code] = bool(groups[code]), name not in KNOWN_NAMES
+def _slip_lookup(names: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For distinct given names: each one's nicknames.slipped_groups, and whether it may share one with
+    another name (0: it has none, 1: a known name with groups, 2: a name the list does not know)."""
+    groups = np.empty(len(names), dtype=object)
+    groups[:] = [slipped_groups(name) if name else frozenset() for name in names.tolist()]
+    kind = np.fromiter(((2 if name not in KNOWN_NAMES else 1) if g else 0
+                        for name, g in zip(names.tolist(), groups.tolist(), strict=True)), dtype=np.int8, count=len(names))
+    return groups, kind
+
+
+def _slipped_nicknames(slips_a: tuple[np.ndarray, np.ndarray], xa: np.ndarray,
+                       slips_b: tuple[np.ndarray, np.ndarray], xb: np.ndarray) -> np.ndarray:
+    """nicknames.slipped_nickname of each pair of given names, the names given as codes into each
+    side's _slip_lookup: at 100k x 100k a few hundred thousand pairs get here, and a call per pair cost
+    a tenth of the run. Only pairs where both names have groups and one is not a known name can
+    share one; each distinct such pair of names is compared once."""
+    (groups_a, kind_a), (groups_b, kind_b) = slips_a, slips_b
+    ka, kb = kind_a[xa], kind_b[xb]
     out = np.zeros(len(xa), dtype=bool)
-    maybe = np.flatnonzero(grouped[ca] & grouped[cb] & (unknown[ca] | unknown[cb]))
-    out[maybe] = [bool(groups[i] & groups[j]) for i, j in zip(ca[maybe].tolist(), cb[maybe].tolist(), strict=True)]
+    maybe = np.flatnonzero((ka > 0) & (kb > 0) & (ka + kb >= 3))
+    if len(maybe):
+        rep, inverse = _each_pair_once(xa[maybe], xb[maybe])
+        ga, gb = groups_a[xa[maybe[rep]]].tolist(), groups_b[xb[maybe[rep]]].tolist()
+        out[maybe] = np.fromiter(map(_share, ga, gb), dtype=bool, count=len(rep))[inverse]
     return out
+
+
+def _share(x: frozenset[str], y: frozenset[str]) -> bool:
+    return not x.isdisjoint(y)
+
+
+def _slipped_pairs(a: Table, b: Table, i: np.ndarray, j: np.ndarray, column_a: str = "given",
+                   column_b: str = "given") -> np.ndarray:
+    """_slipped_nicknames of a's column_a at i and b's column_b at j ("given" or "given2"), each
+    table's names looked up once and kept with it."""
+    return _slipped_nicknames(_slips(a, column_a), _codes(a, column_a)[i], _slips(b, column_b), _codes(b, column_b)[j])
+
+
+def _slips(t: Table, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """_slip_lookup of the table's distinct names of the column, by their _codes."""
+    def names() -> np.ndarray:
+        codes = _codes(t, column)
+        out = np.empty(int(codes.max()) + 1 if len(codes) else 0, dtype=object)
+        out[codes] = getattr(t, column)
+        return out
+
+    groups, kind = ("slip_groups", column), ("slip_kind", column)
+    if groups not in t.derived:
+        t.derived[groups], t.derived[kind] = _slip_lookup(names())
+    return t.derived[groups], t.derived[kind]
 
 
 def _namesake_nearby(a: Table, b: Table, i: np.ndarray, j: np.ndarray, by: str = "given") -> np.ndarray:
@@ -600,37 +709,37 @@ def _namesake_nearby(a: Table, b: Table, i: np.ndarray, j: np.ndarray, by: str =
     return unnamed | (ca >= 2) | (cb >= 2)
 
 
-def _same_given(a: Table, b: Table, i: np.ndarray, j: np.ndarray, sa: str, sb: str, workers: int) -> np.ndarray:
+def _same_given(a: Table, b: Table, i: np.ndarray, j: np.ndarray, sa: str, sb: str, workers: int,
+                sim: np.ndarray | None = None) -> np.ndarray:
     """Whether given name (or second given name, suffix '2') of a[i] and b[j] are the same name:
-    equal or close under the nickname list, close in spelling, or an initial of the other."""
-    col_a, col_b = getattr(a, "given" + sa), getattr(b, "given" + sb)
-    xa, xb = col_a[i], col_b[j]
-    present = a.present("given" + sa)[i] & b.present("given" + sb)[j]
-    sim = _sim(JaroWinkler.normalized_similarity, xa, xb, workers)
+    equal or close under the nickname list, close in spelling, or an initial of the other. `sim`: the
+    names' Jaro-Winkler similarity where the caller has it already."""
+    col_a, col_b = "given" + sa, "given" + sb
+    present = a.present(col_a)[i] & b.present(col_b)[j]
+    jw = JaroWinkler.normalized_similarity
+    sim = _sim_once(jw, a, b, i, j, col_a, col_b, workers) if sim is None else sim.copy()
     low = np.flatnonzero(present & (sim < 0.85))
     if len(low):
-        canon_a, canon_b = getattr(a, "given" + sa + "_canon")[i[low]], getattr(b, "given" + sb + "_canon")[j[low]]
-        sim[low] = np.maximum(sim[low], _sim(JaroWinkler.normalized_similarity, canon_a, canon_b, workers))
-    len_a, len_b = getattr(a, "given" + sa + "_len")[i], getattr(b, "given" + sb + "_len")[j]
-    initial = ((len_a == 1) | (len_b == 1)) & (
-        getattr(a, "given" + sa + "_initial")[i] == getattr(b, "given" + sb + "_initial")[j]
-    )
+        canon_a, canon_b = getattr(a, col_a + "_canon"), getattr(b, col_b + "_canon")  # a function of the name
+        sim[low] = np.maximum(sim[low], _sim_once(jw, a, b, i[low], j[low], col_a, col_b, workers, canon_a, canon_b))
+    len_a, len_b = getattr(a, col_a + "_len")[i], getattr(b, col_b + "_len")[j]
+    initial = ((len_a == 1) | (len_b == 1)) & _same_initial(a, b, i, j, col_a + "_initial", col_b + "_initial")
     same = present & ((sim >= 0.85) | initial)
     # Ambiguous diminutives ("chris") one by one: equal canonical forms are already 'same' above, so
     # only a pair with an ambiguous side can still be compatible.
     rest = np.flatnonzero(present & ~same)
-    ambiguous = getattr(a, "given" + sa + "_ambiguous")[i[rest]] | getattr(b, "given" + sb + "_ambiguous")[j[rest]]
+    ambiguous = getattr(a, col_a + "_ambiguous")[i[rest]] | getattr(b, col_b + "_ambiguous")[j[rest]]
     rest = rest[ambiguous]
-    same[rest] = [nickname_compatible(x, y) for x, y in zip(xa[rest], xb[rest], strict=True)]
+    same[rest] = _test_once(nickname_compatible, getattr(a, col_a)[i[rest]], getattr(b, col_b)[j[rest]])
     # A nickname with a slip ("Rcik & Heather" / "Richard & Heather"): both names of the couple must
     # still agree, which one person's given name alone cannot offer.
     rest = np.flatnonzero(present & ~same)
     if len(rest):
-        same[rest] = _slipped_nicknames(xa[rest], xb[rest])
+        same[rest] = _slipped_pairs(a, b, i[rest], j[rest], col_a, col_b)
     return same
 
 
 def _code_pairs(a: Table, i: np.ndarray, b: Table, j: np.ndarray, column: str) -> np.ndarray:
-    x, y = getattr(a, column)[i], getattr(b, column)[j]
-    both = a.present(column)[i] & b.present(column)[j]
-    return np.where(both, np.where(x == y, 1, 2), 0).astype(np.int8)
+    """1 same, 2 different, 0 missing, for a column of short strings (middle initial, generation)."""
+    x, y = _short_codes(a, column)[i], _short_codes(b, column)[j]
+    return np.where((x != 0) & (y != 0), np.where(x == y, 1, 2), 0).astype(np.int8)

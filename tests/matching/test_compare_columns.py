@@ -5,8 +5,17 @@ from __future__ import annotations
 import random
 
 import numpy as np
+from rapidfuzz import fuzz
+from rapidfuzz.distance import JaroWinkler
 
-from syncworker.matching.compare import _slipped_nicknames
+from syncworker.matching.compare import (
+    _each_pair_once,
+    _same_initial,
+    _sim,
+    _sim_once,
+    _slip_lookup,
+    _slipped_nicknames,
+)
 from syncworker.matching.features import Vocab, build_table
 from syncworker.matching.nicknames import KNOWN_NAMES, slipped_nickname
 from syncworker.sample import generate_practice
@@ -21,12 +30,18 @@ def test_slipped_nicknames_of_a_column_are_those_of_each_pair() -> None:
     rng = random.Random(3)
     known = sorted(KNOWN_NAMES)
     names = [*rng.sample(known, 100), *(_slips(n, rng) for n in rng.sample(known, 150)), "", "al", "toyn", "jses"]
-    xa = np.asarray([rng.choice(names) for _ in range(6000)], dtype=object)
-    xb = np.asarray([rng.choice(names) for _ in range(6000)], dtype=object)
+    xa = [rng.choice(names) for _ in range(6000)]
+    xb = [rng.choice(names) for _ in range(6000)]
     expected = np.asarray([slipped_nickname(x, y) for x, y in zip(xa, xb, strict=True)], dtype=bool)
     assert expected.sum() > 50 and (~expected).sum() > 50  # both answers are asked for
-    assert np.array_equal(_slipped_nicknames(xa, xb), expected)
-    assert _slipped_nicknames(np.asarray([], dtype=object), np.asarray([], dtype=object)).shape == (0,)
+    # each side numbers its names its own way, as each table does
+    side_a, side_b = sorted(set(names)), sorted(set(names), reverse=True)
+    lookup_a, lookup_b = _slip_lookup(np.asarray(side_a, dtype=object)), _slip_lookup(np.asarray(side_b, dtype=object))
+    codes_a = np.asarray([side_a.index(x) for x in xa])
+    codes_b = np.asarray([side_b.index(x) for x in xb])
+    assert np.array_equal(_slipped_nicknames(lookup_a, codes_a, lookup_b, codes_b), expected)
+    empty = np.asarray([], dtype=np.int64)
+    assert _slipped_nicknames(lookup_a, empty, lookup_b, empty).shape == (0,)
 
 
 def test_namesakes_and_sorted_words_are_those_of_each_record() -> None:
@@ -41,3 +56,31 @@ def test_namesakes_and_sorted_words_are_those_of_each_record() -> None:
         assert max(expected) >= 2
     for column in ("name_key", "street"):
         assert table.sorted_words(column).tolist() == [" ".join(sorted(v.split())) for v in getattr(table, column)]
+
+
+def test_pairs_scored_once_per_distinct_pair_score_as_each_pair_does() -> None:
+    practice = generate_practice(400, 7)
+    table = build_table(practice.local + practice.local[:60], Vocab(), "AU")
+    rng = np.random.default_rng(5)
+    i, j = rng.integers(0, len(table), 4000), rng.integers(0, len(table), 4000)
+    i, j = np.concatenate([i, i[:1500], j[:500]]), np.concatenate([j, j[:1500], j[:500]])  # pairs repeat
+    jw = JaroWinkler.normalized_similarity
+    for column, scorer in (("family", jw), ("given", jw), ("city", jw), ("street", fuzz.ratio), ("name_key", fuzz.ratio)):
+        each = _sim(scorer, getattr(table, column)[i], getattr(table, column)[j], 1)
+        assert np.array_equal(_sim_once(scorer, table, table, i, j, column, column, 1), each)
+    assert np.array_equal(_sim_once(jw, table, table, i, j, "given", "given", 1, table.given_canon, table.given_canon),
+                          _sim(jw, table.given_canon[i], table.given_canon[j], 1))
+    for column_a, column_b in (("given_initial", "given_initial"), ("family_initial", "given_initial"),
+                               ("generation", "generation"), ("middle_initial", "middle_initial")):
+        as_text = getattr(table, column_a)[i] == getattr(table, column_b)[j]
+        assert np.array_equal(_same_initial(table, table, i, j, column_a, column_b), as_text)
+
+
+def test_each_distinct_pair_of_codes_is_found_once_whatever_their_size() -> None:
+    rng = np.random.default_rng(2)
+    for n, high in ((0, 3), (1, 3), (5000, 40), (3000, 2**31 - 1)):  # the last too wide to pack with positions
+        x, y = rng.integers(-1, high, n).astype(np.int32), rng.integers(-1, high, n).astype(np.int32)
+        first, inverse = _each_pair_once(x, y)
+        pairs = list(zip(x.tolist(), y.tolist(), strict=True))
+        assert sorted(first.tolist()) == sorted({p: k for k, p in reversed(list(enumerate(pairs)))}.values())
+        assert np.array_equal(x[first][inverse], x) and np.array_equal(y[first][inverse], y)
