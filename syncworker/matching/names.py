@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from .nicknames import canonical_given
 from .text import fold, fold_all, one_edit
@@ -47,16 +47,14 @@ TITLES = frozenset(
 SUFFIXES = frozenset(["jr", "jnr", "sr", "snr", "ii", "iii", "iv", "esq", "phd", "md", "oam", "am", "ao"])
 
 
-@dataclass(frozen=True, slots=True)
-class OrgName:
+class OrgName(NamedTuple):  # a tuple: built several times faster than a frozen dataclass, once per name
     core: str  # the distinguishing words: no legal form, no leading "the", no "and"
     form: str  # canonical legal form ("pty ltd", "trust", ...) or ""
     alt: str  # trading name or trustee name core, "" when none
     is_trust: bool
 
 
-@dataclass(frozen=True, slots=True)
-class PersonName:
+class PersonName(NamedTuple):
     given: str  # first given name, folded
     middle: str  # further given names or initials, space-separated
     family: str
