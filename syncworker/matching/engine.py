@@ -128,32 +128,53 @@ def score_links(local: Records, remote: Records, config: MatchConfig):
                                     (left, right))
 
 
-def _best_other(group: np.ndarray, weight: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each pair, the best weight among the *other* pairs of its group (-inf when none), and
-    which pair that is (-1 when none); of equal weights, the pair that comes first.
+class _Groups:
+    """The pairs grouped by one of their records (the local or the remote one), each group strongest
+    first (of equal weights, the pair that comes first), sorted once: deciding asks for the best pair
+    of each group, or each pair's best competitor in its group, a dozen times, among the pairs allowed
+    to compete each time (a sort per question cost most of deciding the links)."""
 
-    Each group's best and second best by maxima over its run of pairs, after one stable sort by
-    group (none when the groups come sorted, as the left side does): a sort by weight within the
-    groups cost half of deciding the links."""
-    n = len(group)
-    if n == 0:
-        return np.empty(0), np.empty(0, dtype=np.int64)
-    order = np.argsort(group, kind="stable")  # keeps each group's pairs in their order: ties go to the first
-    w = weight[order]
-    starts, of = _runs(group[order])
-    best_at = _first_best(w, starts, of)
-    rest = w.copy()
-    rest[best_at] = -np.inf
-    is_best = np.arange(n) == best_at[of]
-    second_at = _first_best(rest, starts, of, ~is_best)
-    second_at = np.where(second_at < n, second_at, -1)
-    other_sorted = np.where(is_best, np.where(second_at >= 0, w[second_at], -np.inf)[of], w[best_at][of])
-    other_at_sorted = np.where(is_best, np.where(second_at >= 0, order[second_at], -1)[of], order[best_at][of])
-    other = np.empty(n)
-    other[order] = other_sorted
-    other_at = np.empty(n, dtype=np.int64)
-    other_at[order] = other_at_sorted
-    return other[positions], other_at[positions]
+    def __init__(self, record: np.ndarray, weight: np.ndarray, strongest_first: np.ndarray) -> None:
+        n = len(record)
+        self.weight = weight
+        # `strongest_first`: all pairs by weight, of equal weights in pair order (a sort both sides share)
+        self.order = strongest_first[np.argsort(record[strongest_first], kind="stable")]
+        self.rank = np.empty(n, dtype=np.int64)  # where each pair stands in `order`
+        self.rank[self.order] = np.arange(n)
+        self.starts, self.of = _runs(record[self.order])
+
+    def _first_two(self, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Per group, where in `order` its best and its second best allowed pair stand (None: every
+        pair is allowed); len(order) when it has none."""
+        n = len(self.order)
+        if allowed is None:
+            ends = np.r_[self.starts[1:], n]
+            return self.starts, np.where(self.starts + 1 < ends, self.starts + 1, n)
+        ok = allowed[self.order]
+        seen = np.cumsum(ok)  # allowed pairs up to each place; less those before the group: its nth
+        nth = np.where(ok, seen - (seen[self.starts] - ok[self.starts])[self.of], 0)
+        first, second = np.full(len(self.starts), n), np.full(len(self.starts), n)
+        at = np.flatnonzero(nth == 1)
+        first[self.of[at]] = at
+        at = np.flatnonzero(nth == 2)
+        second[self.of[at]] = at
+        return first, second
+
+    def best(self, allowed: np.ndarray) -> np.ndarray:
+        """The best allowed pair of each group that has one."""
+        first, _ = self._first_two(allowed)
+        return self.order[first[first < len(self.order)]]
+
+    def best_other(self, allowed: np.ndarray | None, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each pair at `positions`: the best weight among the *other* allowed pairs of its group
+        (None: all pairs), and which pair that is; -inf and -1 when there is none."""
+        first, second = self._first_two(allowed)
+        at = self.rank[positions]
+        group = self.of[at]
+        other = np.where(first[group] == at, second[group], first[group])
+        found = other < len(self.order)
+        other = self.order[np.where(found, other, 0)]
+        return np.where(found, self.weight[other], -np.inf), np.where(found, other, -1)
 
 
 def _runs(sorted_group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -162,25 +183,63 @@ def _runs(sorted_group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return starts, np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(sorted_group)]))
 
 
-def _first_best(w: np.ndarray, starts: np.ndarray, of: np.ndarray, eligible: np.ndarray | None = None) -> np.ndarray:
-    """Per run: the first position holding its largest weight (among `eligible`; len(w) when none is)."""
-    k = np.arange(len(w))
-    hit = w == np.maximum.reduceat(w, starts)[of]
-    return np.minimum.reduceat(np.where(hit if eligible is None else hit & eligible, k, len(w)), starts)
+class _Contest:
+    """The pairs that may be decided (no rule rules them out), by their position in `eligible`: their
+    records, weights and scores, and their groups by local and by remote record, built once for every
+    "best competing pair" question of deciding."""
+
+    def __init__(self, pairs: ScoredPairs, eligible: np.ndarray) -> None:
+        comp = pairs.comparison
+        self.eligible = eligible
+        self.left, self.right = comp.left[eligible], comp.right[eligible]
+        self.w, self.score = pairs.log2_odds[eligible], pairs.score[eligible]
+        strongest_first = np.argsort(-self.w, kind="stable")
+        self.by_left = _Groups(self.left, self.w, strongest_first)
+        self.by_right = _Groups(self.right, self.w, strongest_first)
+        tables = pairs.tables
+        self.records = (len(tables[0]), len(tables[1])) if tables is not None else (
+            int(comp.left.max()) + 1, int(comp.right.max()) + 1)
+
+    def best_other_either(self, allowed: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """_Groups.best_other over both records of each pair at `positions`: the best weight among the
+        other allowed pairs of its left or of its right record, and which pair that is (the left's on a
+        tie; -1 when none)."""
+        by_l, by_l_at = self.by_left.best_other(allowed, positions)
+        by_r, by_r_at = self.by_right.best_other(allowed, positions)
+        best = np.maximum(by_l, by_r)
+        return best, np.where(np.isfinite(best), np.where(by_l >= by_r, by_l_at, by_r_at), -1)
+
+    def linked(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Which local and which remote records the pairs at `positions` link, as masks over each list."""
+        linked_l = np.zeros(self.records[0], dtype=bool)
+        linked_r = np.zeros(self.records[1], dtype=bool)
+        linked_l[self.left[positions]] = True
+        linked_r[self.right[positions]] = True
+        return linked_l, linked_r
 
 
-class LinkDecision(NamedTuple):
-    pos: int  # pair position
-    decision: str  # "link" or "review"
-    runner_score: float | None  # probability of the best competing pair, None when none
-    runner_pos: int  # its pair position, -1 when none
-    twin: bool  # the competitor is a second certain remote match (the remote list holds the client twice)
-    margin_bits: float  # log2 odds ahead of the competitor (inf when none)
-    born_that_day: bool  # the competitor shares the birth date this pair disagrees on
-    elsewhere_pos: int  # linked only as its competitor (this pair position) is linked elsewhere; -1 if not
+class LinkDecisions(NamedTuple):
+    """One decision per assigned local record, as columns."""
+
+    pos: np.ndarray  # pair position
+    link: np.ndarray  # decided "link" (else "review")
+    runner_bits: np.ndarray  # log2 odds of the best competing pair, -inf when none
+    runner_pos: np.ndarray  # its pair position, -1 when none
+    twin: np.ndarray  # the competitor is a second certain remote match (the remote list holds the client twice)
+    margin_bits: np.ndarray  # log2 odds ahead of the competitor (inf when none)
+    born_that_day: np.ndarray  # the competitor shares the birth date this pair disagrees on
+    elsewhere_pos: np.ndarray  # linked only as its competitor (this pair position) is linked elsewhere; -1 if not
+
+    @classmethod
+    def none(cls) -> LinkDecisions:
+        at, no, bits = np.empty(0, dtype=np.int64), np.empty(0, dtype=bool), np.empty(0)
+        return cls(at, no, bits, at, no, bits, no, at)
+
+    def take(self, order: np.ndarray) -> LinkDecisions:
+        return LinkDecisions(*(column[order] for column in self))
 
 
-def decide_links(pairs: ScoredPairs, config: MatchConfig) -> list[LinkDecision]:
+def decide_links(pairs: ScoredPairs, config: MatchConfig) -> LinkDecisions:
     """One-to-one assignment, one decision per assigned local.
 
     A pair auto-links when it is certain (no rule caps it, score at the auto threshold) and beats the
@@ -208,18 +267,16 @@ def decide_links(pairs: ScoredPairs, config: MatchConfig) -> list[LinkDecision]:
     comp = pairs.comparison
     eligible = np.flatnonzero(comp.cap >= REVIEW)
     if len(eligible) == 0:
-        return []
-    w = pairs.log2_odds[eligible]
-    left, right = comp.left[eligible], comp.right[eligible]
-    everyone = np.arange(len(w))
-    certain = (comp.cap[eligible] == LINK) & (pairs.score[eligible] >= config.link_auto_threshold)
-    by_left, by_left_at = _best_other(left, w, everyone)
-    by_right, by_right_at = _best_other(right, w, everyone)
-    wanted = np.flatnonzero(pairs.score[eligible] >= config.link_review_threshold)
-    chosen = _greedy_one_to_one(left, right, w, wanted)
+        return LinkDecisions.none()
+    contest = _Contest(pairs, eligible)
+    left, right, w = contest.left, contest.right, contest.w
+    certain = (comp.cap[eligible] == LINK) & (contest.score >= config.link_auto_threshold)
+    plausible = contest.score >= config.link_review_threshold
+    chosen = _greedy_one_to_one(contest, plausible)
     # Decided for all chosen pairs at once: per-pair NumPy scalar calls cost ~0.3 s at 100k.
     sure = certain[chosen]
-    remote_at, local_at = by_left_at[chosen], by_right_at[chosen]
+    by_remote, remote_at = contest.by_left.best_other(None, chosen)  # the best other remote record of its local
+    by_local, local_at = contest.by_right.best_other(None, chosen)  # and local record of its remote
     # "Certain" for calling a record a twin asks the runner-up margin beyond the auto threshold: a
     # competitor just over the threshold is as likely a near-namesake as the same client again.
     twin_bits = float(np.log2(config.link_auto_threshold / (1 - config.link_auto_threshold))) + config.runner_up_margin_bits
@@ -229,17 +286,16 @@ def decide_links(pairs: ScoredPairs, config: MatchConfig) -> list[LinkDecision]:
         at = np.flatnonzero(twin)
         twin[at] = pairs.same_remote_client(right[chosen[at]], right[remote_at[at]])
     local_twin = sure & (local_at >= 0) & certain[np.maximum(local_at, 0)]
-    by_remote, by_local = by_left[chosen], np.where(local_twin, -np.inf, by_right[chosen])
-    if pairs.personal is not None:
+    by_local[local_twin] = -np.inf
+    personal = pairs.personal[eligible] if pairs.personal is not None else None
+    if personal is not None:
         # A competitor that a personal identifier rules out (another tax number, mobile or own e-mail)
         # does not compete with a pair that one agrees on and none rules out: a namesake nearby with
         # a score as certain is another person, not a reason to ask.
-        personal = pairs.personal[eligible]
-        clean = np.where(personal < 0, -np.inf, w)
         vouched = np.flatnonzero(personal[chosen] > 0)
         at = chosen[vouched]
-        cl, cl_at = _best_other(left, clean, at)
-        cr, cr_at = _best_other(right, clean, at)
+        cl, cl_at = contest.by_left.best_other(personal >= 0, at)
+        cr, cr_at = contest.by_right.best_other(personal >= 0, at)
         by_remote[vouched] = np.where(twin[vouched], by_remote[vouched], cl)
         remote_at[vouched] = np.where(twin[vouched], remote_at[vouched], cl_at)
         by_local[vouched] = np.where(local_twin[vouched], -np.inf, cr)
@@ -249,8 +305,7 @@ def decide_links(pairs: ScoredPairs, config: MatchConfig) -> list[LinkDecision]:
     # A birth date that differs, where a competing candidate was born on that very day: the fields
     # this pair agrees on are as often a household's (its e-mail, landline, address) as one person's,
     # and a father and son of one name differ by that date alone. Never a link; the competitor is named.
-    rival = _born_that_day(comp.levels["dob"][eligible], w, pairs.score[eligible] >= config.link_review_threshold,
-                           left, right, chosen)
+    rival = _born_that_day(contest, comp.levels["dob"][eligible], plausible, chosen)
     born = rival >= 0
     best_other[born] = w[rival[born]]
     other_at[born] = rival[born]
@@ -258,12 +313,15 @@ def decide_links(pairs: ScoredPairs, config: MatchConfig) -> list[LinkDecision]:
     margin = w[chosen] - best_other
     auto = sure & (margin >= config.runner_up_margin_bits) & ~twin & ~born
     elsewhere = np.full(len(chosen), -1, dtype=np.int64)
+    linked = contest.linked(chosen[auto])  # the records linked so far (the passes below add theirs)
     if pairs.tables is not None:  # pass 1 (see the docstring)
-        freed, f_other, f_at = _namesakes_accounted_for(pairs, eligible, chosen, auto, config)
+        freed, f_other, f_at = _namesakes_accounted_for(pairs, contest, chosen, auto, linked, config)
         auto[freed] = True
+        linked[0][left[chosen[freed]]] = True
+        linked[1][right[chosen[freed]]] = True
         best_other[freed], margin[freed] = f_other, w[chosen[freed]] - f_other
         other_pos[freed] = np.where(f_at >= 0, eligible[np.maximum(f_at, 0)], -1)
-    if pairs.personal is not None:  # pass 2
+    if personal is not None:  # pass 2
         # A pair vouched for by a personal identifier, held only by competitors whose other record is
         # linked to someone else (or that a personal identifier rules out): those are accounted for.
         # So for organisations backed by an identifier of their own (an ABN, phone or own e-mail
@@ -271,24 +329,18 @@ def decide_links(pairs: ScoredPairs, config: MatchConfig) -> list[LinkDecision]:
         # Services" beside "Harrison Fitness Services") has its own match, and the certain pair is
         # what remains, as a reviewer would conclude. Not on the name (and an area) alone: the
         # organisation meant may be missing from the other list, and what remains another of that name.
-        vouched = pairs.personal[eligible[chosen]] > 0
+        vouched = personal[chosen] > 0
         if pairs.tables is not None:
             orgs = np.flatnonzero(~pairs.tables[0].is_person[left[chosen]] & ~pairs.tables[1].is_person[right[chosen]])
             vouched[orgs] = _org_backed(pairs, eligible[chosen[orgs]])
         vouched = np.flatnonzero(sure & ~auto & ~twin & ~born & vouched)
-        ahead, f_other, f_at = _ahead_of_unlinked(pairs, eligible, chosen, auto, vouched, config, personal=True)
+        ahead, f_other, f_at = _ahead_of_unlinked(contest, linked, chosen[vouched], config, personal)
         freed = vouched[ahead]
         auto[freed] = True
         elsewhere[freed] = other_pos[freed]  # the competitor that held it, before the next best replaces it
         best_other[freed], margin[freed] = f_other, w[chosen[freed]] - f_other
         other_pos[freed] = np.where(f_at >= 0, eligible[np.maximum(f_at, 0)], -1)
-    runner_score = probability(best_other).tolist()
-    return [
-        LinkDecision(p, "link" if a else "review", None if inf else r, o, t, m, b, e)
-        for p, a, inf, r, o, t, m, b, e in zip(eligible[chosen].tolist(), auto.tolist(), np.isinf(best_other).tolist(),
-                                               runner_score, other_pos.tolist(), twin.tolist(), margin.tolist(),
-                                               born.tolist(), elsewhere.tolist(), strict=True)
-    ]
+    return LinkDecisions(eligible[chosen], auto, best_other, other_pos, twin, margin, born, elsewhere)
 
 
 def _org_backed(pairs: ScoredPairs, pos: np.ndarray) -> np.ndarray:
@@ -301,106 +353,76 @@ def _org_backed(pairs: ScoredPairs, pos: np.ndarray) -> np.ndarray:
             | own_domain_agrees(table_l, table_r, comp.left[pos], comp.right[pos]))
 
 
-def _namesakes_accounted_for(pairs: ScoredPairs, eligible: np.ndarray, chosen: np.ndarray, auto: np.ndarray,
+def _namesakes_accounted_for(pairs: ScoredPairs, contest: _Contest, chosen: np.ndarray, auto: np.ndarray,
+                             linked: tuple[np.ndarray, np.ndarray],
                              config: MatchConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Chosen pairs held for review only because a namesake lives nearby (a father and son of one
     name, without birth dates; for given names one slip apart, a relative of that initial: Brett /
-    Brent), where every one of them, in either list, is linked automatically to someone else and is
-    evidently another person than the pair's record of that list (not that record entered twice): they
-    are accounted for, and the pair is what remains, as a reviewer would conclude. Such a pair links
-    when it is certain and ahead of its competitors by the runner-up margin, not counting competitors
-    whose other record is linked elsewhere. Returns the positions in `chosen` to link, their best
-    remaining competitor's weight and its position."""
-    comp = pairs.comparison
+    Brent), where every one of them, in either list, is linked automatically to someone else (`linked`)
+    and is evidently another person than the pair's record of that list (not that record entered
+    twice): they are accounted for, and the pair is what remains, as a reviewer would conclude. Such a
+    pair links when it is certain and ahead of its competitors by the runner-up margin, not counting
+    competitors whose other record is linked elsewhere. Returns the positions in `chosen` to link, their
+    best remaining competitor's weight and its position."""
     assert pairs.tables is not None
-    left, right = comp.left[eligible], comp.right[eligible]
-    held = comp.namesake_held[eligible[chosen]]
-    at = np.flatnonzero((held > 0) & ~auto & (pairs.score[eligible[chosen]] >= config.link_auto_threshold))
+    held = pairs.comparison.namesake_held[contest.eligible[chosen]]
+    at = np.flatnonzero((held > 0) & ~auto & (contest.score[chosen] >= config.link_auto_threshold))
     none = np.empty(0, dtype=np.int64)
     if len(at) == 0:
         return none, np.empty(0), none
-    table_l, table_r = pairs.tables
-    linked_l = np.zeros(len(table_l), dtype=bool)
-    linked_r = np.zeros(len(table_r), dtype=bool)
-    linked_l[left[chosen[auto]]] = True
-    linked_r[right[chosen[auto]]] = True
     pos = chosen[at]
     ok = np.ones(len(at), dtype=bool)
-    for table, records, linked in ((table_l, left[pos], linked_l), (table_r, right[pos], linked_r)):
+    for table, records, linked_there in zip(pairs.tables, (contest.left[pos], contest.right[pos]), linked,
+                                            strict=True):
         for bit, by in ((1, "given"), (2, "initial")):
             check = np.flatnonzero((held[at] & bit) > 0)
-            ok[check] &= namesakes_apart_and_linked(table, records[check], linked, by)
+            ok[check] &= namesakes_apart_and_linked(table, records[check], linked_there, by)
     at = at[ok]
-    ahead, best, best_at = _ahead_of_unlinked(pairs, eligible, chosen, auto, at, config)
+    ahead, best, best_at = _ahead_of_unlinked(contest, linked, chosen[at], config)
     return at[ahead], best, best_at
 
 
-def _ahead_of_unlinked(pairs: ScoredPairs, eligible: np.ndarray, chosen: np.ndarray, auto: np.ndarray,
-                       at: np.ndarray, config: MatchConfig,
-                       personal: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Which of the chosen pairs `chosen[at]` are ahead by the runner-up margin of every competing pair
-    whose other record is not linked automatically (`auto`) to someone else (with `personal`, nor
-    ruled out by a personal identifier); for those, that best competitor's weight and position."""
-    if len(at) == 0:
+def _ahead_of_unlinked(contest: _Contest, linked: tuple[np.ndarray, np.ndarray], pos: np.ndarray,
+                       config: MatchConfig,
+                       personal: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which pairs at `pos` are ahead by the runner-up margin of every competing pair whose other
+    record is not `linked` to someone else (given `personal`, per pair, nor ruled out by a personal
+    identifier); for those, that best competitor's weight and position."""
+    if len(pos) == 0:
         return np.zeros(0, dtype=bool), np.empty(0), np.empty(0, dtype=np.int64)
-    comp = pairs.comparison
-    left, right, w = comp.left[eligible], comp.right[eligible], pairs.log2_odds[eligible]
-    linked_l = np.zeros(int(left.max(initial=-1)) + 1, dtype=bool)
-    linked_r = np.zeros(int(right.max(initial=-1)) + 1, dtype=bool)
-    linked_l[left[chosen[auto]]] = True
-    linked_r[right[chosen[auto]]] = True
-    out = linked_l[left] | linked_r[right]
-    if personal and pairs.personal is not None:
-        out |= pairs.personal[eligible] < 0
-    pos = chosen[at]
-    best, best_at = _best_other_either(left, right, np.where(out, -np.inf, w), pos)
-    ahead = w[pos] - best >= config.runner_up_margin_bits
+    out = linked[0][contest.left] | linked[1][contest.right]
+    if personal is not None:
+        out |= personal < 0
+    best, best_at = contest.best_other_either(~out, pos)
+    ahead = contest.w[pos] - best >= config.runner_up_margin_bits
     return ahead, best[ahead], best_at[ahead]
 
 
-def _born_that_day(dob: np.ndarray, w: np.ndarray, plausible: np.ndarray, left: np.ndarray, right: np.ndarray,
-                   chosen: np.ndarray) -> np.ndarray:
-    """Per chosen pair whose birth dates both exist and differ: the strongest other pair of either of
-    its records whose birth dates agree and that is itself a candidate (`plausible`), -1 when none."""
+def _born_that_day(contest: _Contest, dob: np.ndarray, plausible: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """Per chosen pair whose birth dates both exist and differ (`dob` level 3): the strongest other pair
+    of either of its records whose birth dates agree and that is itself a candidate (`plausible`), -1
+    when none."""
     out = np.full(len(chosen), -1, dtype=np.int64)
     differs = np.flatnonzero(dob[chosen] == 3)
     if len(differs) == 0:
         return out
-    out[differs] = _best_other_either(left, right, np.where((dob == 1) & plausible, w, -np.inf), chosen[differs])[1]
+    out[differs] = contest.best_other_either((dob == 1) & plausible, chosen[differs])[1]
     return out
 
 
-def _best_other_either(left: np.ndarray, right: np.ndarray, weight: np.ndarray,
-                       positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """_best_other over both records of each pair at `positions`: the best weight among the other pairs
-    of its left or of its right record, and which pair that is (the left's on a tie; -1 when none)."""
-    by_l, by_l_at = _best_other(left, weight, positions)
-    by_r, by_r_at = _best_other(right, weight, positions)
-    best = np.maximum(by_l, by_r)
-    return best, np.where(np.isfinite(best), np.where(by_l >= by_r, by_l_at, by_r_at), -1)
-
-
-def _first_per_group(group: np.ndarray, weight: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-    # Ties are broken by position (candidates come in order), the same way for both sides, so a
-    # mutual best always exists.
-    if len(candidates) == 0:
-        return candidates
-    order = candidates[np.argsort(group[candidates], kind="stable")]
-    starts, of = _runs(group[order])
-    return order[_first_best(weight[order], starts, of)]
-
-
-def _greedy_one_to_one(left: np.ndarray, right: np.ndarray, w: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-    """Strongest pairs first, each record used once: in rounds, accept every pair that is the best
-    remaining pair of both its records (the same result as a global greedy pass, vectorised)."""
+def _greedy_one_to_one(contest: _Contest, candidates: np.ndarray) -> np.ndarray:
+    """Strongest pairs first among the `candidates` (a mask), each record used once: in rounds, accept
+    every pair that is the best remaining pair of both its records (the same result as a global greedy
+    pass, vectorised; of equal weights the first pair wins, on both sides, so a mutual best exists)."""
     accepted: list[np.ndarray] = []
-    remaining = candidates
-    while len(remaining):
-        mutual = np.intersect1d(_first_per_group(left, w, remaining), _first_per_group(right, w, remaining))
+    remaining = candidates.copy()
+    while remaining.any():
+        mutual = np.intersect1d(contest.by_left.best(remaining), contest.by_right.best(remaining), assume_unique=True)
         if len(mutual) == 0:
             break
         accepted.append(mutual)
-        remaining = remaining[~np.isin(left[remaining], left[mutual]) & ~np.isin(right[remaining], right[mutual])]
+        taken_l, taken_r = contest.linked(mutual)
+        remaining &= ~taken_l[contest.left] & ~taken_r[contest.right]
     return np.concatenate(accepted) if accepted else np.empty(0, dtype=np.int64)
 
 
@@ -462,39 +484,54 @@ def _match_records(
     if not local or not remote:
         return LinkResult()
     left, right, pairs = score_links(local, remote, config)
-    result: list[MatchCandidate] = []
-    decided = decide_links(pairs, config)
     comp = pairs.comparison
-    all_reasons = reasons_for_many(comp, np.asarray([d.pos for d in decided], dtype=np.int64))
-
-    def competing(pos: int, other: int) -> str:
-        """The record competing for this pair's: the other side of the competing pair."""
-        return right.ids[comp.right[other]] if comp.left[other] == comp.left[pos] else left.ids[comp.left[other]]
-
-    for (pos, decision, runner_score, other, twin, margin, born, elsewhere), reasons in zip(
-            decided, all_reasons, strict=True):
-        local_id = left.ids[comp.left[pos]]
-        remote_id = right.ids[comp.right[pos]]
-        runner_id = competing(pos, other) if other >= 0 else None
-        if decision == "review":
+    decided = decide_links(pairs, config)
+    # Column by column, in the order of the local ids (stable: as assigned where an id repeats); only
+    # the few pairs whose reasons say more than their fields are gone through one by one.
+    local_ids = list(map(left.ids.__getitem__, comp.left[decided.pos].tolist()))
+    order = sorted(range(len(local_ids)), key=local_ids.__getitem__)
+    local_ids = list(map(local_ids.__getitem__, order))
+    decided = decided.take(np.asarray(order, dtype=np.int64))
+    pos = decided.pos
+    remote_ids = list(map(right.ids.__getitem__, comp.right[pos].tolist()))
+    runner_ids = _competitors(comp, left.ids, right.ids, pos, decided.runner_pos)
+    runner_scores = [None if none else r for r, none in zip(
+        probability(decided.runner_bits).tolist(), np.isinf(decided.runner_bits).tolist(), strict=True)]
+    scores = [round(s, 6) for s in pairs.score[pos].tolist()]
+    decisions = ["link" if a else "review" for a in decided.link.tolist()]
+    all_reasons = reasons_for_many(comp, pos)
+    capped = comp.cap[pos] < LINK
+    for k in np.flatnonzero(~decided.link | capped | (decided.elsewhere_pos >= 0)).tolist():
+        p, reasons = int(pos[k]), all_reasons[k]
+        if not decided.link[k]:
             reasons.append("held_back_by=" + _held_back_by(
-                comp.cap_reason(pos) if comp.cap[pos] < LINK else None, float(pairs.score[pos]),
-                config.link_auto_threshold, runner_id, runner_score, margin, config.runner_up_margin_bits, twin,
-                born))
-        elif comp.cap[pos] < LINK:  # a link the rule held back: its namesake is linked elsewhere
-            held = comp.cap_reason(pos)
-            reasons = [r for r in reasons if r != held] + ["namesake=linked_elsewhere"]
-        elif elsewhere >= 0:  # a link its competitor held back: that record is linked elsewhere
-            reasons.append("competitor=linked_elsewhere:" + competing(pos, elsewhere))
+                comp.cap_reason(p) if capped[k] else None, float(pairs.score[p]), config.link_auto_threshold, runner_ids[k],
+                runner_scores[k], float(decided.margin_bits[k]), config.runner_up_margin_bits,
+                bool(decided.twin[k]), bool(decided.born_that_day[k])))
+        elif capped[k]:  # a link the rule held back: its namesake is linked elsewhere
+            held = comp.cap_reason(p)
+            all_reasons[k] = [r for r in reasons if r != held] + ["namesake=linked_elsewhere"]
+        else:  # a link its competitor held back: that record is linked elsewhere
+            competitor = _competitors(comp, left.ids, right.ids, pos[k:k + 1], decided.elsewhere_pos[k:k + 1])[0]
+            reasons.append(f"competitor=linked_elsewhere:{competitor}")
+    for k, local_id in enumerate(local_ids):
         if local_id in merge_required:
-            decision = "review"
-            reasons.append("merge_required")
-        result.append(MatchCandidate(
-            local_id, remote_id, round(float(pairs.score[pos]), 6), decision, reasons,  # type: ignore[arg-type]
-            runner_score, round(float(pairs.log2_odds[pos]), 2), runner_id,
-        ))
-    result.sort(key=lambda c: c.local_id)
-    return LinkResult(result, len(comp.left))
+            decisions[k] = "review"
+            all_reasons[k].append("merge_required")
+    weights = [round(w, 2) for w in pairs.log2_odds[pos].tolist()]
+    return LinkResult(list(map(MatchCandidate, local_ids, remote_ids, scores, decisions, all_reasons, runner_scores,
+                               weights, runner_ids)), len(comp.left))
+
+
+def _competitors(comp: Comparison, left_ids: list[str], right_ids: list[str], pos: np.ndarray,
+                 other: np.ndarray) -> list[str | None]:
+    """Per pair at `pos`: the record competing for its own, the other side of the competing pair at
+    `other` (None where `other` is -1)."""
+    at = np.maximum(other, 0)
+    same_local = comp.left[at] == comp.left[pos]
+    record = np.where(same_local, comp.right[at], comp.left[at])
+    return [None if o < 0 else (right_ids[r] if same else left_ids[r])
+            for o, same, r in zip(other.tolist(), same_local.tolist(), record.tolist(), strict=True)]
 
 
 def _held_back_by(rule: str | None, score: float, threshold: float, runner_id: str | None,
