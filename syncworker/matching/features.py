@@ -22,7 +22,7 @@ from syncworker.domain.profile import Address, ClientKind, ClientProfile
 
 from .contact import normalise_email, normalise_phones, normalise_streets
 from .csvio import dob_digits
-from .identifiers import TAIL, checksums_hold, visible_digits
+from .identifiers import TAIL, checksums_hold, visible_digits_of_each
 from .names import display_name_adds, given_and_middle, name_words, parse_orgs, person_from_fields
 from .nicknames import AMBIGUOUS, canonical_given
 from .text import JOIN, fold
@@ -273,7 +273,7 @@ _NO_ADDRESS = Address()
 def _identifier_parts(raws: list[str | None]) -> list[tuple[str, str, bool, bool]]:
     """(full, tail, valid, parsed) of each value: the whole visible number ('' when masked), its last
     digits, whether a checksum holds, and whether the value held any digits at all."""
-    visible = list(map(visible_digits, raws))
+    visible = visible_digits_of_each(raws)
     full = [v[0] if v is not None and not v[1] else "" for v in visible]
     parts = []
     for seen, whole, valid in zip(visible, full, checksums_hold(full).tolist(), strict=True):

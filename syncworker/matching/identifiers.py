@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .text import digits_only
+from .text import JOIN, digits_only
 
 _MASK = re.compile(r"[*xX•#]")
 _SEPARATORS = str.maketrans("", "", " -./")
+_SEPARATOR_BYTES = b" -./"
 TAIL = 3  # visible digits compared when one side is masked
 
 
@@ -96,6 +97,18 @@ def visible_digits(raw: str | None) -> tuple[str, bool] | None:
         return compact, False
     digits = digits_only(text)
     return (digits, _MASK.search(text) is not None) if digits else None
+
+
+def visible_digits_of_each(raws: Sequence[str | None]) -> list[tuple[str, bool] | None]:
+    """visible_digits of each value. The separators of the ASCII values are dropped all at once, so
+    a plain number costs one test; the others go one at a time."""
+    texts = [raw or "" for raw in raws]
+    joined = JOIN.join(texts)
+    if not joined.isascii() or joined.count(JOIN) != len(texts) - 1:
+        return list(map(visible_digits, raws))
+    compacts = joined.encode().translate(None, _SEPARATOR_BYTES).decode().split(JOIN)
+    return [(compact, False) if compact.isdigit() else compact and visible_digits(text) or None
+            for text, compact in zip(texts, compacts, strict=True)]
 
 
 def checksum_holds(digits: str) -> bool:

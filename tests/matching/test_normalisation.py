@@ -12,6 +12,8 @@ from syncworker.matching.identifiers import (
     ird_is_valid,
     parse_identifier,
     tfn_is_valid,
+    visible_digits,
+    visible_digits_of_each,
 )
 from syncworker.matching.names import forms_conflict, parse_org, parse_person, person_from_fields
 from syncworker.matching.nicknames import canonical_given, nickname_compatible
@@ -148,6 +150,17 @@ def test_checksums_of_many_numbers_at_once_agree_with_one_at_a_time():
     expected = [checksum_holds(n) for n in numbers]
     assert sum(expected) > 500  # ABNs, TFNs and IRD numbers of both weightings among them
     assert checksums_hold(numbers).tolist() == expected
+
+
+def test_visible_digits_of_many_values_at_once_agree_with_one_at_a_time():
+    rng = random.Random(1)
+    parts = ["0", "1", "9", " ", "-", ".", "/", "\t", "\n", "*", "x", "•", "#", "a", "", "12345"]
+    values = ["".join(rng.choices(parts, k=rng.randint(0, 12))) for _ in range(3000)] + [None, "51 824 753 556"]
+    expected = [visible_digits(v) for v in values]
+    assert sum(1 for v in expected if v and not v[1]) > 100 and sum(1 for v in expected if v and v[1]) > 100
+    ascii_only = [v for v in values if v is None or v.isascii()]
+    assert visible_digits_of_each(ascii_only) == [visible_digits(v) for v in ascii_only]
+    assert visible_digits_of_each(values) == expected
 
 
 def test_masked_identifier_keeps_visible_digits_only():
