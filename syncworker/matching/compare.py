@@ -104,24 +104,19 @@ def _same_initial(a: Table, b: Table, i: np.ndarray, j: np.ndarray, column_a: st
     return _short_codes(a, column_a)[i] == _short_codes(b, column_b)[j]
 
 
-def _each_pair_once(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Of the pairs of integer codes (x[k], y[k]): the first position of each distinct pair, and the
-    distinct pair of each position (so `result_of_distinct[inverse]` is the result of every pair).
+def each_key_once(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Of non-negative integer keys: the first position of each distinct key, in ascending order of
+    the keys (as np.unique orders them), and the distinct key of each position (so
+    `result_of_distinct[inverse]` is the result of every key).
 
-    One plain sort of the pairs with their positions packed into the low bits: an argsort (what
+    One plain sort of the keys with their positions packed into the low bits: an argsort (what
     np.unique's inverse costs) takes several times as long."""
-    n = len(x)
-    x, y = x.astype(np.int64), y.astype(np.int64)
-    if n:
-        x -= x.min()
-        y -= y.min()
-        span = int(y.max()) + 1
-        key_bits = (int(x.max()) * span + span - 1).bit_length()
-        position_bits = max(n - 1, 1).bit_length()
-    if n == 0 or key_bits + position_bits > 63:
-        _, first, inverse = np.unique(x << 32 | y, return_index=True, return_inverse=True)
+    n = len(key)
+    position_bits = max(n - 1, 1).bit_length()
+    if n == 0 or int(key.max()).bit_length() + position_bits > 63:
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
         return first, inverse.ravel()
-    packed = np.sort(((x * span + y) << position_bits) | np.arange(n))
+    packed = np.sort((key.astype(np.int64) << position_bits) | np.arange(n))
     order = packed & ((1 << position_bits) - 1)
     packed >>= position_bits
     first = np.empty(n, dtype=bool)
@@ -130,6 +125,18 @@ def _each_pair_once(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarra
     inverse = np.empty(n, dtype=np.int64)
     inverse[order] = np.cumsum(first) - 1
     return order[first], inverse
+
+
+def _each_pair_once(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """each_key_once of the pairs of integer codes (x[k], y[k])."""
+    x, y = x.astype(np.int64), y.astype(np.int64)
+    if len(x) == 0:
+        return each_key_once(x)
+    x -= x.min()
+    y -= y.min()
+    if ((int(x.max()) + 1) * (int(y.max()) + 1)).bit_length() + len(x).bit_length() > 63:
+        x, y = each_key_once(x)[1], each_key_once(y)[1]  # numbered densely first: the pair then packs
+    return each_key_once(x * (int(y.max()) + 1) + y)
 
 
 def _sim_once(scorer, a: Table, b: Table, i: np.ndarray, j: np.ndarray, column_a: str, column_b: str, workers: int,
@@ -185,14 +192,11 @@ def _dob_levels(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     level[both & (a == b)] = 1
     differ_at = np.flatnonzero(both & (a != b))  # only these need the digits
     a, b = a[differ_at], b[differ_at]
-    da_digits = [(a // 10**k) % 10 for k in range(8)]
-    db_digits = [(b // 10**k) % 10 for k in range(8)]
-    differ = [x != y for x, y in zip(da_digits, db_digits, strict=True)]
-    mismatched_digits = np.sum(differ, axis=0)
-    transposed = np.zeros(len(a), dtype=bool)
-    for k in range(7):
-        transposed |= ((mismatched_digits == 2) & differ[k] & differ[k + 1]
-                       & (da_digits[k] == db_digits[k + 1]) & (da_digits[k + 1] == db_digits[k]))
+    da_digits, db_digits = _low_digits(a, 8), _low_digits(b, 8)
+    differ = da_digits != db_digits
+    mismatched_digits = differ.sum(axis=0)
+    transposed = (mismatched_digits == 2) & (differ[:-1] & differ[1:] & (da_digits[:-1] == db_digits[1:])
+                                             & (da_digits[1:] == db_digits[:-1])).any(axis=0)
     ya, ma, da = a // 10000, (a // 100) % 100, a % 100
     yb, mb, db = b // 10000, (b // 100) % 100, b % 100
     swapped = (ya == yb) & (ma == db) & (da == mb)
@@ -429,17 +433,22 @@ def settle_relatives(comparison: Comparison, in_family_context: np.ndarray, fiel
 def _digits_near(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Same-length numbers (see features._postcode_digits) with one digit different or two
     neighbouring digits swapped."""
-    x, y = x.astype(np.int64), y.astype(np.int64)
-    ok = (x >= 0) & (y >= 0) & (x // 10_000_000 == y // 10_000_000)
-    dx = [(x // 10**k) % 10 for k in range(6)]
-    dy = [(y // 10**k) % 10 for k in range(6)]
-    differ = [p != q for p, q in zip(dx, dy, strict=True)]
-    mismatched = np.sum(differ, axis=0)
-    one, two = mismatched == 1, mismatched == 2
-    swap = np.zeros(len(x), dtype=bool)
-    for k in range(5):
-        swap |= two & differ[k] & differ[k + 1] & (dx[k] == dy[k + 1]) & (dx[k + 1] == dy[k])
-    return ok & (one | swap)
+    out = np.zeros(len(x), dtype=bool)
+    at = np.flatnonzero((x >= 0) & (y >= 0) & (x // 10_000_000 == y // 10_000_000))
+    dx, dy = _low_digits(x[at], 6), _low_digits(y[at], 6)
+    differ = dx != dy
+    mismatched = differ.sum(axis=0)
+    swap = (differ[:-1] & differ[1:] & (dx[:-1] == dy[1:]) & (dx[1:] == dy[:-1])).any(axis=0)
+    out[at] = (mismatched == 1) | ((mismatched == 2) & swap)
+    return out
+
+
+def _low_digits(x: np.ndarray, count: int) -> np.ndarray:
+    """The `count` lowest decimal digits of non-negative integers, lowest first: shape (count, len(x))."""
+    out = np.empty((count, len(x)), dtype=np.int8)
+    for k in range(count):
+        x, out[k] = np.divmod(x, 10)
+    return out
 
 
 def _holds_with_one_typo(x: str, y: str) -> bool:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .compare import FIELDS, Comparison, compare
+from .compare import FIELDS, Comparison, compare, each_key_once
 from .config import DEFAULT_U, MatchConfig
 from .features import Table
 
@@ -53,17 +53,24 @@ def _collision(a: np.ndarray, b: np.ndarray, same: bool) -> tuple[float, float] 
     a, b = a[a >= 0], b[b >= 0]
     if len(a) == 0 or len(b) == 0:
         return None
-    _, inverse = np.unique(np.concatenate([a, b]), return_inverse=True)  # dense codes
-    a, b = inverse[: len(a)], inverse[len(a) :]
-    size = int(inverse.max()) + 1
-    ca = np.bincount(a, minlength=size).astype(np.float64)
+    values_a, ca = _value_counts(a)
     if same:
         pairs = len(a) * (len(a) - 1) / 2
         chance = np.maximum(ca - 1, 0) * np.maximum(ca - 2, 0) / 2
         return (float(chance.sum()), float(pairs)) if pairs else None
-    cb = np.bincount(b, minlength=size).astype(np.float64)
+    values_b, cb = _value_counts(b)
+    _, in_a, in_b = np.intersect1d(values_a, values_b, assume_unique=True, return_indices=True)
+    ca, cb = ca[in_a], cb[in_b]  # a value on one side only shares nothing: 0 pairs
     chance = ca * cb - np.minimum(ca, cb)
     return float(chance.sum()), float(len(a)) * len(b)
+
+
+def _value_counts(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values (ascending) and how many times each occurs (float64), by one plain sort.
+    The counts are whole numbers, so any sum of their products is exact and does not depend on order."""
+    ordered = np.sort(codes)
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    return ordered[starts], np.diff(np.append(starts, len(ordered))).astype(np.float64)
 
 
 def _sample_pairs(a: Table, b: Table, n: int, rng: np.random.Generator, same: bool):
@@ -126,27 +133,37 @@ def refine_m(model: Model, comparison: Comparison, config: MatchConfig, cap_none
     # on blocking rules for the same reason): among pairs sharing just a common name, namesakes
     # would otherwise teach EM that disagreeing birth dates and emails are usual among matches.
     agree = {name: counts[name] == 1 for name in _ANCHORS}
-    anchored = {
-        name: np.flatnonzero(np.logical_or.reduce(
-            [agree[a] for a in _ANCHORS if a != name and a not in _SAME_PERSON.get(name, ())]))
-        for name in FIELDS
-    }
+    tying: dict[tuple[str, ...], np.ndarray] = {}  # fields that are no anchor share their anchors
+    anchored = {}
+    for name in FIELDS:
+        anchors = tuple(a for a in _ANCHORS if a != name and a not in _SAME_PERSON.get(name, ()))
+        if anchors not in tying:
+            tying[anchors] = np.flatnonzero(np.logical_or.reduce([agree[a] for a in anchors]))
+        anchored[name] = tying[anchors]
     anchored_levels = {name: counts[name][anchored[name]] for name in FIELDS}
-    # Pairs repeat a few thousand patterns of levels: each iteration sums the weights once per
-    # pattern (the same additions in the same order as Model.total, so the same sums).
+    # Pairs repeat a few thousand patterns of levels, and (with their penalty and whether a rule
+    # rules them out) a few thousand groups: each iteration sums the weights once per pattern (the
+    # same additions in the same order as Model.total, so the same sums) and takes each group's
+    # posterior once, which every pair of the group then holds.
     patterns, pattern_of = _level_patterns(counts, model.m)
+    penalties = np.unique(comparison.penalty)
+    group_key = (pattern_of * len(penalties) + np.searchsorted(penalties, comparison.penalty)) * 2 + allowed
+    first, group_of = each_key_once(group_key)
+    group_pattern, group_penalty, group_allowed = pattern_of[first], comparison.penalty[first], allowed[first]
+    anchored_groups = {name: group_of[anchored[name]] for name in FIELDS}
     current = model
     prior = config.prior_log2_odds
     for _ in range(config.em_iterations):
-        evidence = current._total(patterns, len(patterns[FIELDS[0]]))[pattern_of] - comparison.penalty
-        post = np.where(allowed, probability(evidence + prior), 0.0)
+        evidence = current._total(patterns, len(patterns[FIELDS[0]]))[group_pattern] - group_penalty
+        group_post = np.where(group_allowed, probability(evidence + prior), 0.0)
+        post = group_post[group_of]
         share = min(max(float(post.mean()), 1e-9), 1 - 1e-9)
         prior = min(float(np.log2(share / (1 - share))), config.prior_log2_odds_max)
         weights = {}
         for name in FIELDS:
             m0, u = model.m[name], model.u[name]
             # Only anchored pairs carry mass (the others would add exact zeros to the same sums).
-            mass = np.bincount(anchored_levels[name], weights=post[anchored[name]], minlength=len(m0))[: len(m0)]
+            mass = np.bincount(anchored_levels[name], weights=group_post[anchored_groups[name]], minlength=len(m0))[: len(m0)]
             seen = mass[1:].sum()
             m = m0.copy()
             m[1:] = (mass[1:] + config.m_prior_pairs * m0[1:]) / (seen + config.m_prior_pairs)
@@ -164,11 +181,12 @@ def _level_patterns(levels: dict[str, np.ndarray], m: dict[str, np.ndarray]) -> 
     code = np.zeros(len(levels[FIELDS[0]]), dtype=np.int64)
     for name in FIELDS:  # at most 6 levels a field: 12 fields fit an int64
         code = code * len(m[name]) + levels[name]
-    distinct, pattern_of = np.unique(code, return_inverse=True)
+    first, pattern_of = each_key_once(code)
+    distinct = code[first]
     patterns = {}
     for name in reversed(FIELDS):
         distinct, patterns[name] = np.divmod(distinct, len(m[name]))
-    return {name: patterns[name].astype(np.int8) for name in FIELDS}, pattern_of.ravel()
+    return {name: patterns[name].astype(np.int8) for name in FIELDS}, pattern_of
 
 
 def probability(log2_odds: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ from syncworker.matching.compare import (
     _sim_once,
     _slip_lookup,
     _slipped_nicknames,
+    each_key_once,
 )
 from syncworker.matching.features import Vocab, build_table
 from syncworker.matching.nicknames import KNOWN_NAMES, slipped_nickname
@@ -84,3 +85,8 @@ def test_each_distinct_pair_of_codes_is_found_once_whatever_their_size() -> None
         pairs = list(zip(x.tolist(), y.tolist(), strict=True))
         assert sorted(first.tolist()) == sorted({p: k for k, p in reversed(list(enumerate(pairs)))}.values())
         assert np.array_equal(x[first][inverse], x) and np.array_equal(y[first][inverse], y)
+    keys = np.asarray([2**62, 5, 2**62, 0, 5, 5])  # too wide to pack with positions: np.unique's answer
+    first, inverse = each_key_once(keys)
+    assert first.tolist() == [3, 1, 0] and inverse.tolist() == [2, 1, 2, 0, 1, 1]
+    first, inverse = each_key_once(np.where(keys > 9, 9, keys))  # packed: the same answer
+    assert first.tolist() == [3, 1, 0] and inverse.tolist() == [2, 1, 2, 0, 1, 1]
