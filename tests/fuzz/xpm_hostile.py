@@ -233,14 +233,16 @@ def _where(exc: BaseException) -> str:
     return f"{last.filename.rsplit('/', 2)[-2]}/{last.filename.rsplit('/', 1)[-1]}:{last.lineno}" if last else "?"
 
 
-def run(seeds: list[Seed], ids: dict[str, str], *, inputs: int, seconds: float, seed: int = 19) -> Outcome:
-    """Mutated seeds, one operation each, until `inputs` ran or `seconds` passed."""
+def run(seeds: list[Seed], ids: dict[str, str], *, inputs: int, seconds: float, seed: int = 19,
+        at_least: int = 0) -> Outcome:
+    """Mutated seeds, one operation each, until `inputs` ran or `seconds` passed, but never fewer than
+    `at_least` (a loaded machine slows the loop, and must not shrink what the suite checks)."""
     rng = random.Random(seed)
     ops = operations(ids)
     plain = {s.path: s.body for s in seeds if s.kind not in ("write", "error", "incremental")}
     out = Outcome()
     started = time.monotonic()
-    while out.inputs < inputs and time.monotonic() - started < seconds:
+    while out.inputs < inputs and (out.inputs < at_least or time.monotonic() - started < seconds):
         target = seeds[out.inputs % len(seeds)]
         body = mutate(target.body, rng)
         client = _client(plain | {target.path: body}, body, detailed=target.kind != "paged")
