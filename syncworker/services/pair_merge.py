@@ -28,13 +28,13 @@ from syncworker.domain.pair_sync import (
     with_whole_lines,
 )
 from syncworker.domain.profile import ClientProfile, ClientStatus, flatten
-from syncworker.domain.serialize import content_hash, profile_from_dict, profile_to_dict
+from syncworker.domain.serialize import profile_from_dict, profile_to_dict
 from syncworker.domain.sync import Action, FieldRules, comparable_fields, decode, merge_record, would_do
 from syncworker.domain.write_budget import WriteAllowance
 from syncworker.services.context import ServiceContext
 from syncworker.services.run_frame import RunReport
 from syncworker.services.runs import RunRecorder
-from syncworker.services.snapshots import upsert_clients
+from syncworker.services.snapshots import record_hash, upsert_clients
 from syncworker.services.sync_store import RECORD_MARK, SyncStore, set_state
 from syncworker.store.mapping import client_profile, json_ready
 from syncworker.store.models import Client, Link
@@ -127,7 +127,7 @@ class PairMerger:
                 return None
             states = self.store.states(s, link_id)
             mark = states.pop(RECORD_MARK, None)
-            remote_hash = content_hash(profile_to_dict(remote))
+            remote_hash = record_hash(s, profile_to_dict(remote))
             first = not states
             if not (force or first or merge_required(
                     merged_hash=mark.base_hash if mark is not None else None, remote_hash=remote_hash,
@@ -177,7 +177,7 @@ class PairMerger:
             remote_hash = plan.remote_hash
             if stored is not None:
                 upsert_clients(s, self.tenant_id, self.system, [stored])
-                remote_hash = content_hash(profile_to_dict(stored))
+                remote_hash = record_hash(s, profile_to_dict(stored))
             states = self.store.states(s, plan.link_id)
             opened = self.store.queue_conflicts(s, plan, states, self.report.run_id)
             if opened:

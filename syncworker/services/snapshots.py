@@ -5,14 +5,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from syncworker.domain.profile import ClientProfile
 from syncworker.domain.serialize import content_hash, profile_from_dict, profile_to_dict
+from syncworker.store.crypto import keyed_identifiers
 from syncworker.store.models import RemoteRecord
-from syncworker.store.types import utcnow
+from syncworker.store.types import sealer_for, utcnow
+
+
+def record_hash(s: Session, payload: dict[str, Any]) -> str:
+    """A remote client's `payload_hash` (and the merge's `@record` mark): `content_hash` with its tax number
+    counted by its keyed hash, never by its digits (see `store.crypto.keyed_identifiers`)."""
+    dialect = s.get_bind().dialect
+    return content_hash(keyed_identifiers(payload, lambda: sealer_for(dialect, "stored")))
 
 
 def upsert_clients(s: Session, tenant_id: int, system: str, profiles: Iterable[ClientProfile],
@@ -26,7 +35,7 @@ def upsert_clients(s: Session, tenant_id: int, system: str, profiles: Iterable[C
     counts = {"new": 0, "changed": 0, "unchanged": 0}
     for p in profiles:
         payload = profile_to_dict(p)
-        digest = content_hash(payload)
+        digest = record_hash(s, payload)
         row = existing.get(p.id)
         if row is None:
             s.add(RemoteRecord(tenant_id=tenant_id, system=system, record_type="client", remote_id=p.id,

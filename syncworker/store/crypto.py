@@ -125,6 +125,11 @@ class FieldSealer:
         return hmac.new(self._mac_key, norm.encode("ascii"), hashlib.sha256).hexdigest()
 
 
+    def mac(self, value: str) -> str:
+        """The keyed hash of an identifier exactly as written (a content hash counts spelling changes)."""
+        return hmac.new(self._mac_key, value.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
 class UnusableSealer:
     """Stands in for a `FieldSealer` when the configured key is invalid: every use says why."""
 
@@ -134,7 +139,7 @@ class UnusableSealer:
     def seal(self, value: str) -> str:
         raise SecretKeyError(self.problem)
 
-    open = index = seal
+    open = index = mac = seal
 
 
 def identifier_norm(value: str | None) -> str | None:
@@ -181,6 +186,13 @@ def map_identifiers(data: Any, change: Callable[[str], str]) -> Any:
         return data
     return {k: change(v) if k in IDENTIFIER_FIELDS and isinstance(v, str) else map_identifiers(v, change)
             for k, v in data.items()}
+
+
+def keyed_identifiers(data: Any, sealer: Callable[[], FieldSealer]) -> Any:
+    """`data` (a remote record's payload) with each private identifier replaced by its keyed hash: what its
+    content hash is taken of, since a plain hash of a record whose other fields are readable gives its nine
+    digits away to anyone who tries them all. Masked values stay (`sealer` is asked for only when needed)."""
+    return map_identifiers(data, lambda v: "hmac:" + sealer().mac(v) if identifier_norm(v) is not None else v)
 
 
 def is_sealed(value: Any) -> bool:

@@ -12,18 +12,20 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from syncworker.domain.serialize import content_hash
 from syncworker.domain.sync import value_hash
 from syncworker.services.conflicts import list_conflicts, resolve_conflict
 from syncworker.services.field_rules import set_rule
+from syncworker.services.snapshots import record_hash
 from syncworker.services.sync_run import run_sync
 from syncworker.store.crypto import SecretKeyError, generate_key
 from syncworker.store.db import Database
-from syncworker.store.models import FieldSyncState, RemoteRecord, SyncConflict
+from syncworker.store.models import FieldSyncState, Link, RemoteRecord, SyncConflict
 from tests.sync.worlds import SyncWorld, xero_world
 
 TFN, DIGITS = "876 543 217", "876543217"  # made-up numbers, no real person's
 OTHER, OTHER_DIGITS = "123 456 782", "123456782"
-SYNC_TABLES = ("remote_records", "field_sync_state", "sync_conflicts")
+SYNC_TABLES = ("remote_records", "field_sync_state", "sync_conflicts", "links")
 
 
 def _raw(db: Database, *tables: str) -> str:
@@ -75,11 +77,15 @@ def test_a_sync_keeps_tax_numbers_sealed_and_still_recognises_its_own_write(worl
     again = _sync(w)  # our own write comes back: nothing to pull, push or queue
 
     assert again.get("pushed_fields", 0) == again.get("pulled_fields", 0) == again.get("conflicts", 0) == 0
+    assert again["unchanged"] == len(w.pairs)  # the record as read back hashes as the write left it
     assert w.remote_writes() == writes and w.local(local_id).tax_number == OTHER
     raw = _raw(w.db, *SYNC_TABLES, "clients", "audit_log", "job_runs")
     assert DIGITS not in raw and OTHER_DIGITS not in raw
     cells = {c for row in json.loads(_raw(w.db, "field_sync_state")) for c in row}
     assert not _plain_hashes("tax_number", TFN, OTHER) & cells  # no hash anyone can reverse by trying numbers
+    with w.db.read() as s:  # nor a hash of the whole record, whose other fields are readable
+        payload = s.scalar(sa.select(RemoteRecord.payload).where(RemoteRecord.remote_id == rid))
+    assert payload["tax_number"] == OTHER and content_hash(payload) not in _raw(w.db, *SYNC_TABLES)
 
 
 def test_a_tax_number_conflict_shows_the_last_digits_and_resolves(world: SyncWorld) -> None:
@@ -117,14 +123,17 @@ def _plain_sync_rows(db: Database) -> None:
         run("INSERT INTO clients (id, tenant_id, external_id, kind, display_name, other_emails, status, version, "
             "created_at, updated_at) VALUES (1, 1, 'C1', 'individual', 'Ada', '[]', 'active', 1, "
             "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
-        payload = json.dumps({"id": "R1", "name": "Ada", "tax_number": TFN, "extra": {"TaxNumber": TFN},
-                              "email": "ada@example.test"})
+        payload = {"id": "R1", "name": "Ada", "tax_number": TFN, "extra": {"TaxNumber": TFN},
+                   "email": "ada@example.test"}
+        digest = content_hash(payload)
         run("INSERT INTO remote_records (tenant_id, system, record_type, remote_id, payload, payload_hash, "
-            f"remote_status, first_seen_at, last_seen_at, changed_at) VALUES (1, 'xero', 'client', 'R1', '{payload}', "
-            "'h', 'active', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
-        run("INSERT INTO links (id, tenant_id, system, client_id, remote_id, status, method, reasons, created_at, "
-            "updated_at) VALUES (1, 1, 'xero', 1, 'R1', 'linked', 'manual', '[]', CURRENT_TIMESTAMP, "
-            "CURRENT_TIMESTAMP)")
+            f"remote_status, first_seen_at, last_seen_at, changed_at) VALUES (1, 'xero', 'client', 'R1', "
+            f"'{json.dumps(payload)}', '{digest}', 'active', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
+        run("INSERT INTO links (id, tenant_id, system, client_id, remote_id, status, method, reasons, "
+            "remote_hash_at_decision, created_at, updated_at) VALUES (1, 1, 'xero', 1, 'R1', 'linked', 'manual', "
+            f"'[]', '{digest}', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
+        run("INSERT INTO field_sync_state (link_id, field, base_value, base_hash, source, synced_at) VALUES "
+            f"(1, '@record', NULL, '{digest}', 'remote', CURRENT_TIMESTAMP)")
         plain = value_hash("tax_number", TFN)
         run("INSERT INTO field_sync_state (link_id, field, base_value, base_hash, source, synced_at) VALUES "
             f"(1, 'tax_number', '\"{TFN}\"', '{plain}', 'both', CURRENT_TIMESTAMP), "
@@ -150,6 +159,11 @@ def test_the_migration_seals_stored_sync_values_and_the_downgrade_opens_them(bla
     with db.read() as s:
         payload = s.scalar(sa.select(RemoteRecord.payload))
         assert (payload["tax_number"], payload["extra"]["TaxNumber"]) == (TFN, TFN)
+        # The record's hash is keyed now, and the copies of it moved along: nothing looks changed.
+        keyed = record_hash(s, payload)
+        assert content_hash(payload) not in raw and s.scalar(sa.select(RemoteRecord.payload_hash)) == keyed
+        assert s.scalar(sa.select(Link.remote_hash_at_decision)) == keyed
+        assert s.scalar(sa.select(FieldSyncState.base_hash).where(FieldSyncState.field == "@record")) == keyed
         base = s.scalar(sa.select(FieldSyncState).where(FieldSyncState.field == "tax_number"))
         assert json.loads(base.base_value) == TFN
         c = s.scalar(sa.select(SyncConflict))
@@ -159,7 +173,7 @@ def test_the_migration_seals_stored_sync_values_and_the_downgrade_opens_them(bla
     db.downgrade("0006_sealed_tax_numbers")
 
     after = _raw(db, *SYNC_TABLES)
-    assert DIGITS in after and "sealed:v1:" not in after
+    assert DIGITS in after and content_hash(payload) in after and "sealed:v1:" not in after
     assert sorted(json.loads(after)) == sorted(json.loads(before))  # as it was, plain hash included
     db.upgrade()
 
