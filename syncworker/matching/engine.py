@@ -606,24 +606,26 @@ def _find_duplicates(records: Records, config: MatchConfig) -> DuplicateResult:
     duplicate = (is_dup & ~split) | joined
     cluster_a = cluster_of[ka]
     joins = np.where(cluster_a >= 0, cluster_a, cluster_of[kb])  # the cluster a split-off pair joins
-    rules = comparison.cap_reasons(keep)
-    ids = table.ids
-    pairs: list[DuplicatePair] = []
-    # Each pair's values as Python lists, taken out at once (a NumPy scalar per value and pair cost
-    # more than half a second at 100k records).
-    for reasons, a, b, s, w, dup, cut, join, cluster, other, rule, cap in zip(
-            reasons_for_many(comparison, keep), ka.tolist(), kb.tolist(), score[keep].tolist(),
-            log2_odds[keep].tolist(), duplicate.tolist(), split.tolist(), joined.tolist(), cluster_a.tolist(),
-            joins.tolist(), rules, capped.tolist(), strict=True):
+    scores = score[keep].tolist()
+    all_reasons = reasons_for_many(comparison, keep)
+    # Column by column; one by one only the pairs whose reasons say more than their fields (a NumPy
+    # scalar per value and pair cost more than half a second at 100k records).
+    more = np.flatnonzero(split | joined | ~duplicate)
+    for k, cut, join, cluster, other, rule, cap in zip(
+            more.tolist(), split[more].tolist(), joined[more].tolist(), cluster_a[more].tolist(),
+            joins[more].tolist(), comparison.cap_reasons(keep[more]), capped[more].tolist(), strict=True):
         if cut:
-            reasons.append("held_back_by=cluster_guard:split" + (f" (joins c{other + 1})" if other >= 0 else ""))
+            all_reasons[k].append("held_back_by=cluster_guard:split" + (f" (joins c{other + 1})" if other >= 0 else ""))
         elif join:
-            reasons.append(f"cluster=c{cluster + 1}")
-        elif not dup:
+            all_reasons[k].append(f"cluster=c{cluster + 1}")
+        else:  # not a duplicate
             rule = rule if cap else None
-            reasons.append("held_back_by=" + (f"rule:{rule}" if rule else f"score {s:.6f} < {config.duplicate_threshold}"))
-        pairs.append(DuplicatePair(ids[a], ids[b], round(s, 6), "duplicate" if dup else "review", reasons,
-                                   round(w, 2)))
+            all_reasons[k].append("held_back_by=" + (
+                f"rule:{rule}" if rule else f"score {scores[k]:.6f} < {config.duplicate_threshold}"))
+    ids = table.ids
+    pairs = list(map(DuplicatePair, map(ids.__getitem__, ka.tolist()), map(ids.__getitem__, kb.tolist()),
+                     [round(s, 6) for s in scores], np.where(duplicate, "duplicate", "review").tolist(),
+                     all_reasons, [round(w, 2) for w in log2_odds[keep].tolist()]))
     pairs.extend(_pairs_implied_by_clusters(table.ids, clusters, ka, kb, compare_extra,
                                             config.duplicate_review_threshold))
     out_clusters = [
