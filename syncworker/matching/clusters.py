@@ -24,6 +24,7 @@ IMPLAUSIBLE = 0.01  # a pair scoring below this inside a cluster is ruled out
 FULL_PAIRS_MAX = 12  # components up to this size have every pair scored
 HUBS = 4  # larger ones: every member is also scored against this many best-connected members
 ScoreFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+_ALL_PAIRS = [np.triu_indices(k, 1) for k in range(FULL_PAIRS_MAX + 1)]  # (a call per component cost 0.1 ms)
 
 
 def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -55,7 +56,7 @@ def _pairs_to_score(
     for members in members_of:
         k = len(members)
         if k <= FULL_PAIRS_MAX:
-            x, y = np.triu_indices(k, 1)
+            x, y = _ALL_PAIRS[k]
             ia.append(members[x])
             ib.append(members[y])
         else:
@@ -103,21 +104,17 @@ def build_clusters(
         ia, ib = _pairs_to_score(big, label, li.astype(np.int64), ri.astype(np.int64), da, db)
         s, cap = score_pairs(ia, ib)
         plausible = np.where((cap >= REVIEW) & (s >= IMPLAUSIBLE), s, np.nan)
-        # The duplicate edges of each component, strongest first, grouped once (not filtered per component).
+        # The duplicate edges of each component, strongest first, and its scored pairs, grouped once:
+        # each component takes its slice of them (not a search or a copy of all per component).
         edge_order = np.lexsort((-score[edges], label[da]))
-        edge_label = label[da][edge_order]
-        pair_label = label[ia]
-        pair_order = np.argsort(pair_label, kind="stable")
-        for members in big:
-            root = label[members[0]]
-            lo, hi = np.searchsorted(edge_label, [root, root + 1])
-            sel = edge_order[lo:hi]
-            plo, phi = np.searchsorted(pair_label[pair_order], [root, root + 1])
-            psel = pair_order[plo:phi]
-            clusters.extend(_guarded_linkage(
-                da[sel].tolist(), db[sel].tolist(), ia[psel].tolist(), ib[psel].tolist(),
-                plausible[psel].tolist(), floor,
-            ))
+        pair_order = np.argsort(label[ia], kind="stable")
+        roots = label[[members[0] for members in big]]
+        edge_from, edge_to = (np.searchsorted(label[da][edge_order], roots + k).tolist() for k in (0, 1))
+        pair_from, pair_to = (np.searchsorted(label[ia][pair_order], roots + k).tolist() for k in (0, 1))
+        ea, eb = da[edge_order].tolist(), db[edge_order].tolist()
+        pa, pb, ps = ia[pair_order].tolist(), ib[pair_order].tolist(), plausible[pair_order].tolist()
+        for e0, e1, p0, p1 in zip(edge_from, edge_to, pair_from, pair_to, strict=True):
+            clusters.extend(_guarded_linkage(ea[e0:e1], eb[e0:e1], pa[p0:p1], pb[p0:p1], ps[p0:p1], floor))
     clusters.sort(key=lambda c: c[0][0])
     final_of = np.full(n, -1, dtype=np.int64)
     for number, (members, _) in enumerate(clusters):
