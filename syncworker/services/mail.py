@@ -14,7 +14,8 @@ whether the dead sender got as far as the server's 250: most often it did not (a
 the gap between 250 and our commit milliseconds), and an invitation that never arrives is worse than one
 that arrives twice with the same link, which mail programs can recognise by its Message-ID. So the message
 goes again, and not blindly: the pass counts it as `interrupted` in its report and logs a warning naming the
-message, so the operator knows its recipient may have two copies.
+message, so the operator knows its recipient may have two copies. A message taken over after `max_attempts`
+tries (its sending itself may be what stops the sender) is marked failed instead of being tried again.
 
 Transports: `SYNCWORKER_SMTP_URL` (`smtp://[user:password@]host[:port]`, `smtp+starttls://…`, `smtps://…`);
 without it, the embedded default writes each message to a folder as `<id>.eml` (`file:mail` in the per-user data folder).
@@ -216,6 +217,9 @@ def deliver_due(db: Database, transport: MailTransport, sender: str, *, now: dat
             row = s.get(MailOutbox, row_id)
             assert row is not None
             message = build_message(row, sender)
+        if taken_over and attempts > max_attempts:
+            _given_up(db, row_id, attempts, now, report)
+            continue
         if taken_over:
             report.interrupted += 1
             log.warning("mail %s (%s) was being sent by a sender that stopped (attempt %s): sending it again; its "
@@ -266,6 +270,17 @@ def _due(now: datetime):
 def _defer_due(db: Database, now: datetime, until: datetime) -> int:
     with db.session() as s:
         return int(s.execute(update(MailOutbox).where(_due(now)).values(next_attempt_at=until)).rowcount or 0)
+
+
+def _given_up(db: Database, row_id: int, attempts: int, now: datetime, report: DeliveryReport) -> None:
+    """A message taken over once more after `max_attempts` sends that never came back: its sending stops the
+    sender itself (a crash, a kill), so no MailError ever counts it. Failed, not sent again every claim_ttl."""
+    with db.session() as s:
+        s.execute(update(MailOutbox).where(MailOutbox.id == row_id, MailOutbox.status == "sending").values(
+            status="failed", next_attempt_at=now,
+            last_error=f"interrupted: {attempts - 1} attempts to send it never finished (the sender stopped)"))
+    report.failed += 1
+    log.warning("mail %s failed for good: %s attempts to send it never finished", row_id, attempts - 1)
 
 
 def _failed(db: Database, row_id: int, attempts: int, now: datetime, exc: MailError, max_attempts: int,

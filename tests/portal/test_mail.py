@@ -198,3 +198,30 @@ def test_the_mail_line_says_when_a_message_may_have_gone_twice() -> None:
 
     line = _mail_line({"sent": 1, "retrying": 0, "failed": 0, "interrupted": 1})
     assert line.startswith("mail: 1 sent, 1 sent again after a sender stopped mid-send")
+
+
+class Killed(BaseException):
+    """The worker dies while sending (a crash, the OOM killer): not a MailError, nothing is written."""
+
+
+def test_a_message_whose_sending_keeps_killing_the_sender_fails_after_max_attempts(db: Database) -> None:
+    queue(db, 1)
+    tries: list[str] = []
+
+    class Deadly:
+        def send(self, message: EmailMessage) -> None:
+            tries.append(str(message["Message-ID"]))
+            raise Killed
+
+    now = START
+    for _ in range(3):
+        with pytest.raises(Killed):
+            mail.deliver_due(db, Deadly(), SENDER, now=now, max_attempts=3)
+        now += timedelta(minutes=11)  # past claim_ttl: the claim is stale
+    report = mail.deliver_due(db, Deadly(), SENDER, now=now, max_attempts=3)
+    assert len(tries) == 3 and report.as_dict() == {"sent": 0, "retrying": 0, "failed": 1, "interrupted": 0}
+    with db.session() as s:
+        row = s.query(MailOutbox).one()
+        assert (row.status, row.attempts) == ("failed", 4) and "interrupted" in (row.last_error or "")
+    assert mail.deliver_due(db, Deadly(), SENDER, now=now + timedelta(hours=1)).as_dict()["failed"] == 0
+    assert len(tries) == 3  # never sent again
