@@ -3,17 +3,21 @@ queue, duplicates, conflicts, clients and links), under /console, in the same Fa
 
 Entry point only: every page reads through `services.pages` (the paged read model) and every action calls
 the same service function as the CLI and the JSON API, with the signed-in operator as the audit actor. Signing in (and failing to, with a
-wrong operator token) and signing out are audited too, with the client's address and never the token.
+wrong operator token: actor "console", the name typed beside it, at most `SIGNIN_FAILURES_PER_ADDRESS` from one
+client address in 15 minutes) and signing out are audited too, with the client's address and never the token.
 Every asset is served from `static/`; nothing is fetched from the internet. Sign-in, the session cookie and
 CSRF are in `session.py`."""
 
 from __future__ import annotations
 
+import math
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import select
 
 from syncworker.http.auth import client_address, tokens_match
 from syncworker.http.console import frame
@@ -26,6 +30,7 @@ from syncworker.services.duplicates import resolve as resolve_cluster
 from syncworker.services.queries import client_by_external_id, show_client, show_run
 from syncworker.services.tenants import get_tenant
 from syncworker.store.models import AuditEntry
+from syncworker.store.types import utcnow
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 # What an action may fail with and still be the operator's to fix: shown on the page, never a 500.
@@ -53,13 +58,48 @@ def _signin_form(request: Request, error: str | None = None, status: int = 200) 
     return response
 
 
+def _address(request: Request) -> str:
+    return client_address(request, frame.ctx(request).settings.portal.proxy_networks)
+
+
 def _audit_sign(request: Request, actor: str, action: str, **after: str) -> None:
-    """A console sign-in, failed sign-in or sign-out in the audit log (no tenant: it is the operator's)."""
-    address = client_address(request, frame.ctx(request).settings.portal.proxy_networks)
+    """A console sign-in or sign-out in the audit log (no tenant: it is the operator's)."""
     with frame.ctx(request).db.session() as s:
         s.add(AuditEntry(tenant_id=None, actor=actor[:100], origin="operator", target="local",
                          entity="console_session", entity_id=actor[:120], action=action,
-                         after={"client": address, **after}))
+                         after={"client": _address(request), **after}))
+
+
+# Failed sign-ins from one client address: at most this many in the window are checked and audited; then that
+# address is answered 429 (token unchecked, nothing written) until the oldest leaves the window. The operator
+# token is the console's only credential, and a stranger must fill the audit log neither with guesses nor
+# with entries in an operator's name: a failure is audited as "console", the name typed beside it.
+SIGNIN_FAILURES_PER_ADDRESS = 10
+SIGNIN_WINDOW = timedelta(minutes=15)
+FAILED_ACTOR = "console"
+
+
+def _signin_paused(request: Request, address: str) -> datetime | None:
+    """When failed sign-ins from `address` may be tried again, if it has used up the window's."""
+    now = _now(request)
+    with frame.ctx(request).db.read() as s:
+        recent = list(s.scalars(select(AuditEntry.at).where(
+            AuditEntry.tenant_id.is_(None), AuditEntry.at > now - SIGNIN_WINDOW,
+            AuditEntry.entity == "console_session", AuditEntry.action == "sign_in_failed",
+            AuditEntry.entity_id == address).order_by(AuditEntry.at.desc()).limit(SIGNIN_FAILURES_PER_ADDRESS)))
+    return recent[-1] + SIGNIN_WINDOW if len(recent) >= SIGNIN_FAILURES_PER_ADDRESS else None
+
+
+def _audit_failed(request: Request, address: str, claimed_name: str) -> None:
+    with frame.ctx(request).db.session() as s:
+        s.add(AuditEntry(tenant_id=None, at=_now(request), actor=FAILED_ACTOR, origin="operator", target="local",
+                         entity="console_session", entity_id=address[:120], action="sign_in_failed",
+                         after={"client": address, "claimed_name": claimed_name, "reason": "wrong operator token"}))
+
+
+def _now(request: Request) -> datetime:
+    clock = getattr(request.app.state, "clock", None)  # tests put a clock here
+    return clock() if clock is not None else utcnow()
 
 
 @router.post("/signin")
@@ -75,9 +115,13 @@ async def signin(request: Request) -> Response:
         return _signin_form(request, "Your name (for the audit log): 1-89 letters, digits, spaces or . @ ' - _", 422)
     if tokens_match(name, expected):  # the two fields swapped: the token must never become a name in the log
         return _signin_form(request, "Your name goes in the first field, the operator token in the second.", 422)
+    address = _address(request)
+    if (until := _signin_paused(request, address)) is not None:
+        response = _signin_form(request, "Too many failed sign-ins from your address: try again later.", 429)
+        response.headers["Retry-After"] = str(max(1, math.ceil((until - _now(request)).total_seconds())))
+        return response
     if not tokens_match(form.get("token") or "", expected):
-        _audit_sign(request, sessions.ConsoleSession(name, "", 0).actor, "sign_in_failed",
-                    reason="wrong operator token")
+        _audit_failed(request, address, name)
         return _signin_form(request, "That operator token is not right.", 401)
     session = sessions.new_session(name)
     _audit_sign(request, session.actor, "sign_in")
