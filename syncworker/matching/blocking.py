@@ -8,10 +8,11 @@ cost); the other keys still reach those records.
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import numpy as np
 
-from .features import Table
+from .features import Normalised, Table
 from .keycodes import (
     CODE_MASK,
     FNV_OFFSET,
@@ -80,27 +81,22 @@ class _Keys:
         return np.concatenate(self.recs), np.concatenate(self.codes)
 
 
-def key_arrays(t: Table, vocab: KeyVocab) -> tuple[np.ndarray, np.ndarray]:
-    """(record index, key code) for every blocking key of every record."""
-    n = len(t)
-    every = np.arange(n, dtype=np.int64)
+OwnKeys = dict[str, np.ndarray]  # see own_keys
+_OWN = "own keys"  # Table.derived[(_OWN, part)]: made with the table's normalising, for key_arrays
+
+
+def own_keys(t, vocab: KeyVocab) -> OwnKeys:
+    """The parts of a list's blocking keys made of its own strings alone (hashes, initials, birth dates):
+    the same whichever list it meets, so made wherever the list is normalised (tables: one side in a
+    second process). `t` is a Table or a Normalised's fields as attributes; `key_arrays` adds the
+    parts coded by the run's shared Vocab.
+
+    "recs" and "codes" are whole keys; the others, per record ("name_initial", "street2",
+    "number_street"), per person ("family_sx", "family3", "canon3", "swapped_postcode") or per
+    organisation ("org_word", "org_initial"), are halves of keys whose other half is a shared code."""
     keys = _Keys()
-    keys.add(1, every, t.email.astype(np.int64))
-    keys.add(2, every, t.phone1.astype(np.int64))
-    keys.add(2, every, t.phone2.astype(np.int64))
-    keys.add(3, every, t.tax_full.astype(np.int64))
-    keys.add(4, every, t.bizno.astype(np.int64))
-    name_initial = _initial(t.name_key)
-    keys.add(5, every, t.tax_tail.astype(np.int64), name_initial, valid=name_initial > 0)
-    postcode = t.postcode.astype(np.int64)
     streets, street_of = distinct_values(t.street)
     street2, number_street = (vocab.factor(column)[street_of] for column in _street_keys(streets))
-    number = t.street_number.astype(np.int64)  # the house number, coded alike on both sides
-    # Same street address: households, and records whose names are too damaged for name keys.
-    keys.add(6, every, postcode, street2)
-    keys.add(15, every, postcode, number)  # same house number and postcode, street name misspelt
-    # Same house number, street initials and suburb: the postcode mistyped.
-    keys.add(16, every, t.city_code.astype(np.int64), number_street)
 
     people = np.flatnonzero(t.is_person)
     family, given = t.family[people], t.given[people]
@@ -114,15 +110,6 @@ def key_arrays(t: Table, vocab: KeyVocab) -> tuple[np.ndarray, np.ndarray]:
     # A nickname whose first letter is not its name's ("Trish" / "Patricia"): the canonical initial.
     canon_initial = _initial(canon)
     keys.add(7, people, family_sx, canon_initial, valid=(canon_initial != given_initial) & (canon_initial > 0))
-    family3 = vocab.factor(_prefixes(family, 3))
-    keys.add(8, people, postcode[people], family3)
-    # Same surname start and suburb, postcode digits swapped ("2112" / "2121"), while given name, birth
-    # date and street line are missing or damaged too.
-    city = t.city_code[people].astype(np.int64)
-    swapped_postcode = _digit_multiset(t.postcode_digits[people])
-    keys.add(18, people, _mix(city, swapped_postcode), family3, valid=(city >= 0) & (swapped_postcode >= 0))
-    keys.add(17, people, family_sx, number[people])  # given name and postcode both damaged
-    keys.add(9, people, postcode[people], vocab.factor(_prefixes(canon, 3)))
     dob = t.dob[people].astype(np.int64)
     has_dob = dob > 0
     keys.add(10, people, vocab.soundex(canon), dob, valid=has_dob)
@@ -138,13 +125,68 @@ def key_arrays(t: Table, vocab: KeyVocab) -> tuple[np.ndarray, np.ndarray]:
     compact = [k.replace(" ", "")[:6] for k in org_names]
     keys.add(13, orgs, vocab.factor(["q" + c if c else "" for c in compact])[org_name_of])
     first = [next(iter(distinctive_words(k)), "") for k in org_names]
-    keys.add(14, orgs, postcode[orgs], vocab.factor(["r" + w[:2] if w else "" for w in first])[org_name_of])
-    first_initial = _initial(first)[org_name_of]
-    keys.add(21, orgs, postcode[orgs], first_initial, valid=first_initial > 0)  # first word mistyped
     # An organisation name with one slip ("Dvais Holdings", "Prie Nominees") whose words are each too
     # common to block on alone, and nothing else on file in common: its spelling one deletion away.
     # Each of the two names of a record brings its own keys.
     keys.add(19, *vocab.factor_many(np.r_[orgs, orgs], np.r_[t.name_key[orgs], t.alt[orgs]], _deletion_neighbourhoods))
+    recs, codes = keys.arrays()
+    return {
+        "recs": recs, "codes": codes,
+        "name_initial": _initial(t.name_key), "street2": street2, "number_street": number_street,
+        "family_sx": family_sx, "family3": vocab.factor(_prefixes(family, 3)),
+        "canon3": vocab.factor(_prefixes(canon, 3)),
+        "swapped_postcode": _digit_multiset(t.postcode_digits[people]),
+        "org_word": vocab.factor(["r" + w[:2] if w else "" for w in first])[org_name_of],
+        "org_initial": _initial(first)[org_name_of],
+    }
+
+
+def own_keys_of(columns: Normalised) -> OwnKeys:
+    """own_keys of a list not yet coded (see tables)."""
+    return own_keys(SimpleNamespace(**columns.fields), KeyVocab())
+
+
+def key_arrays(t: Table, vocab: KeyVocab) -> tuple[np.ndarray, np.ndarray]:
+    """(record index, key code) for every blocking key of every record: its own parts (see own_keys;
+    taken from t.derived when made with its normalising) with the codes both lists share."""
+    n = len(t)
+    own = {part: t.derived.pop((_OWN, part)) for part in _OWN_PARTS if (_OWN, part) in t.derived}
+    if len(own) != len(_OWN_PARTS):
+        own = own_keys(t, vocab)
+    every = np.arange(n, dtype=np.int64)
+    keys = _Keys()
+    keys.recs.append(own["recs"])
+    keys.codes.append(own["codes"])
+    keys.add(1, every, t.email.astype(np.int64))
+    keys.add(2, every, t.phone1.astype(np.int64))
+    keys.add(2, every, t.phone2.astype(np.int64))
+    keys.add(3, every, t.tax_full.astype(np.int64))
+    keys.add(4, every, t.bizno.astype(np.int64))
+    name_initial = own["name_initial"]
+    keys.add(5, every, t.tax_tail.astype(np.int64), name_initial, valid=name_initial > 0)
+    postcode = t.postcode.astype(np.int64)
+    number = t.street_number.astype(np.int64)  # the house number, coded alike on both sides
+    # Same street address: households, and records whose names are too damaged for name keys.
+    keys.add(6, every, postcode, own["street2"])
+    keys.add(15, every, postcode, number)  # same house number and postcode, street name misspelt
+    # Same house number, street initials and suburb: the postcode mistyped.
+    keys.add(16, every, t.city_code.astype(np.int64), own["number_street"])
+
+    people = np.flatnonzero(t.is_person)
+    family3, family_sx = own["family3"], own["family_sx"]
+    keys.add(8, people, postcode[people], family3)
+    # Same surname start and suburb, postcode digits swapped ("2112" / "2121"), while given name, birth
+    # date and street line are missing or damaged too.
+    city = t.city_code[people].astype(np.int64)
+    swapped_postcode = own["swapped_postcode"]
+    keys.add(18, people, _mix(city, swapped_postcode), family3, valid=(city >= 0) & (swapped_postcode >= 0))
+    keys.add(17, people, family_sx, number[people])  # given name and postcode both damaged
+    keys.add(9, people, postcode[people], own["canon3"])
+
+    orgs = np.flatnonzero(~t.is_person)
+    keys.add(14, orgs, postcode[orgs], own["org_word"])
+    first_initial = own["org_initial"]
+    keys.add(21, orgs, postcode[orgs], first_initial, valid=first_initial > 0)  # first word mistyped
     # The same e-mail domain: an organisation's own (free-mail domains yield blocks too large to keep).
     keys.add(20, every, domain_codes(t))
     # The whole name (a person's canonical given and family name, an organisation's core name), kept
@@ -152,6 +194,30 @@ def key_arrays(t: Table, vocab: KeyVocab) -> tuple[np.ndarray, np.ndarray]:
     # e-mail on one side, phones on the other) and whose coarser name keys yield blocks too large to keep.
     keys.add(UNIQUE_NAME_KEY, every, t.name_code.astype(np.int64))
     return keys.arrays()
+
+
+_OWN_PARTS = ("recs", "codes", "name_initial", "street2", "number_street", "family_sx", "family3", "canon3",
+              "swapped_postcode", "org_word", "org_initial")
+
+
+def keep_own_keys(t: Table, own: OwnKeys | None) -> Table:
+    """t, with its own keys made already (see own_keys) kept for key_arrays, which takes them once."""
+    if own is not None:
+        t.derived.update({(_OWN, part): own[part] for part in _OWN_PARTS})
+    return t
+
+
+def make_own_keys(t: Table) -> None:
+    """Make t's own keys now unless they are made already: while another process makes the other list's."""
+    if (_OWN, "recs") not in t.derived:
+        keep_own_keys(t, own_keys(t, KeyVocab()))
+
+
+def concat_own_keys(first: OwnKeys, second: OwnKeys, offset: int) -> OwnKeys:
+    """The own keys of two lists' records one after the other (the halves of one list): `offset`
+    records in the first."""
+    return {part: np.concatenate([first[part], second[part] + offset if part == "recs" else second[part]])
+            for part in _OWN_PARTS}
 
 
 UNIQUE_NAME_KEY = 22  # the kind of key kept only for a block of one record per list

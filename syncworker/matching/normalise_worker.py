@@ -1,4 +1,5 @@
-"""The second process of `tables`: normalises the columns it reads from stdin and writes them to stdout.
+"""The second process of `tables`: normalises the columns it reads from stdin and writes them, with
+their own blocking keys (blocking.own_keys), to stdout.
 
 Run as `python -m syncworker.matching.normalise_worker`; both ends are pickles exchanged with the
 parent process only, never with anything outside it. Given a path instead of columns, it reads that
@@ -12,6 +13,7 @@ import pickle
 import sys
 from pathlib import Path
 
+from .blocking import own_keys_of
 from .csvio import read_file
 from .features import Vocab, normalise
 
@@ -24,7 +26,8 @@ def main() -> None:
         source, report = read_file(source)
     source.consume = True  # this copy serves nothing else: free each column once normalised
     columns = normalise(source, Vocab(keep_memos=False), region)  # only for memos: the parent codes the columns
-    pickle.dump(columns if report is None else (columns, report), sys.stdout.buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    answer = (columns, own_keys_of(columns))
+    pickle.dump(answer if report is None else (*answer, report), sys.stdout.buffer, protocol=pickle.HIGHEST_PROTOCOL)
     sys.stdout.buffer.flush()
 
 

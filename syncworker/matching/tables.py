@@ -28,6 +28,7 @@ from typing import IO, Any
 
 from syncworker.domain.profile import ClientProfile
 
+from .blocking import OwnKeys, concat_own_keys, keep_own_keys, make_own_keys, own_keys_of
 from .config import MatchConfig
 from .csvio import ReadReport, paused_gc
 from .features import Normalised, RawColumns, Table, Vocab, assemble, normalise, raw_columns
@@ -36,24 +37,27 @@ log = logging.getLogger(__name__)
 
 
 class Prepared:
-    """One side of a link, already normalised (see `read_link_sides`). Used once: building the
-    tables takes its columns, so that they are not kept alive beside the table made of them."""
+    """One side of a link, already normalised, with its own blocking keys (see `read_link_sides`).
+    Used once: building the tables takes its columns, so that they are not kept alive beside the table
+    made of them."""
 
-    def __init__(self, columns: Normalised, region: str) -> None:
+    def __init__(self, columns: Normalised, region: str, keys: OwnKeys | None) -> None:
         self._columns: Normalised | None = columns
+        self._keys = keys
         self.region = region
         self._count = len(columns.fields["ids"])
 
     def __len__(self) -> int:
         return self._count
 
-    def take(self, region: str) -> Normalised:
+    def take(self, region: str) -> tuple[Normalised, OwnKeys | None]:
         if self.region != region:
             raise ValueError(f"records normalised for region {self.region!r}, matched for {region!r}")
         columns, self._columns = self._columns, None
+        keys, self._keys = self._keys, None
         if columns is None:
             raise RuntimeError("prepared records serve one run")
-        return columns
+        return columns, keys
 
 
 # Profiles, their columns as csvio.read_raw_columns reads them, or (link runs) a side already normalised.
@@ -64,13 +68,17 @@ def _raw(records: Records) -> RawColumns:
     return records if isinstance(records, RawColumns) else raw_columns(records)  # type: ignore[arg-type]
 
 
-def _normalised(records: Records | RawColumns, vocab: Vocab, region: str) -> Normalised:
-    return records.take(region) if isinstance(records, Prepared) else normalise(_raw(records), vocab, region)
+def _table(records: Records | RawColumns, vocab: Vocab, region: str) -> Table:
+    if isinstance(records, Prepared):
+        columns, keys = records.take(region)
+        return keep_own_keys(assemble(columns, vocab), keys)
+    return assemble(normalise(_raw(records), vocab, region), vocab)
 
 
 def build_link_tables(local: Records, remote: Records, config: MatchConfig) -> tuple[Table, Table]:
-    """Tables of both sides, coded by one Vocab; the remote side normalised in a second process when
-    both lists reach `config.background_table_min` (unless it comes normalised already)."""
+    """Tables of both sides, coded by one Vocab; the remote side normalised (and its own blocking
+    keys made) in a second process when both lists reach `config.background_table_min` (unless it
+    comes normalised already)."""
     region = config.default_region
     remote_side = remote if isinstance(remote, Prepared) else _raw(remote)
     background = None
@@ -78,9 +86,12 @@ def build_link_tables(local: Records, remote: Records, config: MatchConfig) -> t
         background = _Background(remote_side, region)
     # Memos are shared with the other side only when this process normalises it too.
     vocab = Vocab(keep_memos=background is None)
-    left = assemble(_normalised(local, vocab, region), vocab)
-    right_columns = background.result(vocab) if background else _normalised(remote_side, vocab, region)
-    return left, assemble(right_columns, vocab)
+    left = _table(local, vocab, region)
+    if background is None:
+        return left, _table(remote_side, vocab, region)
+    make_own_keys(left)  # while the other process makes the remote side's
+    columns, keys = background.result(vocab)
+    return left, keep_own_keys(assemble(columns, vocab), keys)
 
 
 def read_link_sides(local_path: Path, remote_path: Path, read: Callable[[Path], tuple[RawColumns, ReadReport]],
@@ -108,12 +119,13 @@ def read_link_sides(local_path: Path, remote_path: Path, read: Callable[[Path], 
         return (local, local_report, *read(remote_path))
     local.consume = True  # ours alone: let go of each raw column once normalised
     with paused_gc():
-        local_side = Prepared(normalise(local, Vocab(keep_memos=False), region), region)
+        columns = normalise(local, Vocab(keep_memos=False), region)
+        local_side = Prepared(columns, region, own_keys_of(columns))
     answer = background.collect()
     if answer is None:  # failed over there: read here (and normalise in a second process as usual)
         return (local_side, local_report, *read(remote_path))
-    columns, remote_report = answer
-    return local_side, local_report, Prepared(columns, region), remote_report
+    columns, keys, remote_report = answer
+    return local_side, local_report, Prepared(columns, region, keys), remote_report
 
 
 def _lines(path: Path) -> int:
@@ -136,7 +148,10 @@ def build_dedupe_table(records: Records, config: MatchConfig) -> Table:
     first, second = raw.split()
     background = _Background(second, region)
     columns = normalise(first, Vocab(keep_memos=False), region)  # the first half shares no memo
-    return assemble(Normalised.concat(columns, background.result(vocab)), vocab)
+    keys = own_keys_of(columns)
+    other, other_keys = background.result(vocab)
+    table = assemble(Normalised.concat(columns, other), vocab)
+    return keep_own_keys(table, None if other_keys is None else concat_own_keys(keys, other_keys, len(first)))
 
 
 def _worth_it(records: int, config: MatchConfig) -> bool:
@@ -145,9 +160,9 @@ def _worth_it(records: int, config: MatchConfig) -> bool:
 
 
 class _Background:
-    """normalise(raw) in a second Python process, started at once; `result` collects it. Given a
-    path instead, the process reads the file too (csvio.read_file), and `collect` gives the
-    normalised columns with the file's ReadReport.
+    """normalise(raw) and its own blocking keys (blocking.own_keys) in a second Python process,
+    started at once; `result` collects them. Given a path instead, the process reads the file too
+    (csvio.read_file), and `collect` gives the normalised columns and keys with the file's ReadReport.
 
     Input and output go through anonymous temporary files (unlinked from the start, so nothing is
     left on disk whatever happens), not pipes: a pipe moves 64 KiB at a time, and each step waits for
@@ -171,19 +186,17 @@ class _Background:
         except OSError as exc:  # no interpreter to start, a process limit, no room for the file: work here
             self._failed(exc)
 
-    def result(self, vocab: Vocab) -> Normalised:
+    def result(self, vocab: Vocab) -> tuple[Normalised, OwnKeys | None]:
+        """The normalised columns and their own keys; when that failed (logged), the columns
+        normalised here, and no keys (blocking makes them)."""
         assert isinstance(self._raw, RawColumns)
-        columns = self._answer(Normalised)
-        return columns if columns is not None else normalise(self._raw, vocab, self._region)
+        answer = self._answer(Normalised, dict)
+        return answer if answer is not None else (normalise(self._raw, vocab, self._region), None)
 
-    def collect(self) -> tuple[Normalised, ReadReport] | None:
-        """For a path: its normalised columns and ReadReport; None when that failed (logged)."""
-        answer = self._answer(tuple)
-        if answer is not None and not (len(answer) == 2 and isinstance(answer[0], Normalised)
-                                       and isinstance(answer[1], ReadReport)):
-            self._failed(TypeError("got another tuple"))
-            return None
-        return answer
+    def collect(self) -> tuple[Normalised, OwnKeys, ReadReport] | None:
+        """For a path: its normalised columns, their own keys and the ReadReport; None when that failed
+        (logged)."""
+        return self._answer(Normalised, dict, ReadReport)
 
     def abandon(self) -> None:
         """Stop the process and drop its output (the run ends without it)."""
@@ -191,7 +204,8 @@ class _Background:
         output, self._output = self._output, None
         self._end(proc, output)
 
-    def _answer(self, kind: type) -> Any:
+    def _answer(self, *kinds: type) -> Any:
+        """The tuple of `kinds` sent back; None when anything failed (logged)."""
         proc, self._proc = self._proc, None
         output, self._output = self._output, None
         try:
@@ -200,7 +214,8 @@ class _Background:
                     raise ChildProcessError(f"exit status {proc.returncode}")
                 output.seek(0)
                 answer = pickle.load(output)
-                if not isinstance(answer, kind):
+                if not (isinstance(answer, tuple) and len(answer) == len(kinds)
+                        and all(map(isinstance, answer, kinds))):
                     raise TypeError(f"got {type(answer).__name__}")
                 return answer
         except Exception as exc:  # any failure over there: the caller does the share here

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 
 from syncworker.domain.profile import CLIENT_CSV_COLUMNS
-from syncworker.matching import MatchConfig, find_duplicates, match_records
+from syncworker.matching import MatchConfig, blocking, find_duplicates, match_records
 from syncworker.matching.csvio import CsvInputError, read_file
 from syncworker.matching.features import Table, Vocab, build_table
+from syncworker.matching.keycodes import KeyVocab
 from syncworker.matching.tables import (
     Prepared,
     _Background,
@@ -48,17 +49,39 @@ def _assert_same_table(a: Table, b: Table) -> None:
             assert x == y, f.name
 
 
-def test_link_tables_equal_those_built_in_one_process(practice) -> None:
+def _keys(table: Table) -> list[tuple[int, int]]:
+    recs, codes = blocking.key_arrays(table, KeyVocab())
+    return sorted(zip(recs.tolist(), codes.tolist(), strict=True))
+
+
+def _assert_same_keys_made_before(monkeypatch, tables: list[Table], expected: list[Table]) -> None:
+    """Each table's blocking keys are those of its expected table, its own parts made with its
+    normalising (blocking makes none of them)."""
+    wanted = [_keys(t) for t in expected]
+
+    def refuse(*_args):
+        raise AssertionError("own keys made again")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(blocking, "own_keys", refuse)
+        assert [_keys(t) for t in tables] == wanted
+
+
+def test_link_tables_equal_those_built_in_one_process(practice, monkeypatch) -> None:
     left, right = build_link_tables(practice.local, practice.remote, SPLIT)
     vocab = Vocab()
-    _assert_same_table(left, build_table(practice.local, vocab, "AU"))
-    _assert_same_table(right, build_table(practice.remote, vocab, "AU"))
+    expected = [build_table(practice.local, vocab, "AU"), build_table(practice.remote, vocab, "AU")]
+    _assert_same_table(left, expected[0])
+    _assert_same_table(right, expected[1])
+    _assert_same_keys_made_before(monkeypatch, [left, right], expected)
 
 
 @pytest.mark.parametrize("drop", [0, 1])  # an even and an odd count: the halves split people and orgs apart
-def test_dedupe_table_of_two_halves_equals_the_whole(practice, drop: int) -> None:
+def test_dedupe_table_of_two_halves_equals_the_whole(practice, monkeypatch, drop: int) -> None:
     records = practice.local[drop:]
-    _assert_same_table(build_dedupe_table(records, SPLIT), build_table(records, Vocab(), "AU"))
+    table, expected = build_dedupe_table(records, SPLIT), build_table(records, Vocab(), "AU")
+    _assert_same_table(table, expected)
+    _assert_same_keys_made_before(monkeypatch, [table], [expected])
 
 
 def test_decisions_are_the_same_either_way(practice) -> None:
@@ -76,8 +99,10 @@ def test_a_failing_second_process_costs_time_not_results(practice, monkeypatch, 
     with caplog.at_level(logging.WARNING, logger="syncworker.matching.tables"):
         left, right = build_link_tables(practice.local, practice.remote, SPLIT)
     vocab = Vocab()
-    _assert_same_table(left, build_table(practice.local, vocab, "AU"))
-    _assert_same_table(right, build_table(practice.remote, vocab, "AU"))
+    expected = [build_table(practice.local, vocab, "AU"), build_table(practice.remote, vocab, "AU")]
+    _assert_same_table(left, expected[0])
+    _assert_same_table(right, expected[1])
+    assert [_keys(left), _keys(right)] == [_keys(t) for t in expected]  # the remote side's made by blocking
     assert "normalising here instead" in caplog.text
     if command[-1].startswith("import sys; sys.exit"):
         assert "exit status 3" in caplog.text
@@ -131,7 +156,8 @@ def _files(practice, tmp_path):
     return paths
 
 
-def test_files_read_in_two_processes_give_the_same_tables_reports_and_decisions(practice, tmp_path) -> None:
+def test_files_read_in_two_processes_give_the_same_tables_reports_and_decisions(practice, tmp_path,
+                                                                                 monkeypatch) -> None:
     local_path, remote_path = _files(practice, tmp_path)
     local, local_report, remote, remote_report = read_link_sides(local_path, remote_path, read_file, SPLIT)
     assert isinstance(local, Prepared) and isinstance(remote, Prepared)  # both read and normalised apart
@@ -143,6 +169,7 @@ def test_files_read_in_two_processes_give_the_same_tables_reports_and_decisions(
     alone_left, alone_right = build_link_tables(raw_local, raw_remote, ALONE)
     _assert_same_table(left, alone_left)
     _assert_same_table(right, alone_right)
+    _assert_same_keys_made_before(monkeypatch, [left, right], [alone_left, alone_right])
     again = read_link_sides(local_path, remote_path, read_file, SPLIT)
     assert match_records(again[0], again[2], SPLIT) == match_records(*read_link_sides(
         local_path, remote_path, read_file, ALONE)[::2], ALONE)
