@@ -15,12 +15,14 @@ import numpy as np
 from .features import Normalised, Table
 from .keycodes import (
     CODE_MASK,
+    DOMAIN,
     FNV_OFFSET,
     FNV_PRIME,
     KeyVocab,
     distinct_values,
     distinctive_words,
     domain_codes,
+    email_domain_codes,
 )
 
 
@@ -92,7 +94,7 @@ def own_keys(t, vocab: KeyVocab) -> OwnKeys:
     parts coded by the run's shared Vocab.
 
     "recs" and "codes" are whole keys; the others, per record ("name_initial", "street2",
-    "number_street"), per person ("family_sx", "family3", "canon3", "swapped_postcode") or per
+    "number_street", "domain": keycodes.domain_codes), per person ("family_sx", "family3", "canon3", "swapped_postcode") or per
     organisation ("org_word", "org_initial"), are halves of keys whose other half is a shared code."""
     keys = _Keys()
     streets, street_of = distinct_values(t.street)
@@ -133,6 +135,7 @@ def own_keys(t, vocab: KeyVocab) -> OwnKeys:
     return {
         "recs": recs, "codes": codes,
         "name_initial": _initial(t.name_key), "street2": street2, "number_street": number_street,
+        "domain": domain_codes(t) if isinstance(t, Table) else email_domain_codes(t.email_text),
         "family_sx": family_sx, "family3": vocab.factor(_prefixes(family, 3)),
         "canon3": vocab.factor(_prefixes(canon, 3)),
         "swapped_postcode": _digit_multiset(t.postcode_digits[people]),
@@ -188,7 +191,7 @@ def key_arrays(t: Table, vocab: KeyVocab) -> tuple[np.ndarray, np.ndarray]:
     first_initial = own["org_initial"]
     keys.add(21, orgs, postcode[orgs], first_initial, valid=first_initial > 0)  # first word mistyped
     # The same e-mail domain: an organisation's own (free-mail domains yield blocks too large to keep).
-    keys.add(20, every, domain_codes(t))
+    keys.add(20, every, own["domain"])
     # The whole name (a person's canonical given and family name, an organisation's core name), kept
     # only where each list holds it once: records that share nothing else on file ("Brenda Kato" with an
     # e-mail on one side, phones on the other) and whose coarser name keys yield blocks too large to keep.
@@ -196,14 +199,15 @@ def key_arrays(t: Table, vocab: KeyVocab) -> tuple[np.ndarray, np.ndarray]:
     return keys.arrays()
 
 
-_OWN_PARTS = ("recs", "codes", "name_initial", "street2", "number_street", "family_sx", "family3", "canon3",
-              "swapped_postcode", "org_word", "org_initial")
+_OWN_PARTS = ("recs", "codes", "name_initial", "street2", "number_street", "domain", "family_sx", "family3",
+              "canon3", "swapped_postcode", "org_word", "org_initial")
 
 
 def keep_own_keys(t: Table, own: OwnKeys | None) -> Table:
     """t, with its own keys made already (see own_keys) kept for key_arrays, which takes them once."""
     if own is not None:
         t.derived.update({(_OWN, part): own[part] for part in _OWN_PARTS})
+        t.derived.setdefault(DOMAIN, own["domain"])  # keycodes.domain_codes, counted by frequencies too
     return t
 
 

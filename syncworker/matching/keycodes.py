@@ -94,7 +94,16 @@ def distinct_values(values) -> tuple[list, np.ndarray]:
     return distinct, np.fromiter(map(position.__getitem__, values), dtype=np.int64, count=len(values))
 
 
+DOMAIN = ("domain", "email")  # Table.derived key of domain_codes
+
+
 def domain_codes(t: Table) -> np.ndarray:
     """Per record: a code of its e-mail's domain (the same on both sides of a link), -1 without one; a
-    blocking key (blocking.key_arrays) and counted by frequencies, so computed once per table."""
-    return t._derive(("domain", "email"), lambda: KeyVocab().factor_each(t.email_text, key=lambda e: e.rpartition("@")[2]))
+    blocking key (blocking.key_arrays) and counted by frequencies, so computed once per table (or
+    with its normalising: blocking.own_keys)."""
+    return t._derive(DOMAIN, lambda: email_domain_codes(t.email_text))
+
+
+def email_domain_codes(emails) -> np.ndarray:
+    """domain_codes of a column of normalised e-mails."""
+    return KeyVocab().factor_each(emails, key=lambda e: e.rpartition("@")[2])
