@@ -93,9 +93,11 @@ def own_keys(t, vocab: KeyVocab) -> OwnKeys:
     second process). `t` is a Table or a Normalised's fields as attributes; `key_arrays` adds the
     parts coded by the run's shared Vocab.
 
-    "recs" and "codes" are whole keys; the others, per record ("name_initial", "street2",
-    "number_street", "domain": keycodes.domain_codes), per person ("family_sx", "family3", "canon3", "swapped_postcode") or per
-    organisation ("org_word", "org_initial"), are halves of keys whose other half is a shared code."""
+    "blocks", "counts" and "recs" are whole keys, grouped as `_groups` groups them: each distinct
+    code, its number of records, and the records block by block. The others, per record
+    ("name_initial", "street2", "number_street", "domain": keycodes.domain_codes), per person
+    ("family_sx", "family3", "canon3", "swapped_postcode") or per organisation ("org_word",
+    "org_initial"), are halves of keys whose other half is a shared code."""
     keys = _Keys()
     streets, street_of = distinct_values(t.street)
     street2, number_street = (vocab.factor(column)[street_of] for column in _street_keys(streets))
@@ -131,9 +133,9 @@ def own_keys(t, vocab: KeyVocab) -> OwnKeys:
     # common to block on alone, and nothing else on file in common: its spelling one deletion away.
     # Each of the two names of a record brings its own keys.
     keys.add(19, *vocab.factor_many(np.r_[orgs, orgs], np.r_[t.name_key[orgs], t.alt[orgs]], _deletion_neighbourhoods))
-    recs, codes = keys.arrays()
-    return {
-        "recs": recs, "codes": codes,
+    blocks, _, counts, recs = _groups(*keys.arrays())
+    own = {
+        "blocks": blocks, "counts": counts, "recs": recs,
         "name_initial": _initial(t.name_key), "street2": street2, "number_street": number_street,
         "domain": domain_codes(t) if isinstance(t, Table) else email_domain_codes(t.email_text),
         "family_sx": family_sx, "family3": vocab.factor(_prefixes(family, 3)),
@@ -142,6 +144,8 @@ def own_keys(t, vocab: KeyVocab) -> OwnKeys:
         "org_word": vocab.factor(["r" + w[:2] if w else "" for w in first])[org_name_of],
         "org_initial": _initial(first)[org_name_of],
     }
+    # All but the key codes fit 32 bits: that halves what the second process sends back.
+    return {part: values if part == "blocks" else values.astype(np.int32) for part, values in own.items()}
 
 
 def own_keys_of(columns: Normalised) -> OwnKeys:
@@ -150,16 +154,31 @@ def own_keys_of(columns: Normalised) -> OwnKeys:
 
 
 def key_arrays(t: Table, vocab: KeyVocab) -> tuple[np.ndarray, np.ndarray]:
-    """(record index, key code) for every blocking key of every record: its own parts (see own_keys;
-    taken from t.derived when made with its normalising) with the codes both lists share."""
-    n = len(t)
+    """(record index, key code) for every blocking key of every record."""
+    own = _own_keys_of(t, vocab)
+    recs, codes = _shared_keys(t, own)
+    return np.r_[own["recs"], recs], np.r_[np.repeat(own["blocks"], own["counts"]), codes]
+
+
+def _key_groups(t: Table, vocab: KeyVocab) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """The keys of key_arrays grouped as `_groups` groups them, in two sets of kinds: the own keys
+    (grouped already) and those with a shared code."""
+    own = _own_keys_of(t, vocab)
+    counts = own["counts"]
+    return [(own["blocks"], np.cumsum(counts) - counts, counts, own["recs"]), _groups(*_shared_keys(t, own))]
+
+
+def _own_keys_of(t: Table, vocab: KeyVocab) -> OwnKeys:
+    """t's own keys: those made with its normalising (taken from t.derived: they serve once), else made now."""
     own = {part: t.derived.pop((_OWN, part)) for part in _OWN_PARTS if (_OWN, part) in t.derived}
-    if len(own) != len(_OWN_PARTS):
-        own = own_keys(t, vocab)
-    every = np.arange(n, dtype=np.int64)
+    own = own if len(own) == len(_OWN_PARTS) else own_keys(t, vocab)
+    return {part: values.astype(np.int64) for part, values in own.items()}
+
+
+def _shared_keys(t: Table, own: OwnKeys) -> tuple[np.ndarray, np.ndarray]:
+    """(record index, key code) for the blocking keys made of codes both lists share, and own parts."""
+    every = np.arange(len(t), dtype=np.int64)
     keys = _Keys()
-    keys.recs.append(own["recs"])
-    keys.codes.append(own["codes"])
     keys.add(1, every, t.email.astype(np.int64))
     keys.add(2, every, t.phone1.astype(np.int64))
     keys.add(2, every, t.phone2.astype(np.int64))
@@ -199,7 +218,7 @@ def key_arrays(t: Table, vocab: KeyVocab) -> tuple[np.ndarray, np.ndarray]:
     return keys.arrays()
 
 
-_OWN_PARTS = ("recs", "codes", "name_initial", "street2", "number_street", "domain", "family_sx", "family3",
+_OWN_PARTS = ("blocks", "counts", "recs", "name_initial", "street2", "number_street", "domain", "family_sx", "family3",
               "canon3", "swapped_postcode", "org_word", "org_initial")
 
 
@@ -207,21 +226,23 @@ def keep_own_keys(t: Table, own: OwnKeys | None) -> Table:
     """t, with its own keys made already (see own_keys) kept for key_arrays, which takes them once."""
     if own is not None:
         t.derived.update({(_OWN, part): own[part] for part in _OWN_PARTS})
-        t.derived.setdefault(DOMAIN, own["domain"])  # keycodes.domain_codes, counted by frequencies too
+        t.derived.setdefault(DOMAIN, own["domain"].astype(np.int64))  # keycodes.domain_codes: frequencies counts them
     return t
 
 
 def make_own_keys(t: Table) -> None:
     """Make t's own keys now unless they are made already: while another process makes the other list's."""
-    if (_OWN, "recs") not in t.derived:
+    if (_OWN, "blocks") not in t.derived:
         keep_own_keys(t, own_keys(t, KeyVocab()))
 
 
 def concat_own_keys(first: OwnKeys, second: OwnKeys, offset: int) -> OwnKeys:
     """The own keys of two lists' records one after the other (the halves of one list): `offset`
     records in the first."""
-    return {part: np.concatenate([first[part], second[part] + offset if part == "recs" else second[part]])
-            for part in _OWN_PARTS}
+    keys = {part: np.concatenate([first[part], second[part]]) for part in _OWN_PARTS}
+    codes = np.r_[np.repeat(first["blocks"], first["counts"]), np.repeat(second["blocks"], second["counts"])]
+    keys["blocks"], _, keys["counts"], keys["recs"] = _groups(np.r_[first["recs"], second["recs"] + offset], codes)
+    return keys
 
 
 UNIQUE_NAME_KEY = 22  # the kind of key kept only for a block of one record per list
@@ -313,22 +334,26 @@ def _expand(start_a: np.ndarray, count_a: np.ndarray, start_b: np.ndarray, count
 def link_candidates(left: Table, right: Table, max_block_pairs: int) -> tuple[np.ndarray, np.ndarray]:
     """Unique (left index, right index) candidate pairs."""
     vocab = KeyVocab()
-    ul, sl, cl, recs_l = _groups(*key_arrays(left, vocab))
-    ur, sr, cr, recs_r = _groups(*key_arrays(right, vocab))
-    _, il, ir = np.intersect1d(ul, ur, assume_unique=True, return_indices=True)
-    keep = _kept(ul[il], cl[il] * cr[ir], max_block_pairs)
-    il, ir = il[keep], ir[keep]
-    a, b = _expand(sl[il], cl[il], sr[ir], cr[ir])
-    pair = _unique_sorted(recs_l[a] * len(right) + recs_r[b])
+    pairs = []
+    for (ul, sl, cl, recs_l), (ur, sr, cr, recs_r) in zip(_key_groups(left, vocab), _key_groups(right, vocab),
+                                                          strict=True):  # no kind in both sets
+        _, il, ir = np.intersect1d(ul, ur, assume_unique=True, return_indices=True)
+        keep = _kept(ul[il], cl[il] * cr[ir], max_block_pairs)
+        il, ir = il[keep], ir[keep]
+        a, b = _expand(sl[il], cl[il], sr[ir], cr[ir])
+        pairs.append(recs_l[a] * len(right) + recs_r[b])
+    pair = _unique_sorted(np.concatenate(pairs))
     return pair // len(right), pair % len(right)
 
 
 def dedupe_candidates(table: Table, max_block_pairs: int) -> tuple[np.ndarray, np.ndarray]:
     """Unique (i, j), i < j, candidate pairs within one table."""
-    u, s, c, recs = _groups(*key_arrays(table, KeyVocab()))
-    keep = (c > 1) & _kept(u, c * (c - 1) // 2, max_block_pairs)
-    a, b = _expand(s[keep], c[keep], s[keep], c[keep])
-    ra, rb = recs[a], recs[b]
-    lower = ra < rb
-    pair = _unique_sorted(ra[lower] * len(table) + rb[lower])
+    pairs = []
+    for u, s, c, recs in _key_groups(table, KeyVocab()):
+        keep = (c > 1) & _kept(u, c * (c - 1) // 2, max_block_pairs)
+        a, b = _expand(s[keep], c[keep], s[keep], c[keep])
+        ra, rb = recs[a], recs[b]
+        lower = ra < rb
+        pairs.append(ra[lower] * len(table) + rb[lower])
+    pair = _unique_sorted(np.concatenate(pairs))
     return pair // len(table), pair % len(table)

@@ -12,6 +12,8 @@ from syncworker.matching import MatchConfig
 from syncworker.matching.blocking import (
     NEIGHBOURHOOD_CHARS,
     _deletion_neighbourhoods,
+    _own_keys_of,
+    _shared_keys,
     key_arrays,
     link_candidates,
 )
@@ -98,3 +100,11 @@ def test_a_whole_name_each_list_holds_once_pairs_records_that_share_nothing_else
     twice = remote + [ClientProfile("r2", IND, "Brenda Kato", phone="0736 000 111")]
     li, ri = link_candidates(a, build_table(twice, vocab, "AU"), MatchConfig().max_block_pairs)
     assert not {(20, 20), (20, 21)} & set(zip(li.tolist(), ri.tolist(), strict=True))
+
+
+def test_own_keys_and_those_with_shared_codes_are_of_different_kinds():
+    """Candidates are joined within each of the two sets apart: a kind in both would miss pairs."""
+    table = build_table(_records(), Vocab(), "AU")
+    own = _own_keys_of(table, KeyVocab())
+    kinds = [set((codes >> 56).tolist()) for codes in (own["blocks"], _shared_keys(table, own)[1])]
+    assert kinds[0] and kinds[1] and not kinds[0] & kinds[1]
