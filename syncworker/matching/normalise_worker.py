@@ -1,5 +1,6 @@
-"""The second process of `tables`: normalises the columns it reads from stdin and writes them, with
-their own blocking keys (blocking.own_keys), to stdout.
+"""The second process of `tables`: normalises the columns it reads from stdin, and makes their keys.
+
+It writes the columns and their own blocking keys (blocking.own_keys) to stdout.
 
 Run as `python -m syncworker.matching.normalise_worker`; both ends are pickles exchanged with the
 parent process only, never with anything outside it. Given a path instead of columns, it reads that
