@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import date, datetime
@@ -411,15 +411,21 @@ def comparable_fields(system: str, rules: FieldRules, remote_writable: frozenset
     return frozenset(out)
 
 
-def would_do(decisions: list[Decision], local: Mapping[str, Any], remote: Mapping[str, Any]) -> dict[str, Any]:
+def would_do(decisions: list[Decision], local: Mapping[str, Any], remote: Mapping[str, Any],
+             shown: Callable[[str, Any], Any] = lambda _field, value: value) -> dict[str, Any]:
     """A pair's decisions as a dry run reports them: each write with the value it replaces, and each
-    conflict it would open with both sides and the reason."""
+    conflict it would open with both sides and the reason. Values go through `shown(field, value)` (the
+    caller masks private identifiers there)."""
+    def plain(field: str, value: Any) -> Any:
+        return shown(field, encode_plain(value))
+
     writes = [{"field": d.field, "to": "remote" if d.action == Action.PUSH else "local",
-               "from": encode_plain((remote if d.action == Action.PUSH else local).get(d.field)),
-               "value": encode_plain(d.value), "reason": d.reason}
+               "from": plain(d.field, (remote if d.action == Action.PUSH else local).get(d.field)),
+               "value": plain(d.field, d.value), "reason": d.reason}
               for d in decisions if d.action in (Action.PUSH, Action.PULL)]
-    conflicts = [{"field": d.field, "local": encode_plain(local.get(d.field)), "remote": encode_plain(remote.get(d.field)),
-                  "reason": d.reason} for d in decisions if d.action == Action.CONFLICT]
+    conflicts = [{"field": d.field, "local": plain(d.field, local.get(d.field)),
+                  "remote": plain(d.field, remote.get(d.field)), "reason": d.reason}
+                 for d in decisions if d.action == Action.CONFLICT]
     return {"would_write": writes, "would_open": conflicts}
 
 

@@ -36,6 +36,7 @@ from syncworker.services.run_frame import RunReport
 from syncworker.services.runs import RunRecorder
 from syncworker.services.snapshots import record_hash, upsert_clients
 from syncworker.services.sync_store import RECORD_MARK, SyncStore, set_state
+from syncworker.store.crypto import shown_value
 from syncworker.store.mapping import client_profile, json_ready
 from syncworker.store.models import Client, Link
 
@@ -153,7 +154,7 @@ class PairMerger:
             self.report.add("would_write_fields", len(pushes) + len(pulls))
             self.report.add("would_open_conflicts", len(plan.conflicts))
             self._record(plan.link_id, plan.outcome, **ids, **changes,
-                         **would_do(plan.decisions, plan.local_before, plan.remote_before))
+                         **would_do(plan.decisions, plan.local_before, plan.remote_before, shown=shown_value))
             return
         if isinstance(written, Exception):
             raise written

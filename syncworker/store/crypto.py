@@ -160,6 +160,11 @@ def mask_identifier(value: Any) -> Any:
     return "******" + tail
 
 
+def shown_value(field: str, value: Any) -> Any:
+    """A field's value as a report or screen shows it: a private identifier's masked (`******789`)."""
+    return mask_identifier(value) if field in IDENTIFIER_FIELDS else value
+
+
 def mask_identifiers(data: Any) -> Any:
     """`data` (an audit entry's JSON) with every private identifier masked: values under an identifier's key,
     and the values of a `{"field": "tax_number", ...}` entry."""

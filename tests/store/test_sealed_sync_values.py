@@ -21,6 +21,7 @@ from syncworker.services.sync_run import run_sync
 from syncworker.store.crypto import SecretKeyError, generate_key
 from syncworker.store.db import Database
 from syncworker.store.models import FieldSyncState, Link, RemoteRecord, SyncConflict
+from tests.sync.test_conflicts_operator import _cli
 from tests.sync.worlds import SyncWorld, xero_world
 
 TFN, DIGITS = "876 543 217", "876543217"  # made-up numbers, no real person's
@@ -112,6 +113,33 @@ def test_a_tax_number_conflict_shows_the_last_digits_and_resolves(world: SyncWor
     assert list_conflicts(w.db, w.tenant, field="tax_number") == []
     raw = _raw(w.db, *SYNC_TABLES, "audit_log")
     assert not any(d in raw for d in (DIGITS, OTHER_DIGITS, "111222333"))
+
+
+def test_a_dry_run_shows_tax_numbers_masked_in_every_output(world: SyncWorld) -> None:
+    w = world
+    (local_id, rid), (conflicted, crid) = list(w.pairs.items())[:2]
+    w.sim.store.edit(rid, TaxNumber=TFN)
+    w.sim.store.edit(crid, TaxNumber=TFN)
+    _sync(w)
+    set_rule(w.db, w.tenant, field="tax_number", system="xero", policy="manual")
+    w.edit_local(local_id, tax_number=OTHER)  # a push it would make
+    w.edit_local(conflicted, tax_number="111 222 333")  # and a conflict it would open
+    w.sim.store.edit(crid, TaxNumber="444 555 666")
+
+    report = run_sync(w.ctx, w.tenant, "xero", dry_run=True)
+    cli_json = _cli(w, "sync", "--tenant", w.tenant, "--system", "xero", "--dry-run", "--json")
+    cli_text = _cli(w, "sync", "--tenant", w.tenant, "--system", "xero", "--dry-run")
+
+    by_client = {x["local_id"]: x for x in report.records}
+    assert [(x["field"], x["from"], x["value"]) for x in by_client[local_id]["would_write"]] == [
+        ("tax_number", "******217", "******782")]
+    assert [(x["field"], x["local"], x["remote"]) for x in by_client[conflicted]["would_open"]] == [
+        ("tax_number", "******333", "******666")]
+    assert cli_json.exit_code == cli_text.exit_code == 0, cli_json.output + cli_text.output
+    assert "******782" in cli_json.output and "******666" in cli_text.output
+    for shown in (json.dumps(report.as_dict()), cli_json.output, cli_text.output.replace(" ", "")):
+        assert not any(d in shown for d in (DIGITS, OTHER_DIGITS, "111222333", "444555666")), shown
+    assert w.local(local_id).tax_number == OTHER and w.remote(rid).tax_number == TFN  # nothing written
 
 
 def _plain_sync_rows(db: Database) -> None:
