@@ -11,9 +11,12 @@ import traceback
 from datetime import UTC, datetime
 from typing import Any
 
+from syncworker.store.crypto import is_identifier_key
+
 SENSITIVE_KEYS = re.compile(
     r"(token|secret|password|passwd|authorization|auth|api[_-]?key|signature|cookie|credential|"
-    r"email|phone|mobile|name|address|date_of_birth|dob|tax_number|tfn|business_number|abn|body|payload)",
+    r"email|phone|mobile|name|address|date_of_birth|dob|tax[_-]?(file[_-]?)?n(umbe)?r|tfn|ird[_-]?n(umbe)?r|"
+    r"business_number|abn|body|payload)",
     re.IGNORECASE,
 )
 _PATTERNS = [
@@ -35,8 +38,14 @@ def redact_text(text: str) -> str:
     return text
 
 
+def _sensitive(key: str) -> bool:
+    # A private identifier's key in any spelling (`TFN`, `IRD`, `TaxFileNumber`) as payloads are sealed by.
+    return is_identifier_key(key) or \
+        (SENSITIVE_KEYS.search(key) is not None and not key.endswith(("_id", "_count", "_at")))
+
+
 def redact(value: Any, key: str | None = None) -> Any:
-    if key is not None and SENSITIVE_KEYS.search(key) and not key.endswith(("_id", "_count", "_at")):
+    if key is not None and _sensitive(key):
         return "[REDACTED]" if value not in (None, "") else value
     if isinstance(value, dict):
         return {k: redact(v, str(k)) for k, v in value.items()}

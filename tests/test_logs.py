@@ -23,3 +23,10 @@ def test_json_log_redacts_tokens_and_personal_data() -> None:
 def test_redact_nested() -> None:
     out = redact({"client": {"name": "Jane", "id": "C1"}, "headers": {"Authorization": "Bearer t"}})
     assert out == {"client": {"name": "[REDACTED]", "id": "C1"}, "headers": {"Authorization": "[REDACTED]"}}
+
+
+def test_a_tax_number_is_redacted_under_any_spelling_of_its_key() -> None:
+    keys = ("tax_number", "TaxNumber", "taxNumber", "TFN", "tfn", "TaxFileNumber", "tax_file_number", "IRDNumber",
+            "ird", "remote_tax_number")
+    out = redact({"extra": {k: "876543217" for k in keys}, "tfn_count": 3, "third_party": "x"})
+    assert out == {"extra": {k: "[REDACTED]" for k in keys}, "tfn_count": 3, "third_party": "x"}

@@ -4,6 +4,7 @@ Fernet key)."""
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 from collections.abc import Callable
@@ -90,6 +91,10 @@ def secret_key_problem(db: Database, key: str | None) -> str | None:
 # matcher and the operators use them as they are.
 SEALED_PREFIX = "sealed:v1:"
 IDENTIFIER_FIELDS = frozenset({"tax_number", "tfn", "TaxNumber"})
+# The names a tax file number goes by in a payload, whatever their case and separators: ours (`tax_number`),
+# XPM's and Xero's (`TaxNumber`), APS's column (`TFN`), and those an adapter or mapping could use
+# (`tax_file_number`, NZ's `IRDNumber`).
+IDENTIFIER_KEYS = frozenset({"taxnumber", "tfn", "taxfilenumber", "irdnumber", "ird"})
 VISIBLE_DIGITS = 3
 
 
@@ -165,6 +170,16 @@ def shown_value(field: str, value: Any) -> Any:
     return mask_identifier(value) if field in IDENTIFIER_FIELDS else value
 
 
+def is_identifier_key(key: Any) -> bool:
+    """Whether a JSON key names a private identifier (`tax_number`, `TFN`, `TaxFileNumber`, `IRDNumber`...)."""
+    return isinstance(key, str) and _names_identifier(key)
+
+
+@functools.lru_cache(maxsize=4096)  # payloads repeat the same few dozen keys; this runs on every one
+def _names_identifier(key: str) -> bool:
+    return "".join(ch for ch in key.lower() if ch.isalnum()) in IDENTIFIER_KEYS
+
+
 def mask_identifiers(data: Any) -> Any:
     """`data` (an audit entry's JSON) with every private identifier masked: values under an identifier's key,
     and the values of a `{"field": "tax_number", ...}` entry."""
@@ -172,10 +187,10 @@ def mask_identifiers(data: Any) -> Any:
         return [mask_identifiers(v) for v in data]
     if not isinstance(data, dict):
         return data
-    about_identifier = data.get("field") in IDENTIFIER_FIELDS
+    about_identifier = is_identifier_key(data.get("field"))
     out: dict[str, Any] = {}
     for k, v in data.items():
-        if k in IDENTIFIER_FIELDS or (about_identifier and k not in ("field", "resolution", "take")):
+        if is_identifier_key(k) or (about_identifier and k not in ("field", "resolution", "take")):
             out[k] = mask_identifier(v) if not isinstance(v, (dict, list)) else mask_identifiers(v)
         else:
             out[k] = mask_identifiers(v)
@@ -183,14 +198,25 @@ def mask_identifiers(data: Any) -> Any:
 
 
 def map_identifiers(data: Any, change: Callable[[str], str]) -> Any:
-    """`data` (a remote record's payload) with `change` applied to every text under a private identifier's
-    key, at any depth: how `store.types.SealedJSON` seals and opens them."""
+    """`data` (a remote record's payload) with `change` applied to every value under a private identifier's
+    key (`is_identifier_key`), at any depth: how `store.types.SealedJSON` seals and opens them. A number
+    there (a TFN sent as JSON `876543217`) is changed as its text."""
     if isinstance(data, list):
         return [map_identifiers(v, change) for v in data]
     if not isinstance(data, dict):
         return data
-    return {k: change(v) if k in IDENTIFIER_FIELDS and isinstance(v, str) else map_identifiers(v, change)
+    return {k: _change_scalar(v, change) if is_identifier_key(k) else map_identifiers(v, change)
             for k, v in data.items()}
+
+
+def _change_scalar(value: Any, change: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return change(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return change(str(value))
+    if isinstance(value, list):
+        return [_change_scalar(v, change) for v in value]
+    return map_identifiers(value, change)  # an object under the key: its own keys decide
 
 
 def keyed_identifiers(data: Any, sealer: Callable[[], FieldSealer]) -> Any:

@@ -112,8 +112,9 @@ def _is_hash(value: str) -> bool:
 
 class SealedJSON(TypeDecorator[Any]):
     """JSON (a remote record's payload) whose private identifiers are stored sealed: every value under an
-    identifier's key (`tax_number`, at any depth) is encrypted on the way in and opened on the way out, so
-    readers see the record as pulled. Masked values (`******123`, as XPM sends them) stay as they are."""
+    identifier's key (`tax_number`, `TaxNumber`, `TFN`, `tax_file_number`... in any case, at any depth; a
+    number as its text) is encrypted on the way in and opened on the way out, so readers see the record as
+    pulled. Masked values (`******123`, as XPM sends them) stay as they are."""
 
     impl = JSON
     cache_ok = True

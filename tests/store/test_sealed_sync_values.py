@@ -20,7 +20,7 @@ from syncworker.services.snapshots import record_hash
 from syncworker.services.sync_run import run_sync
 from syncworker.store.crypto import SecretKeyError, generate_key
 from syncworker.store.db import Database
-from syncworker.store.models import FieldSyncState, Link, RemoteRecord, SyncConflict
+from syncworker.store.models import FieldSyncState, Link, RemoteRecord, SyncConflict, Tenant
 from tests.sync.test_conflicts_operator import _cli
 from tests.sync.worlds import SyncWorld, xero_world
 
@@ -140,6 +140,24 @@ def test_a_dry_run_shows_tax_numbers_masked_in_every_output(world: SyncWorld) ->
     for shown in (json.dumps(report.as_dict()), cli_json.output, cli_text.output.replace(" ", "")):
         assert not any(d in shown for d in (DIGITS, OTHER_DIGITS, "111222333", "444555666")), shown
     assert w.local(local_id).tax_number == OTHER and w.remote(rid).tax_number == TFN  # nothing written
+
+
+def test_a_tax_number_under_any_spelling_of_its_key_or_as_a_json_number_is_sealed(world: SyncWorld) -> None:
+    w = world
+    with w.db.session() as s:
+        tenant_id = s.scalar(sa.select(Tenant.id).where(Tenant.name == w.tenant))
+        payload = {"id": "R9", "name": "Ada", "tax_number": 876543217,  # a number, not text
+                   "extra": {"TFN": "111 222 333", "tax_file_number": "444555666", "IRDNumber": "123-456-789",
+                             "taxNumber": ["987 654 321"], "TaxNumber": "******217", "phone": "555 0101"}}
+        s.add(RemoteRecord(tenant_id=tenant_id, system="xero", record_type="client", remote_id="R9",
+                           payload=payload, payload_hash=record_hash(s, payload), remote_status="active"))
+
+    raw = _raw(w.db, "remote_records")
+    assert not any(d in raw for d in (DIGITS, "111222333", "444555666", "123-456-789", "987654321")), raw
+    assert content_hash(payload) not in raw and "******217" in raw and "5550101" in raw  # the rest as it was
+    with w.db.read() as s:
+        back = s.scalar(sa.select(RemoteRecord.payload).where(RemoteRecord.remote_id == "R9"))
+    assert back["tax_number"] == DIGITS and back["extra"] == payload["extra"]
 
 
 def _plain_sync_rows(db: Database) -> None:
