@@ -7,10 +7,12 @@ import base64
 import functools
 import hashlib
 import hmac
+import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import Fernet, InvalidToken
+from sqlalchemy import Text, cast, column, select, table
 
 if TYPE_CHECKING:
     from syncworker.store.db import Database
@@ -65,23 +67,38 @@ def check_secret_key(key: str | None, sample: bytes | None) -> str | None:
 
 
 def secret_key_problem(db: Database, key: str | None) -> str | None:
-    """`check_secret_key` against one of the credentials stored in `db`, then against one of its sealed tax
-    numbers (read as stored, not through the column type)."""
-    from sqlalchemy import column, select, table
-
+    """`check_secret_key` against one of the credentials stored in `db`, then against one sealed tax number
+    (read as stored, not through the column type): a client's, else a merge base's or conflict's, else one in
+    a remote record's payload, so a wrong key is caught here rather than by the first read that opens one."""
     from syncworker.store.models import TenantSystem
 
-    clients = table("clients", column("tax_number"))
     with db.read() as s:
         sample = s.scalar(select(TenantSystem.credentials).where(TenantSystem.credentials.is_not(None)).limit(1))
-        sealed = s.scalar(select(clients.c.tax_number).where(clients.c.tax_number.startswith(SEALED_PREFIX)).limit(1))
     problem = check_secret_key(key, sample)
-    if problem is None and sealed is not None:
+    if problem is None and (sealed := _sealed_sample(db)) is not None:
         try:
             FieldSealer(key).open(sealed)
         except SecretKeyError as exc:
             return str(exc) if key else "SYNCWORKER_SECRET_KEY is not set: stored tax numbers are encrypted with one"
     return problem
+
+
+def _sealed_sample(db: Database) -> str | None:
+    """One sealed value as stored, looking where it is cheapest first (each query stops at its first hit)."""
+    columns = [("clients", "tax_number"), ("field_sync_state", "base_value"), ("sync_conflicts", "local_value"),
+               ("sync_conflicts", "remote_value")]
+    with db.read() as s:
+        for name, col in columns:
+            c = column(col)
+            if (found := s.scalar(select(c).select_from(table(name, c)).where(c.startswith(SEALED_PREFIX))
+                                  .limit(1))) is not None:
+                return found
+        payload = column("payload")
+        text = s.scalar(select(cast(payload, Text)).select_from(table("remote_records", payload))
+                        .where(cast(payload, Text).contains('"' + SEALED_PREFIX)).limit(1))
+    found_in: list[str] = []
+    map_identifiers(json.loads(text) if text else None, lambda v: found_in.append(v) or v)
+    return next((v for v in found_in if is_sealed(v)), None)
 
 
 # --- government identifiers at rest (tax file numbers) ---

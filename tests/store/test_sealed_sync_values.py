@@ -18,9 +18,17 @@ from syncworker.services.conflicts import list_conflicts, resolve_conflict
 from syncworker.services.field_rules import set_rule
 from syncworker.services.snapshots import record_hash
 from syncworker.services.sync_run import run_sync
-from syncworker.store.crypto import SecretKeyError, generate_key
+from syncworker.store.crypto import SecretKeyError, generate_key, secret_key_problem
 from syncworker.store.db import Database
-from syncworker.store.models import FieldSyncState, Link, RemoteRecord, SyncConflict, Tenant
+from syncworker.store.models import (
+    Client,
+    FieldSyncState,
+    Link,
+    RemoteRecord,
+    SyncConflict,
+    Tenant,
+    TenantSystem,
+)
 from tests.sync.test_conflicts_operator import _cli
 from tests.sync.worlds import SyncWorld, xero_world
 
@@ -158,6 +166,26 @@ def test_a_tax_number_under_any_spelling_of_its_key_or_as_a_json_number_is_seale
     with w.db.read() as s:
         back = s.scalar(sa.select(RemoteRecord.payload).where(RemoteRecord.remote_id == "R9"))
     assert back["tax_number"] == DIGITS and back["extra"] == payload["extra"]
+
+
+def test_a_wrong_key_is_caught_at_start_when_only_the_sync_tables_hold_a_sealed_tax_number(
+        world: SyncWorld) -> None:
+    w = world
+    local_id, rid = next(iter(w.pairs.items()))
+    w.sim.store.edit(rid, TaxNumber=TFN)
+    _sync(w)
+    key = w.ctx.settings.secret_key
+    with w.db.engine.begin() as conn:  # no credential and no client's tax number left to try the key on
+        conn.execute(sa.update(TenantSystem).values(credentials=None))
+        conn.execute(sa.update(Client).values(tax_number=None, tax_number_hash=None))
+
+    assert secret_key_problem(w.db, key) is None
+    assert "cannot be decrypted" in str(secret_key_problem(w.db, generate_key()))  # a merge base's
+    with w.db.engine.begin() as conn:
+        conn.execute(sa.delete(FieldSyncState))
+    assert secret_key_problem(w.db, key) is None
+    assert "cannot be decrypted" in str(secret_key_problem(w.db, generate_key()))  # a pulled record's
+    assert "is not set" in str(secret_key_problem(w.db, None))
 
 
 def _plain_sync_rows(db: Database) -> None:
