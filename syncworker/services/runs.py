@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from syncworker.store.crypto import mask_tax_numbers
 from syncworker.store.db import Database
 from syncworker.store.models import JobRun
 from syncworker.store.types import utcnow
@@ -118,8 +119,11 @@ class RunRecorder:
         self, run_id: int, status: str, *, counts: dict[str, Any] | None = None,
         errors: list[dict[str, Any]] | None = None, message: str | None = None,
     ) -> None:
-        errors = scrub(errors or [])
-        message = scrub(message)
+        # An error's text and the message are free text: a remote system's error may quote the value it
+        # refused, so numbers shaped like a tax file number are masked (ids stay in their own keys).
+        errors = [{k: mask_tax_numbers(v) if k == "error" and isinstance(v, str) else v for k, v in e.items()}
+                  if isinstance(e, dict) else e for e in scrub(errors or [])]
+        message = mask_tax_numbers(scrub(message)) if message else message
         self._stepped.pop(run_id, None)
         stored = errors[:MAX_STORED_ERRORS]
         if len(errors) > len(stored):

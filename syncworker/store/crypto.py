@@ -8,6 +8,7 @@ import functools
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -180,6 +181,16 @@ def mask_identifier(value: Any) -> Any:
         return "******"
     tail = "".join(ch for ch in text if ch.isalnum())[-VISIBLE_DIGITS:]
     return "******" + tail
+
+
+# Eight or nine digits, maybe grouped in threes by spaces or hyphens, standing alone: how a TFN (or an IRD
+# number) looks in free text such as a remote system's error message.
+_TAX_NUMBER_LIKE = re.compile(r"(?<![\w.:/+-])\d{3}[ -]?\d{3}[ -]?\d{2,3}(?![\w.:/-])")
+
+
+def mask_tax_numbers(text: str) -> str:
+    """`text` with every number shaped like a tax file number masked to its last digits (`******217`)."""
+    return _TAX_NUMBER_LIKE.sub(lambda m: mask_identifier(m.group()), text)
 
 
 def shown_value(field: str, value: Any) -> Any:

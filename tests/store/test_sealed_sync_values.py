@@ -16,6 +16,7 @@ from syncworker.domain.serialize import content_hash
 from syncworker.domain.sync import value_hash
 from syncworker.services.conflicts import list_conflicts, resolve_conflict
 from syncworker.services.field_rules import set_rule
+from syncworker.services.runs import RunRecorder
 from syncworker.services.snapshots import record_hash
 from syncworker.services.sync_run import run_sync
 from syncworker.store.crypto import SecretKeyError, generate_key, secret_key_problem
@@ -23,6 +24,7 @@ from syncworker.store.db import Database
 from syncworker.store.models import (
     Client,
     FieldSyncState,
+    JobRun,
     Link,
     RemoteRecord,
     SyncConflict,
@@ -186,6 +188,24 @@ def test_a_wrong_key_is_caught_at_start_when_only_the_sync_tables_hold_a_sealed_
     assert secret_key_problem(w.db, key) is None
     assert "cannot be decrypted" in str(secret_key_problem(w.db, generate_key()))  # a pulled record's
     assert "is not set" in str(secret_key_problem(w.db, None))
+
+
+def test_a_run_stores_an_error_quoting_a_tax_number_masked(db: Database) -> None:
+    runs = RunRecorder(db)
+    run_id = runs.start("sync", tenant_id=None)
+    quoted = f"XeroValidationError: Xero rejected the request: TaxNumber {TFN} is not valid; so is {OTHER_DIGITS}"
+
+    runs.finish(run_id, "partial", errors=[{"link_id": 7, "remote_id": "123456789", "error": quoted}],
+                message=f"1 error: {TFN}")
+
+    raw = _raw(db, "job_runs")
+    assert DIGITS not in raw and OTHER_DIGITS not in raw
+    with db.read() as s:
+        run = s.get(JobRun, run_id)
+        assert run.errors == [{"link_id": 7, "remote_id": "123456789",  # an id is no free text: kept
+                               "error": "XeroValidationError: Xero rejected the request: TaxNumber ******217 is "
+                                        "not valid; so is ******782"}]
+        assert run.message == "1 error: ******217"
 
 
 def _plain_sync_rows(db: Database) -> None:
