@@ -10,8 +10,9 @@ from syncworker.cli.context import emit_json, get_app, handles_errors, json_opti
 from syncworker.config import ConfigError
 from syncworker.domain.portal import MANAGER_STATUSES, PortalRefused
 from syncworker.services.tenants import TenantError
+from syncworker.store.crypto import SecretKeyError
 
-KNOWN = (TenantError, LookupError, PortalRefused, ConfigError)
+KNOWN = (TenantError, LookupError, PortalRefused, ConfigError, SecretKeyError)
 tenant_option = click.option("--tenant", required=True, help="Tenant name.")
 actor_option = click.option("--as", "actor", default="operator", show_default=True,
                             help="Who is acting (audit; bulk invitations need a portal admin).")
@@ -172,19 +173,21 @@ def portal_maintain(as_json: bool) -> None:
 @json_option
 @handles_errors(*KNOWN)
 def portal_lockouts(as_json: bool) -> None:
-    """Logins paused after too many failed attempts (`login` in portal.yaml): for an email (shown when it is a
-    portal user's) or for a client address, and until when."""
+    """Logins paused after too many failed attempts (`login` in portal.yaml): for an email from one client
+    address, for an email from addresses it has not logged in from (the email shown when it is a portal
+    user's), or for a client address, and until when."""
     rows = portal_service().lockouts()
     if as_json:
         emit_json(rows)
         return
-    print_table([r | {"email": r["email"] or ("(no account) " + str(r["account"]) if r["kind"] == "email" else "")}
+    print_table([r | {"email": r["email"] or ("(no account) " + str(r["account"]) if r["kind"] != "address" else "")}
                  for r in rows], ["kind", "email", "address", "until"], title="login lockouts")
 
 
 @portal.command("unlock")
 @click.argument("email", required=False)
-@click.option("--address", default=None, help="A client address (from `portal lockouts`) instead of an email.")
+@click.option("--address", default=None,
+              help="A client address (from `portal lockouts`; an IPv6 address stands for its /64) instead of an email.")
 @actor_option
 @json_option
 @handles_errors(*KNOWN)

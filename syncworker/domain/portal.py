@@ -16,6 +16,7 @@ The service layer loads rows into these shapes, asks, and writes what the answer
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -194,18 +195,33 @@ def check_password(password: str) -> None:
 
 
 # --- failed logins ---
+# Limits that 0 turns off; the others are at least 1.
+OPTIONAL_LOGIN_LIMITS = ("max_failures_per_email", "max_failures_per_address")
+
+
 @dataclass(frozen=True)
 class LoginLimits:
-    """How failed logins lock (`portal.yaml` `login`): `max_failures` for one email address within
-    `window_minutes` stop logins to that address for `lockout_minutes`, whether or not it has an account (so
-    the answers do not tell which do); `max_failures_per_address` from one client address, whatever the email,
-    stop that client address as long (0: no such limit). A lockout uses up the failures that caused it: the
-    count starts again after it, and a successful login starts it again for its email."""
+    """How failed logins pause logins (`portal.yaml` `login`), within `window_minutes`, for `lockout_minutes`:
+
+    - `max_failures` for one email from one client address pause that email from that address, for everyone
+      (whether or not the email has an account, so the answers do not tell which do);
+    - `max_failures_per_email` from any addresses pause the email from every address that has not logged in
+      to it successfully within `known_address_days` (a stranger who knows a client's email, which is no
+      secret, cannot lock the client out of their usual place);
+    - `max_failures_per_address` from one client address, whatever the email, pause that address likewise
+      for every email it has not logged in to (an office or a mobile network behind one address keeps working
+      for people who used it before); far higher than the others, as many people may share one address.
+
+    0 turns off the last two. A lockout uses up the failures that caused it (the count starts again after it);
+    a successful login forgets its email's failures from its address and makes that address known to it. An
+    IPv6 address counts as its /64 and an IPv4-mapped one as the IPv4 address (`client_network`)."""
 
     max_failures: int = 5
     window_minutes: int = 15
     lockout_minutes: int = 15
-    max_failures_per_address: int = 20
+    max_failures_per_email: int = 20
+    max_failures_per_address: int = 100
+    known_address_days: int = 90
 
     @property
     def window(self) -> timedelta:
@@ -215,21 +231,48 @@ class LoginLimits:
     def lockout(self) -> timedelta:
         return timedelta(minutes=self.lockout_minutes)
 
+    @property
+    def known_for(self) -> timedelta:
+        return timedelta(days=self.known_address_days)
+
     def counted_since(self, now: datetime, last_lock: datetime | None) -> datetime:
         """Failures after this moment count: those within the window, and none a lockout already used."""
         start = now - self.window
         return max(start, last_lock) if last_lock is not None else start
 
-    def locks_account(self, failures: int) -> bool:
+    def locks_pair(self, failures: int) -> bool:
         return failures >= self.max_failures
+
+    def locks_email(self, failures: int) -> bool:
+        return bool(self.max_failures_per_email) and failures >= self.max_failures_per_email
 
     def locks_address(self, failures: int) -> bool:
         return bool(self.max_failures_per_address) and failures >= self.max_failures_per_address
 
 
+def client_network(address: str | None) -> str | None:
+    """A client address as the login limits count it: an IPv6 address by its /64 (a subscriber normally holds
+    a whole /64, so each guess could come from a new address), an IPv4-mapped IPv6 address (`::ffff:1.2.3.4`)
+    as the IPv4 address, an address written as a network by the network's first address; anything that is
+    not an IP address as it is."""
+    if address is None or not address.strip():
+        return None
+    text = address.strip().lower()
+    try:
+        ip: ipaddress.IPv4Address | ipaddress.IPv6Address = (
+            ipaddress.ip_network(text, strict=False).network_address if "/" in text else ipaddress.ip_address(text))
+    except ValueError:
+        return text[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
 class LoginLocked(PortalRefused):
-    """Logins are paused for this email or client address. The same words whether the email has an account
-    or not, and the password is not looked at (a right one would be refused too)."""
+    """Logins are paused for this email (from this client address) or for this address. The same words whether
+    the email has an account or not, and the password is not looked at (a right one would be refused too)."""
 
     def __init__(self, until: datetime, now: datetime) -> None:
         self.until = until

@@ -3,8 +3,10 @@
 `public_router`: the pages an invited person reaches from the email, open to the world (no operator token):
 `GET/POST /portal/accept/{token}` (choose a password, once; expired, reused, replaced and withdrawn links get a
 page saying so) and `GET/POST /portal/login`. Nobody can sign up here: every account starts from an
-invitation. Too many failed logins for an email or from a client address answer 429 with Retry-After, the
-same for an email with an account as for one without (`services/portal_logins.py`). Pages are never cached and send no Referer (the token is in the URL).
+invitation. Too many failed logins (`LoginLimits`: of an email from one client address, of an email from
+addresses it has not logged in from, from one address) answer 429 with Retry-After, the same for an email with
+an account as for one without (`services/portal_logins.py`); so does a returning user's wrong password on an
+invitation link, which counts the same. Without SYNCWORKER_SECRET_KEY both answer 503. Pages are never cached and send no Referer (the token is in the URL).
 
 `router`: the operator's side (behind the bearer token, like every operator route), the same operations as
 `syncworker portal`: invite, bulk invite, resend, revoke, list, admins, upkeep, login lockouts.
@@ -13,6 +15,7 @@ same for an email with an account as for one without (`services/portal_logins.py
 from __future__ import annotations
 
 import html
+import logging
 from collections.abc import Callable
 from string import Template
 from typing import Annotated, Any, Literal, TypeVar
@@ -27,6 +30,7 @@ from syncworker.domain.portal import MIN_PASSWORD_LENGTH, LoginLocked, PortalRef
 from syncworker.http.auth import Actor, client_address
 from syncworker.http.deps import TenantQuery
 from syncworker.services.portal import TEMPLATES, PortalService
+from syncworker.store.crypto import SecretKeyError
 
 public_router = APIRouter(tags=["portal (public)"], include_in_schema=False)
 router = APIRouter(tags=["portal"])
@@ -38,6 +42,7 @@ PAGE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "
 GONE = {"used", "expired", "superseded", "revoked"}
 TITLES = {"unknown": "Invitation not found", "used": "Invitation already used", "expired": "Invitation expired",
           "superseded": "A newer invitation was sent", "revoked": "Invitation withdrawn"}
+log = logging.getLogger(__name__)
 Token = Annotated[str, Path(min_length=10, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
@@ -103,18 +108,36 @@ async def accept_submit(token: Token, request: Request) -> HTMLResponse:
     svc = get_portal(request)
     form = await _form(request)
     password = form.get("password", "")
+    address = client_address(request, svc.config.proxy_networks)
     try:
         info = await run_in_threadpool(svc.inspect_token, token)
         if info["new_user"] and password != form.get("password2", ""):
             return page("Create your client portal account",
                         _accept_form(token, info, "The two passwords are not the same."), 422)
-        done = await run_in_threadpool(svc.accept, token, password)
+        done = await run_in_threadpool(svc.accept, token, password, address)
+    except SecretKeyError as exc:
+        return _unavailable(exc)
+    except LoginLocked as exc:  # a returning user's password is limited here as at the login
+        return _paused(exc, _accept_form(token, info))
     except PortalRefused as exc:
         if exc.code in ("weak_password", "wrong_password"):
             return page("Create your client portal account", _accept_form(token, info, str(exc)), 422)
         return _refusal_page(exc)
     return page("Welcome to your client portal", _p(f"Your account {done['email']} is ready. You can see:")
                 + _records(done["records"]))
+
+
+def _paused(exc: LoginLocked, form: str) -> HTMLResponse:
+    answer = page("Log in to your client portal", _p(str(exc)) + form, 429)
+    answer.headers["Retry-After"] = str(exc.retry_after)
+    return answer
+
+
+def _unavailable(exc: SecretKeyError) -> HTMLResponse:
+    """No usable SYNCWORKER_SECRET_KEY: the operator's to fix (the log says how), not the client's."""
+    log.error("client portal login unavailable: %s", exc)
+    return page("Client portal unavailable", _p("The client portal cannot take logins right now. Please try "
+                                                "again later or contact your accountant."), 503)
 
 
 LOGIN_FORM = (f'<form method="post" action="{LOGIN_PATH}"><p><label>Email <input type="email" name="email" required '
@@ -135,10 +158,10 @@ async def login_submit(request: Request) -> HTMLResponse:
     address = client_address(request, svc.config.proxy_networks)
     try:
         done = await run_in_threadpool(svc.login, form.get("email", ""), form.get("password", ""), address)
+    except SecretKeyError as exc:
+        return _unavailable(exc)
     except LoginLocked as exc:  # the same page for an email with an account and one without
-        answer = page("Log in to your client portal", _p(str(exc)) + LOGIN_FORM, 429)
-        answer.headers["Retry-After"] = str(exc.retry_after)
-        return answer
+        return _paused(exc, LOGIN_FORM)
     except PortalRefused as exc:
         return page("Log in to your client portal", _p(str(exc)) + LOGIN_FORM, 401)
     return page("Your client portal", _p(f"Logged in as {done['email']}. You can see:") + _records(done["records"]))

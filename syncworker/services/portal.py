@@ -24,7 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from syncworker.config import ConfigError, config_file, load_yaml_config, read_yaml
-from syncworker.domain.portal import DEFAULT_INVITATION_DAYS, LoginLimits, PortalRefused
+from syncworker.domain.portal import (
+    DEFAULT_INVITATION_DAYS,
+    OPTIONAL_LOGIN_LIMITS,
+    LoginLimits,
+    PortalRefused,
+)
 from syncworker.services.context import ServiceContext
 from syncworker.services.portal_accounts import PortalAccounts, hash_password, password_matches
 from syncworker.services.portal_invites import TEMPLATES, PortalInvitations
@@ -72,7 +77,7 @@ class PortalConfig:
             _whole(where, key, value, 0 if key == "remind_days_before" else 1)
         login_raw = raw.get("login") or {}
         limits = {key: _whole(where, f"login.{key}", login_raw.get(key, default),
-                              0 if key == "max_failures_per_address" else 1)
+                              0 if key in OPTIONAL_LOGIN_LIMITS else 1)
                   for key, default in vars(LoginLimits()).items()}
         sender = str(mail_raw.get("from", cls.mail_from))
         if "@" not in parseaddr(sender)[1]:

@@ -573,14 +573,16 @@ class MailOutbox(Base):
     sent_at: Mapped[datetime | None]
 
 
-LOGIN_ATTEMPT_KINDS = ("failure", "account_lock", "address_lock")
+LOGIN_ATTEMPT_KINDS = ("failure", "account_lock", "email_lock", "address_lock", "known")
 
 
 class PortalLoginAttempt(Base):
-    """A failed client portal login, or a lockout failures started (`domain.portal.LoginLimits`), kept here
-    so that a restart or a second server process forgets none. `account` is the SHA-256 of the email as typed
-    (normalised): an email without an account counts the same way and is not kept in the clear. `address` is
-    the client's. A successful login or an operator clears an email's rows; the portal's upkeep prunes the rest."""
+    """A failed client portal login, a lockout failures started (`domain.portal.LoginLimits`: `account_lock`
+    of an email from one address, `email_lock`, `address_lock`) or an address an email logged in from
+    (`known`), kept here so that a restart or a second server process forgets none. `account` is an HMAC of the
+    email as typed (normalised, `services.portal_logins.account_key`): an email without an account counts the
+    same way and is not kept in the clear. `address` is the client's network (IPv6 by /64). The portal's upkeep
+    prunes them."""
 
     __tablename__ = "portal_login_attempts"
     __table_args__ = (

@@ -21,12 +21,14 @@ from aiosmtpd.controller import Controller
 from syncworker.config import Settings
 from syncworker.services import connections as conn_svc
 from syncworker.services.portal import PortalConfig, PortalService
+from syncworker.store.crypto import generate_key
 from syncworker.store.db import Database
 from syncworker.store.models import Contact
 from tests.factories import make_client, make_tenant
 
 TENANT = "Ryan Practice"
 START = datetime(2031, 5, 6, 8, 0, tzinfo=UTC)  # any date works: the clock is injected
+SECRET_KEY = generate_key()  # the portal keys the emails typed at its login with it
 LINK = re.compile(r"https?://\S+/portal/accept/([A-Za-z0-9_-]+)")
 
 
@@ -162,7 +164,8 @@ def seed(db: Database, tenant: str = TENANT) -> dict[str, int]:
 
 
 def make_portal(db: Database, url: str, clock: Clock, **config: object) -> PortalService:
-    settings = Settings(database_url=db.connect_url, public_url="http://portal.test:8080", smtp_url=url)
+    settings = Settings(database_url=db.connect_url, public_url="http://portal.test:8080", smtp_url=url,
+                        secret_key=SECRET_KEY)
     return PortalService(db, settings, PortalConfig(**config), clock=clock)  # type: ignore[arg-type]
 
 

@@ -12,12 +12,13 @@ from click.testing import CliRunner
 
 from syncworker.cli.main import cli
 from syncworker.store.db import Database
-from tests.portal.conftest import LINK, TENANT, SmtpServer, seed
+from tests.portal.conftest import LINK, SECRET_KEY, TENANT, SmtpServer, seed
 
 
 def run(db: Database, smtp: SmtpServer, *args: str, input: str | None = None) -> Any:  # noqa: A002
     env = {"SYNCWORKER_DATABASE_URL": db.connect_url, "SYNCWORKER_LOG_FORMAT": "text",
-           "SYNCWORKER_SMTP_URL": smtp.url, "SYNCWORKER_PUBLIC_URL": "http://127.0.0.1:8080"}
+           "SYNCWORKER_SMTP_URL": smtp.url, "SYNCWORKER_PUBLIC_URL": "http://127.0.0.1:8080",
+           "SYNCWORKER_SECRET_KEY": SECRET_KEY}
     return CliRunner().invoke(cli, ["portal", *args], env=env, input=input, catch_exceptions=False)
 
 
@@ -74,7 +75,8 @@ def test_refusals_exit_non_zero_with_one_line(db: Database, smtp: SmtpServer) ->
 def test_without_an_smtp_url_the_invitation_is_written_to_the_data_folder(db: Database, tmp_path: Path) -> None:
     seed(db)
     env = {"SYNCWORKER_DATABASE_URL": db.connect_url, "SYNCWORKER_LOG_FORMAT": "text", "SYNCWORKER_SMTP_URL": None,
-           "XDG_DATA_HOME": str(tmp_path), "SYNCWORKER_PUBLIC_URL": "http://127.0.0.1:8080"}
+           "XDG_DATA_HOME": str(tmp_path), "SYNCWORKER_PUBLIC_URL": "http://127.0.0.1:8080",
+           "SYNCWORKER_SECRET_KEY": SECRET_KEY}
     out = CliRunner().invoke(cli, ["portal", "invite", "JR", "--tenant", TENANT, "--message", "Files & forms here"],
                              env=env, catch_exceptions=False)
     assert out.exit_code == 0 and "1 sent" in out.output, out.output

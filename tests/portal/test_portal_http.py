@@ -13,7 +13,7 @@ import pytest
 from syncworker.store.db import Database
 from syncworker.store.types import utcnow
 from tests.http.conftest import Server, served_db, start_server, stop_server  # noqa: F401 - served_db is a fixture
-from tests.portal.conftest import Clock, SmtpServer, make_portal, seed
+from tests.portal.conftest import SECRET_KEY, Clock, SmtpServer, make_portal, seed
 
 PASSWORD = "a long enough secret"
 
@@ -30,7 +30,8 @@ def mail_server() -> Iterator[SmtpServer]:
 def server(served_db: Database, mail_server: SmtpServer,  # noqa: F811 - the fixture imported above
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv = start_server(served_db, tmp_path_factory.mktemp("serve") / "serve.log",
-                       SYNCWORKER_SMTP_URL=mail_server.url, SYNCWORKER_PUBLIC_URL="https://portal.example.test")
+                       SYNCWORKER_SMTP_URL=mail_server.url, SYNCWORKER_PUBLIC_URL="https://portal.example.test",
+                       SYNCWORKER_SECRET_KEY=SECRET_KEY)
     yield srv
     stop_server(srv)
 
