@@ -257,7 +257,7 @@ def lockouts(request: Request) -> list[dict[str, Any]]:
 def unlock(body: Unlock, request: Request, actor: Actor) -> dict[str, Any]:
     if (body.email is None) == (body.address is None):
         raise HTTPException(422, "give either email or address")
-    return get_portal(request).unlock(email=body.email, address=body.address, actor=actor)
+    return _refusals(lambda: get_portal(request).unlock(email=body.email, address=body.address, actor=actor))
 
 
 @router.post("/portal/maintenance", summary="Expire, remind and retry waiting mail now (the scheduled job)")

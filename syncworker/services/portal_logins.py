@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from syncworker.domain.portal import LoginLimits, client_network, normalise_email
+from syncworker.domain.portal import LoginLimits, PortalRefused, client_network, normalise_email
 from syncworker.services.portal_store import PortalCore, audit
 from syncworker.store.crypto import Cipher, SecretKeyError
 from syncworker.store.models import AuditEntry, PortalLoginAttempt, PortalUser
@@ -153,11 +153,12 @@ class PortalLogins(PortalCore):
         not logged in from, or of a client address (the email shown when it is a portal user's; an email
         without an account shows none), and until when."""
         now = self.clock()
-        key = login_key(self.settings.secret_key)
         with self.db.read() as s:
             locks = list(s.scalars(select(Row).where(Row.kind.in_(LOCK_KINDS), Row.until > now)
                                    .order_by(Row.until.desc(), Row.id)))
-            users = users_by_key(s, {r.account for r in locks if r.account}, key)
+            # Without a key no login runs, so no email can be locked: nothing to name.
+            users = users_by_key(s, {r.account for r in locks if r.account}, login_key(self.settings.secret_key)) \
+                if self.settings.secret_key else {}
             rows, seen = [], set()
             for lock in locks:
                 if (lock.kind, lock.account, lock.address) in seen:
@@ -178,6 +179,9 @@ class PortalLogins(PortalCore):
         now = self.clock()
         with self.db.session() as s:
             if email is not None:
+                if not self.settings.secret_key:
+                    raise PortalRefused("no_key", "SYNCWORKER_SECRET_KEY is not set, so the portal takes no logins "
+                                                  "and no email can be locked out")
                 key = login_key(self.settings.secret_key)
                 account = account_key(email, key)
                 cleared = clear_account(s, account)
