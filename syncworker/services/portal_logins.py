@@ -20,20 +20,17 @@ its password was right.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 from datetime import datetime
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from syncworker.domain.portal import LoginLimits, PortalRefused, client_network, normalise_email
 from syncworker.services.portal_store import PortalCore, audit
-from syncworker.store.crypto import Cipher, SecretKeyError
+from syncworker.store.crypto import SecretKeyError, derived_key
 from syncworker.store.models import AuditEntry, PortalLoginAttempt, PortalUser
 
 Row = PortalLoginAttempt
@@ -46,9 +43,7 @@ def login_key(secret_key: str | None) -> bytes:
     if not secret_key:
         raise SecretKeyError("SYNCWORKER_SECRET_KEY is not set: the client portal keeps the emails typed at its "
                              "login only as keyed hashes made with it. Create one with `syncworker keygen`.")
-    Cipher(secret_key)  # says why an invalid key will not do
-    master = base64.urlsafe_b64decode(secret_key.encode("ascii"))
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_KEY_INFO).derive(master)
+    return derived_key(secret_key, _KEY_INFO)
 
 
 def account_key(email: str, key: bytes) -> str:

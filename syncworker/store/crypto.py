@@ -122,9 +122,8 @@ class FieldSealer:
     a stolen database cannot be brute-forced without the key (a TFN has only 9 digits)."""
 
     def __init__(self, key: str | None) -> None:
-        master = base64.urlsafe_b64decode(Cipher(key)._key)
-        self._fernet = Fernet(base64.urlsafe_b64encode(_derive(master, b"syncworker identifier encryption v1")))
-        self._mac_key = _derive(master, b"syncworker identifier index v1")
+        self._fernet = Fernet(base64.urlsafe_b64encode(derived_key(key, b"syncworker identifier encryption v1")))
+        self._mac_key = derived_key(key, b"syncworker identifier index v1")
 
     def seal(self, value: str) -> str:
         return SEALED_PREFIX + self._fernet.encrypt(value.encode("utf-8")).decode("ascii")
@@ -146,7 +145,6 @@ class FieldSealer:
         if norm is None:
             return None
         return hmac.new(self._mac_key, norm.encode("ascii"), hashlib.sha256).hexdigest()
-
 
     def mac(self, value: str) -> str:
         """The keyed hash of an identifier exactly as written (a content hash counts spelling changes)."""
@@ -258,8 +256,11 @@ def is_sealed(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(SEALED_PREFIX)
 
 
-def _derive(master: bytes, info: bytes) -> bytes:
+def derived_key(key: str | None, label: bytes) -> bytes:
+    """A 32-byte key for one purpose, derived from SYNCWORKER_SECRET_KEY (HKDF-SHA256 with `label`), so that it
+    reveals nothing about the keys derived for others. SecretKeyError (from `Cipher`) without a valid key."""
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(master)
+    master = base64.urlsafe_b64decode(Cipher(key)._key)
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=label).derive(master)
