@@ -27,6 +27,7 @@ from syncworker.http.limits import BodyLimit, InputGuard
 from syncworker.http.metrics import WebhookCounters
 from syncworker.jobs.base import Executor
 from syncworker.services.context import ServiceContext
+from syncworker.store.crypto import KeyCheck
 
 OPERATOR_ROUTERS = (runs.router, reviews.router, duplicates.router, links.router, metrics.router,
                     connections.router, conflicts.router, portal.router, tenants.router)
@@ -42,6 +43,7 @@ def create_app(ctx: ServiceContext, executor: Executor) -> FastAPI:
     app.state.ctx, app.state.executor = ctx, executor
     app.state.webhook_counters = WebhookCounters()
     app.state.schema_head = ctx.db.head_revision()
+    app.state.key_check = KeyCheck(ctx.db, ctx.settings.secret_key)  # /health's, shared by every probe
     app.include_router(health.router)
     app.include_router(webhooks.router)
     app.include_router(portal.public_router)  # invitation links and portal login: open, the token is the key

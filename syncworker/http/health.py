@@ -12,7 +12,6 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from syncworker.http.deps import Ctx
-from syncworker.store.crypto import secret_key_problem
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger("syncworker.http")
@@ -36,7 +35,7 @@ def health(ctx: Ctx, request: Request) -> JSONResponse:
                     detail=f"database schema is at {current or 'nothing'}, code expects {head}: "
                            "run `syncworker db upgrade`")
         return JSONResponse(body, status_code=503)
-    if problem := secret_key_problem(ctx.db, ctx.settings.secret_key):
+    if problem := request.app.state.key_check.problem():  # its search for sealed data is remembered
         body.update(status="unavailable", secret_key="unusable", detail=problem)
         return JSONResponse(body, status_code=503)
     body["secret_key"] = "ok"

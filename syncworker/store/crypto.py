@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import re
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,9 @@ from sqlalchemy import Text, cast, column, select, table
 
 if TYPE_CHECKING:
     from syncworker.store.db import Database
+
+
+KEY_CHECK_REFRESH_S = 300.0  # how long /health trusts its last search for a sealed tax number
 
 
 class SecretKeyError(RuntimeError):
@@ -70,13 +74,40 @@ def check_secret_key(key: str | None, sample: bytes | None) -> str | None:
 def secret_key_problem(db: Database, key: str | None) -> str | None:
     """`check_secret_key` against one of the credentials stored in `db`, then against one sealed tax number
     (read as stored, not through the column type): a client's, else a merge base's or conflict's, else one in
-    a remote record's payload, so a wrong key is caught here rather than by the first read that opens one."""
+    a remote record's payload, so a wrong key is caught here rather than by the first read that opens one.
+    The search for a sealed value reads whole tables when none is there: the start-up check runs it once;
+    `/health`, probed every few seconds, asks a `KeyCheck`, which repeats it only now and then."""
+    return _key_problem(db, key, _sealed_sample(db))
+
+
+class KeyCheck:
+    """`secret_key_problem` for `GET /health`, cheap enough for a probe every few seconds: the stored
+    credential (one row of a small table) is read on every call, but the sealed tax number it is tried on
+    is looked for at most once per `refresh_s` per process. That search ends at the first sealed value, yet
+    when nothing is sealed it reads every cached record's payload (15,000 clients × each system), which a
+    probe must not cost. A value found stays good evidence of the key it was sealed with (nothing re-seals
+    with another key); the refresh only notices data sealed since, or gone, within minutes."""
+
+    def __init__(self, db: Database, key: str | None, *, refresh_s: float = KEY_CHECK_REFRESH_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._db, self._key, self._refresh_s, self._clock = db, key, refresh_s, clock
+        self._found: tuple[float, str | None] | None = None  # (when looked, the sealed value found)
+
+    def problem(self) -> str | None:
+        now = self._clock()
+        found = self._found
+        if found is None or now - found[0] >= self._refresh_s:
+            found = self._found = (now, _sealed_sample(self._db))
+        return _key_problem(self._db, self._key, found[1])
+
+
+def _key_problem(db: Database, key: str | None, sealed: str | None) -> str | None:
     from syncworker.store.models import TenantSystem
 
     with db.read() as s:
         sample = s.scalar(select(TenantSystem.credentials).where(TenantSystem.credentials.is_not(None)).limit(1))
     problem = check_secret_key(key, sample)
-    if problem is None and (sealed := _sealed_sample(db)) is not None:
+    if problem is None and sealed is not None:
         try:
             FieldSealer(key).open(sealed)
         except SecretKeyError as exc:

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from syncworker.config import Settings
 from syncworker.http.app import create_app
 from syncworker.jobs.inprocess import InProcessExecutor
 from syncworker.services.context import ServiceContext
-from syncworker.store.crypto import Cipher, generate_key, secret_key_problem
+from syncworker.services.snapshots import record_hash
+from syncworker.store.crypto import Cipher, KeyCheck, generate_key, secret_key_problem
 from syncworker.store.db import Database
-from syncworker.store.models import TenantSystem
+from syncworker.store.models import RemoteRecord, TenantSystem
 from tests.factories import make_tenant
 
 
@@ -42,3 +44,38 @@ def test_health_and_start_up_check_the_key_against_the_stored_credentials(db: Da
         assert status == 503 and body["secret_key"] == "unusable", body
         assert secret_key_problem(db, wrong) == body["detail"]
     assert "cannot be decrypted" in str(secret_key_problem(db, generate_key()))
+
+
+def test_health_probes_search_the_sync_tables_for_a_sealed_tax_number_once_per_refresh(sqlite_db: Database) -> None:
+    """A load balancer probes /health every few seconds; with nothing sealed, the search for a sealed tax
+    number reads every cached record's payload, so it runs once per refresh, not once per probe, and a
+    wrong key is still caught by the value found (and by one sealed after, once the refresh is due)."""
+    now = [0.0]
+    other = Database(sqlite_db.url, secret_key=generate_key())  # another process, with the right key
+    tenant = make_tenant(other, "Probed")
+    ctx = ServiceContext(sqlite_db, Settings(database_url=sqlite_db.url, secret_key=generate_key()))  # wrong key
+    executor = InProcessExecutor(ctx, workers=1)
+    statements: list[str] = []
+    event.listen(sqlite_db.engine, "before_cursor_execute", lambda *a: statements.append(str(a[2])))
+    try:
+        with TestClient(create_app(ctx, executor)) as client:
+            client.app.state.key_check = KeyCheck(sqlite_db, ctx.settings.secret_key, refresh_s=300,
+                                                  clock=lambda: now[0])
+            probes = [client.get("/health").status_code for _ in range(5)]
+            assert probes == [200] * 5  # nothing sealed: no key to disagree with
+            assert sum("remote_records" in sql for sql in statements) == 1, statements  # not 5 table scans
+
+            with other.session() as s:  # the other process seals a pulled TFN
+                payload = {"id": "R1", "name": "Ada", "TaxNumber": "876 543 217"}
+                s.add(RemoteRecord(tenant_id=tenant, system="xero", record_type="client", remote_id="R1",
+                                   payload=payload, payload_hash=record_hash(s, payload), remote_status="active"))
+            assert client.get("/health").status_code == 200  # within the refresh: not looked for again
+            now[0] = 300.0
+            statements.clear()
+            for _ in range(3):
+                r = client.get("/health")
+                assert r.status_code == 503 and "tax numbers cannot be decrypted" in r.json()["detail"], r.json()
+            assert sum("remote_records" in sql for sql in statements) == 1, statements  # the value found is kept
+    finally:
+        executor.shutdown()
+        other.dispose()
