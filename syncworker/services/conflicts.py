@@ -22,7 +22,7 @@ from syncworker.services.relationship_sync import settle_relationship_conflict
 from syncworker.services.sync_store import column_value, field_digest, local_column
 from syncworker.services.systems import UnknownSystem, check_system
 from syncworker.services.tenants import get_tenant
-from syncworker.store.crypto import IDENTIFIER_FIELDS, mask_identifier
+from syncworker.store.crypto import shown_value
 from syncworker.store.db import Database
 from syncworker.store.mapping import json_ready
 from syncworker.store.models import AuditEntry, Client, FieldSyncState, JobRun, Link, SyncConflict
@@ -79,7 +79,9 @@ def review_items(db: Database, tenant_name: str, *, status: str | None = "open",
 def conflict_dict(c: SyncConflict, link: Link, client: Client) -> dict[str, Any]:
     """A conflict as operators see it. A tax file number's values show as their last digits (`******789`),
     enough to tell the sides apart; `take local|remote` settles it without anyone reading the number."""
-    shown = mask_identifier if c.field in IDENTIFIER_FIELDS else _same
+    def shown(value: Any) -> Any:
+        return shown_value(c.field, value)
+
     return {
         "id": c.id, "kind": "profile" if c.field in SYNCABLE_FIELDS else c.field.partition(":")[0],
         "status": c.status, "system": link.system, "link_id": link.id, "run_id": c.run_id, "reason": c.reason,
@@ -91,10 +93,6 @@ def conflict_dict(c: SyncConflict, link: Link, client: Client) -> dict[str, Any]
         "created_at": c.created_at.isoformat(timespec="seconds"),
         "resolved_at": c.resolved_at.isoformat(timespec="seconds") if c.resolved_at else None,
     }
-
-
-def _same(value: Any) -> Any:
-    return value
 
 
 def resolve_conflict(ctx: ServiceContext, tenant_name: str, conflict_id: int, *, take: str | None = None,

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, aliased
 from syncworker.domain.pair_sync import PairPlan, merge_required
 from syncworker.domain.profile import ClientStatus
 from syncworker.domain.sync import encode, normalise, value_hash
-from syncworker.store.crypto import IDENTIFIER_FIELDS
+from syncworker.store.crypto import is_identifier_key
 from syncworker.store.mapping import json_ready
 from syncworker.store.models import (
     AuditEntry,
@@ -164,7 +164,7 @@ def field_digest(s: Session, f: str, value: Any, *, country: str = "AU") -> str:
     """A merge base's hash: SHA-256 of the value's comparable form, but for a private identifier (a tax
     file number) its keyed hash, since a plain hash of nine digits gives them away to anyone who tries them
     all. A masked value (`******123`) hides nothing more and keeps the plain hash."""
-    norm = normalise(f, value, country=country) if f in IDENTIFIER_FIELDS else None
+    norm = normalise(f, value, country=country) if is_identifier_key(f) else None
     if norm is not None and "*" not in norm:
         return sealer_for(s.get_bind().dialect, "stored").index(norm) or value_hash(f, value, country=country)
     return value_hash(f, value, country=country)

@@ -139,10 +139,12 @@ def _sealed_sample(db: Database) -> str | None:
 # beside the ciphertext for lookups. ABNs, ACNs and NZBNs are on public registers and stay readable: the
 # matcher and the operators use them as they are.
 SEALED_PREFIX = "sealed:v1:"
+# The field names migrations 0007 and 0009 looked for, as they were written; the code decides with the one
+# rule below, `is_identifier_key`.
 IDENTIFIER_FIELDS = frozenset({"tax_number", "tfn", "TaxNumber"})
-# The names a tax file number goes by in a payload, whatever their case and separators: ours (`tax_number`),
-# XPM's and Xero's (`TaxNumber`), APS's column (`TFN`), and those an adapter or mapping could use
-# (`tax_file_number`, NZ's `IRDNumber`).
+# The names a tax file number goes by, in a payload or as a field's name, whatever their case and
+# separators: ours (`tax_number`), XPM's and Xero's (`TaxNumber`), APS's column (`TFN`), and those an adapter
+# or mapping could use (`tax_file_number`, NZ's `IRDNumber`).
 IDENTIFIER_KEYS = frozenset({"taxnumber", "tfn", "taxfilenumber", "irdnumber", "ird"})
 VISIBLE_DIGITS = 3
 
@@ -223,12 +225,14 @@ def mask_tax_numbers(text: str) -> str:
 
 
 def shown_value(field: str, value: Any) -> Any:
-    """A field's value as a report or screen shows it: a private identifier's masked (`******789`)."""
-    return mask_identifier(value) if field in IDENTIFIER_FIELDS else value
+    """A field's value as a report or screen shows it: a private identifier's masked (`******789`), by the
+    same rule that seals it (`is_identifier_key`), so no spelling of its name shows it whole."""
+    return mask_identifier(value) if is_identifier_key(field) else value
 
 
 def is_identifier_key(key: Any) -> bool:
-    """Whether a JSON key names a private identifier (`tax_number`, `TFN`, `TaxFileNumber`, `IRDNumber`...)."""
+    """Whether a JSON key or a field's name names a private identifier (`tax_number`, `TFN`, `TaxFileNumber`,
+    `IRDNumber`...): the one rule for sealing, hashing, masking and showing one."""
     return isinstance(key, str) and _names_identifier(key)
 
 

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from syncworker.store.crypto import IDENTIFIER_FIELDS
+from syncworker.store.crypto import is_identifier_key
 from syncworker.store.types import (
     JSONType,
     KeyedHash,
@@ -377,7 +377,7 @@ _VALUE_COLUMNS = {FieldSyncState: ("base_value",),
 def _seal_private_values(_mapper: Any, _conn: Any, row: FieldSyncState | SyncConflict) -> None:
     """The values of a row about a private identifier (a tax file number) are marked so that their column
     (`SealedText`) stores them sealed, whichever path wrote them; other fields' values stay readable."""
-    if row.field not in IDENTIFIER_FIELDS:
+    if not is_identifier_key(row.field):
         return
     for name in _VALUE_COLUMNS[type(row)]:
         value = getattr(row, name)
