@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from datetime import date
 
@@ -11,9 +12,11 @@ from syncworker.domain.profile import Address, ClientKind, ClientProfile
 from syncworker.matching import MatchConfig
 from syncworker.matching.blocking import (
     NEIGHBOURHOOD_CHARS,
+    UNIQUE_NAME_KEY,
     _deletion_neighbourhoods,
     _own_keys_of,
     _shared_keys,
+    dedupe_candidates,
     key_arrays,
     link_candidates,
 )
@@ -108,3 +111,38 @@ def test_own_keys_and_those_with_shared_codes_are_of_different_kinds():
     own = _own_keys_of(table, KeyVocab())
     kinds = [set((codes >> 56).tolist()) for codes in (own["blocks"], _shared_keys(table, own)[1])]
     assert kinds[0] and kinds[1] and not kinds[0] & kinds[1]
+
+
+def _blocks(table) -> dict[int, list[int]]:
+    """The records of each blocking key of a table, as plain lists (as often as the record holds it)."""
+    blocks: dict[int, list[int]] = {}
+    for rec, code in zip(*(a.tolist() for a in key_arrays(table, KeyVocab())), strict=True):
+        blocks.setdefault(code, []).append(rec)
+    return blocks
+
+
+def _kept_by_hand(code: int, pairs: int, max_block_pairs: int) -> bool:
+    return pairs <= max_block_pairs and (code >> 56 != UNIQUE_NAME_KEY or pairs == 1)
+
+
+def test_candidates_are_the_pairs_of_every_kept_block_each_once_in_order():
+    """The vectorised joins against the plain definition: every pair of records two lists' blocks of
+    one key put side by side (one within a list, deduplicating), unless the block is too large."""
+    records = _records()
+    vocab = Vocab()
+    left, right = (_blocks(build_table(r, vocab, "AU")) for r in (records, records[3:] + records[:5]))
+    found = []
+    for limit in (12, 10_000):  # blocks too large to keep, and none
+        expected = sorted({(x, y) for code, xs in left.items() for x in xs for y in right.get(code, [])
+                           if _kept_by_hand(code, len(xs) * len(right.get(code, [])), limit)})
+        li, ri = link_candidates(build_table(records, vocab, "AU"),
+                                 build_table(records[3:] + records[:5], vocab, "AU"), limit)
+        assert list(zip(li.tolist(), ri.tolist(), strict=True)) == expected
+        # Within one list: each pair of distinct records once, the lower first.
+        within = sorted({(min(x, y), max(x, y)) for code, xs in left.items() for x, y in itertools.combinations(xs, 2)
+                         if x != y and _kept_by_hand(code, len(xs) * (len(xs) - 1) // 2, limit)})
+        i, j = dedupe_candidates(build_table(records, vocab, "AU"), limit)
+        assert list(zip(i.tolist(), j.tolist(), strict=True)) == within
+        found.append((len(expected), len(within)))
+    assert found[0][0] < found[1][0] and found[0][1] < found[1][1]  # the limit did drop blocks
+    assert min(found[0]) > 5 and min(found[1]) > 2 * len(records)  # blocks of several records each
