@@ -60,11 +60,20 @@ class FoundCluster:
         return "duplicate" if clients >= 2 or contacts >= 2 else "same_person"
 
 
-def local_records(s: Session, tenant_id: int) -> tuple[list[ClientProfile], list[ClientProfile]]:
-    """Local people (individual clients and contacts) and organisations, ids prefixed with their table."""
+def unmerged_clients(s: Session, tenant_id: int) -> list[Client]:
+    """The tenant's clients that stand on their own (not merged into another)."""
+    return list(s.scalars(select(Client).where(Client.tenant_id == tenant_id, Client.merged_into_id.is_(None))))
+
+
+def local_records(s: Session, tenant_id: int, clients: list[Client] | None = None,
+                  ) -> tuple[list[ClientProfile], list[ClientProfile]]:
+    """Local people (individual clients and contacts) and organisations, ids prefixed with their table.
+    `clients` are the tenant's `unmerged_clients` when the caller has read them already (the link run reads
+    them once for its snapshot and for this: each read decrypts every tax number)."""
     people: list[ClientProfile] = []
     orgs: list[ClientProfile] = []
-    clients = list(s.scalars(select(Client).where(Client.tenant_id == tenant_id, Client.merged_into_id.is_(None))))
+    if clients is None:
+        clients = unmerged_clients(s, tenant_id)
     ext = {c.id: c.external_id for c in clients}
     for c in clients:
         p = client_profile(c)

@@ -113,9 +113,11 @@ class _LocalSnapshot:
         return {c.id: c for c in self.clients}
 
     @classmethod
-    def read(cls, s: Session, tenant_id: int, system: str) -> _LocalSnapshot:
+    def read(cls, s: Session, tenant_id: int, system: str, rows: list[Client]) -> _LocalSnapshot:
+        """`rows`: the tenant's unmerged clients (`duplicates.unmerged_clients`), read once for this and for
+        the duplicate search."""
         clients, profiles = [], []
-        for c in s.scalars(select(Client).where(Client.tenant_id == tenant_id, Client.merged_into_id.is_(None))):
+        for c in rows:
             clients.append(_ClientRow(c.id, c.external_id, c.display_name, c.kind, c.version))
             p = client_profile(c)
             p.id = str(c.id)
@@ -149,8 +151,9 @@ class _LinkRun:
         remote = self._pull()
         self.step("load")
         with self.db.read() as s:
-            local = _LocalSnapshot.read(s, self.tenant_id, self.system)
-            people, orgs = dup.local_records(s, self.tenant_id)
+            rows = dup.unmerged_clients(s, self.tenant_id)
+            local = _LocalSnapshot.read(s, self.tenant_id, self.system, rows)
+            people, orgs = dup.local_records(s, self.tenant_id, rows)
         self.counts["local_clients"] = len(local.clients)
         self.counts["remote_clients"] = sum(1 for p in remote.values() if p.status == ClientStatus.ACTIVE)
         merge_required = self._duplicates(people, orgs)
