@@ -379,6 +379,28 @@ def test_every_page_runs_a_bounded_number_of_queries_at_15000_clients(app_client
         event.remove(db.engine, "before_cursor_execute", count)
 
 
+def test_a_page_without_a_practice_named_lists_the_practices_once(app_client: TestClient, db: Database) -> None:
+    """A page picks the first practice when none is named, and its frame lists them all for the picker:
+    one read serves both."""
+    seed.practice(db, "Only Practice")
+    sign_in(app_client)
+    lists: list[str] = []
+
+    def count(*args: object) -> None:
+        if re.search(r"ORDER BY tenants\.name", str(args[2])):
+            lists.append(str(args[2]))
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        for path in ("runs", "reviews", "duplicates", "conflicts", "clients", "clients/L0"):
+            lists.clear()
+            page = app_client.get(f"/console/{path}")
+            assert page.status_code == 200 and "Only Practice" in page.text, (path, page.text[:300])
+            assert len(lists) == 1, (path, lists)  # was 2 on every page but the runs page
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+
+
 def test_docs_work_without_the_internet(app_client: TestClient) -> None:
     docs = app_client.get("/docs")
     assert docs.status_code == 200

@@ -130,7 +130,7 @@ def back(path: str, *, msg: str | None = None, error: str | None = None, **param
 
 def render(request: Request, template: str, session: ConsoleSession | None, status: int = 200,
             **context: Any) -> HTMLResponse:
-    tenants = pages.tenants(ctx(request).db) if session else []
+    tenants = practices(request) if session else []
     tenant = context.pop("tenant", None) or request.query_params.get("tenant")
     if session and not tenant and tenants:
         tenant = tenants[0]["name"]
@@ -160,8 +160,16 @@ def tenant_of(request: Request) -> str | None:
     tenant = request.query_params.get("tenant")
     if tenant:
         return tenant
-    names = pages.tenants(ctx(request).db)
+    names = practices(request)
     return names[0]["name"] if names else None
+
+
+def practices(request: Request) -> list[dict[str, Any]]:
+    """Every practice (`pages.tenants`), read once per request: a page without `?tenant=` needs them to pick
+    the first, and its frame again for the picker."""
+    if (known := getattr(request.state, "practices", None)) is None:
+        known = request.state.practices = pages.tenants(ctx(request).db)
+    return known
 
 
 def search_text(request: Request) -> str:
