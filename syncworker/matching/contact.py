@@ -8,7 +8,7 @@ from functools import lru_cache
 import phonenumbers
 
 from .text import JOIN as _JOIN
-from .text import fold, folded_words
+from .text import fold, fold_all
 
 _STREET_TYPES = {
     "st": "street", "str": "street", "rd": "road", "ave": "avenue", "av": "avenue", "dr": "drive",
@@ -98,8 +98,8 @@ def normalise_street(raw: str) -> str:
 
 
 def normalise_streets(lines: Sequence[str]) -> list[str]:
-    """normalise_street of each line, folded all together (see text.folded_words)."""
-    return list(map(_spelled_out, folded_words(lines)))
+    """normalise_street of each line, folded and spelled out all together (see text.fold_all)."""
+    return fold_all(lines, _STREET_TYPES)
 
 
 def _spelled_out(words: list[str]) -> str:

@@ -262,9 +262,10 @@ def _street_lines(lines: list[tuple[str | None, str | None]]) -> list[str]:
     return normalise_streets([f"{line1} {line2}" if line1 and line2 else line1 or line2 or "" for line1, line2 in lines])
 
 
-def _street_number(street: str) -> str:
-    """The house number: the first word of a street line that starts with a digit."""
-    return street.partition(" ")[0] if street[:1].isdigit() else ""
+def _street_numbers(streets: list[str]) -> list[str]:
+    """The house number of each street line: its first word when that starts with a digit, else ''.
+    (One comprehension: a Python call per line, even once per distinct line, cost more.)"""
+    return [street.partition(" ")[0] if street[:1].isdigit() else "" for street in streets]
 
 
 _NO_ADDRESS = Address()
@@ -426,8 +427,8 @@ def normalise(raw: RawColumns, vocab: Vocab, region: str) -> Normalised:
     table_fields = dict(
         ids=raw.ids, kind=kinds, is_person=is_person,
         name_key=name_key, alt=alt, form=form, name_numbers=numbers,
-        form_group=np.fromiter(map(_FORM_GROUPS.get, form, (x != "" for x in form)), dtype=np.int8, count=n),
-        given=given, given_canon=given_canon, given2_canon=obj(list(map(canonical_given, given2_list))),
+        form_group=np.array(each_distinct(_form_group, form.tolist()), dtype=np.int8),
+        given=given, given_canon=given_canon, given2_canon=obj(each_distinct(canonical_given, given2_list)),
         given_len=np.fromiter(map(len, given_list), dtype=np.int32, count=n),
         given2_len=np.fromiter(map(len, given2_list), dtype=np.int32, count=n),
         given2_initial=obj([g[:1] for g in given2_list]),
@@ -438,17 +439,17 @@ def normalise(raw: RawColumns, vocab: Vocab, region: str) -> Normalised:
         tax_valid=np.asarray(tax_valid, dtype=bool),
         bizno_valid=np.fromiter((b[2] and b[0] != "" for b in business), dtype=bool, count=n),
         street=obj(street), email_text=obj(email),
-        postcode_digits=np.fromiter(map(_postcode_digits, postcode), dtype=np.int32, count=n),
+        postcode_digits=np.array(each_distinct(_postcode_digits, postcode), dtype=np.int32),
         family_initial=obj([f[:1] for f in family.tolist()]), city=obj(city),
     )
     strings = {  # Table code field -> (namespace, values); codes are unique across namespaces
         "email": ("", email), "email_digits": ("@#", _digits_of_each(email)),
         "given_canon_code": ("g", given_canon.tolist()), "name_code": ("n", name_key.tolist()),
         "family_code": ("f", family.tolist()),
-        "mobile": ("", list(map(_mobile, phone1, phone2))), "phone1": ("", phone1), "phone2": ("", phone2),
+        "mobile": ("", _mobiles(phone1, phone2)), "phone1": ("", phone1), "phone2": ("", phone2),
         "tax_full": ("t", list(tax_full)), "tax_tail": ("tt", list(tax_tail)), "bizno": ("b", [b[0] for b in business]),
         "postcode": ("p", postcode),
-        "street_number": ("#", each_distinct(_street_number, street)),
+        "street_number": ("#", _street_numbers(street)),
         "city_code": ("c", city),
     }
     return Normalised(table_fields, strings)
@@ -491,11 +492,17 @@ def _postcode_digits(postcode: str) -> int:
 _MOBILE_PREFIXES = ("+614", "+642", "+447", "+6427", "+6421", "+6422")
 
 
-def _mobile(phone: str, other: str) -> str:
-    """The first of the two numbers that is a mobile, '' when neither is."""
-    if phone.startswith(_MOBILE_PREFIXES):
-        return phone
-    return other if other.startswith(_MOBILE_PREFIXES) else ""
+def _mobiles(phones: list[str], others: list[str]) -> list[str]:
+    """Of each two numbers, the first that is a mobile ('' when neither is): written out in one
+    comprehension, a Python call per record cost more than the test."""
+    prefixes = _MOBILE_PREFIXES
+    return [phone if phone.startswith(prefixes) else other if other.startswith(prefixes) else ""
+            for phone, other in zip(phones, others, strict=True)]
+
+
+def _form_group(form: str) -> int:
+    """The group of a canonical legal form: 0 none, 1 a company form, 2 trust, 3 partnership."""
+    return _FORM_GROUPS.get(form, form != "")
 
 
 def _shared_by_others(codes: np.ndarray, given: np.ndarray, is_person: np.ndarray) -> np.ndarray:

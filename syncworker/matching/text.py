@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 
 # Punctuation becomes a space, except apostrophes and dots which are dropped so that
@@ -54,9 +54,29 @@ def folded_words(texts: Sequence[str]) -> list[list[str]]:
     return [fold(text).split() if w is None else w for text, w in zip(texts, words, strict=True)]
 
 
-def fold_all(texts: Sequence[str]) -> list[str]:
-    """fold(text) of each text, folded all together (see folded_words)."""
-    return list(map(" ".join, folded_words(texts)))
+def fold_all(texts: Sequence[str], spelled: Mapping[str, str] | None = None) -> list[str]:
+    """fold(text) of each text, each word that `spelled` holds replaced by its value ('st' -> 'street').
+
+    When all texts are ASCII (the common case) they are folded as one string joined by JOIN (see
+    folded_words), and their words too are split, replaced and re-joined all at once: a few string
+    operations for the whole column instead of several Python steps per text."""
+    joined = JOIN.join(texts)
+    if joined.isascii() and joined.count(JOIN) == len(texts) - 1:
+        return _fold_joined(joined, spelled)
+    words = folded_words(texts)
+    if spelled is not None:
+        words = [list(map(spelled.get, w, w)) for w in words]
+    return list(map(" ".join, words))
+
+
+def _fold_joined(joined: str, spelled: Mapping[str, str] | None) -> list[str]:
+    """fold_all of the ASCII texts joined by JOIN (none holding it)."""
+    folded = joined.replace("&", " and ").lower().encode().translate(_ASCII_TABLE, _ASCII_DROP).decode()
+    words: Iterable[str] = folded.replace(JOIN, f" {JOIN} ").split()  # JOIN stays a word of its own
+    if spelled is not None:
+        words = map(spelled.get, words, words)
+    # Words joined by single spaces as fold does; each text's then loses the spaces around its JOINs.
+    return list(map(str.strip, " ".join(words).split(JOIN)))
 
 
 def squash(text: str) -> str:

@@ -4,7 +4,13 @@ import random
 
 import pytest
 
-from syncworker.matching.contact import normalise_email, normalise_phone, normalise_phones, normalise_street
+from syncworker.matching.contact import (
+    normalise_email,
+    normalise_phone,
+    normalise_phones,
+    normalise_street,
+    normalise_streets,
+)
 from syncworker.matching.identifiers import (
     abn_is_valid,
     checksum_holds,
@@ -135,6 +141,15 @@ def test_phones_of_many_values_at_once_agree_with_one_at_a_time():
 
 def test_street_types_spelled_out():
     assert normalise_street("Unit 3/12 Smith St.") == normalise_street("unit 3 12 smith street")
+
+
+def test_streets_of_many_lines_at_once_agree_with_one_at_a_time():
+    rng = random.Random(3)
+    parts = ["12", "Smith", "St", "st.", "RD", "&", "/", " ", "  ", "-", "'", "\t", "\x0b", "Pde", "U", "po", "x"]
+    lines = ["".join(rng.choices(parts, k=rng.randint(0, 9))) for _ in range(3000)] + ["", " ", "St"]
+    for batch in (lines, [*lines, "Rue Émile St", "a\x00b st"], []):  # all ASCII, and not
+        assert normalise_streets(batch) == [normalise_street(line) for line in batch]
+    assert fold_all(["Smith St", "", "St Kilda Rd"], {"st": "street"}) == ["smith street", "", "street kilda rd"]
 
 
 def test_abn_tfn_ird_checksums():
