@@ -321,8 +321,10 @@ def compare(
         edits = np.full(len(near_idx), 99, dtype=np.int64)
         check = np.flatnonzero(same_digits)
         if len(check):
+            # score_cutoff: a distance past it comes back as cutoff + 1 (a banded search, several
+            # times faster on addresses that differ a lot); only "at most two" is asked.
             edits[check] = process.cpdist(a.email_text[x[check]], b.email_text[y[check]],
-                                          scorer=DamerauLevenshtein.distance, workers=workers)
+                                          scorer=DamerauLevenshtein.distance, workers=workers, score_cutoff=2)
         email[near_idx] = np.where(edits <= 2, 2, 3)
         # Two addresses of an organisation at its own domain ("office@" / "old.accounts@"): similar.
         org_idx = near_idx[oo[near_idx] & (email[near_idx] == 3)]
@@ -362,17 +364,13 @@ def compare(
         partial = np.flatnonzero((street_level == 3) & same_number & (a.street_number[li[street_idx]] >= 0))
         if len(partial):
             sa, sb = a.street[li[street_idx[partial]]], b.street[ri[street_idx[partial]]]
-            contained = _sim(fuzz.token_set_ratio, sa, sb, workers) >= 1.0
-            # The same with one word mistyped ("medical" / "meedical"), checked word by word: few pairs
-            # share a house number but not the street line.
-            rest = np.flatnonzero(~contained)
-            contained[rest] = _test_once(_holds_with_one_typo, sa[rest], sb[rest])
-            street_level[partial[contained]] = 2
+            # Word by word: few pairs share a house number but not the street line.
+            street_level[partial[_test_once(_holds, sa, sb)]] = 2
         levels["street"][street_idx] = street_level
     postcode = _code_level(a.postcode[li], b.postcode[ri])
     near_idx = np.flatnonzero(postcode == 2)
     if len(near_idx):  # one digit mistyped or two swapped: level 2 ("near")
-        postcode[near_idx] = np.where(_digits_near(a.postcode_digits[li[near_idx]], b.postcode_digits[ri[near_idx]]), 2, 3)
+        postcode[near_idx] = np.where(_postcodes_near(a, b, li[near_idx], ri[near_idx]), 2, 3)
     levels["postcode"] = postcode
     city = _code_level(a.city_code[li], b.city_code[ri])
     near_idx = np.flatnonzero(city == 2)
@@ -430,6 +428,14 @@ def settle_relatives(comparison: Comparison, in_family_context: np.ndarray, fiel
     comparison.relatives[:] = False
 
 
+def _postcodes_near(a: Table, b: Table, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """_digits_near of the postcodes of a[i] and b[j], once per distinct pair of postcodes (their
+    digits are a function of the postcode's code): half the candidate pairs differ in postcode, but
+    they hold a few thousand distinct pairs of postcodes."""
+    rep, inverse = _each_pair_once(a.postcode[i], b.postcode[j])
+    return _digits_near(a.postcode_digits[i[rep]], b.postcode_digits[j[rep]])[inverse]
+
+
 def _digits_near(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Same-length numbers (see features._postcode_digits) with one digit different or two
     neighbouring digits swapped."""
@@ -451,12 +457,23 @@ def _low_digits(x: np.ndarray, count: int) -> np.ndarray:
     return out
 
 
-def _holds_with_one_typo(x: str, y: str) -> bool:
-    """Every word of the line with fewer words is a word of the other line, except at most one that
-    is one edit (of 4+ letters) from a word there: one line holds the other, up to a single typo.
-    House numbers and short words must agree exactly."""
+def _holds(x: str, y: str) -> bool:
+    """One street line holds the other: every word of one is a word of the other (what
+    fuzz.token_set_ratio scores 100: a building name added, or only the house number kept), or all but
+    one mistyped word (_holds_with_one_typo). One split of each line serves both tests."""
     wx, wy = x.split(), y.split()
-    short, others = (wx, set(wy)) if len(wx) <= len(wy) else (wy, set(wx))
+    sx, sy = set(wx), set(wy)
+    if not sx.isdisjoint(sy) and (sx <= sy or sy <= sx):
+        return True
+    return _holds_with_one_typo(wx, sx, wy, sy)
+
+
+def _holds_with_one_typo(wx: list[str], sx: set[str], wy: list[str], sy: set[str]) -> bool:
+    """Of two lines' words (and their sets): every word of the line with fewer words is a word of the
+    other line, except at most one that is one edit (of 4+ letters) from a word there: one line holds
+    the other, up to a single typo ("medical" / "meedical"). House numbers and short words must agree
+    exactly."""
+    short, others = (wx, sy) if len(wx) <= len(wy) else (wy, sx)
     missing = [w for w in short if w not in others]
     if len(missing) != 1 or len(missing[0]) < 4 or missing[0][:1].isdigit():
         return False
@@ -527,7 +544,8 @@ def _compare_people(
                           & same_initial)
     if strict_family and len(slip):
         slip = slip[~_namesake_nearby(a, b, la[slip], lb[slip], by="initial")]
-    edits = process.cpdist(a.given[la[slip]], b.given[lb[slip]], scorer=DamerauLevenshtein.distance, workers=workers)
+    edits = process.cpdist(a.given[la[slip]], b.given[lb[slip]], scorer=DamerauLevenshtein.distance, workers=workers,
+                           score_cutoff=1)
     given_level[slip[edits <= 1]] = 2
     # A nickname with a typo ("Jenifer" / "Jenny"): compare the canonical forms too.
     # (only where that can differ from the spelling compared above: a nickname, or swapped names)
@@ -722,27 +740,39 @@ def _same_given(a: Table, b: Table, i: np.ndarray, j: np.ndarray, sa: str, sb: s
                 sim: np.ndarray | None = None) -> np.ndarray:
     """Whether given name (or second given name, suffix '2') of a[i] and b[j] are the same name:
     equal or close under the nickname list, close in spelling, or an initial of the other. `sim`: the
-    names' Jaro-Winkler similarity where the caller has it already."""
+    names' Jaro-Winkler similarity where the caller has it already. Never where either name is
+    missing: only pairs with both names are compared (a couple beside a single person lacks one
+    second given name)."""
     col_a, col_b = "given" + sa, "given" + sb
-    present = a.present(col_a)[i] & b.present(col_b)[j]
+    present = np.flatnonzero(a.present(col_a)[i] & b.present(col_b)[j])
+    same = np.zeros(len(i), dtype=bool)
+    if len(present):
+        same[present] = _same_given_present(a, b, i[present], j[present], col_a, col_b, workers,
+                                            None if sim is None else sim[present])
+    return same
+
+
+def _same_given_present(a: Table, b: Table, i: np.ndarray, j: np.ndarray, col_a: str, col_b: str, workers: int,
+                        sim: np.ndarray | None) -> np.ndarray:
+    """_same_given of pairs where both names are present."""
     jw = JaroWinkler.normalized_similarity
     sim = _sim_once(jw, a, b, i, j, col_a, col_b, workers) if sim is None else sim.copy()
-    low = np.flatnonzero(present & (sim < 0.85))
+    low = np.flatnonzero(sim < 0.85)
     if len(low):
         canon_a, canon_b = getattr(a, col_a + "_canon"), getattr(b, col_b + "_canon")  # a function of the name
         sim[low] = np.maximum(sim[low], _sim_once(jw, a, b, i[low], j[low], col_a, col_b, workers, canon_a, canon_b))
     len_a, len_b = getattr(a, col_a + "_len")[i], getattr(b, col_b + "_len")[j]
     initial = ((len_a == 1) | (len_b == 1)) & _same_initial(a, b, i, j, col_a + "_initial", col_b + "_initial")
-    same = present & ((sim >= 0.85) | initial)
+    same = (sim >= 0.85) | initial
     # Ambiguous diminutives ("chris") one by one: equal canonical forms are already 'same' above, so
     # only a pair with an ambiguous side can still be compatible.
-    rest = np.flatnonzero(present & ~same)
+    rest = np.flatnonzero(~same)
     ambiguous = getattr(a, col_a + "_ambiguous")[i[rest]] | getattr(b, col_b + "_ambiguous")[j[rest]]
     rest = rest[ambiguous]
     same[rest] = _test_once(nickname_compatible, getattr(a, col_a)[i[rest]], getattr(b, col_b)[j[rest]])
     # A nickname with a slip ("Rcik & Heather" / "Richard & Heather"): both names of the couple must
     # still agree, which one person's given name alone cannot offer.
-    rest = np.flatnonzero(present & ~same)
+    rest = np.flatnonzero(~same)
     if len(rest):
         same[rest] = _slipped_pairs(a, b, i[rest], j[rest], col_a, col_b)
     return same

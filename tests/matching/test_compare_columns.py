@@ -5,11 +5,15 @@ from __future__ import annotations
 import random
 
 import numpy as np
-from rapidfuzz import fuzz
-from rapidfuzz.distance import JaroWinkler
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
 from syncworker.matching.compare import (
+    _digits_near,
     _each_pair_once,
+    _holds,
+    _postcodes_near,
+    _same_given,
     _same_initial,
     _sim,
     _sim_once,
@@ -18,7 +22,7 @@ from syncworker.matching.compare import (
     each_key_once,
 )
 from syncworker.matching.features import Vocab, build_table
-from syncworker.matching.nicknames import KNOWN_NAMES, slipped_nickname
+from syncworker.matching.nicknames import KNOWN_NAMES, canonical_given, nickname_compatible, slipped_nickname
 from syncworker.sample import generate_practice
 
 
@@ -90,3 +94,58 @@ def test_each_distinct_pair_of_codes_is_found_once_whatever_their_size() -> None
     assert first.tolist() == [3, 1, 0] and inverse.tolist() == [2, 1, 2, 0, 1, 1]
     first, inverse = each_key_once(np.where(keys > 9, 9, keys))  # packed: the same answer
     assert first.tolist() == [3, 1, 0] and inverse.tolist() == [2, 1, 2, 0, 1, 1]
+
+
+def _pairs_of(table, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    i, j = rng.integers(0, len(table), n), rng.integers(0, len(table), n)
+    return np.concatenate([i, i[: n // 3]]), np.concatenate([j, (j + 1)[: n // 3] % len(table)])  # pairs repeat
+
+
+def test_street_lines_one_holding_the_other_are_those_token_set_ratio_and_the_typo_rule_find() -> None:
+    rng = random.Random(11)
+    words = ["12", "3a", "main", "st", "street", "unit", "medical", "centre", "level", "the", "park", "rd", "north"]
+    lines = [" ".join(rng.choice(words) for _ in range(rng.randint(0, 5))) for _ in range(3000)]
+    pairs = [(x, " ".join(rng.sample(x.split(), rng.randint(0, len(x.split()))))) for x in lines]  # subsets
+    pairs += [(x, x.replace("medical", rng.choice(["meedical", "medcal", "mdical", "madical"]))) for x in lines]
+    pairs += [(x, y + " " + x) for x, y in zip(lines, reversed(lines), strict=True)]
+    pairs += list(zip(lines, reversed(lines), strict=True))
+    set_ratio = process.cpdist([x for x, _ in pairs], [y for _, y in pairs], scorer=fuzz.token_set_ratio) >= 100
+    found = [_holds(x, y) for x, y in pairs]
+    for (x, y), whole, holds in zip(pairs, set_ratio.tolist(), found, strict=True):
+        wx, wy = x.split(), y.split()
+        short, others = (wx, set(wy)) if len(wx) <= len(wy) else (wy, set(wx))
+        missing = [w for w in short if w not in others]
+        typo = (len(missing) == 1 and len(missing[0]) >= 4 and not missing[0][:1].isdigit()
+                and any(len(w) >= 4 and DamerauLevenshtein.distance(missing[0], w) <= 1 for w in others))
+        assert holds == (whole or typo), (x, y)
+    assert 1000 < sum(found) < len(pairs) - 1000  # both answers are asked for
+
+
+def test_postcodes_near_once_per_distinct_pair_are_those_of_each_pair() -> None:
+    practice = generate_practice(400, 7)
+    table = build_table(practice.local + practice.local[:60], Vocab(), "AU")
+    i, j = _pairs_of(table, 6000, 3)
+    each = _digits_near(table.postcode_digits[i], table.postcode_digits[j])
+    assert np.array_equal(_postcodes_near(table, table, i, j), each)
+    assert each.any() and not each.all()
+
+
+def test_same_given_is_the_rule_applied_to_each_pair() -> None:
+    practice = generate_practice(600, 9)
+    table = build_table(practice.local + practice.local[:60], Vocab(), "AU")
+    i, j = _pairs_of(table, 5000, 4)
+    jw = JaroWinkler.normalized_similarity
+    for sa, sb in (("", ""), ("", "2"), ("2", ""), ("2", "2")):
+        xa, xb = getattr(table, "given" + sa)[i].tolist(), getattr(table, "given" + sb)[j].tolist()
+        expected = []
+        for x, y in zip(xa, xb, strict=True):
+            sim = np.float32(jw(x, y))
+            if sim < np.float32(0.85):
+                sim = max(sim, np.float32(jw(canonical_given(x), canonical_given(y))))
+            initial = (len(x) == 1 or len(y) == 1) and x[:1] == y[:1]
+            expected.append(bool(x and y) and bool(sim >= np.float32(0.85) or initial or nickname_compatible(x, y)
+                                                   or slipped_nickname(x, y)))
+        same = _same_given(table, table, i, j, sa, sb, 1)
+        assert same.tolist() == expected, (sa, sb)
+        assert same.any() and (~same).any()
