@@ -94,6 +94,14 @@ def test_each_distinct_pair_of_codes_is_found_once_whatever_their_size() -> None
     assert first.tolist() == [3, 1, 0] and inverse.tolist() == [2, 1, 2, 0, 1, 1]
     first, inverse = each_key_once(np.where(keys > 9, 9, keys))  # packed: the same answer
     assert first.tolist() == [3, 1, 0] and inverse.tolist() == [2, 1, 2, 0, 1, 1]
+    first, inverse = each_key_once(np.where(keys > 5, 2, keys))  # keys below their count: the same answer
+    assert first.tolist() == [3, 0, 1] and inverse.tolist() == [1, 2, 1, 0, 2, 2]
+    for n, high in ((1, 1), (2000, 50), (2000, 1999), (2000, 2000)):  # small keys by a table, the others by sorting
+        keys = rng.integers(0, high, n)
+        first, inverse = each_key_once(keys)
+        distinct = sorted(set(keys.tolist()))
+        assert first.tolist() == [keys.tolist().index(k) for k in distinct]
+        assert inverse.tolist() == [distinct.index(k) for k in keys.tolist()]
 
 
 def _pairs_of(table, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
