@@ -266,7 +266,7 @@ def _deletion_neighbourhoods(names: list[str]) -> tuple[np.ndarray, np.ndarray]:
     counts, codes = [np.empty(0, dtype=np.int64)], [np.empty(0, dtype=np.int64)]
     skip = np.eye(width, width + 1, dtype=bool)  # row p: the variant that lacks letter p (the last: none)
     for start in range(0, len(names), _CHUNK):
-        heads = ["".join(filter(str.isalpha, name))[:width] for name in names[start:start + _CHUNK]]  # numbers are compared apart
+        heads = [_letters(name)[:width] for name in names[start:start + _CHUNK]]  # numbers are compared apart
         chars = np.asarray(heads, dtype=f"<U{width}").view(np.uint32).reshape(len(heads), width).astype(np.uint64)
         h = np.full((len(heads), width + 1), FNV_OFFSET, dtype=np.uint64)
         for p in range(width):
@@ -280,6 +280,13 @@ def _deletion_neighbourhoods(names: list[str]) -> tuple[np.ndarray, np.ndarray]:
         counts.append(keep.sum(axis=1))
         codes.append(((h[keep] >> np.uint64(36)) & np.uint64(CODE_MASK)).astype(np.int64))
     return np.concatenate(counts), np.concatenate(codes)
+
+
+def _letters(name: str) -> str:
+    """The letters of a name, without spaces, digits or other signs (most names have only letters and
+    spaces: one test then, not one per character)."""
+    squeezed = name.replace(" ", "")
+    return squeezed if squeezed.isalpha() else "".join(filter(str.isalpha, name))
 
 
 def _hashed(keys_of: Callable[[str], list[str]]) -> Callable[[list], tuple[np.ndarray, np.ndarray]]:

@@ -21,7 +21,7 @@ from syncworker.matching.blocking import (
     link_candidates,
 )
 from syncworker.matching.features import Vocab, build_table
-from syncworker.matching.keycodes import KeyVocab
+from syncworker.matching.keycodes import KeyVocab, distinct_values, email_domain_codes
 
 CO, IND = ClientKind.COMPANY, ClientKind.INDIVIDUAL
 
@@ -146,3 +146,20 @@ def test_candidates_are_the_pairs_of_every_kept_block_each_once_in_order():
         found.append((len(expected), len(within)))
     assert found[0][0] < found[1][0] and found[0][1] < found[1][1]  # the limit did drop blocks
     assert min(found[0]) > 5 and min(found[1]) > 2 * len(records)  # blocks of several records each
+
+
+def test_distinct_values_in_order_of_first_appearance_with_each_values_position():
+    values = np.asarray(["b", "a", "b", "", "c", "a", ""], dtype=object)
+    distinct, inverse = distinct_values(values)
+    assert distinct == ["b", "a", "", "c"]
+    assert inverse.dtype == np.int64 and inverse.tolist() == [0, 1, 0, 2, 3, 1, 2]
+    none, positions = distinct_values([])
+    assert none == [] and len(positions) == 0
+
+
+def test_an_email_domain_code_is_the_code_of_the_domain_alone_and_none_without_an_email():
+    emails = ["ann@acme.com.au", "bob@acme.com.au", "", "x@y@gmail.com", "carol@gmail.com", "noatsign"]
+    codes = email_domain_codes(emails).tolist()
+    assert codes[:2] == KeyVocab.factor(["acme.com.au"]).tolist() * 2
+    assert codes[2] == -1 and codes[3] == codes[4] == KeyVocab.factor(["gmail.com"])[0]
+    assert codes[5] == KeyVocab.factor(["noatsign"])[0]  # no '@': the whole text, as rpartition gives it
