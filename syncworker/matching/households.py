@@ -60,19 +60,30 @@ def _key(table: Table, i: int) -> tuple[int, str]:
 def find_households(table: Table) -> Households:
     people = np.flatnonzero(table.is_person & (table.family_code >= 0) & (table.dob > 0))
     groups: dict[tuple[int, str], list[int]] = {}
-    family, street = table.family_code, table.street
-    for i in people.tolist():
-        if street[i]:
-            groups.setdefault((int(family[i]), street[i]), []).append(i)
+    # Python values, not a NumPy scalar per record.
+    for i, family, street in zip(people.tolist(), table.family_code[people].tolist(), table.street[people].tolist(),
+                                 strict=True):
+        if street:
+            groups.setdefault((family, street), []).append(i)
+    x, y = _pairs_in(groups.values())
+    related = _relatives_many(table, x, y)
     has_relative = np.zeros(len(table), dtype=bool)
-    for group in groups.values():
-        if len(group) < 2 or len(group) > 50:
-            continue
-        for x_pos, x in enumerate(group):
-            for y in group[x_pos + 1 :]:
-                if _relatives(table, x, y):
-                    has_relative[x] = has_relative[y] = True
+    has_relative[x[related]] = True
+    has_relative[y[related]] = True
     return Households(table, has_relative, len(people), groups)
+
+
+def _pairs_in(groups) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair (x, y), x before y, of the members of each group of 2 to 50 (a larger one is a
+    block of flats or a placeholder address, not a family)."""
+    xs: list[int] = []
+    ys: list[int] = []
+    for group in groups:
+        if 2 <= len(group) <= 50:
+            for at, x in enumerate(group[:-1]):
+                xs.extend([x] * (len(group) - 1 - at))
+                ys.extend(group[at + 1:])
+    return np.asarray(xs, dtype=np.int64), np.asarray(ys, dtype=np.int64)
 
 
 def household_rate(table: Table) -> float:
@@ -89,6 +100,21 @@ def _relatives(table: Table, x: int, y: int) -> bool:
     if not dx or not dy:
         return False
     return abs(dx // 10000 - dy // 10000) >= 2  # a different generation or sibling, not a typo
+
+
+def _relatives_many(table: Table, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """`_relatives` of each pair (x, y): the tests on codes and dates for all pairs at once, the
+    given names' similarity only for the pairs those leave."""
+    dx, dy = table.dob[x].astype(np.int64), table.dob[y].astype(np.int64)
+    given = table.present("given")
+    maybe = (given[x] & given[y] & (table.given_canon_code[x] != table.given_canon_code[y])
+             & (dx != 0) & (dy != 0) & (np.abs(dx // 10000 - dy // 10000) >= 2))
+    at = np.flatnonzero(maybe)
+    similarity = JaroWinkler.normalized_similarity
+    out = np.zeros(len(x), dtype=bool)
+    out[at] = [similarity(a, b) < 0.8 for a, b in zip(table.given[x[at]].tolist(), table.given[y[at]].tolist(),
+                                                      strict=True)]
+    return out
 
 
 def fields_corrupted(levels: dict[str, np.ndarray]) -> bool:
