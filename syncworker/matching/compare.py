@@ -383,7 +383,7 @@ def compare(
     postcode = _code_level(a.postcode[li], b.postcode[ri])
     near_idx = np.flatnonzero(postcode == 2)
     if len(near_idx):  # one digit mistyped or two swapped: level 2 ("near")
-        postcode[near_idx] = np.where(_postcodes_near(a, b, li[near_idx], ri[near_idx]), 2, 3)
+        postcode[near_idx] = np.where(_digits_near(a.postcode_digits[li[near_idx]], b.postcode_digits[ri[near_idx]]), 2, 3)
     levels["postcode"] = postcode
     city = _code_level(a.city_code[li], b.city_code[ri])
     near_idx = np.flatnonzero(city == 2)
@@ -439,14 +439,6 @@ def settle_relatives(comparison: Comparison, in_family_context: np.ndarray, fiel
     caps.apply_at(pos[freed & ~backed], REVIEW, "given+dob=disagree:review")
     comparison.cap = caps.cap
     comparison.relatives[:] = False
-
-
-def _postcodes_near(a: Table, b: Table, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-    """_digits_near of the postcodes of a[i] and b[j], once per distinct pair of postcodes (their
-    digits are a function of the postcode's code): half the candidate pairs differ in postcode, but
-    they hold a few thousand distinct pairs of postcodes."""
-    rep, inverse = _each_pair_once(a.postcode[i], b.postcode[j])
-    return _digits_near(a.postcode_digits[i[rep]], b.postcode_digits[j[rep]])[inverse]
 
 
 def _digits_near(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -753,39 +745,27 @@ def _same_given(a: Table, b: Table, i: np.ndarray, j: np.ndarray, sa: str, sb: s
                 sim: np.ndarray | None = None) -> np.ndarray:
     """Whether given name (or second given name, suffix '2') of a[i] and b[j] are the same name:
     equal or close under the nickname list, close in spelling, or an initial of the other. `sim`: the
-    names' Jaro-Winkler similarity where the caller has it already. Never where either name is
-    missing: only pairs with both names are compared (a couple beside a single person lacks one
-    second given name)."""
+    names' Jaro-Winkler similarity where the caller has it already."""
     col_a, col_b = "given" + sa, "given" + sb
-    present = np.flatnonzero(a.present(col_a)[i] & b.present(col_b)[j])
-    same = np.zeros(len(i), dtype=bool)
-    if len(present):
-        same[present] = _same_given_present(a, b, i[present], j[present], col_a, col_b, workers,
-                                            None if sim is None else sim[present])
-    return same
-
-
-def _same_given_present(a: Table, b: Table, i: np.ndarray, j: np.ndarray, col_a: str, col_b: str, workers: int,
-                        sim: np.ndarray | None) -> np.ndarray:
-    """_same_given of pairs where both names are present."""
+    present = a.present(col_a)[i] & b.present(col_b)[j]
     jw = JaroWinkler.normalized_similarity
     sim = _sim_once(jw, a, b, i, j, col_a, col_b, workers) if sim is None else sim.copy()
-    low = np.flatnonzero(sim < 0.85)
+    low = np.flatnonzero(present & (sim < 0.85))
     if len(low):
         canon_a, canon_b = getattr(a, col_a + "_canon"), getattr(b, col_b + "_canon")  # a function of the name
         sim[low] = np.maximum(sim[low], _sim_once(jw, a, b, i[low], j[low], col_a, col_b, workers, canon_a, canon_b))
     len_a, len_b = getattr(a, col_a + "_len")[i], getattr(b, col_b + "_len")[j]
     initial = ((len_a == 1) | (len_b == 1)) & _same_initial(a, b, i, j, col_a + "_initial", col_b + "_initial")
-    same = (sim >= 0.85) | initial
+    same = present & ((sim >= 0.85) | initial)
     # Ambiguous diminutives ("chris") one by one: equal canonical forms are already 'same' above, so
     # only a pair with an ambiguous side can still be compatible.
-    rest = np.flatnonzero(~same)
+    rest = np.flatnonzero(present & ~same)
     ambiguous = getattr(a, col_a + "_ambiguous")[i[rest]] | getattr(b, col_b + "_ambiguous")[j[rest]]
     rest = rest[ambiguous]
     same[rest] = _test_once(nickname_compatible, getattr(a, col_a)[i[rest]], getattr(b, col_b)[j[rest]])
     # A nickname with a slip ("Rcik & Heather" / "Richard & Heather"): both names of the couple must
     # still agree, which one person's given name alone cannot offer.
-    rest = np.flatnonzero(~same)
+    rest = np.flatnonzero(present & ~same)
     if len(rest):
         same[rest] = _slipped_pairs(a, b, i[rest], j[rest], col_a, col_b)
     return same

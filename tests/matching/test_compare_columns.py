@@ -9,10 +9,8 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
 from syncworker.matching.compare import (
-    _digits_near,
     _each_pair_once,
     _holds,
-    _postcodes_near,
     _same_given,
     _same_initial,
     _sim,
@@ -128,15 +126,6 @@ def test_street_lines_one_holding_the_other_are_those_token_set_ratio_and_the_ty
                 and any(len(w) >= 4 and DamerauLevenshtein.distance(missing[0], w) <= 1 for w in others))
         assert holds == (whole or typo), (x, y)
     assert 1000 < sum(found) < len(pairs) - 1000  # both answers are asked for
-
-
-def test_postcodes_near_once_per_distinct_pair_are_those_of_each_pair() -> None:
-    practice = generate_practice(400, 7)
-    table = build_table(practice.local + practice.local[:60], Vocab(), "AU")
-    i, j = _pairs_of(table, 6000, 3)
-    each = _digits_near(table.postcode_digits[i], table.postcode_digits[j])
-    assert np.array_equal(_postcodes_near(table, table, i, j), each)
-    assert each.any() and not each.all()
 
 
 def test_same_given_is_the_rule_applied_to_each_pair() -> None:
