@@ -62,6 +62,10 @@ class ClientSystem(ABC):
     # How many records one `update_clients` call writes per request (1 = one call per record). Callers
     # hand over this many at a time, so a system with batch writes (Xero: 50) is not fed one by one.
     write_batch_size: int = 1
+    # How many records one read by id (`get_clients`, `list_relationships_of`) covers per request (1 = one call
+    # per record). Callers reading many records by id count their budget in calls, so a system that reads a
+    # batch per query (APS: an IN-list per page) is not held to one record per call.
+    read_batch_size: int = 1
 
     # --- clients ---
     @abstractmethod
@@ -116,6 +120,11 @@ class ClientSystem(ABC):
     # --- relationships and groups ---
     def list_relationships(self, client_id: str) -> list[Relationship]:
         return []
+
+    def list_relationships_of(self, client_ids: Iterable[str]) -> dict[str, list[Relationship]]:
+        """The relationships of several clients, by client id (every id asked for is a key). Systems that read
+        them in batches override this (`read_batch_size`); the default is one `list_relationships` each."""
+        return {cid: self.list_relationships(cid) for cid in dict.fromkeys(client_ids)}
 
     def add_relationship(self, rel: Relationship) -> Relationship:
         raise NotImplementedError(f"{self.system} cannot add relationships")

@@ -1,8 +1,9 @@
 """Orchestrate, relationships: read each linked client's relationships into the cache, then compare them
 with the local connections against the base and write the differences to the side that lacks them.
 
-Reads at the minimum: a detailed client record in the cache carries its relationships (no call); a client the
-cache knows only as a summary is read one `get_client` each, at most `max_fetches` a run. A connection is
+Reads at the minimum: a detailed client record in the cache carries its relationships (no call); clients the
+cache knows only as summaries are read by id, `adapter.read_batch_size` a call (XPM: one `get_client` each;
+APS: a page of keys per query), at most `max_fetches` calls a run. A connection is
 never pushed before both its clients' relationships were read (the system could hold it already). The
 decisions are `domain/relationship_sync.py`; the cache is `services/relationship_store.py`.
 """
@@ -66,36 +67,49 @@ class RelationshipSync:
             links = self.store.links(s)
             markers = {r.remote_id: r.payload for r in self.store.rows(s, FETCHED)}
             snapshots = self.store.client_extras(s)
+        # The budget counts calls: a system that reads a batch of records per call (APS) reads that many owners.
+        batch = max(1, self.adapter.read_batch_size)
         plan = plan_owner_reads(links.by_remote, links.link_ids, markers, snapshots, full=full,
-                                max_fetches=self.max_fetches)
+                                max_fetches=self.max_fetches * batch)
         for owner, rels, digest in plan.from_cache:
             with self.db.session() as s:
                 self.store.store_owner(s, owner, links.link_ids[owner], [relationship_from_dict(d) for d in rels],
                                        digest)
             self.report.add("relationship_owners_from_cache")
-        # Clients the cache knows only as summaries cost one call each: a budget per run keeps a large
-        # practice from spending the day's calls at once; the markers let the next runs (days) go on.
+        # Clients the cache knows only as summaries cost a read each (a batch each where the system reads
+        # batches): a budget per run keeps a large practice from spending the day's calls at once; the markers
+        # let the next runs (days) go on.
         if plan.deferred:
             self.report.add("relationship_owners_pending", plan.deferred)
-        for owner in plan.fetch:
-            try:
-                profile = self.adapter.get_client(owner)
-                rels = cached_relationships(profile.extra if profile is not None else {})
-                fetched = ([relationship_from_dict(d) for d in rels] if rels is not None
-                           else self.adapter.list_relationships(owner) if profile is not None else [])
-            except NotFound:
-                profile, fetched = None, []
-            except (DailyLimitReached, ReconnectRequired):
-                raise
-            except AdapterError as exc:
+        for start in range(0, len(plan.fetch), batch):
+            self._fetch(plan.fetch[start:start + batch], links)
+
+    def _fetch(self, owners: list[str], links: Links) -> None:
+        """Read a batch of owners' records and relationships (`get_clients`, then `list_relationships_of` for
+        those whose record does not carry them) and store them: one call each per batch, not per owner."""
+        try:
+            profiles = {p.id: p for p in self.adapter.get_clients(owners)}
+            unlisted = [o for o in owners if o in profiles and cached_relationships(profiles[o].extra) is None]
+            listed = self.adapter.list_relationships_of(unlisted) if unlisted else {}
+        except NotFound:
+            profiles, listed = {}, {}
+        except (DailyLimitReached, ReconnectRequired):
+            raise
+        except AdapterError as exc:
+            for owner in owners:
                 self.report.errors.append({"remote_id": owner, "error": f"{type(exc).__name__}: {str(exc)[:200]}"})
-                continue
-            with self.db.session() as s:
-                if profile is not None:
-                    upsert_clients(s, self.store.tenant_id, self.system, [profile])
+            return
+        with self.db.session() as s:
+            if profiles:
+                upsert_clients(s, self.store.tenant_id, self.system, list(profiles.values()))
+            for owner in owners:
+                profile = profiles.get(owner)
+                rels = cached_relationships(profile.extra) if profile is not None else None
+                fetched = ([relationship_from_dict(d) for d in rels] if rels is not None
+                           else listed.get(owner, []))
                 self.store.store_owner(s, owner, links.link_ids[owner], fetched,
                                        relationships_digest(relationship_to_dict(r) for r in fetched))
-            self.report.add("relationship_owners_fetched")
+        self.report.add("relationship_owners_fetched", len(owners))
 
     # ==== reconcile ====
     def reconcile(self) -> None:

@@ -21,8 +21,9 @@ and by fetching the relationships of every newly linked client (a per-link marke
 Reads at the minimum: XPM lists a relationship on the client it was added to (ClientUUID side), and detailed
 client records carry their `Relationships` and `Groups`. The shared pull (`services/pull.py`) keeps
 detailed records in the records cache, so relationships and group members are taken from there: no call
-per client. Only clients the cache has as summaries (the paged-list fall-back of a full load) are read one
-`get_client` each, at most `max_fetches` a run, so a large practice spreads them over runs and days
+per client. Only clients the cache has as summaries (the paged-list fall-back of a full load; APS's records
+always) are read by id, `adapter.read_batch_size` a call (XPM: one `get_client` each; APS: a page of keys a
+query), at most `max_fetches` calls a run, so a large XPM practice spreads them over runs and days
 (the marker rows remember who was read). A connection is never pushed before both its clients'
 relationships were read (XPM could hold it already). Group members come from the detailed records; the
 group list (one call) is read daily and when the records show a membership change; without detailed records, groups are listed with their
@@ -80,10 +81,10 @@ def sync_relationships(
     changed): pass that run's `adapter` and `run_id` with `hold_lock=False`; the work then is part of the
     caller's, and adapter errors (the daily limit above all) propagate to the caller's frame: the caller has
     just pulled, so the cache is current. Standalone, the run pulls first (the shared incremental pull).
-    `full=True` re-reads the relationships of every linked client; otherwise at most `max_fetches` clients
-    known only as summaries are read per run (one call each). `read_groups=False` never lists groups with
-    their members (1 + one call per group; only needed without detailed records): a link run leaves that
-    to the syncs."""
+    `full=True` re-reads the relationships of every linked client; otherwise clients known only as summaries
+    are read in at most `max_fetches` calls per run (`adapter.read_batch_size` clients a call).
+    `read_groups=False` never lists groups with their members (1 + one call per group; only needed without
+    detailed records): a link run leaves that to the syncs."""
     check_system(system)
 
     def work(report: RelationshipSyncReport) -> Callable[[int, ClientSystem, RunRecorder], None]:

@@ -121,6 +121,19 @@ def test_family_groups_relationships_and_contacts(standin: StandIn) -> None:
     assert aps.search_clients(rows[0]["Name"].split()[0])[0].name
 
 
+def test_relationships_of_many_clients_are_read_a_page_of_keys_per_query(standin: StandIn) -> None:
+    """The batched read answers exactly what one read per client does, in one query per page of keys (an
+    IN-list), whatever the number of clients; unknown and malformed keys read as no relationships."""
+    aps = ApsClient(standin.url, mapping(**{"page_size: 500": "page_size: 7"}))
+    ids = [str(r["EntityID"]) for r in entity_rows(standin)] + ["999999", "not-a-key"]
+    one_by_one = {cid: aps.list_relationships(cid) for cid in ids}
+    before = aps.call_stats().get("relationship_reads", 0)
+    batched = aps.list_relationships_of(ids)
+    assert batched == one_by_one and any(batched.values()) and batched["999999"] == batched["not-a-key"] == []
+    assert aps.call_stats()["relationship_reads"] - before == -(-(len(ids) - 1) // 7)  # "not-a-key": no query
+    assert aps.read_batch_size == 7
+
+
 @pytest.mark.parametrize(("old", "new", "named"), [
     ("  table: Entity\n", "  table: Entities\n", "Entities"),
     ("    family_name: Surname\n", "    family_name: LastName\n", "Entity.LastName"),
