@@ -22,6 +22,15 @@ whether a job grows with the practice.
 
 PostgreSQL and MariaDB come from SYNCWORKER_TEST_POSTGRES_URL / SYNCWORKER_TEST_MARIADB_URL, as for
 `aps_link_quality.py` (a schema or database of its own per run, dropped afterwards).
+
+Measured on MariaDB, seed 7 (queries; before = main fee5c5b, relationships read three queries a linked client,
+20 clients a link run and 200 a sync; after = a page of 500 keys per query, 9 of each run's queries being the
+mapping check):
+
+    clients  first link run  first sync  sync after 20 edits  quiet sync  second link run  catch-up syncs
+    50       72 -> 15        79 -> 13    11 -> 11             11 -> 11    11 -> 11         -
+    500      72 -> 15        613 -> 13   596 -> 11            11 -> 11    11 -> 11         -
+    5,000    90 -> 57        613 -> 13   611 -> 11            611 -> 11   71 -> 11         18 runs, 10,443 -> none
 """
 
 from __future__ import annotations
