@@ -366,10 +366,13 @@ def test_every_page_runs_a_bounded_number_of_queries_at_15000_clients(app_client
     try:
         for path in ("runs", "reviews", "duplicates", "conflicts", "clients", "clients/B00042"):
             statements.clear()
-            started = time.perf_counter()
+            # CPU seconds of this process (the app and SQLite run in it), not wall time: a page that
+            # works through every client shows up here whatever else the machine runs (a wall-clock
+            # bound failed at load 14 on 2 cores with nothing wrong).
+            started = time.process_time()
             page = app_client.get(f"/console/{path}", params={"tenant": p.tenant, "q": "Bulk Client 0001"}
                                   if path in ("clients", "reviews", "duplicates", "conflicts") else {"tenant": p.tenant})
-            took = time.perf_counter() - started
+            took = time.process_time() - started
             assert page.status_code == 200, (path, page.text[:300])
             assert len(statements) <= 14, (path, len(statements))  # no query per row
             assert took < 3.0, (path, took)  # the 300 ms target is measured in benchmarks/console_pages.py
