@@ -14,6 +14,8 @@ from syncworker.matching.blocking import (
     NEIGHBOURHOOD_CHARS,
     UNIQUE_NAME_KEY,
     _deletion_neighbourhoods,
+    _groups,
+    _one_part_groups,
     _own_keys_of,
     _shared_keys,
     dedupe_candidates,
@@ -163,3 +165,23 @@ def test_an_email_domain_code_is_the_code_of_the_domain_alone_and_none_without_a
     assert codes[:2] == KeyVocab.factor(["acme.com.au"]).tolist() * 2
     assert codes[2] == -1 and codes[3] == codes[4] == KeyVocab.factor(["gmail.com"])[0]
     assert codes[5] == KeyVocab.factor(["noatsign"])[0]  # no '@': the whole text, as rpartition gives it
+
+
+def test_keys_of_one_code_are_grouped_as_any_keys_are():
+    rng = np.random.default_rng(7)
+    recs = rng.integers(0, 300, 2_000)
+    codes = rng.integers(0, 1 << 28, 2_000) % 400  # blocks of several records, a record twice in some
+    blocks, _, counts, grouped = _groups(recs, (19 << 56) | (codes << 28))
+    by_sort = _one_part_groups(19, recs, codes)
+    assert by_sort[0].tolist() == blocks.tolist() and by_sort[1].tolist() == counts.tolist()
+    ends = np.cumsum(counts).tolist()
+    for end, count in zip(ends, counts.tolist(), strict=True):  # the same records in each block
+        assert sorted(by_sort[2][end - count:end].tolist()) == sorted(grouped[end - count:end].tolist())
+    assert all(len(part) == 0 for part in _one_part_groups(19, recs[:0], codes[:0]))
+
+
+def test_own_key_blocks_are_distinct_and_in_code_order():
+    """As the join with the other list's blocks (a sorted search) needs them."""
+    own = _own_keys_of(build_table(_records(), Vocab(), "AU"), KeyVocab())
+    assert np.all(np.diff(own["blocks"]) > 0) and own["counts"].sum() == len(own["recs"])
+    assert (own["blocks"] >> 56 == 19).any() and (own["blocks"] >> 56 != 19).any()
