@@ -8,7 +8,9 @@ import functools
 import hashlib
 import hmac
 import json
+import math
 import re
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -86,19 +88,39 @@ class KeyCheck:
     is looked for at most once per `refresh_s` per process. That search ends at the first sealed value, yet
     when nothing is sealed it reads every cached record's payload (15,000 clients × each system), which a
     probe must not cost. A value found stays good evidence of the key it was sealed with (nothing re-seals
-    with another key); the refresh only notices data sealed since, or gone, within minutes."""
+    with another key); the refresh only notices data sealed since, or gone, within minutes.
+
+    Probes run in threads of their own and arrive together (at start, and when the refresh is due, just when
+    a slow database makes the search slowest), so one of them searches while the others answer with the value
+    found last, or wait for that search when none is found yet. The search's time is claimed before it runs,
+    so one that fails (the database dropped) is not retried by every probe: the last value found is kept."""
 
     def __init__(self, db: Database, key: str | None, *, refresh_s: float = KEY_CHECK_REFRESH_S,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._db, self._key, self._refresh_s, self._clock = db, key, refresh_s, clock
-        self._found: tuple[float, str | None] | None = None  # (when looked, the sealed value found)
+        self._found: tuple[str | None] | None = None  # (the sealed value found,), None until a search succeeds
+        self._next_search = -math.inf  # when the value found is due to be looked for again
+        self._searching = threading.Lock()
 
     def problem(self) -> str | None:
-        now = self._clock()
+        return _key_problem(self._db, self._key, self._sealed())
+
+    def _sealed(self) -> str | None:
+        """The sealed value to try the key on: the last found, searched for again by one probe once due."""
         found = self._found
-        if found is None or now - found[0] >= self._refresh_s:
-            found = self._found = (now, _sealed_sample(self._db))
-        return _key_problem(self._db, self._key, found[1])
+        if found is None:
+            self._searching.acquire()  # nothing to answer with yet: wait for the probe searching, if any
+        elif self._clock() < self._next_search or not self._searching.acquire(blocking=False):
+            return found[0]  # not due, or another probe is searching: the last value will do
+        try:
+            now = self._clock()
+            if self._found is not None and now < self._next_search:  # found while this probe waited
+                return self._found[0]
+            self._next_search = now + self._refresh_s
+            self._found = (_sealed_sample(self._db),)
+            return self._found[0]
+        finally:
+            self._searching.release()
 
 
 def _key_problem(db: Database, key: str | None, sealed: str | None) -> str | None:

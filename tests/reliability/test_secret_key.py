@@ -3,6 +3,10 @@ instead of /health staying green while every run fails as an internal error."""
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event
@@ -12,6 +16,7 @@ from syncworker.http.app import create_app
 from syncworker.jobs.inprocess import InProcessExecutor
 from syncworker.services.context import ServiceContext
 from syncworker.services.snapshots import record_hash
+from syncworker.store import crypto
 from syncworker.store.crypto import Cipher, KeyCheck, generate_key, secret_key_problem
 from syncworker.store.db import Database
 from syncworker.store.models import RemoteRecord, TenantSystem
@@ -79,3 +84,38 @@ def test_health_probes_search_the_sync_tables_for_a_sealed_tax_number_once_per_r
     finally:
         executor.shutdown()
         other.dispose()
+
+
+def test_probes_arriving_together_share_one_search_for_a_sealed_tax_number(sqlite_db: Database,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each /health probe runs in a thread of its own, so probes arrive together, at start and when the
+    refresh is due; only one of them searches (the search is slowest when the database is), the others wait
+    for it at start, when no value is known yet, and afterwards answer at once with the value found last."""
+    now, searches, done = [0.0], [], threading.Event()
+
+    def slow_search(db: Database) -> str | None:
+        searches.append(now[0])
+        assert done.wait(10)
+        return None
+
+    monkeypatch.setattr(crypto, "_sealed_sample", slow_search)
+    check = KeyCheck(sqlite_db, generate_key(), refresh_s=300, clock=lambda: now[0])
+    with ThreadPoolExecutor(8) as pool:
+        first = [pool.submit(check.problem) for _ in range(8)]
+        while not searches:
+            time.sleep(0.01)
+        time.sleep(0.3)  # time for the other probes to start a search of their own, if they could
+        done.set()
+        assert [f.result(10) for f in first] == [None] * 8
+        assert searches == [0.0]
+
+        now[0], done = 300.0, threading.Event()  # the refresh is due
+        due = [pool.submit(check.problem) for _ in range(8)]
+        deadline = time.monotonic() + 10
+        while sum(f.done() for f in due) < 7 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert sum(f.done() for f in due) == 7 and not done.is_set()  # without waiting for the search
+        done.set()
+        assert [f.result(10) for f in due] == [None] * 8
+        assert searches == [0.0, 300.0]
+
