@@ -26,17 +26,27 @@ def health(ctx: Ctx, request: Request) -> JSONResponse:
             conn.execute(text("select 1"))
         current = ctx.db.current_revision()
     except Exception as exc:  # noqa: BLE001 - any failure means "unreachable"; the URL is never shown
-        log.warning("health: database unreachable: %s", type(exc).__name__)
-        body.update(status="unavailable", database="unreachable", schema="unknown")
-        return JSONResponse(body, status_code=503)
+        return _unreachable(body, exc)
     head = request.app.state.schema_head
     if current != head:
         body.update(status="unavailable", schema="behind" if current else "empty",
                     detail=f"database schema is at {current or 'nothing'}, code expects {head}: "
                            "run `syncworker db upgrade`")
         return JSONResponse(body, status_code=503)
-    if problem := request.app.state.key_check.problem():  # its search for sealed data is remembered
+    try:  # it reads the credentials, and now and then searches for sealed data: the connection can drop
+        problem = request.app.state.key_check.problem()
+    except Exception as exc:  # noqa: BLE001 - as above: a 503 the load balancer understands, not a 500
+        return _unreachable(body, exc)
+    if problem:
         body.update(status="unavailable", secret_key="unusable", detail=problem)
         return JSONResponse(body, status_code=503)
     body["secret_key"] = "ok"
     return JSONResponse(body)
+
+
+def _unreachable(body: dict[str, Any], exc: Exception) -> JSONResponse:
+    """The 503 for a database that failed the probe at any step (its error's class is logged, never its text,
+    which can hold the URL)."""
+    log.warning("health: database unreachable: %s", type(exc).__name__)
+    body.update(status="unavailable", database="unreachable", schema="unknown")
+    return JSONResponse(body, status_code=503)

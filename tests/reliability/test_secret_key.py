@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 
 from syncworker.config import Settings
 from syncworker.http.app import create_app
@@ -17,7 +18,7 @@ from syncworker.jobs.inprocess import InProcessExecutor
 from syncworker.services.context import ServiceContext
 from syncworker.services.snapshots import record_hash
 from syncworker.store import crypto
-from syncworker.store.crypto import Cipher, KeyCheck, generate_key, secret_key_problem
+from syncworker.store.crypto import Cipher, FieldSealer, KeyCheck, generate_key, secret_key_problem
 from syncworker.store.db import Database
 from syncworker.store.models import RemoteRecord, TenantSystem
 from tests.factories import make_tenant
@@ -119,3 +120,31 @@ def test_probes_arriving_together_share_one_search_for_a_sealed_tax_number(sqlit
         assert [f.result(10) for f in due] == [None] * 8
         assert searches == [0.0, 300.0]
 
+
+def test_health_is_503_unreachable_when_the_database_drops_during_the_key_check(sqlite_db: Database,
+                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A connection that drops between `select 1` and the key check means the database is unreachable (503),
+    not a 500 with a traceback; the sealed value found before is kept, so a wrong key is still caught."""
+    now = [0.0]
+    sealed_with_another_key = FieldSealer(generate_key()).seal("876 543 217")
+    monkeypatch.setattr(crypto, "_sealed_sample", lambda db: sealed_with_another_key)
+    ctx = ServiceContext(sqlite_db, Settings(database_url=sqlite_db.url, secret_key=generate_key()))
+    executor = InProcessExecutor(ctx, workers=1)
+    try:
+        with TestClient(create_app(ctx, executor)) as client:
+            client.app.state.key_check = KeyCheck(sqlite_db, ctx.settings.secret_key, refresh_s=300,
+                                                  clock=lambda: now[0])
+            assert client.get("/health").json()["secret_key"] == "unusable"
+
+            def dropped(db: Database) -> str | None:
+                raise OperationalError("SELECT payload FROM remote_records", {}, Exception("connection reset"))
+
+            monkeypatch.setattr(crypto, "_sealed_sample", dropped)
+            now[0] = 300.0
+            r = client.get("/health")
+            assert (r.status_code, r.json()) == (503, {"status": "unavailable", "database": "unreachable",
+                                                       "schema": "unknown"})
+            r = client.get("/health")  # the failed search is not repeated by every probe until the next refresh
+            assert r.status_code == 503 and r.json()["secret_key"] == "unusable", r.json()
+    finally:
+        executor.shutdown()
