@@ -16,12 +16,14 @@ from fastapi.testclient import TestClient
 
 from syncworker.cli.main import cli
 from syncworker.config import Settings
-from syncworker.domain.sync import Action, Decision, would_do
+from syncworker.domain.sync import Action, Decision, value_hash, would_do
 from syncworker.http.app import create_app
 from syncworker.services.context import ServiceContext
+from syncworker.services.sync_store import field_digest
 from syncworker.store.crypto import SEALED_PREFIX, generate_key, shown_value
 from syncworker.store.db import Database
 from syncworker.store.models import Link, SyncConflict
+from syncworker.store.types import sealer_for
 from tests.factories import make_client, make_tenant
 from tests.http.test_app_inprocess import RecordingExecutor
 
@@ -79,3 +81,16 @@ def test_conflicts_on_a_tax_number_under_other_names_are_sealed_and_shown_masked
 
     for shown in (cli_json.output, cli_text.output, api.text, by_client.text, page.text):
         assert not any(d in shown for d in WHOLE), shown
+
+
+def test_a_merge_base_of_a_tax_number_under_another_name_is_its_keyed_hash(sqlite_db: Database) -> None:
+    """`field_digest` asks `is_identifier_key`, not the names the migrations knew: a plain hash of a
+    `tax_file_number`'s nine digits would give them away to anyone who tries them all."""
+    keyed = Database(sqlite_db.url, secret_key=generate_key())
+    try:
+        with keyed.session() as s:
+            digest = field_digest(s, "tax_file_number", TFN)
+            assert digest == sealer_for(s.get_bind().dialect, "stored").index(TFN)
+            assert digest != value_hash("tax_file_number", TFN)
+    finally:
+        keyed.dispose()
