@@ -345,10 +345,11 @@ def _one_part_groups(kind: int, recs: np.ndarray, codes: np.ndarray) -> tuple[np
     return (kind << 56) | (code[start] << 28), counts, packed & ((1 << _REC_BITS) - 1)
 
 
-def _unique_sorted(values: np.ndarray) -> np.ndarray:
-    """The distinct values, ascending (`values` is sorted in place). A sort and a comparison: np.unique
-    takes a hash table for plain values (NumPy 2.3+), twenty times slower here; NumPy's default sort
-    of integers (vectorised) is faster than its stable one (a radix sort)."""
+def _sort_distinct(values: np.ndarray) -> np.ndarray:
+    """Sorts `values` in place (the caller's array, made for this) and gives its distinct values,
+    ascending. A sort and a comparison: np.unique takes a hash table for plain values (NumPy 2.3+),
+    twenty times slower here; NumPy's default sort of integers (vectorised) is faster than its stable
+    one (a radix sort)."""
     values.sort()  # in place: the caller's array, made for this
     return values[np.r_[True, values[1:] != values[:-1]]] if len(values) else values
 
@@ -399,6 +400,8 @@ def _pairs_within(start: np.ndarray, count: np.ndarray, recs: np.ndarray, n: int
     width = count[block] - 1 - within
     other = recs[_runs(x + 1, width)]
     one = np.repeat(recs[x], width)
+    # In place from here (these arrays are the size of the run's pairs): `other` becomes the higher
+    # record of each pair, and `lower` its code.
     lower = np.minimum(one, other)
     higher = np.maximum(one, other, out=other)
     distinct = lower != higher
@@ -417,7 +420,7 @@ def link_candidates(left: Table, right: Table, max_block_pairs: int) -> tuple[np
         keep = _kept(ul[il], cl[il] * cr[ir], max_block_pairs)
         il, ir = il[keep], ir[keep]
         pairs.append(_cross_pairs(sl[il], cl[il], recs_l, sr[ir], cr[ir], recs_r, len(right)))
-    return np.divmod(_unique_sorted(np.concatenate(pairs)), len(right))
+    return np.divmod(_sort_distinct(np.concatenate(pairs)), len(right))
 
 
 def dedupe_candidates(table: Table, max_block_pairs: int) -> tuple[np.ndarray, np.ndarray]:
@@ -426,4 +429,4 @@ def dedupe_candidates(table: Table, max_block_pairs: int) -> tuple[np.ndarray, n
     for u, s, c, recs in _key_groups(table, KeyVocab()):
         keep = (c > 1) & _kept(u, c * (c - 1) // 2, max_block_pairs)
         pairs.append(_pairs_within(s[keep], c[keep], recs, len(table)))
-    return np.divmod(_unique_sorted(np.concatenate(pairs)), len(table))
+    return np.divmod(_sort_distinct(np.concatenate(pairs)), len(table))

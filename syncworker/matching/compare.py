@@ -131,8 +131,8 @@ def each_key_once(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _each_small_key_once(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """each_key_once of keys below their count: each key's first position found by one pass over a
-    table indexed by the key itself (np.minimum.at), several times faster than sorting them."""
+    """each_key_once of non-negative keys each smaller than len(key) (np.minimum.at would wrap a
+    negative one): each key's first position found by one pass over a table indexed by the key itself (np.minimum.at), several times faster than sorting them."""
     n = len(key)
     first = np.full(int(key.max()) + 1, n, dtype=np.int64)
     np.minimum.at(first, key, np.arange(n))
@@ -378,7 +378,7 @@ def compare(
         if len(partial):
             sa, sb = a.street[li[street_idx[partial]]], b.street[ri[street_idx[partial]]]
             # Word by word: few pairs share a house number but not the street line.
-            street_level[partial[_test_once(_holds, sa, sb)]] = 2
+            street_level[partial[_test_once(_street_holds_other, sa, sb)]] = 2
         levels["street"][street_idx] = street_level
     postcode = _code_level(a.postcode[li], b.postcode[ri])
     near_idx = np.flatnonzero(postcode == 2)
@@ -462,7 +462,7 @@ def _low_digits(x: np.ndarray, count: int) -> np.ndarray:
     return out
 
 
-def _holds(x: str, y: str) -> bool:
+def _street_holds_other(x: str, y: str) -> bool:
     """One street line holds the other: every word of one is a word of the other (what
     fuzz.token_set_ratio scores 100: a building name added, or only the house number kept), or all but
     one mistyped word (_holds_with_one_typo). One split of each line serves both tests."""

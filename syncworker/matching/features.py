@@ -501,8 +501,8 @@ def _mobiles(phones: list[str], others: list[str]) -> list[str]:
 
 
 def _form_group(form: str) -> int:
-    """The group of a canonical legal form: 0 none, 1 a company form, 2 trust, 3 partnership."""
-    return _FORM_GROUPS.get(form, form != "")
+    """The group of a canonical legal form: 0 none, 2 trust, 3 partnership, 1 any other form."""
+    return _FORM_GROUPS.get(form, 1 if form else 0)
 
 
 def _shared_by_others(codes: np.ndarray, given: np.ndarray, is_person: np.ndarray) -> np.ndarray:

@@ -91,6 +91,9 @@ def household_rate(table: Table) -> float:
 
 
 def _relatives(table: Table, x: int, y: int) -> bool:
+    """Records x and y of one household are relatives, not one person: given names that differ (not
+    nicknames of one another, not a typo) and birth years two or more apart. The rule for one pair;
+    `_relatives_many` applies it to many at once and must agree with it (tests/matching/test_households.py)."""
     gx, gy = table.given[x], table.given[y]
     if not gx or not gy or table.given_canon_code[x] == table.given_canon_code[y]:
         return False

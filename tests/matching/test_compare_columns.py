@@ -10,13 +10,13 @@ from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
 from syncworker.matching.compare import (
     _each_pair_once,
-    _holds,
     _same_given,
     _same_initial,
     _sim,
     _sim_once,
     _slip_lookup,
     _slipped_nicknames,
+    _street_holds_other,
     each_key_once,
 )
 from syncworker.matching.features import Vocab, build_table
@@ -117,7 +117,7 @@ def test_street_lines_one_holding_the_other_are_those_token_set_ratio_and_the_ty
     pairs += [(x, y + " " + x) for x, y in zip(lines, reversed(lines), strict=True)]
     pairs += list(zip(lines, reversed(lines), strict=True))
     set_ratio = process.cpdist([x for x, _ in pairs], [y for _, y in pairs], scorer=fuzz.token_set_ratio) >= 100
-    found = [_holds(x, y) for x, y in pairs]
+    found = [_street_holds_other(x, y) for x, y in pairs]
     for (x, y), whole, holds in zip(pairs, set_ratio.tolist(), found, strict=True):
         wx, wy = x.split(), y.split()
         short, others = (wx, set(wy)) if len(wx) <= len(wy) else (wy, set(wx))
