@@ -238,6 +238,17 @@ class ApsClient(ClientSystem):
             raise NotFound(f"not an APS key: {str(value)[:40]!r}")
         return str(value)
 
+    def _client_keys(self, remote_ids: Iterable[str]) -> dict[Any, str]:
+        """{APS key: the id asked for} of each distinct id, in order; an id that cannot be a key is left out
+        (it names no client, as an unknown key does)."""
+        keys: dict[Any, str] = {}
+        for rid in dict.fromkeys(remote_ids):
+            try:
+                keys[self._key("clients", rid)] = rid
+            except NotFound:
+                continue
+        return keys
+
     # --- clients: reading ---
     def iter_client_pages(self, *, modified_since: datetime | None = None,
                           resume_from: str | None = None) -> Iterator[Page[ClientProfile]]:
@@ -360,12 +371,7 @@ class ApsClient(ClientSystem):
     def get_clients(self, remote_ids: Iterable[str]) -> list[ClientProfile]:
         """Several clients by key in a query per page of keys; unknown keys are simply absent."""
         m, t = self.mapping, self._clients_table()
-        keys = []
-        for rid in dict.fromkeys(remote_ids):
-            try:
-                keys.append(self._key("clients", rid))
-            except NotFound:
-                continue
+        keys = list(self._client_keys(remote_ids))
         out: list[ClientProfile] = []
         for i in range(0, len(keys), m.page_size):
             out += self._profiles(self._rows(sa.select(t).where(t.c[m.key].in_(keys[i:i + m.page_size]))))
@@ -558,12 +564,7 @@ class ApsClient(ClientSystem):
             return out
         types = {c: sa.Date() for f, c in r.fields.items() if f in _DATE_FIELDS}
         t = self._table(r.table, [r.key, r.client, r.related, r.type_column, *r.fields.values()], types)
-        keys: dict[Any, str] = {}
-        for cid in ids:
-            try:
-                keys[self._key("clients", cid)] = cid
-            except NotFound:
-                continue
+        keys = self._client_keys(ids)
         # A row answers to the id asked for, also where the database compares text keys ignoring case.
         owner = {str(k).casefold(): cid for k, cid in keys.items()}
         key_list = list(keys)
