@@ -15,7 +15,14 @@ from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 from syncworker.domain.profile import ClientKind
 
 from .features import KIND_CODES, KIND_NAMES, Table, each_distinct
-from .frequencies import name_unique, namesakes_apart, own_domain_agrees, rare_name_unique
+from .frequencies import (
+    domain_counts,
+    name_unique,
+    namesakes_apart,
+    org_name_counts,
+    own_domain_agrees,
+    rare_name_unique,
+)
 from .nicknames import KNOWN_NAMES, nickname_compatible, slipped_groups
 
 LINK, REVIEW, NONE = 2, 1, 0
@@ -161,6 +168,30 @@ def _sim_once(scorer, a: Table, b: Table, i: np.ndarray, j: np.ndarray, column_a
     xa = getattr(a, column_a) if strings_a is None else strings_a
     xb = getattr(b, column_b) if strings_b is None else strings_b
     return _sim(scorer, xa[i[rep]], xb[j[rep]], workers)[inverse]
+
+
+def derive_columns(t: Table) -> None:
+    """Make now the per-record columns of `t` that comparing it with any list derives on first use and
+    keeps with the table (Table._derive): its name and street lines with their words sorted, its
+    strings numbered, its initials as integers, its namesakes and name frequencies. The same columns
+    as on first use, only sooner: `tables.read_link_sides` makes those of one side while the other
+    side is still being normalised in a second process."""
+    for column in ("name_key", "alt", "street"):
+        t.sorted_words(column)
+    t.words_moved("name_key")
+    for column in ("name_key", "alt", "street", "family", "given", "given2"):
+        t.present(column)
+    t.nicknamed()
+    for column in ("given", "given2", "alt"):
+        _codes(t, column)
+    for column in ("given", "given2"):
+        _slips(t, column)
+    for column in ("given_initial", "given2_initial", "family_initial", "middle_initial", "generation"):
+        _short_codes(t, column)
+    for by in ("given", "initial"):
+        namesakes_apart(t, by)
+    org_name_counts(t)
+    domain_counts(t)
 
 
 def _test_once(test, xa: np.ndarray, xb: np.ndarray) -> np.ndarray:

@@ -31,9 +31,24 @@ def own_domain_agrees(a: Table, b: Table, i: np.ndarray, j: np.ndarray) -> np.nd
     """Per pair: the two e-mails (different addresses or not) are at one domain that few records of
     either list use: the organisation's own, not a free-mail provider's."""
     da, db = domain_codes(a), domain_codes(b)
-    ca = a._derive(("count", "domain"), lambda: _counts(da))
-    cb = b._derive(("count", "domain"), lambda: _counts(db))
+    ca, cb = domain_counts(a), domain_counts(b)
     return (da[i] >= 0) & (da[i] == db[j]) & (ca[i] <= OWN_DOMAIN_MAX) & (cb[j] <= OWN_DOMAIN_MAX)
+
+
+def domain_counts(t: Table) -> np.ndarray:
+    """Per record: how many records of the list use its e-mail's domain (0 without one); kept with t."""
+    return t._derive(("count", "domain"), lambda: _counts(domain_codes(t)))
+
+
+def org_name_counts(t: Table) -> None:
+    """Make the per-record counts of organisation names that name_unique and rare_name_unique ask for
+    (kept with t)."""
+    for min_words in (1, 2):
+        _org_name_count(t, min_words)
+
+
+def _org_name_count(t: Table, min_words: int) -> np.ndarray:
+    return t._derive(("count", f"org_name{min_words}"), lambda: _org_name_counts(t, min_words))
 
 
 def _org_name_counts(t: Table, min_words: int) -> np.ndarray:
@@ -50,8 +65,8 @@ def _org_name_counts(t: Table, min_words: int) -> np.ndarray:
 
 
 def _unique(a: Table, b: Table, i: np.ndarray, j: np.ndarray, min_words: int) -> np.ndarray:
-    ca = a._derive(("count", f"org_name{min_words}"), lambda: _org_name_counts(a, min_words))
-    cb = ca if b is a else b._derive(("count", f"org_name{min_words}"), lambda: _org_name_counts(b, min_words))
+    ca = _org_name_count(a, min_words)
+    cb = ca if b is a else _org_name_count(b, min_words)
     return (ca[i] == 1) & (cb[j] == 1)
 
 

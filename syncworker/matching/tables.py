@@ -29,6 +29,7 @@ from typing import IO, Any
 from syncworker.domain.profile import ClientProfile
 
 from .blocking import OwnKeys, concat_own_keys, keep_own_keys, make_own_keys, own_keys_of
+from .compare import derive_columns
 from .config import MatchConfig
 from .csvio import ReadReport, paused_gc
 from .features import Normalised, RawColumns, Table, Vocab, assemble, normalise, raw_columns
@@ -37,27 +38,25 @@ log = logging.getLogger(__name__)
 
 
 class Prepared:
-    """One side of a link, already normalised, with its own blocking keys (see `read_link_sides`).
-    Used once: building the tables takes its columns, so that they are not kept alive beside the table
-    made of them."""
+    """One side of a link, read, normalised and coded already (see `read_link_sides`): its table, and
+    the run's Vocab that coded it and codes the other side. Used once: the run takes its table."""
 
-    def __init__(self, columns: Normalised, region: str, keys: OwnKeys | None) -> None:
-        self._columns: Normalised | None = columns
-        self._keys = keys
+    def __init__(self, table: Table, vocab: Vocab, region: str) -> None:
+        self._table: Table | None = table
+        self.vocab = vocab
         self.region = region
-        self._count = len(columns.fields["ids"])
+        self._count = len(table)
 
     def __len__(self) -> int:
         return self._count
 
-    def take(self, region: str) -> tuple[Normalised, OwnKeys | None]:
+    def take(self, region: str) -> Table:
         if self.region != region:
             raise ValueError(f"records normalised for region {self.region!r}, matched for {region!r}")
-        columns, self._columns = self._columns, None
-        keys, self._keys = self._keys, None
-        if columns is None:
+        table, self._table = self._table, None
+        if table is None:
             raise RuntimeError("prepared records serve one run")
-        return columns, keys
+        return table
 
 
 # Profiles, their columns as csvio.read_raw_columns reads them, or (link runs) a side already normalised.
@@ -69,24 +68,29 @@ def _raw(records: Records) -> RawColumns:
 
 
 def _table(records: Records | RawColumns, vocab: Vocab, region: str) -> Table:
-    if isinstance(records, Prepared):
-        columns, keys = records.take(region)
-        return keep_own_keys(assemble(columns, vocab), keys)
     return assemble(normalise(_raw(records), vocab, region), vocab)
 
 
 def build_link_tables(local: Records, remote: Records, config: MatchConfig) -> tuple[Table, Table]:
     """Tables of both sides, coded by one Vocab; the remote side normalised (and its own blocking
     keys made) in a second process when both lists reach `config.background_table_min` (unless it
-    comes normalised already)."""
+    comes normalised already). A local side `read_link_sides` prepared comes with the Vocab that
+    coded it (and its remote side, when prepared too, with the same one)."""
     region = config.default_region
-    remote_side = remote if isinstance(remote, Prepared) else _raw(remote)
+    if isinstance(remote, Prepared):
+        if not isinstance(local, Prepared) or remote.vocab is not local.vocab:
+            raise ValueError("a prepared remote side comes with the local side read_link_sides prepared with it")
+        return local.take(region), remote.take(region)
+    remote_side = _raw(remote)
     background = None
-    if isinstance(remote_side, RawColumns) and _worth_it(min(len(local), len(remote)), config):
+    if _worth_it(min(len(local), len(remote)), config):
         background = _Background(remote_side, region)
-    # Memos are shared with the other side only when this process normalises it too.
-    vocab = Vocab(keep_memos=background is None)
-    left = _table(local, vocab, region)
+    if isinstance(local, Prepared):
+        vocab, left = local.vocab, local.take(region)
+    else:
+        # Memos are shared with the other side only when this process normalises it too.
+        vocab = Vocab(keep_memos=background is None)
+        left = _table(local, vocab, region)
     if background is None:
         return left, _table(remote_side, vocab, region)
     make_own_keys(left)  # while the other process makes the remote side's
@@ -118,14 +122,23 @@ def read_link_sides(local_path: Path, remote_path: Path, read: Callable[[Path], 
     if background is None:
         return (local, local_report, *read(remote_path))
     local.consume = True  # ours alone: let go of each raw column once normalised
+    vocab = Vocab(keep_memos=False)  # the run's: codes this side first, as build_link_tables does
     with paused_gc():
         columns = normalise(local, Vocab(keep_memos=False), region)
-        local_side = Prepared(columns, region, own_keys_of(columns))
+        keys = own_keys_of(columns)
+        # The other process takes longer (it starts later and sends its side back): meanwhile this
+        # side's table is coded, and the columns comparing would derive from it on first use are made.
+        table = keep_own_keys(assemble(columns, vocab), keys)
+        del columns, keys
+        derive_columns(table)
+    local_side = Prepared(table, vocab, region)
     answer = background.collect()
     if answer is None:  # failed over there: read here (and normalise in a second process as usual)
         return (local_side, local_report, *read(remote_path))
     columns, keys, remote_report = answer
-    return local_side, local_report, Prepared(columns, region, keys), remote_report
+    with paused_gc():
+        remote_side = Prepared(keep_own_keys(assemble(columns, vocab), keys), vocab, region)
+    return local_side, local_report, remote_side, remote_report
 
 
 def _lines(path: Path) -> int:

@@ -15,9 +15,12 @@ import pytest
 
 from syncworker.domain.profile import CLIENT_CSV_COLUMNS
 from syncworker.matching import MatchConfig, blocking, find_duplicates, match_records
+from syncworker.matching.blocking import link_candidates
+from syncworker.matching.compare import compare
 from syncworker.matching.csvio import CsvInputError, read_file
 from syncworker.matching.features import Table, Vocab, build_table
 from syncworker.matching.keycodes import KeyVocab
+from syncworker.matching.model import estimate_model
 from syncworker.matching.tables import (
     Prepared,
     _Background,
@@ -182,6 +185,34 @@ def test_prepared_records_serve_one_run_in_their_region(practice, tmp_path) -> N
     build_link_tables(local, remote, SPLIT)
     with pytest.raises(RuntimeError, match="one run"):
         build_link_tables(local, remote, SPLIT)
+
+
+def test_the_local_table_comes_with_the_columns_comparing_derives(practice, tmp_path) -> None:
+    """read_link_sides codes the local side and makes the columns comparing derives from it while the
+    other process works: the run derives none of them again, and they are those it would derive."""
+    paths = _files(practice, tmp_path)
+    local, _, remote, _ = read_link_sides(*paths, read_file, SPLIT)
+    left, right = build_link_tables(local, remote, SPLIT)
+
+    def derived(table: Table) -> set:
+        return {key for key in table.derived if key[0] != "own keys"} - {("domain", "email")}  # made with the keys
+
+    made = {key: left.derived[key] for key in derived(left)}
+    assert ("sorted", "name_key") in made and ("slip_groups", "given") in made and not derived(right)
+    estimate_model(left, right, SPLIT, same=False)
+    comparison = compare(left, right, *link_candidates(left, right, SPLIT.max_block_pairs), SPLIT.workers)
+    assert len(comparison) > 100 and derived(left) == made.keys()  # none derived again
+    assert derived(right) <= made.keys()  # none left out: the other side derives no column of its own
+    alone, _ = build_link_tables(*(read_file(p)[0] for p in paths), ALONE)
+    estimate_model(alone, right, SPLIT, same=False)
+    compare(alone, right, comparison.left, comparison.right, SPLIT.workers)  # derives on first use
+    assert ("sorted", "name_key") in derived(alone) and len(derived(alone)) >= 20
+    for key in derived(alone):
+        value, expected = made[key], alone.derived[key]
+        if value.dtype == object:
+            assert value.tolist() == expected.tolist(), key
+        else:
+            assert value.dtype == expected.dtype and np.array_equal(value, expected), key
 
 
 @pytest.mark.parametrize("command", [
