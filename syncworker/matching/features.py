@@ -149,7 +149,8 @@ class Table:
     def sorted_words(self, column: str) -> np.ndarray:
         """The string column with its words sorted, once per record: fuzz.ratio on these equals
         fuzz.token_sort_ratio on the originals, without re-sorting both strings for every pair."""
-        return self._derive(("sorted", column), lambda: _objects(each_distinct(_sort_words, getattr(self, column))))
+        return self._derive(("sorted", column),
+                            lambda: _objects(each_distinct(_sort_words, getattr(self, column).tolist())))
 
     def words_moved(self, column: str) -> np.ndarray:
         """Per record: sorting the words of the string column changed their order (see sorted_words)."""
@@ -181,8 +182,7 @@ class Table:
         name's code (`by="given"`) or, with `by="initial"`, the given name's first letter as a code."""
         if by == "given":
             return self.given_canon_code
-        return self._derive(("namesake", "given_initial"),
-                            lambda: np.unique(self.given_initial, return_inverse=True)[1].ravel())
+        return self._derive(("namesake", "given_initial"), lambda: _ranks(self.given_initial.tolist()))
 
     def _derive(self, key: tuple[str, str], compute: Callable[[], np.ndarray]) -> np.ndarray:
         """A per-record column computed from the others on first use, then kept with the table."""
@@ -516,7 +516,18 @@ def _shared_by_others(codes: np.ndarray, given: np.ndarray, is_person: np.ndarra
 
 
 def _sort_words(text: str) -> str:
-    return " ".join(sorted(text.split())) if " " in text else text
+    """The text with its words sorted: the text itself when they are in order already (no copy to keep)."""
+    if " " not in text:
+        return text
+    ordered = " ".join(sorted(text.split()))
+    return text if ordered == text else ordered
+
+
+def _ranks(values: list[str]) -> np.ndarray:
+    """Per value, its rank among the distinct values sorted (np.unique's inverse), ranking each
+    distinct value once rather than sorting every record's (np.unique on objects sorts them all)."""
+    rank = dict(zip(sorted(set(values)), itertools.count(), strict=False))
+    return np.fromiter(map(rank.__getitem__, values), dtype=np.intp, count=len(values))
 
 
 def each_distinct(function: Callable[[Any], Any], values: Sequence[Any]) -> list[Any]:

@@ -89,3 +89,26 @@ def test_blocking_key_hash_of_a_string_does_not_depend_on_its_batch() -> None:
     alone = KeyVocab.factor(["#6"])[0]
     assert KeyVocab.factor(["#6", "a much longer key string"])[0] == alone
     assert KeyVocab.factor(["a much longer key string", "#6"])[1] == alone
+
+
+def test_sorted_words_equal_the_plain_definition() -> None:
+    records = [
+        _person("p1", name="Zed Adams", given_name="Zed", family_name="Adams",
+                address=Address(line1="12 High St", line2="Unit 4", postcode="2150")),
+        _person("p2", name="Amy van der Berg", given_name="Amy", family_name="van der Berg"),
+        ClientProfile(id="o1", kind=ClientKind.COMPANY, name="Zenith Alpha Holdings Pty Ltd t/a Beta Alpha"),
+        ClientProfile(id="o2", kind=ClientKind.COMPANY, name="Acme"),
+        _person("p3", name=""),
+    ]
+    t = build_table(records, Vocab(), "AU")
+    for column in ("name_key", "alt", "street"):
+        assert t.sorted_words(column).tolist() == [" ".join(sorted(v.split())) for v in getattr(t, column).tolist()]
+    assert t.words_moved("name_key").tolist() == [True, True, True, False, False]
+
+
+def test_initial_ranks_equal_numpy_unique() -> None:
+    rng = np.random.default_rng(3)
+    initials = rng.choice(np.array(["", "a", "b", "z", "é", "m"], dtype=object), size=500)
+    t = build_table([_person("p", name="A B")], Vocab(), "AU")
+    t.given_initial = initials
+    assert t.namesake_given("initial").tolist() == np.unique(initials, return_inverse=True)[1].ravel().tolist()
