@@ -137,11 +137,19 @@ class _Groups:
     def __init__(self, record: np.ndarray, weight: np.ndarray, strongest_first: np.ndarray) -> None:
         n = len(record)
         self.weight = weight
-        # `strongest_first`: all pairs by weight, of equal weights in pair order (a sort both sides share)
-        self.order = strongest_first[np.argsort(record[strongest_first], kind="stable")]
+        # `strongest_first`: all pairs by weight, of equal weights in pair order (a sort both sides share),
+        # here grouped by record in that order: the record and the place in `strongest_first` packed in
+        # one integer, and a plain sort of those (a stable argsort of the records took four times as long).
+        grouped = record[strongest_first].astype(np.int64)
+        bits = max(n - 1, 1).bit_length()
+        assert n == 0 or (int(grouped.min()) >= 0 and int(grouped.max()).bit_length() + bits <= 63)  # record indices
+        grouped <<= bits
+        grouped |= np.arange(n)
+        grouped.sort()
+        self.order = strongest_first[grouped & ((1 << bits) - 1)]
         self.rank = np.empty(n, dtype=np.int64)  # where each pair stands in `order`
         self.rank[self.order] = np.arange(n)
-        self.starts, self.of = _runs(record[self.order])
+        self.starts, self.of = _runs(grouped >> bits)
 
     def _first_two(self, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Per group, where in `order` its best and its second best allowed pair stand (None: every

@@ -2,10 +2,12 @@
 
 from datetime import date
 
+import numpy as np
 import pytest
 
 from syncworker.domain.profile import Address, ClientKind, ClientProfile
 from syncworker.matching import MatchConfig, find_duplicates, match_records
+from syncworker.matching.engine import _Groups
 
 CONFIG = MatchConfig()
 IND, CO, TRUST = ClientKind.INDIVIDUAL, ClientKind.COMPANY, ClientKind.TRUST
@@ -321,3 +323,19 @@ def test_a_birth_date_that_differs_never_auto_links_against_a_candidate_born_tha
     local = [person("l1", "John Citizen", date_of_birth=date(1963, 9, 30), **family), local_son]
     c = next(c for c in match_records(local + filler("a"), remote + filler("b"), CONFIG) if c.remote_id == "r3")
     assert c.local_id == "l2" or (c.decision == "review" and c.runner_up_id == "l2")
+
+
+def test_pairs_grouped_by_record_keep_the_strongest_first_order_within_each_group():
+    rng = np.random.default_rng(5)
+    for n, records in ((0, 1), (1, 1), (1000, 30), (5000, 4000)):
+        record = rng.integers(0, records, n)
+        weight = rng.integers(-3, 4, n).astype(np.float64)  # many ties: pair order decides among them
+        strongest_first = np.argsort(-weight, kind="stable")
+        groups = _Groups(record, weight, strongest_first)
+        expected = strongest_first[np.argsort(record[strongest_first], kind="stable")]
+        assert np.array_equal(groups.order, expected)
+        assert np.array_equal(groups.rank[expected], np.arange(n))
+        if n:  # where each record's group starts, and each pair's group
+            assert np.array_equal(groups.starts, np.flatnonzero(np.r_[True, np.diff(record[expected]) != 0]))
+            assert np.array_equal(record[expected][groups.starts][groups.of], record[expected])
+
