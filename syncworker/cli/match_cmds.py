@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from syncworker.domain.csvsafe import safe_writer
-from syncworker.matching import MatchConfig, find_duplicates, link_records
+from syncworker.matching import MatchConfig, find_duplicates, link_columns
 from syncworker.matching.csvio import CsvInputError, ReadReport, read_file
 from syncworker.matching.engine import return_freed_memory
 from syncworker.matching.features import RawColumns
@@ -69,19 +69,17 @@ def match(local_csv: Path, remote_csv: Path, out_path: Path, config_path: Path |
     config = _config(config_path)
     local, local_report, remote, remote_report = read_link_sides(local_csv, remote_csv, _load, config)
     return_freed_memory()  # the reader's transient columns, so they do not add to the run's peak
-    linked = link_records(local, remote, config)
-    candidates = linked.candidates
+    linked, candidate_pairs = link_columns(local, remote, config)  # columns: no object per candidate to write
     with out_path.open("w", newline="", encoding="utf-8") as handle:
         writer = safe_writer(handle)
         writer.writerow(["local_id", "remote_id", "score", "weight", "decision", "reasons"])
-        writer.writecolumns([[c.local_id for c in candidates], [c.remote_id for c in candidates],
-                             [f"{c.score:.6f}" for c in candidates], [f"{c.weight:.2f}" for c in candidates],
-                             [c.decision for c in candidates], ["; ".join(c.reasons) for c in candidates]])
+        writer.writecolumns([linked.local_ids, linked.remote_ids, [f"{s:.6f}" for s in linked.scores],
+                             [f"{w:.2f}" for w in linked.weights], linked.decisions,
+                             list(map("; ".join, linked.reasons))])
     summary = {
         "local": len(local), "remote": len(remote),
-        "link": sum(c.decision == "link" for c in candidates),
-        "review": sum(c.decision == "review" for c in candidates), "candidate_pairs": linked.candidate_pairs,
-        "out": str(out_path),
+        "link": linked.decisions.count("link"), "review": linked.decisions.count("review"),
+        "candidate_pairs": candidate_pairs, "out": str(out_path),
     }
     _echo_summary(summary, f"{summary['local']} local, {summary['remote']} remote: {summary['link']} links, "
                            f"{summary['review']} to review -> {out_path}",

@@ -16,16 +16,18 @@ if TYPE_CHECKING:
         Cluster,
         DuplicatePair,
         DuplicateResult,
+        LinkColumns,
         LinkResult,
         MatchCandidate,
         find_duplicates,
+        link_columns,
         link_records,
         match_records,
     )
 
 __all__ = [
-    "Cluster", "DuplicatePair", "DuplicateResult", "LinkResult", "MatchCandidate", "MatchConfig", "find_duplicates",
-    "link_records", "match_records",
+    "Cluster", "DuplicatePair", "DuplicateResult", "LinkColumns", "LinkResult", "MatchCandidate", "MatchConfig",
+    "find_duplicates", "link_columns", "link_records", "match_records",
 ]
 
 

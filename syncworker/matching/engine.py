@@ -55,6 +55,20 @@ class Cluster:
     reasons: list[str]
 
 
+class LinkColumns(NamedTuple):
+    """A link run's decisions column by column, in MatchCandidate's field order: one entry per
+    assigned local record, in the order of the local ids (`MatchCandidate(*row)` of each row)."""
+
+    local_ids: list[str]
+    remote_ids: list[str]
+    scores: list[float]
+    decisions: list[Literal["link", "review"]]
+    reasons: list[list[str]]
+    runner_up_scores: list[float | None]
+    weights: list[float]
+    runner_up_ids: list[str | None]
+
+
 @dataclass(slots=True)
 class LinkResult:
     candidates: list[MatchCandidate] = field(default_factory=list)
@@ -482,15 +496,27 @@ def link_records(
 ) -> LinkResult:
     """`match_records`, with what the run counted: how many candidate pairs blocking put side by side."""
     with _bulk_allocation():
-        return _match_records(local, remote, config or MatchConfig.default(), frozenset(merge_required))
+        columns, candidate_pairs = _link_columns(local, remote, config or MatchConfig.default(),
+                                                 frozenset(merge_required))
+        return LinkResult(list(map(MatchCandidate, *columns)), candidate_pairs)
 
 
-def _match_records(
+def link_columns(
+    local: Records, remote: Records, config: MatchConfig | None = None,
+    *, merge_required: Collection[str] = (),
+) -> tuple[LinkColumns, int]:
+    """`link_records` as columns, without an object per candidate (for writing them out as they are),
+    and the candidate pairs blocking put side by side."""
+    with _bulk_allocation():
+        return _link_columns(local, remote, config or MatchConfig.default(), frozenset(merge_required))
+
+
+def _link_columns(
     local: Records, remote: Records, config: MatchConfig,
     merge_required: frozenset[str],
-) -> LinkResult:
+) -> tuple[LinkColumns, int]:
     if not local or not remote:
-        return LinkResult()
+        return LinkColumns([], [], [], [], [], [], [], []), 0
     left, right, pairs = score_links(local, remote, config)
     comp = pairs.comparison
     decided = decide_links(pairs, config)
@@ -522,13 +548,14 @@ def _match_records(
         else:  # a link its competitor held back: that record is linked elsewhere
             competitor = _competitors(comp, left.ids, right.ids, pos[k:k + 1], decided.elsewhere_pos[k:k + 1])[0]
             reasons.append(f"competitor=linked_elsewhere:{competitor}")
-    for k, local_id in enumerate(local_ids):
-        if local_id in merge_required:
-            decisions[k] = "review"
-            all_reasons[k].append("merge_required")
+    if merge_required:
+        for k, local_id in enumerate(local_ids):
+            if local_id in merge_required:
+                decisions[k] = "review"
+                all_reasons[k].append("merge_required")
     weights = [round(w, 2) for w in pairs.log2_odds[pos].tolist()]
-    return LinkResult(list(map(MatchCandidate, local_ids, remote_ids, scores, decisions, all_reasons, runner_scores,
-                               weights, runner_ids)), len(comp.left))
+    return LinkColumns(local_ids, remote_ids, scores, decisions, all_reasons, runner_scores, weights,
+                       runner_ids), len(comp.left)
 
 
 def _competitors(comp: Comparison, left_ids: list[str], right_ids: list[str], pos: np.ndarray,

@@ -6,8 +6,17 @@ import numpy as np
 import pytest
 
 from syncworker.domain.profile import Address, ClientKind, ClientProfile
-from syncworker.matching import MatchConfig, find_duplicates, match_records
+from syncworker.matching import (
+    LinkColumns,
+    MatchCandidate,
+    MatchConfig,
+    find_duplicates,
+    link_columns,
+    link_records,
+    match_records,
+)
 from syncworker.matching.engine import _Groups
+from syncworker.sample import generate_practice
 
 CONFIG = MatchConfig()
 IND, CO, TRUST = ClientKind.INDIVIDUAL, ClientKind.COMPANY, ClientKind.TRUST
@@ -339,3 +348,13 @@ def test_pairs_grouped_by_record_keep_the_strongest_first_order_within_each_grou
             assert np.array_equal(groups.starts, np.flatnonzero(np.r_[True, np.diff(record[expected]) != 0]))
             assert np.array_equal(record[expected][groups.starts][groups.of], record[expected])
 
+
+def test_link_columns_are_the_candidates_column_by_column():
+    practice = generate_practice(150, 4)
+    held = {practice.local[3].id}
+    columns, pairs = link_columns(practice.local, practice.remote, CONFIG, merge_required=held)
+    result = link_records(practice.local, practice.remote, CONFIG, merge_required=held)
+    assert [MatchCandidate(*row) for row in zip(*columns, strict=True)] == result.candidates
+    assert pairs == result.candidate_pairs > 0 and len(result.candidates) > 100
+    assert {"link", "review"} <= set(columns.decisions) and ["merge_required"] in [r[-1:] for r in columns.reasons]
+    assert link_columns([], practice.remote, CONFIG) == (LinkColumns([], [], [], [], [], [], [], []), 0)
