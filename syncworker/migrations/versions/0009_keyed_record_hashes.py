@@ -75,18 +75,24 @@ def _rehash(*, keyed: bool) -> None:
                              "makes a new one)")
     for row, payload in rows:
         plain = map_identifiers(payload, lambda v: sealer.open(v) if is_sealed(v) else v)
-        new = content_hash(keyed_identifiers(plain, lambda: sealer) if keyed else plain)
-        old = row["payload_hash"]
-        if new == old:
-            continue
-        bind.execute(sa.update(_records).where(_records.c.id == row["id"]).values(payload_hash=new))
-        same_record = (_links.c.tenant_id == row["tenant_id"], _links.c.system == row["system"],
-                       _links.c.remote_id == row["remote_id"])
-        bind.execute(sa.update(_links).where(*same_record, _links.c.remote_hash_at_decision == old)
-                     .values(remote_hash_at_decision=new))
-        bind.execute(sa.update(_marks).where(_marks.c.field == RECORD_MARK, _marks.c.base_hash == old,
-                                             _marks.c.link_id.in_(sa.select(_links.c.id).where(*same_record)))
-                     .values(base_hash=new))
+        move_hash(bind, row, content_hash(keyed_identifiers(plain, lambda: sealer) if keyed else plain))
+
+
+def move_hash(bind: Any, row: Any, new: str) -> None:
+    """Give a remote record (`row`: its id, tenant_id, system, remote_id and payload_hash) the content hash
+    `new`, and the copies of its old one too (a link's `remote_hash_at_decision`, the `@record` mark), so that
+    nothing looks changed. Migration 0011 does the same for the records it seals."""
+    old = row["payload_hash"]
+    if new == old:
+        return
+    bind.execute(sa.update(_records).where(_records.c.id == row["id"]).values(payload_hash=new))
+    same_record = (_links.c.tenant_id == row["tenant_id"], _links.c.system == row["system"],
+                   _links.c.remote_id == row["remote_id"])
+    bind.execute(sa.update(_links).where(*same_record, _links.c.remote_hash_at_decision == old)
+                 .values(remote_hash_at_decision=new))
+    bind.execute(sa.update(_marks).where(_marks.c.field == RECORD_MARK, _marks.c.base_hash == old,
+                                         _marks.c.link_id.in_(sa.select(_links.c.id).where(*same_record)))
+                 .values(base_hash=new))
 
 
 def _json(value: Any) -> Any:
