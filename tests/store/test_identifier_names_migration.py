@@ -5,7 +5,9 @@ SQLite and PostgreSQL; without a key it refuses, having written nothing; run aga
 
 from __future__ import annotations
 
+import importlib
 import json
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -151,3 +153,58 @@ def test_without_a_key_it_refuses_naming_the_fix_and_writes_nothing(blank_db: Da
         "6 remote records, merge bases or conflicts hold a tax number and SYNCWORKER_SECRET_KEY is not set, so "
         "this migration cannot encrypt them: set the key (`syncworker keygen` makes a new one)")
     assert _raw(db, *SYNC_TABLES) == before and db.current_revision() == BEFORE
+
+
+def test_it_reads_the_tables_a_page_at_a_time_and_seals_every_page(blank_db: Database,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """15,000 clients' payloads are never read at once: each query takes at most PAGE rows, by primary key,
+    and the rows of every page are sealed (here 2 rows a page, 7 records and 7 merge bases)."""
+    db, key = blank_db, generate_key()
+    db.use_secret_key(key)
+    db.upgrade(BEFORE)
+    migration = importlib.import_module("syncworker.migrations.versions.0011_identifier_names_sealed")
+    monkeypatch.setattr(migration, "PAGE", 2)
+    now = sa.func.current_timestamp()
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO tenants (id, name, settings, created_at, updated_at) "
+                             "VALUES (1, 'T', '{}', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
+        for i in range(1, 8):
+            payload = {"id": f"R{i}", "name": f"N{i}", "extra": {"TFN": f"{i}00 000 00{i}"}}
+            conn.execute(sa.insert(_remote).values(
+                id=i, tenant_id=1, system="xero", record_type="client", remote_id=f"R{i}", payload=payload,
+                payload_hash=content_hash(payload), remote_status="active", first_seen_at=now, last_seen_at=now,
+                changed_at=now))
+            conn.exec_driver_sql(
+                "INSERT INTO clients (id, tenant_id, external_id, kind, display_name, other_emails, status, version, "
+                f"created_at, updated_at) VALUES ({i}, 1, 'C{i}', 'individual', 'N{i}', '[]', 'active', 1, "
+                "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
+            conn.exec_driver_sql(
+                "INSERT INTO links (id, tenant_id, system, client_id, remote_id, status, method, reasons, created_at, "
+                f"updated_at) VALUES ({i}, 1, 'xero', {i}, 'R{i}', 'linked', 'manual', '[]', CURRENT_TIMESTAMP, "
+                "CURRENT_TIMESTAMP)")
+            conn.exec_driver_sql(
+                "INSERT INTO field_sync_state (link_id, field, base_value, base_hash, source, synced_at) VALUES "
+                f"({i}, 'tfn', '\"{i}00 000 00{i}\"', 'plain', 'both', CURRENT_TIMESTAMP)")
+    pages: list[str] = []
+
+    def count_pages(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "LIMIT" in statement.upper():
+            pages.append(statement)
+
+    with db.engine.begin() as conn:
+        sa.event.listen(conn, "before_cursor_execute", count_pages)
+        migration.seal(conn)
+        sa.event.remove(conn, "before_cursor_execute", count_pages)
+
+    # 2 rows a page: four pages of records (the last one short), four of merge bases; each after the last id.
+    assert [p.split("FROM ")[1].split()[0] for p in pages] == ["remote_records"] * 4 + ["field_sync_state"] * 4
+    assert sum(" > " in p for p in pages) == 6
+    assert not [f"{i}00000000{i}" for i in range(1, 8) if f"{i}00000000{i}" in _raw(db, *SYNC_TABLES)]
+    with db.read() as s:
+        assert [p["extra"]["TFN"] for p in s.scalars(sa.select(RemoteRecord.payload).order_by(RemoteRecord.id))] \
+            == [f"{i}00 000 00{i}" for i in range(1, 8)]
+        assert all(b.base_hash == field_digest(s, "tfn", json.loads(b.base_value))
+                   for b in s.scalars(sa.select(FieldSyncState)))
+    sealed = _raw(db, *SYNC_TABLES)
+    db.upgrade()  # the migration itself: nothing left
+    assert _raw(db, *SYNC_TABLES) == sealed

@@ -51,7 +51,11 @@ _conflicts = sa.table("sync_conflicts", sa.column("id", sa.Integer), sa.column("
 
 
 def upgrade() -> None:
-    bind = op.get_bind()
+    seal(op.get_bind())
+
+
+def seal(bind: Any) -> None:
+    """The upgrade, on a connection (`bind`) whose engine holds the key, if any (`store.types.use_sealer`)."""
     sealer = getattr(bind.dialect, "syncworker_sealer", None)
     if sealer is None:  # count what would be sealed; refuse, having written nothing, if anything is
         count = sum(1 for _ in _plain_records(bind)) + sum(1 for _ in _plain_rows(bind, _bases, ("base_value",))) \
