@@ -66,6 +66,10 @@ class ClientSystem(ABC):
     # per record). Callers reading many records by id count their budget in calls, so a system that reads a
     # batch per query (APS: an IN-list per page) is not held to one record per call.
     read_batch_size: int = 1
+    # Whether a client's record read by id can carry its relationships (XPM's detailed record does). False (APS:
+    # relationships are a table of their own): a caller holding the record in its cache asks for the
+    # relationships alone (`list_relationships_of`), not for the record again.
+    records_carry_relationships: bool = True
 
     # --- clients ---
     @abstractmethod

@@ -103,6 +103,7 @@ def create_aps_engine(url: str) -> Engine:
 
 class ApsClient(ClientSystem):
     system = "aps"
+    records_carry_relationships = False  # a table of their own: `list_relationships_of`
 
     def __init__(self, database_url: str, mapping: ApsMapping | None = None, *,
                  writable_fields: Iterable[str] = (), overlap: timedelta = timedelta(minutes=5),

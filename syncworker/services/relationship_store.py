@@ -25,6 +25,7 @@ from adapters.errors import AdapterError, DailyLimitReached, ReadOnly, Reconnect
 from syncworker.domain.profile import ClientGroup, Relationship
 from syncworker.domain.relationship_sync import group_to_dict
 from syncworker.domain.serialize import content_hash, relationship_to_dict
+from syncworker.services.pull import MISSING
 from syncworker.services.run_frame import RunReport
 from syncworker.store.models import AuditEntry, Checkpoint, ClientGroupRow, Link, RemoteRecord, Tenant
 from syncworker.store.types import utcnow
@@ -163,9 +164,13 @@ class RelationshipStore:
         else:
             marker.payload, marker.payload_hash, marker.last_seen_at = payload, content_hash(payload), now
 
-    def client_extras(self, s: Session) -> dict[str, dict[str, Any]]:
-        """The `extra` of every cached client record (detailed records carry relationships and groups)."""
-        return {r.remote_id: (r.payload.get("extra") or {}) for r in self.rows(s, "client")}
+    def client_extras(self, s: Session) -> tuple[dict[str, dict[str, Any]], set[str]]:
+        """The `extra` of every cached client record (detailed records carry relationships and groups), and the
+        ids of those the system still has as far as the cache knows (not missing from the last complete
+        listing, not deleted)."""
+        rows = self.rows(s, "client")
+        return ({r.remote_id: (r.payload.get("extra") or {}) for r in rows},
+                {r.remote_id for r in rows if r.remote_status not in (MISSING, "deleted")})
 
     def patch_snapshot(self, s: Session, remote_id: str, change: Callable[[dict[str, Any]], None]) -> None:
         """Apply our own write to the cached detailed record, so the cache never lags behind what we wrote."""

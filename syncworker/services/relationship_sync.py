@@ -22,8 +22,8 @@ Reads at the minimum: XPM lists a relationship on the client it was added to (Cl
 client records carry their `Relationships` and `Groups`. The shared pull (`services/pull.py`) keeps
 detailed records in the records cache, so relationships and group members are taken from there: no call
 per client. Only clients the cache has as summaries (the paged-list fall-back of a full load; APS's records
-always) are read by id, `adapter.read_batch_size` a call (XPM: one `get_client` each; APS: a page of keys a
-query), at most `max_fetches` calls a run, so a large XPM practice spreads them over runs and days
+always) are read by id, `adapter.read_batch_size` a call (XPM: one `get_client` each; APS: the relationships
+of a page of keys a query, the records being in the cache already), at most `max_fetches` calls a run, so a large XPM practice spreads them over runs and days
 (the marker rows remember who was read). A connection is never pushed before both its clients'
 relationships were read (XPM could hold it already). Group members come from the detailed records; the
 group list (one call) is read daily and when the records show a membership change; without detailed records, groups are listed with their
