@@ -40,18 +40,22 @@ def serve(host: str | None, port: int | None, threads: int, grace: float, jobs: 
     app_ = get_app()
     settings = app_.settings
     ctx = app_.services()
-    from syncworker.store.crypto import secret_key_problem
+    from syncworker.store.crypto import KeyCheck
 
-    if problem := _quietly(lambda: secret_key_problem(ctx.db, settings.secret_key)):
+    # /health's check, run once here: its search for a sealed tax number (every cached payload read when none
+    # is sealed) then serves the first probes too, rather than running again for the first.
+    key_check = KeyCheck(ctx.db, settings.secret_key)
+    if problem := _quietly(key_check.problem):
         click.echo(f"warning: {problem}; every run will fail until it is fixed (GET /health answers 503)", err=True)
     if not settings.operator_token:
         click.echo("warning: SYNCWORKER_OPERATOR_TOKEN is not set: operator endpoints answer 503", err=True)
     if _scale_out(ctx, jobs):
-        _serve_deferring(ctx, create_app, host or settings.http_host, port or settings.http_port)
+        _serve_deferring(ctx, create_app, host or settings.http_host, port or settings.http_port, key_check)
         return
     executor = InProcessExecutor(ctx, workers=threads)
     server = uvicorn.Server(uvicorn.Config(
-        create_app(ctx, executor), host=host or settings.http_host, port=port or settings.http_port,
+        create_app(ctx, executor, key_check=key_check), host=host or settings.http_host,
+        port=port or settings.http_port,
         log_config=None,  # keep syncworker's redacting log handler
         server_header=False, proxy_headers=False, timeout_graceful_shutdown=10,
     ))
@@ -97,7 +101,7 @@ def _scale_out(ctx, jobs: str) -> bool:  # type: ignore[no-untyped-def]
     return ctx.db.dialect == "postgresql" and _quietly(lambda: installed_schema_version(ctx.db)) is not None
 
 
-def _serve_deferring(ctx, create_app, host: str, port: int) -> None:  # type: ignore[no-untyped-def]
+def _serve_deferring(ctx, create_app, host: str, port: int, key_check) -> None:  # type: ignore[no-untyped-def]
     """Scale-out: POST /runs and webhook pulls are deferred (runs show `queued` until a worker takes them);
     nothing runs here, so a stop loses nothing: queued jobs wait in PostgreSQL."""
     import uvicorn
@@ -108,7 +112,7 @@ def _serve_deferring(ctx, create_app, host: str, port: int) -> None:  # type: ig
     executor = ProcrastinateExecutor(ctx)
     click.echo("syncworker serve: jobs are deferred to the queue for `syncworker worker` (scale-out)", err=True)
     server = uvicorn.Server(uvicorn.Config(
-        create_app(ctx, executor), host=host, port=port, log_config=None, server_header=False,
+        create_app(ctx, executor, key_check=key_check), host=host, port=port, log_config=None, server_header=False,
         proxy_headers=False, timeout_graceful_shutdown=10,
     ))
     try:

@@ -33,7 +33,9 @@ OPERATOR_ROUTERS = (runs.router, reviews.router, duplicates.router, links.router
                     connections.router, conflicts.router, portal.router, tenants.router)
 
 
-def create_app(ctx: ServiceContext, executor: Executor) -> FastAPI:
+def create_app(ctx: ServiceContext, executor: Executor, *, key_check: KeyCheck | None = None) -> FastAPI:
+    """`key_check`: /health's secret-key check, when the caller ran it already (`serve` does at start-up: its
+    search for a sealed value then answers the first probes too)."""
     app = FastAPI(
         docs_url=None, redoc_url=None,  # served by http/docs.py from local assets, not a CDN
         title="syncworker", version=__version__,
@@ -43,7 +45,7 @@ def create_app(ctx: ServiceContext, executor: Executor) -> FastAPI:
     app.state.ctx, app.state.executor = ctx, executor
     app.state.webhook_counters = WebhookCounters()
     app.state.schema_head = ctx.db.head_revision()
-    app.state.key_check = KeyCheck(ctx.db, ctx.settings.secret_key)  # /health's, shared by every probe
+    app.state.key_check = key_check or KeyCheck(ctx.db, ctx.settings.secret_key)  # /health's, shared by every probe
     app.include_router(health.router)
     app.include_router(webhooks.router)
     app.include_router(portal.public_router)  # invitation links and portal login: open, the token is the key

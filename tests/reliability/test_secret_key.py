@@ -148,3 +148,32 @@ def test_health_is_503_unreachable_when_the_database_drops_during_the_key_check(
             assert r.status_code == 503 and r.json()["secret_key"] == "unusable", r.json()
     finally:
         executor.shutdown()
+
+
+def test_serve_searches_for_a_sealed_tax_number_once_for_its_start_up_check_and_the_first_probe(
+        sqlite_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`serve` checks the key at start-up, and the first /health probe comes moments later: with nothing
+    sealed, each search reads every cached record's payload (15,000 clients × each system), so the probe
+    answers with the start-up check's search instead of running its own."""
+    import uvicorn
+    from click.testing import CliRunner
+
+    from syncworker.cli.serve_cmds import serve
+
+    searches: list[Database] = []
+    search = crypto._sealed_sample
+    monkeypatch.setattr(crypto, "_sealed_sample", lambda db: searches.append(db) or search(db))
+    probes: list[int] = []
+
+    def first_probe(server: uvicorn.Server) -> None:  # in place of serving: what a load balancer asks first
+        probes.append(TestClient(server.config.app).get("/health").status_code)
+        server.started = True
+
+    monkeypatch.setattr(uvicorn.Server, "run", first_probe)
+    key = generate_key()
+    make_tenant(sqlite_db, "Served")
+    result = CliRunner().invoke(serve, ["--jobs", "here"], env={
+        "SYNCWORKER_DATABASE_URL": sqlite_db.url, "SYNCWORKER_SECRET_KEY": key, "SYNCWORKER_OPERATOR_TOKEN": "t"})
+    assert result.exit_code == 0, result.output
+    assert probes == [200]
+    assert len(searches) == 1  # was 2: the start-up check's, then the first probe's
