@@ -1,6 +1,8 @@
 """Paged read models for the operator console: what each page shows, one bounded set of queries per page
 whatever the size of the practice (no query per row), so a page answers in well under 300 ms at 15,000
-clients on SQLite. Plain dicts, ready for a template."""
+clients on SQLite. Plain dicts, ready for a template. Each reads in `Database.read()`: on SQLite a deferred
+snapshot that neither waits for a writer (a link run's batch, a pull's page) nor, while the page's queries run,
+holds the write lock every writer waits for, as the `BEGIN IMMEDIATE` of `Database.session()` did."""
 
 from __future__ import annotations
 
@@ -94,7 +96,7 @@ def _link_matches(search: str) -> Any:
 
 def tenants(db: Database) -> list[dict[str, Any]]:
     """Every practice with the systems it is connected to (the console's tenant picker)."""
-    with db.session() as s:
+    with db.read() as s:
         systems: dict[int, list[str]] = {}
         for tenant_id, system, status in s.execute(select(TenantSystem.tenant_id, TenantSystem.system,
                                                           TenantSystem.status)):
@@ -105,7 +107,7 @@ def tenants(db: Database) -> list[dict[str, Any]]:
 
 
 def runs(db: Database, tenant_name: str | None, page: int = 1) -> Page:
-    with db.session() as s:
+    with db.read() as s:
         q = select(JobRun, Tenant.name).outerjoin(Tenant, Tenant.id == JobRun.tenant_id).order_by(JobRun.id.desc())
         if tenant_name:
             q = q.where(JobRun.tenant_id == get_tenant(s, tenant_name).id)
@@ -164,7 +166,7 @@ def reviews(db: Database, tenant_name: str, system: str | None = None, page: int
             search: str | None = None) -> Page:
     """Suggested pairs, best score first, each with the two records side by side and the competing
     suggestions: other candidates for the same local client or the same remote record."""
-    with db.session() as s:
+    with db.read() as s:
         tenant = get_tenant(s, tenant_name)
         q = select(Link, Client).join(Client, Client.id == Link.client_id).where(
             Link.tenant_id == tenant.id, Link.status == "suggested")
@@ -210,7 +212,7 @@ def reviews(db: Database, tenant_name: str, system: str | None = None, page: int
 
 
 def clusters(db: Database, tenant_name: str, page: int = 1, search: str | None = None) -> Page:
-    with db.session() as s:
+    with db.read() as s:
         tenant = get_tenant(s, tenant_name)
         q = select(DuplicateCluster).where(DuplicateCluster.tenant_id == tenant.id,
                                            DuplicateCluster.status == "unresolved").order_by(DuplicateCluster.id)
@@ -231,7 +233,7 @@ def clusters(db: Database, tenant_name: str, page: int = 1, search: str | None =
 def conflicts_by_client(db: Database, tenant_name: str, page: int = 1, search: str | None = None) -> Page:
     """Open conflicts grouped per linked client: one item per client, its fields side by side. Paged by
     client, so a client's fields never straddle two pages."""
-    with db.session() as s:
+    with db.read() as s:
         tenant = get_tenant(s, tenant_name)
         q = select(SyncConflict.link_id, func.min(SyncConflict.id).label("first")).where(
             SyncConflict.tenant_id == tenant.id, SyncConflict.status == "open").group_by(SyncConflict.link_id) \
@@ -256,7 +258,7 @@ def conflicts_by_client(db: Database, tenant_name: str, page: int = 1, search: s
 
 def open_conflict_fields(db: Database, tenant_name: str) -> list[dict[str, Any]]:
     """Each field with open conflicts and how many: the bulk "take one side for this field" choices."""
-    with db.session() as s:
+    with db.read() as s:
         tenant = get_tenant(s, tenant_name)
         return [{"field": f, "count": n} for f, n in s.execute(
             select(SyncConflict.field, func.count()).where(SyncConflict.tenant_id == tenant.id,
@@ -265,7 +267,7 @@ def open_conflict_fields(db: Database, tenant_name: str) -> list[dict[str, Any]]
 
 
 def clients(db: Database, tenant_name: str, search: str | None = None, page: int = 1) -> Page:
-    with db.session() as s:
+    with db.read() as s:
         tenant = get_tenant(s, tenant_name)
         q = select(Client).where(Client.tenant_id == tenant.id, Client.merged_into_id.is_(None))
         if search:
@@ -282,7 +284,7 @@ def clients(db: Database, tenant_name: str, search: str | None = None, page: int
 
 def search_records_cache(db: Database, tenant_name: str, system: str, text: str, limit: int = 20) -> list[dict[str, Any]]:
     """Remote clients whose cached name contains `text`: the fall-back when the system cannot be asked."""
-    with db.session() as s:
+    with db.read() as s:
         tenant = get_tenant(s, tenant_name)
         name = RemoteRecord.payload["name"].as_string()
         rows = s.execute(select(RemoteRecord.remote_id, RemoteRecord.payload).where(

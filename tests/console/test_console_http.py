@@ -382,6 +382,36 @@ def test_every_page_runs_a_bounded_number_of_queries_at_15000_clients(app_client
         event.remove(db.engine, "before_cursor_execute", count)
 
 
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_pages_read_without_taking_the_sqlite_write_lock(app_client: TestClient, db: Database) -> None:
+    """A page only reads. In a unit of work that may write (`Database.session()`) SQLite begins with BEGIN
+    IMMEDIATE: the page waited for any writer ahead of it (a link run's batch, a pull's page; a running run's
+    page reloads every 2 seconds) and held every writer off while its queries ran. `Database.read()` is a
+    deferred snapshot that does neither."""
+    p = seed.practice(db, "Read Practice")
+    with db.session() as s:
+        run = JobRun(tenant_id=p.tenant_id, kind="link_run", system="xpm", status="running")
+        s.add(run)
+        s.flush()
+        run_id = run.id
+    sign_in(app_client)
+    begins: list[str] = []
+
+    def count(*args: object) -> None:
+        if str(args[2]).upper().startswith("BEGIN IMMEDIATE"):
+            begins.append(str(args[2]))
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        for path in ("runs", f"runs/{run_id}", "reviews", "duplicates", "conflicts", "clients", "clients/L0"):
+            begins.clear()
+            page = app_client.get(f"/console/{path}", params={"tenant": p.tenant})
+            assert page.status_code == 200, (path, page.text[:300])
+            assert begins == [], path  # was 2 a page (the practice picker's read, the page's), 3 for conflicts
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+
+
 def test_a_page_without_a_practice_named_lists_the_practices_once(app_client: TestClient, db: Database) -> None:
     """A page picks the first practice when none is named, and its frame lists them all for the picker:
     one read serves both."""

@@ -220,7 +220,7 @@ def search_page(request: Request) -> Response:
     results: list[dict[str, Any]] = []
     source, error = None, None
     try:
-        with ctx.db.session() as s:
+        with ctx.db.read() as s:
             t = get_tenant(s, tenant or "")
             client = client_by_external_id(s, t.id, local_id)
             client_name, tenant_id = client.display_name, t.id
