@@ -65,19 +65,28 @@ def unmerged_clients(s: Session, tenant_id: int) -> list[Client]:
     return list(s.scalars(select(Client).where(Client.tenant_id == tenant_id, Client.merged_into_id.is_(None))))
 
 
+def client_profiles(clients: list[Client]) -> list[ClientProfile]:
+    """The clients as profiles whose ids are `client:<primary key>`, as the duplicate search knows them."""
+    out = []
+    for c in clients:
+        p = client_profile(c)
+        p.id = f"client:{c.id}"
+        out.append(p)
+    return out
+
+
 def local_records(s: Session, tenant_id: int, clients: list[Client] | None = None,
-                  ) -> tuple[list[ClientProfile], list[ClientProfile]]:
+                  profiles: list[ClientProfile] | None = None) -> tuple[list[ClientProfile], list[ClientProfile]]:
     """Local people (individual clients and contacts) and organisations, ids prefixed with their table.
-    `clients` are the tenant's `unmerged_clients` when the caller has read them already (the link run reads
-    them once for its snapshot and for this: each read decrypts every tax number)."""
+    `clients` are the tenant's `unmerged_clients` when the caller has read them already, and `profiles` their
+    `client_profiles` when it has built them (the link run reads and builds them once, for its matching and
+    for this: each read decrypts every tax number, and 15,000 profiles cost ~0.4 s of CPU)."""
     people: list[ClientProfile] = []
     orgs: list[ClientProfile] = []
     if clients is None:
         clients = unmerged_clients(s, tenant_id)
     ext = {c.id: c.external_id for c in clients}
-    for c in clients:
-        p = client_profile(c)
-        p.id = f"client:{c.id}"
+    for p in client_profiles(clients) if profiles is None else profiles:
         (people if p.is_person else orgs).append(p)
     for k in s.scalars(select(Contact).where(Contact.tenant_id == tenant_id)):
         cp = contact_profile(k, ext.get(k.client_id, ""))

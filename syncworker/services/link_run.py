@@ -34,7 +34,6 @@ from syncworker.services.relationship_sync import fold_relationship_report, sync
 from syncworker.services.run_frame import RunRefused, RunReport, guarded_run
 from syncworker.services.runs import RunRecorder
 from syncworker.services.snapshots import load_clients, upsert_clients
-from syncworker.store.mapping import client_profile
 from syncworker.store.models import Client, Link, RemoteRecord
 
 # RunRefused is re-exported for callers that know it from here.
@@ -104,7 +103,7 @@ class _LocalSnapshot:
     """What the link run reads before it decides: plain values, usable once the read transaction is over."""
 
     clients: list[_ClientRow]
-    profiles: list[ClientProfile]  # ids are the clients' primary keys, as text
+    profiles: list[ClientProfile]  # ids `client:<primary key>` (`duplicates.client_profiles`): shared with the dedupe
     links: list[_LinkRow]
     hashes: dict[str, str | None]  # remote id -> payload hash in the records cache
 
@@ -115,13 +114,9 @@ class _LocalSnapshot:
     @classmethod
     def read(cls, s: Session, tenant_id: int, system: str, rows: list[Client]) -> _LocalSnapshot:
         """`rows`: the tenant's unmerged clients (`duplicates.unmerged_clients`), read once for this and for
-        the duplicate search."""
-        clients, profiles = [], []
-        for c in rows:
-            clients.append(_ClientRow(c.id, c.external_id, c.display_name, c.kind, c.version))
-            p = client_profile(c)
-            p.id = str(c.id)
-            profiles.append(p)
+        the duplicate search, which takes these profiles too."""
+        clients = [_ClientRow(c.id, c.external_id, c.display_name, c.kind, c.version) for c in rows]
+        profiles = dup.client_profiles(rows)
         links = [_LinkRow(lk.id, lk.client_id, lk.remote_id, lk.status, lk.local_version_at_decision,
                           lk.remote_hash_at_decision)
                  for lk in s.scalars(select(Link).where(Link.tenant_id == tenant_id, Link.system == system))]
@@ -153,7 +148,7 @@ class _LinkRun:
         with self.db.read() as s:
             rows = dup.unmerged_clients(s, self.tenant_id)
             local = _LocalSnapshot.read(s, self.tenant_id, self.system, rows)
-            people, orgs = dup.local_records(s, self.tenant_id, rows)
+            people, orgs = dup.local_records(s, self.tenant_id, rows, local.profiles)
         self.counts["local_clients"] = len(local.clients)
         self.counts["remote_clients"] = sum(1 for p in remote.values() if p.status == ClientStatus.ACTIVE)
         merge_required = self._duplicates(people, orgs)
@@ -269,7 +264,7 @@ class _LinkRun:
 
         # Linked records still take part in matching: they are the rivals that made a run's decisions what
         # they were, so leaving them out would let the next run decide differently on unchanged data.
-        by_key = {str(c.id): c for c in clients}
+        by_key = {f"client:{c.id}": c for c in clients}  # the profiles' ids
         # Archived records are candidates only where already linked (a full detailed listing has them all).
         candidates_remote = [p for p in remote.values()
                              if p.status == ClientStatus.ACTIVE or (p.status == ClientStatus.ARCHIVED
