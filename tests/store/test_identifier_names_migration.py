@@ -208,3 +208,35 @@ def test_it_reads_the_tables_a_page_at_a_time_and_seals_every_page(blank_db: Dat
     sealed = _raw(db, *SYNC_TABLES)
     db.upgrade()  # the migration itself: nothing left
     assert _raw(db, *SYNC_TABLES) == sealed
+
+
+def test_a_downgrade_to_0006_opens_what_0011_sealed_under_the_other_names(blank_db: Database) -> None:
+    """Revision 0006's code opens no sync value, so 0007's downgrade opens them all, `TFN` and `IrdNumber` too,
+    not only the three names it sealed."""
+    db, key = blank_db, generate_key()
+    db.use_secret_key(key)
+    db.upgrade(BEFORE)
+    _old_rows(db, sealed_with=key)
+    db.upgrade()
+    assert "sealed:v1:" in _raw(db, *SYNC_TABLES)
+
+    db.downgrade("0006_sealed_tax_numbers")
+
+    raw = _raw(db, *SYNC_TABLES)
+    assert "sealed:v1:" not in raw, raw
+    assert all(d in raw.replace("\\", "") for d in ("876543217", "111222333", "333444555"))  # TFN, tfN, IrdNumber
+
+
+def test_seal_on_a_connection_without_a_key_refuses_naming_the_fix(blank_db: Database) -> None:
+    """`seal(bind)` outside Alembic (as the paging test runs it) refuses as the upgrade does, not with an
+    AttributeError from looking for Alembic's connection."""
+    db = blank_db
+    db.upgrade(BEFORE)
+    _old_rows(db, sealed_with=generate_key())
+    before = _raw(db, *SYNC_TABLES)
+    migration = importlib.import_module("syncworker.migrations.versions.0011_identifier_names_sealed")
+
+    with db.engine.begin() as conn, pytest.raises(SecretKeyError, match="SYNCWORKER_SECRET_KEY is not set"):
+        migration.seal(conn)
+
+    assert _raw(db, *SYNC_TABLES) == before

@@ -47,7 +47,14 @@ def downgrade() -> None:
 def _convert(*, sealing: bool) -> None:
     """Seal (or open) every tax number the three tables hold: work out all the changes first, so that with
     no key the migration refuses before it writes anything."""
-    from syncworker.store.crypto import IDENTIFIER_FIELDS, identifier_norm, is_sealed, map_identifiers
+    from syncworker.store.crypto import (
+        IDENTIFIER_FIELDS,
+        SEALED_PREFIX,
+        identifier_norm,
+        is_identifier_key,
+        is_sealed,
+        map_identifiers,
+    )
 
     def pending(value: str | None) -> bool:  # a base or conflict value this direction has to change
         return value is not None and is_sealed(value) != sealing
@@ -58,15 +65,21 @@ def _convert(*, sealing: bool) -> None:
         return any(pending(v) and (not sealing or identifier_norm(v) is not None) for v in found)
 
     bind = op.get_bind()
-    holds = sa.or_(*(sa.cast(_records.c.payload, sa.Text).contains(k) for k in sorted(IDENTIFIER_FIELDS)))
+    # Sealing finds the names this revision's code sealed. Opening finds every sealed value whatever its name
+    # (0011 and the code after it seal `TFN`, `IRDNumber`... too), so that revision 0006's code, which opens
+    # none, is left with none.
+    holds = sa.or_(*(sa.cast(_records.c.payload, sa.Text).contains(k) for k in sorted(IDENTIFIER_FIELDS))) \
+        if sealing else sa.cast(_records.c.payload, sa.Text).contains(SEALED_PREFIX)
     records = [(pk, p) for pk, p in ((pk, _json(p)) for pk, p in bind.execute(
         sa.select(_records.c.id, _records.c.payload).where(holds))) if pending_in(p)]
-    private = sorted(IDENTIFIER_FIELDS)
+    fields = sorted(IDENTIFIER_FIELDS) if sealing else sorted(
+        f for f in bind.scalars(sa.union(sa.select(_bases.c.field), sa.select(_conflicts.c.field)))
+        if is_identifier_key(f))
     bases = [(pk, f, v) for pk, f, v in bind.execute(
-        sa.select(_bases.c.id, _bases.c.field, _bases.c.base_value).where(_bases.c.field.in_(private))) if pending(v)]
+        sa.select(_bases.c.id, _bases.c.field, _bases.c.base_value).where(_bases.c.field.in_(fields))) if pending(v)]
     conflicts = [(pk, values) for pk, *values in bind.execute(
         sa.select(_conflicts.c.id, *(_conflicts.c[c] for c in _CONFLICT_VALUES))
-        .where(_conflicts.c.field.in_(private))) if any(pending(v) for v in values)]
+        .where(_conflicts.c.field.in_(fields))) if any(pending(v) for v in values)]
     if not (records or bases or conflicts):
         return
     sealer = _sealer(len(records) + len(bases) + len(conflicts), "encrypt" if sealing else "decrypt")
@@ -98,8 +111,9 @@ def _digest(sealer: Any, field: str, base_value: str, *, keyed: bool) -> str:
     return value_hash(field, value)
 
 
-def _sealer(count: int, doing: str) -> Any:
-    sealer = getattr(op.get_bind().dialect, "syncworker_sealer", None)
+def _sealer(count: int, doing: str, bind: Any = None) -> Any:
+    """The key's sealer (on `bind`, or on the migration's connection); SecretKeyError naming the fix without it."""
+    sealer = getattr((bind if bind is not None else op.get_bind()).dialect, "syncworker_sealer", None)
     if sealer is None:
         from syncworker.store.crypto import SecretKeyError
 

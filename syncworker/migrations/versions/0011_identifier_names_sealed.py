@@ -61,7 +61,7 @@ def seal(bind: Any) -> None:
         count = sum(1 for _ in _plain_records(bind)) + sum(1 for _ in _plain_rows(bind, _bases, ("base_value",))) \
             + sum(1 for _ in _plain_rows(bind, _conflicts, _CONFLICT_VALUES))
         if count:
-            _version("0007_sealed_sync_values")._sealer(count, "encrypt")  # raises, naming the fix
+            _version("0007_sealed_sync_values")._sealer(count, "encrypt", bind)  # raises, naming the fix
         return
     _seal_records(bind, sealer)
     digest = _version("0007_sealed_sync_values")._digest
