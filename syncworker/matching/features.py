@@ -23,7 +23,14 @@ from syncworker.domain.profile import Address, ClientKind, ClientProfile
 from .contact import normalise_email, normalise_phones, normalise_streets
 from .csvio import dob_digits
 from .identifiers import TAIL, checksums_hold, visible_digits_of_each
-from .names import display_name_adds, given_and_middle, name_words, parse_orgs, person_from_fields
+from .names import (
+    display_name_adds,
+    given_and_middle,
+    name_words,
+    parse_orgs,
+    parse_people,
+    person_from_fields,
+)
 from .nicknames import AMBIGUOUS, canonical_given
 from .text import JOIN, fold
 
@@ -230,10 +237,23 @@ def _person_features(fields: _PersonFields) -> tuple[str, str, str, str, str, st
             person.family2, person.alt, generation_of(name, family_name))
 
 
-def _person_rows(keys: list[_PersonFields], mapped: Callable) -> list[tuple[str, ...]]:
+def _people_features(keys: list[_PersonFields]) -> list[tuple[str, ...]]:
+    """_person_features of each person; those with a display name and neither a given nor a family
+    name (person_from_fields then parses the display name alone) parsed together (parse_people)."""
+    rows: list[tuple[str, ...] | None] = [None] * len(keys)
+    alone = [i for i, (name, given_name, _, family_name) in enumerate(keys) if name and not (given_name or family_name)]
+    for i, person in zip(alone, parse_people([keys[i][0] for i in alone]), strict=True):
+        name, _, _, family_name = keys[i]
+        rows[i] = (person.given, canonical_given(person.given), person.middle[:1], person.family, person.given2,
+                   person.family2, person.alt, generation_of(name, family_name))
+    return [_person_features(key) if row is None else row for key, row in zip(keys, rows, strict=True)]
+
+
+def _person_rows(keys: list[_PersonFields], vocab: Vocab) -> list[tuple[str, ...]]:
     """_person_features of each person. Most records have structured names whose display name adds
     nothing (what person_from_fields then does): their given, middle and family fields, which repeat
     a lot, are normalised once per distinct value; only the other records are parsed whole."""
+    mapped = vocab.mapped
     givens = mapped(given_and_middle, [k[1] for k in keys])
     middles = mapped(name_words, [k[2] for k in keys])
     families = mapped(name_words, [k[3] for k in keys])
@@ -247,7 +267,8 @@ def _person_rows(keys: list[_PersonFields], mapped: Callable) -> list[tuple[str,
             rows.append(None)
             whole.append(i)
     # The same client is often typed alike into both systems: the other table reuses these parses.
-    for i, row in zip(whole, mapped(_person_features, [keys[i] for i in whole]), strict=True):
+    whole_rows = vocab.mapped_together(_people_features, [keys[i] for i in whole], memo=_person_features)
+    for i, row in zip(whole, whole_rows, strict=True):
         rows[i] = row
     return rows  # type: ignore[return-value]
 
@@ -394,7 +415,7 @@ def normalise(raw: RawColumns, vocab: Vocab, region: str) -> Normalised:
     given, given_canon, middle_initial, family, given2, family2, generation = (_objects([""] * n) for _ in range(7))
     dob = np.zeros(n, dtype=np.int32)
     if len(people):
-        columns = list(zip(*_person_rows(raw.take("person_keys"), mapped), strict=True))
+        columns = list(zip(*_person_rows(raw.take("person_keys"), vocab), strict=True))
         for column, values in zip((given, given_canon, middle_initial, family, given2, family2, alt, generation),
                                   columns, strict=True):
             column[people] = values

@@ -249,6 +249,34 @@ def parse_person(name: str) -> PersonName:
     return PersonName(given, middle, family, second[0], "", alt)
 
 
+def parse_people(names: Sequence[str]) -> list[PersonName]:
+    """parse_person of each name, the names folded all together (see text.fold_all). A name of one
+    person, with no 'and' and no trading part (most of them), is its words without titles and
+    suffixes, as parse_person makes it without its steps: given name, middle names and family name,
+    or with a comma 'family, given middle'."""
+    people: list[PersonName | None] = []
+    commas: list[int] = []  # 'family, given': the two parts folded apart, as parse_person folds them
+    for name, text in zip(names, fold_all(names), strict=True):
+        if _may_trade(text) or ("and" in text and _AND.search(text)):
+            people.append(parse_person(name))
+        elif "," in name:
+            commas.append(len(people))
+            people.append(None)
+        else:
+            tokens = [t for t in text.split() if t not in TITLES and t not in SUFFIXES]
+            if len(tokens) > 1:
+                people.append(PersonName(tokens[0], " ".join(tokens[1:-1]), tokens[-1]))
+            else:
+                people.append(PersonName("", "", tokens[0] if tokens else ""))
+    parts = [names[i].partition(",") for i in commas]
+    families, givens = fold_all([p[0] for p in parts]), fold_all([p[2] for p in parts])
+    for i, family_text, given_text in zip(commas, families, givens, strict=True):
+        family = " ".join(t for t in family_text.split() if t not in TITLES and t not in SUFFIXES)
+        tokens = [t for t in given_text.split() if t not in TITLES and t not in SUFFIXES]
+        people[i] = PersonName(tokens[0], " ".join(tokens[1:]), family) if tokens else PersonName("", "", family)
+    return people  # type: ignore[return-value]
+
+
 _AND = re.compile(r"\band\b")
 
 

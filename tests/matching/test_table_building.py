@@ -112,3 +112,36 @@ def test_initial_ranks_equal_numpy_unique() -> None:
     t = build_table([_person("p", name="A B")], Vocab(), "AU")
     t.given_initial = initials
     assert t.namesake_given("initial").tolist() == np.unique(initials, return_inverse=True)[1].ravel().tolist()
+
+
+_DISPLAY_NAMES = [
+    "Betty B Scort", "Fletcher, Rachel", "Mr Christopher Marwalhurst", "Mrs Jim Galmelham", "Deb O'Brien-Smith",
+    "Mr & Mrs John Smith", "John and Mary Smith", "JOHN AND MARY SMITH", "Sandra Anderson", "Alexander",
+    "Andrew Sand Andrews", "Dr Bob Smith Jr", "Prof. Ann Lee PhD", "Ann Lee III", "Mr", "Mrs Dr", "", " ",
+    "J", "J. R. R. Tolkien", "Smith, John & Mary", "Kim Lee t/a Lee Plumbing", "Kim Lee trading as Lee's",
+    "Tradingham Tan", "Ta Ta", "Zoë Müller", "José Ñúñez-García", "Nul\x00Byte Name", "Kate & ", "and",
+    "Mr and Mrs", "Bob Smith Snr", "Sir Elton Hercules John", "Ms. Mary-Jane van der Berg", "O'Neil",
+    "Smith,", ", John", "Smith, Mr", "Dr, Smith", "van der Berg, Mary Jane", "Smith, John, Jr", "Smith,John&Mary",
+    "Anderson, Sandra", "Müller, Zoë", "Lee, Kim t/a Lee Plumbing", ",", "Smith ,  J . R .", "Sand and Co, John",
+]
+
+
+@pytest.mark.parametrize("fields", [(n, None, None, None) for n in _DISPLAY_NAMES]
+                         + [(n, "Ann", None, None) for n in _DISPLAY_NAMES[:8]]
+                         + [(n, None, "Q", "Lee") for n in _DISPLAY_NAMES[:8]] + [(n, None, "Q", None) for n in _DISPLAY_NAMES])
+def test_people_parsed_together_equal_each_parsed_alone(fields) -> None:
+    from syncworker.matching.features import _people_features, _person_features
+    from syncworker.matching.names import parse_people, parse_person
+
+    assert _people_features([fields]) == [_person_features(fields)]
+    if fields[0]:
+        assert parse_people([fields[0]]) == [parse_person.__wrapped__(fields[0])]
+
+
+def test_people_parsed_together_equal_each_parsed_alone_in_bulk() -> None:
+    from benchmarks.matching.noisy import noisy_people
+    from syncworker.matching.features import _people_features, _person_features
+
+    rows, _ = noisy_people(300, seed=2)
+    keys = [(r["name"], None, None, None) for r in rows] + [(n, None, None, None) for n in _DISPLAY_NAMES]
+    assert _people_features(keys) == [_person_features(k) for k in keys]
