@@ -388,6 +388,7 @@ class Normalised:
 
     fields: dict[str, Any]
     strings: dict[str, tuple[str, list[str]]]
+    derived: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # Table.derived made already
 
     @staticmethod
     def concat(first: Normalised, second: Normalised) -> Normalised:
@@ -398,6 +399,7 @@ class Normalised:
         return Normalised(
             {k: join(v, second.fields[k]) for k, v in first.fields.items()},
             {k: (ns, v + second.strings[k][1]) for k, (ns, v) in first.strings.items()},
+            {k: join(v, second.derived[k]) for k, v in first.derived.items()},  # per record: they join
         )
 
 
@@ -473,14 +475,18 @@ def normalise(raw: RawColumns, vocab: Vocab, region: str) -> Normalised:
         "street_number": ("#", _street_numbers(street)),
         "city_code": ("c", city),
     }
-    return Normalised(table_fields, strings)
+    # Made here, not on first use: in a link run the second process normalises one side while this
+    # one still works on the other, and the comparisons that use them run on one core afterwards.
+    derived = {("sorted", column): _objects(each_distinct(_sort_words, table_fields[column].tolist()))
+               for column in SORTED_WORDS}
+    return Normalised(table_fields, strings, derived)
 
 
 def assemble(columns: Normalised, vocab: Vocab) -> Table:
     """The Table of normalised columns, its categorical values coded by the run's shared Vocab."""
     codes = {name: vocab.codes(values, namespace) for name, (namespace, values) in columns.strings.items()}
     shared = _shared_by_others(codes["email"], codes["given_canon_code"], columns.fields["is_person"])
-    return Table(**columns.fields, **codes, email_shared=shared)
+    return Table(**columns.fields, **codes, email_shared=shared, derived=dict(columns.derived))
 
 
 def build_table(profiles: Sequence[ClientProfile], vocab: Vocab, region: str) -> Table:
@@ -537,11 +543,15 @@ def _shared_by_others(codes: np.ndarray, given: np.ndarray, is_person: np.ndarra
 
 
 def _sort_words(text: str) -> str:
-    """The text with its words sorted: the text itself when they are in order already (no copy to keep)."""
+    """The text with its words sorted: the text itself when they are in order already (no copy to keep
+    or to send from the second process of `tables`)."""
     if " " not in text:
         return text
     ordered = " ".join(sorted(text.split()))
     return text if ordered == text else ordered
+
+
+SORTED_WORDS = ("name_key", "alt", "street")  # Table.sorted_words made with the normalising (see normalise)
 
 
 def _ranks(values: list[str]) -> np.ndarray:
