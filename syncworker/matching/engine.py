@@ -57,7 +57,8 @@ class Cluster:
 
 class LinkColumns(NamedTuple):
     """A link run's decisions column by column, in MatchCandidate's field order: one entry per
-    assigned local record, in the order of the local ids (`MatchCandidate(*row)` of each row)."""
+    assigned local record, in the order of the local ids (`MatchCandidate(*row)` of each row). A tuple
+    of eight columns: `len()` of it is 8, the number of decisions is `len(columns.local_ids)`."""
 
     local_ids: list[str]
     remote_ids: list[str]
@@ -156,14 +157,18 @@ class _Groups:
         # one integer, and a plain sort of those (a stable argsort of the records took four times as long).
         grouped = record[strongest_first].astype(np.int64)
         bits = max(n - 1, 1).bit_length()
-        assert n == 0 or (int(grouped.min()) >= 0 and int(grouped.max()).bit_length() + bits <= 63)  # record indices
-        grouped <<= bits
-        grouped |= np.arange(n)
-        grouped.sort()
-        self.order = strongest_first[grouped & ((1 << bits) - 1)]
+        if n == 0 or (int(grouped.min()) >= 0 and int(grouped.max()).bit_length() + bits <= 63):
+            grouped <<= bits
+            grouped |= np.arange(n)
+            grouped.sort()
+            self.order = strongest_first[grouped & ((1 << bits) - 1)]
+            grouped >>= bits
+        else:  # records and places too large to pack in 63 bits (no run comes near): the stable sort
+            by_record = np.argsort(grouped, kind="stable")
+            self.order, grouped = strongest_first[by_record], grouped[by_record]
         self.rank = np.empty(n, dtype=np.int64)  # where each pair stands in `order`
         self.rank[self.order] = np.arange(n)
-        self.starts, self.of = _runs(grouped >> bits)
+        self.starts, self.of = _runs(grouped)
 
     def _first_two(self, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Per group, where in `order` its best and its second best allowed pair stand (None: every

@@ -113,24 +113,24 @@ def read_link_sides(local_path: Path, remote_path: Path, read: Callable[[Path], 
     background = None
     if _worth_it(min(_lines(local_path), _lines(remote_path)), config):
         background = _Background(remote_path, region)
-    try:
-        local, local_report = read(local_path)
-    except BaseException:
-        if background is not None:
-            background.abandon()
-        raise
     if background is None:
-        return (local, local_report, *read(remote_path))
-    local.consume = True  # ours alone: let go of each raw column once normalised
-    vocab = Vocab(keep_memos=False)  # the run's: codes this side first, as build_link_tables does
-    with paused_gc():
-        columns = normalise(local, Vocab(keep_memos=False), region)
-        keys = own_keys_of(columns)
-        # The other process takes longer (it starts later and sends its side back): meanwhile this
-        # side's table is coded, and the columns comparing would derive from it on first use are made.
-        table = keep_own_keys(assemble(columns, vocab), keys)
-        del columns, keys
-        derive_columns(table)
+        return (*read(local_path), *read(remote_path))
+    try:  # anything failing here stops the other process, which would otherwise normalise on for nothing
+        local, local_report = read(local_path)
+        local.consume = True  # ours alone: let go of each raw column once normalised
+        vocab = Vocab(keep_memos=False)  # the run's: codes this side first, as build_link_tables does
+        with paused_gc():
+            # normalising's memos only (its own Vocab, as in normalise_worker); the codes come from `vocab`
+            columns = normalise(local, Vocab(keep_memos=False), region)
+            keys = own_keys_of(columns)
+            # The other process takes longer (it starts later and sends its side back): meanwhile this
+            # side's table is coded, and the columns comparing would derive from it on first use are made.
+            table = keep_own_keys(assemble(columns, vocab), keys)
+            del columns, keys
+            derive_columns(table)
+    except BaseException:
+        background.abandon()
+        raise
     local_side = Prepared(table, vocab, region)
     answer = background.collect()
     if answer is None:  # failed over there: read here (and normalise in a second process as usual)

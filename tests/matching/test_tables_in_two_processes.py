@@ -242,3 +242,21 @@ def test_an_unreadable_file_is_refused_as_when_read_in_one_process(practice, tmp
     with pytest.raises(CsvInputError, match="broken.csv: missing required column"):
         read_link_sides(broken, remote_path, read_file, SPLIT)
     assert abandoned == [remote_path]  # the other file's process is not left running
+
+
+def test_a_failure_while_this_side_is_prepared_stops_the_other_process(practice, tmp_path, monkeypatch) -> None:
+    """Not only reading: normalising, coding or deriving this side failing (a bug, MemoryError, Ctrl-C) must
+    not leave the other process normalising the other file for nothing."""
+    import syncworker.matching.tables as tables
+
+    abandoned = []
+    monkeypatch.setattr(_Background, "abandon", lambda self: abandoned.append(self._raw))
+
+    def fails(_table) -> None:
+        raise MemoryError("deriving")
+
+    monkeypatch.setattr(tables, "derive_columns", fails)
+    local_path, remote_path = _files(practice, tmp_path)
+    with pytest.raises(MemoryError, match="deriving"):
+        read_link_sides(local_path, remote_path, read_file, SPLIT)
+    assert abandoned == [remote_path]
