@@ -274,10 +274,18 @@ def mask_identifiers(data: Any) -> Any:
     out: dict[str, Any] = {}
     for k, v in data.items():
         if is_identifier_key(k) or (about_identifier and k not in ("field", "resolution", "take")):
-            out[k] = mask_identifier(v) if not isinstance(v, (dict, list)) else mask_identifiers(v)
+            out[k] = _masked(v)
         else:
             out[k] = mask_identifiers(v)
     return out
+
+
+def _masked(value: Any) -> Any:
+    """A value under an identifier's key, masked: each one in a list too (as `map_identifiers` seals them);
+    an object under the key is masked by its own keys."""
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return mask_identifiers(value) if isinstance(value, dict) else mask_identifier(value)
 
 
 def map_identifiers(data: Any, change: Callable[[str], str]) -> Any:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from syncworker.store.crypto import mask_identifiers
 from syncworker.store.db import Database
 from syncworker.store.types import JSONType
 
@@ -20,7 +21,8 @@ BEFORE = "0011_identifier_names_sealed"
 MIGRATION = "syncworker.migrations.versions.0012_identifier_names_masked"
 TFN = "876 543 217"  # made-up numbers, no real person's
 # Each tax number below with its separators removed: none may be left whole in the log.
-PLAIN = ("876543217", "111222333", "444555666", "123456789", "222333444", "987654321", "333444555")
+PLAIN = ("876543217", "111222333", "444555666", "123456789", "222333444", "987654321", "333444555",
+         "555666777")
 # Keys that are not a tax number's name though "tfn" or "ird number" is inside them: their values stay whole.
 READABLE = {"last_fname": "Lovelace", "bird_number": "998877665"}
 OLD = {  # id: (before, after), as entries written before the audit writer knew every spelling
@@ -29,6 +31,7 @@ OLD = {  # id: (before, after), as entries written before the audit writer knew 
                    "identifiers": [{"scheme": "NZ", "IRDNumber": "123-456-789"}, {"TaxFileNumber": 222333444}]}},
         {"changes": [{"field": "TFN", "local": "987 654 321", "remote": "******321", "resolution": "local"}]}),
     3: ({"tax_number": "******217"}, {"IrdNumber": "333 444 555", "status": "active"}),
+    7: ({"TFN": ["555 666 777", "******217", None]}, None),  # a list under the key: each one masked
 }
 MASKED = {
     1: (None, {"TFN": "******217", "tfN": "******333", "display_name": "Ada", **READABLE}),
@@ -36,6 +39,7 @@ MASKED = {
                    "identifiers": [{"scheme": "NZ", "IRDNumber": "******789"}, {"TaxFileNumber": "******444"}]}},
         {"changes": [{"field": "TFN", "local": "******321", "remote": "******321", "resolution": "local"}]}),
     3: ({"tax_number": "******217"}, {"IrdNumber": "******555", "status": "active"}),
+    7: ({"TFN": ["******777", "******217", None]}, None),
 }
 UNTOUCHED = {  # nothing to mask: these stay exactly as stored
     4: ({"TFN": "******217", "TaxFileNumber": "******321"}, {"TFN": "******217"}),  # masked already
@@ -150,3 +154,9 @@ def test_it_reads_the_log_a_page_at_a_time_and_masks_every_page(blank_db: Databa
     masked = _rows(db)
     db.upgrade()  # the migration itself: nothing left
     assert _rows(db) == masked
+
+
+def test_the_audit_writer_masks_each_tax_number_in_a_list_under_the_key() -> None:
+    """What 0012 masks is what `MaskedJSON` writes today: a list under an identifier's key included."""
+    assert mask_identifiers({"TFN": [TFN, 987654321, {"IRDNumber": "123-456-789", "note": "x"}], "n": [TFN]}) \
+        == {"TFN": ["******217", "******321", {"IRDNumber": "******789", "note": "x"}], "n": [TFN]}
