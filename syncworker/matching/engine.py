@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
@@ -485,24 +485,27 @@ except OSError:  # not glibc-like: nothing to trim
 
 def match_records(
     local: Records, remote: Records, config: MatchConfig | None = None,
-    *, merge_required: Collection[str] = (),
+    *, merge_required: Collection[str] = (), local_names: Mapping[str, str] | None = None,
 ) -> list[MatchCandidate]:
     """Best remote candidate for each local record (one-to-one), with a link/review decision.
 
     `merge_required`: local ids in an unresolved duplicate cluster; they are never auto-linked
     (their candidate, if any, is a review with the reason `merge_required`).
+    `local_names`: local id -> the name a competing LOCAL record goes by in `runner_up_id` and in the
+    reasons (`competing:`, `competitor=linked_elsewhere:`), where the ids matched on are not the ones a
+    reader knows (the link run's `client:<pk>`); remote records are always named by their own ids.
     """
-    return link_records(local, remote, config, merge_required=merge_required).candidates
+    return link_records(local, remote, config, merge_required=merge_required, local_names=local_names).candidates
 
 
 def link_records(
     local: Records, remote: Records, config: MatchConfig | None = None,
-    *, merge_required: Collection[str] = (),
+    *, merge_required: Collection[str] = (), local_names: Mapping[str, str] | None = None,
 ) -> LinkResult:
     """`match_records`, with what the run counted: how many candidate pairs blocking put side by side."""
     with _bulk_allocation():
         columns, candidate_pairs = _link_columns(local, remote, config or MatchConfig.default(),
-                                                 frozenset(merge_required))
+                                                 frozenset(merge_required), local_names)
         return LinkResult(list(map(MatchCandidate, *columns)), candidate_pairs)
 
 
@@ -518,7 +521,7 @@ def link_columns(
 
 def _link_columns(
     local: Records, remote: Records, config: MatchConfig,
-    merge_required: frozenset[str],
+    merge_required: frozenset[str], local_names: Mapping[str, str] | None = None,
 ) -> tuple[LinkColumns, int]:
     if not local or not remote:
         return LinkColumns([], [], [], [], [], [], [], []), 0
@@ -533,7 +536,9 @@ def _link_columns(
     decided = decided.take(np.asarray(order, dtype=np.int64))
     pos = decided.pos
     remote_ids = list(map(right.ids.__getitem__, comp.right[pos].tolist()))
-    runner_ids = _competitors(comp, left.ids, right.ids, pos, decided.runner_pos)
+    # A competing local record by the name its reader knows it by (the caller's), a remote one by its id.
+    rivals_left = left.ids if local_names is None else [local_names.get(i, i) for i in left.ids]
+    runner_ids = _competitors(comp, rivals_left, right.ids, pos, decided.runner_pos)
     runner_scores = [None if none else r for r, none in zip(
         probability(decided.runner_bits).tolist(), np.isinf(decided.runner_bits).tolist(), strict=True)]
     scores = [round(s, 6) for s in pairs.score[pos].tolist()]
@@ -551,7 +556,7 @@ def _link_columns(
             held = comp.cap_reason(p)
             all_reasons[k] = [r for r in reasons if r != held] + ["namesake=linked_elsewhere"]
         else:  # a link its competitor held back: that record is linked elsewhere
-            competitor = _competitors(comp, left.ids, right.ids, pos[k:k + 1], decided.elsewhere_pos[k:k + 1])[0]
+            competitor = _competitors(comp, rivals_left, right.ids, pos[k:k + 1], decided.elsewhere_pos[k:k + 1])[0]
             reasons.append(f"competitor=linked_elsewhere:{competitor}")
     if merge_required:
         for k, local_id in enumerate(local_ids):

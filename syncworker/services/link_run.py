@@ -271,7 +271,11 @@ class _LinkRun:
                                                                     and p.id in linked_remote)]
         self.step("match", 0, len(local.profiles))
         # Outside any transaction: nothing waits on the matching.
-        candidates = match_records(local.profiles, candidates_remote, self.config) if local.profiles else []
+        # A competing client is named in the reasons by its external id, as the operator and the console's
+        # review page know it, not by the profiles' `client:<pk>`.
+        names = {key: c.external_id for key, c in by_key.items()}
+        candidates = match_records(local.profiles, candidates_remote, self.config,
+                                   local_names=names) if local.profiles else []
         candidates = [c for c in candidates
                       if by_key[c.local_id].id not in linked_local and c.remote_id not in linked_remote]
         self.step("match", len(local.profiles), len(local.profiles))

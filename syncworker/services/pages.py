@@ -6,6 +6,7 @@ holds the write lock every writer waits for, as the `BEGIN IMMEDIATE` of `Databa
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,10 +141,19 @@ def competing_id(reasons: list[Any] | None) -> str | None:
 
 
 def _rival_clients(s: Session, tenant_id: int, ids: set[str]) -> dict[str, ClientProfile]:
+    """The practice's clients named as rivals, by the id the reason names them by: their external id (what
+    a link run writes), else `client:<primary key>` (what link runs wrote for a while; the next link run
+    rewrites a still-suggested pair's reasons). A bare primary key, written before that, is not looked up:
+    it could be another client's external id."""
     if not ids:
         return {}
-    return {c.external_id: client_profile(c) for c in s.scalars(select(Client).where(
+    out = {c.external_id: client_profile(c) for c in s.scalars(select(Client).where(
         Client.tenant_id == tenant_id, Client.external_id.in_(ids)))}
+    by_pk = {int(m[1]): rid for rid in ids - out.keys() if (m := re.fullmatch(r"client:([0-9]{1,18})", rid))}
+    if by_pk:
+        out.update((by_pk[c.id], client_profile(c)) for c in s.scalars(select(Client).where(
+            Client.tenant_id == tenant_id, Client.id.in_(by_pk))))
+    return out
 
 
 def _remote_profiles(s: Session, tenant_id: int, keys: set[tuple[str, str]]) -> dict[tuple[str, str], ClientProfile]:
@@ -201,6 +211,8 @@ def reviews(db: Database, tenant_name: str, system: str | None = None, page: int
             if rid:  # the runner-up: a remote record if the cache knows it, else one of the practice's clients
                 side = "remote" if rival_profile is not None else "local" if rid in rival_locals else None
                 rival_profile = rival_profile or rival_locals.get(rid)
+                if side == "local":  # by its external id, however the reason named it (see _rival_clients)
+                    rid = rival_locals[rid].id
                 rival = {"id": rid, "side": side, "name": rival_profile.name if rival_profile else None,
                          "known": rival_profile is not None}
             out.append({"id": link.id, "system": link.system, "score": link.score, "reasons": link.reasons or [],

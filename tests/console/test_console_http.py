@@ -8,16 +8,22 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
 from urllib.parse import unquote_plus
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event, func, select
 
+from simulators.xpm import XpmSimulator
 from syncworker.config import Settings
+from syncworker.domain.profile import ClientKind, ClientProfile
 from syncworker.http.app import create_app
 from syncworker.http.console import session as sessions
+from syncworker.sample import generate_practice
 from syncworker.services.context import ServiceContext
+from syncworker.services.link_run import run_link_run
 from syncworker.store.db import Database
 from syncworker.store.models import (
     AuditEntry,
@@ -30,6 +36,7 @@ from syncworker.store.models import (
 )
 from tests.console import seed
 from tests.http.test_app_inprocess import RecordingExecutor
+from tests.simulated import clocked_context, connect_practice
 
 TOKEN = "console-" + uuid.uuid4().hex
 
@@ -308,6 +315,12 @@ def test_the_runs_page_shows_progress_errors_api_calls_and_the_budget_left(app_c
     assert "every 2 seconds · starting<" in app_client.get(f"/console/runs/{starting_id}").text
 
 
+def review_card(page: str, review: int) -> str:
+    """The review page's card of one suggested pair."""
+    card = page[page.index(f'id="review-{review}"'):]
+    return card[:card.index("</article>")]
+
+
 def test_a_review_shows_the_competing_record_that_held_it_back(app_client: TestClient, db: Database) -> None:
     p = seed.practice(db, "Harbour " + uuid.uuid4().hex[:6])
     with db.session() as s:  # C1 ~ xpm-1 was held back: xpm-9 was nearly as good a match for C1
@@ -317,18 +330,64 @@ def test_a_review_shows_the_competing_record_that_held_it_back(app_client: TestC
     sign_in(app_client)
     page = app_client.get("/console/reviews", params={"tenant": p.tenant}).text
 
-    def card_of(review: int) -> str:
-        card = page[page.index(f'id="review-{review}"'):]
-        return card[:card.index("</article>")]
-
-    card = card_of(p.reviews[0])
+    card = review_card(page, p.reviews[0])
     assert '<th class="rival">Competing XPM <code>xpm-9</code></th>' in card  # a third column, field by field
     assert '<td class="rival">Bluegum Joinery &amp; Sons Pty Ltd</td>' in card
     assert "Held back by a competing record in XPM:</strong> Bluegum Joinery &amp; Sons Pty Ltd (xpm-9)" in card
     assert "score 0.690, 3.1 of 6 bits ahead" in card  # and the reason, as the matcher gave it
-    other = card_of(p.reviews[1])
+    other = review_card(page, p.reviews[1])
     assert '<th class="rival">Competing practice client <code>C1</code></th>' in other  # the rival may be a local client
     assert '<td class="rival">Bluegum Joinery Pty Ltd</td>' in other
+
+
+def test_a_link_run_names_a_competing_practice_client_as_the_console_finds_it(
+        app_client: TestClient, db: Database, tmp_path: Path) -> None:
+    """Two practice clients compete for one XPM record: the real link run holds the weaker back, its reason
+    names the other by the external id the operator knows (not the profiles' `client:<pk>`), and the review
+    page shows that client as the rival."""
+    company = ClientKind.COMPANY
+    practice = generate_practice(40, seed=5)
+    practice = replace(practice, local=[*practice.local,  # fake firms
+                                        ClientProfile(id="IRON-A", kind=company, name="Ironbark Surveying Pty Ltd"),
+                                        ClientProfile(id="IRON-B", kind=company, name="Ironbark Surveyors Pty Ltd",
+                                                      phone="02 9555 0101")],
+                       remote=[*practice.remote, ClientProfile(id="0e6a1d2c-5b7f-4c1e-9a3d-7f2b8c4d9e01", kind=company,
+                                                               name="Ironbark Surveying Pty Ltd", phone="02 9555 0101")])
+    with XpmSimulator(practice=practice, seed=5) as sim:
+        ctx = clocked_context(db, sim)
+        connect_practice(ctx, sim, "Ironbark Practice", practice, tmp_path)
+        report = run_link_run(ctx, "Ironbark Practice", "xpm")
+    assert report.status == "succeeded", report.message
+    with db.session() as s:
+        review, reasons = s.execute(select(Link.id, Link.reasons).join(Client, Client.id == Link.client_id).where(
+            Client.external_id == "IRON-B", Link.status == "suggested")).one()
+    held = [r for r in reasons if r.startswith("held_back_by=")]
+    assert len(held) == 1 and held[0].startswith("held_back_by=competing:IRON-A ("), reasons  # was client:<pk>
+
+    sign_in(app_client)
+    page = app_client.get("/console/reviews", params={"tenant": "Ironbark Practice"}).text
+    card = review_card(page, review)
+    assert '<th class="rival">Competing practice client <code>IRON-A</code></th>' in card
+    assert '<td class="rival">Ironbark Surveying Pty Ltd</td>' in card  # the rival's name, field by field
+    assert "Held back by a competing practice client:</strong> Ironbark Surveying Pty Ltd (IRON-A)" in card
+
+
+def test_a_review_still_shows_a_rival_a_link_run_named_by_its_primary_key(
+        app_client: TestClient, db: Database) -> None:
+    """Reasons stored by link runs that named a competing client `client:<pk>` resolve to that client, shown by its
+    external id; a bare number is an external id only (it could be another client's primary key)."""
+    p = seed.practice(db, "Harbour " + uuid.uuid4().hex[:6])
+    with db.session() as s:
+        c1 = s.scalar(select(Client.id).where(Client.tenant_id == p.tenant_id, Client.external_id == "C1"))
+        s.get(Link, p.reviews[1]).reasons = [f"held_back_by=competing:client:{c1} (score 0.800, 2.0 of 6 bits ahead)"]
+        s.get(Link, p.reviews[0]).reasons = [f"held_back_by=competing:{c1} (score 0.800, 2.0 of 6 bits ahead)"]
+    sign_in(app_client)
+    page = app_client.get("/console/reviews", params={"tenant": p.tenant}).text
+
+    old = review_card(page, p.reviews[1])
+    assert '<th class="rival">Competing practice client <code>C1</code></th>' in old
+    assert '<td class="rival">Bluegum Joinery Pty Ltd</td>' in old
+    assert 'class="rival"' not in review_card(page, p.reviews[0])  # no client has that external id: no rival column
 
 
 def test_the_review_duplicate_conflict_and_client_lists_are_searchable(app_client: TestClient, db: Database) -> None:
