@@ -53,6 +53,11 @@ def make_scheduler(config: pytest.Config, log: Any) -> Any:  # noqa: ANN401 - xd
         return None
     from xdist.scheduler import LoadFileScheduling
 
+    # `_assign_work_unit` and `workqueue` are xdist's own (3.5 to 3.8): a release without them gets its own
+    # scheduler, in its own order, rather than a run that fails at the first file it hands out.
+    if not callable(getattr(LoadFileScheduling, "_assign_work_unit", None)):
+        return None
+
     class LongFilesFirst(LoadFileScheduling):
         ordered = False
 
@@ -60,7 +65,9 @@ def make_scheduler(config: pytest.Config, log: Any) -> Any:  # noqa: ANN401 - xd
             # Reorder the queue of files, never the collection: the workers run tests by their index in it.
             if not self.ordered:
                 self.ordered = True
-                self.workqueue = OrderedDict((name, self.workqueue[name]) for name in start_order(list(self.workqueue)))
+                queue = getattr(self, "workqueue", None)
+                if isinstance(queue, OrderedDict):
+                    self.workqueue = OrderedDict((name, queue[name]) for name in start_order(list(queue)))
             super()._assign_work_unit(node)
 
     return LongFilesFirst(config, log)
