@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import logging
 import os
 import random
 import signal
@@ -164,6 +165,10 @@ class World:
 
 @contextmanager
 def serving(app: Any) -> Iterator[str]:
+    """`app` on uvicorn in a thread, quiet. uvicorn sets its loggers' levels for the whole process; they are put
+    back when it stops, so that a test run later in the same process (its logs at INFO) still sees them."""
+    loggers = [logging.getLogger(name) for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")]
+    levels = [logger.level for logger in loggers]
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, log_level="critical")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -177,6 +182,8 @@ def serving(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def tenant_id(db: Database, name: str) -> int:

@@ -60,8 +60,8 @@ def pg_schema_factory(pg_admin: sa.Engine) -> Iterator[object]:
         return name
 
     yield make
-    with pg_admin.begin() as conn:
-        for name in created:
+    for name in created:  # a transaction each: dropping them all in one locks every table of every schema at
+        with pg_admin.begin() as conn:  # once, past PostgreSQL's lock table ("out of shared memory")
             conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {name} CASCADE")
 
 
