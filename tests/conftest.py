@@ -168,11 +168,3 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(
             "Only the SQLite half of the storage tests ran. Start PostgreSQL or set SYNCWORKER_TEST_POSTGRES_URL."
         )
-
-
-@pytest.hookimpl(optionalhook=True)  # an xdist hook: without xdist (or with -p no:xdist), nothing to do
-def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
-    """`scripts/test`'s workers take the longest files first (tests/scheduling.py)."""
-    from tests.scheduling import make_scheduler
-
-    return make_scheduler(config, log)
