@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from syncworker.store.crypto import mask_identifiers
 from syncworker.store.db import Database
 from syncworker.store.types import JSONType
+from tests.store.test_identifier_names_migration import paged_selects
 
 BEFORE = "0011_identifier_names_sealed"
 MIGRATION = "syncworker.migrations.versions.0012_identifier_names_masked"
@@ -135,16 +136,7 @@ def test_it_reads_the_log_a_page_at_a_time_and_masks_every_page(blank_db: Databa
     monkeypatch.setattr(migration, "PAGE", 2)
     _entries(db, {i: (None, {"Tfn": f"{i}00 000 00{i}", "i": i}) for i in range(1, 6)})
     guard = _guard(db)
-    pages: list[str] = []
-
-    def count_pages(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "LIMIT" in statement.upper():
-            pages.append(statement)
-
-    with db.engine.begin() as conn:
-        sa.event.listen(conn, "before_cursor_execute", count_pages)
-        migration.mask(conn)
-        sa.event.remove(conn, "before_cursor_execute", count_pages)
+    pages = paged_selects(db, migration.mask)
 
     # 2 entries a page: three pages (the last one short), each after the last id.
     assert [p.split("FROM ")[1].split()[0] for p in pages] == ["audit_log"] * 3

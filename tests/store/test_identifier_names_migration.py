@@ -83,6 +83,21 @@ def _old_rows(db: Database, sealed_with: str) -> None:
                 "'open', CURRENT_TIMESTAMP)")
 
 
+def paged_selects(db: Database, step: Any) -> list[str]:  # noqa: ANN401 - a migration's step on a connection
+    """The SELECT ... LIMIT statements `step(conn)` sends, in order: the pages a migration reads."""
+    pages: list[str] = []
+
+    def count_pages(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "LIMIT" in statement.upper():
+            pages.append(statement)
+
+    with db.engine.begin() as conn:
+        sa.event.listen(conn, "before_cursor_execute", count_pages)
+        step(conn)
+        sa.event.remove(conn, "before_cursor_execute", count_pages)
+    return pages
+
+
 def test_tax_numbers_under_every_name_are_sealed_and_their_hashes_keyed(blank_db: Database) -> None:
     db, key = blank_db, generate_key()
     db.use_secret_key(key)
@@ -185,16 +200,7 @@ def test_it_reads_the_tables_a_page_at_a_time_and_seals_every_page(blank_db: Dat
             conn.exec_driver_sql(
                 "INSERT INTO field_sync_state (link_id, field, base_value, base_hash, source, synced_at) VALUES "
                 f"({i}, 'tfn', '\"{i}00 000 00{i}\"', 'plain', 'both', CURRENT_TIMESTAMP)")
-    pages: list[str] = []
-
-    def count_pages(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "LIMIT" in statement.upper():
-            pages.append(statement)
-
-    with db.engine.begin() as conn:
-        sa.event.listen(conn, "before_cursor_execute", count_pages)
-        migration.seal(conn)
-        sa.event.remove(conn, "before_cursor_execute", count_pages)
+    pages = paged_selects(db, migration.seal)
 
     # 2 rows a page: four pages of records (the last one short), four of merge bases; each after the last id.
     assert [p.split("FROM ")[1].split()[0] for p in pages] == ["remote_records"] * 4 + ["field_sync_state"] * 4
